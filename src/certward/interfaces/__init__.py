@@ -1,0 +1,1 @@
+"""User interfaces: the command line (later: API, web, metrics)."""

@@ -1,0 +1,1 @@
+"""The ``certward`` command line (typer + rich): thin verbs over ``certward.services``."""

@@ -1,0 +1,78 @@
+"""The organisation, its servers and their roles."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+from certward.model.certificates import Thumbprint
+
+
+class Role(enum.StrEnum):
+    MAILBOX = "Mailbox"
+    CLIENT_ACCESS = "ClientAccess"
+    HUB_TRANSPORT = "HubTransport"
+    EDGE_TRANSPORT = "EdgeTransport"
+    UNIFIED_MESSAGING = "UnifiedMessaging"
+
+    @classmethod
+    def parse(cls, text: str) -> Role:
+        key = text.strip().lower().replace(" ", "")
+        for member in cls:
+            if member.value.lower() == key:
+                return member
+        alias = _ROLE_ALIASES.get(key)
+        if alias is None:
+            valid = ", ".join(member.value for member in cls)
+            raise ValueError(f"unknown role {text!r}; valid roles: {valid}")
+        return alias
+
+
+_ROLE_ALIASES = {
+    "mbx": Role.MAILBOX,
+    "cas": Role.CLIENT_ACCESS,
+    "hub": Role.HUB_TRANSPORT,
+    "edge": Role.EDGE_TRANSPORT,
+    "um": Role.UNIFIED_MESSAGING,
+}
+
+
+class ExchangeVersion(enum.IntEnum):
+    EX2007 = 2007
+    EX2010 = 2010
+    EX2013 = 2013
+    EX2016 = 2016
+    EX2019 = 2019
+
+    @classmethod
+    def parse(cls, value: str | int) -> ExchangeVersion:
+        try:
+            return cls(int(value))
+        except ValueError:
+            valid = ", ".join(str(member.value) for member in cls)
+            raise ValueError(f"unknown Exchange version {value!r}; valid: {valid}") from None
+
+    @property
+    def self_signed_years(self) -> int:
+        """Lifetime of the certificate setup creates (seed 003: one year on 2007)."""
+        return 1 if self is ExchangeVersion.EX2007 else 5
+
+
+@dataclass(frozen=True, slots=True)
+class Server:
+    name: str
+    fqdn: str
+    roles: frozenset[Role] = field(default_factory=frozenset)
+    version: ExchangeVersion = ExchangeVersion.EX2019
+    default_smtp_thumbprint: Thumbprint | None = None
+
+    @property
+    def is_edge(self) -> bool:
+        return Role.EDGE_TRANSPORT in self.roles
+
+
+@dataclass(frozen=True, slots=True)
+class Organisation:
+    name: str
+    auth_thumbprint: Thumbprint | None = None
+    domain: str | None = None

@@ -1,0 +1,132 @@
+"""Reading certificate files of every shape an admin is handed (bytes in, objects out).
+
+PEM (one certificate or a bundle, PKCS#7 blocks, an optional private key), DER
+certificates, PKCS#7 (.p7b, PEM or DER) and PKCS#12 (.pfx). Errors name the source.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import types
+from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+
+from certward.errors import PkiError
+from certward.model import Password
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL
+)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What a file held: certificates in file order, perhaps a private key."""
+
+    certificates: list[x509.Certificate]
+    private_key: types.PrivateKeyTypes | None = field(default=None, repr=False)
+    friendly_name: str | None = None
+    kind: str = "PEM"
+
+    def __repr__(self) -> str:  # never show key material
+        key = "yes" if self.private_key is not None else "no"
+        return f"Bundle(kind={self.kind}, certificates={len(self.certificates)}, key={key})"
+
+
+def looks_like_pkcs12(data: bytes) -> bool:
+    """PFX ::= SEQUENCE { version INTEGER (3), authSafe ContentInfo, macData OPTIONAL }."""
+    if len(data) < 8 or data[0] != 0x30:
+        return False
+    length_byte = data[1]
+    offset = 2 if length_byte < 0x80 else 2 + (length_byte & 0x7F)
+    return data[offset : offset + 3] == b"\x02\x01\x03"
+
+
+def load_bundle(data: bytes, *, source: str, password: Password | None = None) -> Bundle:
+    """Read certificates (and a key, for PKCS#12 or PEM with a key) from any supported format."""
+    if not data.strip():
+        raise PkiError(f"{source}: the file is empty")
+    if b"-----BEGIN " in data:
+        return _load_pem(data, source=source, password=password)
+    if looks_like_pkcs12(data):
+        return load_pkcs12(data, source=source, password=password)
+    try:
+        return Bundle([x509.load_der_x509_certificate(data)], kind="DER")
+    except ValueError:
+        pass
+    try:
+        return Bundle(pkcs7.load_der_pkcs7_certificates(data), kind="PKCS#7")
+    except ValueError:
+        pass
+    raise PkiError(
+        f"{source}: not a certificate file (expected PEM, DER, PKCS#7 .p7b or PKCS#12 .pfx)"
+    )
+
+
+def load_certificates(data: bytes, *, source: str) -> list[x509.Certificate]:
+    """Certificates only (a store import); a file that carries a private key is refused."""
+    bundle = load_bundle(data, source=source)
+    if bundle.private_key is not None:
+        raise PkiError(f"{source}: contains a private key; use 'certward cert import' instead")
+    return bundle.certificates
+
+
+def load_pkcs12(data: bytes, *, source: str, password: Password | None) -> Bundle:
+    secret = password.reveal() if password is not None else None
+    attempts = [secret] if secret is not None else [None, b""]
+    for attempt in attempts:
+        try:
+            loaded = pkcs12.load_pkcs12(data, attempt)
+        except ValueError:
+            continue
+        if loaded.cert is None:
+            raise PkiError(f"{source}: the PKCS#12 file holds no certificate")
+        friendly = loaded.cert.friendly_name.decode("utf-8", "replace") if loaded.cert.friendly_name else None
+        chain = [extra.certificate for extra in loaded.additional_certs]
+        return Bundle(
+            [loaded.cert.certificate, *chain],
+            private_key=loaded.key,
+            friendly_name=friendly,
+            kind="PKCS#12",
+        )
+    if secret is None:
+        raise PkiError(f"{source}: the PKCS#12 file is password-protected; pass --password-file")
+    raise PkiError(f"{source}: wrong password for the PKCS#12 file, or the file is damaged")
+
+
+def _load_pem(data: bytes, *, source: str, password: Password | None) -> Bundle:
+    certificates: list[x509.Certificate] = []
+    key: types.PrivateKeyTypes | None = None
+    blocks = list(_PEM_BLOCK.finditer(data))
+    if not blocks:
+        raise PkiError(f"{source}: damaged PEM (a BEGIN line without its END line)")
+    for match in blocks:
+        label = match.group(1).decode()
+        block = match.group(0)
+        try:
+            if label in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
+                certificates.append(x509.load_pem_x509_certificate(block))
+            elif label in ("PKCS7", "CERTIFICATE CHAIN"):
+                certificates.extend(pkcs7.load_pem_pkcs7_certificates(block))
+            elif label.endswith("PRIVATE KEY"):
+                if key is not None:
+                    raise PkiError(f"{source}: more than one private key in the file")
+                secret = password.reveal() if password is not None else None
+                key = serialization.load_pem_private_key(block, secret)
+            elif label in ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"):
+                raise PkiError(
+                    f"{source}: this is a certificate request, not a certificate; "
+                    "send it to your certificate authority and import its reply"
+                )
+            else:
+                raise PkiError(f"{source}: unsupported PEM block {label!r}")
+        except TypeError as exc:
+            raise PkiError(f"{source}: the private key is encrypted; pass --password-file") from exc
+        except ValueError as exc:
+            raise PkiError(f"{source}: damaged {label} block ({exc})") from exc
+    if not certificates:
+        raise PkiError(f"{source}: no certificate in the file")
+    return Bundle(certificates, private_key=key, kind="PEM")

@@ -1,0 +1,175 @@
+"""X.500 names in Exchange's two string forms.
+
+* Input: New-ExchangeCertificate's ``-SubjectName`` syntax (seed 002), e.g.
+  ``"c=NL, S=Noord-Holland, L=Amsterdam, O=Contoso, OU=RND, CN=webmail.p365labs.com"``:
+  comma-separated ``KEY=value`` pairs, keys case-insensitive, values optionally in double
+  quotes (``""`` inside quotes is one quote). The RDNs are encoded in the order given.
+* Output: the .NET ``X500DistinguishedName.Name`` form Exchange prints (``Subject``,
+  ``Issuer``, ``TlsCertificateName``): most specific RDN first, ``", "`` separated, e.g.
+  ``CN=webmail.p365labs.com, OU=RND, O=Contoso, L=Amsterdam, S=Noord-Holland, C=NL``.
+"""
+
+from __future__ import annotations
+
+import re
+
+from cryptography import x509
+from cryptography.x509.oid import NameOID, ObjectIdentifier
+
+# Keys as CryptoAPI / .NET print them, with the aliases Exchange also accepts on input.
+_KEY_TO_OID: dict[str, ObjectIdentifier] = {
+    "CN": NameOID.COMMON_NAME,
+    "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "O": NameOID.ORGANIZATION_NAME,
+    "L": NameOID.LOCALITY_NAME,
+    "S": NameOID.STATE_OR_PROVINCE_NAME,
+    "C": NameOID.COUNTRY_NAME,
+    "E": NameOID.EMAIL_ADDRESS,
+    "STREET": NameOID.STREET_ADDRESS,
+    "DC": NameOID.DOMAIN_COMPONENT,
+    "T": NameOID.TITLE,
+    "G": NameOID.GIVEN_NAME,
+    "SN": NameOID.SURNAME,
+    "I": NameOID.INITIALS,
+    "SERIALNUMBER": NameOID.SERIAL_NUMBER,
+    "POSTALCODE": NameOID.POSTAL_CODE,
+}
+_ALIASES = {
+    "ST": "S",
+    "EMAIL": "E",
+    "EMAILADDRESS": "E",
+    "TITLE": "T",
+    "GIVENNAME": "G",
+    "SURNAME": "SN",
+}
+_OID_TO_KEY = {oid: key for key, oid in _KEY_TO_OID.items()}
+_OID_TO_KEY[NameOID.POSTAL_CODE] = "PostalCode"
+
+# .NET quotes a value that contains one of these, or has leading/trailing blanks.
+_NEEDS_QUOTES = re.compile(r'[,+=";<>#\n\r]|^\s|\s$')
+
+
+class NameSyntaxError(ValueError):
+    """A distinguished-name string that Exchange would not accept either."""
+
+
+def known_keys() -> list[str]:
+    return sorted({*_KEY_TO_OID, *_ALIASES})
+
+
+def parse_exchange_dn(text: str) -> x509.Name:
+    """Parse an X.500 name in Exchange's ``-SubjectName`` syntax, keeping the given order."""
+    attributes = [_attribute(key, value) for key, value in _split(text)]
+    if not attributes:
+        raise NameSyntaxError("the subject name is empty")
+    return x509.Name(attributes)
+
+
+def _attribute(key: str, value: str) -> x509.NameAttribute[str]:
+    canonical = key.upper()
+    canonical = _ALIASES.get(canonical, canonical)
+    if canonical.startswith("OID."):
+        try:
+            oid = ObjectIdentifier(canonical.removeprefix("OID."))
+        except ValueError:
+            raise NameSyntaxError(f"bad object identifier in key {key!r}") from None
+    else:
+        found = _KEY_TO_OID.get(canonical)
+        if found is None:
+            raise NameSyntaxError(
+                f"unknown attribute {key!r} (known: {', '.join(known_keys())})"
+            )
+        oid = found
+    if not value:
+        raise NameSyntaxError(f"attribute {key!r} has an empty value")
+    if oid == NameOID.COUNTRY_NAME and not re.fullmatch(r"[A-Za-z]{2}", value):
+        raise NameSyntaxError(f"country {value!r} must be a two-letter ISO 3166 code")
+    try:
+        return x509.NameAttribute(oid, value)
+    except ValueError as exc:
+        raise NameSyntaxError(f"attribute {key}={value!r}: {exc}") from None
+
+
+def _split(text: str) -> list[tuple[str, str]]:
+    """Split ``K=v, K="v, with comma"`` into (key, value) pairs."""
+    pairs: list[tuple[str, str]] = []
+    i, n = 0, len(text)
+    while i < n:
+        while i < n and text[i] in " \t":
+            i += 1
+        if i >= n:
+            break
+        eq = text.find("=", i)
+        if eq < 0:
+            raise NameSyntaxError(f"expected KEY=value at {text[i:]!r}")
+        key = text[i:eq].strip()
+        if not key or "," in key:
+            raise NameSyntaxError(f"expected KEY=value at {text[i:]!r}")
+        i = eq + 1
+        while i < n and text[i] in " \t":
+            i += 1
+        if i < n and text[i] == '"':
+            value, i = _quoted(text, i)
+            while i < n and text[i] in " \t":
+                i += 1
+            if i < n and text[i] != ",":
+                raise NameSyntaxError(f"unexpected text after quoted value of {key!r}")
+        else:
+            end = text.find(",", i)
+            end = n if end < 0 else end
+            value = text[i:end].strip()
+            if '"' in value:
+                raise NameSyntaxError(f"stray quote in value of {key!r}")
+            i = end
+        pairs.append((key, value))
+        if i < n:  # at a comma
+            i += 1
+            if not text[i:].strip():
+                raise NameSyntaxError("trailing comma in subject name")
+    return pairs
+
+
+def _quoted(text: str, start: int) -> tuple[str, int]:
+    out: list[str] = []
+    i = start + 1
+    while i < len(text):
+        ch = text[i]
+        if ch == '"':
+            if i + 1 < len(text) and text[i + 1] == '"':
+                out.append('"')
+                i += 2
+                continue
+            return "".join(out), i + 1
+        out.append(ch)
+        i += 1
+    raise NameSyntaxError("unterminated quoted value in subject name")
+
+
+def dotnet_x500(name: x509.Name) -> str:
+    """The .NET / Exchange string form: most specific RDN first, ``", "`` separated."""
+    rdns = []
+    for rdn in reversed(list(name.rdns)):
+        rdns.append(" + ".join(_format_attribute(attr) for attr in rdn))
+    return ", ".join(rdns)
+
+
+def exchange_dn(name: x509.Name) -> str:
+    """The input syntax (encoding order), which :func:`parse_exchange_dn` reads back."""
+    return ", ".join(_format_attribute(attr) for rdn in name.rdns for attr in rdn)
+
+
+def _format_attribute(attr: x509.NameAttribute[str] | x509.NameAttribute[bytes]) -> str:
+    key = _OID_TO_KEY.get(attr.oid, f"OID.{attr.oid.dotted_string}")
+    value = attr.value if isinstance(attr.value, str) else attr.value.hex()
+    if value == "" or _NEEDS_QUOTES.search(value):
+        value = '"' + value.replace('"', '""') + '"'
+    return f"{key}={value}"
+
+
+def common_name(name: x509.Name) -> str | None:
+    """The most specific CN (the one .NET and Exchange print first), if any."""
+    values = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if not values:
+        return None
+    value = values[-1].value
+    return value if isinstance(value, str) else None

@@ -1,0 +1,886 @@
+"""Certificate lifecycle use cases, each one transaction (Exchange's cmdlets as operations).
+
+The service reads time from an injected clock, talks to storage through the ``UnitOfWork``
+port, and does no other I/O: bytes come in (file contents) and go out (a CSR, a PFX). Where an
+output must be written for the operation to count (a CSR file), the caller passes a ``sink``
+that is called inside the transaction, so a failed write leaves the store unchanged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from certward.clock import Clock
+from certward.errors import (
+    ConfirmationRequired,
+    NotFoundError,
+    PkiError,
+    StoreError,
+)
+from certward.model import (
+    CAPI_SCHANNEL_PROVIDER,
+    CertificateRecord,
+    ExchangeVersion,
+    Organisation,
+    Password,
+    Role,
+    Server,
+    Service,
+    ServiceSet,
+    StoreName,
+    Thumbprint,
+)
+from certward.pki import build, certinfo, chain, formats, pkcs12
+from certward.pki.names import NameSyntaxError, parse_exchange_dn
+from certward.services.ports import Repository, UnitOfWork
+from certward.services.views import CertificateView, TrustStores, describe, exchange_datetime
+
+AUTH_CERTIFICATE_SUBJECT = "CN=Microsoft Exchange Server Auth Certificate"
+DEFAULT_FRIENDLY_NAME = "Microsoft Exchange"
+AUTH_FRIENDLY_NAME = "Microsoft Exchange Server Auth Certificate"
+AUTH_CERTIFICATE_YEARS = 5
+# New-ExchangeCertificate's default services for a self-signed certificate.
+DEFAULT_NEW_SERVICES = ServiceSet.of(Service.IMAP, Service.POP, Service.SMTP)
+# Services the Edge Transport role can use (no IIS, POP, IMAP or UM on an Edge).
+EDGE_SERVICES = ServiceSet.of(Service.SMTP, Service.FEDERATION)
+
+_NETBIOS = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,14}")
+
+Sink = Callable[[bytes], None]
+
+
+def _years(start: dt.datetime, years: int) -> dt.datetime:
+    try:
+        return start.replace(year=start.year + years)
+    except ValueError:  # 29 February
+        return start.replace(year=start.year + years, day=28)
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultSmtpQuestion:
+    """Exchange's prompt when SMTP is enabled while another default SMTP cert exists."""
+
+    server: str
+    current: Thumbprint
+    current_expires: dt.datetime
+    new: Thumbprint
+    new_expires: dt.datetime
+
+    @property
+    def text(self) -> str:
+        return (
+            "Overwrite the existing default SMTP certificate?\n\n"
+            f"Current certificate: '{self.current}' "
+            f"(expires {exchange_datetime(self.current_expires)})\n"
+            f"Replace it with certificate: '{self.new}' "
+            f"(expires {exchange_datetime(self.new_expires)})"
+        )
+
+
+class DefaultSmtpConfirmation(ConfirmationRequired):
+    def __init__(self, question: DefaultSmtpQuestion) -> None:
+        super().__init__(
+            f"certificate {question.new} would replace the default SMTP certificate "
+            f"{question.current} of server {question.server}; pass --force to replace it "
+            "or --keep-default-smtp to keep it"
+        )
+        self.question = question
+
+
+@dataclass(frozen=True, slots=True)
+class EnableResult:
+    view: CertificateView
+    default_smtp_changed: bool = False
+    iis_moved_from: Thumbprint | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportResult:
+    thumbprint: Thumbprint
+    completed_request: bool
+    has_private_key: bool
+    chain_added: list[tuple[StoreName, Thumbprint, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class RenewResult:
+    old: Thumbprint
+    new: Thumbprint
+    pending_request: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoreAddResult:
+    added: list[tuple[Thumbprint, str]]
+    already_present: list[Thumbprint]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSummary:
+    server: Server
+    certificate_count: int
+
+
+class Lifecycle:
+    """Organisation, servers and the certificate operations of seeds 002 and 003."""
+
+    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
+        self._uow = uow
+        self._clock = clock
+
+    # -- organisation and servers ---------------------------------------------------------
+    def init_organisation(self, name: str, *, domain: str | None = None) -> Organisation:
+        if not name.strip():
+            raise StoreError("the organisation name must not be empty")
+        if domain is not None:
+            domain = _domain(domain)
+        now = self._clock.now()
+        with self._uow.transaction() as repo:
+            existing = repo.organisation()
+            if existing is not None:
+                raise StoreError(f"organisation {existing.name!r} already exists in this store")
+            key = build.generate_key()
+            subject = parse_exchange_dn(AUTH_CERTIFICATE_SUBJECT)
+            cert = build.self_signed(
+                key,
+                subject,
+                [domain] if domain else [],
+                not_before=now,
+                not_after=_years(now, AUTH_CERTIFICATE_YEARS),
+            )
+            org = Organisation(
+                name=name.strip(), domain=domain, auth_thumbprint=_thumb(cert)
+            )
+            repo.save_organisation(org)
+            # Like the AD configuration partition: the org keeps the certificate and key,
+            # and every server (present or added later) gets a copy.
+            repo.save_published_certificate(certinfo.to_der(cert), key)
+            for server in repo.servers():
+                self._publish_auth(repo, server.name, cert, key)
+            return org
+
+    def organisation(self) -> Organisation:
+        with self._uow.transaction() as repo:
+            return _require_org(repo)
+
+    def add_server(
+        self,
+        name: str,
+        *,
+        fqdn: str,
+        roles: Sequence[Role] = (),
+        version: ExchangeVersion = ExchangeVersion.EX2019,
+    ) -> Server:
+        if not _NETBIOS.fullmatch(name):
+            raise StoreError(
+                f"invalid server name {name!r}: a NetBIOS name of 1-15 letters, digits or '-'"
+            )
+        fqdn = _domain(fqdn)
+        role_set = frozenset(roles) or frozenset({Role.MAILBOX})
+        if Role.EDGE_TRANSPORT in role_set and len(role_set) > 1:
+            raise StoreError("the Edge Transport role cannot be combined with other roles")
+        now = self._clock.now()
+        with self._uow.transaction() as repo:
+            org = _require_org(repo)
+            if repo.has_server(name):
+                raise StoreError(f"server {repo.server(name).name!r} already exists")
+            server = Server(name=name, fqdn=fqdn, roles=role_set, version=version)
+            repo.save_server(server)
+            if _setup_creates_self_signed(server):
+                key = build.generate_key()
+                subject = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, name)])
+                cert = build.self_signed(
+                    key,
+                    subject,
+                    build.domains_with_cn(subject, [name, fqdn]),
+                    not_before=now,
+                    not_after=_years(now, version.self_signed_years),
+                )
+                services = _setup_services(server)
+                repo.add_certificate(
+                    CertificateRecord(
+                        server=name,
+                        store=StoreName.MY,
+                        thumbprint=_thumb(cert),
+                        der=certinfo.to_der(cert),
+                        services=services,
+                        friendly_name=DEFAULT_FRIENDLY_NAME,
+                        has_private_key=True,
+                        exportable=False,
+                        key_provider=CAPI_SCHANNEL_PROVIDER,
+                        created_at=now,
+                    ),
+                    private_key=key,
+                    spki_der=certinfo.spki(cert),
+                )
+                server = replace(server, default_smtp_thumbprint=_thumb(cert))
+                repo.save_server(server)
+            self._publish_existing_auth(repo, org, name)
+            return server
+
+    def servers(self) -> list[ServerSummary]:
+        with self._uow.transaction() as repo:
+            return [
+                ServerSummary(server, len(repo.certificates(server.name, StoreName.MY)))
+                for server in repo.servers()
+            ]
+
+    def server(self, name: str) -> Server:
+        with self._uow.transaction() as repo:
+            return repo.server(name)
+
+    # -- reading ----------------------------------------------------------------------------
+    def list_certificates(self, server: str) -> list[CertificateView]:
+        now = self._clock.now()
+        with self._uow.transaction() as repo:
+            srv = repo.server(server)
+            trust = TrustStores.of(repo, srv.name)
+            auth = _auth_thumbprint(repo)
+            return [
+                describe(record, server=srv, trust=trust, now=now, auth_thumbprint=auth)
+                for record in repo.certificates(srv.name, StoreName.MY)
+            ]
+
+    def show_certificate(self, server: str, thumbprint: Thumbprint) -> CertificateView:
+        now = self._clock.now()
+        with self._uow.transaction() as repo:
+            return self._view(repo, repo.certificate(server, thumbprint), now)
+
+    def _view(self, repo: Repository, record: CertificateRecord, now: dt.datetime) -> CertificateView:
+        srv = repo.server(record.server)
+        return describe(
+            record,
+            server=srv,
+            trust=TrustStores.of(repo, srv.name),
+            now=now,
+            auth_thumbprint=_auth_thumbprint(repo),
+        )
+
+    # -- New-ExchangeCertificate ------------------------------------------------------------
+    def new_self_signed(
+        self,
+        server: str,
+        *,
+        subject: str,
+        domains: Sequence[str] = (),
+        exportable: bool = False,
+        services: ServiceSet | None = None,
+        key_size: int = build.DEFAULT_KEY_SIZE,
+        days: int | None = None,
+        friendly_name: str | None = None,
+        replace_default_smtp: bool | None = None,
+    ) -> EnableResult:
+        name = _subject(subject)
+        sans = _sans(name, domains)
+        _key_size(key_size)
+        if days is not None and days < 1:
+            raise StoreError(f"--days must be at least 1 (got {days})")
+        now = self._clock.now()
+        with self._uow.transaction() as repo:
+            srv = repo.server(server)
+            wanted = services if services is not None else _default_new_services(srv)
+            _check_services_for_server(srv, wanted)
+            not_after = (
+                now + dt.timedelta(days=days)
+                if days is not None
+                else _years(now, srv.version.self_signed_years)
+            )
+            key = build.generate_key(key_size)
+            cert = build.self_signed(key, name, sans, not_before=now, not_after=not_after)
+            record = CertificateRecord(
+                server=srv.name,
+                store=StoreName.MY,
+                thumbprint=_thumb(cert),
+                der=certinfo.to_der(cert),
+                friendly_name=friendly_name or DEFAULT_FRIENDLY_NAME,
+                has_private_key=True,
+                exportable=exportable,
+                key_provider=CAPI_SCHANNEL_PROVIDER,
+                created_at=now,
+            )
+            repo.add_certificate(record, private_key=key, spki_der=certinfo.spki(cert))
+            return self._enable(repo, record, wanted, replace_default_smtp, now)
+
+    def request_certificate(
+        self,
+        server: str,
+        *,
+        subject: str,
+        domains: Sequence[str] = (),
+        exportable: bool = False,
+        key_size: int = build.DEFAULT_KEY_SIZE,
+        friendly_name: str | None = None,
+        sink: Sink,
+        binary: bool = False,
+    ) -> CertificateView:
+        """New-ExchangeCertificate -GenerateRequest: store the pending request, emit the CSR."""
+        name = _subject(subject)
+        sans = _sans(name, domains)
+        _key_size(key_size)
+        now = self._clock.now()
+        with self._uow.transaction() as repo:
+            srv = repo.server(server)
+            key = build.generate_key(key_size)
+            record = self._store_request(
+                repo, srv, key, name, sans, exportable, friendly_name, now
+            )
+            sink(_csr_bytes(record, binary=binary))
+            return self._view(repo, record, now)
+
+    def _store_request(
+        self,
+        repo: Repository,
+        srv: Server,
+        key: rsa.RSAPrivateKey,
+        subject: x509.Name,
+        sans: Sequence[str],
+        exportable: bool,
+        friendly_name: str | None,
+        now: dt.datetime,
+    ) -> CertificateRecord:
+        csr = build.certificate_request(key, subject, sans)
+        csr_der = csr.public_bytes(serialization.Encoding.DER)
+        record = CertificateRecord(
+            server=srv.name,
+            store=StoreName.MY,
+            thumbprint=certinfo.request_id(csr_der),
+            csr_der=csr_der,
+            friendly_name=friendly_name or DEFAULT_FRIENDLY_NAME,
+            has_private_key=True,
+            exportable=exportable,
+            key_provider=CAPI_SCHANNEL_PROVIDER,
+            created_at=now,
+        )
+        repo.add_certificate(record, private_key=key, spki_der=certinfo.spki(csr))
+        return record
+
+    def request_file(self, server: str, thumbprint: Thumbprint, *, binary: bool = False) -> bytes:
+        """The CSR of a pending request again (to resend it to the CA)."""
+        with self._uow.transaction() as repo:
+            record = repo.certificate(server, thumbprint)
+            if record.csr_der is None:
+                raise StoreError(f"{thumbprint} is a certificate, not a pending request")
+            return _csr_bytes(record, binary=binary)
+
+    # -- Import-ExchangeCertificate ---------------------------------------------------------
+    def import_file(
+        self,
+        server: str,
+        data: bytes,
+        *,
+        source: str,
+        password: Password | None = None,
+        exportable: bool = False,
+    ) -> ImportResult:
+        bundle = formats.load_bundle(data, source=source, password=password)
+        now = self._clock.now()
+        with self._uow.transaction() as repo:
+            srv = repo.server(server)
+            if bundle.private_key is not None:
+                result_thumb, leaf, warnings = self._import_with_key(
+                    repo, srv, bundle, source=source, exportable=exportable, now=now
+                )
+                completed, has_key = False, True
+            else:
+                leaf, completed, warnings = self._import_reply(repo, srv, bundle, source, now)
+                result_thumb, has_key = _thumb(leaf), completed
+            extras = [c for c in bundle.certificates if _thumb(c) != _thumb(leaf)]
+            added = self._add_to_trust_stores(repo, srv.name, extras, now)
+            return ImportResult(result_thumb, completed, has_key, added, warnings)
+
+    def _import_with_key(
+        self,
+        repo: Repository,
+        srv: Server,
+        bundle: formats.Bundle,
+        *,
+        source: str,
+        exportable: bool,
+        now: dt.datetime,
+    ) -> tuple[Thumbprint, x509.Certificate, list[str]]:
+        key = bundle.private_key
+        assert key is not None
+        key_spki = key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        leaf = next((c for c in bundle.certificates if certinfo.spki(c) == key_spki), None)
+        if leaf is None:
+            raise PkiError(f"{source}: the private key does not belong to any certificate in it")
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise PkiError(f"{source}: only RSA keys are supported for Exchange certificates")
+        thumb = _thumb(leaf)
+        if repo.find_certificate(srv.name, thumb) is not None:
+            raise StoreError(
+                f"{source}: certificate {thumb} already exists on server {srv.name}"
+            )
+        repo.add_certificate(
+            CertificateRecord(
+                server=srv.name,
+                store=StoreName.MY,
+                thumbprint=thumb,
+                der=certinfo.to_der(leaf),
+                friendly_name=bundle.friendly_name or "",
+                has_private_key=True,
+                exportable=exportable,
+                key_provider=CAPI_SCHANNEL_PROVIDER,
+                created_at=now,
+            ),
+            private_key=key,
+            spki_der=key_spki,
+        )
+        warnings = []
+        if leaf.not_valid_after_utc < now:
+            warnings.append(f"certificate {thumb} expired on {leaf.not_valid_after_utc:%Y-%m-%d}")
+        return thumb, leaf, warnings
+
+    def _import_reply(
+        self,
+        repo: Repository,
+        srv: Server,
+        bundle: formats.Bundle,
+        source: str,
+        now: dt.datetime,
+    ) -> tuple[x509.Certificate, bool, list[str]]:
+        leaves = _end_entities(bundle.certificates)
+        if not leaves:
+            raise PkiError(
+                f"{source}: holds only CA certificates; to trust them use "
+                "'certward store add --store Root|CA'"
+            )
+        if len(leaves) > 1:
+            raise PkiError(
+                f"{source}: holds {len(leaves)} end-entity certificates; import one at a time"
+            )
+        leaf = leaves[0]
+        thumb = _thumb(leaf)
+        pending = repo.requests_for_key(certinfo.spki(leaf))
+        here = [r for r in pending if r.server == srv.name]
+        if not here and pending:
+            elsewhere = ", ".join(sorted({r.server for r in pending}))
+            raise StoreError(
+                f"{source}: this reply answers a request made on server {elsewhere}; "
+                f"import it there (a CA reply completes the request only on the server "
+                "that created it), then export a PFX for the other servers"
+            )
+        if repo.find_certificate(srv.name, thumb) is not None:
+            raise StoreError(f"{source}: certificate {thumb} already exists on server {srv.name}")
+        if here:
+            request = here[0]
+            completed = replace(
+                request, thumbprint=thumb, der=certinfo.to_der(leaf), csr_der=None
+            )
+            repo.replace_certificate(request, completed)
+            return leaf, True, []
+        repo.add_certificate(
+            CertificateRecord(
+                server=srv.name,
+                store=StoreName.MY,
+                thumbprint=thumb,
+                der=certinfo.to_der(leaf),
+                created_at=now,
+            ),
+            spki_der=certinfo.spki(leaf),
+        )
+        return leaf, False, [
+            f"{source}: no pending request on {srv.name} matches this certificate; it was "
+            "imported without a private key and cannot be enabled for services"
+        ]
+
+    def _add_to_trust_stores(
+        self,
+        repo: Repository,
+        server: str,
+        certificates: Sequence[x509.Certificate],
+        now: dt.datetime,
+    ) -> list[tuple[StoreName, Thumbprint, str]]:
+        """Chain certificates from an imported file: roots to Root, the rest to CA."""
+        added = []
+        for cert in certificates:
+            store = StoreName.ROOT if certinfo.is_self_signed(cert) else StoreName.CA
+            thumb = _thumb(cert)
+            if repo.find_certificate(server, thumb, store) is None:
+                repo.add_certificate(
+                    CertificateRecord(
+                        server=server,
+                        store=store,
+                        thumbprint=thumb,
+                        der=certinfo.to_der(cert),
+                        created_at=now,
+                    )
+                )
+                added.append((store, thumb, certinfo.facts(cert).subject))
+        return added
+
+    # -- Enable-ExchangeCertificate ---------------------------------------------------------
+    def enable(
+        self,
+        server: str,
+        thumbprint: Thumbprint,
+        services: ServiceSet,
+        *,
+        replace_default_smtp: bool | None = None,
+    ) -> EnableResult:
+        now = self._clock.now()
+        with self._uow.transaction() as repo:
+            record = repo.certificate(server, thumbprint)
+            srv = repo.server(server)
+            _check_services_for_server(srv, services)
+            return self._enable(repo, record, services, replace_default_smtp, now)
+
+    def _enable(
+        self,
+        repo: Repository,
+        record: CertificateRecord,
+        services: ServiceSet,
+        replace_default_smtp: bool | None,
+        now: dt.datetime,
+    ) -> EnableResult:
+        if record.is_pending:
+            raise StoreError(
+                f"{record.thumbprint} is a pending request; import the CA's reply "
+                "before enabling it"
+            )
+        if not record.has_private_key:
+            raise StoreError(
+                f"certificate {record.thumbprint} has no private key and cannot be enabled"
+            )
+        assert record.der is not None
+        cert = certinfo.load_der(record.der)
+        if cert.not_valid_after_utc < now:
+            raise StoreError(
+                f"certificate {record.thumbprint} expired on "
+                f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC and cannot be enabled"
+            )
+        srv = repo.server(record.server)
+        iis_moved_from: Thumbprint | None = None
+        default_changed = False
+        if Service.SMTP in services and srv.default_smtp_thumbprint != record.thumbprint:
+            current = (
+                repo.find_certificate(srv.name, srv.default_smtp_thumbprint)
+                if srv.default_smtp_thumbprint
+                else None
+            )
+            if current is None or current.der is None:
+                replace_it = True
+            elif replace_default_smtp is None:
+                raise DefaultSmtpConfirmation(
+                    DefaultSmtpQuestion(
+                        server=srv.name,
+                        current=current.thumbprint,
+                        current_expires=certinfo.load_der(current.der).not_valid_after_utc,
+                        new=record.thumbprint,
+                        new_expires=cert.not_valid_after_utc,
+                    )
+                )
+            else:
+                replace_it = replace_default_smtp
+            if replace_it:
+                repo.save_server(replace(srv, default_smtp_thumbprint=record.thumbprint))
+                default_changed = True
+        if Service.IIS in services:
+            for other in repo.certificates(srv.name, StoreName.MY):
+                if other.thumbprint != record.thumbprint and Service.IIS in other.services:
+                    repo.update_certificate(
+                        replace(other, services=other.services.without(Service.IIS))
+                    )
+                    iis_moved_from = other.thumbprint
+        updated = replace(record, services=record.services | services)
+        repo.update_certificate(updated)
+        return EnableResult(self._view(repo, updated, now), default_changed, iis_moved_from)
+
+    # -- Export-ExchangeCertificate ---------------------------------------------------------
+    def export_pfx(
+        self,
+        server: str,
+        thumbprint: Thumbprint,
+        *,
+        password: Password,
+        legacy: bool = False,
+    ) -> bytes:
+        if not password.reveal():
+            raise StoreError("the PFX password must not be empty")
+        with self._uow.transaction() as repo:
+            record = repo.certificate(server, thumbprint)
+            if record.der is None:
+                raise StoreError(f"{thumbprint} is a pending request; there is nothing to export")
+            if not record.has_private_key:
+                raise StoreError(f"certificate {thumbprint} has no private key to export")
+            if not record.exportable:
+                raise StoreError(
+                    f"the private key of certificate {thumbprint} is not exportable "
+                    "(it was created or imported without --exportable)"
+                )
+            key = repo.private_key(record)
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise StoreError(f"certificate {thumbprint} has an unsupported key type")
+            cert = certinfo.load_der(record.der)
+            trust = TrustStores.of(repo, record.server)
+            issuers = chain.build_chain(cert, [*trust.intermediates, *trust.roots])
+            return pkcs12.export_pfx(
+                key,
+                cert,
+                issuers,
+                password,
+                friendly_name=record.friendly_name or None,
+                legacy=legacy,
+            )
+
+    # -- renewal ----------------------------------------------------------------------------
+    def renew(
+        self, server: str, thumbprint: Thumbprint, *, sink: Sink | None = None, binary: bool = False
+    ) -> RenewResult:
+        """Seed 003: a self-signed certificate is renewed into a new one with the same
+        subject, names and services; a CA-issued one into a new request (new key)."""
+        now = self._clock.now()
+        with self._uow.transaction() as repo:
+            record = repo.certificate(server, thumbprint)
+            if record.der is None:
+                raise StoreError(f"{thumbprint} is a pending request; complete it first")
+            srv = repo.server(server)
+            cert = certinfo.load_der(record.der)
+            bits = certinfo.key_size(cert.public_key())
+            sans = certinfo.dns_names(cert)
+            size = bits if bits in build.KEY_SIZES else build.DEFAULT_KEY_SIZE
+            key = build.generate_key(size)
+            if not certinfo.is_self_signed(cert):
+                if sink is None:
+                    raise StoreError(
+                        f"certificate {thumbprint} is CA-issued: renewal makes a new request; "
+                        "pass --out FILE for it"
+                    )
+                request = self._store_request(
+                    repo, srv, key, cert.subject, sans, record.exportable,
+                    record.friendly_name, now,
+                )
+                sink(_csr_bytes(request, binary=binary))
+                return RenewResult(thumbprint, request.thumbprint, pending_request=True)
+            lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+            new_cert = build.self_signed(
+                key, cert.subject, sans, not_before=now, not_after=now + lifetime
+            )
+            new = replace(
+                record,
+                thumbprint=_thumb(new_cert),
+                der=certinfo.to_der(new_cert),
+                services=ServiceSet(),
+                created_at=now,
+            )
+            repo.add_certificate(new, private_key=key, spki_der=certinfo.spki(new_cert))
+            # The renewed certificate takes over: the default-SMTP role only if the old had it.
+            keep_default = srv.default_smtp_thumbprint == record.thumbprint
+            if record.services:
+                self._enable(repo, new, record.services, keep_default, now)
+            elif keep_default:
+                repo.save_server(replace(srv, default_smtp_thumbprint=new.thumbprint))
+            return RenewResult(thumbprint, new.thumbprint, pending_request=False)
+
+    # -- Remove-ExchangeCertificate ---------------------------------------------------------
+    def remove(self, server: str, thumbprint: Thumbprint, *, force: bool = False) -> None:
+        with self._uow.transaction() as repo:
+            record = repo.certificate(server, thumbprint)
+            srv = repo.server(server)
+            is_default = srv.default_smtp_thumbprint == record.thumbprint
+            is_auth = _auth_thumbprint(repo) == record.thumbprint
+            reasons = []
+            if record.services:
+                reasons.append(f"it is enabled for {record.services}")
+            if is_default:
+                reasons.append("it is the default SMTP certificate of the server")
+            if is_auth:
+                reasons.append("it is the organisation's auth certificate")
+            if reasons and not force:
+                raise StoreError(
+                    f"certificate {thumbprint} was not removed: {'; '.join(reasons)}. "
+                    "Pass --force to remove it anyway"
+                )
+            repo.delete_certificate(record)
+            if is_default:
+                repo.save_server(replace(srv, default_smtp_thumbprint=None))
+
+    # -- Root and CA stores -----------------------------------------------------------------
+    def store_list(self, server: str, store: StoreName) -> list[CertificateView]:
+        _trust_store(store)
+        now = self._clock.now()
+        with self._uow.transaction() as repo:
+            srv = repo.server(server)
+            trust = TrustStores.of(repo, srv.name)
+            auth = _auth_thumbprint(repo)
+            return [
+                describe(r, server=srv, trust=trust, now=now, auth_thumbprint=auth)
+                for r in repo.certificates(srv.name, store)
+            ]
+
+    def store_add(
+        self, server: str, store: StoreName, data: bytes, *, source: str
+    ) -> StoreAddResult:
+        _trust_store(store)
+        certificates = formats.load_certificates(data, source=source)
+        now = self._clock.now()
+        with self._uow.transaction() as repo:
+            srv = repo.server(server)
+            added: list[tuple[Thumbprint, str]] = []
+            present: list[Thumbprint] = []
+            seen: set[str] = set()
+            for cert in certificates:
+                thumb = _thumb(cert)
+                if thumb in seen or repo.find_certificate(srv.name, thumb, store) is not None:
+                    present.append(thumb)
+                    continue
+                seen.add(thumb)
+                repo.add_certificate(
+                    CertificateRecord(
+                        server=srv.name,
+                        store=store,
+                        thumbprint=thumb,
+                        der=certinfo.to_der(cert),
+                        created_at=now,
+                    )
+                )
+                added.append((thumb, certinfo.facts(cert).subject))
+            return StoreAddResult(added, present)
+
+    def store_remove(self, server: str, store: StoreName, thumbprint: Thumbprint) -> None:
+        _trust_store(store)
+        with self._uow.transaction() as repo:
+            repo.delete_certificate(repo.certificate(server, thumbprint, store))
+
+    # -- auth certificate publishing --------------------------------------------------------
+    def _publish_auth(
+        self, repo: Repository, server: str, cert: x509.Certificate, key: rsa.RSAPrivateKey
+    ) -> None:
+        thumb = _thumb(cert)
+        if repo.find_certificate(server, thumb) is not None:
+            return
+        repo.add_certificate(
+            CertificateRecord(
+                server=server,
+                store=StoreName.MY,
+                thumbprint=thumb,
+                der=certinfo.to_der(cert),
+                services=ServiceSet.of(Service.SMTP),
+                friendly_name=AUTH_FRIENDLY_NAME,
+                has_private_key=True,
+                exportable=True,
+                key_provider=CAPI_SCHANNEL_PROVIDER,
+                created_at=self._clock.now(),
+            ),
+            private_key=key,
+            spki_der=certinfo.spki(cert),
+        )
+
+    def _publish_existing_auth(self, repo: Repository, org: Organisation, server: str) -> None:
+        """Copy the organisation's auth certificate (with key) onto a new server."""
+        if org.auth_thumbprint is None:
+            return
+        der, key = repo.published_certificate(org.auth_thumbprint)
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise StoreError("the organisation's auth certificate has an unsupported key type")
+        self._publish_auth(repo, server, certinfo.load_der(der), key)
+
+
+# -- helpers -------------------------------------------------------------------------------
+def _thumb(cert: x509.Certificate) -> Thumbprint:
+    return certinfo.thumbprint(certinfo.to_der(cert))
+
+
+def _require_org(repo: Repository) -> Organisation:
+    org = repo.organisation()
+    if org is None:
+        raise NotFoundError("no organisation in this store; run 'certward org init NAME' first")
+    return org
+
+
+def _auth_thumbprint(repo: Repository) -> str | None:
+    org = repo.organisation()
+    return org.auth_thumbprint if org else None
+
+
+def _domain(value: str) -> str:
+    try:
+        return build.validate_domain(value)
+    except ValueError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def _subject(text: str) -> x509.Name:
+    try:
+        return parse_exchange_dn(text)
+    except NameSyntaxError as exc:
+        raise PkiError(f"subject {text!r}: {exc}") from None
+
+
+def _sans(subject: x509.Name, domains: Sequence[str]) -> list[str]:
+    try:
+        return build.domains_with_cn(subject, domains)
+    except ValueError as exc:
+        raise PkiError(str(exc)) from None
+
+
+def _key_size(bits: int) -> None:
+    try:
+        build.validate_key_size(bits)
+    except ValueError as exc:
+        raise PkiError(str(exc)) from None
+
+
+def _csr_bytes(record: CertificateRecord, *, binary: bool) -> bytes:
+    assert record.csr_der is not None
+    if binary:
+        return record.csr_der
+    csr = x509.load_der_x509_csr(record.csr_der)
+    return csr.public_bytes(serialization.Encoding.PEM)
+
+
+def _end_entities(certificates: Sequence[x509.Certificate]) -> list[x509.Certificate]:
+    """Certificates that are not CAs and issued none of the others in the file."""
+    result = []
+    for cert in certificates:
+        if certinfo.is_ca(cert) or certinfo.is_self_signed(cert) and certinfo.is_ca(cert):
+            continue
+        if any(other is not cert and chain.issued_by(other, cert) for other in certificates):
+            continue
+        result.append(cert)
+    return result
+
+
+def _setup_creates_self_signed(server: Server) -> bool:
+    """Exchange 2007 setup makes no self-signed certificate for a Mailbox-only server."""
+    return not (server.version is ExchangeVersion.EX2007 and server.roles == {Role.MAILBOX})
+
+
+def _setup_services(server: Server) -> ServiceSet:
+    if server.is_edge:
+        return ServiceSet.of(Service.SMTP)
+    services = ServiceSet.of(Service.IMAP, Service.POP, Service.IIS, Service.SMTP)
+    if Role.UNIFIED_MESSAGING in server.roles and server.version <= ExchangeVersion.EX2010:
+        services = services | ServiceSet.of(Service.UM)
+    return services
+
+
+def _default_new_services(server: Server) -> ServiceSet:
+    return ServiceSet.of(Service.SMTP) if server.is_edge else DEFAULT_NEW_SERVICES
+
+
+def _check_services_for_server(server: Server, services: ServiceSet) -> None:
+    if server.is_edge:
+        refused = services.without(EDGE_SERVICES.value)
+        if refused:
+            raise StoreError(
+                f"server {server.name} is an Edge Transport server: it cannot use a "
+                f"certificate for {refused} (SMTP only)"
+            )
+
+
+def _trust_store(store: StoreName) -> None:
+    if store is StoreName.MY:
+        raise StoreError(
+            "the My store holds the server's own certificates: use 'certward cert import'"
+        )

@@ -1,0 +1,152 @@
+"""Read models: a certificate as ``cert show`` prints it (Get-ExchangeCertificate's fields)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+
+from certward.model import CertificateRecord, CertStatus, Server, ServiceSet, StoreName
+from certward.pki import certinfo, chain
+from certward.pki.names import dotnet_x500
+from certward.services.ports import Repository
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateView:
+    server: str
+    store: StoreName
+    thumbprint: str
+    subject: str
+    issuer: str
+    certificate_domains: tuple[str, ...]
+    not_before: dt.datetime | None
+    not_after: dt.datetime | None
+    services: ServiceSet
+    status: CertStatus
+    is_self_signed: bool
+    has_private_key: bool
+    private_key_exportable: bool
+    public_key_size: int
+    signature_algorithm: str
+    serial_number: str
+    friendly_name: str
+    key_provider: str | None
+    is_default_smtp: bool
+    is_auth_certificate: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "thumbprint": self.thumbprint,
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "certificate_domains": list(self.certificate_domains),
+            "not_before": _iso(self.not_before),
+            "not_after": _iso(self.not_after),
+            "services": self.services.names,
+            "services_flags": self.services.flags,
+            "status": self.status.value,
+            "is_self_signed": self.is_self_signed,
+            "has_private_key": self.has_private_key,
+            "private_key_exportable": self.private_key_exportable,
+            "public_key_size": self.public_key_size,
+            "signature_algorithm": self.signature_algorithm,
+            "serial_number": self.serial_number,
+            "friendly_name": self.friendly_name,
+            "key_provider": self.key_provider,
+            "is_default_smtp": self.is_default_smtp,
+            "is_auth_certificate": self.is_auth_certificate,
+            "server": self.server,
+            "store": self.store.value,
+        }
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True, slots=True)
+class TrustStores:
+    """The Root and CA stores of one server, parsed once per operation."""
+
+    roots: list[x509.Certificate]
+    intermediates: list[x509.Certificate]
+
+    @classmethod
+    def of(cls, repo: Repository, server: str) -> TrustStores:
+        def load(store: StoreName) -> list[x509.Certificate]:
+            return [
+                certinfo.load_der(r.der)
+                for r in repo.certificates(server, store)
+                if r.der is not None
+            ]
+
+        return cls(roots=load(StoreName.ROOT), intermediates=load(StoreName.CA))
+
+
+def describe(
+    record: CertificateRecord,
+    *,
+    server: Server,
+    trust: TrustStores,
+    now: dt.datetime,
+    auth_thumbprint: str | None,
+) -> CertificateView:
+    common = {
+        "server": server.name,
+        "store": record.store,
+        "thumbprint": record.thumbprint,
+        "services": record.services,
+        "has_private_key": record.has_private_key,
+        "private_key_exportable": record.exportable and record.has_private_key,
+        "friendly_name": record.friendly_name,
+        "key_provider": record.key_provider,
+        "is_default_smtp": server.default_smtp_thumbprint == record.thumbprint,
+        "is_auth_certificate": auth_thumbprint == record.thumbprint,
+    }
+    if record.csr_der is not None:
+        csr = x509.load_der_x509_csr(record.csr_der)
+        return CertificateView(
+            subject=dotnet_x500(csr.subject),
+            issuer="",
+            certificate_domains=tuple(certinfo.certificate_domains(csr)),
+            not_before=None,
+            not_after=None,
+            status=CertStatus.PENDING_REQUEST,
+            is_self_signed=False,
+            public_key_size=certinfo.key_size(csr.public_key()),
+            signature_algorithm=certinfo.signature_algorithm(csr),
+            serial_number="",
+            **common,
+        )
+    assert record.der is not None
+    cert = certinfo.load_der(record.der)
+    facts = certinfo.facts(cert)
+    status = chain.certificate_status(
+        cert, roots=trust.roots, intermediates=trust.intermediates, now=now
+    )
+    return CertificateView(
+        subject=facts.subject,
+        issuer=facts.issuer,
+        certificate_domains=facts.certificate_domains,
+        not_before=facts.not_before,
+        not_after=facts.not_after,
+        status=status,
+        is_self_signed=facts.is_self_signed,
+        public_key_size=facts.public_key_size,
+        signature_algorithm=facts.signature_algorithm,
+        serial_number=facts.serial_number,
+        **common,
+    )
+
+
+def exchange_datetime(value: dt.datetime) -> str:
+    """The en-US form Exchange prints in its prompts: ``10/4/2028 12:15:41 PM`` (UTC)."""
+    value = value.astimezone(dt.UTC)
+    hour = value.hour % 12 or 12
+    suffix = "AM" if value.hour < 12 else "PM"
+    return f"{value.month}/{value.day}/{value.year} {hour}:{value:%M:%S} {suffix}"

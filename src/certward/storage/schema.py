@@ -1,0 +1,93 @@
+"""SQLAlchemy 2 tables (SQLite by default, PostgreSQL by URL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    DateTime,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class OrganisationRow(Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    domain: Mapped[str | None] = mapped_column(String(253))
+    auth_thumbprint: Mapped[str | None] = mapped_column(String(40))
+
+
+class ServerRow(Base):
+    __tablename__ = "servers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)  # lower-case, for lookups
+    fqdn: Mapped[str] = mapped_column(String(253))
+    roles: Mapped[str] = mapped_column(String(256), default="")
+    version: Mapped[int] = mapped_column(Integer)
+    default_smtp_thumbprint: Mapped[str | None] = mapped_column(String(40))
+
+    certificates: Mapped[list[CertificateRow]] = relationship(
+        back_populates="server", cascade="all, delete-orphan"
+    )
+
+
+class CertificateRow(Base):
+    __tablename__ = "certificates"
+    __table_args__ = (UniqueConstraint("server_id", "store", "thumbprint"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    store: Mapped[str] = mapped_column(String(8))
+    thumbprint: Mapped[str] = mapped_column(String(40), index=True)
+    der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    csr_der: Mapped[bytes | None] = mapped_column(LargeBinary)
+    spki_sha1: Mapped[str | None] = mapped_column(String(40), index=True)
+    services: Mapped[int] = mapped_column(Integer, default=0)
+    friendly_name: Mapped[str] = mapped_column(String(256), default="")
+    exportable: Mapped[bool] = mapped_column(default=False)
+    key_provider: Mapped[str | None] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+    server: Mapped[ServerRow] = relationship(back_populates="certificates")
+    private_key: Mapped[PrivateKeyRow | None] = relationship(
+        back_populates="certificate", cascade="all, delete-orphan", uselist=False
+    )
+
+
+class PrivateKeyRow(Base):
+    """A private key as encrypted PKCS#8 (DER), one per certificate record."""
+
+    __tablename__ = "private_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    certificate_id: Mapped[int] = mapped_column(
+        ForeignKey("certificates.id", ondelete="CASCADE"), unique=True
+    )
+    encrypted_pkcs8: Mapped[bytes] = mapped_column(LargeBinary)
+
+    certificate: Mapped[CertificateRow] = relationship(back_populates="private_key")
+
+
+class PublishedCertificateRow(Base):
+    """Organisation-wide certificates with keys (the auth certificate), like the AD
+    configuration partition that Exchange publishes them to (seed 002, figure 2)."""
+
+    __tablename__ = "published_certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    thumbprint: Mapped[str] = mapped_column(String(40), unique=True)
+    der: Mapped[bytes] = mapped_column(LargeBinary)
+    encrypted_pkcs8: Mapped[bytes] = mapped_column(LargeBinary)
