@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Sequence
@@ -54,10 +55,9 @@ def domains_with_cn(subject: x509.Name, domains: Sequence[str]) -> list[str]:
     cn = common_name(subject)
     candidates = list(domains)
     if cn and cn.lower() not in {d.lower() for d in domains}:
-        try:
+        # A CN such as "Microsoft Exchange Server Auth Certificate" is no host name.
+        with contextlib.suppress(ValueError):
             candidates.insert(0, validate_domain(cn))
-        except ValueError:
-            pass  # a CN such as "Microsoft Exchange Server Auth Certificate" is no host name
     for domain in candidates:
         valid = validate_domain(domain)
         if valid.lower() not in seen:

@@ -69,7 +69,9 @@ def _ca_certificate(
     return builder.sign(signer_key, hashes.SHA256())
 
 
-def make_root(common_name: str, *, now: dt.datetime, organisation: str = "certward demo") -> Authority:
+def make_root(
+    common_name: str, *, now: dt.datetime, organisation: str = "certward demo"
+) -> Authority:
     key = generate_key(2048)
     subject = x509.Name(
         [
@@ -108,7 +110,9 @@ def issue(
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]),
+            x509.ExtendedKeyUsage(
+                [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            ),
             critical=False,
         )
         .add_extension(

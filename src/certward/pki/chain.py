@@ -26,9 +26,7 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return True
 
 
-def build_chain(
-    cert: x509.Certificate, pool: Sequence[x509.Certificate]
-) -> list[x509.Certificate]:
+def build_chain(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> list[x509.Certificate]:
     """The issuers of ``cert`` found in ``pool``, nearest first, up to a self-signed root.
 
     Stops where no issuer is found (a partial chain). The leaf itself is not included.
@@ -39,9 +37,7 @@ def build_chain(
     for _ in range(_MAX_DEPTH):
         if is_self_signed(current):
             break
-        issuer = next(
-            (c for c in pool if to_der(c) not in seen and issued_by(current, c)), None
-        )
+        issuer = next((c for c in pool if to_der(c) not in seen and issued_by(current, c)), None)
         if issuer is None:
             break
         chain.append(issuer)

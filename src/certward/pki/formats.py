@@ -17,9 +17,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from certward.errors import PkiError
 from certward.model import Password
 
-_PEM_BLOCK = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL
-)
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -84,7 +82,11 @@ def load_pkcs12(data: bytes, *, source: str, password: Password | None) -> Bundl
             continue
         if loaded.cert is None:
             raise PkiError(f"{source}: the PKCS#12 file holds no certificate")
-        friendly = loaded.cert.friendly_name.decode("utf-8", "replace") if loaded.cert.friendly_name else None
+        friendly = (
+            loaded.cert.friendly_name.decode("utf-8", "replace")
+            if loaded.cert.friendly_name
+            else None
+        )
         chain = [extra.certificate for extra in loaded.additional_certs]
         return Bundle(
             [loaded.cert.certificate, *chain],

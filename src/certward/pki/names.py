@@ -76,9 +76,7 @@ def _attribute(key: str, value: str) -> x509.NameAttribute[str]:
     else:
         found = _KEY_TO_OID.get(canonical)
         if found is None:
-            raise NameSyntaxError(
-                f"unknown attribute {key!r} (known: {', '.join(known_keys())})"
-            )
+            raise NameSyntaxError(f"unknown attribute {key!r} (known: {', '.join(known_keys())})")
         oid = found
     if not value:
         raise NameSyntaxError(f"attribute {key!r} has an empty value")
@@ -158,7 +156,7 @@ def exchange_dn(name: x509.Name) -> str:
     return ", ".join(_format_attribute(attr) for rdn in name.rdns for attr in rdn)
 
 
-def _format_attribute(attr: x509.NameAttribute[str] | x509.NameAttribute[bytes]) -> str:
+def _format_attribute(attr: x509.NameAttribute[str | bytes]) -> str:
     key = _OID_TO_KEY.get(attr.oid, f"OID.{attr.oid.dotted_string}")
     value = attr.value if isinstance(attr.value, str) else attr.value.hex()
     if value == "" or _NEEDS_QUOTES.search(value):

@@ -33,7 +33,7 @@ def export_pfx(
         builder = (
             builder.kdf_rounds(LEGACY_KDF_ROUNDS)
             .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-            .hmac_hash(hashes.SHA1())
+            .hmac_hash(hashes.SHA1())  # noqa: S303 - the legacy profile is SHA-1 by definition
         )
     else:
         builder = (

@@ -63,15 +63,11 @@ def build_demo(lifecycle: Lifecycle, clock: Clock) -> DemoResult:
     )
     imported = lifecycle.import_file("EXCH01", p7b, source="webmail_p365labs_com.p7b")
     webmail = imported.thumbprint
-    lifecycle.enable(
-        "EXCH01", webmail, ServiceSet.parse("IIS,SMTP"), replace_default_smtp=False
-    )
+    lifecycle.enable("EXCH01", webmail, ServiceSet.parse("IIS,SMTP"), replace_default_smtp=False)
     password = Password(b"demo-only-password")
     pfx = lifecycle.export_pfx("EXCH01", webmail, password=password)
     lifecycle.import_file(
         "EXCH02", pfx, source="webmail_p365labs_com.pfx", password=password, exportable=True
     )
-    lifecycle.enable(
-        "EXCH02", webmail, ServiceSet.parse("IIS,SMTP"), replace_default_smtp=False
-    )
+    lifecycle.enable("EXCH02", webmail, ServiceSet.parse("IIS,SMTP"), replace_default_smtp=False)
     return DemoResult(created=True, webmail_thumbprint=webmail)

@@ -156,9 +156,7 @@ class Lifecycle:
                 not_before=now,
                 not_after=_years(now, AUTH_CERTIFICATE_YEARS),
             )
-            org = Organisation(
-                name=name.strip(), domain=domain, auth_thumbprint=_thumb(cert)
-            )
+            org = Organisation(name=name.strip(), domain=domain, auth_thumbprint=_thumb(cert))
             repo.save_organisation(org)
             # Like the AD configuration partition: the org keeps the certificate and key,
             # and every server (present or added later) gets a copy.
@@ -254,7 +252,9 @@ class Lifecycle:
         with self._uow.transaction() as repo:
             return self._view(repo, repo.certificate(server, thumbprint), now)
 
-    def _view(self, repo: Repository, record: CertificateRecord, now: dt.datetime) -> CertificateView:
+    def _view(
+        self, repo: Repository, record: CertificateRecord, now: dt.datetime
+    ) -> CertificateView:
         srv = repo.server(record.server)
         return describe(
             record,
@@ -329,9 +329,7 @@ class Lifecycle:
         with self._uow.transaction() as repo:
             srv = repo.server(server)
             key = build.generate_key(key_size)
-            record = self._store_request(
-                repo, srv, key, name, sans, exportable, friendly_name, now
-            )
+            record = self._store_request(repo, srv, key, name, sans, exportable, friendly_name, now)
             sink(_csr_bytes(record, binary=binary))
             return self._view(repo, record, now)
 
@@ -418,9 +416,7 @@ class Lifecycle:
             raise PkiError(f"{source}: only RSA keys are supported for Exchange certificates")
         thumb = _thumb(leaf)
         if repo.find_certificate(srv.name, thumb) is not None:
-            raise StoreError(
-                f"{source}: certificate {thumb} already exists on server {srv.name}"
-            )
+            raise StoreError(f"{source}: certificate {thumb} already exists on server {srv.name}")
         repo.add_certificate(
             CertificateRecord(
                 server=srv.name,
@@ -474,9 +470,7 @@ class Lifecycle:
             raise StoreError(f"{source}: certificate {thumb} already exists on server {srv.name}")
         if here:
             request = here[0]
-            completed = replace(
-                request, thumbprint=thumb, der=certinfo.to_der(leaf), csr_der=None
-            )
+            completed = replace(request, thumbprint=thumb, der=certinfo.to_der(leaf), csr_der=None)
             repo.replace_certificate(request, completed)
             return leaf, True, []
         repo.add_certificate(
@@ -489,10 +483,14 @@ class Lifecycle:
             ),
             spki_der=certinfo.spki(leaf),
         )
-        return leaf, False, [
-            f"{source}: no pending request on {srv.name} matches this certificate; it was "
-            "imported without a private key and cannot be enabled for services"
-        ]
+        return (
+            leaf,
+            False,
+            [
+                f"{source}: no pending request on {srv.name} matches this certificate; it was "
+                "imported without a private key and cannot be enabled for services"
+            ],
+        )
 
     def _add_to_trust_stores(
         self,
@@ -657,8 +655,14 @@ class Lifecycle:
                         "pass --out FILE for it"
                     )
                 request = self._store_request(
-                    repo, srv, key, cert.subject, sans, record.exportable,
-                    record.friendly_name, now,
+                    repo,
+                    srv,
+                    key,
+                    cert.subject,
+                    sans,
+                    record.exportable,
+                    record.friendly_name,
+                    now,
                 )
                 sink(_csr_bytes(request, binary=binary))
                 return RenewResult(thumbprint, request.thumbprint, pending_request=True)
@@ -843,7 +847,7 @@ def _end_entities(certificates: Sequence[x509.Certificate]) -> list[x509.Certifi
     """Certificates that are not CAs and issued none of the others in the file."""
     result = []
     for cert in certificates:
-        if certinfo.is_ca(cert) or certinfo.is_self_signed(cert) and certinfo.is_ca(cert):
+        if certinfo.is_ca(cert):
             continue
         if any(other is not cert and chain.issued_by(other, cert) for other in certificates):
             continue

@@ -88,29 +88,26 @@ class TrustStores:
         return cls(roots=load(StoreName.ROOT), intermediates=load(StoreName.CA))
 
 
-def describe(
-    record: CertificateRecord,
-    *,
-    server: Server,
-    trust: TrustStores,
-    now: dt.datetime,
-    auth_thumbprint: str | None,
-) -> CertificateView:
-    common = {
-        "server": server.name,
-        "store": record.store,
-        "thumbprint": record.thumbprint,
-        "services": record.services,
-        "has_private_key": record.has_private_key,
-        "private_key_exportable": record.exportable and record.has_private_key,
-        "friendly_name": record.friendly_name,
-        "key_provider": record.key_provider,
-        "is_default_smtp": server.default_smtp_thumbprint == record.thumbprint,
-        "is_auth_certificate": auth_thumbprint == record.thumbprint,
-    }
+@dataclass(frozen=True, slots=True)
+class _Content:
+    """What the certificate (or the request) itself says."""
+
+    subject: str
+    issuer: str
+    certificate_domains: tuple[str, ...]
+    not_before: dt.datetime | None
+    not_after: dt.datetime | None
+    status: CertStatus
+    is_self_signed: bool
+    public_key_size: int
+    signature_algorithm: str
+    serial_number: str
+
+
+def _content(record: CertificateRecord, trust: TrustStores, now: dt.datetime) -> _Content:
     if record.csr_der is not None:
         csr = x509.load_der_x509_csr(record.csr_der)
-        return CertificateView(
+        return _Content(
             subject=dotnet_x500(csr.subject),
             issuer="",
             certificate_domains=tuple(certinfo.certificate_domains(csr)),
@@ -121,26 +118,56 @@ def describe(
             public_key_size=certinfo.key_size(csr.public_key()),
             signature_algorithm=certinfo.signature_algorithm(csr),
             serial_number="",
-            **common,
         )
     assert record.der is not None
     cert = certinfo.load_der(record.der)
     facts = certinfo.facts(cert)
-    status = chain.certificate_status(
-        cert, roots=trust.roots, intermediates=trust.intermediates, now=now
-    )
-    return CertificateView(
+    return _Content(
         subject=facts.subject,
         issuer=facts.issuer,
         certificate_domains=facts.certificate_domains,
         not_before=facts.not_before,
         not_after=facts.not_after,
-        status=status,
+        status=chain.certificate_status(
+            cert, roots=trust.roots, intermediates=trust.intermediates, now=now
+        ),
         is_self_signed=facts.is_self_signed,
         public_key_size=facts.public_key_size,
         signature_algorithm=facts.signature_algorithm,
         serial_number=facts.serial_number,
-        **common,
+    )
+
+
+def describe(
+    record: CertificateRecord,
+    *,
+    server: Server,
+    trust: TrustStores,
+    now: dt.datetime,
+    auth_thumbprint: str | None,
+) -> CertificateView:
+    content = _content(record, trust, now)
+    return CertificateView(
+        server=server.name,
+        store=record.store,
+        thumbprint=record.thumbprint,
+        subject=content.subject,
+        issuer=content.issuer,
+        certificate_domains=content.certificate_domains,
+        not_before=content.not_before,
+        not_after=content.not_after,
+        services=record.services,
+        status=content.status,
+        is_self_signed=content.is_self_signed,
+        has_private_key=record.has_private_key,
+        private_key_exportable=record.exportable and record.has_private_key,
+        public_key_size=content.public_key_size,
+        signature_algorithm=content.signature_algorithm,
+        serial_number=content.serial_number,
+        friendly_name=record.friendly_name,
+        key_provider=record.key_provider,
+        is_default_smtp=server.default_smtp_thumbprint == record.thumbprint,
+        is_auth_certificate=auth_thumbprint == record.thumbprint,
     )
 
 

@@ -180,9 +180,7 @@ class Repository:
         self._apply(row, record)
         self._session.flush()
 
-    def replace_certificate(
-        self, old: CertificateRecord, new: CertificateRecord
-    ) -> None:
+    def replace_certificate(self, old: CertificateRecord, new: CertificateRecord) -> None:
         """Turn a pending request into its issued certificate, keeping the key."""
         row = self._cert_row(old.server, old.thumbprint, old.store)
         if self._find_cert_row(new.server, new.thumbprint, new.store) is not None:
@@ -213,13 +211,9 @@ class Repository:
         )
         self._session.flush()
 
-    def published_certificate(
-        self, thumbprint: Thumbprint
-    ) -> tuple[bytes, types.PrivateKeyTypes]:
+    def published_certificate(self, thumbprint: Thumbprint) -> tuple[bytes, types.PrivateKeyTypes]:
         row = self._session.scalars(
-            select(PublishedCertificateRow).where(
-                PublishedCertificateRow.thumbprint == thumbprint
-            )
+            select(PublishedCertificateRow).where(PublishedCertificateRow.thumbprint == thumbprint)
         ).first()
         if row is None:
             raise NotFoundError(f"certificate {thumbprint} is not published in the organisation")
@@ -304,7 +298,8 @@ class SqlStore:
             with session.begin():
                 yield Repository(session, self._vault)
         except SQLAlchemyError as exc:
-            raise StoreError(f"database error: {exc.__class__.__name__}: {exc.orig if hasattr(exc, 'orig') else exc}") from exc
+            detail = getattr(exc, "orig", None) or exc
+            raise StoreError(f"database error: {exc.__class__.__name__}: {detail}") from exc
         finally:
             session.close()
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from contextvars import ContextVar
 from collections.abc import Callable
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -114,9 +114,7 @@ def _show_views(views: list[CertificateView], as_json: bool, title: str | None =
         _out().print(render.certificate_table(views, title=title))
 
 
-def _ask_default_smtp(
-    action: Callable[[bool | None], T], force: bool, keep_default: bool
-) -> T:
+def _ask_default_smtp(action: Callable[[bool | None], T], force: bool, keep_default: bool) -> T:
     """Run ``action``; answer Exchange's default-SMTP question from the flags or a terminal."""
     if force and keep_default:
         raise InputError("--force and --keep-default-smtp contradict each other")
@@ -209,8 +207,12 @@ def org_show(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         render.print_json(data)
     else:
-        _out().print(render.simple_table(["Name", "Domain", "AuthCertificate"],
-                                         [[org.name, org.domain or "", org.auth_thumbprint or ""]]))
+        _out().print(
+            render.simple_table(
+                ["Name", "Domain", "AuthCertificate"],
+                [[org.name, org.domain or "", org.auth_thumbprint or ""]],
+            )
+        )
 
 
 # -- server -----------------------------------------------------------------------------------
@@ -231,10 +233,15 @@ def server_add(
     fqdn: Annotated[str, typer.Option("--fqdn", help="Fully qualified domain name.")],
     role: Annotated[
         list[str] | None,
-        typer.Option("--role", help="Mailbox, ClientAccess, HubTransport, EdgeTransport, "
-                     "UnifiedMessaging (repeatable; default Mailbox)."),
+        typer.Option(
+            "--role",
+            help="Mailbox, ClientAccess, HubTransport, EdgeTransport, "
+            "UnifiedMessaging (repeatable; default Mailbox).",
+        ),
     ] = None,
-    version: Annotated[str, typer.Option("--version", help="2007, 2010, 2013, 2016, 2019.")] = "2019",
+    version: Annotated[
+        str, typer.Option("--version", help="2007, 2010, 2013, 2016, 2019.")
+    ] = "2019",
     db: DbOpt = None,
 ) -> None:
     """Add a server; like setup, it gets a self-signed certificate as default SMTP cert."""
@@ -265,8 +272,11 @@ def server_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         ]
         for s in summaries
     ]
-    _out().print(render.simple_table(
-        ["Name", "Fqdn", "Roles", "Version", "DefaultSmtpCertificate", "Certificates"], rows))
+    _out().print(
+        render.simple_table(
+            ["Name", "Fqdn", "Roles", "Version", "DefaultSmtpCertificate", "Certificates"], rows
+        )
+    )
 
 
 @server_app.command("show")
@@ -316,7 +326,8 @@ DomainOpt = Annotated[
     list[str] | None, typer.Option("--domain", help="Domain name (SAN); repeatable.")
 ]
 SubjectOpt = Annotated[
-    str, typer.Option("--subject", help='X.500 subject, e.g. "c=NL, O=Contoso, CN=mail.contoso.com".')
+    str,
+    typer.Option("--subject", help='X.500 subject, e.g. "c=NL, O=Contoso, CN=mail.contoso.com".'),
 ]
 ExportableOpt = Annotated[
     bool, typer.Option("--exportable", help="Make the private key exportable.")
@@ -453,7 +464,8 @@ def cert_export(
     out: Annotated[Path, typer.Option("--out", help="The .pfx file to write.")],
     password_file: PasswordFileOpt = None,
     legacy_encryption: Annotated[
-        bool, typer.Option("--legacy-encryption", help="3DES/SHA-1 for Windows Server 2016 and older.")
+        bool,
+        typer.Option("--legacy-encryption", help="3DES/SHA-1 for Windows Server 2016 and older."),
     ] = False,
     db: DbOpt = None,
 ) -> None:
@@ -506,7 +518,9 @@ StoreOpt = Annotated[str, typer.Option("--store", help="Root or CA.")]
 
 
 @store_app.command("list")
-def store_list(server: ServerOpt, store: StoreOpt, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+def store_list(
+    server: ServerOpt, store: StoreOpt, db: DbOpt = None, as_json: JsonOpt = False
+) -> None:
     """Certificates in the Root or CA store."""
     views = _open(db).lifecycle.store_list(server, _parse(StoreName.parse, store))
     _show_views(views, as_json)

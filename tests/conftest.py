@@ -1,0 +1,232 @@
+"""Shared fixtures: an isolated store per test, the CLI, and a real OpenSSL CA."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from certward.interfaces.cli.app import app
+
+
+@pytest.fixture(autouse=True)
+def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own database and key file; nothing touches the user's data."""
+    db = tmp_path / "store" / "certward.db"
+    monkeypatch.setenv("CERTWARD_DB", str(db))
+    monkeypatch.delenv("CERTWARD_MASTER_KEY", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    return db
+
+
+@dataclass
+class Cli:
+    runner: CliRunner
+
+    def __call__(self, *args: str, ok: bool = True, input: str | None = None) -> Result:
+        result = self.runner.invoke(app, list(args), input=input)
+        if result.exception is not None and not isinstance(result.exception, SystemExit):
+            raise result.exception
+        if ok and result.exit_code != 0:
+            raise AssertionError(
+                f"certward {' '.join(args)} exited {result.exit_code}\n"
+                f"stdout: {result.stdout}\nstderr: {result.stderr}"
+            )
+        if not ok and result.exit_code == 0:
+            raise AssertionError(
+                f"certward {' '.join(args)} succeeded unexpectedly:\n{result.stdout}"
+            )
+        return result
+
+    def json(self, *args: str) -> Any:
+        return json.loads(self(*args, "--json").stdout)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return Cli(CliRunner())
+
+
+@pytest.fixture
+def org(cli: Cli) -> Cli:
+    """An organisation with two Exchange 2019 Mailbox servers, EXCH01 and EXCH02."""
+    cli("org", "init", "Contoso", "--domain", "contoso.com")
+    cli("server", "add", "EXCH01", "--fqdn", "exch01.contoso.com")
+    cli("server", "add", "EXCH02", "--fqdn", "exch02.contoso.com")
+    return cli
+
+
+def find_openssl() -> str:
+    path = shutil.which("openssl")
+    if path is None:
+        pytest.skip("the openssl command is not installed (.ci/run installs it)")
+    return path
+
+
+def openssl(*args: str, cwd: Path | None = None, input: bytes | None = None) -> str:
+    """Run the openssl command; fail the test with its stderr when it fails."""
+    done = subprocess.run(
+        [find_openssl(), *args], cwd=cwd, input=input, capture_output=True, check=False
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"openssl {' '.join(args)} failed: {done.stderr.decode()}")
+    return done.stdout.decode(errors="replace")
+
+
+@dataclass
+class OpenSslCa:
+    """A root and an intermediate CA made with the openssl command (not with certward)."""
+
+    directory: Path
+    root_pem: Path
+    intermediate_pem: Path
+    intermediate_key: Path
+
+    def sign(self, csr: Path, *, days: int = 365, name: str = "reply") -> Path:
+        """Issue a certificate for ``csr`` (its subject and SANs), as a public CA would."""
+        out = self.directory / f"{name}.pem"
+        ext = self.directory / f"{name}.ext"
+        ext.write_text(
+            "basicConstraints=critical,CA:FALSE\n"
+            "keyUsage=critical,digitalSignature,keyEncipherment\n"
+            "extendedKeyUsage=serverAuth,clientAuth\n"
+            "authorityKeyIdentifier=keyid\n"
+        )
+        openssl(
+            "x509",
+            "-req",
+            "-in",
+            str(csr),
+            "-CA",
+            str(self.intermediate_pem),
+            "-CAkey",
+            str(self.intermediate_key),
+            "-CAcreateserial",
+            "-days",
+            str(days),
+            "-sha256",
+            "-copy_extensions",
+            "copy",
+            "-extfile",
+            str(ext),
+            "-out",
+            str(out),
+        )
+        return out
+
+    def p7b(self, leaf: Path, *, name: str = "reply", der: bool = True) -> Path:
+        """The reply as a CA delivers it: leaf + intermediate + root in a .p7b."""
+        out = self.directory / f"{name}.p7b"
+        openssl(
+            "crl2pkcs7",
+            "-nocrl",
+            "-certfile",
+            str(leaf),
+            "-certfile",
+            str(self.intermediate_pem),
+            "-certfile",
+            str(self.root_pem),
+            "-outform",
+            "DER" if der else "PEM",
+            "-out",
+            str(out),
+        )
+        return out
+
+
+@pytest.fixture
+def openssl_ca(tmp_path: Path) -> OpenSslCa:
+    d = tmp_path / "ca"
+    d.mkdir()
+    root_key, root = d / "root.key", d / "root.pem"
+    int_key, int_csr, intermediate = d / "int.key", d / "int.csr", d / "int.pem"
+    openssl(
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(root_key),
+        "-subj",
+        "/C=US/O=Bar Test/CN=Bar Test Root CA",
+        "-days",
+        "3650",
+        "-sha256",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign,cRLSign",
+        "-out",
+        str(root),
+    )
+    openssl(
+        "req",
+        "-new",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        str(int_key),
+        "-subj",
+        "/C=US/O=Bar Test/CN=Bar Test Issuing CA",
+        "-out",
+        str(int_csr),
+    )
+    ext = d / "int.ext"
+    ext.write_text(
+        "basicConstraints=critical,CA:TRUE,pathlen:0\n"
+        "keyUsage=critical,keyCertSign,cRLSign\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+    )
+    openssl(
+        "x509",
+        "-req",
+        "-in",
+        str(int_csr),
+        "-CA",
+        str(root),
+        "-CAkey",
+        str(root_key),
+        "-CAcreateserial",
+        "-days",
+        "1825",
+        "-sha256",
+        "-extfile",
+        str(ext),
+        "-out",
+        str(intermediate),
+    )
+    return OpenSslCa(d, root, intermediate, int_key)
+
+
+@pytest.fixture
+def password_file(tmp_path: Path) -> Path:
+    path = tmp_path / "pfx-password.txt"
+    path.write_text("Pa55word!\n")
+    return path
+
+
+def thumbprints(cli: Cli, server: str) -> dict[str, dict[str, Any]]:
+    """The server's certificates from ``cert list --json``, by thumbprint."""
+    return {c["thumbprint"]: c for c in cli.json("cert", "list", "--server", server)}
+
+
+def database_bytes(db: Path) -> bytes:
+    return db.read_bytes()
+
+
+Run = Callable[..., Result]
+__all__ = ["Cli", "OpenSslCa", "Run", "database_bytes", "openssl", "thumbprints"]
+
+
+@pytest.fixture
+def db_path(isolated_store: Path) -> Iterator[Path]:
+    yield isolated_store
