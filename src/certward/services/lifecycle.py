@@ -248,9 +248,15 @@ class Lifecycle:
             ]
 
     def show_certificate(self, server: str, thumbprint: Thumbprint) -> CertificateView:
+        """A certificate of the My store, else of the CA or Root store."""
         now = self._clock.now()
         with self._uow.transaction() as repo:
-            return self._view(repo, repo.certificate(server, thumbprint), now)
+            record = repo.find_certificate(server, thumbprint)
+            for store in (StoreName.CA, StoreName.ROOT):
+                record = record or repo.find_certificate(server, thumbprint, store)
+            if record is None:
+                record = repo.certificate(server, thumbprint)  # raises: not found
+            return self._view(repo, record, now)
 
     def _view(
         self, repo: Repository, record: CertificateRecord, now: dt.datetime

@@ -124,7 +124,7 @@ def _ask_default_smtp(action: Callable[[bool | None], T], force: bool, keep_defa
     except DefaultSmtpConfirmation as question:
         if not sys.stdin.isatty():
             raise
-        _out().print(question.question.text, markup=False)
+        typer.echo(question.question.text)  # plain: a terminal must not re-wrap it
         reply = typer.prompt(
             '[Y] Yes  [A] Yes to All  [N] No  [L] No to All  [?] Help (default is "Y")',
             default="Y",
@@ -181,7 +181,8 @@ def _inventory(application: App, as_json: bool) -> None:
     for summary in servers:
         views = lifecycle.list_certificates(summary.server.name)
         _out().print()
-        _out().print(render.certificate_table(views, title=f"{summary.server.name} (My)"))
+        title = f"{summary.server.name} (My)"
+        _out().print(render.certificate_table(views, title=title, detailed=True))
 
 
 # -- org --------------------------------------------------------------------------------------

@@ -28,22 +28,27 @@ def print_json(value: Any) -> None:
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
 
 
-def certificate_table(views: Sequence[CertificateView], *, title: str | None = None) -> Table:
-    """Get-ExchangeCertificate's default table: Thumbprint, Services, Subject (+ Status)."""
+def certificate_table(
+    views: Sequence[CertificateView], *, title: str | None = None, detailed: bool = False
+) -> Table:
+    """Get-ExchangeCertificate's default table: Thumbprint, Services, Subject.
+
+    ``detailed`` adds Status and NotAfter (the inventory view).
+    """
     table = Table(title=title, box=None, header_style="bold", pad_edge=False)
     table.add_column("Thumbprint", no_wrap=True)
     table.add_column("Services", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("NotAfter", no_wrap=True)
+    if detailed:
+        table.add_column("Status", no_wrap=True)
+        table.add_column("NotAfter", no_wrap=True)
     table.add_column("Subject", overflow="fold")
     for view in views:
-        table.add_row(
-            view.thumbprint,
-            view.services.flags,
-            view.status.value,
-            view.not_after.strftime("%Y-%m-%d") if view.not_after else "",
-            view.subject,
+        middle = (
+            [view.status.value, view.not_after.strftime("%Y-%m-%d") if view.not_after else ""]
+            if detailed
+            else []
         )
+        table.add_row(view.thumbprint, view.services.flags, *middle, view.subject)
     return table
 
 
