@@ -1,0 +1,106 @@
+"""The store on both backends: whole operations commit, failed ones leave nothing behind."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from certward.clock import SystemClock
+from certward.compose import App, build_app
+from certward.errors import StoreError
+from certward.model import Password, ServiceSet, StoreName
+from certward.services.demo import build_demo
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'certward.db'}"
+        return
+    server_url: str = request.getfixturevalue("postgresql_url")
+    name = f"certward_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield server_url.rsplit("/", 1)[0] + f"/{name}"
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    monkeypatch.setenv("CERTWARD_MASTER_KEY", "a-test-master-key")
+    application = build_app(database_url)
+    yield application
+    application.store.close()
+
+
+def _inventory(app: App) -> dict[str, list[tuple[str, str, str]]]:
+    lifecycle = app.lifecycle
+    result = {}
+    for summary in lifecycle.servers():
+        name = summary.server.name
+        views = [*lifecycle.list_certificates(name)]
+        for store in (StoreName.ROOT, StoreName.CA):
+            views += lifecycle.store_list(name, store)
+        result[name] = sorted((v.thumbprint, v.services.flags, v.status.value) for v in views)
+    return result
+
+
+def test_the_seed_002_scenario_persists(app: App, database_url: str) -> None:
+    demo = build_demo(app.lifecycle, SystemClock())
+    assert demo.created and demo.webmail_thumbprint
+    before = _inventory(app)
+    again = build_app(database_url)  # a new process would see the same
+    assert _inventory(again) == before
+    webmail = again.lifecycle.show_certificate("EXCH02", demo.webmail_thumbprint)
+    assert webmail.services.flags == "...WS.."
+    assert webmail.status.value == "Valid"
+    again.store.close()
+
+
+def test_a_failed_output_write_rolls_the_request_back(app: App) -> None:
+    app.lifecycle.init_organisation("Contoso")
+    app.lifecycle.add_server("EXCH01", fqdn="exch01.contoso.com")
+    before = _inventory(app)
+
+    def broken_disk(_: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        app.lifecycle.request_certificate("EXCH01", subject="CN=mail.contoso.com", sink=broken_disk)
+    assert _inventory(app) == before
+
+
+def test_a_refused_enable_changes_nothing(app: App) -> None:
+    app.lifecycle.init_organisation("Contoso")
+    app.lifecycle.add_server("EXCH01", fqdn="exch01.contoso.com")
+    result = app.lifecycle.new_self_signed(
+        "EXCH01", subject="CN=mail.contoso.com", services=ServiceSet.parse("IIS")
+    )
+    before = _inventory(app)
+    with pytest.raises(StoreError, match="--keep-default-smtp"):
+        app.lifecycle.enable("EXCH01", result.view.thumbprint, ServiceSet.parse("POP,SMTP"))
+    assert _inventory(app) == before
+
+
+def test_keys_need_the_master_key(
+    app: App, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app.lifecycle.init_organisation("Contoso")
+    app.lifecycle.add_server("EXCH01", fqdn="exch01.contoso.com")
+    created = app.lifecycle.new_self_signed(
+        "EXCH01", subject="CN=mail.contoso.com", exportable=True, services=ServiceSet()
+    )
+    thumb = created.view.thumbprint
+    assert app.lifecycle.export_pfx("EXCH01", thumb, password=Password(b"pw"))
+    monkeypatch.setenv("CERTWARD_MASTER_KEY", "another-key")
+    intruder = build_app(database_url)
+    with pytest.raises(StoreError, match="wrong master key"):
+        intruder.lifecycle.export_pfx("EXCH01", thumb, password=Password(b"pw"))
+    intruder.store.close()
