@@ -12,10 +12,33 @@ from certward.model.certificates import (
     Thumbprint,
     parse_thumbprint,
 )
-from certward.model.organisation import ExchangeVersion, Organisation, Role, Server
+from certward.model.connectors import (
+    AuthMechanism,
+    Binding,
+    Connector,
+    ConnectorKind,
+    SmartHost,
+    TlsAuthLevel,
+    TlsCertificateName,
+    TlsNameResolution,
+    TlsNameStatus,
+    TransportConfig,
+)
+from certward.model.organisation import AuthConfig, ExchangeVersion, Organisation, Role, Server
 
 __all__ = [
     "CAPI_SCHANNEL_PROVIDER",
+    "AuthConfig",
+    "AuthMechanism",
+    "Binding",
+    "Connector",
+    "ConnectorKind",
+    "SmartHost",
+    "TlsAuthLevel",
+    "TlsCertificateName",
+    "TlsNameResolution",
+    "TlsNameStatus",
+    "TransportConfig",
     "CNG_SOFTWARE_KSP",
     "CertStatus",
     "CertificateRecord",

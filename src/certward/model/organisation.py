@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 from dataclasses import dataclass, field
 
 from certward.model.certificates import Thumbprint
+from certward.model.connectors import TransportConfig
+
+# The service principal Exchange uses for OAuth (Get-AuthConfig's ServiceName).
+EXCHANGE_SERVICE_NAME = "00000002-0000-0ff1-ce00-000000000000"
 
 
 class Role(enum.StrEnum):
@@ -72,7 +77,24 @@ class Server:
 
 
 @dataclass(frozen=True, slots=True)
+class AuthConfig:
+    """Get-AuthConfig: the OAuth certificate now, the staged next one, and the previous."""
+
+    current_thumbprint: Thumbprint | None = None
+    next_thumbprint: Thumbprint | None = None
+    next_effective: dt.datetime | None = None
+    previous_thumbprint: Thumbprint | None = None
+    service_name: str = EXCHANGE_SERVICE_NAME
+    realm: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Organisation:
     name: str
-    auth_thumbprint: Thumbprint | None = None
     domain: str | None = None
+    auth: AuthConfig = AuthConfig()
+    transport: TransportConfig = TransportConfig()
+
+    @property
+    def auth_thumbprint(self) -> Thumbprint | None:
+        return self.auth.current_thumbprint

@@ -171,3 +171,14 @@ def common_name(name: x509.Name) -> str | None:
         return None
     value = values[-1].value
     return value if isinstance(value, str) else None
+
+
+def parse_dotnet_x500(text: str) -> x509.Name:
+    """Parse the .NET form (most specific RDN first), as found in a TlsCertificateName."""
+    parsed = parse_exchange_dn(text)
+    return x509.Name(list(reversed(list(parsed))))
+
+
+def same_name(a: x509.Name, b: x509.Name) -> bool:
+    """Equal as Windows compares names: attribute by attribute, case-insensitive."""
+    return dotnet_x500(a).casefold() == dotnet_x500(b).casefold()

@@ -26,6 +26,7 @@ from certward.errors import (
 )
 from certward.model import (
     CAPI_SCHANNEL_PROVIDER,
+    AuthConfig,
     CertificateRecord,
     ExchangeVersion,
     Organisation,
@@ -147,16 +148,10 @@ class Lifecycle:
             existing = repo.organisation()
             if existing is not None:
                 raise StoreError(f"organisation {existing.name!r} already exists in this store")
-            key = build.generate_key()
-            subject = parse_exchange_dn(AUTH_CERTIFICATE_SUBJECT)
-            cert = build.self_signed(
-                key,
-                subject,
-                [domain] if domain else [],
-                not_before=now,
-                not_after=_years(now, AUTH_CERTIFICATE_YEARS),
+            cert, key = make_auth_certificate(now, domain)
+            org = Organisation(
+                name=name.strip(), domain=domain, auth=AuthConfig(current_thumbprint=_thumb(cert))
             )
-            org = Organisation(name=name.strip(), domain=domain, auth_thumbprint=_thumb(cert))
             repo.save_organisation(org)
             # Like the AD configuration partition: the org keeps the certificate and key,
             # and every server (present or added later) gets a copy.
@@ -797,6 +792,21 @@ class Lifecycle:
 
 
 # -- helpers -------------------------------------------------------------------------------
+def make_auth_certificate(
+    now: dt.datetime, domain: str | None
+) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """The OAuth auth certificate: self-signed, RSA 2048, SHA-256, five years."""
+    key = build.generate_key()
+    cert = build.self_signed(
+        key,
+        parse_exchange_dn(AUTH_CERTIFICATE_SUBJECT),
+        [domain] if domain else [],
+        not_before=now,
+        not_after=_years(now, AUTH_CERTIFICATE_YEARS),
+    )
+    return cert, key
+
+
 def _thumb(cert: x509.Certificate) -> Thumbprint:
     return certinfo.thumbprint(certinfo.to_der(cert))
 

@@ -7,7 +7,14 @@ from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric import types
 
-from certward.model import CertificateRecord, Organisation, Server, StoreName, Thumbprint
+from certward.model import (
+    CertificateRecord,
+    Connector,
+    Organisation,
+    Server,
+    StoreName,
+    Thumbprint,
+)
 
 
 class Repository(Protocol):
@@ -42,6 +49,13 @@ class Repository(Protocol):
     def published_certificate(
         self, thumbprint: Thumbprint
     ) -> tuple[bytes, types.PrivateKeyTypes]: ...
+    def published_thumbprints(self) -> list[Thumbprint]: ...
+    def connectors(self) -> list[Connector]: ...
+    def find_connector(self, identity: str) -> Connector | None: ...
+    def save_connector(
+        self, connector: Connector, *, previous_identity: str | None = None
+    ) -> None: ...
+    def delete_connector(self, identity: str) -> None: ...
 
 
 class UnitOfWork(Protocol):

@@ -20,7 +20,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from certward.errors import NotFoundError, StoreError
 from certward.model import (
+    AuthConfig,
+    AuthMechanism,
+    Binding,
     CertificateRecord,
+    Connector,
+    ConnectorKind,
+    SmartHost,
+    TlsAuthLevel,
+    TransportConfig,
     ExchangeVersion,
     Organisation,
     Role,
@@ -33,6 +41,7 @@ from certward.model import (
 from certward.storage.schema import (
     Base,
     CertificateRow,
+    ConnectorRow,
     OrganisationRow,
     PrivateKeyRow,
     PublishedCertificateRow,
@@ -62,7 +71,18 @@ class Repository:
         return Organisation(
             name=row.name,
             domain=row.domain,
-            auth_thumbprint=Thumbprint(row.auth_thumbprint) if row.auth_thumbprint else None,
+            auth=AuthConfig(
+                current_thumbprint=_thumb_or_none(row.auth_thumbprint),
+                next_thumbprint=_thumb_or_none(row.next_auth_thumbprint),
+                next_effective=_utc(row.next_auth_effective),
+                previous_thumbprint=_thumb_or_none(row.previous_auth_thumbprint),
+                service_name=row.auth_service_name or AuthConfig().service_name,
+                realm=row.auth_realm,
+            ),
+            transport=TransportConfig(
+                tls_send_domain_secure_list=_split(row.tls_send_domain_secure_list),
+                tls_receive_domain_secure_list=_split(row.tls_receive_domain_secure_list),
+            ),
         )
 
     def save_organisation(self, org: Organisation) -> None:
@@ -72,8 +92,61 @@ class Repository:
             self._session.add(row)
         row.name = org.name
         row.domain = org.domain
-        row.auth_thumbprint = org.auth_thumbprint
+        row.auth_thumbprint = org.auth.current_thumbprint
+        row.next_auth_thumbprint = org.auth.next_thumbprint
+        row.next_auth_effective = org.auth.next_effective
+        row.previous_auth_thumbprint = org.auth.previous_thumbprint
+        row.auth_service_name = org.auth.service_name
+        row.auth_realm = org.auth.realm
+        row.tls_send_domain_secure_list = ",".join(org.transport.tls_send_domain_secure_list)
+        row.tls_receive_domain_secure_list = ",".join(
+            org.transport.tls_receive_domain_secure_list
+        )
         self._session.flush()
+
+    # -- connectors -----------------------------------------------------------------------
+    def connectors(self) -> list[Connector]:
+        rows = self._session.scalars(select(ConnectorRow).order_by(ConnectorRow.identity_key))
+        return [_connector(row) for row in rows]
+
+    def find_connector(self, identity: str) -> Connector | None:
+        row = self._connector_row(identity)
+        return None if row is None else _connector(row)
+
+    def save_connector(self, connector: Connector, *, previous_identity: str | None = None) -> None:
+        row = self._connector_row(previous_identity or connector.identity)
+        if row is None:
+            row = ConnectorRow()
+            self._session.add(row)
+        row.identity_key = connector.identity.lower()
+        row.name = connector.name
+        row.kind = connector.kind.value
+        row.servers = ",".join(connector.servers)
+        row.fqdn = connector.fqdn
+        row.bindings = ",".join(str(b) for b in connector.bindings)
+        row.address_spaces = ",".join(connector.address_spaces)
+        row.smart_hosts = ",".join(str(h) for h in connector.smart_hosts)
+        row.auth_mechanism = connector.auth_mechanism.value
+        row.require_tls = connector.require_tls
+        row.tls_auth_level = connector.tls_auth_level.value if connector.tls_auth_level else None
+        row.tls_domain = connector.tls_domain
+        row.domain_secure_enabled = connector.domain_secure_enabled
+        row.tls_certificate_name = connector.tls_certificate_name
+        row.ignore_starttls = connector.ignore_starttls
+        row.cloud_services_mail_enabled = connector.cloud_services_mail_enabled
+        self._session.flush()
+
+    def delete_connector(self, identity: str) -> None:
+        row = self._connector_row(identity)
+        if row is None:
+            raise NotFoundError(f"connector {identity!r} not found")
+        self._session.delete(row)
+        self._session.flush()
+
+    def _connector_row(self, identity: str) -> ConnectorRow | None:
+        return self._session.scalars(
+            select(ConnectorRow).where(ConnectorRow.identity_key == identity.lower())
+        ).first()
 
     # -- servers ------------------------------------------------------------------------
     def servers(self) -> list[Server]:
@@ -219,6 +292,10 @@ class Repository:
             raise NotFoundError(f"certificate {thumbprint} is not published in the organisation")
         return row.der, self._vault.open(row.encrypted_pkcs8)
 
+    def published_thumbprints(self) -> list[Thumbprint]:
+        rows = self._session.scalars(select(PublishedCertificateRow.thumbprint))
+        return [Thumbprint(t) for t in rows]
+
     def _find_cert_row(
         self, server: str, thumbprint: Thumbprint, store: StoreName
     ) -> CertificateRow | None:
@@ -266,6 +343,34 @@ class Repository:
             key_provider=row.key_provider,
             created_at=_utc(row.created_at),
         )
+
+
+def _thumb_or_none(value: str | None) -> Thumbprint | None:
+    return Thumbprint(value) if value else None
+
+
+def _split(value: str | None) -> tuple[str, ...]:
+    return tuple(part for part in (value or "").split(",") if part)
+
+
+def _connector(row: ConnectorRow) -> Connector:
+    return Connector(
+        name=row.name,
+        kind=ConnectorKind(row.kind),
+        servers=_split(row.servers),
+        fqdn=row.fqdn,
+        bindings=tuple(Binding.parse(b) for b in _split(row.bindings)),
+        address_spaces=_split(row.address_spaces),
+        smart_hosts=tuple(SmartHost.parse(h) for h in _split(row.smart_hosts)),
+        auth_mechanism=AuthMechanism(row.auth_mechanism),
+        require_tls=row.require_tls,
+        tls_auth_level=TlsAuthLevel(row.tls_auth_level) if row.tls_auth_level else None,
+        tls_domain=row.tls_domain,
+        domain_secure_enabled=row.domain_secure_enabled,
+        tls_certificate_name=row.tls_certificate_name,
+        ignore_starttls=row.ignore_starttls,
+        cloud_services_mail_enabled=row.cloud_services_mail_enabled,
+    )
 
 
 def _spki_id(spki_der: bytes) -> str:

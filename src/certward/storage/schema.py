@@ -10,6 +10,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Text,
     UniqueConstraint,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -26,6 +27,14 @@ class OrganisationRow(Base):
     name: Mapped[str] = mapped_column(String(256))
     domain: Mapped[str | None] = mapped_column(String(253))
     auth_thumbprint: Mapped[str | None] = mapped_column(String(40))
+    next_auth_thumbprint: Mapped[str | None] = mapped_column(String(40))
+    next_auth_effective: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    previous_auth_thumbprint: Mapped[str | None] = mapped_column(String(40))
+    auth_service_name: Mapped[str] = mapped_column(String(64), default="")
+    auth_realm: Mapped[str] = mapped_column(String(256), default="")
+    # comma-separated domains (no wildcards, so no commas inside)
+    tls_send_domain_secure_list: Mapped[str] = mapped_column(Text, default="")
+    tls_receive_domain_secure_list: Mapped[str] = mapped_column(Text, default="")
 
 
 class ServerRow(Base):
@@ -91,3 +100,27 @@ class PublishedCertificateRow(Base):
     thumbprint: Mapped[str] = mapped_column(String(40), unique=True)
     der: Mapped[bytes] = mapped_column(LargeBinary)
     encrypted_pkcs8: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class ConnectorRow(Base):
+    """A Send or Receive connector; list-valued settings are stored as text."""
+
+    __tablename__ = "connectors"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    identity_key: Mapped[str] = mapped_column(String(400), unique=True)  # lower-case identity
+    name: Mapped[str] = mapped_column(String(256))
+    kind: Mapped[str] = mapped_column(String(8))
+    servers: Mapped[str] = mapped_column(Text)  # comma-separated server names
+    fqdn: Mapped[str | None] = mapped_column(String(253))
+    bindings: Mapped[str] = mapped_column(Text, default="")
+    address_spaces: Mapped[str] = mapped_column(Text, default="")
+    smart_hosts: Mapped[str] = mapped_column(Text, default="")
+    auth_mechanism: Mapped[int] = mapped_column(Integer, default=0)
+    require_tls: Mapped[bool] = mapped_column(default=False)
+    tls_auth_level: Mapped[str | None] = mapped_column(String(32))
+    tls_domain: Mapped[str | None] = mapped_column(String(253))
+    domain_secure_enabled: Mapped[bool] = mapped_column(default=False)
+    tls_certificate_name: Mapped[str | None] = mapped_column(Text)
+    ignore_starttls: Mapped[bool] = mapped_column(default=False)
+    cloud_services_mail_enabled: Mapped[bool] = mapped_column(default=False)

@@ -1,0 +1,52 @@
+"""TlsCertificateName: building it from a certificate, checking it, matching certificates."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from cryptography import x509
+
+from certward.model.connectors import TlsCertificateName, TlsNameStatus
+from certward.pki.names import NameSyntaxError, dotnet_x500, parse_dotnet_x500, same_name
+
+
+def tls_certificate_name(cert: x509.Certificate) -> TlsCertificateName:
+    """``"<I>$($cert.Issuer)<S>$($cert.Subject)"`` as seed 002 builds it."""
+    return TlsCertificateName(dotnet_x500(cert.issuer), dotnet_x500(cert.subject))
+
+
+def parse_names(value: str) -> tuple[x509.Name, x509.Name]:
+    """Issuer and subject of a TlsCertificateName; ValueError when the syntax is invalid."""
+    name = TlsCertificateName.parse(value)
+    try:
+        return parse_dotnet_x500(name.issuer), parse_dotnet_x500(name.subject)
+    except NameSyntaxError as exc:
+        raise ValueError(f"TlsCertificateName {value!r}: {exc}") from None
+
+
+def check(value: str | None) -> TlsNameStatus | None:
+    """Empty or SyntaxInvalid, else None (the name is well formed; resolve it next)."""
+    if value is None or not value.strip():
+        return TlsNameStatus.EMPTY
+    try:
+        parse_names(value)
+    except ValueError:
+        return TlsNameStatus.SYNTAX_INVALID
+    return None
+
+
+def matches(cert: x509.Certificate, value: str) -> bool:
+    issuer, subject = parse_names(value)
+    return same_name(cert.issuer, issuer) and same_name(cert.subject, subject)
+
+
+def resolve(
+    value: str | None, certificates: Iterable[tuple[str, x509.Certificate]]
+) -> tuple[TlsNameStatus, list[str]]:
+    """Status and the matching ids among ``(id, certificate)`` pairs (HealthChecker's view)."""
+    problem = check(value)
+    if problem is not None:
+        return problem, []
+    assert value is not None
+    found = [ident for ident, cert in certificates if matches(cert, value)]
+    return (TlsNameStatus.MATCH if found else TlsNameStatus.NOT_FOUND), found
