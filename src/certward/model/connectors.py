@@ -209,12 +209,11 @@ def validation_errors(connector: Connector) -> list[str]:
             TlsCertificateName.parse(c.tls_certificate_name)
         except ValueError as exc:
             errors.append(str(exc))
-    if AuthMechanism.BASIC_AUTH_REQUIRE_TLS in mech and not (
-        AuthMechanism.BASIC_AUTH in mech and AuthMechanism.TLS in mech
-    ):
-        if c.kind is ConnectorKind.RECEIVE:
-            errors.append("AuthMechanism BasicAuthRequireTLS also requires BasicAuth and Tls")
     if c.kind is ConnectorKind.RECEIVE:
+        if AuthMechanism.BASIC_AUTH_REQUIRE_TLS in mech and not (
+            AuthMechanism.BASIC_AUTH in mech and AuthMechanism.TLS in mech
+        ):
+            errors.append("AuthMechanism BasicAuthRequireTLS also requires BasicAuth and Tls")
         if c.servers and len(c.servers) != 1:
             errors.append("a receive connector belongs to exactly one server")
         if not c.bindings:
@@ -233,9 +232,7 @@ def validation_errors(connector: Connector) -> list[str]:
         if c.address_spaces or c.smart_hosts:
             errors.append("address spaces and smart hosts belong to send connectors")
         if c.tls_auth_level is not None or c.tls_domain or c.ignore_starttls:
-            errors.append(
-                "TlsAuthLevel, TlsDomain and IgnoreSTARTTLS belong to send connectors"
-            )
+            errors.append("TlsAuthLevel, TlsDomain and IgnoreSTARTTLS belong to send connectors")
     else:
         if c.bindings:
             errors.append("--bind belongs to receive connectors")

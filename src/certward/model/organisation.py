@@ -92,8 +92,8 @@ class AuthConfig:
 class Organisation:
     name: str
     domain: str | None = None
-    auth: AuthConfig = AuthConfig()
-    transport: TransportConfig = TransportConfig()
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    transport: TransportConfig = field(default_factory=TransportConfig)
 
     @property
     def auth_thumbprint(self) -> Thumbprint | None:

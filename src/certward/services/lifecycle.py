@@ -28,6 +28,8 @@ from certward.model import (
     CAPI_SCHANNEL_PROVIDER,
     AuthConfig,
     CertificateRecord,
+    Connector,
+    ConnectorKind,
     ExchangeVersion,
     Organisation,
     Password,
@@ -38,8 +40,9 @@ from certward.model import (
     StoreName,
     Thumbprint,
 )
-from certward.pki import build, certinfo, chain, formats, pkcs12
+from certward.pki import build, certinfo, chain, formats, pkcs12, tlsname
 from certward.pki.names import NameSyntaxError, parse_exchange_dn
+from certward.services.connectors import connectors_naming, default_receive_connectors
 from certward.services.ports import Repository, UnitOfWork
 from certward.services.views import CertificateView, TrustStores, describe, exchange_datetime
 
@@ -157,7 +160,7 @@ class Lifecycle:
             # and every server (present or added later) gets a copy.
             repo.save_published_certificate(certinfo.to_der(cert), key)
             for server in repo.servers():
-                self._publish_auth(repo, server.name, cert, key)
+                publish_auth_certificate(repo, server.name, cert, key, now)
             return org
 
     def organisation(self) -> Organisation:
@@ -217,6 +220,8 @@ class Lifecycle:
                 server = replace(server, default_smtp_thumbprint=_thumb(cert))
                 repo.save_server(server)
             self._publish_existing_auth(repo, org, name)
+            for connector in default_receive_connectors(server):
+                repo.save_connector(connector)
             return server
 
     def servers(self) -> list[ServerSummary]:
@@ -689,17 +694,38 @@ class Lifecycle:
 
     # -- Remove-ExchangeCertificate ---------------------------------------------------------
     def remove(self, server: str, thumbprint: Thumbprint, *, force: bool = False) -> None:
+        """Remove-ExchangeCertificate, with Exchange's refusals.
+
+        Never removed: the default SMTP (internal transport) certificate, and a certificate
+        that a Send connector names when no other certificate on the server carries that
+        name. Removed only with ``force``: a certificate enabled for services, and the
+        organisation's auth certificate.
+        """
         with self._uow.transaction() as repo:
             record = repo.certificate(server, thumbprint)
             srv = repo.server(server)
-            is_default = srv.default_smtp_thumbprint == record.thumbprint
-            is_auth = _auth_thumbprint(repo) == record.thumbprint
+            if srv.default_smtp_thumbprint == record.thumbprint:
+                raise StoreError(
+                    f"certificate {thumbprint} is the internal transport (default SMTP) "
+                    f"certificate of {srv.name} and cannot be removed: that would stop "
+                    "transport. Enable another certificate for SMTP with --force first; it "
+                    "becomes the default, then remove this one"
+                )
+            stranded = [
+                c.identity
+                for c in connectors_naming(repo, record, ConnectorKind.SEND)
+                if _only_match(repo, c, record)
+            ]
+            if stranded:
+                raise StoreError(
+                    f"certificate {thumbprint} cannot be removed: Send connector(s) "
+                    f"{', '.join(stranded)} name it in TlsCertificateName. Point them at "
+                    "another certificate first (certward connector set NAME --tls-certificate)"
+                )
             reasons = []
             if record.services:
                 reasons.append(f"it is enabled for {record.services}")
-            if is_default:
-                reasons.append("it is the default SMTP certificate of the server")
-            if is_auth:
+            if _auth_thumbprint(repo) == record.thumbprint:
                 reasons.append("it is the organisation's auth certificate")
             if reasons and not force:
                 raise StoreError(
@@ -707,8 +733,6 @@ class Lifecycle:
                     "Pass --force to remove it anyway"
                 )
             repo.delete_certificate(record)
-            if is_default:
-                repo.save_server(replace(srv, default_smtp_thumbprint=None))
 
     # -- Root and CA stores -----------------------------------------------------------------
     def store_list(self, server: str, store: StoreName) -> list[CertificateView]:
@@ -758,40 +782,62 @@ class Lifecycle:
             repo.delete_certificate(repo.certificate(server, thumbprint, store))
 
     # -- auth certificate publishing --------------------------------------------------------
-    def _publish_auth(
-        self, repo: Repository, server: str, cert: x509.Certificate, key: rsa.RSAPrivateKey
-    ) -> None:
-        thumb = _thumb(cert)
-        if repo.find_certificate(server, thumb) is not None:
-            return
-        repo.add_certificate(
-            CertificateRecord(
-                server=server,
-                store=StoreName.MY,
-                thumbprint=thumb,
-                der=certinfo.to_der(cert),
-                services=ServiceSet.of(Service.SMTP),
-                friendly_name=AUTH_FRIENDLY_NAME,
-                has_private_key=True,
-                exportable=True,
-                key_provider=CAPI_SCHANNEL_PROVIDER,
-                created_at=self._clock.now(),
-            ),
-            private_key=key,
-            spki_der=certinfo.spki(cert),
-        )
-
     def _publish_existing_auth(self, repo: Repository, org: Organisation, server: str) -> None:
-        """Copy the organisation's auth certificate (with key) onto a new server."""
-        if org.auth_thumbprint is None:
-            return
-        der, key = repo.published_certificate(org.auth_thumbprint)
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise StoreError("the organisation's auth certificate has an unsupported key type")
-        self._publish_auth(repo, server, certinfo.load_der(der), key)
+        """Copy the organisation's auth certificates (current and next, with keys) onto a
+        new server."""
+        now = self._clock.now()
+        for thumbprint in (org.auth.current_thumbprint, org.auth.next_thumbprint):
+            if thumbprint is None:
+                continue
+            der, key = repo.published_certificate(thumbprint)
+            if not isinstance(key, rsa.RSAPrivateKey):
+                raise StoreError("the organisation's auth certificate has an unsupported key type")
+            publish_auth_certificate(repo, server, certinfo.load_der(der), key, now)
 
 
 # -- helpers -------------------------------------------------------------------------------
+def publish_auth_certificate(
+    repo: Repository,
+    server: str,
+    cert: x509.Certificate,
+    key: rsa.RSAPrivateKey,
+    now: dt.datetime | None,
+) -> bool:
+    """Put an auth certificate (enabled for SMTP, exportable) on a server; False if there."""
+    thumb = _thumb(cert)
+    if repo.find_certificate(server, thumb) is not None:
+        return False
+    repo.add_certificate(
+        CertificateRecord(
+            server=server,
+            store=StoreName.MY,
+            thumbprint=thumb,
+            der=certinfo.to_der(cert),
+            services=ServiceSet.of(Service.SMTP),
+            friendly_name=AUTH_FRIENDLY_NAME,
+            has_private_key=True,
+            exportable=True,
+            key_provider=CAPI_SCHANNEL_PROVIDER,
+            created_at=now,
+        ),
+        private_key=key,
+        spki_der=certinfo.spki(cert),
+    )
+    return True
+
+
+def _only_match(repo: Repository, connector: Connector, record: CertificateRecord) -> bool:
+    """True when no other certificate on the record's server answers the connector's name."""
+    name = connector.tls_certificate_name
+    assert name is not None
+    return not any(
+        other.der is not None
+        and other.thumbprint != record.thumbprint
+        and tlsname.matches(certinfo.load_der(other.der), name)
+        for other in repo.certificates(record.server, StoreName.MY)
+    )
+
+
 def make_auth_certificate(
     now: dt.datetime, domain: str | None
 ) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:

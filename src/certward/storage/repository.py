@@ -26,17 +26,17 @@ from certward.model import (
     CertificateRecord,
     Connector,
     ConnectorKind,
-    SmartHost,
-    TlsAuthLevel,
-    TransportConfig,
     ExchangeVersion,
     Organisation,
     Role,
     Server,
     Service,
     ServiceSet,
+    SmartHost,
     StoreName,
     Thumbprint,
+    TlsAuthLevel,
+    TransportConfig,
 )
 from certward.storage.schema import (
     Base,
@@ -99,9 +99,7 @@ class Repository:
         row.auth_service_name = org.auth.service_name
         row.auth_realm = org.auth.realm
         row.tls_send_domain_secure_list = ",".join(org.transport.tls_send_domain_secure_list)
-        row.tls_receive_domain_secure_list = ",".join(
-            org.transport.tls_receive_domain_secure_list
-        )
+        row.tls_receive_domain_secure_list = ",".join(org.transport.tls_receive_domain_secure_list)
         self._session.flush()
 
     # -- connectors -----------------------------------------------------------------------
@@ -291,6 +289,13 @@ class Repository:
         if row is None:
             raise NotFoundError(f"certificate {thumbprint} is not published in the organisation")
         return row.der, self._vault.open(row.encrypted_pkcs8)
+
+    def published_der(self, thumbprint: Thumbprint) -> bytes | None:
+        return self._session.scalars(
+            select(PublishedCertificateRow.der).where(
+                PublishedCertificateRow.thumbprint == thumbprint
+            )
+        ).first()
 
     def published_thumbprints(self) -> list[Thumbprint]:
         rows = self._session.scalars(select(PublishedCertificateRow.thumbprint))
