@@ -256,19 +256,7 @@ class Lifecycle:
                 record = record or repo.find_certificate(server, thumbprint, store)
             if record is None:
                 record = repo.certificate(server, thumbprint)  # raises: not found
-            return self._view(repo, record, now)
-
-    def _view(
-        self, repo: Repository, record: CertificateRecord, now: dt.datetime
-    ) -> CertificateView:
-        srv = repo.server(record.server)
-        return describe(
-            record,
-            server=srv,
-            trust=TrustStores.of(repo, srv.name),
-            now=now,
-            auth_thumbprint=_auth_thumbprint(repo),
-        )
+            return view_of(repo, record, now)
 
     # -- New-ExchangeCertificate ------------------------------------------------------------
     def new_self_signed(
@@ -313,7 +301,7 @@ class Lifecycle:
                 created_at=now,
             )
             repo.add_certificate(record, private_key=key, spki_der=certinfo.spki(cert))
-            return self._enable(repo, record, wanted, replace_default_smtp, now)
+            return enable_services(repo, record, wanted, replace_default_smtp, now)
 
     def request_certificate(
         self,
@@ -337,7 +325,7 @@ class Lifecycle:
             key = build.generate_key(key_size)
             record = self._store_request(repo, srv, key, name, sans, exportable, friendly_name, now)
             sink(_csr_bytes(record, binary=binary))
-            return self._view(repo, record, now)
+            return view_of(repo, record, now)
 
     def _store_request(
         self,
@@ -397,7 +385,7 @@ class Lifecycle:
                 leaf, completed, warnings = self._import_reply(repo, srv, bundle, source, now)
                 result_thumb, has_key = _thumb(leaf), completed
             extras = [c for c in bundle.certificates if _thumb(c) != _thumb(leaf)]
-            added = self._add_to_trust_stores(repo, srv.name, extras, now)
+            added = add_to_trust_stores(repo, srv.name, extras, now)
             return ImportResult(result_thumb, completed, has_key, added, warnings)
 
     def _import_with_key(
@@ -498,31 +486,6 @@ class Lifecycle:
             ],
         )
 
-    def _add_to_trust_stores(
-        self,
-        repo: Repository,
-        server: str,
-        certificates: Sequence[x509.Certificate],
-        now: dt.datetime,
-    ) -> list[tuple[StoreName, Thumbprint, str]]:
-        """Chain certificates from an imported file: roots to Root, the rest to CA."""
-        added = []
-        for cert in certificates:
-            store = StoreName.ROOT if certinfo.is_self_signed(cert) else StoreName.CA
-            thumb = _thumb(cert)
-            if repo.find_certificate(server, thumb, store) is None:
-                repo.add_certificate(
-                    CertificateRecord(
-                        server=server,
-                        store=store,
-                        thumbprint=thumb,
-                        der=certinfo.to_der(cert),
-                        created_at=now,
-                    )
-                )
-                added.append((store, thumb, certinfo.facts(cert).subject))
-        return added
-
     # -- Enable-ExchangeCertificate ---------------------------------------------------------
     def enable(
         self,
@@ -537,68 +500,7 @@ class Lifecycle:
             record = repo.certificate(server, thumbprint)
             srv = repo.server(server)
             _check_services_for_server(srv, services)
-            return self._enable(repo, record, services, replace_default_smtp, now)
-
-    def _enable(
-        self,
-        repo: Repository,
-        record: CertificateRecord,
-        services: ServiceSet,
-        replace_default_smtp: bool | None,
-        now: dt.datetime,
-    ) -> EnableResult:
-        if record.is_pending:
-            raise StoreError(
-                f"{record.thumbprint} is a pending request; import the CA's reply "
-                "before enabling it"
-            )
-        if not record.has_private_key:
-            raise StoreError(
-                f"certificate {record.thumbprint} has no private key and cannot be enabled"
-            )
-        assert record.der is not None
-        cert = certinfo.load_der(record.der)
-        if cert.not_valid_after_utc < now:
-            raise StoreError(
-                f"certificate {record.thumbprint} expired on "
-                f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC and cannot be enabled"
-            )
-        srv = repo.server(record.server)
-        iis_moved_from: Thumbprint | None = None
-        default_changed = False
-        if Service.SMTP in services and srv.default_smtp_thumbprint != record.thumbprint:
-            current = (
-                repo.find_certificate(srv.name, srv.default_smtp_thumbprint)
-                if srv.default_smtp_thumbprint
-                else None
-            )
-            if current is None or current.der is None:
-                replace_it = True
-            elif replace_default_smtp is None:
-                raise DefaultSmtpConfirmation(
-                    DefaultSmtpQuestion(
-                        server=srv.name,
-                        current=current.thumbprint,
-                        current_expires=certinfo.load_der(current.der).not_valid_after_utc,
-                        new=record.thumbprint,
-                        new_expires=cert.not_valid_after_utc,
-                    )
-                )
-            else:
-                replace_it = replace_default_smtp
-            if replace_it:
-                repo.save_server(replace(srv, default_smtp_thumbprint=record.thumbprint))
-                default_changed = True
-        if Service.IIS in services:
-            for other in repo.certificates(srv.name, StoreName.MY):
-                if other.thumbprint != record.thumbprint and Service.IIS in other.services:
-                    repo.update_certificate(
-                        replace(other, services=other.services.without(Service.IIS))
-                    )
-                    iis_moved_from = other.thumbprint
-        updated = replace(record, services=record.services | services)
-        repo.update_certificate(updated)
-        return EnableResult(self._view(repo, updated, now), default_changed, iis_moved_from)
+            return enable_services(repo, record, services, replace_default_smtp, now)
 
     # -- Export-ExchangeCertificate ---------------------------------------------------------
     def export_pfx(
@@ -687,7 +589,7 @@ class Lifecycle:
             # The renewed certificate takes over: the default-SMTP role only if the old had it.
             keep_default = srv.default_smtp_thumbprint == record.thumbprint
             if record.services:
-                self._enable(repo, new, record.services, keep_default, now)
+                enable_services(repo, new, record.services, keep_default, now)
             elif keep_default:
                 repo.save_server(replace(srv, default_smtp_thumbprint=new.thumbprint))
             return RenewResult(thumbprint, new.thumbprint, pending_request=False)
@@ -793,6 +695,103 @@ class Lifecycle:
             if not isinstance(key, rsa.RSAPrivateKey):
                 raise StoreError("the organisation's auth certificate has an unsupported key type")
             publish_auth_certificate(repo, server, certinfo.load_der(der), key, now)
+
+
+# -- operations inside an open transaction (shared with renewal) ---------------------------
+def view_of(repo: Repository, record: CertificateRecord, now: dt.datetime) -> CertificateView:
+    srv = repo.server(record.server)
+    return describe(
+        record,
+        server=srv,
+        trust=TrustStores.of(repo, srv.name),
+        now=now,
+        auth_thumbprint=_auth_thumbprint(repo),
+    )
+
+
+def enable_services(
+    repo: Repository,
+    record: CertificateRecord,
+    services: ServiceSet,
+    replace_default_smtp: bool | None,
+    now: dt.datetime,
+) -> EnableResult:
+    if record.is_pending:
+        raise StoreError(
+            f"{record.thumbprint} is a pending request; import the CA's reply before enabling it"
+        )
+    if not record.has_private_key:
+        raise StoreError(
+            f"certificate {record.thumbprint} has no private key and cannot be enabled"
+        )
+    assert record.der is not None
+    cert = certinfo.load_der(record.der)
+    if cert.not_valid_after_utc < now:
+        raise StoreError(
+            f"certificate {record.thumbprint} expired on "
+            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC and cannot be enabled"
+        )
+    srv = repo.server(record.server)
+    iis_moved_from: Thumbprint | None = None
+    default_changed = False
+    if Service.SMTP in services and srv.default_smtp_thumbprint != record.thumbprint:
+        current = (
+            repo.find_certificate(srv.name, srv.default_smtp_thumbprint)
+            if srv.default_smtp_thumbprint
+            else None
+        )
+        if current is None or current.der is None:
+            replace_it = True
+        elif replace_default_smtp is None:
+            raise DefaultSmtpConfirmation(
+                DefaultSmtpQuestion(
+                    server=srv.name,
+                    current=current.thumbprint,
+                    current_expires=certinfo.load_der(current.der).not_valid_after_utc,
+                    new=record.thumbprint,
+                    new_expires=cert.not_valid_after_utc,
+                )
+            )
+        else:
+            replace_it = replace_default_smtp
+        if replace_it:
+            repo.save_server(replace(srv, default_smtp_thumbprint=record.thumbprint))
+            default_changed = True
+    if Service.IIS in services:
+        for other in repo.certificates(srv.name, StoreName.MY):
+            if other.thumbprint != record.thumbprint and Service.IIS in other.services:
+                repo.update_certificate(
+                    replace(other, services=other.services.without(Service.IIS))
+                )
+                iis_moved_from = other.thumbprint
+    updated = replace(record, services=record.services | services)
+    repo.update_certificate(updated)
+    return EnableResult(view_of(repo, updated, now), default_changed, iis_moved_from)
+
+
+def add_to_trust_stores(
+    repo: Repository,
+    server: str,
+    certificates: Sequence[x509.Certificate],
+    now: dt.datetime,
+) -> list[tuple[StoreName, Thumbprint, str]]:
+    """Chain certificates from an imported file: roots to Root, the rest to CA."""
+    added = []
+    for cert in certificates:
+        store = StoreName.ROOT if certinfo.is_self_signed(cert) else StoreName.CA
+        thumb = _thumb(cert)
+        if repo.find_certificate(server, thumb, store) is None:
+            repo.add_certificate(
+                CertificateRecord(
+                    server=server,
+                    store=store,
+                    thumbprint=thumb,
+                    der=certinfo.to_der(cert),
+                    created_at=now,
+                )
+            )
+            added.append((store, thumb, certinfo.facts(cert).subject))
+    return added
 
 
 # -- helpers -------------------------------------------------------------------------------
