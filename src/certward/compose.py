@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from certward.clock import Clock, SystemClock
 from certward.config import Settings, load_settings, master_key
+from certward.errors import StoreError
 from certward.services.lifecycle import Lifecycle
 from certward.storage import KeyVault, SqlStore
 
@@ -19,11 +20,13 @@ class App:
 
 def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
     settings = load_settings(db)
-    if settings.is_sqlite:
-        path = settings.database_url.removeprefix("sqlite:///")
-        if path and path != ":memory:":
-            from pathlib import Path
-
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-    store = SqlStore(settings.database_url, KeyVault(master_key(settings)))
+    path = settings.sqlite_path
+    try:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        key = master_key(settings)
+    except OSError as exc:
+        where = exc.filename or (path.parent if path else settings.key_file)
+        raise StoreError(f"{where}: cannot create the store ({exc.strerror})") from None
+    store = SqlStore(settings.database_url, KeyVault(key))
     return App(settings, store, Lifecycle(store, clock or SystemClock()))

@@ -27,10 +27,7 @@ KEY_FILE_NAME = "certward.key"
 class Settings:
     database_url: str
     key_file: Path
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+    sqlite_path: Path | None = None  # the database file, for SQLite
 
 
 def data_dir() -> Path:
@@ -40,8 +37,9 @@ def data_dir() -> Path:
 def _as_url(value: str) -> tuple[str, Path | None]:
     """Return (SQLAlchemy URL, SQLite file path or None) for a path or URL."""
     if "://" in value:
-        if value.startswith("sqlite:///"):
-            return value, Path(value.removeprefix("sqlite:///"))
+        file = value.removeprefix("sqlite:///")
+        if value.startswith("sqlite:///") and file and file != ":memory:":
+            return value, Path(file)
         return value, None
     path = Path(value).expanduser().resolve()
     return f"sqlite:///{path}", path
@@ -51,7 +49,7 @@ def load_settings(db: str | None = None) -> Settings:
     value = db or os.environ.get(DB_ENV) or str(data_dir() / "certward.db")
     url, sqlite_path = _as_url(value)
     key_dir = sqlite_path.parent if sqlite_path is not None else data_dir()
-    return Settings(database_url=url, key_file=key_dir / KEY_FILE_NAME)
+    return Settings(database_url=url, key_file=key_dir / KEY_FILE_NAME, sqlite_path=sqlite_path)
 
 
 def master_key(settings: Settings) -> bytes:

@@ -6,13 +6,16 @@ certificates, PKCS#7 (.p7b, PEM or DER) and PKCS#12 (.pfx). Errors name the sour
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from dataclasses import dataclass, field
 
+from asn1crypto import cms
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import types
-from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
+from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certward.errors import PkiError
 from certward.model import Password
@@ -56,12 +59,37 @@ def load_bundle(data: bytes, *, source: str, password: Password | None = None) -
     except ValueError:
         pass
     try:
-        return Bundle(pkcs7.load_der_pkcs7_certificates(data), kind="PKCS#7")
+        return Bundle(load_pkcs7(data), kind="PKCS#7")
     except ValueError:
         pass
     raise PkiError(
         f"{source}: not a certificate file (expected PEM, DER, PKCS#7 .p7b or PKCS#12 .pfx)"
     )
+
+
+def load_pkcs7(data: bytes) -> list[x509.Certificate]:
+    """Certificates of a PKCS#7 SignedData (.p7b), DER or BER.
+
+    ``openssl crl2pkcs7`` and many CAs write BER (indefinite lengths), which
+    ``cryptography`` only reads with a deprecation warning; asn1crypto parses BER, and each
+    certificate inside is DER. Raises ValueError when the data is not PKCS#7.
+    """
+    try:
+        info = cms.ContentInfo.load(data, strict=True)
+        if info["content_type"].native != "signed_data":
+            raise ValueError("not a PKCS#7 SignedData")
+        choices = info["content"]["certificates"]
+        ders = [choice.chosen.dump() for choice in choices] if choices else []
+    except (ValueError, TypeError, KeyError) as exc:
+        raise ValueError(f"not PKCS#7: {exc}") from exc
+    if not ders:
+        raise ValueError("the PKCS#7 file holds no certificate")
+    return [x509.load_der_x509_certificate(der) for der in ders]
+
+
+def _pem_body(block: bytes) -> bytes:
+    lines = block.strip().splitlines()[1:-1]
+    return base64.b64decode(b"".join(line.strip() for line in lines if b":" not in line))
 
 
 def load_certificates(data: bytes, *, source: str) -> list[x509.Certificate]:
@@ -112,7 +140,7 @@ def _load_pem(data: bytes, *, source: str, password: Password | None) -> Bundle:
             if label in ("CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"):
                 certificates.append(x509.load_pem_x509_certificate(block))
             elif label in ("PKCS7", "CERTIFICATE CHAIN"):
-                certificates.extend(pkcs7.load_pem_pkcs7_certificates(block))
+                certificates.extend(load_pkcs7(_pem_body(block)))
             elif label.endswith("PRIVATE KEY"):
                 if key is not None:
                     raise PkiError(f"{source}: more than one private key in the file")
@@ -127,7 +155,7 @@ def _load_pem(data: bytes, *, source: str, password: Password | None) -> Bundle:
                 raise PkiError(f"{source}: unsupported PEM block {label!r}")
         except TypeError as exc:
             raise PkiError(f"{source}: the private key is encrypted; pass --password-file") from exc
-        except ValueError as exc:
+        except (ValueError, binascii.Error) as exc:
             raise PkiError(f"{source}: damaged {label} block ({exc})") from exc
     if not certificates:
         raise PkiError(f"{source}: no certificate in the file")

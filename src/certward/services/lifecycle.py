@@ -382,8 +382,8 @@ class Lifecycle:
                 )
                 completed, has_key = False, True
             else:
-                leaf, completed, warnings = self._import_reply(repo, srv, bundle, source, now)
-                result_thumb, has_key = _thumb(leaf), completed
+                leaf = self._import_reply(repo, srv, bundle, source)
+                result_thumb, completed, has_key, warnings = _thumb(leaf), True, True, []
             extras = [c for c in bundle.certificates if _thumb(c) != _thumb(leaf)]
             added = add_to_trust_stores(repo, srv.name, extras, now)
             return ImportResult(result_thumb, completed, has_key, added, warnings)
@@ -437,8 +437,8 @@ class Lifecycle:
         srv: Server,
         bundle: formats.Bundle,
         source: str,
-        now: dt.datetime,
-    ) -> tuple[x509.Certificate, bool, list[str]]:
+    ) -> x509.Certificate:
+        """Complete this server's pending request with the CA reply in ``bundle``."""
         leaves = _end_entities(bundle.certificates)
         if not leaves:
             raise PkiError(
@@ -462,29 +462,27 @@ class Lifecycle:
             )
         if repo.find_certificate(srv.name, thumb) is not None:
             raise StoreError(f"{source}: certificate {thumb} already exists on server {srv.name}")
-        if here:
-            request = here[0]
-            completed = replace(request, thumbprint=thumb, der=certinfo.to_der(leaf), csr_der=None)
-            repo.replace_certificate(request, completed)
-            return leaf, True, []
-        repo.add_certificate(
-            CertificateRecord(
-                server=srv.name,
-                store=StoreName.MY,
-                thumbprint=thumb,
-                der=certinfo.to_der(leaf),
-                created_at=now,
-            ),
-            spki_der=certinfo.spki(leaf),
-        )
-        return (
-            leaf,
-            False,
-            [
-                f"{source}: no pending request on {srv.name} matches this certificate; it was "
-                "imported without a private key and cannot be enabled for services"
-            ],
-        )
+        if not here:
+            holders = [
+                s.name
+                for s in repo.servers()
+                if (r := repo.find_certificate(s.name, thumb)) is not None and r.has_private_key
+            ]
+            hint = (
+                f"it is installed with its key on {', '.join(holders)}: export a PFX there "
+                "and import that here"
+                if holders
+                else "import it on the server that made the request, or import a PFX "
+                "that carries the key"
+            )
+            raise StoreError(
+                f"{source}: no pending request on {srv.name} matches this certificate, and "
+                f"a certificate without its private key cannot be used; {hint}"
+            )
+        request = here[0]
+        completed = replace(request, thumbprint=thumb, der=certinfo.to_der(leaf), csr_der=None)
+        repo.replace_certificate(request, completed)
+        return leaf
 
     # -- Enable-ExchangeCertificate ---------------------------------------------------------
     def enable(
