@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from certward.clock import Clock, SystemClock
 from certward.config import Settings, load_settings, master_key
 from certward.errors import StoreError
+from certward.services.auth import AuthService
+from certward.services.connectors import Connectors
 from certward.services.lifecycle import Lifecycle
+from certward.services.renewal import RenewalService
 from certward.storage import KeyVault, SqlStore
 
 
@@ -16,6 +19,9 @@ class App:
     settings: Settings
     store: SqlStore
     lifecycle: Lifecycle
+    connectors: Connectors
+    auth: AuthService
+    renewal: RenewalService
 
 
 def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
@@ -29,4 +35,13 @@ def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
         where = exc.filename or (path.parent if path else settings.key_file)
         raise StoreError(f"{where}: cannot create the store ({exc.strerror})") from None
     store = SqlStore(settings.database_url, KeyVault(key))
-    return App(settings, store, Lifecycle(store, clock or SystemClock()))
+    clock = clock or SystemClock()
+    lifecycle = Lifecycle(store, clock)
+    return App(
+        settings,
+        store,
+        lifecycle,
+        Connectors(store, clock),
+        AuthService(store, clock),
+        RenewalService(store, clock, lifecycle),
+    )

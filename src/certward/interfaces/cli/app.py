@@ -1,117 +1,61 @@
-"""``certward``: commands and flags are the contract (issue 2); each verb is a thin layer."""
+"""``certward``: commands and flags are the contract (issues 2 and 3); each verb is thin."""
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from contextvars import ContextVar
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from typer.core import TyperGroup
 
-from certward.compose import App, build_app
-from certward.errors import CertwardError, InputError
-from certward.interfaces.cli import inputs, render
-from certward.model import (
-    ExchangeVersion,
-    Role,
-    ServiceSet,
-    StoreName,
-    Thumbprint,
-    parse_thumbprint,
+from certward.compose import App
+from certward.errors import InputError
+from certward.interfaces.cli import auth_cmd, connector_cmd, inputs, render, renew_cmd
+from certward.interfaces.cli.common import (
+    DbOpt,
+    JsonOpt,
+    PasswordFileOpt,
+    ServerOpt,
+    ThumbArg,
+    as_thumbprint,
+    console,
+    new_typer,
+    open_app,
+    parse,
+    root_db,
 )
+from certward.model import ExchangeVersion, Role, ServiceSet, StoreName
 from certward.services.lifecycle import DefaultSmtpConfirmation
 from certward.services.views import CertificateView
 
 T = TypeVar("T")
 
-
-class _Group(TyperGroup):
-    """Maps every CertwardError to one ``error: ...`` line and a non-zero exit status."""
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except CertwardError as exc:
-            render.error_console().print(f"error: {exc}", markup=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
-
-
-def _typer(help_text: str) -> typer.Typer:
-    return typer.Typer(
-        help=help_text,
-        cls=_Group,
-        no_args_is_help=True,
-        pretty_exceptions_enable=False,
-        add_completion=False,
-    )
-
-
-app = _typer("certward: the certificates and TLS of an Exchange-style organisation.")
-org_app = _typer("The organisation and its OAuth auth certificate.")
-server_app = _typer("Servers, their roles and versions.")
-cert_app = _typer("Certificates in a server's personal (My) store: the Exchange cmdlets.")
-store_app = _typer("A server's trusted roots (Root) and intermediates (CA).")
+app = new_typer("certward: the certificates and TLS of an Exchange-style organisation.")
+org_app = new_typer("The organisation and its OAuth auth certificate.")
+server_app = new_typer("Servers, their roles and versions.")
+cert_app = new_typer("Certificates in a server's personal (My) store: the Exchange cmdlets.")
+store_app = new_typer("A server's trusted roots (Root) and intermediates (CA).")
 app.add_typer(org_app, name="org")
 app.add_typer(server_app, name="server")
 app.add_typer(cert_app, name="cert")
 app.add_typer(store_app, name="store")
-
-# -- shared options ----------------------------------------------------------------------
-DbOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        metavar="PATH_OR_URL",
-        help="Database file or SQLAlchemy URL (default: $CERTWARD_DB, else the data directory).",
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
-ServerOpt = Annotated[str, typer.Option("--server", "-s", help="Server name.")]
-ThumbArg = Annotated[str, typer.Argument(metavar="THUMBPRINT", help="Certificate thumbprint.")]
-PasswordFileOpt = Annotated[
-    Path | None, typer.Option("--password-file", help="File whose first line is the password.")
-]
-
-
-_root_db: ContextVar[str | None] = ContextVar("certward_root_db", default=None)
+app.add_typer(connector_cmd.connector_app, name="connector")
+app.add_typer(connector_cmd.transport_app, name="transport")
+app.add_typer(auth_cmd.auth_app, name="auth")
+app.add_typer(renew_cmd.renew_app, name="renew")
 
 
 @app.callback()
 def _root(db: DbOpt = None) -> None:
-    _root_db.set(db)
-
-
-def _open(db: str | None) -> App:
-    """The application for this command: its own --db, else the top-level --db."""
-    return build_app(db or _root_db.get())
-
-
-def _thumb(text: str) -> Thumbprint:
-    try:
-        return parse_thumbprint(text)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-
-
-def _parse(parser: Callable[[str], T], value: str) -> T:
-    try:
-        return parser(value)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-
-
-def _out() -> Any:
-    return render.console()
+    root_db.set(db)
 
 
 def _show_views(views: list[CertificateView], as_json: bool, title: str | None = None) -> None:
     if as_json:
         render.print_json([view.to_json() for view in views])
     else:
-        _out().print(render.certificate_table(views, title=title))
+        console().print(render.certificate_table(views, title=title))
 
 
 def _ask_default_smtp(action: Callable[[bool | None], T], force: bool, keep_default: bool) -> T:
@@ -140,26 +84,26 @@ def quickstart(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     from certward.clock import SystemClock
     from certward.services.demo import build_demo
 
-    application = _open(db)
+    application = open_app(db)
     result = build_demo(application.lifecycle, SystemClock())
     if not as_json:
         if result.created:
-            _out().print(
+            console().print(
                 "Built the demo organisation Contoso: EXCH01 requested webmail.p365labs.com, "
                 "a demo CA answered, the certificate was enabled for IIS,SMTP (keeping the "
                 "self-signed default SMTP certificate), exported and imported on EXCH02.",
                 markup=False,
             )
         else:
-            _out().print("The store already holds an organisation; its inventory:")
-        _out().print(f"Database: {application.settings.database_url}", markup=False)
+            console().print("The store already holds an organisation; its inventory:")
+        console().print(f"Database: {application.settings.database_url}", markup=False)
     _inventory(application, as_json)
 
 
 @app.command()
 def inventory(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Every server's certificates, with services, status and expiry."""
-    _inventory(_open(db), as_json)
+    _inventory(open_app(db), as_json)
 
 
 def _inventory(application: App, as_json: bool) -> None:
@@ -180,9 +124,9 @@ def _inventory(application: App, as_json: bool) -> None:
         return
     for summary in servers:
         views = lifecycle.list_certificates(summary.server.name)
-        _out().print()
+        console().print()
         title = f"{summary.server.name} (My)"
-        _out().print(render.certificate_table(views, title=title, detailed=True))
+        console().print(render.certificate_table(views, title=title, detailed=True))
 
 
 # -- org --------------------------------------------------------------------------------------
@@ -195,20 +139,20 @@ def org_init(
     db: DbOpt = None,
 ) -> None:
     """Create the organisation and its OAuth auth certificate (5 years, RSA 2048)."""
-    org = _open(db).lifecycle.init_organisation(name, domain=domain)
-    _out().print(f"Organisation {org.name} created.", markup=False)
-    _out().print(f"Auth certificate: {org.auth_thumbprint}", markup=False)
+    org = open_app(db).lifecycle.init_organisation(name, domain=domain)
+    console().print(f"Organisation {org.name} created.", markup=False)
+    console().print(f"Auth certificate: {org.auth_thumbprint}", markup=False)
 
 
 @org_app.command("show")
 def org_show(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """The organisation: name, domain, auth certificate."""
-    org = _open(db).lifecycle.organisation()
+    org = open_app(db).lifecycle.organisation()
     data = {"name": org.name, "domain": org.domain, "auth_thumbprint": org.auth_thumbprint}
     if as_json:
         render.print_json(data)
     else:
-        _out().print(
+        console().print(
             render.simple_table(
                 ["Name", "Domain", "AuthCertificate"],
                 [[org.name, org.domain or "", org.auth_thumbprint or ""]],
@@ -246,19 +190,19 @@ def server_add(
     db: DbOpt = None,
 ) -> None:
     """Add a server; like setup, it gets a self-signed certificate as default SMTP cert."""
-    roles = [_parse(Role.parse, value) for value in role or []]
-    server = _open(db).lifecycle.add_server(
-        name, fqdn=fqdn, roles=roles, version=_parse(ExchangeVersion.parse, version)
+    roles = [parse(Role.parse, value) for value in role or []]
+    server = open_app(db).lifecycle.add_server(
+        name, fqdn=fqdn, roles=roles, version=parse(ExchangeVersion.parse, version)
     )
-    _out().print(f"Server {server.name} ({server.fqdn}) added.", markup=False)
+    console().print(f"Server {server.name} ({server.fqdn}) added.", markup=False)
     if server.default_smtp_thumbprint:
-        _out().print(f"Self-signed certificate: {server.default_smtp_thumbprint}", markup=False)
+        console().print(f"Self-signed certificate: {server.default_smtp_thumbprint}", markup=False)
 
 
 @server_app.command("list")
 def server_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """The organisation's servers."""
-    summaries = _open(db).lifecycle.servers()
+    summaries = open_app(db).lifecycle.servers()
     if as_json:
         render.print_json([_server_json(s.server, s.certificate_count) for s in summaries])
         return
@@ -273,7 +217,7 @@ def server_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         ]
         for s in summaries
     ]
-    _out().print(
+    console().print(
         render.simple_table(
             ["Name", "Fqdn", "Roles", "Version", "DefaultSmtpCertificate", "Certificates"], rows
         )
@@ -287,21 +231,21 @@ def server_show(
     as_json: JsonOpt = False,
 ) -> None:
     """One server."""
-    lifecycle = _open(db).lifecycle
+    lifecycle = open_app(db).lifecycle
     server = lifecycle.server(name)
     data = _server_json(server, len(lifecycle.list_certificates(server.name)))
     if as_json:
         render.print_json(data)
     else:
         for key, value in data.items():
-            _out().print(f"{key:24} : {value}", markup=False)
+            console().print(f"{key:24} : {value}", markup=False)
 
 
 # -- cert -------------------------------------------------------------------------------------
 @cert_app.command("list")
 def cert_list(server: ServerOpt, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Get-ExchangeCertificate: Thumbprint, Services, Subject."""
-    _show_views(_open(db).lifecycle.list_certificates(server), as_json)
+    _show_views(open_app(db).lifecycle.list_certificates(server), as_json)
 
 
 @cert_app.command("show")
@@ -309,11 +253,18 @@ def cert_show(
     thumbprint: ThumbArg, server: ServerOpt, db: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Get-ExchangeCertificate | Format-List for one certificate."""
-    view = _open(db).lifecycle.show_certificate(server, _thumb(thumbprint))
+    view = open_app(db).lifecycle.show_certificate(server, as_thumbprint(thumbprint))
     if as_json:
         render.print_json(view.to_json())
     else:
-        _out().print(render.format_list(view), markup=False)
+        console().print(render.format_list(view), markup=False)
+
+
+@cert_app.command("tls-name")
+def cert_tls_name(thumbprint: ThumbArg, server: ServerOpt, db: DbOpt = None) -> None:
+    """The certificate's TlsCertificateName: <I>issuer<S>subject (for connectors)."""
+    name = open_app(db).connectors.tls_certificate_name(server, as_thumbprint(thumbprint))
+    typer.echo(name)
 
 
 ForceOpt = Annotated[
@@ -338,16 +289,16 @@ FriendlyOpt = Annotated[str | None, typer.Option("--friendly-name", help="Friend
 
 
 def _services(text: str) -> ServiceSet:
-    return _parse(ServiceSet.parse, text)
+    return parse(ServiceSet.parse, text)
 
 
 def _report_enable(result: Any) -> None:
     view = result.view
-    _out().print(f"{view.thumbprint}  {view.services.flags}  {view.subject}", markup=False)
+    console().print(f"{view.thumbprint}  {view.services.flags}  {view.subject}", markup=False)
     if result.default_smtp_changed:
-        _out().print(f"{view.thumbprint} is now the default SMTP certificate.", markup=False)
+        console().print(f"{view.thumbprint} is now the default SMTP certificate.", markup=False)
     if result.iis_moved_from:
-        _out().print(f"IIS moved from {result.iis_moved_from}.", markup=False)
+        console().print(f"IIS moved from {result.iis_moved_from}.", markup=False)
 
 
 @cert_app.command("new")
@@ -367,7 +318,7 @@ def cert_new(
     db: DbOpt = None,
 ) -> None:
     """New-ExchangeCertificate: a self-signed certificate."""
-    lifecycle = _open(db).lifecycle
+    lifecycle = open_app(db).lifecycle
     wanted = _services(services) if services else None
     result = _ask_default_smtp(
         lambda answer: lifecycle.new_self_signed(
@@ -400,7 +351,7 @@ def cert_request(
     db: DbOpt = None,
 ) -> None:
     """New-ExchangeCertificate -GenerateRequest: write a CSR; the request stays pending."""
-    view = _open(db).lifecycle.request_certificate(
+    view = open_app(db).lifecycle.request_certificate(
         server,
         subject=subject,
         domains=domain or [],
@@ -410,8 +361,8 @@ def cert_request(
         binary=binary,
         sink=lambda data: inputs.write_file(out, data),
     )
-    _out().print(f"{view.thumbprint}  {view.status.value}  {view.subject}", markup=False)
-    _out().print(f"Request written to {out}", markup=False)
+    console().print(f"{view.thumbprint}  {view.status.value}  {view.subject}", markup=False)
+    console().print(f"Request written to {out}", markup=False)
 
 
 @cert_app.command("import")
@@ -425,16 +376,16 @@ def cert_import(
     """Import-ExchangeCertificate: a CA reply completes its request; a PFX brings its key."""
     data = inputs.read_file(file)
     password = inputs.read_password(password_file, required=False)
-    result = _open(db).lifecycle.import_file(
+    result = open_app(db).lifecycle.import_file(
         server, data, source=str(file), password=password, exportable=exportable
     )
     for store, thumb, subject in result.chain_added:
-        _out().print(f"Added to {store.value}: {thumb}  {subject}", markup=False)
+        console().print(f"Added to {store.value}: {thumb}  {subject}", markup=False)
     for warning in result.warnings:
         render.error_console().print(f"warning: {warning}", markup=False)
     if result.completed_request:
-        _out().print("Completed the pending request.", markup=False)
-    _out().print(result.thumbprint, markup=False)
+        console().print("Completed the pending request.", markup=False)
+    console().print(result.thumbprint, markup=False)
 
 
 @cert_app.command("enable")
@@ -447,9 +398,9 @@ def cert_enable(
     db: DbOpt = None,
 ) -> None:
     """Enable-ExchangeCertificate: add services (IIS moves; SMTP asks about the default)."""
-    lifecycle = _open(db).lifecycle
+    lifecycle = open_app(db).lifecycle
     wanted = _services(services)
-    thumb = _thumb(thumbprint)
+    thumb = as_thumbprint(thumbprint)
     result = _ask_default_smtp(
         lambda answer: lifecycle.enable(server, thumb, wanted, replace_default_smtp=answer),
         force,
@@ -471,14 +422,14 @@ def cert_export(
     db: DbOpt = None,
 ) -> None:
     """Export-ExchangeCertificate: a password-protected PFX with the chain."""
-    thumb = _thumb(thumbprint)
+    thumb = as_thumbprint(thumbprint)
     password = inputs.read_password(password_file, confirm=True, required=True)
     assert password is not None
-    data = _open(db).lifecycle.export_pfx(
+    data = open_app(db).lifecycle.export_pfx(
         server, thumb, password=password, legacy=legacy_encryption
     )
     inputs.write_file(out, data, private=True)
-    _out().print(f"Exported {thumb} to {out}", markup=False)
+    console().print(f"Exported {thumb} to {out}", markup=False)
 
 
 @cert_app.command("renew")
@@ -493,12 +444,14 @@ def cert_renew(
 ) -> None:
     """Renew: self-signed into a new certificate; CA-issued into a new request."""
     sink = (lambda data: inputs.write_file(out, data)) if out is not None else None
-    result = _open(db).lifecycle.renew(server, _thumb(thumbprint), sink=sink, binary=binary)
+    result = open_app(db).lifecycle.renew(
+        server, as_thumbprint(thumbprint), sink=sink, binary=binary
+    )
     if result.pending_request:
-        _out().print(f"New request {result.new} written to {out}", markup=False)
+        console().print(f"New request {result.new} written to {out}", markup=False)
     else:
-        _out().print(f"Renewed {result.old} as {result.new}", markup=False)
-    _out().print(result.new, markup=False)
+        console().print(f"Renewed {result.old} as {result.new}", markup=False)
+    console().print(result.new, markup=False)
 
 
 @cert_app.command("remove")
@@ -509,9 +462,9 @@ def cert_remove(
     db: DbOpt = None,
 ) -> None:
     """Remove-ExchangeCertificate."""
-    thumb = _thumb(thumbprint)
-    _open(db).lifecycle.remove(server, thumb, force=force)
-    _out().print(f"Removed {thumb}", markup=False)
+    thumb = as_thumbprint(thumbprint)
+    open_app(db).lifecycle.remove(server, thumb, force=force)
+    console().print(f"Removed {thumb}", markup=False)
 
 
 # -- store ------------------------------------------------------------------------------------
@@ -523,7 +476,7 @@ def store_list(
     server: ServerOpt, store: StoreOpt, db: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Certificates in the Root or CA store."""
-    views = _open(db).lifecycle.store_list(server, _parse(StoreName.parse, store))
+    views = open_app(db).lifecycle.store_list(server, parse(StoreName.parse, store))
     _show_views(views, as_json)
 
 
@@ -535,12 +488,12 @@ def store_add(
     db: DbOpt = None,
 ) -> None:
     """Add one or many certificates (a bundle of hundreds goes in one call)."""
-    result = _open(db).lifecycle.store_add(
-        server, _parse(StoreName.parse, store), inputs.read_file(file), source=str(file)
+    result = open_app(db).lifecycle.store_add(
+        server, parse(StoreName.parse, store), inputs.read_file(file), source=str(file)
     )
     for thumb, subject in result.added:
-        _out().print(f"Added {thumb}  {subject}", markup=False)
-    _out().print(
+        console().print(f"Added {thumb}  {subject}", markup=False)
+    console().print(
         f"{len(result.added)} added, {len(result.already_present)} already present", markup=False
     )
 
@@ -550,9 +503,9 @@ def store_remove(
     thumbprint: ThumbArg, server: ServerOpt, store: StoreOpt, db: DbOpt = None
 ) -> None:
     """Remove a certificate from the Root or CA store."""
-    thumb = _thumb(thumbprint)
-    _open(db).lifecycle.store_remove(server, _parse(StoreName.parse, store), thumb)
-    _out().print(f"Removed {thumb}", markup=False)
+    thumb = as_thumbprint(thumbprint)
+    open_app(db).lifecycle.store_remove(server, parse(StoreName.parse, store), thumb)
+    console().print(f"Removed {thumb}", markup=False)
 
 
 def main() -> None:

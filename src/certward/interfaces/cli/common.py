@@ -1,0 +1,82 @@
+"""What every command module shares: the error-mapping group, options, opening the app."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from certward.compose import App, build_app
+from certward.errors import CertwardError, InputError
+from certward.interfaces.cli import render
+from certward.model import Thumbprint, parse_thumbprint
+
+T = TypeVar("T")
+
+
+class ErrorLineGroup(TyperGroup):
+    """Maps every CertwardError to one ``error: ...`` line and a non-zero exit status."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except CertwardError as exc:
+            render.error_console().print(f"error: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+
+def new_typer(help_text: str) -> typer.Typer:
+    return typer.Typer(
+        help=help_text,
+        cls=ErrorLineGroup,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+
+DbOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        metavar="PATH_OR_URL",
+        help="Database file or SQLAlchemy URL (default: $CERTWARD_DB, else the data directory).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ServerOpt = Annotated[str, typer.Option("--server", "-s", help="Server name.")]
+ThumbArg = Annotated[str, typer.Argument(metavar="THUMBPRINT", help="Certificate thumbprint.")]
+PasswordFileOpt = Annotated[
+    Path | None, typer.Option("--password-file", help="File whose first line is the password.")
+]
+
+root_db: ContextVar[str | None] = ContextVar("certward_root_db", default=None)
+
+
+def open_app(db: str | None) -> App:
+    """The application for this command: its own --db, else the top-level --db."""
+    return build_app(db or root_db.get())
+
+
+def as_thumbprint(text: str) -> Thumbprint:
+    try:
+        return parse_thumbprint(text)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def parse(parser: Callable[[str], T], value: str) -> T:
+    """Run a model parser on user input; its ValueError becomes a one-line InputError."""
+    try:
+        return parser(value)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def console() -> Console:
+    return render.console()
