@@ -3,7 +3,8 @@
 EXCH01 requests a third-party certificate, a demo CA (root + intermediate) answers with a
 .p7b, the reply completes the request, the certificate is enabled for IIS and SMTP keeping
 the self-signed default SMTP certificate, exported as PFX, imported on EXCH02 and enabled
-there. EDGE01 keeps its self-signed SMTP certificate.
+there. The hybrid Send connector to Exchange Online and both Default Frontend receive
+connectors name it in TlsCertificateName. EDGE01 keeps its self-signed SMTP certificate.
 """
 
 from __future__ import annotations
@@ -16,8 +17,17 @@ from cryptography.hazmat.primitives.serialization import pkcs7
 
 from certward.clock import Clock
 from certward.errors import NotFoundError
-from certward.model import Password, Role, ServiceSet, Thumbprint
+from certward.model import (
+    ConnectorKind,
+    Password,
+    Role,
+    ServiceSet,
+    SmartHost,
+    Thumbprint,
+    TlsAuthLevel,
+)
 from certward.pki import ca
+from certward.services.connectors import Connectors, ConnectorSettings
 from certward.services.lifecycle import Lifecycle
 
 DEMO_ORGANISATION = "Contoso"
@@ -31,7 +41,7 @@ class DemoResult:
     webmail_thumbprint: Thumbprint | None
 
 
-def build_demo(lifecycle: Lifecycle, clock: Clock) -> DemoResult:
+def build_demo(lifecycle: Lifecycle, connectors: Connectors, clock: Clock) -> DemoResult:
     """Build the demo organisation unless the store already holds an organisation."""
     try:
         lifecycle.organisation()
@@ -70,4 +80,23 @@ def build_demo(lifecycle: Lifecycle, clock: Clock) -> DemoResult:
         "EXCH02", pfx, source="webmail_p365labs_com.pfx", password=password, exportable=True
     )
     lifecycle.enable("EXCH02", webmail, ServiceSet.parse("IIS,SMTP"), replace_default_smtp=False)
+    # The hybrid connectors that seed 002 says must name the certificate.
+    connectors.add(
+        ConnectorKind.SEND,
+        "Outbound to Office 365",
+        ["EXCH01", "EXCH02"],
+        ConnectorSettings(
+            address_spaces=("contoso.mail.onmicrosoft.com",),
+            smart_hosts=(SmartHost("contoso-com.mail.protection.outlook.com"),),
+            require_tls=True,
+            tls_auth_level=TlsAuthLevel.DOMAIN_VALIDATION,
+            tls_domain="mail.protection.outlook.com",
+            tls_certificate=webmail,
+            cloud_services_mail_enabled=True,
+        ),
+    )
+    for server in ("EXCH01", "EXCH02"):
+        connectors.set(
+            f"{server}\\Default Frontend {server}", ConnectorSettings(tls_certificate=webmail)
+        )
     return DemoResult(created=True, webmail_thumbprint=webmail)

@@ -85,13 +85,14 @@ def quickstart(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     from certward.services.demo import build_demo
 
     application = open_app(db)
-    result = build_demo(application.lifecycle, SystemClock())
+    result = build_demo(application.lifecycle, application.connectors, SystemClock())
     if not as_json:
         if result.created:
             console().print(
                 "Built the demo organisation Contoso: EXCH01 requested webmail.p365labs.com, "
                 "a demo CA answered, the certificate was enabled for IIS,SMTP (keeping the "
-                "self-signed default SMTP certificate), exported and imported on EXCH02.",
+                "self-signed default SMTP certificate), exported and imported on EXCH02; the "
+                "hybrid Send connector and the Default Frontend connectors name it.",
                 markup=False,
             )
         else:
