@@ -1,0 +1,1 @@
+"""Live TLS endpoints (Twisted + pyOpenSSL); ``selection`` is pure and has no I/O."""

@@ -1,0 +1,129 @@
+"""Which certificate a server presents: Exchange's documented selection, as a pure function.
+
+Inbound STARTTLS (SMTP): the name to match is the connector's TlsCertificateName, else the
+connector's FQDN, else the server's FQDN. Eligible certificates are X.509 v3, have a private
+key, are enabled for SMTP, and carry the name (issuer+subject for a TlsCertificateName;
+subject CN or SAN, wildcards per RFC 6125, for a host name). The newest NotBefore ranks
+first; the first CA-issued one wins, else the first self-signed one. None eligible: STARTTLS
+is not advertised and event 12014 is logged. An expired winner is still used, and event
+12016 is logged.
+
+IMAP and POP use the same logic with their own service binding (and no wildcard
+certificates, which Exchange does not support for them); IIS uses its single binding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from cryptography import x509
+
+from certward.model import Service, ServiceSet, Thumbprint
+from certward.pki import certinfo, hostnames, tlsname
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A certificate of the server's My store, as selection sees it."""
+
+    thumbprint: Thumbprint
+    certificate: x509.Certificate = field(repr=False)
+    has_private_key: bool
+    services: ServiceSet
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """An Exchange-style event (application log)."""
+
+    id: int
+    message: str
+
+
+@dataclass(frozen=True)
+class Selection:
+    chosen: Candidate | None
+    name: str
+    events: tuple[Event, ...] = ()
+
+    @property
+    def starttls(self) -> bool:
+        return self.chosen is not None
+
+
+def select_certificate(
+    candidates: Sequence[Candidate],
+    *,
+    service: Service,
+    now: dt.datetime,
+    host_name: str,
+    tls_certificate_name: str | None = None,
+    connector: str = "",
+) -> Selection:
+    """Choose the certificate for ``service`` (SMTP, IMAP or POP) and the events to log."""
+    by_tls_name = bool(tls_certificate_name and tlsname.check(tls_certificate_name) is None)
+    name = tls_certificate_name if by_tls_name and tls_certificate_name else host_name
+
+    def eligible(candidate: Candidate) -> bool:
+        cert = candidate.certificate
+        if cert.version is not x509.Version.v3 or not candidate.has_private_key:
+            return False
+        if service not in candidate.services:
+            return False
+        if service in (Service.IMAP, Service.POP) and hostnames.is_wildcard(cert):
+            return False
+        if by_tls_name:
+            return tlsname.matches(cert, name)
+        return hostnames.covers(cert, name)
+
+    ranked = sorted(
+        (c for c in candidates if eligible(c)),
+        key=lambda c: c.certificate.not_valid_before_utc,
+        reverse=True,
+    )
+    chosen = next((c for c in ranked if not certinfo.is_self_signed(c.certificate)), None)
+    chosen = chosen or (ranked[0] if ranked else None)
+    if chosen is None:
+        return Selection(None, name, (_event_12014(name, connector),))
+    events: tuple[Event, ...] = ()
+    if chosen.certificate.not_valid_after_utc < now:
+        events = (_event_12016(chosen),)
+    return Selection(chosen, name, events)
+
+
+def select_iis(candidates: Sequence[Candidate], *, now: dt.datetime) -> Selection:
+    """IIS binds exactly one certificate: the one enabled for IIS."""
+    bound = [c for c in candidates if Service.IIS in c.services and c.has_private_key]
+    if not bound:
+        return Selection(None, "IIS", (Event(0, "no certificate is bound to IIS"),))
+    chosen = bound[0]
+    events: tuple[Event, ...] = ()
+    if chosen.certificate.not_valid_after_utc < now:
+        events = (_event_12016(chosen),)
+    return Selection(chosen, "IIS", events)
+
+
+def _event_12014(name: str, connector: str) -> Event:
+    return Event(
+        12014,
+        f"Microsoft Exchange could not find a certificate that contains the domain name "
+        f"{name} in the personal store on the local computer. Therefore, it is unable to "
+        f"support the STARTTLS SMTP verb for the connector {connector} with a FQDN parameter "
+        f"of {name}. If the connector's FQDN is not specified, the computer's FQDN is used. "
+        "Verify the connector configuration and the installed certificates to make sure that "
+        "there is a certificate with a domain name for that FQDN. If this certificate exists, "
+        "run Enable-ExchangeCertificate -Services SMTP to make sure that the Microsoft "
+        "Exchange Transport service has access to the certificate key.",
+    )
+
+
+def _event_12016(chosen: Candidate) -> Event:
+    expired = chosen.certificate.not_valid_after_utc
+    return Event(
+        12016,
+        f"There is a problem with the certificate for the SMTP service. The certificate "
+        f"with thumbprint {chosen.thumbprint} expired on {expired:%Y-%m-%d %H:%M:%S} UTC. "
+        "It is still used; renew it and enable the new certificate for SMTP.",
+    )
