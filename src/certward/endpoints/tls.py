@@ -1,0 +1,100 @@
+"""TLS for the live endpoints: pyOpenSSL contexts and Twisted's memory-BIO transport.
+
+The standard ``ssl`` module cannot send a client-CA list; pyOpenSSL can. Twisted's
+``TLSMemoryBIOProtocol._flushSendBIO`` hands the transport at most 32 KB of a handshake
+flight per call (twisted/twisted#5095), so a CertificateRequest larger than that — 355
+roots make about 56 KB — would stall every TLS 1.2 client. :func:`install_flush_fix`
+makes it drain the send BIO completely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import types
+from OpenSSL import SSL, crypto
+
+VERSIONS: dict[str, int] = {
+    "1.0": SSL.TLS1_VERSION,
+    "1.1": SSL.TLS1_1_VERSION,
+    "1.2": SSL.TLS1_2_VERSION,
+    "1.3": SSL.TLS1_3_VERSION,
+}
+
+_fix_installed = False
+
+
+def install_flush_fix() -> None:
+    """Make Twisted's TLS layer write every pending handshake byte, not just 32 KB."""
+    global _fix_installed
+    if _fix_installed:
+        return
+    from twisted.protocols import tls
+
+    def _flush_send_bio(self: Any) -> None:
+        while True:
+            try:
+                data = self._tlsConnection.bio_read(2**15)
+            except SSL.WantReadError:
+                return
+            self.transport.write(data)
+
+    if not hasattr(tls.TLSMemoryBIOProtocol, "_flushSendBIO"):
+        raise RuntimeError("Twisted changed its TLS layer: review certward.endpoints.tls")
+    tls.TLSMemoryBIOProtocol._flushSendBIO = _flush_send_bio  # type: ignore[method-assign]
+    _fix_installed = True
+
+
+@dataclass(frozen=True)
+class ServerTls:
+    """What a listener needs to build its TLS context."""
+
+    certificate: x509.Certificate
+    key: types.PrivateKeyTypes = field(repr=False)
+    chain: Sequence[x509.Certificate] = ()
+    min_version: str = "1.2"
+    max_version: str = "1.3"
+    request_client_certificate: bool = False
+    require_client_certificate: bool = False
+    client_cas: Sequence[x509.Certificate] = ()  # their subjects are the CA names sent
+    on_info: Callable[[SSL.Connection, int, int], None] | None = None
+
+
+def server_context(config: ServerTls) -> SSL.Context:
+    context = SSL.Context(SSL.TLS_METHOD)
+    context.set_min_proto_version(VERSIONS[config.min_version])
+    context.set_max_proto_version(VERSIONS[config.max_version])
+    if config.min_version in ("1.0", "1.1"):
+        # OpenSSL 3 refuses TLS 1.0/1.1 at its default security level.
+        context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
+    context.use_certificate(crypto.X509.from_cryptography(config.certificate))
+    context.use_privatekey(crypto.PKey.from_cryptography_key(config.key))  # type: ignore[arg-type]
+    for extra in config.chain:
+        context.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+    context.check_privatekey()
+    if config.request_client_certificate:
+        mode = SSL.VERIFY_PEER
+        if config.require_client_certificate:
+            mode |= SSL.VERIFY_FAIL_IF_NO_PEER_CERT
+        # Accept any chain during the handshake; certward validates it afterwards against
+        # the server's Root and CA stores (and the domain), and refuses with an SMTP reply.
+        context.set_verify(mode, lambda *_: True)
+        context.set_client_ca_list(
+            [crypto.X509.from_cryptography(ca).get_subject() for ca in config.client_cas]
+        )
+    if config.on_info is not None:
+        context.set_info_callback(config.on_info)
+    return context
+
+
+class ContextFactory:
+    """Twisted's old-style context factory: ``getContext()`` returns the context."""
+
+    def __init__(self, context: SSL.Context) -> None:
+        self._context = context
+
+    def getContext(self) -> SSL.Context:
+        return self._context
