@@ -75,7 +75,7 @@ _OIDS = {
 }
 _value = st.text(
     alphabet=st.characters(blacklist_categories=("Cs", "Cc")), min_size=1, max_size=30
-).filter(lambda v: v.strip() == v and v != "")
+).filter(lambda v: v.strip() == v and v != "" and len(v.encode()) <= 64)
 
 
 @st.composite
