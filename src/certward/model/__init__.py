@@ -24,7 +24,14 @@ from certward.model.connectors import (
     TlsNameStatus,
     TransportConfig,
 )
-from certward.model.organisation import AuthConfig, ExchangeVersion, Organisation, Role, Server
+from certward.model.organisation import (
+    AuthConfig,
+    ExchangeVersion,
+    Mailbox,
+    Organisation,
+    Role,
+    Server,
+)
 
 __all__ = [
     "CAPI_SCHANNEL_PROVIDER",
@@ -37,6 +44,7 @@ __all__ = [
     "Connector",
     "ConnectorKind",
     "ExchangeVersion",
+    "Mailbox",
     "Organisation",
     "Password",
     "Role",

@@ -63,6 +63,9 @@ class ExchangeVersion(enum.IntEnum):
         return 1 if self is ExchangeVersion.EX2007 else 5
 
 
+TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
+
+
 @dataclass(frozen=True, slots=True)
 class Server:
     name: str
@@ -70,10 +73,37 @@ class Server:
     roles: frozenset[Role] = field(default_factory=frozenset)
     version: ExchangeVersion = ExchangeVersion.EX2019
     default_smtp_thumbprint: Thumbprint | None = None
+    tls_min_version: str = "1.2"  # TLS 1.0/1.1 only when explicitly enabled (seed 002)
+    tls_max_version: str = "1.3"
+    # Schannel's SendTrustedIssuerList; None means the Windows default for the version.
+    send_trusted_issuer_list_setting: bool | None = None
 
     @property
     def is_edge(self) -> bool:
         return Role.EDGE_TRANSPORT in self.roles
+
+    @property
+    def send_trusted_issuer_list(self) -> bool:
+        """On for 2007/2010 (Windows Server 2008 R2 era, seed 001), off from 2013 on
+        (Windows Server 2012 changed the default; KB 933430's fix is to turn it off)."""
+        if self.send_trusted_issuer_list_setting is not None:
+            return self.send_trusted_issuer_list_setting
+        return self.version <= ExchangeVersion.EX2010
+
+
+def validate_tls_range(minimum: str, maximum: str) -> None:
+    for value in (minimum, maximum):
+        if value not in TLS_VERSIONS:
+            raise ValueError(f"unknown TLS version {value!r}; valid: {', '.join(TLS_VERSIONS)}")
+    if TLS_VERSIONS.index(minimum) > TLS_VERSIONS.index(maximum):
+        raise ValueError(f"TLS minimum {minimum} is above the maximum {maximum}")
+
+
+@dataclass(frozen=True, slots=True)
+class Mailbox:
+    address: str
+    server: str
+    password_hash: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)

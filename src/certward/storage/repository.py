@@ -27,6 +27,7 @@ from certward.model import (
     Connector,
     ConnectorKind,
     ExchangeVersion,
+    Mailbox,
     Organisation,
     Role,
     Server,
@@ -39,9 +40,11 @@ from certward.model import (
     TransportConfig,
 )
 from certward.storage.schema import (
+    AcceptedDomainRow,
     Base,
     CertificateRow,
     ConnectorRow,
+    MailboxRow,
     OrganisationRow,
     PrivateKeyRow,
     PublishedCertificateRow,
@@ -166,6 +169,9 @@ class Repository:
         row.roles = ",".join(sorted(role.value for role in server.roles))
         row.version = int(server.version)
         row.default_smtp_thumbprint = server.default_smtp_thumbprint
+        row.tls_min_version = server.tls_min_version
+        row.tls_max_version = server.tls_max_version
+        row.send_trusted_issuer_list = server.send_trusted_issuer_list_setting
         self._session.flush()
 
     def _find_server_row(self, name: str) -> ServerRow | None:
@@ -189,7 +195,46 @@ class Repository:
             default_smtp_thumbprint=(
                 Thumbprint(row.default_smtp_thumbprint) if row.default_smtp_thumbprint else None
             ),
+            tls_min_version=row.tls_min_version or "1.2",
+            tls_max_version=row.tls_max_version or "1.3",
+            send_trusted_issuer_list_setting=row.send_trusted_issuer_list,
         )
+
+    # -- accepted domains and mailboxes ---------------------------------------------------
+    def accepted_domains(self) -> list[str]:
+        return list(
+            self._session.scalars(
+                select(AcceptedDomainRow.domain).order_by(AcceptedDomainRow.domain)
+            )
+        )
+
+    def add_accepted_domain(self, domain: str) -> None:
+        if domain.lower() in self.accepted_domains():
+            raise StoreError(f"accepted domain {domain} already exists")
+        self._session.add(AcceptedDomainRow(domain=domain.lower()))
+        self._session.flush()
+
+    def mailboxes(self, server: str | None = None) -> list[Mailbox]:
+        query = select(MailboxRow).order_by(MailboxRow.address)
+        if server is not None:
+            query = query.where(MailboxRow.server_id == self._server_row(server).id)
+        return [
+            Mailbox(row.address, row.server.name, row.password_hash)
+            for row in self._session.scalars(query)
+        ]
+
+    def add_mailbox(self, mailbox: Mailbox) -> None:
+        address = mailbox.address.lower()
+        if self._session.scalars(select(MailboxRow).where(MailboxRow.address == address)).first():
+            raise StoreError(f"mailbox {address} already exists")
+        self._session.add(
+            MailboxRow(
+                address=address,
+                server=self._server_row(mailbox.server),
+                password_hash=mailbox.password_hash,
+            )
+        )
+        self._session.flush()
 
     # -- certificates ---------------------------------------------------------------------
     def certificates(self, server: str, store: StoreName | None = None) -> list[CertificateRecord]:

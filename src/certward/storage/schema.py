@@ -47,6 +47,9 @@ class ServerRow(Base):
     roles: Mapped[str] = mapped_column(String(256), default="")
     version: Mapped[int] = mapped_column(Integer)
     default_smtp_thumbprint: Mapped[str | None] = mapped_column(String(40))
+    tls_min_version: Mapped[str] = mapped_column(String(4), default="1.2")
+    tls_max_version: Mapped[str] = mapped_column(String(4), default="1.3")
+    send_trusted_issuer_list: Mapped[bool | None] = mapped_column()
 
     certificates: Mapped[list[CertificateRow]] = relationship(
         back_populates="server", cascade="all, delete-orphan"
@@ -124,3 +127,21 @@ class ConnectorRow(Base):
     tls_certificate_name: Mapped[str | None] = mapped_column(Text)
     ignore_starttls: Mapped[bool] = mapped_column(default=False)
     cloud_services_mail_enabled: Mapped[bool] = mapped_column(default=False)
+
+
+class AcceptedDomainRow(Base):
+    __tablename__ = "accepted_domains"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+
+
+class MailboxRow(Base):
+    __tablename__ = "mailboxes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address: Mapped[str] = mapped_column(String(320), unique=True)  # lower-case
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    password_hash: Mapped[str] = mapped_column(String(512))
+
+    server: Mapped[ServerRow] = relationship()

@@ -1,0 +1,21 @@
+"""Delivered mail, one Maildir per mailbox under the data directory (kept across restarts)."""
+
+from __future__ import annotations
+
+import mailbox
+from pathlib import Path
+
+
+class MailStore:
+    def __init__(self, directory: Path) -> None:
+        self._directory = directory
+
+    def _maildir(self, address: str) -> mailbox.Maildir:
+        return mailbox.Maildir(self._directory / address.lower(), create=True)
+
+    def deliver(self, address: str, message: bytes) -> str:
+        return self._maildir(address).add(message)
+
+    def messages(self, address: str) -> list[bytes]:
+        box = self._maildir(address)
+        return [box.get_bytes(key) for key in sorted(box.keys())]

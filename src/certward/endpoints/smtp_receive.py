@@ -1,0 +1,328 @@
+"""SMTP receive connectors on Twisted's ESMTP server, choosing certificates like Exchange.
+
+Each connection reads the server's current snapshot, so a changed binding (``cert enable``,
+``connector set``, ``store add``) applies to the next connection without a restart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.x509 import verification
+from twisted.internet import defer, protocol
+from twisted.internet.interfaces import IHandshakeListener
+from twisted.mail import smtp
+from twisted.python import failure
+from zope.interface import implementer
+
+from certward.endpoints import tls
+from certward.endpoints.logs import EventLog, ProtocolLog
+from certward.endpoints.mailstore import MailStore
+from certward.endpoints.selection import Selection, select_certificate
+from certward.endpoints.snapshot import EndpointSnapshot
+from certward.model import AuthMechanism, Connector, Service
+from certward.pki import certinfo, clientca, hostnames
+
+TLS_API_FAILURE = "0x80090301"
+
+
+@dataclass
+class _ConnectorTls:
+    version: str
+    selection: Selection
+    context: tls.ContextFactory | None
+    issuer_list: clientca.IssuerList | None
+
+
+class ReceiveState:
+    """The live state of one server's receive side: snapshot, TLS contexts, logs, mail."""
+
+    def __init__(
+        self,
+        snapshot: EndpointSnapshot,
+        *,
+        protocol_log: ProtocolLog,
+        events: EventLog,
+        mail: MailStore,
+        now: Callable[[], dt.datetime],
+    ) -> None:
+        self.snapshot = snapshot
+        self.protocol_log = protocol_log
+        self.events = events
+        self.mail = mail
+        self.now = now
+        self._tls: dict[str, _ConnectorTls] = {}
+
+    def update(self, snapshot: EndpointSnapshot) -> None:
+        self.snapshot = snapshot
+
+    def connector(self, identity: str) -> Connector | None:
+        return next((c for c in self.snapshot.receive_connectors if c.identity == identity), None)
+
+    def tls_for(self, connector: Connector) -> _ConnectorTls:
+        """Selection and TLS context for a connector, rebuilt when the snapshot changes."""
+        snap = self.snapshot
+        cached = self._tls.get(connector.identity)
+        version = snap.version + repr(connector)
+        if cached is not None and cached.version == version:
+            return cached
+        selection = select_certificate(
+            snap.candidates,
+            service=Service.SMTP,
+            now=self.now(),
+            host_name=connector.fqdn or snap.server.fqdn,
+            tls_certificate_name=connector.tls_certificate_name,
+            connector=connector.identity,
+        )
+        for event in selection.events:
+            self.events.write(event.id, event.message, source="MSExchangeFrontEndTransport")
+        context = None
+        issuers = None
+        if selection.chosen is not None:
+            request = bool(
+                connector.auth_mechanism & AuthMechanism.EXCHANGE_SERVER
+                or connector.domain_secure_enabled
+            )
+            roots = list(snap.roots) if snap.server.send_trusted_issuer_list else []
+            issuers = clientca.trusted_issuer_list(roots)
+            if request and issuers.truncated:
+                self.events.write(
+                    36885,
+                    "When asking for client authentication, this server sends a list of "
+                    "trusted certificate authorities to the client. ... this server trusts so "
+                    "many certificate authorities that the list has grown too long "
+                    f"({issuers.full_size} bytes for {issuers.full_count} roots; the limit is "
+                    f"{clientca.SCHANNEL_LIMIT}). This list has thus been truncated to "
+                    f"{len(issuers.names)} names.",
+                    source="Schannel",
+                )
+            sent = {n.public_bytes() for n in issuers.names}
+            cert = selection.chosen.certificate
+            config = tls.ServerTls(
+                certificate=cert,
+                key=snap.keys[selection.chosen.thumbprint],
+                chain=snap.chain_for(cert),
+                min_version=snap.server.tls_min_version,
+                max_version=snap.server.tls_max_version,
+                request_client_certificate=request,
+                client_cas=[r for r in roots if r.subject.public_bytes() in sent],
+            )
+            context = tls.ContextFactory(tls.server_context(config))
+        state = _ConnectorTls(version, selection, context, issuers)
+        self._tls[connector.identity] = state
+        return state
+
+
+@implementer(smtp.IMessageDelivery)
+class _Delivery:
+    def __init__(self, session: ReceiveSession) -> None:
+        self._session = session
+
+    def receivedHeader(self, helo: Any, origin: Any, recipients: Any) -> bytes:
+        session = self._session
+        peer = helo[1] if helo else b"unknown"
+        peer = peer.decode() if isinstance(peer, bytes) else str(peer)
+        with_tls = f" with {session.tls_summary}" if session.tls_summary else ""
+        stamp = email.utils.format_datetime(session.state.now())
+        return (
+            f"Received: from {peer} by {session.host.decode()} ({session.connector_id})"
+            f"{with_tls}; {stamp}"
+        ).encode()
+
+    def validateFrom(self, helo: Any, origin: smtp.Address) -> smtp.Address:
+        return origin
+
+    def validateTo(self, user: smtp.User) -> Callable[[], _Message]:
+        address = str(user.dest).lower()
+        snap = self._session.state.snapshot
+        domain = address.rpartition("@")[2]
+        if domain not in snap.accepted_domains:
+            raise smtp.SMTPBadRcpt(
+                user, 550, "5.7.54 Unable to relay recipient in non-accepted domain"
+            )
+        if address not in snap.mailboxes:
+            raise smtp.SMTPBadRcpt(user, 550, "5.1.10 RESOLVER.ADR.RecipientNotFound")
+        store = self._session.state.mail
+        return lambda: _Message(store, address)
+
+
+@implementer(smtp.IMessage)
+class _Message:
+    def __init__(self, store: MailStore, address: str) -> None:
+        self._store = store
+        self._address = address
+        self._lines: list[bytes] = []
+
+    def lineReceived(self, line: bytes) -> None:
+        self._lines.append(line)
+
+    def eomReceived(self) -> defer.Deferred[str]:
+        self._store.deliver(self._address, b"\n".join(self._lines) + b"\n")
+        return defer.succeed(self._address)
+
+    def connectionLost(self) -> None:
+        self._lines = []
+
+
+@implementer(IHandshakeListener)
+class ReceiveSession(smtp.ESMTP):
+    """One inbound SMTP session on a receive connector."""
+
+    def __init__(self, state: ReceiveState, connector_id: str) -> None:
+        super().__init__(chal={}, contextFactory=None)
+        self.state = state
+        self.connector_id = connector_id
+        self.session_id = secrets.token_hex(8).upper()
+        self.sequence = 0
+        self.tls_summary = ""
+        self.peer_chain: list[x509.Certificate] = []
+        self.delivery = _Delivery(self)
+        self._connector: Connector | None = None
+        self._tls_state: _ConnectorTls | None = None
+
+    # -- protocol log --------------------------------------------------------------------------
+    def _log(self, event: str, data: str = "", context: str = "") -> None:
+        local, remote = self.transport.getHost(), self.transport.getPeer()
+        self.state.protocol_log.write(
+            connector=self.connector_id,
+            session=self.session_id,
+            sequence=self.sequence,
+            local=f"{local.host}:{local.port}",
+            remote=f"{remote.host}:{remote.port}",
+            event=event,
+            data=data,
+            context=context,
+        )
+        self.sequence += 1
+
+    def sendLine(self, line: bytes) -> None:
+        self._log(">", line.decode(errors="replace"))
+        super().sendLine(line)
+
+    def lineReceived(self, line: bytes) -> Any:
+        if self.mode == smtp.COMMAND:
+            self._log("<", line.decode(errors="replace"))
+        return super().lineReceived(line)
+
+    # -- session ---------------------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        connector = self.state.connector(self.connector_id)
+        if connector is None:  # removed while listening
+            self.transport.loseConnection()
+            return
+        self._connector = connector
+        self.host = (connector.fqdn or self.state.snapshot.server.fqdn).encode()
+        state = self.state.tls_for(connector)
+        self._tls_state = state
+        if AuthMechanism.TLS in connector.auth_mechanism and state.context is not None:
+            self.ctx = state.context
+        self._log("+")
+        super().connectionMade()
+
+    def greeting(self) -> bytes:
+        stamp = email.utils.format_datetime(self.state.now())
+        return self.host + f" Microsoft ESMTP MAIL Service ready at {stamp}".encode()
+
+    def extensions(self) -> dict[bytes, list[bytes] | None]:
+        ext: dict[bytes, list[bytes] | None] = {
+            b"SIZE": [b"37748736"],
+            b"PIPELINING": None,
+            b"ENHANCEDSTATUSCODES": None,
+            b"8BITMIME": None,
+        }
+        if self.canStartTLS and not self.startedTLS:
+            ext[b"STARTTLS"] = None
+        return ext
+
+    def ext_STARTTLS(self, rest: bytes) -> None:
+        if self.ctx is not None and not self.startedTLS and self._tls_state is not None:
+            chosen = self._tls_state.selection.chosen
+            assert chosen is not None
+            facts = certinfo.facts(chosen.certificate)
+            self._log("*", "", "Sending certificate")
+            self._log("*", facts.subject, "Certificate subject")
+            self._log("*", facts.issuer, "Certificate issuer name")
+            self._log("*", facts.serial_number, "Certificate serial number")
+            self._log("*", facts.thumbprint, "Certificate thumbprint")
+            self._log("*", ";".join(facts.certificate_domains), "Certificate alternate names")
+        super().ext_STARTTLS(rest)
+
+    def handshakeCompleted(self) -> None:
+        connection = self.transport.getHandle()
+        version = connection.get_protocol_version_name()
+        cipher = connection.get_cipher_name()
+        self.tls_summary = f"{version} {cipher}"
+        self._log("*", "", f"TLS protocol {version} negotiation succeeded using {cipher}")
+        chain = connection.get_peer_cert_chain(as_cryptography=True) or []
+        self.peer_chain = list(chain)
+        if self.peer_chain:
+            facts = certinfo.facts(self.peer_chain[0])
+            self._log("*", "", "Received certificate")
+            self._log("*", facts.thumbprint, "Certificate thumbprint")
+            self._log("*", facts.subject, "Certificate subject")
+
+    def do_MAIL(self, rest: bytes) -> None:
+        connector = self._connector
+        assert connector is not None
+        if connector.require_tls and not self.startedTLS:
+            self.sendCode(530, b"5.7.0 Must issue a STARTTLS command first")
+            return
+        match = self.mail_re.match(rest)
+        if match is not None:
+            domain = match.group("path").decode(errors="replace").rpartition("@")[2].lower()
+            refusal = self._domain_security(connector, domain)
+            if refusal is not None:
+                self._log("*", domain, f"Domain security: {refusal}")
+                self.sendCode(530, f"5.7.1 Domain security for {domain}: {refusal}".encode())
+                return
+        super().do_MAIL(rest)
+
+    def _domain_security(self, connector: Connector, domain: str) -> str | None:
+        """Mutual TLS for a domain in the receive domain-secure list (seed 000)."""
+        snap = self.state.snapshot
+        if not connector.domain_secure_enabled or domain not in snap.receive_domain_secure:
+            return None
+        if not self.startedTLS:
+            return "TLS is required"
+        if not self.peer_chain:
+            return "no client certificate was presented"
+        leaf, presented = self.peer_chain[0], self.peer_chain[1:]
+        if not hostnames.covers(leaf, domain):
+            return f"the certificate names neither {domain} in its SANs nor its CN"
+        try:
+            (
+                verification.PolicyBuilder()
+                .store(verification.Store(list(snap.roots)))
+                .time(self.state.now())
+                .extension_policies(
+                    ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
+                    ee_policy=verification.ExtensionPolicy.permit_all(),
+                )
+                .build_client_verifier()
+                .verify(leaf, [*presented, *snap.intermediates])
+            )
+        except (verification.VerificationError, ValueError) as exc:
+            return f"the certificate does not chain to a trusted root ({exc})"
+        return None
+
+    def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
+        if self._connector is not None:
+            self._log("-", "", "Local")
+        super().connectionLost(reason)
+
+
+class ReceiveFactory(protocol.ServerFactory):
+    def __init__(self, state: ReceiveState, connector_id: str) -> None:
+        self.state = state
+        self.connector_id = connector_id
+
+    def buildProtocol(self, addr: Any) -> ReceiveSession:
+        session = ReceiveSession(self.state, self.connector_id)
+        session.factory = self
+        return session

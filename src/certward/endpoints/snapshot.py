@@ -1,0 +1,57 @@
+"""What a running server needs to know, read from the store in one go (pure data)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import types
+
+from certward.endpoints.selection import Candidate
+from certward.model import Connector, ConnectorKind, Mailbox, Server, Thumbprint
+from certward.pki import certinfo, chain
+
+
+@dataclass(frozen=True)
+class EndpointSnapshot:
+    server: Server
+    candidates: tuple[Candidate, ...]
+    keys: Mapping[Thumbprint, types.PrivateKeyTypes] = field(repr=False)
+    roots: tuple[x509.Certificate, ...]
+    intermediates: tuple[x509.Certificate, ...]
+    connectors: tuple[Connector, ...]
+    receive_domain_secure: tuple[str, ...]
+    send_domain_secure: tuple[str, ...]
+    accepted_domains: tuple[str, ...]
+    mailboxes: Mapping[str, Mailbox] = field(repr=False)
+
+    @property
+    def receive_connectors(self) -> tuple[Connector, ...]:
+        return tuple(
+            c
+            for c in self.connectors
+            if c.kind is ConnectorKind.RECEIVE and self.server.name in c.servers
+        )
+
+    def chain_for(self, cert: x509.Certificate) -> list[x509.Certificate]:
+        """Intermediates to send after the leaf (not the root)."""
+        return [
+            c for c in chain.build_chain(cert, list(self.intermediates))
+            if not certinfo.is_self_signed(c)
+        ]  # fmt: skip
+
+    @property
+    def version(self) -> str:
+        """Changes whenever anything a listener depends on changes."""
+        digest = hashlib.sha256()
+        s = self.server
+        digest.update(repr((s, sorted(self.accepted_domains))).encode())
+        for c in self.candidates:
+            digest.update(f"{c.thumbprint}{c.services.value.value}{c.has_private_key}".encode())
+        for cert in (*self.roots, *self.intermediates):
+            digest.update(certinfo.to_der(cert))
+        digest.update(repr((self.connectors, self.receive_domain_secure)).encode())
+        digest.update(repr(sorted(self.mailboxes)).encode())
+        return digest.hexdigest()
