@@ -10,6 +10,7 @@ from certward.errors import StoreError
 from certward.services.auth import AuthService
 from certward.services.connectors import Connectors
 from certward.services.lifecycle import Lifecycle
+from certward.services.mail import MailService
 from certward.services.renewal import RenewalService
 from certward.storage import KeyVault, SqlStore
 
@@ -22,6 +23,7 @@ class App:
     connectors: Connectors
     auth: AuthService
     renewal: RenewalService
+    mail: MailService
 
 
 def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
@@ -44,4 +46,5 @@ def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
         Connectors(store, clock),
         AuthService(store, clock),
         RenewalService(store, clock, lifecycle),
+        MailService(store),
     )

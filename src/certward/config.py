@@ -29,6 +29,12 @@ class Settings:
     key_file: Path
     sqlite_path: Path | None = None  # the database file, for SQLite
 
+    @property
+    def state_dir(self) -> Path:
+        """Where live endpoints keep mail and logs: beside the SQLite file, else the data
+        directory (one organisation per database)."""
+        return self.sqlite_path.parent if self.sqlite_path is not None else data_dir()
+
 
 def data_dir() -> Path:
     return Path(platformdirs.user_data_dir("certward", appauthor=False))

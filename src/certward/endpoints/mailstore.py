@@ -11,6 +11,7 @@ class MailStore:
         self._directory = directory
 
     def _maildir(self, address: str) -> mailbox.Maildir:
+        self._directory.mkdir(parents=True, exist_ok=True)
         return mailbox.Maildir(self._directory / address.lower(), create=True)
 
     def deliver(self, address: str, message: bytes) -> str:

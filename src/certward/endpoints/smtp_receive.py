@@ -185,16 +185,16 @@ class ReceiveSession(smtp.ESMTP):
         self.delivery = _Delivery(self)
         self._connector: Connector | None = None
         self._tls_state: _ConnectorTls | None = None
+        self._local = self._remote = ""
 
     # -- protocol log --------------------------------------------------------------------------
     def _log(self, event: str, data: str = "", context: str = "") -> None:
-        local, remote = self.transport.getHost(), self.transport.getPeer()
         self.state.protocol_log.write(
             connector=self.connector_id,
             session=self.session_id,
             sequence=self.sequence,
-            local=f"{local.host}:{local.port}",
-            remote=f"{remote.host}:{remote.port}",
+            local=self._local,
+            remote=self._remote,
             event=event,
             data=data,
             context=context,
@@ -212,6 +212,8 @@ class ReceiveSession(smtp.ESMTP):
 
     # -- session ---------------------------------------------------------------------------------
     def connectionMade(self) -> None:
+        local, remote = self.transport.getHost(), self.transport.getPeer()
+        self._local, self._remote = f"{local.host}:{local.port}", f"{remote.host}:{remote.port}"
         connector = self.state.connector(self.connector_id)
         if connector is None:  # removed while listening
             self.transport.loseConnection()

@@ -16,6 +16,8 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import types
 from OpenSSL import SSL, crypto
+from twisted.internet.interfaces import IOpenSSLContextFactory
+from zope.interface import implementer
 
 VERSIONS: dict[str, int] = {
     "1.0": SSL.TLS1_VERSION,
@@ -90,8 +92,9 @@ def server_context(config: ServerTls) -> SSL.Context:
     return context
 
 
+@implementer(IOpenSSLContextFactory)
 class ContextFactory:
-    """Twisted's old-style context factory: ``getContext()`` returns the context."""
+    """Twisted's context factory: ``getContext()`` returns the prepared context."""
 
     def __init__(self, context: SSL.Context) -> None:
         self._context = context

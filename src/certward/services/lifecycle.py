@@ -40,6 +40,7 @@ from certward.model import (
     StoreName,
     Thumbprint,
 )
+from certward.model.organisation import validate_tls_range
 from certward.pki import build, certinfo, chain, formats, pkcs12, tlsname
 from certward.pki.names import NameSyntaxError, parse_exchange_dn
 from certward.services.connectors import connectors_naming, default_receive_connectors
@@ -223,6 +224,36 @@ class Lifecycle:
             for connector in default_receive_connectors(server):
                 repo.save_connector(connector)
             return server
+
+    def set_server(
+        self,
+        name: str,
+        *,
+        tls_min_version: str | None = None,
+        tls_max_version: str | None = None,
+        send_trusted_issuer_list: bool | None = None,
+    ) -> Server:
+        """Per-server TLS policy (Schannel's protocol settings and SendTrustedIssuerList)."""
+        with self._uow.transaction() as repo:
+            server = repo.server(name)
+            minimum = tls_min_version or server.tls_min_version
+            maximum = tls_max_version or server.tls_max_version
+            try:
+                validate_tls_range(minimum, maximum)
+            except ValueError as exc:
+                raise StoreError(str(exc)) from None
+            updated = replace(
+                server,
+                tls_min_version=minimum,
+                tls_max_version=maximum,
+                send_trusted_issuer_list_setting=(
+                    server.send_trusted_issuer_list_setting
+                    if send_trusted_issuer_list is None
+                    else send_trusted_issuer_list
+                ),
+            )
+            repo.save_server(updated)
+            return updated
 
     def servers(self) -> list[ServerSummary]:
         with self._uow.transaction() as repo:

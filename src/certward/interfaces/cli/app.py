@@ -11,7 +11,14 @@ import typer
 
 from certward.compose import App
 from certward.errors import InputError
-from certward.interfaces.cli import auth_cmd, connector_cmd, inputs, render, renew_cmd
+from certward.interfaces.cli import (
+    auth_cmd,
+    connector_cmd,
+    inputs,
+    render,
+    renew_cmd,
+    serve_cmd,
+)
 from certward.interfaces.cli.common import (
     DbOpt,
     JsonOpt,
@@ -44,6 +51,11 @@ app.add_typer(connector_cmd.connector_app, name="connector")
 app.add_typer(connector_cmd.transport_app, name="transport")
 app.add_typer(auth_cmd.auth_app, name="auth")
 app.add_typer(renew_cmd.renew_app, name="renew")
+app.add_typer(serve_cmd.domain_app, name="domain")
+app.add_typer(serve_cmd.mailbox_app, name="mailbox")
+app.add_typer(serve_cmd.log_app, name="log")
+app.command("serve")(serve_cmd.serve)
+app.command("events")(serve_cmd.events)
 
 
 @app.callback()
@@ -169,6 +181,9 @@ def _server_json(server: Any, count: int) -> dict[str, Any]:
         "roles": sorted(role.value for role in server.roles),
         "version": int(server.version),
         "default_smtp_thumbprint": server.default_smtp_thumbprint,
+        "tls_min_version": server.tls_min_version,
+        "tls_max_version": server.tls_max_version,
+        "send_trusted_issuer_list": server.send_trusted_issuer_list,
         "certificate_count": count,
     }
 
@@ -198,6 +213,38 @@ def server_add(
     console().print(f"Server {server.name} ({server.fqdn}) added.", markup=False)
     if server.default_smtp_thumbprint:
         console().print(f"Self-signed certificate: {server.default_smtp_thumbprint}", markup=False)
+
+
+@server_app.command("set")
+def server_set(
+    name: Annotated[str, typer.Argument(help="Server name.")],
+    tls_min_version: Annotated[
+        str | None, typer.Option("--tls-min-version", help="1.0, 1.1, 1.2 or 1.3.")
+    ] = None,
+    tls_max_version: Annotated[
+        str | None, typer.Option("--tls-max-version", help="1.0, 1.1, 1.2 or 1.3.")
+    ] = None,
+    send_trusted_issuer_list: Annotated[
+        bool | None,
+        typer.Option(
+            "--send-trusted-issuer-list/--no-send-trusted-issuer-list",
+            help="Send the Root store's names when asking for a client certificate.",
+        ),
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """TLS protocol policy of a server (TLS 1.0/1.1 only when enabled explicitly)."""
+    server = open_app(db).lifecycle.set_server(
+        name,
+        tls_min_version=tls_min_version,
+        tls_max_version=tls_max_version,
+        send_trusted_issuer_list=send_trusted_issuer_list,
+    )
+    console().print(
+        f"{server.name}: TLS {server.tls_min_version}-{server.tls_max_version}, "
+        f"send trusted issuer list: {server.send_trusted_issuer_list}",
+        markup=False,
+    )
 
 
 @server_app.command("list")

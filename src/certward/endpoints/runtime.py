@@ -1,0 +1,139 @@
+"""Running one server's endpoints in one process on Twisted's asyncio reactor.
+
+The runtime is handed a ``load`` function (the services layer reads the store) and polls it
+once a second: a changed binding is used by the next connection, and a changed or new
+receive-connector binding is listened on, so no restart (no IISRESET) is needed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from certward.endpoints.reactor import install_asyncio_reactor
+
+install_asyncio_reactor()  # before the protocol modules import the default reactor
+
+from certward.endpoints.logs import EventLog, ProtocolLog  # noqa: E402
+from certward.endpoints.mailstore import MailStore  # noqa: E402
+from certward.endpoints.smtp_receive import ReceiveFactory, ReceiveState  # noqa: E402
+from certward.endpoints.snapshot import EndpointSnapshot  # noqa: E402
+from certward.endpoints.tls import install_flush_fix  # noqa: E402
+from certward.model import Binding  # noqa: E402
+
+RELOAD_SECONDS = 1.0
+
+
+def _reactor() -> Any:
+    """The installed reactor (Twisted's zope interfaces defeat static typing here)."""
+    from twisted.internet import reactor
+
+    return reactor
+
+
+@dataclass
+class ServeOptions:
+    host: str = "127.0.0.1"  # replaces 0.0.0.0 / :: in connector bindings
+
+
+@dataclass
+class _Listening:
+    binding: tuple[str, int]
+    port: Any  # twisted IListeningPort
+
+
+@dataclass
+class Runtime:
+    load: Callable[[], EndpointSnapshot]
+    state_dir: Path
+    options: ServeOptions
+    now: Callable[[], dt.datetime]
+    say: Callable[[str], None]
+    _listening: dict[str, _Listening] = field(default_factory=dict)
+
+    def run(self) -> int:
+        from twisted.internet import task
+
+        reactor = _reactor()
+
+        install_flush_fix()
+        snapshot = self.load()
+        name = snapshot.server.name
+        logs = self.state_dir / "logs" / name
+        self.receive = ReceiveState(
+            snapshot,
+            protocol_log=ProtocolLog(
+                logs / "ProtocolLog" / "SmtpReceive",
+                kind="SMTP Receive Protocol Log",
+                prefix="RECV",
+                now=self.now,
+            ),
+            events=EventLog(logs / "events.jsonl", server=name, now=self.now),
+            mail=MailStore(self.state_dir / "mail"),
+            now=self.now,
+        )
+        self._sync_listeners(snapshot)
+        if not self._listening:
+            self.say(f"error: server {name} has nothing to listen on")
+            return 1
+        loop = task.LoopingCall(self._reload)
+        loop.start(RELOAD_SECONDS, now=False)
+
+        def stop(*_: object) -> None:
+            reactor.callFromThread(self._stop, reactor)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+        self.say(f"{name}: ready")
+        reactor.run(installSignalHandlers=False)
+        self.say(f"{name}: stopped")
+        return 0
+
+    def _stop(self, reactor: Any) -> None:
+        for listening in self._listening.values():
+            listening.port.stopListening()
+        reactor.stop()
+
+    def _reload(self) -> None:
+        try:
+            snapshot = self.load()
+        except Exception as exc:
+            self.say(f"warning: reload failed, keeping the previous configuration: {exc}")
+            return
+        if snapshot.version != self.receive.snapshot.version:
+            self.receive.update(snapshot)
+            self._sync_listeners(snapshot)
+            self.say(f"{snapshot.server.name}: configuration reloaded")
+
+    def _sync_listeners(self, snapshot: EndpointSnapshot) -> None:
+        from twisted.internet.error import CannotListenError
+
+        reactor = _reactor()
+
+        wanted = {c.identity: c for c in snapshot.receive_connectors if c.bindings}
+        for identity in list(self._listening):
+            binding = self._address(wanted[identity].bindings[0]) if identity in wanted else None
+            if binding != self._listening[identity].binding:
+                self._listening.pop(identity).port.stopListening()
+        for identity, connector in wanted.items():
+            if identity in self._listening:
+                continue
+            host, port = self._address(connector.bindings[0])
+            try:
+                listening = reactor.listenTCP(
+                    port, ReceiveFactory(self.receive, identity), interface=host
+                )
+            except CannotListenError as exc:
+                self.say(f"warning: {identity}: cannot listen on {host}:{port} ({exc.socketError})")
+                continue
+            actual = listening.getHost().port
+            self._listening[identity] = _Listening((host, port), listening)
+            self.say(f"SMTP {identity} listening on {host}:{actual}")
+
+    def _address(self, binding: Binding) -> tuple[str, int]:
+        host = self.options.host if binding.host in ("0.0.0.0", "::", "") else binding.host  # noqa: S104
+        return host, binding.port

@@ -1,0 +1,131 @@
+"""``certward serve``, ``domain``, ``mailbox``, ``log`` and ``events``: live endpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from certward.clock import SystemClock
+from certward.endpoints.logs import read_events, read_protocol_log
+from certward.interfaces.cli import inputs, render
+from certward.interfaces.cli.common import (
+    DbOpt,
+    JsonOpt,
+    ServerOpt,
+    console,
+    new_typer,
+    open_app,
+)
+
+domain_app = new_typer("Accepted domains.")
+mailbox_app = new_typer("Mailboxes that SMTP delivers to and IMAP/POP3 read from.")
+log_app = new_typer("Protocol logs of the live endpoints.")
+
+
+def serve(
+    server: ServerOpt,
+    host: Annotated[
+        str, typer.Option("--host", help="Address for bindings on 0.0.0.0 (all addresses).")
+    ] = "127.0.0.1",
+    db: DbOpt = None,
+) -> None:
+    """Run the server's endpoints: every receive connector (SMTP with STARTTLS)."""
+    from certward.endpoints.runtime import Runtime, ServeOptions
+    from certward.services.endpoints import load_snapshot
+
+    application = open_app(db)
+    name = application.lifecycle.server(server).name  # fail early, with one line
+    runtime = Runtime(
+        load=lambda: load_snapshot(application.store, name),
+        state_dir=application.settings.state_dir,
+        options=ServeOptions(host=host),
+        now=SystemClock().now,
+        say=lambda message: typer.echo(message),
+    )
+    raise typer.Exit(runtime.run())
+
+
+@domain_app.command("add")
+def domain_add(
+    domain: Annotated[str, typer.Argument(help="e.g. contoso.com")], db: DbOpt = None
+) -> None:
+    """New-AcceptedDomain."""
+    console().print(f"Accepted domain {open_app(db).mail.add_domain(domain)}", markup=False)
+
+
+@domain_app.command("list")
+def domain_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Accepted domains."""
+    domains = open_app(db).mail.domains()
+    if as_json:
+        render.print_json(domains)
+    else:
+        for domain in domains:
+            console().print(domain, markup=False)
+
+
+@mailbox_app.command("add")
+def mailbox_add(
+    address: Annotated[str, typer.Argument(help="e.g. alice@contoso.com")],
+    server: ServerOpt,
+    password_file: Annotated[
+        Path, typer.Option("--password-file", help="File whose first line is the password.")
+    ],
+    db: DbOpt = None,
+) -> None:
+    """A mailbox homed on a server; the password is stored as a salted hash."""
+    password = inputs.read_password(password_file, required=True)
+    assert password is not None
+    mailbox = open_app(db).mail.add_mailbox(address, server=server, password=password)
+    console().print(f"Mailbox {mailbox.address} on {mailbox.server}", markup=False)
+
+
+@mailbox_app.command("list")
+def mailbox_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Mailboxes (never their password hashes)."""
+    boxes = [{"address": m.address, "server": m.server} for m in open_app(db).mail.mailboxes()]
+    if as_json:
+        render.print_json(boxes)
+    else:
+        console().print(
+            render.simple_table(["Address", "Server"], [list(b.values()) for b in boxes])
+        )
+
+
+@log_app.command("show")
+def log_show(
+    server: ServerOpt,
+    connector: Annotated[str | None, typer.Option("--connector", help="Connector id.")] = None,
+    session: Annotated[str | None, typer.Option("--session", help="Session id.")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The SMTP receive protocol log, in Exchange's fields."""
+    application = open_app(db)
+    name = application.lifecycle.server(server).name
+    directory = application.settings.state_dir / "logs" / name / "ProtocolLog" / "SmtpReceive"
+    rows = [
+        row
+        for row in read_protocol_log(directory)
+        if (connector is None or connector.lower() in row["connector-id"].lower())
+        and (session is None or row["session-id"] == session)
+    ]
+    if as_json:
+        render.print_json(rows)
+        return
+    for row in rows:
+        typer.echo(",".join(row.values()))
+
+
+def events(server: ServerOpt, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Exchange-style events of the server's endpoints (12014, 12016, 36885, ...)."""
+    application = open_app(db)
+    name = application.lifecycle.server(server).name
+    records = read_events(application.settings.state_dir / "logs" / name / "events.jsonl")
+    if as_json:
+        render.print_json(records)
+        return
+    for record in records:
+        typer.echo(f"{record['time']}  {record['id']:>5}  {record['source']}: {record['message']}")
