@@ -53,8 +53,15 @@ def _run_at_terminal(args: list[str], answer: bytes, timeout: float = 60) -> tup
 
 def _new_certificate(cli: Cli) -> str:
     cli(
-        "cert", "new", "--server", "EXCH01", "--subject", "CN=mail.contoso.com",
-        "--services", "IIS", "--exportable",
+        "cert",
+        "new",
+        "--server",
+        "EXCH01",
+        "--subject",
+        "CN=mail.contoso.com",
+        "--services",
+        "IIS",
+        "--exportable",
     )
     by_subject = {c["subject"]: c for c in thumbprints(cli, "EXCH01").values()}
     return str(by_subject["CN=mail.contoso.com"]["thumbprint"])
