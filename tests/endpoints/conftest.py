@@ -1,0 +1,91 @@
+"""Run ``certward serve`` as a real process and wait for its listeners (no sleeping)."""
+
+from __future__ import annotations
+
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+READY_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def certward_command() -> list[str]:
+    found = shutil.which("certward", path=str(Path(sys.executable).parent))
+    if found is None:
+        pytest.skip("the certward console script is not installed (pip install -e .)")
+    return [found]
+
+
+@dataclass
+class Served:
+    process: subprocess.Popen[str]
+    listening: dict[str, int] = field(default_factory=dict)
+    output: list[str] = field(default_factory=list)
+
+    def wait_for(self, pattern: str, timeout: float = READY_TIMEOUT) -> str:
+        """Read the server's output until a line matches; fail with what it printed."""
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + timeout
+        regex = re.compile(pattern)
+        for line in self.output:
+            if regex.search(line):
+                return line
+        while (left := deadline - time.monotonic()) > 0:
+            ready, _, _ = select.select([self.process.stdout], [], [], left)
+            if not ready:
+                break
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line.rstrip("\n"))
+            found = re.search(r"SMTP (.+) listening on [\d.]+:(\d+)", line)
+            if found:
+                self.listening[found.group(1)] = int(found.group(2))
+            if regex.search(line):
+                return line
+        raise AssertionError(
+            f"certward serve never printed {pattern!r}:\n" + "\n".join(self.output)
+        )
+
+
+@contextmanager
+def serving(server: str, db: Path) -> Iterator[Served]:
+    env = {**os.environ, "CERTWARD_DB": str(db), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        [*certward_command(), "serve", "--server", server],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    served = Served(process)
+    try:
+        served.wait_for(r": ready$")
+        yield served
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            process.stdout.close()
