@@ -12,6 +12,7 @@ from certward.services.connectors import Connectors
 from certward.services.lifecycle import Lifecycle
 from certward.services.mail import MailService
 from certward.services.renewal import RenewalService
+from certward.services.transport import TransportService
 from certward.storage import KeyVault, SqlStore
 
 
@@ -24,6 +25,7 @@ class App:
     auth: AuthService
     renewal: RenewalService
     mail: MailService
+    transport: TransportService
 
 
 def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
@@ -47,4 +49,5 @@ def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
         AuthService(store, clock),
         RenewalService(store, clock, lifecycle),
         MailService(store),
+        TransportService(store, clock, settings.state_dir),
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 
 def install_asyncio_reactor() -> None:
@@ -16,3 +17,11 @@ def install_asyncio_reactor() -> None:
     from twisted.internet import asyncioreactor
 
     asyncioreactor.install()  # type: ignore[no-untyped-call]
+
+
+def get_reactor() -> Any:
+    """The installed reactor (Twisted's zope interfaces defeat static typing here)."""
+    install_asyncio_reactor()
+    from twisted.internet import reactor
+
+    return reactor

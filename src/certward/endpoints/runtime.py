@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from certward.endpoints.reactor import install_asyncio_reactor
+from certward.endpoints.reactor import get_reactor, install_asyncio_reactor
 
 install_asyncio_reactor()  # before the protocol modules import the default reactor
 
@@ -26,13 +26,6 @@ from certward.endpoints.tls import install_flush_fix  # noqa: E402
 from certward.model import Binding  # noqa: E402
 
 RELOAD_SECONDS = 1.0
-
-
-def _reactor() -> Any:
-    """The installed reactor (Twisted's zope interfaces defeat static typing here)."""
-    from twisted.internet import reactor
-
-    return reactor
 
 
 @dataclass
@@ -58,7 +51,7 @@ class Runtime:
     def run(self) -> int:
         from twisted.internet import task
 
-        reactor = _reactor()
+        reactor = get_reactor()
 
         install_flush_fix()
         snapshot = self.load()
@@ -112,7 +105,7 @@ class Runtime:
     def _sync_listeners(self, snapshot: EndpointSnapshot) -> None:
         from twisted.internet.error import CannotListenError
 
-        reactor = _reactor()
+        reactor = get_reactor()
 
         wanted = {c.identity: c for c in snapshot.receive_connectors if c.bindings}
         for identity in list(self._listening):

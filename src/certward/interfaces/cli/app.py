@@ -54,6 +54,8 @@ app.add_typer(renew_cmd.renew_app, name="renew")
 app.add_typer(serve_cmd.domain_app, name="domain")
 app.add_typer(serve_cmd.mailbox_app, name="mailbox")
 app.add_typer(serve_cmd.log_app, name="log")
+app.add_typer(serve_cmd.mail_app, name="mail")
+app.add_typer(serve_cmd.queue_app, name="queue")
 app.command("serve")(serve_cmd.serve)
 app.command("events")(serve_cmd.events)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,7 @@ import typer
 
 from certward.clock import SystemClock
 from certward.endpoints.logs import read_events, read_protocol_log
+from certward.endpoints.queue import QueuedMessage
 from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import (
     DbOpt,
@@ -22,6 +24,8 @@ from certward.interfaces.cli.common import (
 domain_app = new_typer("Accepted domains.")
 mailbox_app = new_typer("Mailboxes that SMTP delivers to and IMAP/POP3 read from.")
 log_app = new_typer("Protocol logs of the live endpoints.")
+mail_app = new_typer("Send mail through a Send connector.")
+queue_app = new_typer("Messages waiting to be sent.")
 
 
 def serve(
@@ -129,3 +133,61 @@ def events(server: ServerOpt, db: DbOpt = None, as_json: JsonOpt = False) -> Non
         return
     for record in records:
         typer.echo(f"{record['time']}  {record['id']:>5}  {record['source']}: {record['message']}")
+
+
+@mail_app.command("send")
+def mail_send(
+    server: ServerOpt,
+    connector: Annotated[str, typer.Option("--connector", help="Send connector.")],
+    mail_from: Annotated[str, typer.Option("--from", help="Sender address.")],
+    rcpt_to: Annotated[list[str], typer.Option("--to", help="Recipient (repeatable).")],
+    subject: Annotated[str, typer.Option("--subject", help="Subject.")] = "certward test",
+    body_file: Annotated[
+        Path | None, typer.Option("--body-file", help="Message body (text).")
+    ] = None,
+    db: DbOpt = None,
+) -> None:
+    """Deliver through the connector's smart host; on failure the message stays queued."""
+    body = inputs.read_file(body_file) if body_file else b"Sent by certward.\n"
+    outcome = open_app(db).transport.send(
+        server, connector, mail_from=mail_from, rcpt_to=rcpt_to, subject=subject, body=body
+    )
+    if outcome.delivered:
+        console().print(f"Delivered {outcome.entry.id}", markup=False)
+        return
+    render.error_console().print(
+        f"error: not delivered, queued as {outcome.entry.id} for retry: {outcome.error}",
+        markup=False,
+        soft_wrap=True,
+    )
+    raise typer.Exit(1)
+
+
+def _queue_json(entry: QueuedMessage) -> dict[str, object]:
+    return asdict(entry)
+
+
+@queue_app.command("list")
+def queue_list(server: ServerOpt, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Get-Queue / Get-Message: what waits, and why."""
+    application = open_app(db)
+    name = application.lifecycle.server(server).name
+    entries = application.transport.queue(name).entries()
+    if as_json:
+        render.print_json([_queue_json(e) for e in entries])
+        return
+    rows = [[e.id, e.connector, e.status, str(e.attempts), e.last_error] for e in entries]
+    console().print(
+        render.simple_table(["Id", "Connector", "Status", "Attempts", "LastError"], rows)
+    )
+
+
+@queue_app.command("retry")
+def queue_retry(server: ServerOpt, db: DbOpt = None) -> None:
+    """Retry-Queue: try every queued message again."""
+    outcomes = open_app(db).transport.retry(server)
+    for outcome in outcomes:
+        state = "delivered" if outcome.delivered else f"still queued: {outcome.error}"
+        console().print(f"{outcome.entry.id}: {state}", markup=False)
+    if any(not o.delivered for o in outcomes):
+        raise typer.Exit(1)
