@@ -40,12 +40,16 @@ class Served:
     listening: dict[str, int] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
 
-    def wait_for(self, pattern: str, timeout: float = READY_TIMEOUT) -> str:
+    def mark(self) -> int:
+        """A position in the output: ``wait_for(..., after=mark)`` ignores earlier lines."""
+        return len(self.output)
+
+    def wait_for(self, pattern: str, timeout: float = READY_TIMEOUT, *, after: int = 0) -> str:
         """Read the server's output until a line matches; fail with what it printed."""
         assert self.process.stdout is not None
         deadline = time.monotonic() + timeout
         regex = re.compile(pattern)
-        for line in self.output:
+        for line in self.output[after:]:
             if regex.search(line):
                 return line
         while (left := deadline - time.monotonic()) > 0:
@@ -89,3 +93,18 @@ def serving(server: str, db: Path) -> Iterator[Served]:
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
+
+
+def run_certward(db: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a certward command in its own process (commands that run the Twisted reactor
+    cannot share the test process: a reactor does not restart)."""
+    env = {**os.environ, "CERTWARD_DB": str(db)}
+    done = subprocess.run(
+        [*certward_command(), *args], capture_output=True, text=True, env=env, timeout=120,
+        check=False,
+    )  # fmt: skip
+    if ok and done.returncode != 0:
+        raise AssertionError(f"certward {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
+    if not ok and done.returncode == 0:
+        raise AssertionError(f"certward {' '.join(args)} succeeded:\n{done.stdout}")
+    return done

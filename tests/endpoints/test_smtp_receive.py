@@ -134,8 +134,9 @@ def test_no_eligible_certificate_means_no_starttls_and_event_12014(site: Site) -
 
 def test_a_binding_change_is_picked_up_without_a_restart(site: Site, served: Served) -> None:
     assert "CN = webmail.contoso.com" in presented_subject(site.frontend)
+    mark = served.mark()
     site.cli("connector", "set", "Default Frontend EXCH01", "--tls-certificate-name", "")
-    served.wait_for(r"configuration reloaded", timeout=5)
+    served.wait_for(r"configuration reloaded", timeout=5, after=mark)
     # exch01.contoso.com is only on the self-signed certificate
     assert presented_subject(site.frontend) == "CN = EXCH01"
 

@@ -90,7 +90,7 @@ def _client_context(policy: SendPolicy, facts: _TlsFacts) -> SSL.Context:
     identity = policy.identity
     if identity is not None:
         for extra in identity.chain:
-            context.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+            context.add_extra_chain_cert(extra)
 
     def info(connection: SSL.Connection, where: int, _ret: int) -> None:
         if not where & SSL.SSL_CB_CONNECT_LOOP:
@@ -101,8 +101,8 @@ def _client_context(policy: SendPolicy, facts: _TlsFacts) -> SSL.Context:
         facts.requested = True
         facts.ca_names = [crypto.X509Name.der(name) for name in connection.get_client_ca_list()]
         if identity is not None and identity.issuer_names() & set(facts.ca_names):
-            connection.use_certificate(crypto.X509.from_cryptography(identity.certificate))
-            connection.use_privatekey(crypto.PKey.from_cryptography_key(identity.key))  # type: ignore[arg-type]
+            connection.use_certificate(identity.certificate)
+            connection.use_privatekey(identity.key)  # type: ignore[arg-type]
             facts.offered = True
 
     context.set_info_callback(info)

@@ -72,10 +72,10 @@ def server_context(config: ServerTls) -> SSL.Context:
     if config.min_version in ("1.0", "1.1"):
         # OpenSSL 3 refuses TLS 1.0/1.1 at its default security level.
         context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
-    context.use_certificate(crypto.X509.from_cryptography(config.certificate))
-    context.use_privatekey(crypto.PKey.from_cryptography_key(config.key))  # type: ignore[arg-type]
+    context.use_certificate(config.certificate)
+    context.use_privatekey(config.key)  # type: ignore[arg-type]
     for extra in config.chain:
-        context.add_extra_chain_cert(crypto.X509.from_cryptography(extra))
+        context.add_extra_chain_cert(extra)
     context.check_privatekey()
     if config.request_client_certificate:
         mode = SSL.VERIFY_PEER

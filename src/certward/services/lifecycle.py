@@ -707,10 +707,12 @@ class Lifecycle:
                 added.append((thumb, certinfo.facts(cert).subject))
             return StoreAddResult(added, present)
 
-    def store_remove(self, server: str, store: StoreName, thumbprint: Thumbprint) -> None:
+    def store_remove(self, server: str, store: StoreName, *thumbprints: Thumbprint) -> None:
+        """Remove one or many certificates in one transaction (all of them, or none)."""
         _trust_store(store)
         with self._uow.transaction() as repo:
-            repo.delete_certificate(repo.certificate(server, thumbprint, store))
+            for thumbprint in thumbprints:
+                repo.delete_certificate(repo.certificate(server, thumbprint, store))
 
     # -- auth certificate publishing --------------------------------------------------------
     def _publish_existing_auth(self, repo: Repository, org: Organisation, server: str) -> None:

@@ -550,12 +550,18 @@ def store_add(
 
 @store_app.command("remove")
 def store_remove(
-    thumbprint: ThumbArg, server: ServerOpt, store: StoreOpt, db: DbOpt = None
+    thumbprint: Annotated[
+        list[str], typer.Argument(metavar="THUMBPRINT...", help="One or more thumbprints.")
+    ],
+    server: ServerOpt,
+    store: StoreOpt,
+    db: DbOpt = None,
 ) -> None:
-    """Remove a certificate from the Root or CA store."""
-    thumb = as_thumbprint(thumbprint)
-    open_app(db).lifecycle.store_remove(server, parse(StoreName.parse, store), thumb)
-    console().print(f"Removed {thumb}", markup=False)
+    """Remove certificates from the Root or CA store (many at once: seed 001's fix)."""
+    thumbs = [as_thumbprint(t) for t in thumbprint]
+    open_app(db).lifecycle.store_remove(server, parse(StoreName.parse, store), *thumbs)
+    for thumb in thumbs:
+        console().print(f"Removed {thumb}", markup=False)
 
 
 def main() -> None:
