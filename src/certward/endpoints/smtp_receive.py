@@ -261,8 +261,10 @@ class ReceiveSession(smtp.ESMTP):
         cipher = connection.get_cipher_name()
         self.tls_summary = f"{version} {cipher}"
         self._log("*", "", f"TLS protocol {version} negotiation succeeded using {cipher}")
-        chain = connection.get_peer_cert_chain(as_cryptography=True) or []
-        self.peer_chain = list(chain)
+        # On a server, OpenSSL's peer chain leaves out the peer's own certificate.
+        leaf = connection.get_peer_certificate(as_cryptography=True)
+        rest = [c for c in connection.get_peer_cert_chain(as_cryptography=True) or [] if c != leaf]
+        self.peer_chain = [leaf, *rest] if leaf is not None else []
         if self.peer_chain:
             facts = certinfo.facts(self.peer_chain[0])
             self._log("*", "", "Received certificate")
@@ -277,7 +279,8 @@ class ReceiveSession(smtp.ESMTP):
             return
         match = self.mail_re.match(rest)
         if match is not None:
-            domain = match.group("path").decode(errors="replace").rpartition("@")[2].lower()
+            path = match.group("path").decode(errors="replace").strip("<> ")
+            domain = path.rpartition("@")[2].lower()
             refusal = self._domain_security(connector, domain)
             if refusal is not None:
                 self._log("*", domain, f"Domain security: {refusal}")

@@ -4,7 +4,8 @@ STARTTLS when offered (required with RequireTLS); the remote certificate is chec
 ``tls_auth_level`` (EncryptionOnly; CertificateValidation against the sending server's Root
 store; DomainValidation also against ``tls_domain`` or the recipient domain, by SAN or CN).
 When the remote asks for a client certificate, the connector's certificate is offered only
-if its issuer chain appears in the acceptable-CA list, as Schannel does; otherwise the
+if its issuer chain appears in the acceptable-CA list (or the list is empty), as Schannel
+does; otherwise the
 send fails with ``TlsApiFailureException ... 0x80090301`` (seed 001) and the message stays
 queued.
 """
@@ -100,7 +101,11 @@ def _client_context(policy: SendPolicy, facts: _TlsFacts) -> SSL.Context:
             return
         facts.requested = True
         facts.ca_names = [crypto.X509Name.der(name) for name in connection.get_client_ca_list()]
-        if identity is not None and identity.issuer_names() & set(facts.ca_names):
+        # Like Schannel: an empty list means any certificate may be offered.
+        acceptable = not facts.ca_names or bool(
+            identity and identity.issuer_names() & set(facts.ca_names)
+        )
+        if identity is not None and acceptable:
             connection.use_certificate(identity.certificate)
             connection.use_privatekey(identity.key)  # type: ignore[arg-type]
             facts.offered = True
