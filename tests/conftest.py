@@ -54,13 +54,38 @@ def cli() -> Cli:
     return Cli(CliRunner())
 
 
+@pytest.fixture(scope="session")
+def org_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Organisation Contoso (EXCH01, EXCH02) built once per session: RSA keys are slow."""
+    directory = tmp_path_factory.mktemp("contoso")
+    db = str(directory / "certward.db")
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("CERTWARD_MASTER_KEY", raising=False)
+        cli = Cli(CliRunner())
+        cli("org", "init", "Contoso", "--domain", "contoso.com", "--db", db)
+        cli("server", "add", "EXCH01", "--fqdn", "exch01.contoso.com", "--db", db)
+        cli("server", "add", "EXCH02", "--fqdn", "exch02.contoso.com", "--db", db)
+    return directory
+
+
 @pytest.fixture
-def org(cli: Cli) -> Cli:
-    """An organisation with two Exchange 2019 Mailbox servers, EXCH01 and EXCH02."""
-    cli("org", "init", "Contoso", "--domain", "contoso.com")
-    cli("server", "add", "EXCH01", "--fqdn", "exch01.contoso.com")
-    cli("server", "add", "EXCH02", "--fqdn", "exch02.contoso.com")
+def org(cli: Cli, isolated_store: Path, org_template: Path) -> Cli:
+    """An organisation with two Exchange 2019 Mailbox servers, EXCH01 and EXCH02 (a fresh
+    copy of the session's template in this test's own store)."""
+    isolated_store.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(org_template / "certward.db", isolated_store)
+    shutil.copy2(org_template / "certward.key", isolated_store.parent / "certward.key")
     return cli
+
+
+def error_line(cli: Cli, *args: str) -> str:
+    """Run a command that must be refused; return its single ``error: ...`` line."""
+    result = cli(*args, ok=False)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, f"expected one stderr line, got {result.stderr!r}"
+    assert lines[0].startswith("error: "), lines[0]
+    assert "Traceback" not in result.output
+    return lines[0]
 
 
 def find_openssl() -> str:
@@ -224,7 +249,15 @@ def database_bytes(db: Path) -> bytes:
 
 
 Run = Callable[..., Result]
-__all__ = ["Cli", "OpenSslCa", "Run", "database_bytes", "openssl", "thumbprints"]
+__all__ = [
+    "Cli",
+    "OpenSslCa",
+    "Run",
+    "database_bytes",
+    "error_line",
+    "openssl",
+    "thumbprints",
+]
 
 
 @pytest.fixture

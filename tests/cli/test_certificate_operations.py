@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from typer.testing import CliRunner
 
 from certward.clock import FixedClock
 from certward.compose import build_app
 from certward.interfaces.cli.app import app as app_cli
 from certward.model import CertificateRecord, ServiceSet, StoreName, Thumbprint
 from certward.pki import ca
-from tests.conftest import Cli, thumbprints
+from tests.conftest import Cli, error_line, thumbprints
 
 AUTH_SUBJECT = "CN=Microsoft Exchange Server Auth Certificate"
 SHOW_KEYS = {
@@ -55,27 +53,10 @@ FLAGS = re.compile(r"[I.][P.][U.][W.][S.][F.][C.]")
 # -- fixtures and helpers ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def contoso_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The `org` fixture's organisation, built once per module (RSA keys are slow)."""
-    directory = tmp_path_factory.mktemp("contoso")
-    db = str(directory / "certward.db")
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("CERTWARD_MASTER_KEY", raising=False)
-        cli = Cli(CliRunner())
-        cli("org", "init", "Contoso", "--domain", "contoso.com", "--db", db)
-        cli("server", "add", "EXCH01", "--fqdn", "exch01.contoso.com", "--db", db)
-        cli("server", "add", "EXCH02", "--fqdn", "exch02.contoso.com", "--db", db)
-    return directory
-
-
 @pytest.fixture
-def contoso(cli: Cli, isolated_store: Path, contoso_template: Path) -> Cli:
-    """A fresh copy of organisation Contoso (EXCH01, EXCH02) in this test's store."""
-    isolated_store.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(contoso_template / "certward.db", isolated_store)
-    shutil.copy2(contoso_template / "certward.key", isolated_store.parent / "certward.key")
-    return cli
+def contoso(org: Cli) -> Cli:
+    """Organisation Contoso (EXCH01, EXCH02)."""
+    return org
 
 
 @pytest.fixture(scope="module")
@@ -84,16 +65,6 @@ def authority() -> ca.Authority:
     now = dt.datetime.now(dt.UTC)
     root = ca.make_root("Fabrikam Test Root CA", now=now, organisation="Fabrikam")
     return ca.make_intermediate(root, "Fabrikam Test Issuing CA", now=now)
-
-
-def error_line(cli: Cli, *args: str) -> str:
-    """Run a command that must be refused; return its single ``error: ...`` line."""
-    result = cli(*args, ok=False)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got {result.stderr!r}"
-    assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def certs(cli: Cli, server: str = "EXCH01") -> dict[str, dict[str, Any]]:

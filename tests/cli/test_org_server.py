@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -19,44 +18,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from typer.testing import CliRunner
 
-from tests.conftest import Cli, thumbprints
+from tests.conftest import Cli, error_line, thumbprints
 
 AUTH_SUBJECT = "CN=Microsoft Exchange Server Auth Certificate"
-
-
-@pytest.fixture(scope="module")
-def contoso_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The `org` fixture's organisation, built once per module (RSA keys are slow)."""
-    directory = tmp_path_factory.mktemp("contoso")
-    db = str(directory / "certward.db")
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("CERTWARD_MASTER_KEY", raising=False)
-        cli = Cli(CliRunner())
-        cli("org", "init", "Contoso", "--domain", "contoso.com", "--db", db)
-        cli("server", "add", "EXCH01", "--fqdn", "exch01.contoso.com", "--db", db)
-        cli("server", "add", "EXCH02", "--fqdn", "exch02.contoso.com", "--db", db)
-    return directory
-
-
-@pytest.fixture
-def org(cli: Cli, isolated_store: Path, contoso_template: Path) -> Cli:
-    """Like conftest's `org` (Contoso: EXCH01, EXCH02), copied from the module's template."""
-    isolated_store.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(contoso_template / "certward.db", isolated_store)
-    shutil.copy2(contoso_template / "certward.key", isolated_store.parent / "certward.key")
-    return cli
-
-
-def error_line(cli: Cli, *args: str) -> str:
-    """Run a command that must be refused; return its single ``error: ...`` line."""
-    result = cli(*args, ok=False)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got {result.stderr!r}"
-    assert lines[0].startswith("error: "), lines[0]
-    assert "Traceback" not in result.output
-    return lines[0]
 
 
 def iso(value: str) -> dt.datetime:

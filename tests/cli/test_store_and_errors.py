@@ -29,7 +29,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
-from typer.testing import CliRunner
 
 from certward.interfaces.cli.app import app
 from certward.pki import ca
@@ -42,27 +41,10 @@ PASSWORD = b"Pa55word!"
 # -- fixtures and helpers ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def contoso_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The `org` fixture's organisation, built once per module (RSA keys are slow)."""
-    directory = tmp_path_factory.mktemp("contoso")
-    db = str(directory / "certward.db")
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("CERTWARD_MASTER_KEY", raising=False)
-        cli = Cli(CliRunner())
-        cli("org", "init", "Contoso", "--domain", "contoso.com", "--db", db)
-        cli("server", "add", "EXCH01", "--fqdn", "exch01.contoso.com", "--db", db)
-        cli("server", "add", "EXCH02", "--fqdn", "exch02.contoso.com", "--db", db)
-    return directory
-
-
 @pytest.fixture
-def contoso(cli: Cli, isolated_store: Path, contoso_template: Path) -> Cli:
-    """A fresh copy of organisation Contoso (EXCH01, EXCH02) in this test's store."""
-    isolated_store.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(contoso_template / "certward.db", isolated_store)
-    shutil.copy2(contoso_template / "certward.key", isolated_store.parent / "certward.key")
-    return cli
+def contoso(org: Cli) -> Cli:
+    """Organisation Contoso (EXCH01, EXCH02)."""
+    return org
 
 
 @pytest.fixture(scope="module")

@@ -43,6 +43,8 @@ def parse_auth_mechanism(text: str | Iterable[str]) -> AuthMechanism:
     parts = [p for p in parts if p]
     if [p.lower() for p in parts] == ["none"]:
         return AuthMechanism.NONE
+    if "none" in (p.lower() for p in parts):
+        raise ValueError("auth mechanism None cannot be combined with other mechanisms")
     result = AuthMechanism.NONE
     by_name = {name.lower(): flag for flag, name in _AUTH_NAMES.items()}
     for part in parts:
@@ -233,6 +235,10 @@ def validation_errors(connector: Connector) -> list[str]:
             errors.append("address spaces and smart hosts belong to send connectors")
         if c.tls_auth_level is not None or c.tls_domain or c.ignore_starttls:
             errors.append("TlsAuthLevel, TlsDomain and IgnoreSTARTTLS belong to send connectors")
+        if AuthMechanism.EXTERNAL_AUTHORITATIVE in mech and mech & ~(
+            AuthMechanism.TLS | AuthMechanism.EXTERNAL_AUTHORITATIVE
+        ):
+            errors.append("ExternalAuthoritative can be combined only with Tls")
     else:
         if c.bindings:
             errors.append("--bind belongs to receive connectors")
@@ -251,15 +257,12 @@ def validation_errors(connector: Connector) -> list[str]:
         smart_auth = AuthMechanism.BASIC_AUTH | AuthMechanism.BASIC_AUTH_REQUIRE_TLS
         if mech & smart_auth and not c.smart_hosts:
             errors.append("smart-host authentication (BasicAuth) needs --smart-host")
-        if mech & (AuthMechanism.INTEGRATED | AuthMechanism.TLS):
+        single = mech.value & (mech.value - 1) == 0
+        if mech & (AuthMechanism.INTEGRATED | AuthMechanism.TLS) or not single:
             errors.append(
-                "a send connector's auth mechanism is one of None, BasicAuth, "
-                "BasicAuthRequireTLS, ExchangeServer, ExternalAuthoritative"
+                "a send connector takes one smart-host auth mechanism: None, BasicAuth, "
+                "BasicAuthRequireTLS, ExchangeServer or ExternalAuthoritative"
             )
-    if mech & AuthMechanism.EXTERNAL_AUTHORITATIVE and mech & (
-        AuthMechanism.BASIC_AUTH | AuthMechanism.INTEGRATED
-    ):
-        errors.append("ExternalAuthoritative cannot be combined with BasicAuth or Integrated")
     return errors
 
 

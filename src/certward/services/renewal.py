@@ -120,14 +120,20 @@ class RenewalPlan:
         }
 
     def powershell(self, *, directory: str = "C:\\Install") -> str:
-        """The same plan as Exchange Management Shell commands (seed 002's forms)."""
+        """The same plan as Exchange Management Shell commands (seed 002's forms).
+
+        For a self-signed certificate the new thumbprint is Exchange's to choose, so the
+        commands refer to it as ``$New.Thumbprint``.
+        """
         folder = PureWindowsPath(directory)
-        pfx = folder / f"{self.new}.pfx"
+        new = "$New.Thumbprint" if self.self_signed else self.new
+        pfx = folder / ("renewed.pfx" if self.self_signed else f"{self.new}.pfx")
         lines = [
-            f"# Renew {self.old} -> {self.new} ({self.subject})",
+            f"# Renew {self.old} ({self.subject})",
             "$Password = (Get-Credential -UserName 'pfx' -Message 'PFX password').Password",
         ]
         source: str | None = None
+        exported = False
         for step in self.steps:
             lines.append(f"# {step.describe()}")
             if step.kind is StepKind.COMPLETE_REQUEST:
@@ -135,30 +141,34 @@ class RenewalPlan:
                 reply = folder / (self.reply_name or "reply.p7b")
                 lines.append(
                     f"Import-ExchangeCertificate -Server {step.server} "
-                    f"-FileData ([System.IO.File]::ReadAllBytes('{reply}'))"
+                    f"-FileData ([System.IO.File]::ReadAllBytes({_ps_path(reply)}))"
                 )
             elif step.kind is StepKind.CREATE_SELF_SIGNED:
                 source = step.server
                 lines.append(
-                    f"Get-ExchangeCertificate -Server {step.server} -Thumbprint {self.old} | "
-                    "New-ExchangeCertificate -PrivateKeyExportable $true -Force"
+                    f"$New = Get-ExchangeCertificate -Server {step.server} -Thumbprint "
+                    f"{self.old} | New-ExchangeCertificate -PrivateKeyExportable $true -Force"
                 )
             elif step.kind is StepKind.COPY_CERTIFICATE:
-                if source is not None and not any("Export-ExchangeCertificate" in x for x in lines):
+                if source is not None and not exported:
                     lines.append(
                         f"$Cert = Export-ExchangeCertificate -Server {source} "
-                        f"-Thumbprint {self.new} -BinaryEncoded -Password $Password"
+                        f"-Thumbprint {new} -BinaryEncoded -Password $Password"
                     )
-                    lines.append(f"[System.IO.File]::WriteAllBytes('{pfx}', $Cert.FileData)")
+                    lines.append(
+                        f"[System.IO.File]::WriteAllBytes({_ps_path(pfx)}, $Cert.FileData)"
+                    )
+                    exported = True
                 lines.append(
                     f"Import-ExchangeCertificate -Server {step.server} "
-                    f"-FileData ([System.IO.File]::ReadAllBytes('{pfx}')) -Password $Password"
+                    f"-FileData ([System.IO.File]::ReadAllBytes({_ps_path(pfx)})) "
+                    "-Password $Password"
                 )
             elif step.kind is StepKind.ENABLE:
                 services = ",".join(step.services.names)
                 force = " -Force" if step.default_smtp else ""
                 lines.append(
-                    f"Enable-ExchangeCertificate -Server {step.server} -Thumbprint {self.new} "
+                    f"Enable-ExchangeCertificate -Server {step.server} -Thumbprint {new} "
                     f"-Services {services}{force}"
                 )
                 if not step.default_smtp and "SMTP" in step.services.names:
@@ -169,8 +179,10 @@ class RenewalPlan:
                     if step.connector_kind is ConnectorKind.SEND
                     else "Set-ReceiveConnector"
                 )
+                name = step.tls_certificate_name or ""
                 lines.append(
-                    f'{cmdlet} "{step.connector}" -TlsCertificateName "{step.tls_certificate_name}"'
+                    f"{cmdlet} {ps_quote(step.connector or '')} "
+                    f"-TlsCertificateName {ps_quote(name)}"
                 )
             elif step.kind is StepKind.REMOVE_OLD:
                 lines.append(
@@ -178,6 +190,20 @@ class RenewalPlan:
                     "-Confirm:$false"
                 )
         return "\n".join(lines) + "\n"
+
+
+def _ps_path(path: PureWindowsPath) -> str:
+    """A path as seed 002 writes it: in single quotes."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def ps_quote(value: str) -> str:
+    """A PowerShell string literal: double quotes as in seed 002 when the value is plain,
+    else single quotes (no expansion; each single-quote character is doubled)."""
+    single_quotes = "'\u2018\u2019\u201a\u201b"
+    if not any(ch in value for ch in '"`$\u201c\u201d\u201e' + single_quotes):
+        return f'"{value}"'
+    return "'" + "".join(ch * 2 if ch in single_quotes else ch for ch in value) + "'"
 
 
 StepHook = Callable[[Step], None]

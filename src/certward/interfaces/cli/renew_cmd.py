@@ -64,7 +64,11 @@ def renew_start(
     )
     if isinstance(result, RenewalPlan):
         _print_plan(result, as_json=as_json, powershell=False, applied=False)
-        console().print("Self-signed: apply with 'certward renew complete THUMBPRINT --apply'.")
+        if not as_json:
+            console().print(
+                "Self-signed: apply with 'certward renew complete THUMBPRINT --apply'.",
+                markup=False,
+            )
         return
     if as_json:
         render.print_json(
