@@ -36,38 +36,47 @@ def certward_command() -> list[str]:
 
 @dataclass
 class Served:
-    process: subprocess.Popen[str]
+    process: subprocess.Popen[bytes]
     listening: dict[str, int] = field(default_factory=dict)
     output: list[str] = field(default_factory=list)
+    _pending: bytes = b""
 
     def mark(self) -> int:
         """A position in the output: ``wait_for(..., after=mark)`` ignores earlier lines."""
         return len(self.output)
 
     def wait_for(self, pattern: str, timeout: float = READY_TIMEOUT, *, after: int = 0) -> str:
-        """Read the server's output until a line matches; fail with what it printed."""
+        """Read the server's output until a line matches; fail with what it printed.
+
+        Reads the pipe's file descriptor directly: a buffered reader could hold a line that
+        ``select`` no longer sees.
+        """
         assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
         deadline = time.monotonic() + timeout
         regex = re.compile(pattern)
-        for line in self.output[after:]:
-            if regex.search(line):
-                return line
-        while (left := deadline - time.monotonic()) > 0:
-            ready, _, _ = select.select([self.process.stdout], [], [], left)
-            if not ready:
+        checked = after
+        while True:
+            for line in self.output[checked:]:
+                if regex.search(line):
+                    return line
+            checked = len(self.output)
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
                 break
-            line = self.process.stdout.readline()
-            if not line:
+            chunk = os.read(fd, 65536)
+            if not chunk:
                 break
-            self.output.append(line.rstrip("\n"))
-            found = re.search(r"SMTP (.+) listening on [\d.]+:(\d+)", line)
-            if found:
-                self.listening[found.group(1)] = int(found.group(2))
-            if regex.search(line):
-                return line
-        raise AssertionError(
-            f"certward serve never printed {pattern!r}:\n" + "\n".join(self.output)
-        )
+            self._pending += chunk
+            *lines, self._pending = self._pending.split(b"\n")
+            for raw in lines:
+                line = raw.decode(errors="replace")
+                self.output.append(line)
+                found = re.search(r"SMTP (.+) listening on [\d.]+:(\d+)", line)
+                if found:
+                    self.listening[found.group(1)] = int(found.group(2))
+        printed = "\n".join(self.output)
+        raise AssertionError(f"certward serve never printed {pattern!r}:\n{printed}")
 
 
 @contextmanager
@@ -77,7 +86,7 @@ def serving(server: str, db: Path) -> Iterator[Served]:
         [*certward_command(), "serve", "--server", server],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
+        bufsize=0,
         env=env,
     )
     served = Served(process)
