@@ -9,6 +9,7 @@ from certward.config import Settings, load_settings, master_key
 from certward.errors import StoreError
 from certward.services.auth import AuthService
 from certward.services.connectors import Connectors
+from certward.services.endpoints import EndpointService
 from certward.services.lifecycle import Lifecycle
 from certward.services.mail import MailService
 from certward.services.renewal import RenewalService
@@ -26,6 +27,7 @@ class App:
     renewal: RenewalService
     mail: MailService
     transport: TransportService
+    endpoints: EndpointService
 
 
 def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
@@ -50,4 +52,5 @@ def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
         RenewalService(store, clock, lifecycle),
         MailService(store),
         TransportService(store, clock, settings.state_dir),
+        EndpointService(store, clock, settings.state_dir),
     )

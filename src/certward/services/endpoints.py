@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
 from cryptography.hazmat.primitives.asymmetric import types
 
+from certward.clock import Clock
+from certward.endpoints.logs import read_events, read_protocol_log
 from certward.endpoints.selection import Candidate
 from certward.endpoints.snapshot import EndpointSnapshot
 from certward.model import StoreName, Thumbprint
@@ -50,3 +56,44 @@ def load_snapshot(uow: UnitOfWork, server: str) -> EndpointSnapshot:
             accepted_domains=tuple(repo.accepted_domains()),
             mailboxes={m.address: m for m in repo.mailboxes()},  # the organisation's
         )
+
+
+class EndpointService:
+    """Running a server's endpoints, and reading what they logged."""
+
+    def __init__(self, uow: UnitOfWork, clock: Clock, state_dir: Path) -> None:
+        self._uow = uow
+        self._clock = clock
+        self._state = state_dir
+
+    def _name(self, server: str) -> str:
+        with self._uow.transaction() as repo:
+            return repo.server(server).name
+
+    def serve(self, server: str, *, host: str, say: Callable[[str], None]) -> int:
+        """Run until SIGINT/SIGTERM; the exit status."""
+        from certward.endpoints.runtime import Runtime, ServeOptions
+
+        name = self._name(server)  # fails early, with one line, for an unknown server
+        runtime = Runtime(
+            load=lambda: load_snapshot(self._uow, name),
+            state_dir=self._state,
+            options=ServeOptions(host=host),
+            now=self._clock.now,
+            say=say,
+        )
+        return runtime.run()
+
+    def protocol_log(
+        self, server: str, *, connector: str | None = None, session: str | None = None
+    ) -> list[dict[str, str]]:
+        directory = self._state / "logs" / self._name(server) / "ProtocolLog" / "SmtpReceive"
+        return [
+            row
+            for row in read_protocol_log(directory)
+            if (connector is None or connector.lower() in row["connector-id"].lower())
+            and (session is None or row["session-id"] == session)
+        ]
+
+    def events(self, server: str) -> list[dict[str, Any]]:
+        return read_events(self._state / "logs" / self._name(server) / "events.jsonl")

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from certward.clock import SystemClock
-from certward.endpoints.logs import read_events, read_protocol_log
-from certward.endpoints.queue import QueuedMessage
 from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import (
     DbOpt,
@@ -36,19 +33,8 @@ def serve(
     db: DbOpt = None,
 ) -> None:
     """Run the server's endpoints: every receive connector (SMTP with STARTTLS)."""
-    from certward.endpoints.runtime import Runtime, ServeOptions
-    from certward.services.endpoints import load_snapshot
-
-    application = open_app(db)
-    name = application.lifecycle.server(server).name  # fail early, with one line
-    runtime = Runtime(
-        load=lambda: load_snapshot(application.store, name),
-        state_dir=application.settings.state_dir,
-        options=ServeOptions(host=host),
-        now=SystemClock().now,
-        say=lambda message: typer.echo(message),
-    )
-    raise typer.Exit(runtime.run())
+    status = open_app(db).endpoints.serve(server, host=host, say=typer.echo)
+    raise typer.Exit(status)
 
 
 @domain_app.command("add")
@@ -107,15 +93,7 @@ def log_show(
     as_json: JsonOpt = False,
 ) -> None:
     """The SMTP receive protocol log, in Exchange's fields."""
-    application = open_app(db)
-    name = application.lifecycle.server(server).name
-    directory = application.settings.state_dir / "logs" / name / "ProtocolLog" / "SmtpReceive"
-    rows = [
-        row
-        for row in read_protocol_log(directory)
-        if (connector is None or connector.lower() in row["connector-id"].lower())
-        and (session is None or row["session-id"] == session)
-    ]
+    rows = open_app(db).endpoints.protocol_log(server, connector=connector, session=session)
     if as_json:
         render.print_json(rows)
         return
@@ -125,9 +103,7 @@ def log_show(
 
 def events(server: ServerOpt, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Exchange-style events of the server's endpoints (12014, 12016, 36885, ...)."""
-    application = open_app(db)
-    name = application.lifecycle.server(server).name
-    records = read_events(application.settings.state_dir / "logs" / name / "events.jsonl")
+    records = open_app(db).endpoints.events(server)
     if as_json:
         render.print_json(records)
         return
@@ -163,7 +139,7 @@ def mail_send(
     raise typer.Exit(1)
 
 
-def _queue_json(entry: QueuedMessage) -> dict[str, object]:
+def _queue_json(entry: Any) -> dict[str, object]:
     return asdict(entry)
 
 
