@@ -14,6 +14,7 @@ from certward.services.lifecycle import Lifecycle
 from certward.services.mail import MailService
 from certward.services.renewal import RenewalService
 from certward.services.transport import TransportService
+from certward.services.vdirs import VdirService
 from certward.storage import KeyVault, SqlStore
 
 
@@ -28,6 +29,7 @@ class App:
     mail: MailService
     transport: TransportService
     endpoints: EndpointService
+    vdirs: VdirService
 
 
 def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
@@ -53,4 +55,5 @@ def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
         MailService(store),
         TransportService(store, clock, settings.state_dir),
         EndpointService(store, clock, settings.state_dir),
+        VdirService(store),
     )

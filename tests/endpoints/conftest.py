@@ -80,10 +80,10 @@ class Served:
 
 
 @contextmanager
-def serving(server: str, db: Path) -> Iterator[Served]:
+def serving(server: str, db: Path, *extra: str) -> Iterator[Served]:
     env = {**os.environ, "CERTWARD_DB": str(db), "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [*certward_command(), "serve", "--server", server],
+        [*certward_command(), "serve", "--server", server, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         bufsize=0,

@@ -18,11 +18,15 @@ from certward.endpoints.reactor import get_reactor, install_asyncio_reactor
 
 install_asyncio_reactor()  # before the protocol modules import the default reactor
 
+from OpenSSL import SSL  # noqa: E402
+
+from certward.endpoints import https  # noqa: E402
 from certward.endpoints.logs import EventLog, ProtocolLog  # noqa: E402
 from certward.endpoints.mailstore import MailStore  # noqa: E402
+from certward.endpoints.selection import select_iis  # noqa: E402
 from certward.endpoints.smtp_receive import ReceiveFactory, ReceiveState  # noqa: E402
 from certward.endpoints.snapshot import EndpointSnapshot  # noqa: E402
-from certward.endpoints.tls import install_flush_fix  # noqa: E402
+from certward.endpoints.tls import ServerTls, install_flush_fix, server_context  # noqa: E402
 from certward.model import Binding  # noqa: E402
 
 RELOAD_SECONDS = 1.0
@@ -31,6 +35,8 @@ RELOAD_SECONDS = 1.0
 @dataclass
 class ServeOptions:
     host: str = "127.0.0.1"  # replaces 0.0.0.0 / :: in connector bindings
+    https_port: int | None = None  # IIS (443 on a real server)
+    http_port: int | None = None
 
 
 @dataclass
@@ -47,6 +53,7 @@ class Runtime:
     now: Callable[[], dt.datetime]
     say: Callable[[str], None]
     _listening: dict[str, _Listening] = field(default_factory=dict)
+    _iis: tuple[str, SSL.Context] | None = None
 
     def run(self) -> int:
         from twisted.internet import task
@@ -70,6 +77,7 @@ class Runtime:
             now=self.now,
         )
         self._sync_listeners(snapshot)
+        self._listen_web(snapshot)
         if not self._listening:
             self.say(f"error: server {name} has nothing to listen on")
             return 1
@@ -85,6 +93,51 @@ class Runtime:
         reactor.run(installSignalHandlers=False)
         self.say(f"{name}: stopped")
         return 0
+
+    def _iis_context(self) -> SSL.Context:
+        snap = self.receive.snapshot
+        if self._iis is not None and self._iis[0] == snap.version:
+            return self._iis[1]
+        selection = select_iis(snap.candidates, now=self.now())
+        if selection.chosen is None:
+            raise RuntimeError(f"{snap.server.name}: no certificate is enabled for IIS")
+        cert = selection.chosen.certificate
+        context = server_context(
+            ServerTls(
+                certificate=cert,
+                key=snap.keys[selection.chosen.thumbprint],
+                chain=snap.chain_for(cert),
+                min_version=snap.server.tls_min_version,
+                max_version=snap.server.tls_max_version,
+            )
+        )
+        self._iis = (snap.version, context)
+        return context
+
+    def _listen_web(self, snapshot: EndpointSnapshot) -> None:
+        reactor = get_reactor()
+        current = lambda: self.receive.snapshot  # noqa: E731 - the live snapshot
+        host = self.options.host
+        if self.options.https_port is not None:
+            try:
+                self._iis_context()
+            except RuntimeError as exc:
+                self.say(f"warning: HTTPS not started: {exc}")
+            else:
+                port = reactor.listenSSL(
+                    self.options.https_port,
+                    https.site(current, secure=True),
+                    https.CurrentContext(self._iis_context),
+                    interface=host,
+                )
+                self._listening["IIS https"] = _Listening((host, self.options.https_port), port)
+                self.say(f"HTTPS IIS listening on {host}:{port.getHost().port}")
+        if self.options.http_port is not None:
+            port = reactor.listenTCP(
+                self.options.http_port, https.site(current, secure=False), interface=host
+            )
+            self._listening["IIS http"] = _Listening((host, self.options.http_port), port)
+            self.say(f"HTTP IIS listening on {host}:{port.getHost().port}")
 
     def _stop(self, reactor: Any) -> None:
         for listening in self._listening.values():
@@ -108,7 +161,7 @@ class Runtime:
         reactor = get_reactor()
 
         wanted = {c.identity: c for c in snapshot.receive_connectors if c.bindings}
-        for identity in list(self._listening):
+        for identity in [i for i in self._listening if not i.startswith("IIS ")]:
             binding = self._address(wanted[identity].bindings[0]) if identity in wanted else None
             if binding != self._listening[identity].binding:
                 self._listening.pop(identity).port.stopListening()

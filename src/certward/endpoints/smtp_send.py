@@ -107,7 +107,7 @@ def _client_context(policy: SendPolicy, facts: _TlsFacts) -> SSL.Context:
         )
         if identity is not None and acceptable:
             connection.use_certificate(identity.certificate)
-            connection.use_privatekey(identity.key)  # type: ignore[arg-type]
+            connection.use_privatekey(identity.key)
             facts.offered = True
 
     context.set_info_callback(info)

@@ -10,7 +10,14 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import types
 
 from certward.endpoints.selection import Candidate
-from certward.model import Connector, ConnectorKind, Mailbox, Server, Thumbprint
+from certward.model import (
+    Connector,
+    ConnectorKind,
+    Mailbox,
+    Server,
+    Thumbprint,
+    VirtualDirectory,
+)
 from certward.pki import certinfo, chain
 
 
@@ -26,6 +33,7 @@ class EndpointSnapshot:
     send_domain_secure: tuple[str, ...]
     accepted_domains: tuple[str, ...]
     mailboxes: Mapping[str, Mailbox] = field(repr=False)
+    vdirs: tuple[VirtualDirectory, ...] = ()
 
     @property
     def receive_connectors(self) -> tuple[Connector, ...]:
@@ -54,4 +62,5 @@ class EndpointSnapshot:
             digest.update(certinfo.to_der(cert))
         digest.update(repr((self.connectors, self.receive_domain_secure)).encode())
         digest.update(repr(sorted(self.mailboxes)).encode())
+        digest.update(repr(self.vdirs).encode())
         return digest.hexdigest()

@@ -32,6 +32,7 @@ from certward.model.organisation import (
     Role,
     Server,
 )
+from certward.model.vdirs import VirtualDirectory
 
 __all__ = [
     "CAPI_SCHANNEL_PROVIDER",
@@ -59,5 +60,6 @@ __all__ = [
     "TlsNameResolution",
     "TlsNameStatus",
     "TransportConfig",
+    "VirtualDirectory",
     "parse_thumbprint",
 ]

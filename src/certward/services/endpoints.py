@@ -55,6 +55,7 @@ def load_snapshot(uow: UnitOfWork, server: str) -> EndpointSnapshot:
             send_domain_secure=transport.tls_send_domain_secure_list if transport else (),
             accepted_domains=tuple(repo.accepted_domains()),
             mailboxes={m.address: m for m in repo.mailboxes()},  # the organisation's
+            vdirs=tuple(repo.virtual_directories(srv.name)),
         )
 
 
@@ -70,7 +71,15 @@ class EndpointService:
         with self._uow.transaction() as repo:
             return repo.server(server).name
 
-    def serve(self, server: str, *, host: str, say: Callable[[str], None]) -> int:
+    def serve(
+        self,
+        server: str,
+        *,
+        host: str,
+        say: Callable[[str], None],
+        https_port: int | None = None,
+        http_port: int | None = None,
+    ) -> int:
         """Run until SIGINT/SIGTERM; the exit status."""
         from certward.endpoints.runtime import Runtime, ServeOptions
 
@@ -78,7 +87,7 @@ class EndpointService:
         runtime = Runtime(
             load=lambda: load_snapshot(self._uow, name),
             state_dir=self._state,
-            options=ServeOptions(host=host),
+            options=ServeOptions(host=host, https_port=https_port, http_port=http_port),
             now=self._clock.now,
             say=say,
         )

@@ -41,6 +41,7 @@ from certward.model import (
     Thumbprint,
 )
 from certward.model.organisation import validate_tls_range
+from certward.model.vdirs import default_vdirs
 from certward.pki import build, certinfo, chain, formats, pkcs12, tlsname
 from certward.pki.names import NameSyntaxError, parse_exchange_dn
 from certward.services.connectors import connectors_naming, default_receive_connectors
@@ -223,6 +224,9 @@ class Lifecycle:
             self._publish_existing_auth(repo, org, name)
             for connector in default_receive_connectors(server):
                 repo.save_connector(connector)
+            if not server.is_edge and server.roles & {Role.MAILBOX, Role.CLIENT_ACCESS}:
+                for vdir in default_vdirs(server.name, server.fqdn):
+                    repo.save_virtual_directory(vdir)
             return server
 
     def set_server(

@@ -38,6 +38,7 @@ from certward.model import (
     Thumbprint,
     TlsAuthLevel,
     TransportConfig,
+    VirtualDirectory,
 )
 from certward.storage.schema import (
     AcceptedDomainRow,
@@ -49,6 +50,7 @@ from certward.storage.schema import (
     PrivateKeyRow,
     PublishedCertificateRow,
     ServerRow,
+    VirtualDirectoryRow,
 )
 from certward.storage.vault import KeyVault
 
@@ -199,6 +201,38 @@ class Repository:
             tls_max_version=row.tls_max_version or "1.3",
             send_trusted_issuer_list_setting=row.send_trusted_issuer_list,
         )
+
+    # -- virtual directories -------------------------------------------------------------
+    def virtual_directories(self, server: str) -> list[VirtualDirectory]:
+        row = self._server_row(server)
+        rows = self._session.scalars(
+            select(VirtualDirectoryRow)
+            .where(VirtualDirectoryRow.server_id == row.id)
+            .order_by(VirtualDirectoryRow.id)
+        )
+        return [
+            VirtualDirectory(
+                row.name, v.name, v.path, v.internal_url, v.external_url, v.require_ssl
+            )
+            for v in rows
+        ]
+
+    def save_virtual_directory(self, vdir: VirtualDirectory) -> None:
+        server_row = self._server_row(vdir.server)
+        row = self._session.scalars(
+            select(VirtualDirectoryRow).where(
+                VirtualDirectoryRow.server_id == server_row.id,
+                VirtualDirectoryRow.name == vdir.name,
+            )
+        ).first()
+        if row is None:
+            row = VirtualDirectoryRow(server_id=server_row.id, name=vdir.name)
+            self._session.add(row)
+        row.path = vdir.path
+        row.internal_url = vdir.internal_url
+        row.external_url = vdir.external_url
+        row.require_ssl = vdir.require_ssl
+        self._session.flush()
 
     # -- accepted domains and mailboxes ---------------------------------------------------
     def accepted_domains(self) -> list[str]:

@@ -145,3 +145,16 @@ class MailboxRow(Base):
     password_hash: Mapped[str] = mapped_column(String(512))
 
     server: Mapped[ServerRow] = relationship()
+
+
+class VirtualDirectoryRow(Base):
+    __tablename__ = "virtual_directories"
+    __table_args__ = (UniqueConstraint("server_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(64))
+    path: Mapped[str] = mapped_column(String(128))
+    internal_url: Mapped[str | None] = mapped_column(Text)
+    external_url: Mapped[str | None] = mapped_column(Text)
+    require_ssl: Mapped[bool] = mapped_column(default=True)

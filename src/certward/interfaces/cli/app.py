@@ -56,6 +56,7 @@ app.add_typer(serve_cmd.mailbox_app, name="mailbox")
 app.add_typer(serve_cmd.log_app, name="log")
 app.add_typer(serve_cmd.mail_app, name="mail")
 app.add_typer(serve_cmd.queue_app, name="queue")
+app.add_typer(serve_cmd.vdir_app, name="vdir")
 app.command("serve")(serve_cmd.serve)
 app.command("events")(serve_cmd.events)
 

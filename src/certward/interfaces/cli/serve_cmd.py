@@ -22,6 +22,7 @@ domain_app = new_typer("Accepted domains.")
 mailbox_app = new_typer("Mailboxes that SMTP delivers to and IMAP/POP3 read from.")
 log_app = new_typer("Protocol logs of the live endpoints.")
 mail_app = new_typer("Send mail through a Send connector.")
+vdir_app = new_typer("IIS virtual directories (OWA, ECP, EWS, ActiveSync, Autodiscover, OAB).")
 queue_app = new_typer("Messages waiting to be sent.")
 
 
@@ -30,10 +31,19 @@ def serve(
     host: Annotated[
         str, typer.Option("--host", help="Address for bindings on 0.0.0.0 (all addresses).")
     ] = "127.0.0.1",
+    https_port: Annotated[
+        int | None, typer.Option("--https-port", help="IIS over HTTPS (e.g. 443).")
+    ] = None,
+    http_port: Annotated[
+        int | None, typer.Option("--http-port", help="IIS over plain HTTP (e.g. 80).")
+    ] = None,
     db: DbOpt = None,
 ) -> None:
-    """Run the server's endpoints: every receive connector (SMTP with STARTTLS)."""
-    status = open_app(db).endpoints.serve(server, host=host, say=typer.echo)
+    """Run the server's endpoints: every receive connector (SMTP with STARTTLS), and IIS's
+    virtual directories over HTTPS/HTTP when their ports are given."""
+    status = open_app(db).endpoints.serve(
+        server, host=host, say=typer.echo, https_port=https_port, http_port=http_port
+    )
     raise typer.Exit(status)
 
 
@@ -167,3 +177,49 @@ def queue_retry(server: ServerOpt, db: DbOpt = None) -> None:
         console().print(f"{outcome.entry.id}: {state}", markup=False)
     if any(not o.delivered for o in outcomes):
         raise typer.Exit(1)
+
+
+def _vdir_json(vdir: Any) -> dict[str, object]:
+    return asdict(vdir)
+
+
+@vdir_app.command("list")
+def vdir_list(server: ServerOpt, db: DbOpt = None, as_json: JsonOpt = False) -> None:
+    """Get-OwaVirtualDirectory and friends: paths, URLs, SSL required."""
+    vdirs = open_app(db).vdirs.list(server)
+    if as_json:
+        render.print_json([_vdir_json(v) for v in vdirs])
+        return
+    rows = [
+        [v.name, v.path, v.internal_url or "", v.external_url or "", str(v.require_ssl)]
+        for v in vdirs
+    ]
+    headers = ["Name", "Path", "InternalUrl", "ExternalUrl", "RequireSSL"]
+    console().print(render.simple_table(headers, rows))
+
+
+@vdir_app.command("set")
+def vdir_set(
+    name: Annotated[str, typer.Argument(help="owa, ecp, ews, ... (see vdir list)")],
+    server: ServerOpt,
+    internal_url: Annotated[
+        str | None, typer.Option("--internal-url", help='URL ("" clears it).')
+    ] = None,
+    external_url: Annotated[
+        str | None, typer.Option("--external-url", help='URL ("" clears it).')
+    ] = None,
+    require_ssl: Annotated[
+        bool | None, typer.Option("--require-ssl/--no-require-ssl", help="SSL required.")
+    ] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set-*VirtualDirectory -InternalUrl/-ExternalUrl, and IIS's Require SSL."""
+    vdir = open_app(db).vdirs.set(
+        server, name, internal_url=internal_url, external_url=external_url,
+        require_ssl=require_ssl,
+    )  # fmt: skip
+    if as_json:
+        render.print_json(_vdir_json(vdir))
+    else:
+        console().print(f"{vdir.name}: {vdir.internal_url} {vdir.external_url or ''}", markup=False)

@@ -1,0 +1,64 @@
+"""IIS: Exchange's client virtual directories over HTTPS with the single IIS certificate.
+
+Plain HTTP to a virtual directory that requires SSL is refused as IIS does (403.4); the OAB
+directory answers on both (seed 003, figure 6).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from OpenSSL import SSL
+from twisted.internet.interfaces import IOpenSSLContextFactory
+from twisted.web import resource, server
+from zope.interface import implementer
+
+from certward.endpoints.snapshot import EndpointSnapshot
+
+
+class _VirtualDirectory(resource.Resource):
+    isLeaf = True
+
+    def __init__(self, snapshot: Callable[[], EndpointSnapshot], name: str, secure: bool) -> None:
+        super().__init__()
+        self._snapshot = snapshot
+        self._name = name
+        self._secure = secure
+
+    def render_GET(self, request: Any) -> bytes:
+        snap = self._snapshot()
+        vdir = next((v for v in snap.vdirs if v.name == self._name), None)
+        if vdir is None:
+            request.setResponseCode(404)
+            return b"404 Not Found\n"
+        if vdir.require_ssl and not self._secure:
+            request.setResponseCode(403, b"Forbidden")
+            return b"403.4 SSL required: use https\n"
+        request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+        body = f"{vdir.name} on {snap.server.name} ({snap.server.fqdn})\n"
+        return body.encode()
+
+
+def site(snapshot: Callable[[], EndpointSnapshot], *, secure: bool) -> server.Site:
+    root = resource.Resource()
+    for vdir in snapshot().vdirs:
+        root.putChild(vdir.path.strip("/").encode(), _VirtualDirectory(snapshot, vdir.name, secure))
+        lower = vdir.path.strip("/").lower().encode()
+        if lower != vdir.path.strip("/").encode():
+            root.putChild(lower, _VirtualDirectory(snapshot, vdir.name, secure))
+    web = server.Site(root)
+    web.displayTracebacks = False
+    return web
+
+
+@implementer(IOpenSSLContextFactory)
+class CurrentContext:
+    """A context factory that always hands out the current IIS context (a binding change
+    applies to the next connection, no IISRESET)."""
+
+    def __init__(self, current: Callable[[], SSL.Context]) -> None:
+        self._current = current
+
+    def getContext(self) -> SSL.Context:
+        return self._current()

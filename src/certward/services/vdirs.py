@@ -1,0 +1,54 @@
+"""Exchange's client virtual directories: internal and external URLs, SSL required."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from urllib.parse import urlsplit
+
+from certward.errors import InputError, NotFoundError
+from certward.model import VirtualDirectory
+from certward.services.ports import UnitOfWork
+
+
+def _url(value: str) -> str | None:
+    if value == "":
+        return None  # clears it, as $null does
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InputError(f"not an http(s) URL: {value!r}")
+    return value
+
+
+class VdirService:
+    def __init__(self, uow: UnitOfWork) -> None:
+        self._uow = uow
+
+    def list(self, server: str) -> list[VirtualDirectory]:
+        with self._uow.transaction() as repo:
+            return repo.virtual_directories(server)
+
+    def set(
+        self,
+        server: str,
+        name: str,
+        *,
+        internal_url: str | None = None,
+        external_url: str | None = None,
+        require_ssl: bool | None = None,
+    ) -> VirtualDirectory:
+        with self._uow.transaction() as repo:
+            found = next(
+                (v for v in repo.virtual_directories(server) if v.name.lower() == name.lower()),
+                None,
+            )
+            if found is None:
+                names = ", ".join(v.name for v in repo.virtual_directories(server)) or "none"
+                raise NotFoundError(f"no virtual directory {name!r} on {server} ({names})")
+            updated = replace(
+                found,
+                internal_url=found.internal_url if internal_url is None else _url(internal_url),
+                external_url=found.external_url if external_url is None else _url(external_url),
+                require_ssl=found.require_ssl if require_ssl is None else require_ssl,
+            )
+            repo.save_virtual_directory(updated)
+            return updated
