@@ -18,5 +18,12 @@ class MailStore:
         return self._maildir(address).add(message)
 
     def messages(self, address: str) -> list[bytes]:
+        return [data for _, data in self.items(address)]
+
+    def items(self, address: str) -> list[tuple[str, bytes]]:
+        """(key, message) pairs, oldest first (Maildir keys start with the time)."""
         box = self._maildir(address)
-        return [box.get_bytes(key) for key in sorted(box.keys())]
+        return [(key, box.get_bytes(key)) for key in sorted(box.keys())]
+
+    def remove(self, address: str, key: str) -> None:
+        self._maildir(address).discard(key)

@@ -21,13 +21,20 @@ install_asyncio_reactor()  # before the protocol modules import the default reac
 from OpenSSL import SSL  # noqa: E402
 
 from certward.endpoints import https  # noqa: E402
+from certward.endpoints.imap import ImapFactory  # noqa: E402
 from certward.endpoints.logs import EventLog, ProtocolLog  # noqa: E402
 from certward.endpoints.mailstore import MailStore  # noqa: E402
-from certward.endpoints.selection import select_iis  # noqa: E402
+from certward.endpoints.pop3 import Pop3Factory  # noqa: E402
+from certward.endpoints.selection import select_certificate, select_iis  # noqa: E402
 from certward.endpoints.smtp_receive import ReceiveFactory, ReceiveState  # noqa: E402
 from certward.endpoints.snapshot import EndpointSnapshot  # noqa: E402
-from certward.endpoints.tls import ServerTls, install_flush_fix, server_context  # noqa: E402
-from certward.model import Binding  # noqa: E402
+from certward.endpoints.tls import (  # noqa: E402
+    ContextFactory,
+    ServerTls,
+    install_flush_fix,
+    server_context,
+)
+from certward.model import Binding, Service  # noqa: E402
 
 RELOAD_SECONDS = 1.0
 
@@ -37,6 +44,10 @@ class ServeOptions:
     host: str = "127.0.0.1"  # replaces 0.0.0.0 / :: in connector bindings
     https_port: int | None = None  # IIS (443 on a real server)
     http_port: int | None = None
+    imap_port: int | None = None  # 143, STARTTLS
+    imaps_port: int | None = None  # 993
+    pop3_port: int | None = None  # 110, STLS
+    pop3s_port: int | None = None  # 995
 
 
 @dataclass
@@ -52,8 +63,12 @@ class Runtime:
     options: ServeOptions
     now: Callable[[], dt.datetime]
     say: Callable[[str], None]
-    _listening: dict[str, _Listening] = field(default_factory=dict)
+    _listening: dict[str, _Listening] = field(default_factory=dict)  # receive connectors
+    _fixed: dict[str, _Listening] = field(default_factory=dict)  # IIS, IMAP, POP3
     _iis: tuple[str, SSL.Context] | None = None
+    _service_contexts: dict[Service, tuple[str, ContextFactory | None]] = field(
+        default_factory=dict
+    )
 
     def run(self) -> int:
         from twisted.internet import task
@@ -78,7 +93,8 @@ class Runtime:
         )
         self._sync_listeners(snapshot)
         self._listen_web(snapshot)
-        if not self._listening:
+        self._listen_mail_access()
+        if not self._listening and not self._fixed:
             self.say(f"error: server {name} has nothing to listen on")
             return 1
         loop = task.LoopingCall(self._reload)
@@ -130,17 +146,90 @@ class Runtime:
                     https.CurrentContext(self._iis_context),
                     interface=host,
                 )
-                self._listening["IIS https"] = _Listening((host, self.options.https_port), port)
+                self._fixed["HTTPS"] = _Listening((host, self.options.https_port), port)
                 self.say(f"HTTPS IIS listening on {host}:{port.getHost().port}")
         if self.options.http_port is not None:
             port = reactor.listenTCP(
                 self.options.http_port, https.site(current, secure=False), interface=host
             )
-            self._listening["IIS http"] = _Listening((host, self.options.http_port), port)
+            self._fixed["HTTP"] = _Listening((host, self.options.http_port), port)
             self.say(f"HTTP IIS listening on {host}:{port.getHost().port}")
 
+    def _service_tls(self, service: Service) -> ContextFactory | None:
+        """The TLS context for IMAP or POP: Exchange's selection with the service's own
+        binding, for the server's FQDN (no wildcard certificates)."""
+        snap = self.receive.snapshot
+        cached = self._service_contexts.get(service)
+        if cached is not None and cached[0] == snap.version:
+            return cached[1]
+        selection = select_certificate(
+            snap.candidates, service=service, now=self.now(), host_name=snap.server.fqdn,
+            connector=f"{service.name} {snap.server.name}",
+        )  # fmt: skip
+        factory = None
+        if selection.chosen is not None:
+            cert = selection.chosen.certificate
+            factory = ContextFactory(
+                server_context(
+                    ServerTls(
+                        certificate=cert,
+                        key=snap.keys[selection.chosen.thumbprint],
+                        chain=snap.chain_for(cert),
+                        min_version=snap.server.tls_min_version,
+                        max_version=snap.server.tls_max_version,
+                    )
+                )
+            )
+        self._service_contexts[service] = (snap.version, factory)
+        return factory
+
+    def _listen_mail_access(self) -> None:
+        reactor = get_reactor()
+        host = self.options.host
+        current = lambda: self.receive.snapshot  # noqa: E731 - the live snapshot
+        mail = self.receive.mail
+
+        plans = [
+            ("IMAP", Service.IMAP, self.options.imap_port, False),
+            ("IMAPS", Service.IMAP, self.options.imaps_port, True),
+            ("POP3", Service.POP, self.options.pop3_port, False),
+            ("POP3S", Service.POP, self.options.pop3s_port, True),
+        ]
+        for label, service, port_number, implicit in plans:
+            if port_number is None:
+                continue
+            if self._service_tls(service) is None:
+                fqdn = current().server.fqdn
+                self.say(
+                    f"warning: {label} not started: no certificate for {fqdn} is enabled "
+                    f"for {service.name}"
+                )
+                continue
+
+            def starttls(service: Service = service) -> ContextFactory | None:
+                return self._service_tls(service)
+
+            def implicit_context(service: Service = service) -> SSL.Context:
+                factory = self._service_tls(service)
+                if factory is None:  # the binding went away: refuse the handshake
+                    raise RuntimeError(f"no certificate is enabled for {service.name}")
+                return factory.getContext()
+
+            no_starttls = lambda: None  # noqa: E731 - implicit TLS has no STARTTLS
+            if service is Service.IMAP:
+                factory: Any = ImapFactory(current, mail, no_starttls if implicit else starttls)
+            else:
+                factory = Pop3Factory(current, mail, starttls, implicit_tls=implicit)
+            if implicit:
+                context = https.CurrentContext(implicit_context)
+                port = reactor.listenSSL(port_number, factory, context, interface=host)
+            else:
+                port = reactor.listenTCP(port_number, factory, interface=host)
+            self._fixed[label] = _Listening((host, port_number), port)
+            self.say(f"{label} listening on {host}:{port.getHost().port}")
+
     def _stop(self, reactor: Any) -> None:
-        for listening in self._listening.values():
+        for listening in [*self._listening.values(), *self._fixed.values()]:
             listening.port.stopListening()
         reactor.stop()
 
@@ -161,7 +250,7 @@ class Runtime:
         reactor = get_reactor()
 
         wanted = {c.identity: c for c in snapshot.receive_connectors if c.bindings}
-        for identity in [i for i in self._listening if not i.startswith("IIS ")]:
+        for identity in list(self._listening):
             binding = self._address(wanted[identity].bindings[0]) if identity in wanted else None
             if binding != self._listening[identity].binding:
                 self._listening.pop(identity).port.stopListening()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +77,7 @@ class EndpointService:
         *,
         host: str,
         say: Callable[[str], None],
-        https_port: int | None = None,
-        http_port: int | None = None,
+        ports: Mapping[str, int | None] | None = None,
     ) -> int:
         """Run until SIGINT/SIGTERM; the exit status."""
         from certward.endpoints.runtime import Runtime, ServeOptions
@@ -87,7 +86,7 @@ class EndpointService:
         runtime = Runtime(
             load=lambda: load_snapshot(self._uow, name),
             state_dir=self._state,
-            options=ServeOptions(host=host, https_port=https_port, http_port=http_port),
+            options=ServeOptions(host=host, **(ports or {})),
             now=self._clock.now,
             say=say,
         )

@@ -37,13 +37,27 @@ def serve(
     http_port: Annotated[
         int | None, typer.Option("--http-port", help="IIS over plain HTTP (e.g. 80).")
     ] = None,
+    imap_port: Annotated[
+        int | None, typer.Option("--imap-port", help="IMAP4 with STARTTLS (e.g. 143).")
+    ] = None,
+    imaps_port: Annotated[int | None, typer.Option("--imaps-port", help="IMAPS (993).")] = None,
+    pop3_port: Annotated[
+        int | None, typer.Option("--pop3-port", help="POP3 with STLS (e.g. 110).")
+    ] = None,
+    pop3s_port: Annotated[int | None, typer.Option("--pop3s-port", help="POP3S (995).")] = None,
     db: DbOpt = None,
 ) -> None:
-    """Run the server's endpoints: every receive connector (SMTP with STARTTLS), and IIS's
-    virtual directories over HTTPS/HTTP when their ports are given."""
+    """Run the server's endpoints: every receive connector (SMTP with STARTTLS); IIS's
+    virtual directories, IMAP and POP3 on the ports given."""
     status = open_app(db).endpoints.serve(
-        server, host=host, say=typer.echo, https_port=https_port, http_port=http_port
-    )
+        server,
+        host=host,
+        say=typer.echo,
+        ports={
+            "https_port": https_port, "http_port": http_port, "imap_port": imap_port,
+            "imaps_port": imaps_port, "pop3_port": pop3_port, "pop3s_port": pop3s_port,
+        },
+    )  # fmt: skip
     raise typer.Exit(status)
 
 
