@@ -93,9 +93,15 @@ class EndpointService:
         return runtime.run()
 
     def protocol_log(
-        self, server: str, *, connector: str | None = None, session: str | None = None
+        self,
+        server: str,
+        *,
+        connector: str | None = None,
+        session: str | None = None,
+        send: bool = False,
     ) -> list[dict[str, str]]:
-        directory = self._state / "logs" / self._name(server) / "ProtocolLog" / "SmtpReceive"
+        kind = "SmtpSend" if send else "SmtpReceive"
+        directory = self._state / "logs" / self._name(server) / "ProtocolLog" / kind
         return [
             row
             for row in read_protocol_log(directory)

@@ -113,11 +113,14 @@ def log_show(
     server: ServerOpt,
     connector: Annotated[str | None, typer.Option("--connector", help="Connector id.")] = None,
     session: Annotated[str | None, typer.Option("--session", help="Session id.")] = None,
+    send: Annotated[bool, typer.Option("--send", help="The send log (else receive).")] = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The SMTP receive protocol log, in Exchange's fields."""
-    rows = open_app(db).endpoints.protocol_log(server, connector=connector, session=session)
+    """The SMTP receive (or send) protocol log, in Exchange's fields."""
+    rows = open_app(db).endpoints.protocol_log(
+        server, connector=connector, session=session, send=send
+    )
     if as_json:
         render.print_json(rows)
         return
