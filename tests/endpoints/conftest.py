@@ -93,15 +93,31 @@ def serving(server: str, db: Path, *extra: str) -> Iterator[Served]:
     try:
         served.wait_for(r": ready$")
         yield served
+    except BaseException:
+        _stop(process)
+        _close(process)
+        raise
+    _stop(process)
+    try:
+        # SIGINT stops the server cleanly: exit status 0 and its last word.
+        assert process.returncode == 0, f"serve exited {process.returncode}: {served.output}"
+        served.wait_for(r": stopped$", timeout=5)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if process.stdout is not None:
-            process.stdout.close()
+        _close(process)
+
+
+def _close(process: subprocess.Popen[bytes]) -> None:
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def run_certward(db: Path, *args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:

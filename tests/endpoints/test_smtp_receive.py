@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import smtplib
 import ssl
@@ -12,7 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from certward.clock import FixedClock
+from certward.compose import build_app
 from certward.endpoints.mailstore import MailStore
+from certward.model import ServiceSet
 from tests.conftest import Cli, OpenSslCa, find_openssl, thumbprints
 from tests.endpoints.conftest import Served, free_port, serving
 
@@ -153,3 +157,36 @@ def test_the_protocol_log_shows_the_certificate_sent(site: Site, served: Served)
     assert contexts["Certificate subject"].startswith("CN=webmail.contoso.com")
     assert any(c.startswith("TLS protocol TLSv1.") for c in contexts)
     assert rows[0]["event"] == "+" and rows[0]["connector-id"] == "EXCH01\\Default Frontend EXCH01"
+
+
+def test_a_ca_certificate_for_the_fqdn_beats_the_self_signed_one(
+    site: Site, openssl_ca: OpenSslCa, tmp_path: Path
+) -> None:
+    csr = tmp_path / "exch01.csr"
+    site.cli("cert", "request", "--server", "EXCH01", "--subject", "CN=exch01.contoso.com",
+             "--out", str(csr))  # fmt: skip
+    site.cli("cert", "import", "--server", "EXCH01",
+             str(openssl_ca.p7b(openssl_ca.sign(csr, name="exch01"), name="exch01")))  # fmt: skip
+    issued = next(
+        t
+        for t, c in thumbprints(site.cli, "EXCH01").items()
+        if c["subject"] == "CN=exch01.contoso.com"
+    )
+    site.cli("cert", "enable", issued, "--server", "EXCH01", "--services", "SMTP",
+             "--keep-default-smtp")  # fmt: skip
+    with serving("EXCH01", site.db):
+        assert presented_subject(site.client) == "CN = exch01.contoso.com"
+
+
+def test_an_expired_winner_is_still_used_and_logs_12016(site: Site) -> None:
+    # A certificate made and enabled in 2020, for a name only it carries: expired now.
+    past = build_app(None, clock=FixedClock(dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
+    past.lifecycle.new_self_signed(
+        "EXCH01", subject="CN=relay.contoso.com", services=ServiceSet.parse("SMTP"),
+        days=30, replace_default_smtp=False,
+    )  # fmt: skip
+    site.cli("connector", "set", "Client Frontend EXCH01", "--fqdn", "relay.contoso.com")
+    with serving("EXCH01", site.db):
+        assert presented_subject(site.client) == "CN = relay.contoso.com"
+    events = json.loads(site.cli("events", "--server", "EXCH01", "--json").stdout)
+    assert [e for e in events if e["id"] == 12016]
