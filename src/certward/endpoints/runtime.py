@@ -30,7 +30,6 @@ from certward.endpoints.smtp_receive import ReceiveFactory, ReceiveState  # noqa
 from certward.endpoints.snapshot import EndpointSnapshot  # noqa: E402
 from certward.endpoints.tls import (  # noqa: E402
     ContextFactory,
-    ServerTls,
     install_flush_fix,
     server_context,
 )
@@ -117,16 +116,7 @@ class Runtime:
         selection = select_iis(snap.candidates, now=self.now())
         if selection.chosen is None:
             raise RuntimeError(f"{snap.server.name}: no certificate is enabled for IIS")
-        cert = selection.chosen.certificate
-        context = server_context(
-            ServerTls(
-                certificate=cert,
-                key=snap.keys[selection.chosen.thumbprint],
-                chain=snap.chain_for(cert),
-                min_version=snap.server.tls_min_version,
-                max_version=snap.server.tls_max_version,
-            )
-        )
+        context = server_context(snap.server_tls(selection.chosen))
         self._iis = (snap.version, context)
         return context
 
@@ -168,18 +158,7 @@ class Runtime:
         )  # fmt: skip
         factory = None
         if selection.chosen is not None:
-            cert = selection.chosen.certificate
-            factory = ContextFactory(
-                server_context(
-                    ServerTls(
-                        certificate=cert,
-                        key=snap.keys[selection.chosen.thumbprint],
-                        chain=snap.chain_for(cert),
-                        min_version=snap.server.tls_min_version,
-                        max_version=snap.server.tls_max_version,
-                    )
-                )
-            )
+            factory = ContextFactory(server_context(snap.server_tls(selection.chosen)))
         self._service_contexts[service] = (snap.version, factory)
         return factory
 

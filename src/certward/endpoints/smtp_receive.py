@@ -103,13 +103,8 @@ class ReceiveState:
                     source="Schannel",
                 )
             sent = {n.public_bytes() for n in issuers.names}
-            cert = selection.chosen.certificate
-            config = tls.ServerTls(
-                certificate=cert,
-                key=snap.keys[selection.chosen.thumbprint],
-                chain=snap.chain_for(cert),
-                min_version=snap.server.tls_min_version,
-                max_version=snap.server.tls_max_version,
+            config = snap.server_tls(
+                selection.chosen,
                 request_client_certificate=request,
                 client_cas=[r for r in roots if r.subject.public_bytes() in sent],
             )

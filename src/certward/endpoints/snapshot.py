@@ -5,11 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import types
 
 from certward.endpoints.selection import Candidate
+from certward.endpoints.tls import ServerTls
 from certward.model import (
     Connector,
     ConnectorKind,
@@ -49,6 +51,18 @@ class EndpointSnapshot:
             c for c in chain.build_chain(cert, list(self.intermediates))
             if not certinfo.is_self_signed(c)
         ]  # fmt: skip
+
+    def server_tls(self, chosen: Candidate, **options: Any) -> ServerTls:
+        """TLS settings for presenting ``chosen``: its key, its chain, the server's policy."""
+        cert = chosen.certificate
+        return ServerTls(
+            certificate=cert,
+            key=self.keys[chosen.thumbprint],
+            chain=self.chain_for(cert),
+            min_version=self.server.tls_min_version,
+            max_version=self.server.tls_max_version,
+            **options,
+        )
 
     @property
     def version(self) -> str:
