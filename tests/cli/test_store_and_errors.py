@@ -41,19 +41,6 @@ PASSWORD = b"Pa55word!"
 # -- fixtures and helpers ---------------------------------------------------------------------
 
 
-@pytest.fixture
-def contoso(org: Cli) -> Cli:
-    """Organisation Contoso (EXCH01, EXCH02)."""
-    return org
-
-
-@pytest.fixture(scope="module")
-def authority() -> ca.Authority:
-    now = dt.datetime.now(dt.UTC)
-    root = ca.make_root("Fabrikam Test Root CA", now=now, organisation="Fabrikam")
-    return ca.make_intermediate(root, "Fabrikam Test Issuing CA", now=now)
-
-
 def ec_ca_certificate(index: int) -> x509.Certificate:
     """A self-signed CA certificate on a P-256 key (fast to make, unlike RSA)."""
     key = ec.generate_private_key(ec.SECP256R1())
