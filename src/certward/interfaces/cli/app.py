@@ -15,6 +15,7 @@ from certward.interfaces.cli import (
     auth_cmd,
     connector_cmd,
     inputs,
+    probe_cmd,
     render,
     renew_cmd,
     serve_cmd,
@@ -58,6 +59,7 @@ app.add_typer(serve_cmd.mail_app, name="mail")
 app.add_typer(serve_cmd.queue_app, name="queue")
 app.add_typer(serve_cmd.vdir_app, name="vdir")
 app.command("serve")(serve_cmd.serve)
+app.command("probe")(probe_cmd.probe)
 app.command("events")(serve_cmd.events)
 
 

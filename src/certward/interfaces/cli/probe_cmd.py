@@ -1,0 +1,84 @@
+"""``certward probe``: test any host's TLS from outside."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from certward.clock import SystemClock
+from certward.interfaces.cli import render
+from certward.interfaces.cli.common import JsonOpt, console
+from certward.probe.report import SCHEMA_VERSION, EndpointReport
+from certward.services.probe import load_roots, load_targets, run_probes
+
+
+def probe(
+    target: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="smtp://host[:25], smtps://, imap://, imaps://, pop3://, pop3s://, https://"
+        ),
+    ] = None,
+    targets_file: Annotated[
+        Path | None, typer.Option("--targets-file", help="One target a line.")
+    ] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds per stage.")] = 15.0,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="Endpoints at once.")] = 20,
+    ca_file: Annotated[
+        Path | None, typer.Option("--ca-file", help="Trust these roots (default: Mozilla's).")
+    ] = None,
+    mail_from: Annotated[str | None, typer.Option("--mail-from", help="Try MAIL FROM.")] = None,
+    rcpt_to: Annotated[str | None, typer.Option("--rcpt-to", help="Try RCPT TO.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stages, TLS versions, chain, trust, names (SAN vs CN), client-CA list size. Exit 0
+    when every endpoint is secure, 1 when any is not, 2 on usage errors."""
+    targets = load_targets(target or [], targets_file)
+    roots = load_roots(ca_file)
+    reports = run_probes(
+        targets, clock=SystemClock(), roots=roots, timeout=timeout, concurrency=concurrency,
+        mail_from=mail_from, rcpt_to=rcpt_to,
+    )  # fmt: skip
+    if as_json:
+        render.print_json(
+            {"schema_version": SCHEMA_VERSION, "targets": [r.to_json() for r in reports]}
+        )
+    else:
+        for report in reports:
+            _print(report)
+    if not all(r.secure for r in reports):
+        raise typer.Exit(1)
+
+
+def _print(report: EndpointReport) -> None:
+    out = console()
+    out.print(f"\n{report.target}  ({report.host}:{report.port})", markup=False)
+    rows = [
+        [s.name, "ok" if s.ok else "FAIL", f"{s.ms:.0f} ms" if s.ms else "", s.detail]
+        for s in report.stages
+    ]
+    out.print(render.simple_table(["Stage", "Result", "Time", "Detail"], rows))
+    if report.negotiated_version:
+        versions = ", ".join(f"{v}: {'yes' if ok else 'no'}" for v, ok in report.versions.items())
+        out.print(f"TLS: {report.negotiated_version} {report.cipher}; {versions}", markup=False)
+    cert = report.certificate
+    if cert is not None:
+        leaf = cert.chain[0]
+        out.print(
+            f"Certificate: {leaf.subject} (issuer {leaf.issuer}); trusted: {cert.trusted}; "
+            f"name: {cert.name_match}; {cert.days_left} days left; {cert.key_type} "
+            f"{cert.key_size}; {cert.signature_hash}",
+            markup=False,
+        )
+    auth = report.client_auth
+    if auth.requested != "none":
+        out.print(
+            f"Client certificate {auth.requested}: {auth.ca_names_count} CA names, "
+            f"{auth.ca_names_size} bytes",
+            markup=False,
+        )
+    for warning in report.warnings:
+        out.print(f"warning: {warning}", markup=False)
+    out.print(f"Secure: {'yes' if report.secure else 'NO'}", markup=False)

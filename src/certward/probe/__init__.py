@@ -1,0 +1,1 @@
+"""The remote prober: targets, dialogues (Twisted + pyOpenSSL), checks, reports."""

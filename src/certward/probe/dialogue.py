@@ -1,0 +1,295 @@
+"""The dialogues: SMTP, IMAP and POP3 up to STARTTLS/STLS, implicit TLS, HTTPS; stage timing.
+
+One connection gathers every certificate and handshake fact; extra connections only
+enumerate TLS versions (as internet.nl does, because mail servers limit connections).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from cryptography import x509
+from twisted.internet import defer
+from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+
+from certward.probe import analysis
+from certward.probe.report import VERSIONS, EndpointReport, Stage
+from certward.probe.targets import Protocol, Target
+from certward.probe.wire import ProbeFailure, ProbeTlsCreator, TlsObservation, Wire
+
+T = TypeVar("T")
+MAX_REPLY_LINES = 100
+_VERSION_OPTIONS = {"TLSv1": "1.0", "TLSv1.1": "1.1", "TLSv1.2": "1.2", "TLSv1.3": "1.3"}
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    timeout: float
+    roots: Sequence[x509.Certificate]
+    now: Callable[[], dt.datetime]
+    helo: str = "certward.probe.invalid"
+    mail_from: str | None = None
+    rcpt_to: str | None = None
+    enumerate_versions: bool = True
+
+
+class _Stages:
+    def __init__(self, report: EndpointReport, reactor: Any, timeout: float) -> None:
+        self._report = report
+        self._reactor = reactor
+        self._timeout = timeout
+
+    async def run(self, name: str, step: Callable[[], Awaitable[T]]) -> T:
+        """Run one stage with a hard timeout; record its time and result."""
+        start = time.perf_counter()
+        try:
+            d = defer.Deferred.fromCoroutine(_as_coroutine(step))
+            d.addTimeout(self._timeout, self._reactor)
+            result: T = await d
+        except defer.TimeoutError:
+            self._record(name, False, start, f"no answer within {self._timeout:g} s")
+            raise ProbeFailure(f"{name}: timed out") from None
+        except ProbeFailure as exc:
+            self._record(name, False, start, str(exc))
+            raise
+        except Exception as exc:
+            self._record(name, False, start, f"{exc.__class__.__name__}: {exc}")
+            raise ProbeFailure(f"{name}: {exc}") from exc
+        self._record(name, True, start, _detail(result))
+        return result
+
+    def note(self, name: str, ok: bool, detail: str = "") -> None:
+        self._report.stages.append(Stage(name, ok, 0.0, detail))
+
+    def _record(self, name: str, ok: bool, start: float, detail: str) -> None:
+        ms = (time.perf_counter() - start) * 1000
+        self._report.stages.append(Stage(name, ok, ms, detail))
+
+
+async def _as_coroutine(step: Callable[[], Awaitable[T]]) -> T:
+    return await step()
+
+
+def _detail(result: object) -> str:
+    return result if isinstance(result, str) else ""
+
+
+async def smtp_reply(wire: Wire) -> tuple[int, list[str]]:
+    """A complete (multi-line) SMTP reply: ``250-...`` lines up to ``250 ...``."""
+    lines: list[str] = []
+    for _ in range(MAX_REPLY_LINES):
+        text = await wire.line()
+        if len(text) < 3 or not text[:3].isdigit() or (len(text) > 3 and text[3] not in " -"):
+            raise ProbeFailure(f"not an SMTP reply: {text[:80]!r}")
+        lines.append(text[4:])
+        if len(text) == 3 or text[3] == " ":
+            return int(text[:3]), lines
+    raise ProbeFailure(f"more than {MAX_REPLY_LINES} continuation lines")
+
+
+async def _connect(reactor: Any, target: Target) -> Wire:
+    endpoint = TCP4ClientEndpoint(reactor, target.host, target.port, timeout=30)
+    wire: Wire = await connectProtocol(endpoint, Wire())
+    return wire
+
+
+async def _to_starttls(wire: Wire, target: Target, stages: _Stages | None, helo: str) -> str:
+    """Speak the protocol up to the point where TLS starts; returns the banner."""
+
+    def stage(name: str, step: Callable[[], Awaitable[Any]]) -> Awaitable[Any]:
+        return stages.run(name, step) if stages else step()
+
+    family = target.protocol.family
+    if family == "smtp":
+        code, lines = await stage("banner", lambda: smtp_reply(wire))
+        banner = " ".join(lines)
+        if code == 421:
+            raise ProbeFailure(f"rate limited: 421 {banner}")
+        if code != 220:
+            raise ProbeFailure(f"banner {code} {banner}")
+        wire.send(f"EHLO {helo}\r\n".encode())
+        code, ehlo = await stage("EHLO", lambda: smtp_reply(wire))
+        if code != 250:
+            raise ProbeFailure(f"EHLO refused: {code} {' '.join(ehlo)}")
+        offered = any(line.upper().split()[:1] == ["STARTTLS"] for line in ehlo[1:])
+        if stages:
+            stages.note("STARTTLS offered", offered)
+        if not offered:
+            raise ProbeFailure("STARTTLS not offered")
+        wire.send(b"STARTTLS\r\n")
+        code, reply = await stage("STARTTLS", lambda: smtp_reply(wire))
+        if code != 220:
+            raise ProbeFailure(f"STARTTLS refused: {code} {' '.join(reply)}")
+        return banner
+    if family == "imap":
+        banner = await stage("banner", wire.line)
+        if not banner.upper().startswith("* OK"):
+            raise ProbeFailure(f"not an IMAP greeting: {banner[:80]!r}")
+        wire.send(b"c1 CAPABILITY\r\n")
+
+        async def capability() -> str:
+            caps = ""
+            for _ in range(MAX_REPLY_LINES):
+                line = await wire.line()
+                if line.upper().startswith("* CAPABILITY"):
+                    caps = line
+                if line.startswith("c1 "):
+                    return caps
+            raise ProbeFailure("no end to the CAPABILITY reply")
+
+        caps = await stage("CAPABILITY", capability)
+        offered = "STARTTLS" in caps.upper().split()
+        if stages:
+            stages.note("STARTTLS offered", offered)
+        if not offered:
+            raise ProbeFailure("STARTTLS not offered")
+        wire.send(b"c2 STARTTLS\r\n")
+        answer = await stage("STARTTLS", wire.line)
+        if not answer.upper().startswith("C2 OK"):
+            raise ProbeFailure(f"STARTTLS refused: {answer[:80]!r}")
+        return banner
+    if family == "pop3":
+        banner = await stage("banner", wire.line)
+        if not banner.startswith("+OK"):
+            raise ProbeFailure(f"not a POP3 greeting: {banner[:80]!r}")
+        wire.send(b"CAPA\r\n")
+
+        async def capa() -> list[str]:
+            first = await wire.line()
+            if not first.startswith("+OK"):
+                return []
+            found: list[str] = []
+            for _ in range(MAX_REPLY_LINES):
+                line = await wire.line()
+                if line == ".":
+                    return found
+                found.append(line.upper())
+            raise ProbeFailure("no end to the CAPA reply")
+
+        caps = await stage("CAPA", capa)
+        offered = "STLS" in caps
+        if stages:
+            stages.note("STLS offered", offered)
+        if not offered:
+            raise ProbeFailure("STLS not offered")
+        wire.send(b"STLS\r\n")
+        answer = await stage("STLS", wire.line)
+        if not answer.startswith("+OK"):
+            raise ProbeFailure(f"STLS refused: {answer[:80]!r}")
+        return banner
+    return ""
+
+
+async def probe(reactor: Any, target: Target, options: ProbeOptions) -> EndpointReport:
+    report = EndpointReport(target.text, target.host, target.port, target.protocol.value)
+    stages = _Stages(report, reactor, options.timeout)
+    observation = TlsObservation()
+    wire: Wire | None = None
+    handshake_ok = False
+    try:
+        wire = await stages.run("connect", lambda: _connect(reactor, target))
+        if target.protocol.starttls:
+            report.banner = await _to_starttls(wire, target, stages, options.helo)
+        connected = wire
+        connection = await stages.run(
+            "TLS negotiated",
+            lambda: connected.start_tls(ProbeTlsCreator(target.host, observation)),
+        )
+        handshake_ok = True
+        report.negotiated_version = connection.get_protocol_version_name()
+        report.cipher = connection.get_cipher_name() or ""
+        report.ocsp_stapled = observation.ocsp_stapled
+        chain = list(connection.get_peer_cert_chain(as_cryptography=True) or [])
+        if chain:
+            report.certificate = analysis.certificate_report(
+                chain, host=target.host, now=options.now(), roots=options.roots
+            )
+        await _after_tls(connected, target, stages, report, options)
+    except ProbeFailure:
+        pass
+    finally:
+        if wire is not None:
+            wire.close()
+    report.client_auth = analysis.client_auth_report(
+        requested=observation.requested,
+        handshake_ok=handshake_ok and "required" not in " ".join(s.detail for s in report.stages),
+        ca_names=observation.ca_names,
+    )
+    _judge(report, stages)
+    if options.enumerate_versions and report.certificate is not None:
+        report.versions = await _versions(reactor, target, options)
+    return report
+
+
+async def _after_tls(
+    wire: Wire, target: Target, stages: _Stages, report: EndpointReport, options: ProbeOptions
+) -> None:
+    family = target.protocol.family
+    if target.protocol in (Protocol.SMTPS, Protocol.IMAPS, Protocol.POP3S):
+        if family == "smtp":
+            _, lines = await stages.run("banner", lambda: smtp_reply(wire))
+            report.banner = " ".join(lines)
+        else:
+            report.banner = await stages.run("banner", wire.line)
+    if family == "smtp":
+        wire.send(f"EHLO {options.helo}\r\n".encode())
+        await stages.run("EHLO after TLS", lambda: smtp_reply(wire))
+        if options.mail_from and options.rcpt_to:
+            for verb, value in (("MAIL FROM", options.mail_from), ("RCPT TO", options.rcpt_to)):
+                wire.send(f"{verb}:<{value}>\r\n".encode())
+                code, reply = await stages.run(verb, lambda: smtp_reply(wire))
+                if code >= 400:
+                    stages.note(f"{verb} accepted", False, f"{code} {' '.join(reply)}")
+                    break
+        wire.send(b"QUIT\r\n")
+    elif target.protocol is Protocol.HTTPS:
+        wire.send(f"HEAD / HTTP/1.1\r\nHost: {target.host}\r\nConnection: close\r\n\r\n".encode())
+        report.banner = await stages.run("HTTP status", wire.line)
+
+
+def _judge(report: EndpointReport, stages: _Stages) -> None:
+    certificate = report.certificate
+    if certificate is None:
+        return
+    stages.note("certificate OK", certificate.trusted and certificate.days_left >= 0,
+                certificate.trust_error or f"{certificate.days_left} days left")  # fmt: skip
+    stages.note("secure", report.secure, f"name match: {certificate.name_match}")
+    if certificate.sha1_signature:
+        report.warnings.append(f"the certificate is signed with {certificate.signature_hash}")
+    if certificate.name_match == "cn-only":
+        report.warnings.append(f"{report.host} is only in the subject CN, not in a SAN")
+    if report.client_auth.over_schannel_limit:
+        report.warnings.append(
+            f"the acceptable-CA list is {report.client_auth.ca_names_size} bytes "
+            f"({report.client_auth.ca_names_count} names): over Schannel's 16,384, so "
+            "Windows clients see a truncated list (seed 001, event 36885)"
+        )
+
+
+async def _versions(reactor: Any, target: Target, options: ProbeOptions) -> dict[str, bool | None]:
+    async def attempt(name: str) -> tuple[str, bool]:
+        wire: Wire | None = None
+        try:
+            wire = await _connect(reactor, target)
+            if target.protocol.starttls:
+                await _to_starttls(wire, target, None, options.helo)
+            creator = ProbeTlsCreator(target.host, TlsObservation(), version=_VERSION_OPTIONS[name])
+            d = defer.Deferred.fromCoroutine(wire.start_tls(creator))
+            d.addTimeout(options.timeout, reactor)
+            await d
+            return name, True
+        except (ProbeFailure, defer.TimeoutError, OSError, Exception):
+            return name, False
+        finally:
+            if wire is not None:
+                wire.close()
+
+    results: dict[str, bool | None] = {}
+    for name in VERSIONS:  # one at a time: mail servers limit connections
+        key, accepted = await attempt(name)
+        results[key] = accepted
+    return results

@@ -1,0 +1,161 @@
+"""A bounded client connection for dialogues: lines and TLS with caps and timeouts.
+
+Every read is capped (line length, total bytes), so a hostile or broken server — endless
+continuation lines, a 10 MB line, garbage instead of a handshake, a reset — yields a clear
+failure, never a hang (each stage also has a timeout) or unbounded memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from OpenSSL import SSL, crypto
+from twisted.internet import defer, protocol
+from twisted.internet.interfaces import IHandshakeListener, IOpenSSLClientConnectionCreator
+from twisted.python import failure
+from zope.interface import implementer
+
+from certward.endpoints.tls import VERSIONS
+
+MAX_LINE = 8192
+MAX_TOTAL = 1_000_000
+
+
+class ProbeFailure(Exception):
+    """A stage that failed, with the reason a person can read."""
+
+
+@dataclass
+class TlsObservation:
+    """What the client saw during one handshake."""
+
+    requested: bool = False
+    ca_names: list[bytes] = field(default_factory=list)
+    ocsp_stapled: bool = False
+
+
+@implementer(IOpenSSLClientConnectionCreator)
+class ProbeTlsCreator:
+    """A client TLS connection that verifies nothing itself (the prober judges afterwards),
+    sends SNI, asks for OCSP stapling, and records any client-certificate request."""
+
+    def __init__(
+        self, host: str, observation: TlsObservation, *, version: str | None = None
+    ) -> None:
+        self._host = host
+        self._observation = observation
+        context = SSL.Context(SSL.TLS_METHOD)
+        if version is not None:
+            context.set_min_proto_version(VERSIONS[version])
+            context.set_max_proto_version(VERSIONS[version])
+        context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")  # see old protocols and weak keys too
+        context.set_verify(SSL.VERIFY_NONE)
+        context.set_info_callback(self._info)
+        context.set_ocsp_client_callback(self._ocsp)
+        self._context = context
+
+    def _info(self, connection: SSL.Connection, where: int, _ret: int) -> None:
+        if not where & SSL.SSL_CB_CONNECT_LOOP:
+            return
+        state = connection.get_state_string() or b""
+        if b"read server certificate request" in state and not self._observation.requested:
+            self._observation.requested = True
+            self._observation.ca_names = [
+                crypto.X509Name.der(name) for name in connection.get_client_ca_list()
+            ]
+
+    def _ocsp(self, _connection: SSL.Connection, data: bytes, _extra: Any) -> bool:
+        self._observation.ocsp_stapled = bool(data)
+        return True
+
+    def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
+        connection = SSL.Connection(self._context, None)
+        connection.set_tlsext_host_name(self._host.encode("idna"))
+        connection.request_ocsp()
+        connection.set_connect_state()
+        return connection
+
+
+@implementer(IHandshakeListener)
+class Wire(protocol.Protocol):
+    """Lines in, bytes out; ``await`` points for the dialogue code."""
+
+    def __init__(self, *, max_line: int = MAX_LINE, max_total: int = MAX_TOTAL) -> None:
+        self._buffer = b""
+        self._total = 0
+        self._max_line = max_line
+        self._max_total = max_total
+        self._waiter: defer.Deferred[None] | None = None
+        self._closed: failure.Failure | None = None
+        self._handshake: defer.Deferred[None] | None = None
+
+    # -- Twisted side ----------------------------------------------------------------------------
+    def dataReceived(self, data: bytes) -> None:
+        self._total += len(data)
+        if self._total > self._max_total:
+            self._closed = failure.Failure(ProbeFailure(f"more than {self._max_total} bytes"))
+            self.transport.abortConnection()
+        else:
+            self._buffer += data
+        self._wake()
+
+    def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
+        if self._closed is None:
+            self._closed = reason
+        if self._handshake is not None and not self._handshake.called:
+            self._handshake.errback(ProbeFailure(f"TLS handshake failed: {_reason(reason)}"))
+        self._wake()
+
+    def handshakeCompleted(self) -> None:
+        if self._handshake is not None and not self._handshake.called:
+            self._handshake.callback(None)
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.called:
+            waiter.callback(None)
+
+    # -- dialogue side -----------------------------------------------------------------------------
+    def send(self, data: bytes) -> None:
+        self.transport.write(data)
+
+    async def line(self) -> str:
+        while True:
+            index = self._buffer.find(b"\n")
+            if index >= 0:
+                raw, self._buffer = self._buffer[: index + 1], self._buffer[index + 1 :]
+                if len(raw) > self._max_line:
+                    raise ProbeFailure(f"a line longer than {self._max_line} bytes")
+                return raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
+            if len(self._buffer) > self._max_line:
+                self.transport.abortConnection()
+                raise ProbeFailure(f"a line longer than {self._max_line} bytes")
+            if self._closed is not None:
+                raise ProbeFailure(f"connection closed: {_reason(self._closed)}")
+            self._waiter = defer.Deferred()
+            await self._waiter
+
+    async def start_tls(self, creator: ProbeTlsCreator) -> SSL.Connection:
+        self._handshake = defer.Deferred()
+        self.transport.startTLS(creator)
+        await self._handshake
+        return self.transport.getHandle()
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.loseConnection()
+
+
+def _reason(reason: failure.Failure) -> str:
+    value = reason.value
+    if isinstance(value, SSL.Error) and value.args and value.args[0]:
+        parts = value.args[0]
+        if isinstance(parts, list) and parts and isinstance(parts[0], tuple):
+            return ", ".join(str(p[-1]) for p in parts)
+    text = str(value) or value.__class__.__name__
+    return text.splitlines()[0][:200]
+
+
+Clock = Callable[[], float]
