@@ -1,0 +1,103 @@
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from certward.pki import build, ca
+from certward.pki.names import parse_exchange_dn
+from certward.probe.analysis import certificate_report, client_auth_report
+from certward.probe.targets import Protocol, parse_target
+from tests.conftest import openssl
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.mark.parametrize(
+    ("text", "protocol", "port"),
+    [
+        ("smtp://mx.contoso.com", Protocol.SMTP, 25),
+        ("smtp://mx.contoso.com:587", Protocol.SMTP, 587),
+        ("SMTPS://mx.contoso.com", Protocol.SMTPS, 465),
+        ("imap://mail.contoso.com", Protocol.IMAP, 143),
+        ("imaps://mail.contoso.com", Protocol.IMAPS, 993),
+        ("pop3://mail.contoso.com", Protocol.POP3, 110),
+        ("pop3s://mail.contoso.com", Protocol.POP3S, 995),
+        ("https://webmail.contoso.com", Protocol.HTTPS, 443),
+    ],
+)
+def test_targets(text: str, protocol: Protocol, port: int) -> None:
+    target = parse_target(text)
+    assert (target.protocol, target.port) == (protocol, port)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("gopher://x", "unknown scheme"), ("smtp://", "no host"), ("contoso.com", "bare mail domain"),
+     ("smtp://x:99999", "bad port")],
+)  # fmt: skip
+def test_bad_targets(text: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        parse_target(text)
+
+
+ROOT = ca.make_root("Probe Test Root", now=NOW - dt.timedelta(days=30))
+
+
+def issued(cn: str, sans: list[str], *, days: int = 90) -> x509.Certificate:
+    key = build.generate_key(1024)
+    csr = build.certificate_request(key, parse_exchange_dn(f"CN={cn}"), sans)
+    return ca.issue(ROOT, csr, now=NOW - dt.timedelta(days=1), days=days)
+
+
+def sha1_self_signed(tmp_path: Path) -> x509.Certificate:
+    """cryptography will not sign with SHA-1; the openssl command still does."""
+    out = tmp_path / "sha1.pem"
+    openssl("req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout", str(tmp_path / "k"),
+            "-subj", "/CN=mx.contoso.com", "-sha1", "-days", "2", "-out", str(out))  # fmt: skip
+    return x509.load_pem_x509_certificate(out.read_bytes())
+
+
+def test_san_match_trust_and_days() -> None:
+    report = certificate_report(
+        [issued("mx.contoso.com", ["mx.contoso.com"])], host="MX.contoso.com", now=NOW,
+        roots=[ROOT.certificate],
+    )  # fmt: skip
+    assert report.trusted and report.name_match == "san"
+    assert report.days_left == 89 and report.key_type == "RSA" and report.key_size == 1024
+    assert not report.includes_root and report.signature_hash == "sha256"
+
+
+def test_cn_only_is_told_apart_and_trust_is_separate_from_the_name() -> None:
+    report = certificate_report(
+        [issued("webmail.inframan.nl", ["o365mail.inframan.nl"])], host="webmail.inframan.nl",
+        now=NOW, roots=[],
+    )  # fmt: skip
+    assert report.name_match == "cn-only"
+    assert not report.trusted and report.trust_error
+
+
+def test_expired_chains_and_a_root_sent_along_are_reported() -> None:
+    old = issued("mx.contoso.com", ["mx.contoso.com"], days=1)
+    report = certificate_report(
+        [old, ROOT.certificate], host="mx.contoso.com", now=NOW + dt.timedelta(days=2),
+        roots=[ROOT.certificate],
+    )  # fmt: skip
+    assert report.days_left < 0 and not report.trusted
+    assert report.includes_root
+
+
+def test_sha1_signatures_are_flagged(tmp_path: Path) -> None:
+    cert = sha1_self_signed(tmp_path)
+    report = certificate_report([cert], host="mx.contoso.com", now=NOW, roots=[cert])
+    assert report.signature_hash == "sha1" and report.sha1_signature
+
+
+def test_client_auth_sizes_and_the_schannel_limit() -> None:
+    assert client_auth_report(requested=False, handshake_ok=True, ca_names=[]).requested == "none"
+    empty = client_auth_report(requested=True, handshake_ok=True, ca_names=[])
+    assert (empty.requested, empty.ca_names_count, empty.ca_names_size) == ("optional", 0, 2)
+    names = [b"x" * 155] * 355
+    big = client_auth_report(requested=True, handshake_ok=False, ca_names=names)
+    assert big.requested == "required" and big.ca_names_size == 2 + 355 * 157
+    assert big.over_schannel_limit
