@@ -92,7 +92,7 @@ async def smtp_reply(wire: Wire) -> tuple[int, list[str]]:
 
 
 async def _connect(reactor: Any, target: Target) -> Wire:
-    endpoint = TCP4ClientEndpoint(reactor, target.host, target.port, timeout=30)
+    endpoint = TCP4ClientEndpoint(reactor, target.address or target.host, target.port, timeout=30)
     wire: Wire = await connectProtocol(endpoint, Wire())
     return wire
 
@@ -204,6 +204,7 @@ async def probe(reactor: Any, target: Target, options: ProbeOptions) -> Endpoint
         report.cipher = connection.get_cipher_name() or ""
         report.ocsp_stapled = observation.ocsp_stapled
         chain = list(connection.get_peer_cert_chain(as_cryptography=True) or [])
+        report.presented_chain = chain
         if chain:
             report.certificate = analysis.certificate_report(
                 chain, host=target.host, now=options.now(), roots=options.roots

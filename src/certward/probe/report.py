@@ -82,6 +82,8 @@ class EndpointReport:
     certificate: CertificateReport | None = None
     client_auth: ClientAuthReport = field(default_factory=ClientAuthReport)
     warnings: list[str] = field(default_factory=list)
+    presented_chain: list[Any] = field(default_factory=list, repr=False)  # not in JSON
+    score: int = 0
 
     @property
     def secure(self) -> bool:
@@ -105,5 +107,6 @@ class EndpointReport:
             "certificate": self.certificate.to_json() if self.certificate else None,
             "client_auth": self.client_auth.to_json(),
             "secure": self.secure,
+            "score": self.score,
             "warnings": self.warnings,
         }

@@ -42,15 +42,17 @@ class Target:
     protocol: Protocol
     host: str
     port: int
+    address: str | None = None  # resolved by the prober's own resolver (MX probing)
+
+
+def is_mail_domain(text: str) -> bool:
+    return "://" not in text and "." in text.strip() and "/" not in text
 
 
 def parse_target(text: str) -> Target:
     value = text.strip()
     if "://" not in value:
-        raise ValueError(
-            f"{text!r}: give a URL such as smtp://mx.example.com (probing a bare mail domain "
-            "through its MX records, MTA-STS and DANE is not built yet)"
-        )
+        raise ValueError(f"{text!r}: give a URL such as smtp://mx.example.com, or a mail domain")
     parts = urlsplit(value)
     try:
         protocol = Protocol(parts.scheme.lower())

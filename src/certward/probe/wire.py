@@ -137,6 +137,29 @@ class Wire(protocol.Protocol):
             self._waiter = defer.Deferred()
             await self._waiter
 
+    async def read_exactly(self, size: int) -> bytes:
+        """``size`` bytes (within the connection's total cap)."""
+        while len(self._buffer) < size:
+            if self._closed is not None:
+                raise ProbeFailure(f"connection closed after {len(self._buffer)} of {size} bytes")
+            self._waiter = defer.Deferred()
+            await self._waiter
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+    async def read_to_close(self, limit: int) -> bytes:
+        """Everything until the peer closes, failing past ``limit`` bytes."""
+        while self._closed is None:
+            if len(self._buffer) > limit:
+                self.transport.abortConnection()
+                raise ProbeFailure(f"more than {limit} bytes")
+            self._waiter = defer.Deferred()
+            await self._waiter
+        if len(self._buffer) > limit:
+            raise ProbeFailure(f"more than {limit} bytes")
+        data, self._buffer = self._buffer, b""
+        return data
+
     async def start_tls(self, creator: ProbeTlsCreator) -> SSL.Connection:
         self._handshake = defer.Deferred()
         self.transport.startTLS(creator)

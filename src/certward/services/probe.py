@@ -14,10 +14,31 @@ from cryptography.utils import CryptographyDeprecationWarning
 from certward.clock import Clock
 from certward.errors import InputError
 from certward.probe.report import EndpointReport
-from certward.probe.targets import Target, parse_target
+from certward.probe.targets import Target, is_mail_domain, parse_target
 
 
-def load_targets(texts: Sequence[str], targets_file: Path | None) -> list[Target]:
+def split_targets(
+    texts: Sequence[str], targets_file: Path | None
+) -> tuple[list[Target], list[str]]:
+    """URL targets and bare mail domains (probed through their MX, MTA-STS, DANE)."""
+    lines = _target_lines(texts, targets_file)
+    domains = [line for line in lines if is_mail_domain(line)]
+    try:
+        return [parse_target(line) for line in lines if line not in domains], domains
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
+
+
+def parse_resolver(text: str | None) -> tuple[str, int] | None:
+    if text is None:
+        return None
+    host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "53")
+    if not port.isdigit():
+        raise InputError(f"--resolver {text!r}: give IP[:PORT]")
+    return (host or text), int(port)
+
+
+def _target_lines(texts: Sequence[str], targets_file: Path | None) -> list[str]:
     lines = list(texts)
     if targets_file is not None:
         try:
@@ -28,11 +49,8 @@ def load_targets(texts: Sequence[str], targets_file: Path | None) -> list[Target
             ln.strip() for ln in content.splitlines() if ln.strip() and not ln.startswith("#")
         ]
     if not lines:
-        raise InputError("no target: give smtp://host, imap://host, https://host ...")
-    try:
-        return [parse_target(line) for line in lines]
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
+        raise InputError("no target: give smtp://host, imap://host, https://host or a domain")
+    return lines
 
 
 def load_roots(ca_file: Path | None) -> list[x509.Certificate]:
@@ -58,14 +76,19 @@ def run_probes(
     concurrency: int,
     mail_from: str | None = None,
     rcpt_to: str | None = None,
-) -> list[EndpointReport]:
-    """Probe every target; one connection at a time per host, ``concurrency`` in all."""
+    domains: Sequence[str] = (),
+    dns_options: Any = None,
+) -> tuple[list[EndpointReport], list[Any]]:
+    """Probe every target and mail domain; one connection at a time per host,
+    ``concurrency`` in all. Returns the endpoint reports and the domain reports."""
     from certward.endpoints.reactor import get_reactor
 
     reactor = get_reactor()
     from twisted.internet import defer
 
     from certward.probe.dialogue import ProbeOptions, probe
+    from certward.probe.domain import DnsOptions, probe_domain
+    from certward.probe.score import endpoint_score
 
     options = ProbeOptions(
         timeout=timeout, roots=roots, now=clock.now, mail_from=mail_from, rcpt_to=rcpt_to
@@ -73,6 +96,8 @@ def run_probes(
     overall = defer.DeferredSemaphore(max(1, concurrency))
     per_host: dict[str, defer.DeferredLock] = {}
     reports: list[EndpointReport | None] = [None] * len(targets)
+    domain_reports: list[Any] = [None] * len(domains)
+    mx_reports: list[EndpointReport] = []
 
     async def one(index: int, target: Target) -> None:
         lock = per_host.setdefault(target.host.lower(), defer.DeferredLock())
@@ -80,16 +105,31 @@ def run_probes(
         try:
             await lock.acquire()
             try:
-                reports[index] = await probe(reactor, target, options)
+                report = await probe(reactor, target, options)
+                report.score = endpoint_score(report)
+                reports[index] = report
             finally:
                 lock.release()
         finally:
             overall.release()
 
+    async def mail_domain(index: int, domain: str) -> None:
+        await overall.acquire()
+        try:
+            result, endpoints = await probe_domain(
+                reactor, domain, options, dns_options or DnsOptions()
+            )
+            domain_reports[index] = result
+            mx_reports.extend(endpoints)
+        finally:
+            overall.release()
+
     def start() -> None:
         runs: list[Any] = [defer.Deferred.fromCoroutine(one(i, t)) for i, t in enumerate(targets)]
+        runs += [defer.Deferred.fromCoroutine(mail_domain(i, d)) for i, d in enumerate(domains)]
         defer.DeferredList(runs, consumeErrors=True).addBoth(lambda _: reactor.stop())
 
     reactor.callWhenRunning(start)
     reactor.run(installSignalHandlers=False)
-    return [r for r in reports if r is not None]
+    endpoints = [r for r in reports if r is not None] + mx_reports
+    return endpoints, [d for d in domain_reports if d is not None]

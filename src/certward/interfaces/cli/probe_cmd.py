@@ -8,10 +8,12 @@ from typing import Annotated
 import typer
 
 from certward.clock import SystemClock
-from certward.interfaces.cli import render
+from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import JsonOpt, console
+from certward.probe import html
+from certward.probe.domain import DnsOptions, DomainReport
 from certward.probe.report import SCHEMA_VERSION, EndpointReport
-from certward.services.probe import load_roots, load_targets, run_probes
+from certward.services.probe import load_roots, parse_resolver, run_probes, split_targets
 
 
 def probe(
@@ -31,25 +33,61 @@ def probe(
     ] = None,
     mail_from: Annotated[str | None, typer.Option("--mail-from", help="Try MAIL FROM.")] = None,
     rcpt_to: Annotated[str | None, typer.Option("--rcpt-to", help="Try RCPT TO.")] = None,
+    resolver: Annotated[
+        str | None, typer.Option("--resolver", help="DNS resolver IP[:PORT] (default: system).")
+    ] = None,
+    html_file: Annotated[
+        Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
+    ] = None,
+    mx_port: Annotated[int, typer.Option("--mx-port", hidden=True)] = 25,
+    policy_port: Annotated[int, typer.Option("--policy-port", hidden=True)] = 443,
     as_json: JsonOpt = False,
 ) -> None:
-    """Stages, TLS versions, chain, trust, names (SAN vs CN), client-CA list size. Exit 0
-    when every endpoint is secure, 1 when any is not, 2 on usage errors."""
-    targets = load_targets(target or [], targets_file)
+    """Stages, TLS versions, chain, trust, names (SAN vs CN), client-CA list size; for a
+    mail domain its MX hosts, MTA-STS, TLS-RPT and DANE. Exit 0 when every endpoint is
+    secure, 1 when any is not, 2 on usage errors."""
+    targets, domains = split_targets(target or [], targets_file)
     roots = load_roots(ca_file)
-    reports = run_probes(
+    dns_options = DnsOptions(parse_resolver(resolver), mx_port, policy_port)
+    reports, domain_reports = run_probes(
         targets, clock=SystemClock(), roots=roots, timeout=timeout, concurrency=concurrency,
-        mail_from=mail_from, rcpt_to=rcpt_to,
+        mail_from=mail_from, rcpt_to=rcpt_to, domains=domains, dns_options=dns_options,
     )  # fmt: skip
+    if html_file is not None:
+        page = html.render(reports, domain_reports, when=SystemClock().now().isoformat())
+        inputs.write_file(html_file, page.encode())
     if as_json:
         render.print_json(
-            {"schema_version": SCHEMA_VERSION, "targets": [r.to_json() for r in reports]}
+            {
+                "schema_version": SCHEMA_VERSION,
+                "targets": [r.to_json() for r in reports],
+                "domains": [d.to_json() for d in domain_reports],
+            }
         )
     else:
+        for domain in domain_reports:
+            _print_domain(domain)
         for report in reports:
             _print(report)
     if not all(r.secure for r in reports):
         raise typer.Exit(1)
+
+
+def _print_domain(domain: DomainReport) -> None:
+    data = domain.to_json()
+    out = console()
+    out.print(f"\n{data['domain']}: score {data['score']}", markup=False)
+    for mx in data["mx"]:
+        out.print(f"  MX {mx['preference']} {mx['host']} ({mx['address']})", markup=False)
+    sts = data["mta_sts"]
+    out.print(f"  MTA-STS: {sts['mode'] or 'none'} {'; '.join(sts['errors'])}", markup=False)
+    out.print(f"  TLS-RPT: {', '.join(data['tls_rpt']['rua']) or 'none'}", markup=False)
+    for dane in data["dane"]:
+        out.print(
+            f"  DANE {dane['mx']}: {'matched' if dane['matched'] else 'no'}"
+            f"{' (DNSSEC)' if dane['authenticated'] else ''}",
+            markup=False,
+        )
 
 
 def _print(report: EndpointReport) -> None:
@@ -81,4 +119,4 @@ def _print(report: EndpointReport) -> None:
         )
     for warning in report.warnings:
         out.print(f"warning: {warning}", markup=False)
-    out.print(f"Secure: {'yes' if report.secure else 'NO'}", markup=False)
+    out.print(f"Secure: {'yes' if report.secure else 'NO'}; score {report.score}", markup=False)

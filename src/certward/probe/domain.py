@@ -1,0 +1,178 @@
+"""Probing a mail domain: its MX hosts (by preference) on port 25, MTA-STS, TLS-RPT, DANE.
+
+DNS goes through dnspython's asyncio resolver (Twisted runs on the asyncio loop); DANE only
+trusts answers the resolver marked with the AD flag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import dns.asyncresolver
+import dns.exception
+import dns.flags
+import dns.rdatatype
+import dns.resolver
+from twisted.internet import defer
+
+from certward.probe import analysis, policy, score
+from certward.probe.dialogue import ProbeOptions, _connect, probe
+from certward.probe.report import EndpointReport
+from certward.probe.targets import Protocol, Target
+from certward.probe.wire import ProbeFailure, ProbeTlsCreator, TlsObservation
+
+POLICY_PATH = "/.well-known/mta-sts.txt"
+
+
+@dataclass
+class DomainReport:
+    domain: str
+    mx: list[dict[str, Any]] = field(default_factory=list)
+    mta_sts: policy.MtaStsReport = field(default_factory=policy.MtaStsReport)
+    tls_rpt: policy.TlsRptReport = field(default_factory=policy.TlsRptReport)
+    dane: list[policy.DaneReport] = field(default_factory=list)
+    score: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "domain": self.domain,
+            "mx": self.mx,
+            "mta_sts": self.mta_sts.to_json(),
+            "tls_rpt": self.tls_rpt.to_json(),
+            "dane": [d.to_json() for d in self.dane],
+            "score": self.score,
+            "errors": self.errors,
+        }
+
+
+@dataclass(frozen=True)
+class DnsOptions:
+    resolver: tuple[str, int] | None = None  # IP and port; None: the system's
+    mx_port: int = 25
+    policy_port: int = 443
+
+
+class Dns:
+    def __init__(self, options: DnsOptions) -> None:
+        resolver = dns.asyncresolver.Resolver(configure=options.resolver is None)
+        if options.resolver is not None:
+            resolver.nameservers = [options.resolver[0]]
+            resolver.port = options.resolver[1]
+        resolver.use_edns(0, dns.flags.DO, 1232)
+        resolver.flags = dns.flags.RD | dns.flags.AD
+        resolver.lifetime = 10.0
+        self._resolver = resolver
+
+    async def query(self, name: str, kind: str) -> tuple[list[Any], bool]:
+        """Records and whether the answer was authenticated (AD); [] when none."""
+        future = asyncio.ensure_future(self._resolver.resolve(name, kind, raise_on_no_answer=False))
+        try:
+            answer = await defer.Deferred.fromFuture(future)
+        except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers, dns.exception.Timeout):
+            return [], False
+        records = list(answer.rrset) if answer.rrset is not None else []
+        return records, bool(answer.response.flags & dns.flags.AD)
+
+    async def txt(self, name: str) -> list[str]:
+        records, _ = await self.query(name, "TXT")
+        return [b"".join(r.strings).decode("utf-8", errors="replace") for r in records]
+
+    async def address(self, name: str) -> str | None:
+        records, _ = await self.query(name, "A")
+        return records[0].address if records else None
+
+
+async def probe_domain(
+    reactor: Any, domain: str, options: ProbeOptions, dns_options: DnsOptions
+) -> tuple[DomainReport, list[EndpointReport]]:
+    resolver = Dns(dns_options)
+    report = DomainReport(domain.lower().rstrip("."))
+    records, _ = await resolver.query(report.domain, "MX")
+    exchanges = sorted((r.preference, r.exchange.to_text().rstrip(".")) for r in records)
+    if not exchanges:  # RFC 5321: no MX means the domain itself
+        exchanges = [(0, report.domain)]
+        report.errors.append("no MX records: the domain's own address is used")
+    endpoints: list[EndpointReport] = []
+    for preference, host in exchanges:
+        address = await resolver.address(host)
+        entry: dict[str, Any] = {"host": host, "preference": preference, "address": address}
+        report.mx.append(entry)
+        if address is None:
+            report.errors.append(f"MX {host} has no A record")
+            continue
+        target = Target(f"smtp://{host}:{dns_options.mx_port}", Protocol.SMTP, host,
+                        dns_options.mx_port, address)  # fmt: skip
+        endpoint = await probe(reactor, target, options)
+        endpoint.score = score.endpoint_score(endpoint)
+        entry["score"] = endpoint.score
+        endpoints.append(endpoint)
+        tlsa, authenticated = await resolver.query(f"_25._tcp.{host}", "TLSA")
+        report.dane.append(
+            policy.dane(
+                host,
+                [policy.Tlsa(r.usage, r.selector, r.mtype, r.cert) for r in tlsa],
+                authenticated=authenticated,
+                chain=endpoint.presented_chain,
+            )
+        )
+    sts_txt = await resolver.txt(f"_mta-sts.{report.domain}")
+    body, content_type, error = (None, "", "no v=STSv1 record")
+    if any(t.lower().startswith("v=stsv1") for t in sts_txt):
+        body, content_type, error = await _fetch_policy(
+            reactor, resolver, report.domain, options, dns_options.policy_port
+        )
+    report.mta_sts = policy.mta_sts(
+        sts_txt, policy=body, content_type=content_type, fetch_error=error,
+        mx_hosts=[host for _, host in exchanges],
+    )  # fmt: skip
+    report.tls_rpt = policy.tls_rpt(await resolver.txt(f"_smtp._tls.{report.domain}"))
+    report.score = score.domain_score(endpoints, report.mta_sts, report.tls_rpt, report.dane)
+    return report, endpoints
+
+
+async def _fetch_policy(
+    reactor: Any, resolver: Dns, domain: str, options: ProbeOptions, port: int
+) -> tuple[bytes | None, str, str]:
+    """GET https://mta-sts.<domain>/.well-known/mta-sts.txt: valid certificate for the
+    host, no redirects, at most 64 KiB."""
+    host = f"mta-sts.{domain}"
+    address = await resolver.address(host)
+    if address is None:
+        return None, "", f"{host} has no A record"
+    target = Target(f"https://{host}:{port}", Protocol.HTTPS, host, port, address)
+    wire = None
+    try:
+        wire = await _connect(reactor, target)
+        connection = await wire.start_tls(ProbeTlsCreator(host, TlsObservation()))
+        chain = list(connection.get_peer_cert_chain(as_cryptography=True) or [])
+        judged = analysis.certificate_report(
+            chain, host=host, now=options.now(), roots=options.roots
+        )
+        if not judged.trusted or judged.name_match == "none":
+            return None, "", f"the certificate of {host} is not valid for it"
+        wire.send(
+            f"GET {POLICY_PATH} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+        )
+        status = await wire.line()
+        headers: dict[str, str] = {}
+        while line := await wire.line():
+            key, _, value = line.partition(":")
+            headers[key.strip().lower()] = value.strip()
+        if status.split()[1:2] != ["200"]:
+            return None, "", f"HTTP status {status!r} (redirects are not followed)"
+        declared = headers.get("content-length", "")
+        if declared.isdigit():
+            if int(declared) > policy.MAX_POLICY_BYTES:
+                return None, "", f"the policy is {declared} bytes, over 64 KiB"
+            body = await wire.read_exactly(int(declared))
+        else:
+            body = await wire.read_to_close(policy.MAX_POLICY_BYTES)
+        return body, headers.get("content-type", ""), ""
+    except ProbeFailure as exc:
+        return None, "", str(exc)
+    finally:
+        if wire is not None:
+            wire.close()
