@@ -33,7 +33,7 @@ def test_targets(text: str, protocol: Protocol, port: int) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("gopher://x", "unknown scheme"), ("smtp://", "no host"), ("contoso.com", "bare mail domain"),
+    [("gopher://x", "unknown scheme"), ("smtp://", "no host"), ("contoso.com", "or a mail domain"),
      ("smtp://x:99999", "bad port")],
 )  # fmt: skip
 def test_bad_targets(text: str, message: str) -> None:
