@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import Cli, OpenSslCa, openssl, thumbprints
 from tests.endpoints.conftest import free_port, run_certward, serving
+from tests.probe.conftest import valid
 
 DOMAIN = "example.test"
 POLICY = b"version: STSv1\nmode: enforce\nmx: *.example.test\nmax_age: 86400\n"
@@ -150,7 +151,7 @@ def run_domain_probe(
             check_status=False,
         )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
-    return json.loads(done.stdout)
+    return valid(json.loads(done.stdout))
 
 
 def test_a_well_configured_mail_domain(

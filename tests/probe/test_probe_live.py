@@ -19,13 +19,14 @@ import pytest
 from tests.conftest import Cli, OpenSslCa, find_openssl, thumbprints
 from tests.endpoints.conftest import free_port, run_certward, serving
 from tests.endpoints.test_tls_layer import roots as public_roots
+from tests.probe.conftest import valid
 
 
 def probe_json(db: Path, *args: str) -> tuple[int, dict[str, Any]]:
     """Run ``certward probe --json`` in its own process (it runs the reactor)."""
     result = run_certward(db, "probe", *args, "--json", ok=False, check_status=False)
     assert result.returncode in (0, 1), result.stderr
-    return result.returncode, json.loads(result.stdout)
+    return result.returncode, valid(json.loads(result.stdout))
 
 
 def stage(report: dict[str, Any], name: str) -> dict[str, Any]:
