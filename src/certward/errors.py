@@ -53,4 +53,7 @@ class InteropError(CertwardError):
 
 
 class InputError(CertwardError):
-    """A file or value given on the command line that cannot be read or used."""
+    """A file or value given on the command line that cannot be read or used (a usage
+    error: exit status 2, as for the command line's own syntax errors)."""
+
+    exit_code = 2

@@ -222,7 +222,7 @@ async def probe(reactor: Any, target: Target, options: ProbeOptions) -> Endpoint
     )
     _judge(report, stages)
     if options.enumerate_versions and report.certificate is not None:
-        report.versions = await _versions(reactor, target, options)
+        report.versions = await _versions(reactor, target, options, report.negotiated_version)
     return report
 
 
@@ -271,7 +271,11 @@ def _judge(report: EndpointReport, stages: _Stages) -> None:
         )
 
 
-async def _versions(reactor: Any, target: Target, options: ProbeOptions) -> dict[str, bool | None]:
+async def _versions(
+    reactor: Any, target: Target, options: ProbeOptions, negotiated: str
+) -> dict[str, bool | None]:
+    """Which versions the server accepts; the one already negotiated needs no connection."""
+
     async def attempt(name: str) -> tuple[str, bool]:
         wire: Wire | None = None
         try:
@@ -291,6 +295,9 @@ async def _versions(reactor: Any, target: Target, options: ProbeOptions) -> dict
 
     results: dict[str, bool | None] = {}
     for name in VERSIONS:  # one at a time: mail servers limit connections
+        if name == negotiated:
+            results[name] = True
+            continue
         key, accepted = await attempt(name)
         results[key] = accepted
     return results

@@ -79,8 +79,9 @@ def run_probes(
     domains: Sequence[str] = (),
     dns_options: Any = None,
 ) -> tuple[list[EndpointReport], list[Any]]:
-    """Probe every target and mail domain; one connection at a time per host,
-    ``concurrency`` in all. Returns the endpoint reports and the domain reports."""
+    """Probe every target and mail domain; one connection at a time per endpoint
+    (host and port), ``concurrency`` endpoints at once. Returns the endpoint reports and
+    the domain reports."""
     from certward.endpoints.reactor import get_reactor
 
     reactor = get_reactor()
@@ -100,7 +101,7 @@ def run_probes(
     mx_reports: list[EndpointReport] = []
 
     async def one(index: int, target: Target) -> None:
-        lock = per_host.setdefault(target.host.lower(), defer.DeferredLock())
+        lock = per_host.setdefault(f"{target.host.lower()}:{target.port}", defer.DeferredLock())
         await overall.acquire()
         try:
             await lock.acquire()
