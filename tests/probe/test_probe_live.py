@@ -196,3 +196,98 @@ def test_hostile_servers_give_a_failed_stage_not_a_hang(
     assert code == 1
     bad = stage(report, failed) if failed else next(s for s in report["stages"] if not s["ok"])
     assert not bad["ok"] and reason.lower() in bad["detail"].lower(), report["stages"]
+
+
+def _self_signed_files(
+    tmp_path: Path, name: str, *, cn: str, sans: list[str], days_ago: int = 0, days: int = 30
+) -> tuple[Path, Path]:
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import serialization as ser
+
+    from certward.pki import build
+    from certward.pki.names import parse_exchange_dn
+
+    key = build.generate_key(2048)
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=days_ago)
+    cert = build.self_signed(
+        key, parse_exchange_dn(f"CN={cn}"), sans, not_before=start,
+        not_after=start + dt.timedelta(days=days),
+    )  # fmt: skip
+    cert_path, key_path = tmp_path / f"{name}.pem", tmp_path / f"{name}.key"
+    cert_path.write_bytes(cert.public_bytes(ser.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.PKCS8, ser.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def test_cn_only_names_expired_certificates_and_tls_1_0_are_reported(
+    tmp_path: Path, isolated_store: Path
+) -> None:
+    # CN only: the name is in the subject CN and nowhere in the SANs (seed 000).
+    cert, key = _self_signed_files(tmp_path, "cn", cn="localhost", sans=["other.example"])
+    with s_server("-cert", str(cert), "-key", str(key)) as port:
+        _, result = probe_json(isolated_store, f"https://localhost:{port}", "--ca-file", str(cert))
+    (report,) = result["targets"]
+    assert report["certificate"]["name_match"] == "cn-only"
+    assert any("only in the subject CN" in w for w in report["warnings"])
+    # Expired: trusted anchor or not, it is not secure.
+    old, old_key = _self_signed_files(tmp_path, "old", cn="localhost", sans=["localhost"],
+                                      days_ago=40, days=30)  # fmt: skip
+    with s_server("-cert", str(old), "-key", str(old_key)) as port:
+        code, result = probe_json(
+            isolated_store, f"https://localhost:{port}", "--ca-file", str(old)
+        )
+    (report,) = result["targets"]
+    assert code == 1 and report["certificate"]["days_left"] < 0 and not report["secure"]
+    # TLS 1.0 still enabled.
+    new, new_key = _self_signed_files(tmp_path, "tls10", cn="localhost", sans=["localhost"])
+    with s_server("-cert", str(new), "-key", str(new_key), "-cipher", "DEFAULT@SECLEVEL=0",
+                  "-tls1") as port:  # fmt: skip
+        _, result = probe_json(isolated_store, f"https://localhost:{port}", "--ca-file", str(new))
+    (report,) = result["targets"]
+    assert report["tls"]["negotiated_version"] == "TLSv1"
+    assert report["tls"]["versions"]["TLSv1"] is True
+    assert report["tls"]["versions"]["TLSv1.3"] is False
+
+
+def _rate_limited(conn: socket.socket) -> None:
+    conn.sendall(b"421 4.3.2 Too many connections, try again later\r\n")
+
+
+def test_a_421_banner_is_rate_limiting_not_a_crash(isolated_store: Path) -> None:
+    with hostile(_rate_limited) as port:
+        code, result = probe_json(isolated_store, f"smtp://localhost:{port}")
+    (report,) = result["targets"]
+    assert code == 1
+    assert any("rate limited" in s["detail"] for s in report["stages"]), report["stages"]
+
+
+def test_mail_from_rcpt_to_and_the_html_report(
+    org: Cli, tmp_path: Path, isolated_store: Path
+) -> None:
+    org("domain", "add", "contoso.com")
+    (tmp_path / "pw").write_text("x\n")
+    org("mailbox", "add", "alice@contoso.com", "--server", "EXCH01",
+        "--password-file", str(tmp_path / "pw"))  # fmt: skip
+    port = free_port()
+    org("connector", "set", "Default Frontend EXCH01", "--bind", f"127.0.0.1:{port}")
+    for name in ("Client Frontend", "Outbound Proxy Frontend", "Default", "Client Proxy"):
+        org("connector", "remove", f"{name} EXCH01")
+    page = tmp_path / "report.html"
+    with serving("EXCH01", isolated_store):
+        _, accepted = probe_json(isolated_store, f"smtp://localhost:{port}",
+                                 "--mail-from", "probe@fabrikam.com",
+                                 "--rcpt-to", "alice@contoso.com", "--html", str(page))  # fmt: skip
+        _, refused = probe_json(isolated_store, f"smtp://localhost:{port}",
+                                "--mail-from", "probe@fabrikam.com",
+                                "--rcpt-to", "nobody@contoso.com")  # fmt: skip
+    (ok,) = accepted["targets"]
+    assert stage(ok, "MAIL FROM")["ok"] and stage(ok, "RCPT TO")["ok"]
+    (bad,) = refused["targets"]
+    assert not stage(bad, "RCPT TO accepted")["ok"]
+    assert "550" in stage(bad, "RCPT TO accepted")["detail"]
+    html = page.read_text()
+    assert html.startswith("<!doctype html>") and f"smtp://localhost:{port}" in html
+    assert "<script" not in html and "http://" not in html.replace(f"smtp://localhost:{port}", "")

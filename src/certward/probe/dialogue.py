@@ -105,16 +105,25 @@ async def _to_starttls(wire: Wire, target: Target, stages: _Stages | None, helo:
 
     family = target.protocol.family
     if family == "smtp":
-        code, lines = await stage("banner", lambda: smtp_reply(wire))
-        banner = " ".join(lines)
-        if code == 421:
-            raise ProbeFailure(f"rate limited: 421 {banner}")
-        if code != 220:
-            raise ProbeFailure(f"banner {code} {banner}")
-        wire.send(f"EHLO {helo}\r\n".encode())
-        code, ehlo = await stage("EHLO", lambda: smtp_reply(wire))
-        if code != 250:
-            raise ProbeFailure(f"EHLO refused: {code} {' '.join(ehlo)}")
+
+        async def greeting() -> str:
+            code, lines = await smtp_reply(wire)
+            text = " ".join(lines)
+            if code == 421:
+                raise ProbeFailure(f"rate limited: 421 {text}")
+            if code != 220:
+                raise ProbeFailure(f"banner {code} {text}")
+            return text
+
+        async def hello() -> list[str]:
+            wire.send(f"EHLO {helo}\r\n".encode())
+            code, lines = await smtp_reply(wire)
+            if code != 250:
+                raise ProbeFailure(f"EHLO refused: {code} {' '.join(lines)}")
+            return lines
+
+        banner = await stage("banner", greeting)
+        ehlo = await stage("EHLO", hello)
         offered = any(line.upper().split()[:1] == ["STARTTLS"] for line in ehlo[1:])
         if stages:
             stages.note("STARTTLS offered", offered)
