@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,7 @@ def run_probes(
     rcpt_to: str | None = None,
     domains: Sequence[str] = (),
     dns_options: Any = None,
+    on_done: Callable[[str], None] | None = None,
 ) -> tuple[list[EndpointReport], list[Any]]:
     """Probe every target and mail domain; one connection at a time per endpoint
     (host and port), ``concurrency`` endpoints at once. Returns the endpoint reports and
@@ -109,6 +110,8 @@ def run_probes(
                 report = await probe(reactor, target, options)
                 report.score = endpoint_score(report)
                 reports[index] = report
+                if on_done is not None:
+                    on_done(target.text)
             finally:
                 lock.release()
         finally:
@@ -122,6 +125,8 @@ def run_probes(
             )
             domain_reports[index] = result
             mx_reports.extend(endpoints)
+            if on_done is not None:
+                on_done(domain)
         finally:
             overall.release()
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.progress import Progress
 
 from certward.clock import SystemClock
 from certward.interfaces.cli import inputs, render
@@ -49,10 +51,15 @@ def probe(
     targets, domains = split_targets(target or [], targets_file)
     roots = load_roots(ca_file)
     dns_options = DnsOptions(parse_resolver(resolver), mx_port, policy_port)
-    reports, domain_reports = run_probes(
-        targets, clock=SystemClock(), roots=roots, timeout=timeout, concurrency=concurrency,
-        mail_from=mail_from, rcpt_to=rcpt_to, domains=domains, dns_options=dns_options,
-    )  # fmt: skip
+    total = len(targets) + len(domains)
+    show_progress = not as_json and total > 1 and sys.stderr.isatty()
+    with Progress(transient=True, console=render.error_console(), disable=not show_progress) as bar:
+        task = bar.add_task("probing", total=total)
+        reports, domain_reports = run_probes(
+            targets, clock=SystemClock(), roots=roots, timeout=timeout, concurrency=concurrency,
+            mail_from=mail_from, rcpt_to=rcpt_to, domains=domains, dns_options=dns_options,
+            on_done=lambda _: bar.advance(task),
+        )  # fmt: skip
     if html_file is not None:
         page = html.render(reports, domain_reports, when=SystemClock().now().isoformat())
         inputs.write_file(html_file, page.encode())
