@@ -84,6 +84,8 @@ class EndpointReport:
     warnings: list[str] = field(default_factory=list)
     presented_chain: list[Any] = field(default_factory=list, repr=False)  # not in JSON
     score: int = 0
+    # Which of your organisation's servers hold the certificate presented (certward's store).
+    exchange_view: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def secure(self) -> bool:
@@ -108,5 +110,6 @@ class EndpointReport:
             "client_auth": self.client_auth.to_json(),
             "secure": self.secure,
             "score": self.score,
+            "exchange_view": self.exchange_view,
             "warnings": self.warnings,
         }

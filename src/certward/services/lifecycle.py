@@ -282,6 +282,12 @@ class Lifecycle:
                 for record in repo.certificates(srv.name, StoreName.MY)
             ]
 
+    def holders(self, thumbprint: Thumbprint) -> list[tuple[str, ServiceSet]]:
+        """Which servers of the organisation hold this certificate, and for what."""
+        with self._uow.transaction() as repo:
+            found = [(s.name, repo.find_certificate(s.name, thumbprint)) for s in repo.servers()]
+            return [(name, record.services) for name, record in found if record is not None]
+
     def show_certificate(self, server: str, thumbprint: Thumbprint) -> CertificateView:
         """A certificate of the My store, else of the CA or Root store."""
         now = self._clock.now()

@@ -10,8 +10,10 @@ import typer
 from rich.progress import Progress
 
 from certward.clock import SystemClock
+from certward.config import load_settings
 from certward.interfaces.cli import inputs, render
-from certward.interfaces.cli.common import JsonOpt, console
+from certward.interfaces.cli.common import JsonOpt, console, open_app, root_db
+from certward.model import Thumbprint
 from certward.probe import html
 from certward.probe.domain import DnsOptions, DomainReport
 from certward.probe.report import SCHEMA_VERSION, EndpointReport
@@ -60,6 +62,7 @@ def probe(
             mail_from=mail_from, rcpt_to=rcpt_to, domains=domains, dns_options=dns_options,
             on_done=lambda _: bar.advance(task),
         )  # fmt: skip
+    _exchange_view(reports)
     if html_file is not None:
         page = html.render(reports, domain_reports, when=SystemClock().now().isoformat())
         inputs.write_file(html_file, page.encode())
@@ -124,6 +127,25 @@ def _print(report: EndpointReport) -> None:
             f"{auth.ca_names_size} bytes",
             markup=False,
         )
+    for entry in report.exchange_view:
+        services = ", ".join(entry["services"]) or "no services"
+        out.print(f"Your certificate, on {entry['server']} ({services})", markup=False)
     for warning in report.warnings:
         out.print(f"warning: {warning}", markup=False)
     out.print(f"Secure: {'yes' if report.secure else 'NO'}; score {report.score}", markup=False)
+
+
+def _exchange_view(reports: list[EndpointReport]) -> None:
+    """Mark the certificates that belong to your organisation (when certward has a store)."""
+    settings = load_settings(root_db.get())
+    if settings.sqlite_path is not None and not settings.sqlite_path.exists():
+        return  # no organisation here: probing must not create a store
+    lifecycle = open_app(None).lifecycle
+    for report in reports:
+        if report.certificate is None:
+            continue
+        thumbprint = Thumbprint(report.certificate.chain[0].thumbprint_sha1)
+        report.exchange_view = [
+            {"server": server, "services": services.names}
+            for server, services in lifecycle.holders(thumbprint)
+        ]
