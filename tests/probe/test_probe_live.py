@@ -113,7 +113,7 @@ def test_355_roots_in_the_client_ca_list_are_measured_and_warned(
     with s_server("-cert", str(cert), "-key", str(key), "-verify", "1",
                   "-CAfile", str(bundle), "-tls1_2") as port:  # fmt: skip
         code, result = probe_json(
-            isolated_store, f"https://localhost:{port}", "--ca-file", str(cert)
+            isolated_store, f"https://localhost:{port}", "--ca-file", str(cert), "--timeout", "60"
         )
     (report,) = result["targets"]
     auth = report["client_auth"]
