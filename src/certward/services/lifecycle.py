@@ -109,9 +109,10 @@ class EnableResult:
 
 @dataclass(frozen=True, slots=True)
 class ImportResult:
+    """What an import did: a PFX (or PEM with key) added, or a pending request completed."""
+
     thumbprint: Thumbprint
     completed_request: bool
-    has_private_key: bool
     chain_added: list[tuple[StoreName, Thumbprint, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -418,16 +419,15 @@ class Lifecycle:
         with self._uow.transaction() as repo:
             srv = repo.server(server)
             if bundle.private_key is not None:
-                result_thumb, leaf, warnings = self._import_with_key(
+                leaf, warnings = self._import_with_key(
                     repo, srv, bundle, source=source, exportable=exportable, now=now
                 )
-                completed, has_key = False, True
+                completed = False
             else:
-                leaf = self._import_reply(repo, srv, bundle, source)
-                result_thumb, completed, has_key, warnings = _thumb(leaf), True, True, []
+                leaf, completed, warnings = self._import_reply(repo, srv, bundle, source), True, []
             extras = [c for c in bundle.certificates if _thumb(c) != _thumb(leaf)]
             added = add_to_trust_stores(repo, srv.name, extras, now)
-            return ImportResult(result_thumb, completed, has_key, added, warnings)
+            return ImportResult(_thumb(leaf), completed, added, warnings)
 
     def _import_with_key(
         self,
@@ -438,7 +438,7 @@ class Lifecycle:
         source: str,
         exportable: bool,
         now: dt.datetime,
-    ) -> tuple[Thumbprint, x509.Certificate, list[str]]:
+    ) -> tuple[x509.Certificate, list[str]]:
         key = bundle.private_key
         assert key is not None
         key_spki = key.public_key().public_bytes(
@@ -470,7 +470,7 @@ class Lifecycle:
         warnings = []
         if leaf.not_valid_after_utc < now:
             warnings.append(f"certificate {thumb} expired on {leaf.not_valid_after_utc:%Y-%m-%d}")
-        return thumb, leaf, warnings
+        return leaf, warnings
 
     def _import_reply(
         self,
