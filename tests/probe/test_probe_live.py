@@ -53,9 +53,9 @@ def test_probe_a_certward_smtp_server(
     assert code == 0 and result["schema_version"] == 1
     (report,) = result["targets"]
     assert all(s["ok"] for s in report["stages"]), report["stages"]
-    assert {"connect", "banner", "EHLO", "STARTTLS offered", "TLS negotiated", "secure"} <= {
-        s["name"] for s in report["stages"]
-    }
+    names = [s["name"] for s in report["stages"]]
+    assert names[:2] == ["DNS answer", "connect"]
+    assert {"banner", "EHLO", "STARTTLS offered", "TLS negotiated", "secure"} <= set(names)
     assert "Microsoft ESMTP MAIL Service ready" in report["banner"]
     assert report["tls"]["versions"] == {
         "TLSv1": False, "TLSv1.1": False, "TLSv1.2": True, "TLSv1.3": True,
@@ -293,3 +293,19 @@ def test_mail_from_rcpt_to_and_the_html_report(
     html = page.read_text()
     assert html.startswith("<!doctype html>") and f"smtp://localhost:{port}" in html
     assert "<script" not in html and "http://" not in html.replace(f"smtp://localhost:{port}", "")
+
+
+def test_targets_from_a_file_and_an_unresolvable_host(tmp_path: Path, isolated_store: Path) -> None:
+    listing = tmp_path / "targets.txt"
+    listing.write_text("# one target a line\nsmtp://no-such-host.invalid:2525\n\n")
+    code, result = probe_json(isolated_store, "--targets-file", str(listing), "--timeout", "10")
+    (report,) = result["targets"]
+    assert code == 1 and report["target"] == "smtp://no-such-host.invalid:2525"
+    dns = stage(report, "DNS answer")
+    assert not dns["ok"] and "no address for no-such-host.invalid" in dns["detail"]
+
+
+def test_a_bad_target_is_a_usage_error(isolated_store: Path) -> None:
+    done = run_certward(isolated_store, "probe", "gopher://x", check_status=False)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: ") and "unknown scheme" in done.stderr

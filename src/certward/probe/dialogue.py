@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from cryptography import x509
@@ -89,6 +89,15 @@ async def smtp_reply(wire: Wire) -> tuple[int, list[str]]:
         if len(text) == 3 or text[3] == " ":
             return int(text[:3]), lines
     raise ProbeFailure(f"more than {MAX_REPLY_LINES} continuation lines")
+
+
+async def _resolve(reactor: Any, host: str) -> str:
+    """The host's IPv4 address, as the connection will use it (an IP stays as it is)."""
+    try:
+        address: str = await reactor.resolve(host)
+    except Exception as exc:
+        raise ProbeFailure(f"no address for {host}: {exc.__class__.__name__}") from None
+    return address
 
 
 async def _connect(reactor: Any, target: Target) -> Wire:
@@ -200,6 +209,9 @@ async def probe(reactor: Any, target: Target, options: ProbeOptions) -> Endpoint
     wire: Wire | None = None
     handshake_ok = False
     try:
+        if target.address is None:  # a mail domain's MX was resolved already
+            address = await stages.run("DNS answer", lambda: _resolve(reactor, target.host))
+            target = replace(target, address=address)
         wire = await stages.run("connect", lambda: _connect(reactor, target))
         if target.protocol.starttls:
             report.banner = await _to_starttls(wire, target, stages, options.helo)
