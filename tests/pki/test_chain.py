@@ -61,3 +61,9 @@ def test_build_chain_is_nearest_first_and_stops_at_the_root(pki: Pki) -> None:
     pool = [pki.root.certificate, pki.issuing.certificate]
     assert chain.build_chain(pki.leaf, pool) == [pki.issuing.certificate, pki.root.certificate]
     assert chain.build_chain(pki.leaf, [pki.root.certificate]) == []
+
+
+def test_path_error_names_the_reason_even_without_any_root(pki: Pki) -> None:
+    stores = {"intermediates": [pki.issuing.certificate], "now": NOW}
+    assert chain.path_error(pki.leaf, roots=[pki.root.certificate], **stores) is None
+    assert chain.path_error(pki.leaf, roots=[], **stores)  # an empty store is no crash

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.x509 import verification
 from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IHandshakeListener
 from twisted.mail import smtp
@@ -27,9 +26,7 @@ from certward.endpoints.mailstore import MailStore
 from certward.endpoints.selection import Selection, select_certificate
 from certward.endpoints.snapshot import EndpointSnapshot
 from certward.model import AuthMechanism, Connector, Service
-from certward.pki import certinfo, clientca, hostnames
-
-TLS_API_FAILURE = "0x80090301"
+from certward.pki import certinfo, chain, clientca, hostnames
 
 
 @dataclass
@@ -295,20 +292,14 @@ class ReceiveSession(smtp.ESMTP):
         leaf, presented = self.peer_chain[0], self.peer_chain[1:]
         if not hostnames.covers(leaf, domain):
             return f"the certificate names neither {domain} in its SANs nor its CN"
-        try:
-            (
-                verification.PolicyBuilder()
-                .store(verification.Store(list(snap.roots)))
-                .time(self.state.now())
-                .extension_policies(
-                    ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                    ee_policy=verification.ExtensionPolicy.permit_all(),
-                )
-                .build_client_verifier()
-                .verify(leaf, [*presented, *snap.intermediates])
-            )
-        except (verification.VerificationError, ValueError) as exc:
-            return f"the certificate does not chain to a trusted root ({exc})"
+        problem = chain.path_error(
+            leaf,
+            intermediates=[*presented, *snap.intermediates],
+            roots=snap.roots,
+            now=self.state.now(),
+        )
+        if problem is not None:
+            return f"the certificate does not chain to a trusted root ({problem})"
         return None
 
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:

@@ -21,17 +21,16 @@ from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import types
-from cryptography.x509 import verification
-from OpenSSL import SSL, crypto
+from OpenSSL import SSL
 from twisted.internet import defer, error
-from twisted.internet.interfaces import IHandshakeListener, IOpenSSLContextFactory
+from twisted.internet.interfaces import IHandshakeListener
 from twisted.mail import smtp
 from zope.interface import implementer
 
 from certward.endpoints.logs import ProtocolLog
-from certward.endpoints.tls import VERSIONS
+from certward.endpoints.tls import VERSIONS, ContextFactory, requested_ca_names
 from certward.model import Connector, TlsAuthLevel
-from certward.pki import certinfo, hostnames
+from certward.pki import certinfo, chain, hostnames
 
 TLS_API_FAILURE = (
     "Microsoft.Exchange.Net.ExSmtpClient.TlsApiFailureException: A TLS API failure "
@@ -94,13 +93,11 @@ def _client_context(policy: SendPolicy, facts: _TlsFacts) -> SSL.Context:
             context.add_extra_chain_cert(extra)
 
     def info(connection: SSL.Connection, where: int, _ret: int) -> None:
-        if not where & SSL.SSL_CB_CONNECT_LOOP:
-            return
-        state = connection.get_state_string() or b""
-        if b"read server certificate request" not in state or facts.requested:
+        names = requested_ca_names(connection, where)
+        if names is None or facts.requested:
             return
         facts.requested = True
-        facts.ca_names = [crypto.X509Name.der(name) for name in connection.get_client_ca_list()]
+        facts.ca_names = names
         # Like Schannel: an empty list means any certificate may be offered.
         acceptable = not facts.ca_names or bool(
             identity and identity.issuer_names() & set(facts.ca_names)
@@ -112,15 +109,6 @@ def _client_context(policy: SendPolicy, facts: _TlsFacts) -> SSL.Context:
 
     context.set_info_callback(info)
     return context
-
-
-@implementer(IOpenSSLContextFactory)
-class _ContextFactory:
-    def __init__(self, context: SSL.Context) -> None:
-        self._context = context
-
-    def getContext(self) -> SSL.Context:
-        return self._context
 
 
 @implementer(IHandshakeListener)
@@ -176,20 +164,14 @@ def _check_remote(policy: SendPolicy, facts: _TlsFacts) -> str | None:
     if not facts.peer_chain:
         return "the remote server presented no certificate"
     leaf, presented = facts.peer_chain[0], facts.peer_chain[1:]
-    try:
-        (
-            verification.PolicyBuilder()
-            .store(verification.Store(list(policy.roots)))
-            .time(policy.now())
-            .extension_policies(
-                ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                ee_policy=verification.ExtensionPolicy.permit_all(),
-            )
-            .build_client_verifier()
-            .verify(leaf, [*presented, *policy.intermediates])
-        )
-    except (verification.VerificationError, ValueError) as exc:
-        return f"the remote certificate does not chain to a trusted root ({exc})"
+    problem = chain.path_error(
+        leaf,
+        intermediates=[*presented, *policy.intermediates],
+        roots=policy.roots,
+        now=policy.now(),
+    )
+    if problem is not None:
+        return f"the remote certificate does not chain to a trusted root ({problem})"
     if level is TlsAuthLevel.DOMAIN_VALIDATION:
         domain = policy.connector.tls_domain or policy.recipient_domain
         if not hostnames.covers(leaf, domain):
@@ -239,7 +221,7 @@ def send(
     factory = _Factory(
         None, None, mail_from, list(rcpt_to), BytesIO(message), done,
         retries=0,
-        contextFactory=_ContextFactory(_client_context(policy, facts)),
+        contextFactory=ContextFactory(_client_context(policy, facts)),
         requireAuthentication=False,
         requireTransportSecurity=policy.connector.require_tls,
     )  # fmt: skip

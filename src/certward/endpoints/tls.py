@@ -92,6 +92,16 @@ def server_context(config: ServerTls) -> SSL.Context:
     return context
 
 
+def requested_ca_names(connection: SSL.Connection, where: int) -> list[bytes] | None:
+    """For a client's info callback: the acceptable-CA names (DER) when the handshake has
+    just read a CertificateRequest, else None. An empty list means "any certificate"."""
+    if not where & SSL.SSL_CB_CONNECT_LOOP:
+        return None
+    if b"read server certificate request" not in (connection.get_state_string() or b""):
+        return None
+    return [crypto.X509Name.der(name) for name in connection.get_client_ca_list()]
+
+
 @implementer(IOpenSSLContextFactory)
 class ContextFactory:
     """Twisted's context factory: ``getContext()`` returns the prepared context."""

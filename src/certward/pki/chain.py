@@ -71,35 +71,39 @@ def certificate_status(
     anchored = any(to_der(c) in root_ders for c in path)
     if not anchored:
         return CertStatus.UNTRUSTED
-    if _verifies(cert, roots=roots, intermediates=intermediates, now=now):
+    if path_error(cert, intermediates=intermediates, roots=roots, now=now) is None:
         return CertStatus.VALID
     return CertStatus.INVALID
 
 
-def _verifies(
-    cert: x509.Certificate,
+def path_error(
+    leaf: x509.Certificate,
     *,
-    roots: Sequence[x509.Certificate],
     intermediates: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate],
     now: dt.datetime,
-) -> bool:
-    """Path validation with cryptography's verifier: dates, signatures, CA constraints.
+) -> str | None:
+    """Why ``leaf`` does not validate to one of ``roots`` (None when it does).
 
-    Usage-specific extension rules are relaxed for the leaf (Exchange's Status does not
-    depend on the service); CA certificates keep the web PKI rules.
+    cryptography's verifier checks dates, signatures and CA constraints. The leaf's
+    usage-specific extension rules are relaxed: Exchange's Status, a partner's mutual-TLS
+    certificate and a probed server's certificate are judged the same way whatever their
+    extended key usage; CA certificates keep the web PKI rules. The host name is checked
+    separately (``certward.pki.hostnames``).
     """
-    policy_builder = (
-        verification.PolicyBuilder()
-        .store(verification.Store(list(roots)))
-        .time(now)
-        .max_chain_depth(_MAX_DEPTH)
-        .extension_policies(
-            ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-            ee_policy=verification.ExtensionPolicy.permit_all(),
-        )
-    )
     try:
-        policy_builder.build_client_verifier().verify(cert, list(intermediates))
-    except verification.VerificationError:
-        return False
-    return True
+        (
+            verification.PolicyBuilder()
+            .store(verification.Store(list(roots)))  # an empty store is a ValueError too
+            .time(now)
+            .max_chain_depth(_MAX_DEPTH)
+            .extension_policies(
+                ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
+                ee_policy=verification.ExtensionPolicy.permit_all(),
+            )
+            .build_client_verifier()
+            .verify(leaf, list(intermediates))
+        )
+    except (verification.VerificationError, ValueError) as exc:
+        return str(exc) or exc.__class__.__name__
+    return None

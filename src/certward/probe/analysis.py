@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
-from cryptography.x509 import verification
 
 from certward.pki import certinfo, clientca, hostnames
+from certward.pki import chain as chain_paths
 from certward.probe.report import CertificateReport, ChainEntry, ClientAuthReport
 
 
@@ -34,36 +34,22 @@ def certificate_report(
 ) -> CertificateReport:
     """Trust (path validation to ``roots``) and the host name are judged separately."""
     leaf = chain[0]
-    trust_error = ""
-    try:
-        (
-            verification.PolicyBuilder()
-            .store(verification.Store(list(roots)))
-            .time(now)
-            .extension_policies(
-                ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-                ee_policy=verification.ExtensionPolicy.permit_all(),
-            )
-            .build_client_verifier()
-            .verify(leaf, list(chain[1:]))
-        )
-    except (verification.VerificationError, ValueError) as exc:
-        trust_error = str(exc)
+    trust_error = chain_paths.path_error(leaf, intermediates=chain[1:], roots=roots, now=now)
     hash_algorithm = leaf.signature_hash_algorithm
     hash_name = hash_algorithm.name if hash_algorithm is not None else "none"
     return CertificateReport(
         chain=[
             ChainEntry(
-                subject=certinfo.facts(c).subject,
-                issuer=certinfo.facts(c).issuer,
-                thumbprint_sha1=certinfo.thumbprint(certinfo.to_der(c)),
-                not_after=c.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                subject=facts.subject,
+                issuer=facts.issuer,
+                thumbprint_sha1=facts.thumbprint,
+                not_after=facts.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
             )
-            for c in chain
+            for facts in map(certinfo.facts, chain)
         ],
         includes_root=len(chain) > 1 and certinfo.is_self_signed(chain[-1]),
-        trusted=not trust_error,
-        trust_error=trust_error,
+        trusted=trust_error is None,
+        trust_error=trust_error or "",
         name_match=hostnames.match_host(leaf, host).value,
         days_left=(leaf.not_valid_after_utc - now) // dt.timedelta(days=1),
         key_type=_key_type(leaf.public_key()),

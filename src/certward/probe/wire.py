@@ -7,17 +7,16 @@ failure, never a hang (each stage also has a timeout) or unbounded memory.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from OpenSSL import SSL, crypto
+from OpenSSL import SSL
 from twisted.internet import defer, protocol
 from twisted.internet.interfaces import IHandshakeListener, IOpenSSLClientConnectionCreator
 from twisted.python import failure
 from zope.interface import implementer
 
-from certward.endpoints.tls import VERSIONS
+from certward.endpoints.tls import VERSIONS, requested_ca_names
 
 MAX_LINE = 8192
 MAX_TOTAL = 1_000_000
@@ -57,14 +56,10 @@ class ProbeTlsCreator:
         self._context = context
 
     def _info(self, connection: SSL.Connection, where: int, _ret: int) -> None:
-        if not where & SSL.SSL_CB_CONNECT_LOOP:
-            return
-        state = connection.get_state_string() or b""
-        if b"read server certificate request" in state and not self._observation.requested:
+        names = requested_ca_names(connection, where)
+        if names is not None and not self._observation.requested:
             self._observation.requested = True
-            self._observation.ca_names = [
-                crypto.X509Name.der(name) for name in connection.get_client_ca_list()
-            ]
+            self._observation.ca_names = names
 
     def _ocsp(self, _connection: SSL.Connection, data: bytes, _extra: Any) -> bool:
         self._observation.ocsp_stapled = bool(data)
@@ -179,6 +174,3 @@ def _reason(reason: failure.Failure) -> str:
             return ", ".join(str(p[-1]) for p in parts)
     text = str(value) or value.__class__.__name__
     return text.splitlines()[0][:200]
-
-
-Clock = Callable[[], float]

@@ -15,6 +15,7 @@ from certward.endpoints.snapshot import EndpointSnapshot
 from certward.model import StoreName, Thumbprint
 from certward.pki import certinfo
 from certward.services.ports import UnitOfWork
+from certward.services.views import TrustStores
 
 
 def load_snapshot(uow: UnitOfWork, server: str) -> EndpointSnapshot:
@@ -38,18 +39,14 @@ def load_snapshot(uow: UnitOfWork, server: str) -> EndpointSnapshot:
             if record.has_private_key and record.services:
                 keys[record.thumbprint] = repo.private_key(record)
 
-        def trust(store: StoreName) -> tuple:  # type: ignore[type-arg]
-            return tuple(
-                certinfo.load_der(r.der) for r in repo.certificates(srv.name, store) if r.der
-            )
-
+        trust = TrustStores.of(repo, srv.name)
         transport = org.transport if org else None
         return EndpointSnapshot(
             server=srv,
             candidates=tuple(candidates),
             keys=keys,
-            roots=trust(StoreName.ROOT),
-            intermediates=trust(StoreName.CA),
+            roots=tuple(trust.roots),
+            intermediates=tuple(trust.intermediates),
             connectors=tuple(repo.connectors()),
             receive_domain_secure=transport.tls_receive_domain_secure_list if transport else (),
             send_domain_secure=transport.tls_send_domain_secure_list if transport else (),

@@ -396,14 +396,6 @@ class Lifecycle:
         repo.add_certificate(record, private_key=key, spki_der=certinfo.spki(csr))
         return record
 
-    def request_file(self, server: str, thumbprint: Thumbprint, *, binary: bool = False) -> bytes:
-        """The CSR of a pending request again (to resend it to the CA)."""
-        with self._uow.transaction() as repo:
-            record = repo.certificate(server, thumbprint)
-            if record.csr_der is None:
-                raise StoreError(f"{thumbprint} is a certificate, not a pending request")
-            return _csr_bytes(record, binary=binary)
-
     # -- Import-ExchangeCertificate ---------------------------------------------------------
     def import_file(
         self,

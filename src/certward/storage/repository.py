@@ -376,10 +376,6 @@ class Repository:
             )
         ).first()
 
-    def published_thumbprints(self) -> list[Thumbprint]:
-        rows = self._session.scalars(select(PublishedCertificateRow.thumbprint))
-        return [Thumbprint(t) for t in rows]
-
     def _find_cert_row(
         self, server: str, thumbprint: Thumbprint, store: StoreName
     ) -> CertificateRow | None:
