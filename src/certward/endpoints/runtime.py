@@ -25,7 +25,6 @@ from certward.endpoints.imap import ImapFactory  # noqa: E402
 from certward.endpoints.logs import EventLog, ProtocolLog  # noqa: E402
 from certward.endpoints.mailstore import MailStore  # noqa: E402
 from certward.endpoints.pop3 import Pop3Factory  # noqa: E402
-from certward.endpoints.selection import select_certificate, select_iis  # noqa: E402
 from certward.endpoints.smtp_receive import ReceiveFactory, ReceiveState  # noqa: E402
 from certward.endpoints.snapshot import EndpointSnapshot  # noqa: E402
 from certward.endpoints.tls import (  # noqa: E402
@@ -34,6 +33,7 @@ from certward.endpoints.tls import (  # noqa: E402
     server_context,
 )
 from certward.model import Binding, Service  # noqa: E402
+from certward.pki.selection import select_certificate, select_iis  # noqa: E402
 
 RELOAD_SECONDS = 1.0
 

@@ -23,10 +23,10 @@ from zope.interface import implementer
 from certward.endpoints import tls
 from certward.endpoints.logs import EventLog, ProtocolLog
 from certward.endpoints.mailstore import MailStore
-from certward.endpoints.selection import Selection, select_certificate
 from certward.endpoints.snapshot import EndpointSnapshot
 from certward.model import AuthMechanism, Connector, Service
 from certward.pki import certinfo, chain, clientca, hostnames
+from certward.pki.selection import Selection, select_certificate
 
 
 @dataclass
@@ -238,7 +238,7 @@ class ReceiveSession(smtp.ESMTP):
         if self.ctx is not None and not self.startedTLS and self._tls_state is not None:
             chosen = self._tls_state.selection.chosen
             assert chosen is not None
-            facts = certinfo.facts(chosen.certificate)
+            facts = certinfo.facts(chosen.x509())
             self._log("*", "", "Sending certificate")
             self._log("*", facts.subject, "Certificate subject")
             self._log("*", facts.issuer, "Certificate issuer name")

@@ -10,7 +10,6 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import types
 
-from certward.endpoints.selection import Candidate
 from certward.endpoints.tls import ServerTls
 from certward.model import (
     Connector,
@@ -21,6 +20,7 @@ from certward.model import (
     VirtualDirectory,
 )
 from certward.pki import certinfo, chain
+from certward.pki.selection import Candidate
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ class EndpointSnapshot:
 
     def server_tls(self, chosen: Candidate, **options: Any) -> ServerTls:
         """TLS settings for presenting ``chosen``: its key, its chain, the server's policy."""
-        cert = chosen.certificate
+        cert = chosen.x509()
         return ServerTls(
             certificate=cert,
             key=self.keys[chosen.thumbprint],

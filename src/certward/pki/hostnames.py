@@ -8,6 +8,7 @@ from cryptography import x509
 
 from certward.pki.certinfo import dns_names
 from certward.pki.names import common_name
+from certward.pki.profile import CertProfile
 
 
 class NameMatch(enum.StrEnum):
@@ -35,20 +36,27 @@ def pattern_matches(pattern: str, host: str) -> bool:
     return len(p_labels) == len(h_labels) and p_labels[1:] == h_labels[1:]
 
 
-def match_host(cert: x509.Certificate, host: str) -> NameMatch:
-    if any(pattern_matches(name, host) for name in dns_names(cert)):
+def _names(cert: x509.Certificate | CertProfile) -> tuple[tuple[str, ...], str | None]:
+    """The SAN DNS names and the subject CN."""
+    if isinstance(cert, CertProfile):
+        return cert.dns_names, cert.common_name
+    return tuple(dns_names(cert)), common_name(cert.subject)
+
+
+def match_host(cert: x509.Certificate | CertProfile, host: str) -> NameMatch:
+    sans, cn = _names(cert)
+    if any(pattern_matches(name, host) for name in sans):
         return NameMatch.SAN
-    cn = common_name(cert.subject)
     if cn is not None and pattern_matches(cn, host):
         return NameMatch.CN_ONLY
     return NameMatch.NONE
 
 
-def covers(cert: x509.Certificate, host: str) -> bool:
+def covers(cert: x509.Certificate | CertProfile, host: str) -> bool:
     """Subject CN or SAN: the way Exchange's certificate selection matches a name."""
     return match_host(cert, host) is not NameMatch.NONE
 
 
-def is_wildcard(cert: x509.Certificate) -> bool:
-    cn = common_name(cert.subject) or ""
-    return cn.startswith("*.") or any(name.startswith("*.") for name in dns_names(cert))
+def is_wildcard(cert: x509.Certificate | CertProfile) -> bool:
+    sans, cn = _names(cert)
+    return (cn or "").startswith("*.") or any(name.startswith("*.") for name in sans)

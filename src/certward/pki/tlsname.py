@@ -8,6 +8,7 @@ from cryptography import x509
 
 from certward.model.connectors import TlsCertificateName, TlsNameStatus
 from certward.pki.names import NameSyntaxError, dotnet_x500, parse_dotnet_x500, same_name
+from certward.pki.profile import CertProfile
 
 
 def tls_certificate_name(cert: x509.Certificate) -> TlsCertificateName:
@@ -35,7 +36,7 @@ def check(value: str | None) -> TlsNameStatus | None:
     return None
 
 
-def matches(cert: x509.Certificate, value: str) -> bool:
+def matches(cert: x509.Certificate | CertProfile, value: str) -> bool:
     issuer, subject = parse_names(value)
     return same_name(cert.issuer, issuer) and same_name(cert.subject, subject)
 

@@ -10,10 +10,10 @@ from cryptography.hazmat.primitives.asymmetric import types
 
 from certward.clock import Clock
 from certward.endpoints.logs import read_events, read_protocol_log
-from certward.endpoints.selection import Candidate
 from certward.endpoints.snapshot import EndpointSnapshot
 from certward.model import StoreName, Thumbprint
 from certward.pki import certinfo
+from certward.pki.selection import Candidate
 from certward.services.ports import UnitOfWork
 from certward.services.views import TrustStores
 
@@ -29,7 +29,7 @@ def load_snapshot(uow: UnitOfWork, server: str) -> EndpointSnapshot:
             if record.der is None:
                 continue
             candidates.append(
-                Candidate(
+                Candidate.of(
                     record.thumbprint,
                     certinfo.load_der(record.der),
                     record.has_private_key,

@@ -21,17 +21,40 @@ from dataclasses import dataclass, field
 from cryptography import x509
 
 from certward.model import Service, ServiceSet, Thumbprint
-from certward.pki import certinfo, hostnames, tlsname
+from certward.pki import hostnames, tlsname
+from certward.pki.profile import CertProfile
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A certificate of the server's My store, as selection sees it."""
+    """A certificate of the server's My store, as selection sees it.
+
+    ``certificate`` is None for a certificate certward knows only from a real server's
+    output (an observed server): selection and health need only the profile."""
 
     thumbprint: Thumbprint
-    certificate: x509.Certificate = field(repr=False)
+    profile: CertProfile = field(repr=False)
     has_private_key: bool
     services: ServiceSet
+    certificate: x509.Certificate | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(
+        cls,
+        thumbprint: Thumbprint,
+        certificate: x509.Certificate,
+        has_private_key: bool,
+        services: ServiceSet,
+    ) -> Candidate:
+        return cls(
+            thumbprint, CertProfile.of(certificate), has_private_key, services, certificate
+        )
+
+    def x509(self) -> x509.Certificate:
+        """The certificate itself, for presenting it in a handshake."""
+        if self.certificate is None:
+            raise ValueError(f"certificate {self.thumbprint} is known only by its description")
+        return self.certificate
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +90,8 @@ def select_certificate(
     name = tls_certificate_name if by_tls_name and tls_certificate_name else host_name
 
     def eligible(candidate: Candidate) -> bool:
-        cert = candidate.certificate
-        if cert.version is not x509.Version.v3 or not candidate.has_private_key:
+        cert = candidate.profile
+        if cert.version != 3 or not candidate.has_private_key:
             return False
         if service not in candidate.services:
             return False
@@ -80,15 +103,15 @@ def select_certificate(
 
     ranked = sorted(
         (c for c in candidates if eligible(c)),
-        key=lambda c: c.certificate.not_valid_before_utc,
+        key=lambda c: c.profile.not_before,
         reverse=True,
     )
-    chosen = next((c for c in ranked if not certinfo.is_self_signed(c.certificate)), None)
+    chosen = next((c for c in ranked if not c.profile.self_signed), None)
     chosen = chosen or (ranked[0] if ranked else None)
     if chosen is None:
         return Selection(None, name, (_event_12014(name, connector),))
     events: tuple[Event, ...] = ()
-    if chosen.certificate.not_valid_after_utc < now:
+    if chosen.profile.expired(now):
         events = (_event_12016(chosen),)
     return Selection(chosen, name, events)
 
@@ -100,7 +123,7 @@ def select_iis(candidates: Sequence[Candidate], *, now: dt.datetime) -> Selectio
         return Selection(None, "IIS", (Event(0, "no certificate is bound to IIS"),))
     chosen = bound[0]
     events: tuple[Event, ...] = ()
-    if chosen.certificate.not_valid_after_utc < now:
+    if chosen.profile.expired(now):
         events = (_event_12016(chosen),)
     return Selection(chosen, "IIS", events)
 
@@ -120,7 +143,7 @@ def _event_12014(name: str, connector: str) -> Event:
 
 
 def _event_12016(chosen: Candidate) -> Event:
-    expired = chosen.certificate.not_valid_after_utc
+    expired = chosen.profile.not_after
     return Event(
         12016,
         f"There is a problem with the certificate for the SMTP service. The certificate "

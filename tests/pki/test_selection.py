@@ -6,10 +6,10 @@ import datetime as dt
 
 from cryptography import x509
 
-from certward.endpoints.selection import Candidate, select_certificate, select_iis
 from certward.model import Service, ServiceSet, Thumbprint
 from certward.pki import build, ca, certinfo
 from certward.pki.names import parse_exchange_dn
+from certward.pki.selection import Candidate, select_certificate, select_iis
 from certward.pki.tlsname import tls_certificate_name
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -35,7 +35,7 @@ def ca_issued(cn: str, sans: list[str], *, age_days: int = 0, days: int = 365) -
 def candidate(
     cert: x509.Certificate, services: ServiceSet = SMTP, *, key: bool = True
 ) -> Candidate:
-    return Candidate(Thumbprint(certinfo.thumbprint(certinfo.to_der(cert))), cert, key, services)
+    return Candidate.of(Thumbprint(certinfo.thumbprint(certinfo.to_der(cert))), cert, key, services)
 
 
 def select(candidates: list[Candidate], **kwargs: object):

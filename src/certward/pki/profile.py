@@ -1,0 +1,92 @@
+"""What certificate selection and the health rules need to know about a certificate.
+
+A profile is made from a parsed certificate (:meth:`CertProfile.of`) or from what a real
+Windows server printed about one (``certutil``, ``Get-ExchangeCertificate``), where the
+certificate's bytes are not available. Rules and selection read only the profile, so they
+work the same on certward's own servers and on observed ones.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+from certward.pki import certinfo
+from certward.pki.names import common_name
+
+# Hash names inside Windows' signature algorithm short names ("sha1RSA", "sha256ECDSA").
+_HASHES = ("md5", "sha1", "sha256", "sha384", "sha512")
+
+
+def key_type(public_key: object) -> str:
+    if isinstance(public_key, rsa.RSAPublicKey):
+        return "RSA"
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        return "ECDSA"
+    if isinstance(public_key, dsa.DSAPublicKey):
+        return "DSA"
+    if isinstance(public_key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        return "EdDSA"
+    return "unknown"
+
+
+def signature_hash(signature_algorithm: str) -> str | None:
+    """``sha1RSA`` → ``sha1``; None when the name carries no known hash (e.g. PSS)."""
+    lowered = signature_algorithm.lower()
+    return next((h for h in _HASHES if lowered.startswith(h)), None)
+
+
+@dataclass(frozen=True, slots=True)
+class CertProfile:
+    subject: x509.Name
+    issuer: x509.Name
+    dns_names: tuple[str, ...]
+    not_before: dt.datetime
+    not_after: dt.datetime
+    self_signed: bool
+    is_ca: bool = False
+    version: int = 3
+    key_type: str = "RSA"
+    key_size: int = 2048
+    signature_algorithm: str = "sha256RSA"
+
+    @classmethod
+    def of(cls, cert: x509.Certificate) -> CertProfile:
+        public_key = cert.public_key()
+        return cls(
+            subject=cert.subject,
+            issuer=cert.issuer,
+            dns_names=tuple(certinfo.dns_names(cert)),
+            not_before=cert.not_valid_before_utc,
+            not_after=cert.not_valid_after_utc,
+            self_signed=certinfo.is_self_signed(cert),
+            is_ca=certinfo.is_ca(cert),
+            version=cert.version.value + 1,
+            key_type=key_type(public_key),
+            key_size=certinfo.key_size(public_key),
+            signature_algorithm=certinfo.signature_algorithm(cert),
+        )
+
+    @property
+    def common_name(self) -> str | None:
+        return common_name(self.subject)
+
+    @property
+    def certificate_domains(self) -> tuple[str, ...]:
+        """Exchange's CertificateDomains: the SAN DNS names, else the subject CN."""
+        if self.dns_names:
+            return self.dns_names
+        return (self.common_name,) if self.common_name else ()
+
+    @property
+    def signature_hash(self) -> str | None:
+        return signature_hash(self.signature_algorithm)
+
+    def expired(self, now: dt.datetime) -> bool:
+        return self.not_after < now
+
+    def days_left(self, now: dt.datetime) -> float:
+        return (self.not_after - now).total_seconds() / 86400
