@@ -10,6 +10,7 @@ from certward.errors import StoreError
 from certward.services.auth import AuthService
 from certward.services.connectors import Connectors
 from certward.services.endpoints import EndpointService
+from certward.services.health import HealthService
 from certward.services.lifecycle import Lifecycle
 from certward.services.mail import MailService
 from certward.services.renewal import RenewalService
@@ -30,6 +31,7 @@ class App:
     transport: TransportService
     endpoints: EndpointService
     vdirs: VdirService
+    health: HealthService
 
 
 def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
@@ -56,4 +58,5 @@ def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
         TransportService(store, clock, settings.state_dir),
         EndpointService(store, clock, settings.state_dir),
         VdirService(store),
+        HealthService(store, clock),
     )

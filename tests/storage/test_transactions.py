@@ -53,7 +53,7 @@ def _inventory(app: App) -> dict[str, list[tuple[str, str, str]]]:
 
 
 def test_the_seed_002_scenario_persists(app: App, database_url: str) -> None:
-    demo = build_demo(app.lifecycle, app.connectors, SystemClock())
+    demo = build_demo(app.lifecycle, app.connectors, app.vdirs, SystemClock())
     assert demo.created and demo.webmail_thumbprint
     before = _inventory(app)
     again = build_app(database_url)  # a new process would see the same

@@ -82,10 +82,7 @@ class ReceiveState:
         context = None
         issuers = None
         if selection.chosen is not None:
-            request = bool(
-                connector.auth_mechanism & AuthMechanism.EXCHANGE_SERVER
-                or connector.domain_secure_enabled
-            )
+            request = connector.requests_client_certificate
             roots = list(snap.roots) if snap.server.send_trusted_issuer_list else []
             issuers = clientca.trusted_issuer_list(roots)
             if request and issuers.truncated:

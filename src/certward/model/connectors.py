@@ -198,6 +198,14 @@ class Connector:
     def port(self) -> int | None:
         return self.bindings[0].port if self.bindings else None
 
+    @property
+    def requests_client_certificate(self) -> bool:
+        """A receive connector asks for a client certificate (and sends the trusted-issuer
+        list) for Exchange-server authentication and for domain security (mutual TLS)."""
+        return self.kind is ConnectorKind.RECEIVE and bool(
+            self.auth_mechanism & AuthMechanism.EXCHANGE_SERVER or self.domain_secure_enabled
+        )
+
 
 def validation_errors(connector: Connector) -> list[str]:
     """Exchange's rules for a connector's settings; an empty list means valid."""

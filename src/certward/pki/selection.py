@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 from cryptography import x509
 
-from certward.model import Service, ServiceSet, Thumbprint
+from certward.model import Service, ServiceSet, Thumbprint, TlsNameStatus
 from certward.pki import hostnames, tlsname
 from certward.pki.profile import CertProfile
 
@@ -46,9 +46,7 @@ class Candidate:
         has_private_key: bool,
         services: ServiceSet,
     ) -> Candidate:
-        return cls(
-            thumbprint, CertProfile.of(certificate), has_private_key, services, certificate
-        )
+        return cls(thumbprint, CertProfile.of(certificate), has_private_key, services, certificate)
 
     def x509(self) -> x509.Certificate:
         """The certificate itself, for presenting it in a handshake."""
@@ -126,6 +124,25 @@ def select_iis(candidates: Sequence[Candidate], *, now: dt.datetime) -> Selectio
     if chosen.profile.expired(now):
         events = (_event_12016(chosen),)
     return Selection(chosen, "IIS", events)
+
+
+def resolve_tls_name(
+    candidates: Sequence[Candidate], value: str | None, *, now: dt.datetime
+) -> tuple[TlsNameStatus, list[Candidate]]:
+    """The certificates a TlsCertificateName names, best first: valid before expired,
+    CA-issued before self-signed, newest NotBefore first (what a Send connector presents)."""
+    problem = tlsname.check(value)
+    if problem is not None or value is None:
+        return problem or TlsNameStatus.EMPTY, []
+    found = [c for c in candidates if tlsname.matches(c.profile, value)]
+    found.sort(
+        key=lambda c: (
+            c.profile.expired(now),
+            c.profile.self_signed,
+            -c.profile.not_before.timestamp(),
+        )
+    )
+    return (TlsNameStatus.MATCH if found else TlsNameStatus.NOT_FOUND), found
 
 
 def _event_12014(name: str, connector: str) -> Event:

@@ -7,8 +7,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from cryptography import x509
-
 from certward.clock import Clock
 from certward.errors import InputError, NotFoundError, StoreError
 from certward.model import (
@@ -30,6 +28,7 @@ from certward.model import (
 )
 from certward.model.connectors import auth_mechanism_names, domain_list_errors, validation_errors
 from certward.pki import build, certinfo, tlsname
+from certward.pki.selection import Candidate, resolve_tls_name
 from certward.services.ports import Repository, UnitOfWork
 
 _FRONTEND = (
@@ -152,22 +151,17 @@ def _overall(resolution: Sequence[TlsNameResolution]) -> TlsNameStatus:
 def resolve_on_server(
     repo: Repository, connector: Connector, server: str, now: dt.datetime
 ) -> TlsNameResolution:
-    """The certificates of ``server`` the connector's TlsCertificateName names, best first:
-    valid before expired, CA-issued before self-signed, newest NotBefore first."""
-    pairs = [
-        (record.thumbprint, certinfo.load_der(record.der))
+    """The certificates of ``server`` the connector's TlsCertificateName names, best first."""
+    candidates = [
+        Candidate.of(
+            record.thumbprint, certinfo.load_der(record.der), record.has_private_key,
+            record.services,
+        )
         for record in repo.certificates(server, StoreName.MY)
         if record.der is not None
-    ]
-    status, found = tlsname.resolve(connector.tls_certificate_name, pairs)
-    by_thumb: dict[str, x509.Certificate] = dict(pairs)
-    ranked = sorted(found, key=lambda t: _rank(by_thumb[t], now))
-    return TlsNameResolution(server, status, tuple(Thumbprint(t) for t in ranked))
-
-
-def _rank(cert: x509.Certificate, now: dt.datetime) -> tuple[bool, bool, float]:
-    expired = cert.not_valid_after_utc < now
-    return (expired, certinfo.is_self_signed(cert), -cert.not_valid_before_utc.timestamp())
+    ]  # fmt: skip
+    status, found = resolve_tls_name(candidates, connector.tls_certificate_name, now=now)
+    return TlsNameResolution(server, status, tuple(c.thumbprint for c in found))
 
 
 def resolve(repo: Repository, connector: Connector, now: dt.datetime) -> ConnectorView:

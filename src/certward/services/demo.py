@@ -3,8 +3,9 @@
 EXCH01 requests a third-party certificate, a demo CA (root + intermediate) answers with a
 .p7b, the reply completes the request, the certificate is enabled for IIS and SMTP keeping
 the self-signed default SMTP certificate, exported as PFX, imported on EXCH02 and enabled
-there. The hybrid Send connector to Exchange Online and both Default Frontend receive
-connectors name it in TlsCertificateName. EDGE01 keeps its self-signed SMTP certificate.
+there; both servers' virtual directories use its name inside and out. The hybrid Send
+connector to Exchange Online and both Default Frontend receive connectors name it in
+TlsCertificateName. EDGE01 keeps its self-signed SMTP certificate.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from certward.model import (
 from certward.pki import ca
 from certward.services.connectors import Connectors, ConnectorSettings
 from certward.services.lifecycle import Lifecycle
+from certward.services.vdirs import VdirService
 
 DEMO_ORGANISATION = "Contoso"
 DEMO_SUBJECT = "c=NL, S=Noord-Holland, L=Amsterdam, O=Contoso, OU=RND, CN=webmail.p365labs.com"
@@ -41,7 +43,9 @@ class DemoResult:
     webmail_thumbprint: Thumbprint | None
 
 
-def build_demo(lifecycle: Lifecycle, connectors: Connectors, clock: Clock) -> DemoResult:
+def build_demo(
+    lifecycle: Lifecycle, connectors: Connectors, vdirs: VdirService, clock: Clock
+) -> DemoResult:
     """Build the demo organisation unless the store already holds an organisation."""
     try:
         lifecycle.organisation()
@@ -99,4 +103,8 @@ def build_demo(lifecycle: Lifecycle, connectors: Connectors, clock: Clock) -> De
         connectors.set(
             f"{server}\\Default Frontend {server}", ConnectorSettings(tls_certificate=webmail)
         )
+        # Clients reach both servers by the certificate's name, inside and out (seed 002).
+        for vdir in vdirs.list(server):
+            url = f"https://{DEMO_DOMAINS[0]}{vdir.path}"
+            vdirs.set(server, vdir.name, internal_url=url, external_url=url)
     return DemoResult(created=True, webmail_thumbprint=webmail)

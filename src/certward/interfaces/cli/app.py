@@ -14,6 +14,7 @@ from certward.errors import InputError
 from certward.interfaces.cli import (
     auth_cmd,
     connector_cmd,
+    health_cmd,
     inputs,
     probe_cmd,
     render,
@@ -61,6 +62,8 @@ app.add_typer(serve_cmd.vdir_app, name="vdir")
 app.command("serve")(serve_cmd.serve)
 app.command("probe")(probe_cmd.probe)
 app.command("events")(serve_cmd.events)
+app.command("health")(health_cmd.health)
+app.command("rules")(health_cmd.rules)
 
 
 @app.callback()
@@ -102,7 +105,9 @@ def quickstart(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     from certward.services.demo import build_demo
 
     application = open_app(db)
-    result = build_demo(application.lifecycle, application.connectors, SystemClock())
+    result = build_demo(
+        application.lifecycle, application.connectors, application.vdirs, SystemClock()
+    )
     if not as_json:
         if result.created:
             console().print(
@@ -116,6 +121,10 @@ def quickstart(db: DbOpt = None, as_json: JsonOpt = False) -> None:
             console().print("The store already holds an organisation; its inventory:")
         console().print(f"Database: {application.settings.database_url}", markup=False)
     _inventory(application, as_json)
+    if not as_json:
+        counts = application.health.check().counts()
+        summary = ", ".join(f"{n} {label}" for label, n in counts.items() if n)
+        console().print(f"Health: {summary or 'no findings'} (details: certward health)")
 
 
 @app.command()

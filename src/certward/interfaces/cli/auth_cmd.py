@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 import typer
 
 from certward.interfaces.cli import render
-from certward.interfaces.cli.common import DbOpt, JsonOpt, console, new_typer, open_app, parse
+from certward.interfaces.cli.common import (
+    DbOpt,
+    JsonOpt,
+    console,
+    new_typer,
+    open_app,
+    parse,
+    parse_date,
+)
 from certward.services.auth import AuthView
 
 auth_app = new_typer("The organisation's OAuth auth certificate (Get-AuthConfig).")
-
-
-def parse_date(text: str) -> dt.datetime:
-    """ISO 8601 date or date-time; a value without a zone is UTC."""
-    try:
-        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ValueError(
-            f"not an ISO 8601 date: {text!r} (e.g. 2027-03-01 or 2027-03-01T12:00)"
-        ) from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _print(view: AuthView, as_json: bool) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
@@ -80,3 +81,14 @@ def parse(parser: Callable[[str], T], value: str) -> T:
 
 def console() -> Console:
     return render.console()
+
+
+def parse_date(text: str) -> dt.datetime:
+    """ISO 8601 date or date-time; a value without a zone is UTC."""
+    try:
+        value = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"not an ISO 8601 date: {text!r} (e.g. 2027-03-01 or 2027-03-01T12:00)"
+        ) from None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

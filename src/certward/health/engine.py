@@ -1,0 +1,104 @@
+"""Running the rules over a snapshot, and what the result means (pure)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from certward.health import rules as _rules  # noqa: F401 - importing registers the rules
+from certward.health.findings import RULES, Finding, Rule, Severity
+from certward.health.snapshot import OrgSnapshot
+from certward.pki.names import dotnet_x500
+
+REPORT_SCHEMA_VERSION = 1
+
+
+def registered_rules() -> list[Rule]:
+    """Every rule, in registration order."""
+    return list(RULES)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One certificate's lifetime, for the expiry timeline of the HTML report."""
+
+    server: str
+    thumbprint: str
+    subject: str
+    not_before: dt.datetime
+    not_after: dt.datetime
+    in_use: bool
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    as_of: dt.datetime
+    findings: tuple[Finding, ...]
+    servers: tuple[str, ...]
+    rules_run: int
+    timeline: tuple[TimelineEntry, ...] = ()
+
+    @property
+    def worst(self) -> Severity | None:
+        return max((f.severity for f in self.findings), default=None)
+
+    @property
+    def exit_status(self) -> int:
+        """0 clean (info at most), 1 warnings only, 2 errors or critical findings."""
+        worst = self.worst
+        if worst is None or worst is Severity.INFO:
+            return 0
+        return 1 if worst is Severity.WARNING else 2
+
+    def counts(self) -> dict[str, int]:
+        return {s.label: sum(f.severity is s for f in self.findings) for s in Severity}
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "schema_version": REPORT_SCHEMA_VERSION,
+            "as_of": self.as_of.isoformat(),
+            "servers": list(self.servers),
+            "rules_run": self.rules_run,
+            "counts": self.counts(),
+            "exit_status": self.exit_status,
+            "findings": [f.to_json() for f in self.findings],
+        }
+
+
+def evaluate(
+    snapshot: OrgSnapshot,
+    now: dt.datetime,
+    *,
+    server: str | None = None,
+    min_severity: Severity = Severity.INFO,
+    rules: Sequence[Rule] | None = None,
+) -> HealthReport:
+    """Every rule over the snapshot as of ``now``; organisation-wide findings are kept when
+    one server is asked for. Sorted worst first, then by server and rule."""
+    findings = []
+    for r in rules if rules is not None else RULES:
+        for finding in r.check(snapshot, now):
+            if finding.severity < min_severity:
+                continue
+            if server is not None and finding.server not in (None, server):
+                continue
+            findings.append(finding)
+    findings.sort(key=lambda f: (-f.severity, f.server or "", f.rule_id, f.message))
+    states = [s for s in snapshot.servers if server is None or s.name.lower() == server.lower()]
+    timeline = []
+    for state in states:
+        used = {cert.thumbprint for cert, _ in snapshot.in_use(state)}
+        for cert in state.certificates:
+            timeline.append(
+                TimelineEntry(
+                    state.name,
+                    cert.thumbprint,
+                    dotnet_x500(cert.profile.subject),
+                    cert.profile.not_before,
+                    cert.profile.not_after,
+                    cert.thumbprint in used,
+                )
+            )
+    ran = len(rules if rules is not None else RULES)
+    return HealthReport(now, tuple(findings), tuple(s.name for s in states), ran, tuple(timeline))

@@ -1,0 +1,109 @@
+"""``certward health`` and ``certward rules``: the health rules over the organisation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from certward.health import html
+from certward.health.catalogue import rules_markdown
+from certward.health.engine import HealthReport, registered_rules
+from certward.health.findings import Severity
+from certward.interfaces.cli import inputs, render
+from certward.interfaces.cli.common import (
+    DbOpt,
+    JsonOpt,
+    console,
+    open_app,
+    parse,
+    parse_date,
+)
+
+_STYLES = {
+    Severity.CRITICAL: "bold white on red",
+    Severity.ERROR: "bold red",
+    Severity.WARNING: "yellow",
+    Severity.INFO: "dim",
+}
+
+
+def health(
+    server: Annotated[str | None, typer.Option("--server", "-s", help="Only this server.")] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="What will be broken on this date (ISO 8601)."),
+    ] = None,
+    min_severity: Annotated[
+        str, typer.Option("--min-severity", help="info, warning, error or critical.")
+    ] = "info",
+    html_file: Annotated[
+        Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
+    ] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every health rule over the organisation: findings by server and severity, each with
+    the certward command and the Exchange Management Shell equivalent that fix it.
+    Exit 0 clean, 1 warnings only, 2 errors or critical findings."""
+    when = parse(parse_date, as_of) if as_of else None
+    level = parse(Severity.parse, min_severity)
+    report = open_app(db).health.check(server=server, as_of=when, min_severity=level)
+    if html_file is not None:
+        inputs.write_file(html_file, html.render(report).encode())
+    if as_json:
+        render.print_json(report.to_json())
+    else:
+        _print(report)
+    raise typer.Exit(report.exit_status)
+
+
+def _print(report: HealthReport) -> None:
+    out = console()
+    counts = ", ".join(f"{n} {label}" for label, n in report.counts().items() if n)
+    out.print(
+        f"Health as of {report.as_of:%Y-%m-%d %H:%M} UTC: {len(report.servers)} servers, "
+        f"{report.rules_run} rules, {counts or 'no findings'}",
+        markup=False,
+    )
+    groups: dict[str, list[int]] = {}
+    for i, finding in enumerate(report.findings):
+        groups.setdefault(finding.server or "(organisation)", []).append(i)
+    for where in sorted(groups, key=lambda g: (g != "(organisation)", g)):
+        table = Table(title=where, title_justify="left", show_lines=True, expand=True)
+        table.add_column("Severity", no_wrap=True)
+        table.add_column("Rule", no_wrap=True)
+        table.add_column("Finding", ratio=3)
+        table.add_column("Fix", ratio=3)
+        for i in groups[where]:
+            f = report.findings[i]
+            table.add_row(
+                f"[{_STYLES[f.severity]}]{f.severity.label}[/]",
+                f.rule_id,
+                escape(f.message),
+                escape(f"{f.remediation.certward}\nEMS: {f.remediation.shell}"),
+            )
+        out.print(table)
+
+
+def rules(
+    markdown: Annotated[
+        bool, typer.Option("--markdown", help="Print docs/rules.md (the rule catalogue).")
+    ] = False,
+) -> None:
+    """The health rules: ID, title, severities and what each prevents."""
+    if markdown:
+        typer.echo(rules_markdown(), nl=False)
+        return
+    console().print(
+        render.simple_table(
+            ["ID", "Rule", "Severities", "Prevents"],
+            [
+                (r.id, r.title, ", ".join(s.label for s in r.severities), r.prevents)
+                for r in registered_rules()
+            ],
+        )
+    )
