@@ -87,22 +87,28 @@ def _names_key(profile: CertProfile) -> tuple[str, ...]:
     return tuple(sorted({d.lower() for d in profile.certificate_domains}))
 
 
-def _chain_gap(state: ServerState, profile: CertProfile) -> str | None:
+def _chain_gap(state: ServerState, profile: CertProfile) -> tuple[Severity, str] | None:
     """Walk issuer names through the server's CA and Root stores. None when the chain
-    reaches a root in the Root store; else what is missing."""
+    reaches a root in the Root store. The leaf's own issuer missing is an error (the server
+    cannot send a chain); a CA certificate's issuer missing is the root: a warning."""
     pool = [*state.intermediates, *state.roots]
     roots = {r.profile.subject.public_bytes() for r in state.roots}
     current = profile
-    for _ in range(10):
+    for depth in range(10):
         if current.subject.public_bytes() in roots:
             return None
-        if current.self_signed or current.issuer == current.subject:
-            return f"root {dotnet_x500(current.subject)} is not in the Trusted Root store"
+        if depth and (current.self_signed or current.issuer == current.subject):
+            return WARNING, f"root {dotnet_x500(current.subject)} is not in the Root store"
         issuer = next((c.profile for c in pool if c.profile.subject == current.issuer), None)
         if issuer is None:
-            return f"issuer {dotnet_x500(current.issuer)} is in neither the CA nor the Root store"
+            if depth == 0:
+                text = (
+                    f"issuer {dotnet_x500(current.issuer)} is in neither the CA nor the Root store"
+                )
+                return ERROR, text
+            return WARNING, f"root {dotnet_x500(current.issuer)} is not in the Root store"
         current = issuer
-    return "the chain is longer than 10 certificates"
+    return ERROR, "the chain is longer than 10 certificates"
 
 
 # -- certificates in use ---------------------------------------------------------------------
@@ -215,17 +221,17 @@ def chain_incomplete(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
             gap = _chain_gap(state, cert.profile)
             if gap is None:
                 continue
-            missing_intermediate = "neither" in gap
+            severity, text = gap
+            store = "CA" if severity is ERROR else "Root"
             yield Finding(
                 "CW-CHAIN-001",
-                ERROR if missing_intermediate else WARNING,
+                severity,
                 state.name,
-                f"{_subject(cert.profile)}: {gap}",
+                f"{_subject(cert.profile)}: {text}",
                 Remediation(
-                    f"certward store add --server {state.name} --store "
-                    f"{'CA' if missing_intermediate else 'Root'} issuer.cer",
-                    f"Import-Certificate -FilePath issuer.cer -CertStoreLocation "
-                    f"Cert:\\LocalMachine\\{'CA' if missing_intermediate else 'Root'}",
+                    f"certward store add --server {state.name} --store {store} issuer.cer",
+                    "Import-Certificate -FilePath issuer.cer -CertStoreLocation "
+                    f"Cert:\\LocalMachine\\{store}",
                 ),
                 {"issuer": dotnet_x500(cert.profile.issuer)},
                 thumbprint=cert.thumbprint,
