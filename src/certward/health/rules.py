@@ -820,6 +820,8 @@ def self_signed_connector(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Findi
             presented = _presented(state, connector, now)
             if presented is None or not presented.profile.self_signed:
                 continue
+            fqdn = state.server.fqdn
+            then = _set_tls_name(connector, "<new thumbprint>")
             yield Finding(
                 "CW-SELF-002",
                 ERROR,
@@ -827,13 +829,12 @@ def self_signed_connector(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Findi
                 f"connector {connector.identity} presents the self-signed "
                 f"{_subject(presented.profile)}",
                 Remediation(
-                    f'certward cert request --server {server} --subject "CN={state.server.fqdn}" '
-                    f"--domain {state.server.fqdn} --out request.req; then "
-                    f'certward connector set "{connector.identity}" --tls-certificate '
-                    "<new thumbprint>",
-                    f'New-ExchangeCertificate -GenerateRequest -SubjectName "CN='
-                    f'{state.server.fqdn}" -DomainName {state.server.fqdn}; then '
-                    "-TlsCertificateName on the connector",
+                    f'certward cert request --server {server} --subject "CN={fqdn}" '
+                    f"--domain {fqdn} --out request.req, import the CA's reply, then "
+                    + then.certward,
+                    f"New-ExchangeCertificate -Server {server} -GenerateRequest -SubjectName "
+                    f'"CN={fqdn}" -DomainName {fqdn} -RequestFile request.req; '
+                    "Import-ExchangeCertificate the reply; then " + then.shell,
                 ),
                 {"presented": presented.thumbprint},
                 thumbprint=presented.thumbprint,

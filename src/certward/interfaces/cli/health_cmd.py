@@ -76,8 +76,8 @@ def _print(report: HealthReport) -> None:
         table = Table(title=where, title_justify="left", show_lines=True, expand=True)
         table.add_column("Severity", no_wrap=True)
         table.add_column("Rule", no_wrap=True)
-        table.add_column("Finding", ratio=3)
-        table.add_column("Fix", ratio=3)
+        table.add_column("Finding", ratio=3, overflow="fold")
+        table.add_column("Fix", ratio=3, overflow="fold")
         for i in groups[where]:
             f = report.findings[i]
             table.add_row(

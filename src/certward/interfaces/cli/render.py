@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -15,13 +16,20 @@ from certward.services.views import CertificateView, exchange_datetime
 _WIDE = 220
 
 
+def _width(tty: bool) -> int | None:
+    """Off a terminal (pipes, tests) lines are not cut at 80 columns, unless $COLUMNS says."""
+    if tty:
+        return None
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) >= 40 else _WIDE
+
+
 def console() -> Console:
-    # Off a terminal (pipes, tests) lines are not cut at 80 columns.
-    return Console(width=None if sys.stdout.isatty() else _WIDE, highlight=False)
+    return Console(width=_width(sys.stdout.isatty()), highlight=False)
 
 
 def error_console() -> Console:
-    return Console(stderr=True, width=None if sys.stderr.isatty() else _WIDE, highlight=False)
+    return Console(stderr=True, width=_width(sys.stderr.isatty()), highlight=False)
 
 
 def print_json(value: Any) -> None:
