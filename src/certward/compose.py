@@ -9,6 +9,7 @@ from certward.config import Settings, load_settings, master_key
 from certward.errors import StoreError
 from certward.services.auth import AuthService
 from certward.services.connectors import Connectors
+from certward.services.edge import EdgeService
 from certward.services.endpoints import EndpointService
 from certward.services.health import HealthService
 from certward.services.lifecycle import Lifecycle
@@ -32,6 +33,7 @@ class App:
     endpoints: EndpointService
     vdirs: VdirService
     health: HealthService
+    edge: EdgeService
 
 
 def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
@@ -59,4 +61,5 @@ def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
         EndpointService(store, clock, settings.state_dir),
         VdirService(store),
         HealthService(store, clock),
+        EdgeService(store, clock, settings.state_dir),
     )

@@ -11,9 +11,11 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterator
 
+from certward.health import edgesync
 from certward.health.findings import Finding, Remediation, Severity, rule
 from certward.health.snapshot import HeldCertificate, OrgSnapshot, ServerState
 from certward.model import (
+    CAPI_SCHANNEL_PROVIDER,
     AuthMechanism,
     Connector,
     ConnectorKind,
@@ -954,3 +956,75 @@ def renewal_consistency(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding
                 {"renewed": latest.thumbprint, "renewed_on": latest_server},
                 thumbprint=cert.thumbprint,
             )
+
+
+# -- Edge subscriptions (seed 004) --------------------------------------------------------------
+
+
+@rule(
+    "CW-EDGE-001",
+    "CNG key on the default transport certificate of a subscribed Hub",
+    CRITICAL,
+    prevents="Seed 004: EdgeSync fails with event 1035 (it only supports CAPI keys)",
+)
+def edge_cng_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """A Hub (Mailbox) server synchronises to an Edge subscription and its default transport
+    certificate's private key is in a CNG Key Storage Provider: EdgeSync cannot use it."""
+    if not snap.edge_subscriptions:
+        return
+    edges = [s for sub in snap.edge_subscriptions if (s := snap.server(sub.edge))]
+    for hub in edgesync.subscribed_hubs(snap):
+        if not edges:
+            break
+        check = edgesync.check_hub(snap, hub, edges[0])
+        if check.event != edgesync.EVENT_CNG or check.thumbprint is None:
+            continue
+        tp = check.thumbprint
+        yield Finding(
+            "CW-EDGE-001",
+            CRITICAL,
+            hub.name,
+            f"the default transport certificate {tp} has a CNG key ({check.key_provider}); "
+            "EdgeSync will fail with event 1035",
+            Remediation(
+                f"certward cert convert-key-provider {tp} --server {hub.name} --to capi",
+                f'certutil -csp "{CAPI_SCHANNEL_PROVIDER}" -importpfx my converted.pfx; '
+                f"Enable-ExchangeCertificate -Thumbprint {tp} -Server {hub.name} -Services SMTP",
+            ),
+            {"key_provider": check.key_provider, "event": edgesync.EVENT_CNG},
+            thumbprint=tp,
+        )
+
+
+@rule(
+    "CW-EDGE-002",
+    "Edge lacks the chain of a Hub's transport certificate",
+    ERROR,
+    prevents="Seed 004: the Edge, not domain-joined, cannot validate a CA-issued Hub "
+    "certificate without its root (Root store) and intermediates (CA store)",
+)
+def edge_chain(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """An Edge Transport server with a subscription lacks, in its own stores, the root or an
+    intermediate of a subscribed Hub's CA-issued default transport certificate."""
+    for sub in snap.edge_subscriptions:
+        edge = snap.server(sub.edge)
+        if edge is None:
+            continue
+        for hub in edgesync.subscribed_hubs(snap):
+            check = edgesync.check_hub(snap, hub, edge)
+            for missing in check.missing:
+                store = "Root" if missing.store == "Root" else "CA"
+                yield Finding(
+                    "CW-EDGE-002",
+                    ERROR,
+                    edge.name,
+                    f"{edge.name} lacks {missing.subject} (the chain of {hub.name}'s default "
+                    f"transport certificate) in its {missing.store} store",
+                    Remediation(
+                        f"certward store add --server {edge.name} --store {store} issuer.cer",
+                        "Import-Certificate -FilePath issuer.cer -CertStoreLocation "
+                        f"Cert:\\LocalMachine\\{store}",
+                    ),
+                    {"hub": hub.name, "missing": missing.subject, "store": missing.store},
+                    thumbprint=missing.thumbprint,
+                )

@@ -7,13 +7,13 @@ the certificates' profiles are known, and the rules read nothing else.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from certward.model import (
     Connector,
     ConnectorKind,
+    EdgeSubscription,
     Organisation,
     Role,
     Server,
@@ -47,13 +47,6 @@ class TrustedCertificate:
 
     thumbprint: Thumbprint
     profile: CertProfile
-
-
-@dataclass(frozen=True)
-class EdgeSubscription:
-    edge: str
-    site: str
-    created: dt.datetime | None = None
 
 
 @dataclass(frozen=True)

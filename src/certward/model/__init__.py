@@ -10,6 +10,7 @@ from certward.model.certificates import (
     ServiceSet,
     StoreName,
     Thumbprint,
+    is_cng_provider,
     parse_thumbprint,
 )
 from certward.model.connectors import (
@@ -24,6 +25,7 @@ from certward.model.connectors import (
     TlsNameStatus,
     TransportConfig,
 )
+from certward.model.edge import DEFAULT_SITE, EdgeSubscription, PublishedHubCertificate
 from certward.model.organisation import (
     AuthConfig,
     ExchangeVersion,
@@ -37,6 +39,7 @@ from certward.model.vdirs import VirtualDirectory
 __all__ = [
     "CAPI_SCHANNEL_PROVIDER",
     "CNG_SOFTWARE_KSP",
+    "DEFAULT_SITE",
     "AuthConfig",
     "AuthMechanism",
     "Binding",
@@ -44,10 +47,12 @@ __all__ = [
     "CertificateRecord",
     "Connector",
     "ConnectorKind",
+    "EdgeSubscription",
     "ExchangeVersion",
     "Mailbox",
     "Organisation",
     "Password",
+    "PublishedHubCertificate",
     "Role",
     "Server",
     "Service",
@@ -61,5 +66,6 @@ __all__ = [
     "TlsNameStatus",
     "TransportConfig",
     "VirtualDirectory",
+    "is_cng_provider",
     "parse_thumbprint",
 ]

@@ -67,6 +67,7 @@ def read_snapshot(repo: Repository) -> OrgSnapshot:
         connectors=tuple(repo.connectors()),
         accepted_domains=tuple(repo.accepted_domains()),
         auth_certificates=auth,
+        edge_subscriptions=tuple(repo.edge_subscriptions()),
     )
 
 

@@ -26,9 +26,11 @@ from certward.model import (
     CertificateRecord,
     Connector,
     ConnectorKind,
+    EdgeSubscription,
     ExchangeVersion,
     Mailbox,
     Organisation,
+    PublishedHubCertificate,
     Role,
     Server,
     Service,
@@ -45,6 +47,7 @@ from certward.storage.schema import (
     Base,
     CertificateRow,
     ConnectorRow,
+    EdgeSubscriptionRow,
     MailboxRow,
     OrganisationRow,
     PrivateKeyRow,
@@ -233,6 +236,59 @@ class Repository:
         row.external_url = vdir.external_url
         row.require_ssl = vdir.require_ssl
         self._session.flush()
+
+    # -- edge subscriptions -----------------------------------------------------------------
+    def edge_subscriptions(self) -> list[EdgeSubscription]:
+        rows = self._session.scalars(select(EdgeSubscriptionRow).order_by(EdgeSubscriptionRow.id))
+        return [self._edge_subscription(row) for row in rows]
+
+    def save_edge_subscription(self, subscription: EdgeSubscription) -> None:
+        server_row = self._server_row(subscription.edge)
+        row = self._session.scalars(
+            select(EdgeSubscriptionRow).where(EdgeSubscriptionRow.server_id == server_row.id)
+        ).first()
+        if row is None:
+            row = EdgeSubscriptionRow(server_id=server_row.id)
+            self._session.add(row)
+        row.site = subscription.site
+        row.created_at = subscription.created
+        row.edge_thumbprint = subscription.edge_thumbprint
+        row.edge_der = subscription.edge_der
+        row.hub_certificates = "\n".join(
+            f"{h.server}={h.thumbprint}" for h in subscription.hub_certificates
+        )
+        row.last_sync_at = subscription.last_sync
+        row.last_sync_ok = subscription.last_sync_ok
+        self._session.flush()
+
+    def delete_edge_subscription(self, edge: str) -> None:
+        server_row = self._server_row(edge)
+        row = self._session.scalars(
+            select(EdgeSubscriptionRow).where(EdgeSubscriptionRow.server_id == server_row.id)
+        ).first()
+        if row is None:
+            raise NotFoundError(f"{server_row.name} has no Edge subscription")
+        self._session.delete(row)
+        self._session.flush()
+
+    @staticmethod
+    def _edge_subscription(row: EdgeSubscriptionRow) -> EdgeSubscription:
+        hubs = []
+        for line in filter(None, row.hub_certificates.splitlines()):
+            server, _, thumbprint = line.partition("=")
+            hubs.append(PublishedHubCertificate(server, Thumbprint(thumbprint)))
+        created = _utc(row.created_at)
+        assert created is not None
+        return EdgeSubscription(
+            edge=row.server.name,
+            site=row.site,
+            created=created,
+            edge_thumbprint=Thumbprint(row.edge_thumbprint),
+            edge_der=row.edge_der,
+            hub_certificates=tuple(hubs),
+            last_sync=_utc(row.last_sync_at),
+            last_sync_ok=row.last_sync_ok,
+        )
 
     # -- accepted domains and mailboxes ---------------------------------------------------
     def accepted_domains(self) -> list[str]:

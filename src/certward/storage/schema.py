@@ -158,3 +158,24 @@ class VirtualDirectoryRow(Base):
     internal_url: Mapped[str | None] = mapped_column(Text)
     external_url: Mapped[str | None] = mapped_column(Text)
     require_ssl: Mapped[bool] = mapped_column(default=True)
+
+
+class EdgeSubscriptionRow(Base):
+    """An Edge subscription: the Edge's certificate published to the organisation, and the
+    Hub certificates EdgeSync last published to the Edge (``server=thumbprint`` lines)."""
+
+    __tablename__ = "edge_subscriptions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(
+        ForeignKey("servers.id", ondelete="CASCADE"), unique=True
+    )
+    site: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    edge_thumbprint: Mapped[str] = mapped_column(String(40))
+    edge_der: Mapped[bytes] = mapped_column(LargeBinary)
+    hub_certificates: Mapped[str] = mapped_column(Text, default="")
+    last_sync_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sync_ok: Mapped[bool | None] = mapped_column()
+
+    server: Mapped[ServerRow] = relationship()

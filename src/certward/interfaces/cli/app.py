@@ -14,6 +14,7 @@ from certward.errors import InputError
 from certward.interfaces.cli import (
     auth_cmd,
     connector_cmd,
+    edge_cmd,
     health_cmd,
     inputs,
     probe_cmd,
@@ -59,6 +60,7 @@ app.add_typer(serve_cmd.log_app, name="log")
 app.add_typer(serve_cmd.mail_app, name="mail")
 app.add_typer(serve_cmd.queue_app, name="queue")
 app.add_typer(serve_cmd.vdir_app, name="vdir")
+app.add_typer(edge_cmd.edge_app, name="edge")
 app.command("serve")(serve_cmd.serve)
 app.command("probe")(probe_cmd.probe)
 app.command("events")(serve_cmd.events)
