@@ -168,7 +168,7 @@ def weak_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     for state in snap.servers:
         for cert, _uses in snap.in_use(state):
             p = cert.profile
-            if p.key_type == "RSA" and p.key_size < 2048:
+            if p.key_type == "RSA" and 0 < p.key_size < 2048:
                 yield Finding(
                     "CW-KEY-001",
                     ERROR,

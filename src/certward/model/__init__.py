@@ -26,6 +26,7 @@ from certward.model.connectors import (
     TransportConfig,
 )
 from certward.model.edge import DEFAULT_SITE, EdgeSubscription, PublishedHubCertificate
+from certward.model.observed import ObservedCertificate
 from certward.model.organisation import (
     AuthConfig,
     ExchangeVersion,
@@ -50,6 +51,7 @@ __all__ = [
     "EdgeSubscription",
     "ExchangeVersion",
     "Mailbox",
+    "ObservedCertificate",
     "Organisation",
     "Password",
     "PublishedHubCertificate",

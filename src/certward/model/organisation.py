@@ -77,6 +77,8 @@ class Server:
     tls_max_version: str = "1.3"
     # Schannel's SendTrustedIssuerList; None means the Windows default for the version.
     send_trusted_issuer_list_setting: bool | None = None
+    # Known from a real server's output (certward observe), not run by certward.
+    observed: bool = False
 
     @property
     def is_edge(self) -> bool:

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.x509.oid import NameOID
 
+from certward.model import ObservedCertificate
 from certward.pki import certinfo
-from certward.pki.names import common_name
+from certward.pki.names import NameSyntaxError, common_name, parse_dotnet_x500
 
 # Hash names inside Windows' signature algorithm short names ("sha1RSA", "sha256ECDSA").
 _HASHES = ("md5", "sha1", "sha256", "sha384", "sha512")
@@ -90,3 +92,32 @@ class CertProfile:
 
     def days_left(self, now: dt.datetime) -> float:
         return (self.not_after - now).total_seconds() / 86400
+
+
+def described(cert: ObservedCertificate, *, is_ca: bool = False) -> CertProfile:
+    """The profile of a certificate known only from what Windows printed about it.
+
+    Self-signed is judged by subject = issuer (the signature cannot be checked); an unknown
+    key size is 0, which no key-size rule flags."""
+    signature = cert.signature_algorithm or ""
+    return CertProfile(
+        subject=_name(cert.subject),
+        issuer=_name(cert.issuer),
+        dns_names=cert.dns_names,
+        not_before=cert.not_before,
+        not_after=cert.not_after,
+        self_signed=cert.self_issued,
+        is_ca=is_ca,
+        key_type="ECDSA" if "ecdsa" in signature.lower() else "RSA",
+        key_size=cert.key_size or 0,
+        signature_algorithm=signature,
+    )
+
+
+def _name(text: str) -> x509.Name:
+    """Windows' printed name as an x509.Name; a name outside the .NET syntax is kept whole as
+    one CN so that it still compares and sizes consistently."""
+    try:
+        return parse_dotnet_x500(text)
+    except NameSyntaxError:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])

@@ -14,9 +14,9 @@ from certward.health.snapshot import (
     ServerState,
     TrustedCertificate,
 )
-from certward.model import CertificateRecord, StoreName, Thumbprint
+from certward.model import CertificateRecord, Server, StoreName, Thumbprint
 from certward.pki import certinfo
-from certward.pki.profile import CertProfile
+from certward.pki.profile import CertProfile, described
 from certward.services.ports import Repository, UnitOfWork
 
 
@@ -26,33 +26,10 @@ def _profile(record: CertificateRecord) -> CertProfile:
 
 
 def read_snapshot(repo: Repository) -> OrgSnapshot:
-    states = []
-    for server in repo.servers():
-        records = repo.certificates(server.name)
-        held = tuple(
-            HeldCertificate(
-                r.thumbprint, _profile(r), r.services, r.has_private_key, r.key_provider
-            )
-            for r in records
-            if r.store is StoreName.MY and r.der is not None
-        )
-        trusted = {
-            store: tuple(
-                TrustedCertificate(r.thumbprint, _profile(r))
-                for r in records
-                if r.store is store and r.der is not None
-            )
-            for store in (StoreName.ROOT, StoreName.CA)
-        }
-        states.append(
-            ServerState(
-                server=server,
-                certificates=held,
-                roots=trusted[StoreName.ROOT],
-                intermediates=trusted[StoreName.CA],
-                vdirs=tuple(repo.virtual_directories(server.name)),
-            )
-        )
+    states = [
+        _observed_state(repo, server) if server.observed else _state(repo, server)
+        for server in repo.servers()
+    ]
     org = repo.organisation()
     auth: dict[Thumbprint, CertProfile] = {}
     if org is not None:
@@ -61,6 +38,10 @@ def read_snapshot(repo: Repository) -> OrgSnapshot:
             der = repo.published_der(tp) if tp else None
             if tp and der:
                 auth[tp] = CertProfile.of(certinfo.load_der(der))
+            elif tp:  # an observed organisation: the auth certificate as its servers show it
+                seen = next((c for s in states if (c := s.find(tp)) is not None), None)
+                if seen is not None:
+                    auth[tp] = seen.profile
     return OrgSnapshot(
         organisation=org,
         servers=tuple(states),
@@ -68,6 +49,56 @@ def read_snapshot(repo: Repository) -> OrgSnapshot:
         accepted_domains=tuple(repo.accepted_domains()),
         auth_certificates=auth,
         edge_subscriptions=tuple(repo.edge_subscriptions()),
+    )
+
+
+def _state(repo: Repository, server: Server) -> ServerState:
+    records = repo.certificates(server.name)
+    held = tuple(
+        HeldCertificate(r.thumbprint, _profile(r), r.services, r.has_private_key, r.key_provider)
+        for r in records
+        if r.store is StoreName.MY and r.der is not None
+    )
+    trusted = {
+        store: tuple(
+            TrustedCertificate(r.thumbprint, _profile(r))
+            for r in records
+            if r.store is store and r.der is not None
+        )
+        for store in (StoreName.ROOT, StoreName.CA)
+    }
+    return ServerState(
+        server=server,
+        certificates=held,
+        roots=trusted[StoreName.ROOT],
+        intermediates=trusted[StoreName.CA],
+        vdirs=tuple(repo.virtual_directories(server.name)),
+    )
+
+
+def _observed_state(repo: Repository, server: Server) -> ServerState:
+    """A server known from its real output: what the dumps described, nothing more."""
+    seen = repo.observed_certificates(server.name)
+    held = tuple(
+        HeldCertificate(c.thumbprint, described(c), c.services, c.has_private_key, c.key_provider)
+        for c in seen
+        if c.store is StoreName.MY
+    )
+    trusted = {
+        store: tuple(
+            TrustedCertificate(c.thumbprint, described(c, is_ca=True))
+            for c in seen
+            if c.store is store
+        )
+        for store in (StoreName.ROOT, StoreName.CA)
+    }
+    return ServerState(
+        server=server,
+        certificates=held,
+        roots=trusted[StoreName.ROOT],
+        intermediates=trusted[StoreName.CA],
+        vdirs=tuple(repo.virtual_directories(server.name)),
+        observed=True,
     )
 
 

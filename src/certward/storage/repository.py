@@ -29,6 +29,7 @@ from certward.model import (
     EdgeSubscription,
     ExchangeVersion,
     Mailbox,
+    ObservedCertificate,
     Organisation,
     PublishedHubCertificate,
     Role,
@@ -49,6 +50,7 @@ from certward.storage.schema import (
     ConnectorRow,
     EdgeSubscriptionRow,
     MailboxRow,
+    ObservedCertificateRow,
     OrganisationRow,
     PrivateKeyRow,
     PublishedCertificateRow,
@@ -177,6 +179,7 @@ class Repository:
         row.tls_min_version = server.tls_min_version
         row.tls_max_version = server.tls_max_version
         row.send_trusted_issuer_list = server.send_trusted_issuer_list_setting
+        row.observed = server.observed
         self._session.flush()
 
     def _find_server_row(self, name: str) -> ServerRow | None:
@@ -203,6 +206,7 @@ class Repository:
             tls_min_version=row.tls_min_version or "1.2",
             tls_max_version=row.tls_max_version or "1.3",
             send_trusted_issuer_list_setting=row.send_trusted_issuer_list,
+            observed=bool(row.observed),
         )
 
     # -- virtual directories -------------------------------------------------------------
@@ -236,6 +240,78 @@ class Repository:
         row.external_url = vdir.external_url
         row.require_ssl = vdir.require_ssl
         self._session.flush()
+
+    # -- observed servers' certificates ------------------------------------------------------
+    def observed_certificates(
+        self, server: str, store: StoreName | None = None
+    ) -> list[ObservedCertificate]:
+        server_row = self._server_row(server)
+        query = select(ObservedCertificateRow).where(
+            ObservedCertificateRow.server_id == server_row.id
+        )
+        if store is not None:
+            query = query.where(ObservedCertificateRow.store == store.value)
+        rows = self._session.scalars(query.order_by(ObservedCertificateRow.id))
+        return [self._observed(row, server_row.name) for row in rows]
+
+    def replace_observed_certificates(
+        self, server: str, store: StoreName, certificates: list[ObservedCertificate]
+    ) -> None:
+        """What one dump of ``store`` shows replaces what an earlier dump showed."""
+        server_row = self._server_row(server)
+        for row in self._session.scalars(
+            select(ObservedCertificateRow).where(
+                ObservedCertificateRow.server_id == server_row.id,
+                ObservedCertificateRow.store == store.value,
+            )
+        ):
+            self._session.delete(row)
+        self._session.flush()
+        for cert in certificates:
+            self._session.add(
+                ObservedCertificateRow(
+                    server_id=server_row.id,
+                    store=store.value,
+                    thumbprint=cert.thumbprint,
+                    subject=cert.subject,
+                    issuer=cert.issuer,
+                    not_before=cert.not_before,
+                    not_after=cert.not_after,
+                    dns_names="\n".join(cert.dns_names),
+                    services=cert.services.value.value,
+                    has_private_key=cert.has_private_key,
+                    key_provider=cert.key_provider,
+                    key_size=cert.key_size,
+                    signature_algorithm=cert.signature_algorithm,
+                    serial_number=cert.serial_number,
+                    friendly_name=cert.friendly_name,
+                    source=cert.source,
+                )
+            )
+        self._session.flush()
+
+    @staticmethod
+    def _observed(row: ObservedCertificateRow, server: str) -> ObservedCertificate:
+        not_before, not_after = _utc(row.not_before), _utc(row.not_after)
+        assert not_before is not None and not_after is not None
+        return ObservedCertificate(
+            server=server,
+            store=StoreName(row.store),
+            thumbprint=Thumbprint(row.thumbprint),
+            subject=row.subject,
+            issuer=row.issuer,
+            not_before=not_before,
+            not_after=not_after,
+            dns_names=tuple(filter(None, row.dns_names.splitlines())),
+            services=ServiceSet(Service(row.services)),
+            has_private_key=row.has_private_key,
+            key_provider=row.key_provider,
+            key_size=row.key_size,
+            signature_algorithm=row.signature_algorithm,
+            serial_number=row.serial_number,
+            friendly_name=row.friendly_name,
+            source=row.source,
+        )
 
     # -- edge subscriptions -----------------------------------------------------------------
     def edge_subscriptions(self) -> list[EdgeSubscription]:

@@ -50,6 +50,7 @@ class ServerRow(Base):
     tls_min_version: Mapped[str] = mapped_column(String(4), default="1.2")
     tls_max_version: Mapped[str] = mapped_column(String(4), default="1.3")
     send_trusted_issuer_list: Mapped[bool | None] = mapped_column()
+    observed: Mapped[bool] = mapped_column(default=False)
 
     certificates: Mapped[list[CertificateRow]] = relationship(
         back_populates="server", cascade="all, delete-orphan"
@@ -177,5 +178,32 @@ class EdgeSubscriptionRow(Base):
     hub_certificates: Mapped[str] = mapped_column(Text, default="")
     last_sync_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     last_sync_ok: Mapped[bool | None] = mapped_column()
+
+    server: Mapped[ServerRow] = relationship()
+
+
+class ObservedCertificateRow(Base):
+    """A certificate of an observed server, as its certutil / Exchange output described it."""
+
+    __tablename__ = "observed_certificates"
+    __table_args__ = (UniqueConstraint("server_id", "store", "thumbprint"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))
+    store: Mapped[str] = mapped_column(String(8))
+    thumbprint: Mapped[str] = mapped_column(String(40))
+    subject: Mapped[str] = mapped_column(Text)
+    issuer: Mapped[str] = mapped_column(Text)
+    not_before: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    not_after: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    dns_names: Mapped[str] = mapped_column(Text, default="")  # one per line
+    services: Mapped[int] = mapped_column(Integer, default=0)
+    has_private_key: Mapped[bool] = mapped_column(default=False)
+    key_provider: Mapped[str | None] = mapped_column(String(256))
+    key_size: Mapped[int | None] = mapped_column(Integer)
+    signature_algorithm: Mapped[str | None] = mapped_column(String(64))
+    serial_number: Mapped[str] = mapped_column(String(128), default="")
+    friendly_name: Mapped[str] = mapped_column(String(256), default="")
+    source: Mapped[str] = mapped_column(String(256), default="")
 
     server: Mapped[ServerRow] = relationship()
