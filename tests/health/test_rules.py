@@ -15,7 +15,15 @@ from cryptography import x509
 from certward.health.engine import evaluate, registered_rules
 from certward.health.findings import Finding, Severity
 from certward.health.snapshot import OrgSnapshot, ServerState, TrustedCertificate
-from certward.model import AuthConfig, Role, Server, ServiceSet, Thumbprint
+from certward.model import (
+    CNG_SOFTWARE_KSP,
+    AuthConfig,
+    EdgeSubscription,
+    Role,
+    Server,
+    ServiceSet,
+    Thumbprint,
+)
 from certward.pki import clientca
 from certward.pki.profile import CertProfile
 from certward.pki.tlsname import tls_certificate_name
@@ -210,6 +218,24 @@ def _domain_secure_frontend(tls_name: bool) -> OrgSnapshot:
     return change_connector(healthy(), FRONTEND1, **changes)
 
 
+def _subscribed_edge(*, cng: bool = False, ca_issued: bool = False) -> OrgSnapshot:
+    """EDGE01 subscribed; EXCH01's default transport certificate CNG-keyed or CA-issued."""
+    snap = _edge_without_auth()
+    edge = snap.server("EDGE01")
+    assert edge is not None and edge.server.default_smtp_thumbprint is not None
+    sub = EdgeSubscription("EDGE01", "Default-First-Site-Name", NOW - DAY,
+                           edge.server.default_smtp_thumbprint, b"")  # fmt: skip
+    snap = dataclasses.replace(snap, edge_subscriptions=(sub,))
+    if cng:
+        snap = _default_smtp(key_provider=CNG_SOFTWARE_KSP)
+        snap = dataclasses.replace(
+            snap, servers=(*snap.servers, edge), edge_subscriptions=(sub,)
+        )
+    if ca_issued:
+        snap = change_server(snap, "EXCH01", set_server(default_smtp_thumbprint=thumb(issued())))
+    return snap
+
+
 def _renewed_on_one_server(*, both: bool = False) -> OrgSnapshot:
     renewed = issued(start_days_ago=1)
     snap = change_server(healthy(), "EXCH01", add_certificates(held(renewed, "IIS,SMTP")))
@@ -299,6 +325,10 @@ CASES: list[tuple[str, Callable[[], OrgSnapshot], str, Severity, str | None]] = 
     ("270 roots sent", lambda: _roots(270), "CW-ROOT-001", Severity.WARNING, "EXCH01"),
     ("renewed on one server only", _renewed_on_one_server, "CW-CONS-001", Severity.WARNING,
      "EXCH02"),
+    ("CNG transport key, Edge subscribed (seed 004)", lambda: _subscribed_edge(cng=True),
+     "CW-EDGE-001", Severity.CRITICAL, "EXCH01"),
+    ("Edge lacks the Hub certificate's chain", lambda: _subscribed_edge(ca_issued=True),
+     "CW-EDGE-002", Severity.ERROR, "EDGE01"),
 ]  # fmt: skip
 
 
@@ -347,6 +377,9 @@ TWINS: list[tuple[str, Callable[[], OrgSnapshot], str]] = [
      lambda: _domain_secure_frontend(True), "CW-SELF-002"),
     ("355 roots, list not sent (2019)", lambda: _roots(355, version=2019), "CW-ROOT-001"),
     ("renewed on both servers", lambda: _renewed_on_one_server(both=True), "CW-CONS-001"),
+    ("CAPI transport keys, Edge subscribed", _subscribed_edge, "CW-EDGE-001"),
+    ("self-signed transport certificates need no chain on the Edge", _subscribed_edge,
+     "CW-EDGE-002"),
     ("TLS 1.2 minimum",
      lambda: change_server(healthy(), "EXCH02", set_server(tls_min_version="1.2")), "CW-TLS-001"),
 ]  # fmt: skip
