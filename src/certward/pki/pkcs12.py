@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certward.model import Password
+from certward.pki import pfx
 
 # AES-256 with PBKDF2-SHA256 and a SHA-256 MAC (Windows Server 2019 and later, OpenSSL 3)
 # or the legacy 3DES / SHA-1 profile that Windows Server 2016 and older can import.
@@ -25,7 +26,11 @@ def export_pfx(
     *,
     friendly_name: str | None = None,
     legacy: bool = False,
+    key_provider: str | None = None,
+    machine_key_set: bool = False,
 ) -> bytes:
+    """The PFX with the chain; ``key_provider`` and ``machine_key_set``, when given, are
+    written as Windows' key bag attributes (see :mod:`certward.pki.pfx`)."""
     if not password.reveal():
         raise ValueError("a PFX export needs a non-empty password")
     builder = serialization.PrivateFormat.PKCS12.encryption_builder()
@@ -41,10 +46,15 @@ def export_pfx(
             .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
             .hmac_hash(hashes.SHA256())
         )
-    return pkcs12.serialize_key_and_certificates(
+    data = pkcs12.serialize_key_and_certificates(
         name=friendly_name.encode() if friendly_name else None,
         key=key,
         cert=certificate,
         cas=list(chain) or None,
         encryption_algorithm=builder.build(password.reveal()),
+    )
+    if key_provider is None and not machine_key_set:
+        return data
+    return pfx.set_attributes(
+        data, password, provider=key_provider, machine_key_set=machine_key_set
     )
