@@ -104,3 +104,25 @@ def test_keys_need_the_master_key(
     with pytest.raises(StoreError, match="wrong master key"):
         intruder.lifecycle.export_pfx("EXCH01", thumb, password=Password(b"pw"))
     intruder.store.close()
+
+
+def test_a_database_from_an_earlier_version_gains_the_new_columns(
+    app: App, database_url: str
+) -> None:
+    """Columns are only ever added; opening an older database adds them with defaults."""
+    app.lifecycle.init_organisation("Contoso", domain="contoso.com")
+    app.lifecycle.add_server("EXCH01", fqdn="exch01.contoso.com")
+    app.store.close()
+    engine = create_engine(database_url)
+    with engine.begin() as conn:  # the servers table as an earlier certward made it
+        conn.execute(text("ALTER TABLE servers DROP COLUMN observed"))
+    engine.dispose()
+
+    reopened = build_app(database_url)
+    try:
+        (summary,) = reopened.lifecycle.servers()
+        assert summary.server.name == "EXCH01" and summary.server.observed is False
+        with reopened.store.transaction() as repo:
+            assert repo.edge_subscriptions() == []
+    finally:
+        reopened.store.close()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from cryptography.hazmat.primitives.asymmetric import types
-from sqlalchemy import create_engine, event, select
+from sqlalchemy import create_engine, event, inspect, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
@@ -589,6 +589,27 @@ def _spki_id(spki_der: bytes) -> str:
     return hashlib.sha1(spki_der, usedforsecurity=False).hexdigest().upper()
 
 
+def _add_missing_columns(engine: Engine) -> None:
+    """Bring a database made by an earlier certward up to the schema: columns added since
+    are added (nullable, or with their scalar default). Tables and columns are only ever
+    added, never changed or dropped, so this is the whole migration story for now."""
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table in Base.metadata.sorted_tables:
+            present = {c["name"] for c in inspector.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                clause = f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'
+                default = getattr(column.default, "arg", None)
+                if isinstance(default, bool):
+                    clause += f" NOT NULL DEFAULT {'TRUE' if default else 'FALSE'}"
+                elif isinstance(default, int | str):
+                    clause += f" NOT NULL DEFAULT {default!r}"
+                connection.execute(text(clause))
+
+
 class SqlStore:
     """Engine, schema and transactions for one database URL."""
 
@@ -600,6 +621,7 @@ class SqlStore:
             if url.startswith("sqlite"):
                 event.listen(self._engine, "connect", _sqlite_pragmas)
             Base.metadata.create_all(self._engine)
+            _add_missing_columns(self._engine)
         except SQLAlchemyError as exc:
             raise StoreError(f"{url}: cannot open the database ({exc.__class__.__name__})") from exc
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
