@@ -39,7 +39,8 @@ from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
 
 from certward.errors import PkiError
-from certward.model import CAPI_SCHANNEL_PROVIDER, CNG_SOFTWARE_KSP, Password
+from certward.model import CAPI_SCHANNEL_PROVIDER, CNG_SOFTWARE_KSP, Password, is_cng_provider
+from certward.pki.formats import looks_like_pkcs12
 
 OID_KEY_PROVIDER_NAME = "1.3.6.1.4.1.311.17.1"
 OID_LOCAL_MACHINE_KEYSET = "1.3.6.1.4.1.311.17.2"
@@ -65,7 +66,7 @@ _CAPI_NAMES = re.compile(r"cryptographic provider|crypto provider|\bcsp\b", re.I
 
 def provider_kind(name: str) -> ProviderKind:
     """CNG for Key Storage Providers (software, smart card, TPM), CAPI for the CSPs."""
-    if _CNG_NAMES.search(name):
+    if is_cng_provider(name) or _CNG_NAMES.search(name):
         return ProviderKind.CNG
     if _CAPI_NAMES.search(name):
         return ProviderKind.CAPI
@@ -656,6 +657,8 @@ def read_pfx(data: bytes, password: Password | None, *, source: str) -> PfxConte
     unencrypted safes hold (the key bag's attributes when it is there). With one: the MAC is
     verified first (a wrong password or an altered file is refused), then everything."""
     secret = password.reveal() if password is not None else None
+    if not looks_like_pkcs12(data):
+        raise _fail(source, "not a PKCS#12 (.pfx) file")
     opened = _open(data, secret, source)
     key_bags = _key_bags(opened)
     if len(key_bags) > 1:

@@ -42,7 +42,7 @@ from certward.model import (
 )
 from certward.model.organisation import validate_tls_range
 from certward.model.vdirs import default_vdirs
-from certward.pki import build, certinfo, chain, formats, pkcs12, tlsname
+from certward.pki import build, certinfo, chain, formats, pfx, pkcs12, tlsname
 from certward.pki.names import NameSyntaxError, parse_exchange_dn
 from certward.services.connectors import connectors_naming, default_receive_connectors
 from certward.services.ports import Repository, UnitOfWork
@@ -407,12 +407,19 @@ class Lifecycle:
         exportable: bool = False,
     ) -> ImportResult:
         bundle = formats.load_bundle(data, source=source, password=password)
+        provider = _pfx_key_provider(data, bundle, password, source)
         now = self._clock.now()
         with self._uow.transaction() as repo:
             srv = repo.server(server)
             if bundle.private_key is not None:
                 leaf, warnings = self._import_with_key(
-                    repo, srv, bundle, source=source, exportable=exportable, now=now
+                    repo,
+                    srv,
+                    bundle,
+                    source=source,
+                    exportable=exportable,
+                    now=now,
+                    key_provider=provider,
                 )
                 completed = False
             else:
@@ -430,6 +437,7 @@ class Lifecycle:
         source: str,
         exportable: bool,
         now: dt.datetime,
+        key_provider: str = CAPI_SCHANNEL_PROVIDER,
     ) -> tuple[x509.Certificate, list[str]]:
         key = bundle.private_key
         assert key is not None
@@ -453,7 +461,7 @@ class Lifecycle:
                 friendly_name=bundle.friendly_name or "",
                 has_private_key=True,
                 exportable=exportable,
-                key_provider=CAPI_SCHANNEL_PROVIDER,
+                key_provider=key_provider,
                 created_at=now,
             ),
             private_key=key,
@@ -568,7 +576,34 @@ class Lifecycle:
                 password,
                 friendly_name=record.friendly_name or None,
                 legacy=legacy,
+                key_provider=record.key_provider,
+                machine_key_set=True,  # Exchange's certificates live in the machine store
             )
+
+    # -- key providers (seed 004) -----------------------------------------------------------
+    def convert_key_provider(
+        self, server: str, thumbprint: Thumbprint, provider: str
+    ) -> tuple[str | None, CertificateView]:
+        """Move a certificate's private key to another provider (the PFX round trip of seed
+        004 done in the store): same certificate and key, same thumbprint. Returns the old
+        provider and the certificate."""
+        try:
+            provider = pfx.validate_provider_name(provider)
+        except ValueError as exc:
+            raise StoreError(str(exc)) from None
+        now = self._clock.now()
+        with self._uow.transaction() as repo:
+            record = repo.certificate(server, thumbprint)
+            if record.is_pending:
+                raise StoreError(f"{thumbprint} is a pending request; it has no certificate yet")
+            if not record.has_private_key:
+                raise StoreError(
+                    f"certificate {thumbprint} has no private key on {record.server}: there "
+                    "is no key to move to another provider"
+                )
+            updated = replace(record, key_provider=provider)
+            repo.update_certificate(updated)
+            return record.key_provider, view_of(repo, updated, now)
 
     # -- renewal ----------------------------------------------------------------------------
     def renew(
@@ -828,6 +863,22 @@ def add_to_trust_stores(
 
 
 # -- helpers -------------------------------------------------------------------------------
+def _pfx_key_provider(
+    data: bytes, bundle: formats.Bundle, password: Password | None, source: str
+) -> str:
+    """Where Windows would put the key of an imported file: the PFX key bag's provider
+    attribute; without one (or for PEM), the legacy CAPI default, as Windows does."""
+    if bundle.kind != "PKCS#12" or bundle.private_key is None:
+        return CAPI_SCHANNEL_PROVIDER
+    attributes = pfx.read_key_attributes(data, password, source=source)
+    if attributes is None or attributes.provider is None:
+        return CAPI_SCHANNEL_PROVIDER
+    try:
+        return pfx.validate_provider_name(attributes.provider)
+    except ValueError as exc:
+        raise PkiError(f"{source}: {exc}") from None
+
+
 def publish_auth_certificate(
     repo: Repository,
     server: str,

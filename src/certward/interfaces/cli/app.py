@@ -17,6 +17,7 @@ from certward.interfaces.cli import (
     edge_cmd,
     health_cmd,
     inputs,
+    pfx_cmd,
     probe_cmd,
     render,
     renew_cmd,
@@ -61,6 +62,8 @@ app.add_typer(serve_cmd.mail_app, name="mail")
 app.add_typer(serve_cmd.queue_app, name="queue")
 app.add_typer(serve_cmd.vdir_app, name="vdir")
 app.add_typer(edge_cmd.edge_app, name="edge")
+app.add_typer(pfx_cmd.pfx_app, name="pfx")
+cert_app.command("convert-key-provider")(pfx_cmd.convert_key_provider)
 app.command("serve")(serve_cmd.serve)
 app.command("probe")(probe_cmd.probe)
 app.command("events")(serve_cmd.events)
