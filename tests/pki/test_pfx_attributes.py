@@ -7,6 +7,7 @@ certward. The PKCS#12 key derivation is compared with OpenSSL's own PKCS12KDF.
 
 from __future__ import annotations
 
+import contextlib
 import string
 import subprocess
 from pathlib import Path
@@ -331,3 +332,41 @@ def test_certificates_survive_unchanged(pki: Pki, modern: bytes) -> None:
     assert certinfo.thumbprint(certinfo.to_der(read.leaf.certificate)) == certinfo.thumbprint(
         certinfo.to_der(pki.leaf)
     )
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(position=st.integers(min_value=0), value=st.integers(min_value=0, max_value=255))
+def test_a_damaged_file_is_read_or_refused_never_a_crash(
+    modern: bytes, position: int, value: int
+) -> None:
+    """Any one byte changed: without the password (nothing authenticated) certward either
+    reads the layout or refuses the file with a PkiError; with it, the MAC refuses it."""
+    data = bytearray(modern)
+    index = position % len(data)
+    if data[index] == value:
+        return
+    data[index] = value
+    with contextlib.suppress(PkiError):
+        pfx.read_pfx(bytes(data), None, source="d.pfx")
+    with pytest.raises(PkiError):
+        pfx.read_pfx(bytes(data), PASSWORD, source="d.pfx")
+
+
+def test_an_absurd_iteration_count_is_refused_not_computed(modern: bytes) -> None:
+    pfx_asn1 = asn1_pkcs12.Pfx.load(modern)
+    mac_data = pfx_asn1["mac_data"]
+    hostile = asn1_pkcs12.Pfx(
+        {
+            "version": "v3",
+            "auth_safe": pfx_asn1["auth_safe"],
+            "mac_data": {
+                "mac": mac_data["mac"],
+                "mac_salt": mac_data["mac_salt"],
+                "iterations": 10**9,
+            },
+        }
+    ).dump()
+    with pytest.raises(PkiError, match="asks for 1000000000 iterations"):
+        pfx.read_pfx(hostile, PASSWORD, source="h.pfx")

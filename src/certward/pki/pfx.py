@@ -25,6 +25,8 @@ from __future__ import annotations
 import enum
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -145,8 +147,7 @@ _HASHES: dict[str, hashes.HashAlgorithm] = {
     "sha384": hashes.SHA384(),
     "sha512": hashes.SHA512(),
 }
-_HASH_NAMES = {"sha1": "SHA-1", "sha224": "SHA-224", "sha256": "SHA-256", "sha384": "SHA-384"}
-_HASH_NAMES["sha512"] = "SHA-512"
+_HASH_NAMES = {name: f"SHA-{name[3:]}" if name != "sha1" else "SHA-1" for name in _HASHES}
 _BLOCK_SIZES = {"sha1": 64, "sha224": 64, "sha256": 64, "sha384": 128, "sha512": 128}
 
 KDF_KEY, KDF_IV, KDF_MAC = 1, 2, 3
@@ -166,6 +167,8 @@ def pkcs12_kdf(
 ) -> bytes:
     """RFC 7292 B.2 with ``digest`` ("sha1", "sha256", ...); ``password`` BMP-encoded
     (see :func:`bmp_password`); ``purpose`` 1 key, 2 IV, 3 MAC key."""
+    if iterations < 1:
+        raise ValueError("the PKCS#12 KDF needs at least one iteration")
     algorithm = _HASHES[digest]
     v = _BLOCK_SIZES[digest]
 
@@ -314,42 +317,55 @@ def _fail(source: str, problem: str) -> PkiError:
     return PkiError(f"{source}: {problem}")
 
 
+# Windows writes 2,000 iterations, OpenSSL 2,048, cryptography 20,000 and Java 10,000-100,000;
+# a damaged or hostile count must not keep certward busy for hours.
+MAX_ITERATIONS = 2_000_000
+
+
+def _check_iterations(count: int, what: str, source: str) -> None:
+    if not 1 <= count <= MAX_ITERATIONS:
+        raise _fail(source, f"the {what} asks for {count} iterations (1-{MAX_ITERATIONS})")
+
+
+def _check_protection(algorithm: algos.EncryptionAlgorithm, what: str, source: str) -> None:
+    found = protection(algorithm)
+    if found.kdf != "?":  # a scheme certward decrypts
+        _check_iterations(found.iterations, what, source)
+
+
 def _open(data: bytes, password: bytes | None, source: str) -> _Opened:
-    try:
-        pfx = pkcs12.Pfx.load(data, strict=True)
-        if pfx["version"].native != "v3":
-            raise _fail(source, "not a PKCS#12 v3 file")
-        auth_safe = pfx["auth_safe"]
-        if auth_safe["content_type"].native != "data":
-            raise _fail(
-                source,
-                "the PKCS#12 file uses public-key integrity mode (signed), which certward "
-                "does not read",
-            )
-        auth_bytes = auth_safe["content"].native
-        infos = list(pkcs12.AuthenticatedSafe.load(auth_bytes))
-        mac_data = pfx["mac_data"]
-        mac: MacInfo | None = None
-        digest_name: str | None = None
-        iterations = salt_length = 0
-        if not isinstance(mac_data, core.Void):
-            digest_name = mac_data["mac"]["digest_algorithm"]["algorithm"].native
-            iterations = mac_data["iterations"].native
-            salt = mac_data["mac_salt"].native
-            salt_length = len(salt)
-            if digest_name not in _HASHES:
-                raise _fail(source, f"unsupported MAC digest {digest_name}")
-            verified = False
-            if password is not None:
-                expected = mac_data["mac"]["digest"].native
-                _verify_mac(auth_bytes, password, digest_name, salt, iterations, expected, source)
-                verified = True
-            mac = MacInfo(_HASH_NAMES[digest_name], iterations, salt_length, verified)
-        safes = [_open_safe(info, password, source) for info in infos]
-    except PkiError:
-        raise
-    except (ValueError, TypeError, KeyError, OverflowError) as exc:
-        raise _fail(source, f"not a valid PKCS#12 file ({exc})") from None
+    """Parse the file and verify its MAC (when a password is given); open the safes."""
+    pfx = pkcs12.Pfx.load(data, strict=True)
+    if pfx["version"].native != "v3":
+        raise _fail(source, "not a PKCS#12 v3 file")
+    auth_safe = pfx["auth_safe"]
+    if auth_safe["content_type"].native != "data":
+        raise _fail(
+            source,
+            "the PKCS#12 file uses public-key integrity mode (signed), which certward "
+            "does not read",
+        )
+    auth_bytes = auth_safe["content"].native
+    infos = list(pkcs12.AuthenticatedSafe.load(auth_bytes))
+    mac_data = pfx["mac_data"]
+    mac: MacInfo | None = None
+    digest_name: str | None = None
+    iterations = salt_length = 0
+    if not isinstance(mac_data, core.Void):
+        digest_name = mac_data["mac"]["digest_algorithm"]["algorithm"].native
+        iterations = mac_data["iterations"].native
+        salt = mac_data["mac_salt"].native
+        salt_length = len(salt)
+        if digest_name not in _HASHES:
+            raise _fail(source, f"unsupported MAC digest {digest_name}")
+        _check_iterations(iterations, "MAC", source)
+        verified = False
+        if password is not None:
+            expected = mac_data["mac"]["digest"].native
+            _verify_mac(auth_bytes, password, digest_name, salt, iterations, expected, source)
+            verified = True
+        mac = MacInfo(_HASH_NAMES[digest_name], iterations, salt_length, verified)
+    safes = [_open_safe(info, password, source) for info in infos]
     return _Opened(safes, mac, digest_name, iterations, salt_length)
 
 
@@ -392,6 +408,7 @@ def _open_safe(info: cms.ContentInfo, password: bytes | None, source: str) -> _S
         algorithm = eci["content_encryption_algorithm"]
         if password is None:
             return _Safe(algorithm, None)
+        _check_protection(algorithm, "encrypted safe", source)
         try:
             plain = _decrypt(algorithm, eci["encrypted_content"].native, password)
         except _Unsupported as exc:
@@ -629,12 +646,17 @@ def _key_bags(opened: _Opened) -> list[tuple[_Safe, int]]:
 
 def _load_key(bag: _SafeBag, password: bytes | None, source: str) -> types.PrivateKeyTypes | None:
     value = bag["bag_value"]
-    try:
-        if _bag_kind(bag) == "key_bag":
+    if _bag_kind(bag) == "key_bag":
+        try:
             return serialization.load_der_private_key(value.untag().dump(), None)
+        except (ValueError, UnsupportedAlgorithm):
+            raise _fail(source, "the private key in the PKCS#12 file is damaged") from None
+    try:
         if password is None:
             return None
-        plain = _decrypt(value["encryption_algorithm"], value["encrypted_data"].native, password)
+        algorithm = value["encryption_algorithm"]
+        _check_protection(algorithm, "private key", source)
+        plain = _decrypt(algorithm, value["encrypted_data"].native, password)
         return serialization.load_der_private_key(plain, None)
     except _Unsupported as exc:
         raise _fail(source, f"the private key uses {exc}, which certward cannot decrypt") from None
@@ -652,13 +674,26 @@ def _certificate(bag: _SafeBag) -> x509.Certificate | None:
 
 
 # -- reading ------------------------------------------------------------------------------------
+@contextmanager
+def _parsing(source: str) -> Iterator[None]:
+    """asn1crypto parses lazily: a malformed part can fail wherever it is first read."""
+    try:
+        yield
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise _fail(source, f"not a valid PKCS#12 file ({exc})") from None
+
+
 def read_pfx(data: bytes, password: Password | None, *, source: str) -> PfxContents:
     """Read a PFX file. Without a password: the layout, the MAC algorithm and what the
     unencrypted safes hold (the key bag's attributes when it is there). With one: the MAC is
     verified first (a wrong password or an altered file is refused), then everything."""
-    secret = password.reveal() if password is not None else None
     if not looks_like_pkcs12(data):
         raise _fail(source, "not a PKCS#12 (.pfx) file")
+    with _parsing(source):
+        return _read_pfx(data, password.reveal() if password is not None else None, source)
+
+
+def _read_pfx(data: bytes, secret: bytes | None, source: str) -> PfxContents:
     opened = _open(data, secret, source)
     key_bags = _key_bags(opened)
     if len(key_bags) > 1:
@@ -764,7 +799,28 @@ def set_attributes(
     iterations (a fresh salt)."""
     if provider is not None:
         provider = validate_provider_name(provider)
-    secret = password.reveal()
+    with _parsing(source):
+        return _set_attributes(
+            data,
+            password.reveal(),
+            source,
+            provider=provider,
+            machine_key_set=machine_key_set,
+            friendly_name=friendly_name,
+            local_key_id=local_key_id,
+        )
+
+
+def _set_attributes(
+    data: bytes,
+    secret: bytes,
+    source: str,
+    *,
+    provider: str | None,
+    machine_key_set: bool,
+    friendly_name: str | None,
+    local_key_id: bytes | None,
+) -> bytes:
     opened = _open(data, secret, source)
     for safe in opened.safes:
         if safe.bags is None:
