@@ -271,8 +271,8 @@ def convert_pfx(
     legacy: bool = False,
 ) -> ConvertResult:
     """The same key, certificate and chain in a new PFX whose key bag names ``provider``
-    (seed 004: ``openssl pkcs12`` out and in again, in one step). The friendly name and the
-    machine key set are kept; the password stays the same."""
+    (seed 004: ``openssl pkcs12`` out and in again, in one step). The certificate's friendly
+    name and the machine key set are kept; the password stays the same."""
     contents = pfx.read_pfx(data, password, source=source)
     key = contents.private_key
     if key is None:
@@ -291,7 +291,8 @@ def convert_pfx(
         leaf.certificate,
         [*ordered, *rest],
         password,
-        friendly_name=leaf.friendly_name or attrs.friendly_name,
+        # the certificate's friendly name (Windows names the key bag after its key container)
+        friendly_name=leaf.friendly_name,
         legacy=legacy,
         key_provider=provider,
         machine_key_set=attrs.machine_key_set,

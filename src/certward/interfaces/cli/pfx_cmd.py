@@ -58,9 +58,11 @@ def inspect(
     password_file: PasswordFileOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Provider (CNG/CAPI), machine key set, key, certificates and chain order, encryption
-    and MAC, with warnings (CNG key: EdgeSync 1035; AES: Windows Server 2016 and older;
-    chain missing). Without --password-file, what the unencrypted safes show."""
+    """What a PFX holds: key provider (CNG or CAPI), chain, encryption and MAC, with warnings.
+
+    Warnings: a CNG key (EdgeSync event 1035), AES (Windows Server 2016 and older cannot
+    import it), a missing chain. Without --password-file: what the unencrypted safes show.
+    """
     data = inputs.read_file(file)
     password = inputs.read_password(password_file, required=False)
     report = inspect_pfx(data, password, source=str(file))
@@ -152,8 +154,10 @@ def convert(
     ] = False,
     password_file: PasswordFileOpt = None,
 ) -> None:
-    """Seed 004's fix in one step: the same key, certificate and chain in a new PFX whose key
-    goes to a CAPI (or CNG) provider; same thumbprint, same password."""
+    """Seed 004's fix in one step: the key moved to a CAPI (or CNG) provider in a new PFX.
+
+    Same key, certificate and chain (in chain order), same thumbprint, same password.
+    """
     name = _provider(to, provider)
     data = inputs.read_file(file)
     password = inputs.read_password(password_file, required=True)
@@ -175,8 +179,11 @@ def convert_key_provider(
     provider: ProviderOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """Move a certificate's private key to a CAPI (or CNG) provider in the store (seed 004:
-    EdgeSync needs a CAPI key); same certificate, same thumbprint."""
+    """Move a certificate's private key to a CAPI (or CNG) provider in the store.
+
+    Seed 004: EdgeSync needs a CAPI key on the default transport certificate. Same
+    certificate, same thumbprint.
+    """
     name = _provider(to, provider)
     thumb = as_thumbprint(thumbprint)
     old, view = open_app(db).lifecycle.convert_key_provider(server, thumb, name)
