@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from certward.compose import build_app
-from certward.model import CNG_SOFTWARE_KSP, parse_thumbprint
+from certward.model import CNG_SOFTWARE_KSP
 from tests.conftest import Cli, OpenSslCa, error_line, thumbprints
 
 
@@ -26,13 +24,11 @@ def default_smtp(cli: Cli, server: str) -> str:
     return next(t for t, c in thumbprints(cli, server).items() if c["is_default_smtp"])
 
 
-def put_key_in_cng(server: str, thumbprint: str) -> None:
-    """The state seed 004 starts from: the default transport certificate's key was imported
-    into the CNG Software Key Storage Provider (as an Enterprise CA template does)."""
-    app = build_app()
-    with app.store.transaction() as repo:
-        record = repo.certificate(server, parse_thumbprint(thumbprint))
-        repo.update_certificate(dataclasses.replace(record, key_provider=CNG_SOFTWARE_KSP))
+def put_key_in_cng(cli: Cli, server: str, thumbprint: str) -> None:
+    """The state seed 004 starts from: the default transport certificate's key in the CNG
+    Software Key Storage Provider (as an Enterprise CA template puts it)."""
+    cli("cert", "convert-key-provider", thumbprint, "--server", server, "--to", "cng")
+    assert thumbprints(cli, server)[thumbprint]["key_provider"] == CNG_SOFTWARE_KSP
 
 
 def sync(cli: Cli, *, ok: bool = True) -> list[dict[str, Any]]:
@@ -59,7 +55,7 @@ def test_subscribe_and_sync_publish_certificates_both_ways(edge_org: Cli) -> Non
 
 def test_cng_transport_key_fails_with_event_1035(edge_org: Cli) -> None:
     thumbprint = default_smtp(edge_org, "EXCH01")
-    put_key_in_cng("EXCH01", thumbprint)
+    put_key_in_cng(edge_org, "EXCH01", thumbprint)
 
     (result,) = sync(edge_org, ok=False)
     hubs = {h["server"]: h for h in result["hubs"]}
@@ -83,7 +79,7 @@ def test_cng_transport_key_fails_with_event_1035(edge_org: Cli) -> None:
 
 
 def test_no_edge_subscription_no_edgesync_finding(org: Cli) -> None:
-    put_key_in_cng("EXCH01", default_smtp(org, "EXCH01"))
+    put_key_in_cng(org, "EXCH01", default_smtp(org, "EXCH01"))
     report = org.json("health")
     assert not [f for f in report["findings"] if f["rule"].startswith("CW-EDGE")]
 
