@@ -248,7 +248,8 @@ class AuthService:
         repo.save_published_certificate(certinfo.to_der(cert), key)
         thumb = certinfo.thumbprint(certinfo.to_der(cert))
         for server in repo.servers():
-            publish_auth_certificate(repo, server.name, cert, key, now)
+            if not server.observed:  # a real server gets its copy through AD, not certward
+                publish_auth_certificate(repo, server.name, cert, key, now)
         repo.save_organisation(
             replace(org, auth=replace(org.auth, next_thumbprint=thumb, next_effective=effective))
         )
@@ -286,7 +287,8 @@ def _publish_everywhere(repo: Repository, thumbprint: Thumbprint) -> None:
         raise StoreError("the auth certificate has an unsupported key type")
     cert = certinfo.load_der(der)
     for server in repo.servers():
-        publish_auth_certificate(repo, server.name, cert, key, None)
+        if not server.observed:
+            publish_auth_certificate(repo, server.name, cert, key, None)
 
 
 def _info(repo: Repository, thumbprint: Thumbprint | None) -> AuthCertificateInfo | None:
@@ -297,7 +299,9 @@ def _info(repo: Repository, thumbprint: Thumbprint | None) -> AuthCertificateInf
         return None
     cert: x509.Certificate = certinfo.load_der(der)
     missing = tuple(
-        s.name for s in repo.servers() if repo.find_certificate(s.name, thumbprint) is None
+        s.name
+        for s in repo.servers()
+        if not s.observed and repo.find_certificate(s.name, thumbprint) is None
     )
     return AuthCertificateInfo(
         thumbprint, cert.not_valid_before_utc, cert.not_valid_after_utc, missing

@@ -163,7 +163,8 @@ class Lifecycle:
             # and every server (present or added later) gets a copy.
             repo.save_published_certificate(certinfo.to_der(cert), key)
             for server in repo.servers():
-                publish_auth_certificate(repo, server.name, cert, key, now)
+                if not server.observed:
+                    publish_auth_certificate(repo, server.name, cert, key, now)
             return org
 
     def organisation(self) -> Organisation:

@@ -443,6 +443,11 @@ class Repository:
         spki_der: bytes | None = None,
     ) -> None:
         server_row = self._server_row(record.server)
+        if server_row.observed:
+            raise StoreError(
+                f"{server_row.name} is an observed server: certward records what its output "
+                "shows and holds none of its keys; make this change on the server itself"
+            )
         if self._find_cert_row(record.server, record.thumbprint, record.store) is not None:
             raise StoreError(
                 f"certificate {record.thumbprint} already exists in the {record.store.value} "
