@@ -27,7 +27,7 @@ def key_type(public_key: object) -> str:
     if isinstance(public_key, rsa.RSAPublicKey):
         return "RSA"
     if isinstance(public_key, ec.EllipticCurvePublicKey):
-        return "ECDSA"
+        return "EC"
     if isinstance(public_key, dsa.DSAPublicKey):
         return "DSA"
     if isinstance(public_key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
@@ -108,7 +108,7 @@ def described(cert: ObservedCertificate, *, is_ca: bool = False) -> CertProfile:
         not_after=cert.not_after,
         self_signed=cert.self_issued,
         is_ca=is_ca,
-        key_type="ECDSA" if "ecdsa" in signature.lower() else "RSA",
+        key_type="EC" if "ecdsa" in signature.lower() else "RSA",
         key_size=cert.key_size or 0,
         signature_algorithm=signature,
     )

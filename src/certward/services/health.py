@@ -26,10 +26,7 @@ def _profile(record: CertificateRecord) -> CertProfile:
 
 
 def read_snapshot(repo: Repository) -> OrgSnapshot:
-    states = [
-        _observed_state(repo, server) if server.observed else _state(repo, server)
-        for server in repo.servers()
-    ]
+    states = [_state(repo, server) for server in repo.servers()]
     org = repo.organisation()
     auth: dict[Thumbprint, CertProfile] = {}
     if org is not None:
@@ -53,52 +50,31 @@ def read_snapshot(repo: Repository) -> OrgSnapshot:
 
 
 def _state(repo: Repository, server: Server) -> ServerState:
-    records = repo.certificates(server.name)
-    held = tuple(
-        HeldCertificate(r.thumbprint, _profile(r), r.services, r.has_private_key, r.key_provider)
-        for r in records
-        if r.store is StoreName.MY and r.der is not None
-    )
-    trusted = {
-        store: tuple(
-            TrustedCertificate(r.thumbprint, _profile(r))
-            for r in records
-            if r.store is store and r.der is not None
-        )
-        for store in (StoreName.ROOT, StoreName.CA)
-    }
+    """A server's stores as health sees them; an observed server's as its dumps showed."""
+    if server.observed:
+        entries = [
+            (c.store, HeldCertificate(c.thumbprint, described(c, is_ca=c.store is not StoreName.MY),
+                                      c.services, c.has_private_key, c.key_provider))
+            for c in repo.observed_certificates(server.name)
+        ]  # fmt: skip
+    else:
+        entries = [
+            (r.store, HeldCertificate(r.thumbprint, _profile(r), r.services, r.has_private_key,
+                                      r.key_provider))
+            for r in repo.certificates(server.name)
+            if r.der is not None
+        ]  # fmt: skip
+
+    def trusted(store: StoreName) -> tuple[TrustedCertificate, ...]:
+        return tuple(TrustedCertificate(h.thumbprint, h.profile) for s, h in entries if s is store)
+
     return ServerState(
         server=server,
-        certificates=held,
-        roots=trusted[StoreName.ROOT],
-        intermediates=trusted[StoreName.CA],
+        certificates=tuple(h for store, h in entries if store is StoreName.MY),
+        roots=trusted(StoreName.ROOT),
+        intermediates=trusted(StoreName.CA),
         vdirs=tuple(repo.virtual_directories(server.name)),
-    )
-
-
-def _observed_state(repo: Repository, server: Server) -> ServerState:
-    """A server known from its real output: what the dumps described, nothing more."""
-    seen = repo.observed_certificates(server.name)
-    held = tuple(
-        HeldCertificate(c.thumbprint, described(c), c.services, c.has_private_key, c.key_provider)
-        for c in seen
-        if c.store is StoreName.MY
-    )
-    trusted = {
-        store: tuple(
-            TrustedCertificate(c.thumbprint, described(c, is_ca=True))
-            for c in seen
-            if c.store is store
-        )
-        for store in (StoreName.ROOT, StoreName.CA)
-    }
-    return ServerState(
-        server=server,
-        certificates=held,
-        roots=trusted[StoreName.ROOT],
-        intermediates=trusted[StoreName.CA],
-        vdirs=tuple(repo.virtual_directories(server.name)),
-        observed=True,
+        observed=server.observed,
     )
 
 
