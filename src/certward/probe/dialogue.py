@@ -7,6 +7,7 @@ enumerate TLS versions (as internet.nl does, because mail servers limit connecti
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
@@ -14,7 +15,7 @@ from typing import Any, TypeVar
 
 from cryptography import x509
 from twisted.internet import defer
-from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
+from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
 
 from certward.probe import analysis
 from certward.probe.report import VERSIONS, EndpointReport, Stage
@@ -35,6 +36,9 @@ class ProbeOptions:
     mail_from: str | None = None
     rcpt_to: str | None = None
     enumerate_versions: bool = True
+    # Host name to address by the resolver given with --resolver (dnspython); None: the
+    # system's resolver (which also reads /etc/hosts).
+    resolve: Callable[[str], Awaitable[str]] | None = None
 
 
 class _Stages:
@@ -91,8 +95,17 @@ async def smtp_reply(wire: Wire) -> tuple[int, list[str]]:
     raise ProbeFailure(f"more than {MAX_REPLY_LINES} continuation lines")
 
 
-async def _resolve(reactor: Any, host: str) -> str:
-    """The host's IPv4 address, as the connection will use it (an IP stays as it is)."""
+async def _resolve(
+    reactor: Any, host: str, resolve: Callable[[str], Awaitable[str]] | None = None
+) -> str:
+    """The host's address, as the connection will use it (an IP stays as it is): from the
+    chosen resolver, else the system's (IPv4)."""
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        pass
+    if resolve is not None:
+        return await resolve(host)
     try:
         address: str = await reactor.resolve(host)
     except Exception as exc:
@@ -101,7 +114,12 @@ async def _resolve(reactor: Any, host: str) -> str:
 
 
 async def _connect(reactor: Any, target: Target) -> Wire:
-    endpoint = TCP4ClientEndpoint(reactor, target.address or target.host, target.port, timeout=30)
+    address = target.address or target.host
+    endpoint: TCP4ClientEndpoint | TCP6ClientEndpoint
+    if ":" in address:  # an IPv6 address (host names and IPv4 have no colon)
+        endpoint = TCP6ClientEndpoint(reactor, address, target.port, timeout=30)
+    else:
+        endpoint = TCP4ClientEndpoint(reactor, address, target.port, timeout=30)
     wire: Wire = await connectProtocol(endpoint, Wire())
     return wire
 
@@ -210,7 +228,9 @@ async def probe(reactor: Any, target: Target, options: ProbeOptions) -> Endpoint
     handshake_ok = False
     try:
         if target.address is None:  # a mail domain's MX was resolved already
-            address = await stages.run("DNS answer", lambda: _resolve(reactor, target.host))
+            address = await stages.run(
+                "DNS answer", lambda: _resolve(reactor, target.host, options.resolve)
+            )
             target = replace(target, address=address)
         wire = await stages.run("connect", lambda: _connect(reactor, target))
         if target.protocol.starttls:
@@ -269,7 +289,9 @@ async def _after_tls(
                     break
         wire.send(b"QUIT\r\n")
     elif target.protocol is Protocol.HTTPS:
-        wire.send(f"HEAD / HTTP/1.1\r\nHost: {target.host}\r\nConnection: close\r\n\r\n".encode())
+        # GET, not HEAD: some servers (openssl s_server -www) never answer HEAD. Only the
+        # status line is read; the connection closes after it.
+        wire.send(f"GET / HTTP/1.1\r\nHost: {target.host}\r\nConnection: close\r\n\r\n".encode())
         report.banner = await stages.run("HTTP status", wire.line)
 
 

@@ -65,6 +65,11 @@ class Dns:
         resolver.flags = dns.flags.RD | dns.flags.AD
         resolver.lifetime = 10.0
         self._resolver = resolver
+        self._where = (
+            f"the resolver {options.resolver[0]}:{options.resolver[1]}"
+            if options.resolver is not None
+            else "the system's DNS servers"
+        )
 
     async def query(self, name: str, kind: str) -> tuple[list[Any], bool]:
         """Records and whether the answer was authenticated (AD); [] when none."""
@@ -81,8 +86,19 @@ class Dns:
         return [b"".join(r.strings).decode("utf-8", errors="replace") for r in records]
 
     async def address(self, name: str) -> str | None:
-        records, _ = await self.query(name, "A")
-        return records[0].address if records else None
+        """The first A record's address, else the first AAAA's; None when neither."""
+        for kind in ("A", "AAAA"):
+            records, _ = await self.query(name, kind)
+            if records:
+                return str(records[0].address)
+        return None
+
+    async def resolve(self, name: str) -> str:
+        """For URL targets (``ProbeOptions.resolve``): an address or a failed DNS stage."""
+        address = await self.address(name)
+        if address is None:
+            raise ProbeFailure(f"no address for {name} from {self._where}")
+        return address
 
 
 async def probe_domain(

@@ -113,3 +113,46 @@ class EndpointReport:
             "exchange_view": self.exchange_view,
             "warnings": self.warnings,
         }
+
+
+# The stage matrix (CheckTLS's columns) for many endpoints at once: each column gathers the
+# stage names the protocols use for the same step (SMTP's EHLO is IMAP's CAPABILITY).
+MATRIX_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("DNS", ("DNS answer",)),
+    ("connect", ("connect",)),
+    ("greeting", ("banner",)),
+    ("EHLO", ("EHLO", "CAPABILITY", "CAPA")),
+    ("STARTTLS offered", ("STARTTLS offered", "STLS offered")),
+    ("STARTTLS", ("STARTTLS", "STLS")),
+    ("TLS", ("TLS negotiated",)),
+    ("after TLS", ("EHLO after TLS", "HTTP status")),
+    ("MAIL FROM", ("MAIL FROM", "MAIL FROM accepted")),
+    ("RCPT TO", ("RCPT TO", "RCPT TO accepted")),
+    ("certificate OK", ("certificate OK",)),
+    ("secure", ("secure",)),
+)
+
+
+@dataclass(frozen=True)
+class MatrixCell:
+    ok: bool
+    ms: float
+
+
+def stage_matrix(
+    reports: list[EndpointReport],
+) -> tuple[list[str], list[list[MatrixCell | None]]]:
+    """Columns that any report reached, and per report one cell per column (None: the
+    stage does not apply or was not reached). A cell fails when any of its stages failed;
+    its time is theirs together."""
+    rows: list[list[MatrixCell | None]] = []
+    for report in reports:
+        row: list[MatrixCell | None] = []
+        for _, names in MATRIX_COLUMNS:
+            found = [s for s in report.stages if s.name in names]
+            row.append(
+                MatrixCell(all(s.ok for s in found), sum(s.ms for s in found)) if found else None
+            )
+        rows.append(row)
+    keep = [i for i in range(len(MATRIX_COLUMNS)) if any(row[i] is not None for row in rows)]
+    return [MATRIX_COLUMNS[i][0] for i in keep], [[row[i] for i in keep] for row in rows]

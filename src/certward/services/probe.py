@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import certifi
 from cryptography import x509
@@ -15,6 +15,9 @@ from certward.clock import Clock
 from certward.errors import InputError
 from certward.probe.report import EndpointReport
 from certward.probe.targets import Target, is_mail_domain, parse_target
+
+if TYPE_CHECKING:
+    from certward.probe.domain import DnsOptions
 
 
 def split_targets(
@@ -77,7 +80,7 @@ def run_probes(
     mail_from: str | None = None,
     rcpt_to: str | None = None,
     domains: Sequence[str] = (),
-    dns_options: Any = None,
+    dns_options: DnsOptions | None = None,
     on_done: Callable[[str], None] | None = None,
 ) -> tuple[list[EndpointReport], list[Any]]:
     """Probe every target and mail domain; one connection at a time per endpoint
@@ -89,12 +92,16 @@ def run_probes(
     from twisted.internet import defer
 
     from certward.probe.dialogue import ProbeOptions, probe
-    from certward.probe.domain import DnsOptions, probe_domain
+    from certward.probe.domain import Dns, DnsOptions, probe_domain
     from certward.probe.score import endpoint_score
 
+    dns_options = dns_options or DnsOptions()
+    # --resolver answers for URL targets too; without it, the system's resolver (hosts file).
+    resolve = Dns(dns_options).resolve if dns_options.resolver is not None else None
     options = ProbeOptions(
-        timeout=timeout, roots=roots, now=clock.now, mail_from=mail_from, rcpt_to=rcpt_to
-    )
+        timeout=timeout, roots=roots, now=clock.now, mail_from=mail_from, rcpt_to=rcpt_to,
+        resolve=resolve,
+    )  # fmt: skip
     overall = defer.DeferredSemaphore(max(1, concurrency))
     per_host: dict[str, defer.DeferredLock] = {}
     reports: list[EndpointReport | None] = [None] * len(targets)
@@ -120,9 +127,7 @@ def run_probes(
     async def mail_domain(index: int, domain: str) -> None:
         await overall.acquire()
         try:
-            result, endpoints = await probe_domain(
-                reactor, domain, options, dns_options or DnsOptions()
-            )
+            result, endpoints = await probe_domain(reactor, domain, options, dns_options)
             domain_reports[index] = result
             mx_reports.extend(endpoints)
             if on_done is not None:

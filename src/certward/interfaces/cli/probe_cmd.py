@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 from rich.progress import Progress
+from rich.table import Table
+from rich.text import Text
 
 from certward.clock import SystemClock
 from certward.config import load_settings
@@ -16,7 +18,7 @@ from certward.interfaces.cli.common import JsonOpt, console, open_app, root_db
 from certward.model import Thumbprint
 from certward.probe import html
 from certward.probe.domain import DnsOptions, DomainReport
-from certward.probe.report import SCHEMA_VERSION, EndpointReport
+from certward.probe.report import SCHEMA_VERSION, EndpointReport, MatrixCell, stage_matrix
 from certward.services.probe import load_roots, parse_resolver, run_probes, split_targets
 
 
@@ -77,8 +79,10 @@ def probe(
     else:
         for domain in domain_reports:
             _print_domain(domain)
+        if len(reports) > 1:
+            _print_matrix(reports)
         for report in reports:
-            _print(report)
+            _print(report, stage_table=len(reports) == 1)
     if not all(r.secure for r in reports):
         raise typer.Exit(1)
 
@@ -100,14 +104,46 @@ def _print_domain(domain: DomainReport) -> None:
         )
 
 
-def _print(report: EndpointReport) -> None:
+def _cell(cell: MatrixCell | None) -> Text:
+    if cell is None:
+        return Text("–", style="dim")
+    mark = Text("✓", style="green") if cell.ok else Text("✗", style="bold red")
+    return mark + Text(f" {cell.ms:.0f}" if cell.ms else "")
+
+
+def _print_matrix(reports: list[EndpointReport]) -> None:
+    """One row per endpoint, one column per CheckTLS stage: ✓ or ✗ and milliseconds."""
+    columns, rows = stage_matrix(reports)
+    table = Table(
+        title="Stages (✓ passed, ✗ failed, – not reached; times in ms)",
+        title_justify="left", header_style="bold", box=None, pad_edge=False,
+    )  # fmt: skip
+    table.add_column("Endpoint", overflow="fold")
+    for name in columns:
+        table.add_column(name, justify="left", no_wrap=True)
+    table.add_column("score", justify="right")
+    for report, cells in zip(reports, rows, strict=True):
+        table.add_row(report.target, *(_cell(c) for c in cells), str(report.score))
+    out = console()
+    out.print()
+    out.print(table)
+
+
+def _print(report: EndpointReport, *, stage_table: bool = True) -> None:
+    """One endpoint's facts; its stages as a table (alone) or, beside the matrix, only the
+    failed ones with their reasons."""
     out = console()
     out.print(f"\n{report.target}  ({report.host}:{report.port})", markup=False)
-    rows = [
-        [s.name, "ok" if s.ok else "FAIL", f"{s.ms:.0f} ms" if s.ms else "", s.detail]
-        for s in report.stages
-    ]
-    out.print(render.simple_table(["Stage", "Result", "Time", "Detail"], rows))
+    if stage_table:
+        rows = [
+            [s.name, "ok" if s.ok else "FAIL", f"{s.ms:.0f} ms" if s.ms else "", s.detail]
+            for s in report.stages
+        ]
+        out.print(render.simple_table(["Stage", "Result", "Time", "Detail"], rows))
+    else:
+        for s in report.stages:
+            if not s.ok:
+                out.print(f"FAIL {s.name}: {s.detail}", markup=False)
     if report.negotiated_version:
         versions = ", ".join(f"{v}: {'yes' if ok else 'no'}" for v, ok in report.versions.items())
         out.print(f"TLS: {report.negotiated_version} {report.cipher}; {versions}", markup=False)
