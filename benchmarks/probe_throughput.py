@@ -1,22 +1,37 @@
 """Endpoints per second and peak memory: certward probe beside sslyze and testssl.sh.
 
-Starts N STARTTLS SMTP endpoints on 127.0.0.1 (one ``certward serve`` with N receive
-connectors), then probes them all with certward (``--concurrency``), with sslyze
-(``--starttls smtp --certinfo``, installed into its own virtual environment by this script)
-and with testssl.sh (Debian package; slow, so a sample of endpoints, scaled). Prints the
-figures and the ratios; asserts nothing.
+Starts N STARTTLS SMTP endpoints on 127.0.0.1, then probes them all with certward
+(``--concurrency``), with sslyze (``--starttls smtp --certinfo``, installed into its own
+virtual environment by this script) and with testssl.sh (Debian package; slow, so a sample
+of endpoints, scaled). Prints the figures, the CPU seconds the server spent on each tool, and
+the ratios; asserts nothing.
+
+The endpoints (``--target``):
+
+- ``asyncio`` (default): a small SMTP server on the standard library (asyncio streams, the
+  ``ssl`` module; RSA 2048 certificate; TLS 1.2 and 1.3, as certward's own endpoints),
+  one process per core bound to every port with SO_REUSEPORT. It speaks real ESMTP —
+  banner, EHLO with STARTTLS, STARTTLS, EHLO again, MAIL, RCPT, RSET, NOOP, QUIT — and
+  costs little, so the figures measure the probers rather than the server they share the
+  cores with.
+- ``certward``: one ``certward serve`` with N receive connectors (Twisted and pyOpenSSL in
+  one process); it costs more per connection than the probers, so it bounds them all.
 
     python benchmarks/probe_throughput.py [--endpoints 200] [--testssl-sample 4]
+        [--target asyncio|certward] [--sslyze-venv DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime as dt
 import os
 import select
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -56,77 +71,251 @@ def build_endpoints(db: Path, ports: list[int]) -> None:
         )  # fmt: skip
 
 
-def timed(command: list[str]) -> tuple[float, float, int]:
+def timed(command: list[str], output: Path | None = None) -> tuple[float, float, int]:
     """Wall seconds, peak RSS (MiB) of that process (and what it waited for), exit status."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    process.returncode = os.waitstatus_to_exitcode(status)
+    with open(output or os.devnull, "wb") as sink:
+        process = subprocess.Popen(command, stdout=sink, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(process.pid, 0)
+        process.returncode = os.waitstatus_to_exitcode(status)
     return time.perf_counter() - start, usage.ru_maxrss / 1024, process.returncode
 
 
-def sslyze_command(work: Path) -> list[str]:
-    venv = work / "sslyze-venv"
-    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "sslyze"], check=True)
+def certward_summary(output: Path) -> str:
+    """What certward found: the run only counts when every endpoint was fully probed."""
+    import json
+
+    targets = json.loads(output.read_bytes())["targets"]
+    negotiated = sum(1 for t in targets if t["tls"]["negotiated_version"])
+    versions = sum(1 for t in targets if None not in t["tls"]["versions"].values())
+    judged = ("certificate OK", "secure")  # the endpoints' certificates are self-signed
+    failed = sum(
+        1 for t in targets if not all(s["ok"] for s in t["stages"] if s["name"] not in judged)
+    )
+    return (
+        f"certward: {len(targets)} endpoints, {negotiated} negotiated TLS, {versions} with "
+        f"all four versions known, {failed} with a failed dialogue stage"
+    )
+
+
+def sslyze_command(venv: Path) -> list[str]:
+    if not (venv / "bin" / "sslyze").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "sslyze"], check=True)
     return [str(venv / "bin" / "sslyze")]
 
 
+# -- the asyncio target ------------------------------------------------------------------------
+HOST_NAME = "exch01.contoso.com"
+EHLO_PLAIN = (
+    f"250-{HOST_NAME} Hello\r\n250-SIZE 37748736\r\n250-PIPELINING\r\n250-8BITMIME\r\n"
+    "250-STARTTLS\r\n250 SMTPUTF8\r\n"
+).encode()
+EHLO_TLS = EHLO_PLAIN.replace(b"250-STARTTLS\r\n", b"")
+
+
+def write_certificate(work: Path) -> tuple[Path, Path]:
+    """A self-signed RSA 2048 certificate for the endpoints, as Exchange makes one."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST_NAME)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST_NAME)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = work / "endpoint.pem", work / "endpoint.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )  # fmt: skip
+    return cert_path, key_path
+
+
+async def smtp_session(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, context: ssl.SSLContext
+) -> None:
+    secure = False
+    writer.write(f"220 {HOST_NAME} Microsoft ESMTP MAIL Service ready\r\n".encode())
+    try:
+        while True:
+            line = await asyncio.wait_for(reader.readuntil(b"\n"), 30)
+            verb = line[:8].strip().upper()
+            if verb.startswith((b"EHLO", b"HELO")):
+                writer.write(EHLO_TLS if secure else EHLO_PLAIN)
+            elif verb == b"STARTTLS" and not secure:
+                writer.write(b"220 2.0.0 SMTP server ready\r\n")
+                await writer.drain()
+                await writer.start_tls(context, ssl_handshake_timeout=30)
+                secure = True
+            elif verb.startswith((b"MAIL", b"RCPT", b"RSET", b"NOOP")):
+                writer.write(b"250 2.1.0 OK\r\n")
+            elif verb.startswith(b"QUIT"):
+                writer.write(b"221 2.0.0 Service closing transmission channel\r\n")
+                await writer.drain()
+                break
+            else:
+                writer.write(b"500 5.3.3 Unrecognized command\r\n")
+            await writer.drain()
+    except (OSError, ssl.SSLError, asyncio.IncompleteReadError, asyncio.LimitOverrunError,
+            TimeoutError):  # fmt: skip
+        pass  # probers hang up mid-handshake on purpose
+    finally:
+        writer.transport.abort()
+
+
+async def serve_worker(ports: list[int], cert: Path, key: Path) -> None:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(cert, key)
+    loop = asyncio.get_running_loop()
+    loop.set_exception_handler(lambda _loop, _context: None)  # aborted handshakes are normal
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await smtp_session(reader, writer, context)
+
+    for port in ports:
+        await asyncio.start_server(handle, "127.0.0.1", port, reuse_port=True, backlog=1024)
+    print("ready", flush=True)
+    await asyncio.Event().wait()
+
+
+def start_asyncio_target(
+    work: Path, ports: list[int], workers: int
+) -> list[subprocess.Popen[bytes]]:
+    cert, key = write_certificate(work)
+    ports_file = work / "ports.txt"
+    ports_file.write_text(" ".join(map(str, ports)))
+    command = [sys.executable, __file__, "--serve-worker", str(ports_file), str(cert), str(key)]
+    servers = [subprocess.Popen(command, stdout=subprocess.PIPE, bufsize=0) for _ in range(workers)]
+    for server in servers:
+        wait_for_line(server, b"ready")
+    return servers
+
+
+def start_certward_target(work: Path, ports: list[int]) -> list[subprocess.Popen[bytes]]:
+    build_endpoints(work / "bench.db", ports)
+    server = subprocess.Popen(
+        [*CERTWARD, "serve", "--server", "EXCH01"], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, bufsize=0, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )  # fmt: skip
+    wait_for_line(server, b": ready")
+    return [server]
+
+
+def wait_for_line(server: subprocess.Popen[bytes], marker: bytes) -> None:
+    assert server.stdout is not None
+    seen = b""
+    while marker not in seen:
+        assert select.select([server.stdout], [], [], 120)[0], seen[-500:]
+        chunk = os.read(server.stdout.fileno(), 65536)
+        assert chunk, seen[-500:]
+        seen += chunk
+
+
+def cpu_seconds(servers: list[subprocess.Popen[bytes]]) -> float:
+    total = 0.0
+    for server in servers:
+        fields = Path(f"/proc/{server.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+CERTWARD = [sys.executable, "-m", "certward.interfaces.cli"]
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--serve-worker"]:
+        ports_file, cert, key = sys.argv[2:5]
+        ports = [int(p) for p in Path(ports_file).read_text().split()]
+        asyncio.run(serve_worker(ports, Path(cert), Path(key)))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--endpoints", type=int, default=200)
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--testssl-sample", type=int, default=4)
     parser.add_argument("--skip-sslyze", action="store_true")
+    parser.add_argument("--target", choices=("asyncio", "certward"), default="asyncio")
+    parser.add_argument(
+        "--workers", type=int, default=os.cpu_count() or 1,
+        help="asyncio target: server processes (default: one per core)",
+    )  # fmt: skip
+    parser.add_argument("--sslyze-venv", type=Path, help="reuse (or make) sslyze's venv here")
     options = parser.parse_args()
-    certward = [sys.executable, "-m", "certward.interfaces.cli"]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         os.environ["CERTWARD_MASTER_KEY"] = "benchmark-only"
+        os.environ["CERTWARD_DB"] = str(work / "none.db")  # no store: no Exchange view
         ports = free_ports(options.endpoints)
-        build_endpoints(work / "bench.db", ports)
-        server = subprocess.Popen(
-            [*certward, "serve", "--server", "EXCH01"], stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, bufsize=0, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )  # fmt: skip
+        if options.target == "asyncio":
+            servers = start_asyncio_target(work, ports, options.workers)
+        else:
+            servers = start_certward_target(work, ports)
+        rows: list[tuple[str, int, float, float, float]] = []
+        notes: list[str] = []
+
+        def measure(name: str, count: int, command: list[str], output: Path | None = None) -> None:
+            before = cpu_seconds(servers)
+            seconds, peak, _ = timed(command, output)
+            rows.append((name, count, seconds, peak, cpu_seconds(servers) - before))
+
         try:
-            assert server.stdout is not None
-            seen = b""
-            while b": ready" not in seen:
-                assert select.select([server.stdout], [], [], 120)[0], seen[-500:]
-                chunk = os.read(server.stdout.fileno(), 65536)
-                assert chunk, seen[-500:]
-                seen += chunk
             targets = [f"smtp://127.0.0.1:{p}" for p in ports]
-            rows = []
-            seconds, peak, _ = timed(
-                [*certward, "probe", *targets, "--json", "--timeout", "30",
-                 "--concurrency", str(options.concurrency)]
+            measure(
+                "certward probe", options.endpoints,
+                [*CERTWARD, "probe", *targets, "--json", "--timeout", "30",
+                 "--concurrency", str(options.concurrency)], work / "certward.json",
             )  # fmt: skip
-            rows.append(("certward probe", options.endpoints, seconds, peak))
+            notes.append(certward_summary(work / "certward.json"))
             if not options.skip_sslyze:
-                sslyze = sslyze_command(work)
+                sslyze = sslyze_command(options.sslyze_venv or work / "sslyze-venv")
                 hosts = [f"127.0.0.1:{p}" for p in ports]
-                seconds, peak, _ = timed([*sslyze, "--starttls", "smtp", "--certinfo", *hosts])
-                rows.append(("sslyze --certinfo", options.endpoints, seconds, peak))
+                measure(
+                    "sslyze --certinfo", options.endpoints,
+                    [*sslyze, "--starttls", "smtp", "--certinfo", *hosts], work / "sslyze.txt",
+                )  # fmt: skip
+                scanned = (work / "sslyze.txt").read_text().count("SCAN RESULTS FOR")
+                notes.append(f"sslyze: {scanned} endpoints scanned")
             testssl = shutil.which("testssl.sh") or shutil.which("testssl")
             if testssl and options.testssl_sample:
                 sample = ports[: options.testssl_sample]
+                before = cpu_seconds(servers)
                 start = time.perf_counter()
                 peak = 0.0
                 for port in sample:
                     _, p, _ = timed([testssl, "--quiet", "--starttls", "smtp", "-S",
                                      f"127.0.0.1:{port}"])  # fmt: skip
                     peak = max(peak, p)
-                rows.append(("testssl.sh -S", len(sample), time.perf_counter() - start, peak))
+                rows.append(("testssl.sh -S", len(sample), time.perf_counter() - start, peak,
+                             cpu_seconds(servers) - before))  # fmt: skip
         finally:
-            server.send_signal(signal.SIGINT)
-            server.wait(timeout=60)
-    print(f"{'tool':20} {'endpoints':>9} {'seconds':>8} {'endpoints/s':>12} {'peak MiB':>9}")
+            for server in servers:
+                server.send_signal(
+                    signal.SIGINT if options.target == "certward" else signal.SIGTERM
+                )
+            for server in servers:
+                server.wait(timeout=60)
+    print(f"target: {options.target}" + (f", {options.workers} server processes"
+          if options.target == "asyncio" else ""))  # fmt: skip
+    print(f"{'tool':20} {'endpoints':>9} {'seconds':>8} {'endpoints/s':>12} {'peak MiB':>9} "
+          f"{'server CPU s':>13}")  # fmt: skip
     rates = {}
-    for name, count, seconds, peak in rows:
+    for name, count, seconds, peak, server_cpu in rows:
         rates[name] = count / seconds
-        print(f"{name:20} {count:>9} {seconds:>8.1f} {rates[name]:>12.2f} {peak:>9.1f}")
+        print(f"{name:20} {count:>9} {seconds:>8.1f} {rates[name]:>12.2f} {peak:>9.1f} "
+              f"{server_cpu:>13.2f}")  # fmt: skip
+    for note in notes:
+        print(note)
     ours = rates["certward probe"]
     for name, rate in rates.items():
         if name != "certward probe":
