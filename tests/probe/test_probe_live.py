@@ -252,6 +252,15 @@ def test_cn_only_names_expired_certificates_and_tls_1_0_are_reported(
     assert report["tls"]["negotiated_version"] == "TLSv1"
     assert report["tls"]["versions"]["TLSv1"] is True
     assert report["tls"]["versions"]["TLSv1.3"] is False
+    # TLS 1.0 to 1.2: each version below the negotiated one is found (one range a time).
+    with s_server("-cert", str(new), "-key", str(new_key), "-cipher", "DEFAULT@SECLEVEL=0",
+                  "-min_protocol", "TLSv1", "-max_protocol", "TLSv1.2") as port:  # fmt: skip
+        _, result = probe_json(isolated_store, f"https://localhost:{port}", "--ca-file", str(new))
+    (report,) = result["targets"]
+    assert report["tls"]["negotiated_version"] == "TLSv1.2"
+    assert report["tls"]["versions"] == {
+        "TLSv1": True, "TLSv1.1": True, "TLSv1.2": True, "TLSv1.3": False,
+    }  # fmt: skip
 
 
 def _rate_limited(conn: socket.socket) -> None:

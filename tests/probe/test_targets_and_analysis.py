@@ -101,3 +101,53 @@ def test_client_auth_sizes_and_the_schannel_limit() -> None:
     big = client_auth_report(requested=True, handshake_ok=False, ca_names=names)
     assert big.requested == "required" and big.ca_names_size == 2 + 355 * 157
     assert big.over_schannel_limit
+
+
+def _server_answer(hello: bytes, low: int, high: int) -> bytes:
+    """What an OpenSSL server accepting TLS ``low``..``high`` answers to ``hello`` (in
+    memory, no socket)."""
+    from OpenSSL import SSL
+
+    key = build.generate_key(1024)
+    cert = build.self_signed(key, parse_exchange_dn("CN=mx.contoso.com"), ["mx.contoso.com"],
+                             not_before=NOW, not_after=NOW + dt.timedelta(days=2))  # fmt: skip
+    context = SSL.Context(SSL.TLS_METHOD)
+    context.set_min_proto_version(low)
+    context.set_max_proto_version(high)
+    context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")
+    context.use_certificate(cert)
+    context.use_privatekey(key)
+    server = SSL.Connection(context, None)
+    server.set_accept_state()
+    server.bio_write(hello)
+    with pytest.raises(SSL.Error):  # it waits for the client's next flight, or refuses
+        server.do_handshake()
+    return server.bio_read(65536)
+
+
+@pytest.mark.parametrize(
+    ("offer", "accepts", "selected"),
+    [
+        (("1.0", "1.3"), ("1.2", "1.3"), "TLSv1.3"),
+        (("1.0", "1.2"), ("1.2", "1.3"), "TLSv1.2"),
+        (("1.0", "1.1"), ("1.0", "1.2"), "TLSv1.1"),
+        (("1.0", "1.1"), ("1.2", "1.3"), None),  # an alert
+    ],
+)
+def test_a_version_check_reads_the_servers_choice_from_its_server_hello(
+    offer: tuple[str, str], accepts: tuple[str, str], selected: str | None
+) -> None:
+    from certward.endpoints.tls import VERSIONS
+    from certward.probe.wire import client_hello, server_hello_version
+
+    answer = _server_answer(
+        client_hello("mx.contoso.com", *offer), VERSIONS[accepts[0]], VERSIONS[accepts[1]]
+    )
+    if selected is None:
+        assert answer[0] == 21  # an alert record: refused
+        return
+    assert answer[0] == 22  # a handshake record holding the ServerHello first
+    size = int.from_bytes(answer[3:5], "big")
+    assert server_hello_version(answer[5 : 5 + size]) == selected
+    assert server_hello_version(b"\x02\x00\x00") is None  # cut short
+    assert server_hello_version(b"\x0b" + answer[6 : 5 + size]) is None  # not a ServerHello

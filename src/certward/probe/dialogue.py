@@ -20,7 +20,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, c
 from certward.probe import analysis
 from certward.probe.report import VERSIONS, EndpointReport, Stage
 from certward.probe.targets import Protocol, Target
-from certward.probe.wire import ProbeFailure, ProbeTlsCreator, TlsObservation, Wire
+from certward.probe.wire import ProbeFailure, ProbeTlsCreator, TlsObservation, Wire, client_hello
 
 T = TypeVar("T")
 MAX_REPLY_LINES = 100
@@ -317,30 +317,52 @@ def _judge(report: EndpointReport, stages: _Stages) -> None:
 async def _versions(
     reactor: Any, target: Target, options: ProbeOptions, negotiated: str
 ) -> dict[str, bool | None]:
-    """Which versions the server accepts; the one already negotiated needs no connection."""
+    """Which versions the server accepts, one extra connection at a time (mail servers limit
+    connections), each stopping at the server's answer to the ClientHello.
 
-    async def attempt(name: str) -> tuple[str, bool]:
+    The main connection offered every version and the server chose ``negotiated``, its
+    highest. Each version above it is still tried alone. Below it, one ClientHello offers the
+    whole range from TLS 1.0 up: a server selects the highest version both sides support
+    (RFC 8446 4.2.1, RFC 5246 appendix E.1), so the answer settles that version and every
+    one between it and the last; the range below it is tried next, until the server refuses
+    or TLS 1.0 is reached. A server with TLS 1.2 and 1.3 takes two connections.
+    """
+
+    async def offer(low: str, high: str) -> str | None:
+        """The version selected when offering ``low``..``high``; None: refused or failed."""
         wire: Wire | None = None
         try:
             wire = await _connect(reactor, target)
             if target.protocol.starttls:
                 await _to_starttls(wire, target, None, options.helo)
-            creator = ProbeTlsCreator(target.host, TlsObservation(), version=_VERSION_OPTIONS[name])
-            d = defer.Deferred.fromCoroutine(wire.start_tls(creator))
+            wire.send(client_hello(target.host, _VERSION_OPTIONS[low], _VERSION_OPTIONS[high]))
+            d = defer.Deferred.fromCoroutine(wire.server_hello())
             d.addTimeout(options.timeout, reactor)
-            await d
-            return name, True
-        except (ProbeFailure, defer.TimeoutError, OSError, Exception):
-            return name, False
+            selected: str | None = await d
+        except Exception:  # refused, reset, timed out, garbage: not accepted
+            return None
         finally:
             if wire is not None:
                 wire.close()
+        names = list(VERSIONS)
+        inside = selected in names and names.index(low) <= names.index(selected) <= names.index(
+            high
+        )
+        return selected if inside else None  # a client would refuse any other version
 
-    results: dict[str, bool | None] = {}
-    for name in VERSIONS:  # one at a time: mail servers limit connections
-        if name == negotiated:
-            results[name] = True
-            continue
-        key, accepted = await attempt(name)
-        results[key] = accepted
+    names = list(VERSIONS)
+    results: dict[str, bool | None] = dict.fromkeys(names, False)
+    if negotiated not in names:
+        return dict.fromkeys(names)
+    top = names.index(negotiated)
+    results[negotiated] = True
+    for name in names[top + 1 :]:
+        results[name] = await offer(name, name) == name
+    high = top - 1
+    while high >= 0:
+        selected = await offer(names[0], names[high])
+        if selected is None:
+            break
+        results[selected] = True
+        high = names.index(selected) - 1
     return results

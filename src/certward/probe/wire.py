@@ -7,6 +7,8 @@ failure, never a hang (each stage also has a timeout) or unbounded memory.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,10 @@ from certward.endpoints.tls import VERSIONS, requested_ca_names
 
 MAX_LINE = 8192
 MAX_TOTAL = 1_000_000
+MAX_RECORD = 16384 + 2048  # TLSCiphertext's limit
+# The version a ServerHello selects (its supported_versions extension, else legacy_version).
+WIRE_VERSIONS = {0x0301: "TLSv1", 0x0302: "TLSv1.1", 0x0303: "TLSv1.2", 0x0304: "TLSv1.3"}
+_SUPPORTED_VERSIONS = 0x002B
 
 
 class ProbeFailure(Exception):
@@ -71,6 +77,50 @@ class ProbeTlsCreator:
         connection.request_ocsp()
         connection.set_connect_state()
         return connection
+
+
+@functools.lru_cache(maxsize=16)
+def _hello_context(low: str, high: str) -> SSL.Context:
+    context = SSL.Context(SSL.TLS_METHOD)
+    context.set_min_proto_version(VERSIONS[low])
+    context.set_max_proto_version(VERSIONS[high])
+    context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")  # as the main connection offers
+    context.set_verify(SSL.VERIFY_NONE)
+    return context
+
+
+def client_hello(host: str, low: str, high: str) -> bytes:
+    """OpenSSL's own ClientHello offering TLS ``low``..``high`` (e.g. "1.0", "1.2") with SNI,
+    made in memory: the version checks send it themselves and stop at the answer."""
+    connection = SSL.Connection(_hello_context(low, high), None)
+    connection.set_tlsext_host_name(host.encode("idna"))
+    connection.set_connect_state()
+    with contextlib.suppress(SSL.WantReadError):  # it waits for the ServerHello
+        connection.do_handshake()
+    return connection.bio_read(MAX_RECORD)
+
+
+def server_hello_version(handshake: bytes) -> str | None:
+    """The version a ServerHello (or HelloRetryRequest, which is TLS 1.3) selects; None when
+    the message is cut short or selects no version certward knows."""
+    try:
+        if handshake[0] != 2:  # ServerHello
+            return None
+        selected = int.from_bytes(handshake[4:6], "big")  # legacy_version
+        position = 38  # type 1, length 3, legacy_version 2, random 32
+        position += 1 + handshake[position]  # session id
+        position += 3  # cipher suite, compression method
+        end = position + 2 + int.from_bytes(handshake[position : position + 2], "big")
+        position += 2
+        while position + 4 <= min(end, len(handshake)):
+            kind = int.from_bytes(handshake[position : position + 2], "big")
+            size = int.from_bytes(handshake[position + 2 : position + 4], "big")
+            if kind == _SUPPORTED_VERSIONS and size == 2:
+                selected = int.from_bytes(handshake[position + 4 : position + 6], "big")
+            position += 4 + size
+    except IndexError:
+        return None
+    return WIRE_VERSIONS.get(selected)
 
 
 @implementer(IHandshakeListener)
@@ -154,6 +204,25 @@ class Wire(protocol.Protocol):
             raise ProbeFailure(f"more than {limit} bytes")
         data, self._buffer = self._buffer, b""
         return data
+
+    async def server_hello(self) -> str | None:
+        """After a ClientHello sent in the clear: the version the server's ServerHello
+        selects, or None for an alert. Reads only as far as the ServerHello."""
+        handshake = b""
+        while len(handshake) < 4 or len(handshake) < 4 + int.from_bytes(handshake[1:4], "big"):
+            header = await self.read_exactly(5)
+            kind, size = header[0], int.from_bytes(header[3:5], "big")
+            if kind == 21:  # alert: the server refuses what was offered
+                return None
+            if kind != 22 or size > MAX_RECORD:
+                raise ProbeFailure(f"not a TLS handshake record: {header.hex()}")
+            handshake += await self.read_exactly(size)
+            if len(handshake) > MAX_RECORD:
+                raise ProbeFailure("a ServerHello longer than a record")
+        version = server_hello_version(handshake)
+        if version is None:
+            raise ProbeFailure("not a ServerHello")
+        return version
 
     async def start_tls(self, creator: ProbeTlsCreator) -> SSL.Connection:
         self._handshake = defer.Deferred()
