@@ -1,0 +1,88 @@
+"""Reading typed values out of Format-List records (private helpers)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from certward.errors import InteropError
+from certward.interop.dates import DateOrder, parse_datetime
+from certward.interop.formatlist import Collection, FlRecord, parse_bool, split_collection
+from certward.model import Thumbprint, TlsCertificateName, parse_thumbprint
+
+
+@dataclass(frozen=True, slots=True)
+class Dates:
+    order: DateOrder | None
+    tz: dt.tzinfo
+
+
+def problem(record: FlRecord, label: str, message: str) -> InteropError:
+    return InteropError(f"record at line {record.line}, {label}: {message}")
+
+
+def text(record: FlRecord, label: str) -> str | None:
+    """The value, None when the property is absent or printed empty."""
+    value = record.get(label)
+    return value if value else None
+
+
+def required(record: FlRecord, label: str) -> str:
+    value = text(record, label)
+    if value is None:
+        raise problem(record, label, "missing")
+    return value
+
+
+def boolean(record: FlRecord, label: str) -> bool | None:
+    try:
+        return parse_bool(record.get(label))
+    except InteropError as exc:
+        raise problem(record, label, str(exc)) from None
+
+
+def collection(record: FlRecord, label: str) -> Collection:
+    value = record.get(label)
+    return Collection(()) if value is None else split_collection(value)
+
+
+def integer(record: FlRecord, label: str) -> int | None:
+    value = text(record, label)
+    if value is None:
+        return None
+    digits = value.split()[0].replace(",", "")
+    if not digits.isdigit():
+        raise problem(record, label, f"expected a number, got {value!r}")
+    return int(digits)
+
+
+def thumbprint(record: FlRecord, label: str) -> Thumbprint | None:
+    value = text(record, label)
+    if value is None:
+        return None
+    try:
+        return parse_thumbprint(value)
+    except ValueError as exc:
+        raise problem(record, label, str(exc)) from None
+
+
+def date(record: FlRecord, label: str, dates: Dates) -> dt.datetime | None:
+    value = text(record, label)
+    if value is None:
+        return None
+    if dates.order is None:  # pragma: no cover - the dump's dates were all inferred from
+        raise problem(record, label, "no date order")
+    try:
+        return parse_datetime(value, dates.order, dates.tz)
+    except InteropError as exc:
+        raise problem(record, label, str(exc)) from None
+
+
+def tls_name(record: FlRecord, label: str = "TlsCertificateName") -> TlsCertificateName | None:
+    value = text(record, label)
+    if value is None:
+        return None
+    try:
+        return TlsCertificateName.parse(value)
+    except ValueError as exc:
+        raise problem(record, label, str(exc)) from None

@@ -1,0 +1,143 @@
+"""Dates as Windows prints them in the server's culture.
+
+``certutil`` prints ``7/1/2012 10:34 PM`` (en-US), ``01.01.2026 01:00`` (de-DE, ru-RU) or
+``16.04.2009. 11:04`` (lv-LV); ``Get-ExchangeCertificate | Format-List`` prints
+``2/2/2028 4:22:23 AM`` (en-US) or ``02.02.2028 4:22:23`` (ru-RU). No dump says which
+culture it was printed in, and none prints an offset (the times are the server's local
+time), so the order of day and month is inferred from every date in one dump together:
+they all share one culture. A dump whose dates fit more than one order is read month first
+only when nothing speaks against it (date-only values with a slash); dumps that mix orders
+are refused.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from certward.errors import InteropError
+
+__all__ = ["DateOrder", "DateText", "infer_order", "parse_datetime"]
+
+_DATE = re.compile(
+    r"""
+    (?P<a>\d{1,4}) (?P<sep>[./-]) (?P<b>\d{1,2}) (?P=sep) (?P<c>\d{1,4}) \.?
+    (?: [\sT]+ (?P<hour>\d{1,2}) : (?P<minute>\d{2}) (?: : (?P<second>\d{2}) )?
+        \s* (?P<ampm> [AaPp]\.?\s?[Mm]\.? )? )?
+    """,
+    re.VERBOSE,
+)
+
+
+class DateOrder(enum.StrEnum):
+    """Where the day, month and year stand in a culture's short date."""
+
+    MDY = "M/d/yyyy"  # en-US
+    DMY = "d.M.yyyy"  # ru-RU, de-DE, en-GB (dd/MM/yyyy), fr-FR, nl-NL (d-M-yyyy)
+    YMD = "yyyy-M-d"  # sv-SE, ja-JP (yyyy/MM/dd)
+
+
+@dataclass(frozen=True, slots=True)
+class DateText:
+    """One printed date, split into its numbers."""
+
+    a: int
+    b: int
+    c: int
+    separator: str
+    year_first: bool
+    hour: int | None
+    minute: int | None
+    second: int | None
+    pm: bool | None  # None: no AM/PM designator (24-hour clock or no time at all)
+
+    @classmethod
+    def split(cls, text: str) -> DateText:
+        match = _DATE.fullmatch(text.strip())
+        if match is None:
+            raise InteropError(f"not a date and time as Windows prints them: {text!r}")
+        ampm = match.group("ampm")
+
+        def number(name: str) -> int | None:
+            value = match.group(name)
+            return None if value is None else int(value)
+
+        return cls(
+            a=int(match.group("a")),
+            b=int(match.group("b")),
+            c=int(match.group("c")),
+            separator=match.group("sep"),
+            year_first=len(match.group("a")) == 4,
+            hour=number("hour"),
+            minute=number("minute"),
+            second=number("second"),
+            pm=None if ampm is None else ampm.strip().lower().startswith("p"),
+        )
+
+    def orders(self) -> set[DateOrder]:
+        """The orders this date can be read in, given its numbers and its culture's marks."""
+        if self.year_first:
+            return {DateOrder.YMD} if _valid(self.c, self.b) else set()
+        candidates = {order for order in (DateOrder.MDY, DateOrder.DMY) if self._fits(order)}
+        if self.separator in ".-":  # dotted and dashed short dates put the day first
+            candidates.discard(DateOrder.MDY)
+        elif self.pm is not None:  # an AM/PM designator with slashes: en-US
+            candidates.discard(DateOrder.DMY)
+        elif self.hour is not None:  # a 24-hour clock: never en-US, which always says AM/PM
+            candidates.discard(DateOrder.MDY)
+        return candidates
+
+    def _fits(self, order: DateOrder) -> bool:
+        day, month = (self.b, self.a) if order is DateOrder.MDY else (self.a, self.b)
+        return _valid(day, month)
+
+
+def _valid(day: int, month: int) -> bool:
+    return 1 <= month <= 12 and 1 <= day <= 31
+
+
+def infer_order(samples: Iterable[str]) -> DateOrder:
+    """The one order that reads every date of a dump; month first when any would do."""
+    possible = {DateOrder.MDY, DateOrder.DMY, DateOrder.YMD}
+    seen: list[str] = []
+    for text in samples:
+        seen.append(text)
+        orders = DateText.split(text).orders()
+        if not orders:
+            raise InteropError(f"{text!r} is no date in any culture")
+        possible &= orders
+        if not possible:
+            shown = ", ".join(repr(s) for s in seen[-3:])
+            raise InteropError(
+                f"the dates of one dump are printed in different cultures ({shown}); "
+                "give each server's output as its own file"
+            )
+    for order in (DateOrder.MDY, DateOrder.DMY, DateOrder.YMD):
+        if order in possible:
+            return order
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def parse_datetime(text: str, order: DateOrder, tz: dt.tzinfo) -> dt.datetime:
+    """Read ``text`` in ``order``; the result carries ``tz`` (the server's zone)."""
+    parts = DateText.split(text)
+    if order is DateOrder.YMD or parts.year_first:
+        year, month, day = parts.a, parts.b, parts.c
+    elif order is DateOrder.MDY:
+        month, day, year = parts.a, parts.b, parts.c
+    else:
+        day, month, year = parts.a, parts.b, parts.c
+    if year < 100:
+        year += 2000
+    hour = parts.hour or 0
+    if parts.pm is not None:
+        if not 1 <= hour <= 12:
+            raise InteropError(f"{text!r}: hour {hour} with AM/PM")
+        hour = hour % 12 + (12 if parts.pm else 0)
+    try:
+        return dt.datetime(year, month, day, hour, parts.minute or 0, parts.second or 0, tzinfo=tz)
+    except ValueError as exc:
+        raise InteropError(f"{text!r} read as {order.value}: {exc}") from None
