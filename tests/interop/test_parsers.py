@@ -521,3 +521,56 @@ def test_collections_survive_wrapping_trailing_blanks_and_indentation(
     value = record.get("RemoteIPRanges")
     assert value is not None
     assert split_collection(value).items == tuple(items)
+
+
+# ---------------------------------------------------------------- robustness
+
+
+def test_public_surface() -> None:
+    import certward.interop as interop
+
+    assert interop.__all__ == sorted(interop.__all__)
+    assert all(hasattr(interop, name) for name in interop.__all__)
+
+
+_LINES = st.sampled_from(
+    [
+        "================ Certificate 0 ================",
+        "Serial Number: 0a1b",
+        "Issuer:",
+        "CN=x",
+        " NotBefore: 13/13/2020 25:61 PM",
+        " NotAfter: 1/2/2020 1:02 AM",
+        "Cert Hash(sha1): 0a 1b",
+        "Cert Hash(sha1): " + "ab" * 20,
+        "ProviderType = zz",
+        "KeySpec = 0 -- XCN_AT_NONE",
+        "Subject Alternative Name",
+        "DNS Name=a",
+        "-----BEGIN CERTIFICATE-----",
+        "!!!",
+        "Thumbprint : 12",
+        "Services   : IIS, Bogus",
+        "Bindings   : {[::, 0.0.0.0:99999}",
+        "RemoteIPRanges : {}",
+        "AddressSpaces : {SMTP:;x}",
+        "SmartHosts : {[}",
+        "CurrentCertificateThumbprint : " + "C" * 40,
+        "NextCertificateEffectiveDate : 31.02.2020 0:00:00",
+        "TlsCertificateName : <I><S>",
+        "    continued",
+        "",
+        "...",
+    ]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(lines=st.lists(st.one_of(_LINES, st.text(max_size=40)), max_size=20))
+def test_any_text_parses_or_fails_with_interop_error(lines: list[str]) -> None:
+    text = "\n".join(lines)
+    try:
+        dump = parse(text)
+    except InteropError:
+        return
+    assert dump.format in set(Format)
