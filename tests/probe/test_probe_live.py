@@ -263,6 +263,45 @@ def test_cn_only_names_expired_certificates_and_tls_1_0_are_reported(
     }  # fmt: skip
 
 
+def test_a_server_silent_on_the_version_checks_does_not_hold_the_probe(
+    tmp_path: Path, isolated_store: Path
+) -> None:
+    """The first connection is a good STARTTLS dialogue; later ones never greet. The
+    version checks give up after the stage timeout, each step of theirs bounded."""
+    import ssl
+
+    cert, key = _self_signed_files(tmp_path, "mx", cn="localhost", sans=["localhost"])
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    connections: list[int] = []
+
+    def first_good_then_silent(conn: socket.socket) -> None:
+        connections.append(1)
+        if len(connections) > 1:
+            conn.recv(1)  # silent until the prober hangs up
+            return
+        reader = conn.makefile("rb")
+        conn.sendall(b"220 mx ESMTP\r\n")
+        reader.readline()
+        conn.sendall(b"250-mx\r\n250 STARTTLS\r\n")
+        reader.readline()
+        conn.sendall(b"220 go ahead\r\n")
+        with context.wrap_socket(conn, server_side=True) as tls:
+            tls.recv(4096)  # EHLO
+            tls.sendall(b"250 mx\r\n")
+            tls.recv(4096)  # QUIT
+
+    with hostile(first_good_then_silent) as port:
+        code, result = probe_json(isolated_store, f"smtp://localhost:{port}", "--timeout", "1",
+                                  "--ca-file", str(cert))  # fmt: skip
+    (report,) = result["targets"]
+    assert code == 0 and report["secure"]
+    assert report["tls"]["versions"] == {
+        "TLSv1": False, "TLSv1.1": False, "TLSv1.2": False, "TLSv1.3": True,
+    }  # fmt: skip
+    assert len(connections) == 2  # the range below TLS 1.3 was offered once, then given up
+
+
 def _rate_limited(conn: socket.socket) -> None:
     conn.sendall(b"421 4.3.2 Too many connections, try again later\r\n")
 

@@ -9,18 +9,24 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from cryptography import x509
 from twisted.internet import defer
-from twisted.internet.endpoints import TCP4ClientEndpoint, TCP6ClientEndpoint, connectProtocol
 
 from certward.probe import analysis
 from certward.probe.report import VERSIONS, EndpointReport, Stage
 from certward.probe.targets import Protocol, Target
-from certward.probe.wire import ProbeFailure, ProbeTlsCreator, TlsObservation, Wire, client_hello
+from certward.probe.wire import (
+    ProbeFailure,
+    ProbeTlsCreator,
+    TlsObservation,
+    Wire,
+    client_hello,
+)
+from certward.probe.wire import connect as wire_connect
 
 T = TypeVar("T")
 MAX_REPLY_LINES = 100
@@ -74,6 +80,13 @@ class _Stages:
         self._report.stages.append(Stage(name, ok, ms, detail))
 
 
+async def _within(reactor: Any, seconds: float, step: Coroutine[Any, Any, T]) -> T:
+    """``step``, cancelled (defer.TimeoutError) after ``seconds``."""
+    d = defer.Deferred.fromCoroutine(step)
+    d.addTimeout(seconds, reactor)
+    return await d
+
+
 async def _as_coroutine(step: Callable[[], Awaitable[T]]) -> T:
     return await step()
 
@@ -113,15 +126,8 @@ async def _resolve(
     return address
 
 
-async def _connect(reactor: Any, target: Target) -> Wire:
-    address = target.address or target.host
-    endpoint: TCP4ClientEndpoint | TCP6ClientEndpoint
-    if ":" in address:  # an IPv6 address (host names and IPv4 have no colon)
-        endpoint = TCP6ClientEndpoint(reactor, address, target.port, timeout=30)
-    else:
-        endpoint = TCP4ClientEndpoint(reactor, address, target.port, timeout=30)
-    wire: Wire = await connectProtocol(endpoint, Wire())
-    return wire
+async def _connect(reactor: Any, target: Target, timeout: float) -> Wire:
+    return await wire_connect(reactor, target.address or target.host, target.port, timeout)
 
 
 async def _to_starttls(wire: Wire, target: Target, stages: _Stages | None, helo: str) -> str:
@@ -232,7 +238,7 @@ async def probe(reactor: Any, target: Target, options: ProbeOptions) -> Endpoint
                 "DNS answer", lambda: _resolve(reactor, target.host, options.resolve)
             )
             target = replace(target, address=address)
-        wire = await stages.run("connect", lambda: _connect(reactor, target))
+        wire = await stages.run("connect", lambda: _connect(reactor, target, options.timeout))
         if target.protocol.starttls:
             report.banner = await _to_starttls(wire, target, stages, options.helo)
         connected = wire
@@ -331,14 +337,14 @@ async def _versions(
     async def offer(low: str, high: str) -> str | None:
         """The version selected when offering ``low``..``high``; None: refused or failed."""
         wire: Wire | None = None
-        try:
-            wire = await _connect(reactor, target)
+        try:  # each step within the stage timeout, as on the main connection
+            wire = await _connect(reactor, target, options.timeout)
             if target.protocol.starttls:
-                await _to_starttls(wire, target, None, options.helo)
+                await _within(
+                    reactor, options.timeout, _to_starttls(wire, target, None, options.helo)
+                )
             wire.send(client_hello(target.host, _VERSION_OPTIONS[low], _VERSION_OPTIONS[high]))
-            d = defer.Deferred.fromCoroutine(wire.server_hello())
-            d.addTimeout(options.timeout, reactor)
-            selected: str | None = await d
+            selected = await _within(reactor, options.timeout, wire.server_hello())
         except Exception:  # refused, reset, timed out, garbage: not accepted
             return None
         finally:

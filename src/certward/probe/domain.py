@@ -16,14 +16,16 @@ import dns.flags
 import dns.rdatatype
 import dns.resolver
 from twisted.internet import defer
+from twisted.internet.error import ConnectError
 
 from certward.probe import analysis, policy, score
-from certward.probe.dialogue import ProbeOptions, _connect, probe
+from certward.probe.dialogue import ProbeOptions, _connect, _within, probe
 from certward.probe.report import EndpointReport
-from certward.probe.targets import Protocol, Target
+from certward.probe.targets import DnsOptions, Protocol, Target
 from certward.probe.wire import ProbeFailure, ProbeTlsCreator, TlsObservation
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
+__all__ = ["Dns", "DnsOptions", "DomainReport", "probe_domain"]
 
 
 @dataclass
@@ -46,13 +48,6 @@ class DomainReport:
             "score": self.score,
             "errors": self.errors,
         }
-
-
-@dataclass(frozen=True)
-class DnsOptions:
-    resolver: tuple[str, int] | None = None  # IP and port; None: the system's
-    mx_port: int = 25
-    policy_port: int = 443
 
 
 class Dns:
@@ -137,9 +132,11 @@ async def probe_domain(
     sts_txt = await resolver.txt(f"_mta-sts.{report.domain}")
     body, content_type, error = (None, "", "no v=STSv1 record")
     if any(t.lower().startswith("v=stsv1") for t in sts_txt):
-        body, content_type, error = await _fetch_policy(
-            reactor, resolver, report.domain, options, dns_options.policy_port
-        )
+        fetch = _fetch_policy(reactor, resolver, report.domain, options, dns_options.policy_port)
+        try:  # the whole fetch within one stage timeout: a slow server cannot hold the probe
+            body, content_type, error = await _within(reactor, options.timeout, fetch)
+        except defer.TimeoutError:
+            error = f"the policy did not arrive within {options.timeout:g} s"
     report.mta_sts = policy.mta_sts(
         sts_txt, policy=body, content_type=content_type, fetch_error=error,
         mx_hosts=[host for _, host in exchanges],
@@ -161,7 +158,7 @@ async def _fetch_policy(
     target = Target(f"https://{host}:{port}", Protocol.HTTPS, host, port, address)
     wire = None
     try:
-        wire = await _connect(reactor, target)
+        wire = await _connect(reactor, target, options.timeout)
         connection = await wire.start_tls(ProbeTlsCreator(host, TlsObservation()))
         chain = list(connection.get_peer_cert_chain(as_cryptography=True) or [])
         judged = analysis.certificate_report(
@@ -189,6 +186,8 @@ async def _fetch_policy(
         return body, headers.get("content-type", ""), ""
     except ProbeFailure as exc:
         return None, "", str(exc)
+    except (OSError, ConnectError) as exc:
+        return None, "", f"cannot connect to {host}:{port}: {exc.__class__.__name__}"
     finally:
         if wire is not None:
             wire.close()

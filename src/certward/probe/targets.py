@@ -45,6 +45,15 @@ class Target:
     address: str | None = None  # resolved by the prober's own resolver (MX probing)
 
 
+@dataclass(frozen=True)
+class DnsOptions:
+    """Where DNS questions go (``--resolver``) and the ports a mail domain is probed on."""
+
+    resolver: tuple[str, int] | None = None  # IP and port; None: the system's
+    mx_port: int = 25
+    policy_port: int = 443
+
+
 def is_mail_domain(text: str) -> bool:
     return "://" not in text and "." in text.strip() and "/" not in text
 

@@ -128,6 +128,7 @@ class Wire(protocol.Protocol):
     """Lines in, bytes out; ``await`` points for the dialogue code."""
 
     def __init__(self, *, max_line: int = MAX_LINE, max_total: int = MAX_TOTAL) -> None:
+        self.ready: defer.Deferred[Wire] | None = None  # fired by connectionMade
         self._buffer = b""
         self._total = 0
         self._max_line = max_line
@@ -137,6 +138,11 @@ class Wire(protocol.Protocol):
         self._handshake: defer.Deferred[None] | None = None
 
     # -- Twisted side ----------------------------------------------------------------------------
+    def connectionMade(self) -> None:
+        connected, self.ready = self.ready, None
+        if connected is not None and not connected.called:
+            connected.callback(self)
+
     def dataReceived(self, data: bytes) -> None:
         self._total += len(data)
         if self._total > self._max_total:
@@ -233,6 +239,29 @@ class Wire(protocol.Protocol):
     def close(self) -> None:
         if self.transport is not None:
             self.transport.loseConnection()
+
+
+class _Connecting(protocol.ClientFactory):
+    def __init__(self, wire: Wire) -> None:
+        self._wire = wire
+
+    def buildProtocol(self, addr: Any) -> Wire:
+        return self._wire
+
+    def clientConnectionFailed(self, connector: Any, reason: failure.Failure) -> None:
+        connected, self._wire.ready = self._wire.ready, None
+        if connected is not None and not connected.called:
+            connected.errback(reason)
+
+
+async def connect(reactor: Any, address: str, port: int, timeout: float) -> Wire:
+    """A connected Wire (IPv4 or IPv6 address). Cancelling stops the attempt."""
+    wire = Wire()
+    connector: Any = None
+    connected: defer.Deferred[Wire] = defer.Deferred(lambda _: connector.disconnect())
+    wire.ready = connected
+    connector = reactor.connectTCP(address, port, _Connecting(wire), timeout=timeout)
+    return await connected
 
 
 def _reason(reason: failure.Failure) -> str:

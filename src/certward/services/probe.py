@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import certifi
 from cryptography import x509
@@ -14,10 +14,7 @@ from cryptography.utils import CryptographyDeprecationWarning
 from certward.clock import Clock
 from certward.errors import InputError
 from certward.probe.report import EndpointReport
-from certward.probe.targets import Target, is_mail_domain, parse_target
-
-if TYPE_CHECKING:
-    from certward.probe.domain import DnsOptions
+from certward.probe.targets import DnsOptions, Target, is_mail_domain, parse_target
 
 
 def split_targets(
@@ -92,12 +89,14 @@ def run_probes(
     from twisted.internet import defer
 
     from certward.probe.dialogue import ProbeOptions, probe
-    from certward.probe.domain import Dns, DnsOptions, probe_domain
     from certward.probe.score import endpoint_score
 
     dns_options = dns_options or DnsOptions()
-    # --resolver answers for URL targets too; without it, the system's resolver (hosts file).
-    resolve = Dns(dns_options).resolve if dns_options.resolver is not None else None
+    resolve = None
+    if dns_options.resolver is not None:  # it answers for URL targets too
+        from certward.probe.domain import Dns
+
+        resolve = Dns(dns_options).resolve
     options = ProbeOptions(
         timeout=timeout, roots=roots, now=clock.now, mail_from=mail_from, rcpt_to=rcpt_to,
         resolve=resolve,
@@ -127,6 +126,8 @@ def run_probes(
     async def mail_domain(index: int, domain: str) -> None:
         await overall.acquire()
         try:
+            from certward.probe.domain import probe_domain
+
             result, endpoints = await probe_domain(reactor, domain, options, dns_options)
             domain_reports[index] = result
             mx_reports.extend(endpoints)

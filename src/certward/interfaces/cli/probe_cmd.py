@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress
@@ -16,10 +16,11 @@ from certward.config import load_settings
 from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import JsonOpt, console, open_app, root_db
 from certward.model import Thumbprint
-from certward.probe import html
-from certward.probe.domain import DnsOptions, DomainReport
 from certward.probe.report import SCHEMA_VERSION, EndpointReport, MatrixCell, stage_matrix
 from certward.services.probe import load_roots, parse_resolver, run_probes, split_targets
+
+if TYPE_CHECKING:  # the prober's machinery (Twisted, dnspython) loads when a probe runs
+    from certward.probe.domain import DomainReport
 
 
 def probe(
@@ -52,6 +53,9 @@ def probe(
     """Stages, TLS versions, chain, trust, names (SAN vs CN), client-CA list size; for a
     mail domain its MX hosts, MTA-STS, TLS-RPT and DANE. Exit 0 when every endpoint is
     secure, 1 when any is not, 2 on usage errors."""
+    from certward.probe import html
+    from certward.probe.targets import DnsOptions
+
     targets, domains = split_targets(target or [], targets_file)
     roots = load_roots(ca_file)
     dns_options = DnsOptions(parse_resolver(resolver), mx_port, policy_port)
