@@ -14,6 +14,7 @@ from certward.services.endpoints import EndpointService
 from certward.services.health import HealthService
 from certward.services.lifecycle import Lifecycle
 from certward.services.mail import MailService
+from certward.services.observe import ObserveService
 from certward.services.renewal import RenewalService
 from certward.services.transport import TransportService
 from certward.services.vdirs import VdirService
@@ -34,6 +35,7 @@ class App:
     vdirs: VdirService
     health: HealthService
     edge: EdgeService
+    observe: ObserveService
 
 
 def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
@@ -62,4 +64,5 @@ def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
         VdirService(store),
         HealthService(store, clock),
         EdgeService(store, clock, settings.state_dir),
+        ObserveService(store),
     )

@@ -78,10 +78,13 @@ def test_cng_transport_key_fails_with_event_1035(edge_org: Cli) -> None:
     assert "convert-key-provider" in finding["remediation"]["certward"]
 
 
-def test_no_edge_subscription_no_edgesync_finding(org: Cli) -> None:
+def test_without_an_edge_subscription_a_cng_key_is_a_warning(org: Cli) -> None:
     put_key_in_cng(org, "EXCH01", default_smtp(org, "EXCH01"))
-    report = org.json("health")
-    assert not [f for f in report["findings"] if f["rule"].startswith("CW-EDGE")]
+    result = org("health", "--json", ok=False)
+    assert result.exit_code == 1
+    (finding,) = json.loads(result.stdout)["findings"]
+    assert (finding["rule"], finding["severity"]) == ("CW-EDGE-001", "warning")
+    assert finding["evidence"]["edge_subscribed"] is False
 
 
 def test_edge_must_hold_the_chain_of_a_ca_issued_transport_certificate(

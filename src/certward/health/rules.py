@@ -22,6 +22,7 @@ from certward.model import (
     Service,
     TlsAuthLevel,
     TlsNameStatus,
+    is_cng_provider,
 )
 from certward.pki import clientca, hostnames
 from certward.pki.names import dotnet_x500
@@ -129,14 +130,23 @@ def certificate_expiry(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
     """A certificate something uses (a service binding, the default SMTP certificate, a
     connector's TlsCertificateName) expired: critical; expires in under 30 days: error;
     under 60 days: warning (HealthChecker's thresholds); under 90 days, when a public CA
-    sends its first renewal notice: info. The auth certificate has its own rules."""
+    sends its first renewal notice: info. An expired certificate whose renewal (same names,
+    valid, newer) is on the same server is only left behind (seed 002: no harm): info.
+    The auth certificate has its own rules."""
     auth = snap.organisation.auth.current_thumbprint if snap.organisation else None
     for state in snap.servers:
         for cert, uses in snap.in_use(state):
             if cert.thumbprint == auth:
                 continue
             days = cert.profile.days_left(now)
-            if days < 0:
+            renewal = _renewal_of(state, cert, now) if days < 0 else None
+            if renewal is not None:
+                severity = INFO
+                text = (
+                    f"expired on {_day(cert.profile.not_after)}; its renewal "
+                    f"{renewal.thumbprint} is on the server, remove the old one when convenient"
+                )
+            elif days < 0:
                 severity, text = CRITICAL, f"expired on {_day(cert.profile.not_after)}"
             elif days < 30:
                 severity, text = ERROR, f"expires in {int(days)} days"
@@ -151,10 +161,34 @@ def certificate_expiry(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
                 severity,
                 state.name,
                 f"{_subject(cert.profile)} ({', '.join(uses)}) {text}",
-                _renew(state.name, cert),
+                Remediation(
+                    f"certward cert remove {cert.thumbprint} --server {state.name}",
+                    f"Remove-ExchangeCertificate -Thumbprint {cert.thumbprint} "
+                    f"-Server {state.name}",
+                )
+                if renewal is not None
+                else _renew(state.name, cert),
                 {"not_after": cert.profile.not_after.isoformat(), "days_left": int(days)},
                 thumbprint=cert.thumbprint,
             )
+
+
+def _renewal_of(
+    state: ServerState, cert: HeldCertificate, now: dt.datetime
+) -> HeldCertificate | None:
+    """A valid, newer certificate with the same names on the same server."""
+    key = _names_key(cert.profile)
+    return next(
+        (
+            other
+            for other in state.certificates
+            if other.thumbprint != cert.thumbprint
+            and not other.profile.expired(now)
+            and other.profile.not_before > cert.profile.not_before
+            and _names_key(other.profile) == key
+        ),
+        None,
+    )
 
 
 @rule(
@@ -963,35 +997,38 @@ def renewal_consistency(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding
 
 @rule(
     "CW-EDGE-001",
-    "CNG key on the default transport certificate of a subscribed Hub",
+    "CNG key on a Hub's default transport certificate",
     CRITICAL,
+    WARNING,
     prevents="Seed 004: EdgeSync fails with event 1035 (it only supports CAPI keys)",
 )
 def edge_cng_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
-    """A Hub (Mailbox) server synchronises to an Edge subscription and its default transport
-    certificate's private key is in a CNG Key Storage Provider: EdgeSync cannot use it."""
-    if not snap.edge_subscriptions:
-        return
-    edges = [s for sub in snap.edge_subscriptions if (s := snap.server(sub.edge))]
+    """A Hub (Mailbox) server's default transport certificate has its private key in a CNG
+    Key Storage Provider: with an Edge subscription EdgeSync fails (critical); without one,
+    the first subscription will (warning)."""
+    subscribed = bool(snap.edge_subscriptions)
     for hub in edgesync.subscribed_hubs(snap):
-        if not edges:
-            break
-        check = edgesync.check_hub(snap, hub, edges[0])
-        if check.event != edgesync.EVENT_CNG or check.thumbprint is None:
+        cert = hub.find(hub.server.default_smtp_thumbprint)
+        if cert is None or not is_cng_provider(cert.key_provider):
             continue
-        tp = check.thumbprint
+        tp = cert.thumbprint
+        when = "EdgeSync fails" if subscribed else "EdgeSync will fail once an Edge subscribes"
         yield Finding(
             "CW-EDGE-001",
-            CRITICAL,
+            CRITICAL if subscribed else WARNING,
             hub.name,
-            f"the default transport certificate {tp} has a CNG key ({check.key_provider}); "
-            "EdgeSync will fail with event 1035",
+            f"the default transport certificate {tp} has a CNG key ({cert.key_provider}); "
+            f"{when} with event 1035",
             Remediation(
                 f"certward cert convert-key-provider {tp} --server {hub.name} --to capi",
                 f'certutil -csp "{CAPI_SCHANNEL_PROVIDER}" -importpfx my converted.pfx; '
                 f"Enable-ExchangeCertificate -Thumbprint {tp} -Server {hub.name} -Services SMTP",
             ),
-            {"key_provider": check.key_provider, "event": edgesync.EVENT_CNG},
+            {
+                "key_provider": cert.key_provider,
+                "event": edgesync.EVENT_CNG,
+                "edge_subscribed": subscribed,
+            },
             thumbprint=tp,
         )
 

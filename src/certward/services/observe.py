@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from certward.errors import InputError, StoreError
+from certward import interop
+from certward.errors import InputError, InteropError, StoreError
 from certward.model import (
     AuthConfig,
     Connector,
@@ -106,6 +107,54 @@ def _merge(
         key_provider=certutil.key_provider or exchange.key_provider,
         signature_algorithm=certutil.signature_algorithm or exchange.signature_algorithm,
         source=f"{old.source}, {new.source}",
+    )
+
+
+def read_observation(
+    source: str, text: str, server: str, *, store: StoreName | None = None
+) -> Observation:
+    """Parse one dump (any supported format, told by its content) into an Observation.
+
+    ``store`` names the store of a ``certutil -store`` dump whose header does not (a custom
+    store name); raises InteropError naming ``source`` for text certward cannot read."""
+    try:
+        dump = interop.parse(text)
+        return _observation(source, dump, server, store)
+    except InteropError as exc:
+        raise InteropError(f"{source}: {exc}") from None
+
+
+def _observation(
+    source: str, dump: interop.ObservedDump, server: str, store: StoreName | None
+) -> Observation:
+    certificates: list[ObservedCertificate] = []
+    where: StoreName | None = None
+    if dump.certutil is not None:
+        where = dump.certutil.store or store
+        if where is None:
+            raise InteropError(
+                f"the dump is of store {dump.certutil.store_name!r}; say which store it "
+                "stands for with --store My|Root|CA"
+            )
+        certificates = [c.to_observed(server, where, source) for c in dump.certutil.certificates]
+    elif dump.exchange_certificates:
+        where = StoreName.MY
+        certificates = [c.to_observed(server, where, source) for c in dump.exchange_certificates]
+    connectors = [c.to_connector() for c in dump.receive_connectors]
+    connectors += [c.to_connector() for c in dump.send_connectors]
+    return Observation(
+        source=source,
+        format=" + ".join(sorted(f.value for f in dump.formats)),
+        store=where,
+        certificates=tuple(certificates),
+        exchange_view=bool(dump.exchange_certificates),
+        connectors=tuple(connectors),
+        auth=dump.auth_config.to_auth_config() if dump.auth_config else None,
+        transport_certificates=tuple(
+            (t.name, t.internal_transport_certificate_thumbprint)
+            for t in dump.transport_services
+            if t.internal_transport_certificate_thumbprint is not None
+        ),
     )
 
 

@@ -422,7 +422,10 @@ class Repository:
     ) -> CertificateRecord:
         record = self.find_certificate(server, thumbprint, store)
         if record is None:
-            where = f"the {store.value} store of server {self.server(server).name}"
+            srv = self.server(server)
+            where = f"the {store.value} store of server {srv.name}"
+            if srv.observed:
+                where += " (an observed server: certward holds none of its certificates' keys)"
             raise NotFoundError(f"no certificate with thumbprint {thumbprint} in {where}")
         return record
 

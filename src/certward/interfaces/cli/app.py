@@ -17,6 +17,7 @@ from certward.interfaces.cli import (
     edge_cmd,
     health_cmd,
     inputs,
+    observe_cmd,
     pfx_cmd,
     probe_cmd,
     render,
@@ -69,6 +70,7 @@ app.command("probe")(probe_cmd.probe)
 app.command("events")(serve_cmd.events)
 app.command("health")(health_cmd.health)
 app.command("rules")(health_cmd.rules)
+app.command("observe")(observe_cmd.observe)
 
 
 @app.callback()

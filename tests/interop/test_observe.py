@@ -1,0 +1,163 @@
+"""certward observe + health on real servers' output (issue 7's acceptance).
+
+The dumps are the verbatim Windows fixtures and the variants built in their shapes
+(tests/interop/fixtures/SOURCES.md): EXCH01 after seed 002's renewal, its default transport
+certificate with a CNG key (seed 004), and a Root store of 355 roots (seed 001).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from certward.interfaces.cli.app import app
+from certward.pki import clientca
+from tests.conftest import Cli, error_line
+from tests.interop.fixtures.windows_shapes import make_roots, render_certutil_store
+
+FIXTURES = Path(__file__).parent / "fixtures"
+BUILT = FIXTURES / "built"
+CNG_TRANSPORT = "531948759D0C85466E975C5239BB8B9EA29A2ED3"
+RENEWED = "392C820C6B97874E7972B93AB51D6D9EF9D7F109"  # valid 2024-09-20 .. 2025-10-21
+EXPIRED = "BF9F18FD54CA7779F00153899AFA83486E16DD29"  # expired 2024-10-04
+DURING_RENEWAL = "2025-06-01"
+
+
+@pytest.fixture(scope="module")
+def root_store_dump(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    roots = make_roots(355, start=dt.datetime(2011, 3, 1, 9, 30, tzinfo=dt.UTC))
+    path = tmp_path_factory.mktemp("roots") / "certutil-store-root.txt"
+    path.write_text(render_certutil_store(roots), encoding="utf-8")
+    return path
+
+
+def observe_exch01(cli: Cli, *extra: Path, version: str = "2010") -> dict[str, Any]:
+    files = [str(p) for p in sorted(BUILT.glob("*.txt"))] + [str(p) for p in extra]
+    return dict(cli.json("observe", "EXCH01", *files, "--version", version))
+
+
+def findings(cli: Cli, *args: str) -> list[dict[str, Any]]:
+    """``health --json`` whatever its exit status (0, 1 or 2 by the worst finding)."""
+    result = cli.runner.invoke(app, ["health", "--json", *args])
+    report = json.loads(result.stdout)
+    assert result.exit_code == report["exit_status"]
+    return list(report["findings"])
+
+
+def by_rule(found: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    rules: dict[str, list[dict[str, Any]]] = {}
+    for f in found:
+        rules.setdefault(f["rule"], []).append(f)
+    return rules
+
+
+def test_observe_reads_every_dump_and_builds_the_server(cli: Cli, root_store_dump: Path) -> None:
+    result = observe_exch01(cli, root_store_dump)
+    assert result["observed"] is True
+    assert result["default_smtp_thumbprint"] == CNG_TRANSPORT
+    assert result["stores"] == {"My": 4, "Root": 355, "CA": 0}
+    formats = {Path(f["file"]).name: f["format"] for f in result["files"]}
+    assert formats["certutil-v-store-my-cng-transport.txt"] == "certutil -v -store"
+    assert formats["get-receiveconnector-fl-renewal.txt"] == "Get-ReceiveConnector | Format-List"
+    assert formats["certutil-store-root.txt"] == "certutil -store"
+    (server,) = cli.json("server", "list")
+    assert server["name"] == "EXCH01"
+
+
+def test_health_on_the_dumps_reports_the_seed_risks(cli: Cli, root_store_dump: Path) -> None:
+    observe_exch01(cli, root_store_dump)
+    rules = by_rule(findings(cli, "--as-of", DURING_RENEWAL))
+
+    # Seed 004: the CNG key of the default transport certificate (event 1035).
+    (cng,) = rules["CW-EDGE-001"]
+    assert cng["thumbprint"] == CNG_TRANSPORT and cng["severity"] == "warning"
+    assert cng["evidence"]["key_provider"] == "Microsoft Software Key Storage Provider"
+
+    # Seed 001: 355 roots sent by a 2010 server that asks for client certificates.
+    (roots,) = rules["CW-ROOT-001"]
+    assert roots["severity"] == "critical"
+    assert roots["evidence"]["roots"] == 355
+    assert roots["evidence"]["bytes"] > clientca.SCHANNEL_LIMIT
+
+    # Seed 002: during the renewal the old certificate is merely left behind...
+    (left,) = [f for f in rules["CW-CERT-001"] if f["thumbprint"] == EXPIRED]
+    assert left["severity"] == "info" and RENEWED in left["message"]
+    assert "CW-CONN-001" not in rules
+
+    # ... and once the renewed one expired too, every connector names only expired ones.
+    later = by_rule(findings(cli))
+    conn = {f["connector"] for f in later["CW-CONN-001"] if f["severity"] == "error"}
+    assert conn == {
+        "EXCH01\\Default Frontend EXCH01",
+        "Outbound to Office 365 - 3f1e2d4c-5b6a-4978-8c1d-2e3f4a5b6c7d",
+    }
+    assert any(
+        f["thumbprint"] == RENEWED and f["severity"] == "critical" for f in later["CW-CERT-001"]
+    )
+    assert any(f["evidence"].get("event") == 12016 for f in later["CW-TRANS-002"])
+
+
+def test_a_2019_server_does_not_send_its_root_list(cli: Cli, root_store_dump: Path) -> None:
+    observe_exch01(cli, root_store_dump, version="2019")
+    assert "CW-ROOT-001" not in by_rule(findings(cli, "--as-of", DURING_RENEWAL))
+
+
+def test_a_new_dump_of_a_store_replaces_the_old_one(cli: Cli, root_store_dump: Path) -> None:
+    observe_exch01(cli, root_store_dump)
+    few = root_store_dump.parent / "fewer-roots.txt"
+    few.write_text(
+        render_certutil_store(make_roots(3, start=dt.datetime(2015, 1, 1, tzinfo=dt.UTC))),
+        encoding="utf-8",
+    )
+    again = cli.json("observe", "EXCH01", str(few))
+    assert again["stores"] == {"My": 4, "Root": 3, "CA": 0}
+
+
+def test_the_verbatim_windows_dumps_are_read(cli: Cli) -> None:
+    windows = FIXTURES / "windows"
+    result = cli.json(
+        "observe", "WIN01",
+        str(windows / "certutil-store-user-my-capi-and-ksp.txt"),
+        str(windows / "get-exchangecertificate-fl-ru-RU.txt"),
+    )  # fmt: skip
+    assert result["stores"]["My"] == 3
+    custom = windows / "certutil-store-capi.txt"  # a store named TestStore
+    assert "--store" in error_line(cli, "observe", "WIN01", str(custom))
+    assert cli.json("observe", "WIN01", str(custom), "--store", "Root")["stores"]["Root"] == 1
+
+
+def test_an_observed_server_holds_no_keys_and_takes_no_certificates(
+    cli: Cli, tmp_path: Path
+) -> None:
+    observe_exch01(cli)
+    line = error_line(
+        cli, "cert", "new", "--server", "EXCH01", "--subject", "CN=x", "--domain", "x"
+    )
+    assert "observed server" in line
+    password = tmp_path / "pw.txt"
+    password.write_text("Pa55word!\n")
+    out = tmp_path / "x.pfx"
+    line = error_line(cli, "cert", "export", CNG_TRANSPORT, "--server", "EXCH01",
+                      "--out", str(out), "--password-file", str(password))  # fmt: skip
+    assert "observed server" in line and "keys" in line
+    assert not out.exists()
+
+
+def test_bad_input_names_the_file_and_stores_nothing(cli: Cli, tmp_path: Path) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("Dear admin,\nplease renew the certificate.\n", encoding="utf-8")
+    line = error_line(cli, "observe", "EXCH09", str(BUILT / "get-authconfig-fl.txt"), str(junk))
+    assert str(junk) in line
+    assert cli.json("server", "list") == []
+    assert str(tmp_path / "missing.txt") in error_line(
+        cli, "observe", "EXCH09", str(tmp_path / "missing.txt")
+    )
+
+
+def test_a_server_certward_runs_cannot_be_observed_over(org: Cli) -> None:
+    line = error_line(org, "observe", "EXCH01", str(BUILT / "get-authconfig-fl.txt"))
+    assert "certward runs" in line
