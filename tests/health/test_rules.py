@@ -253,6 +253,8 @@ CASES: list[tuple[str, Callable[[], OrgSnapshot], str, Severity, str | None]] = 
      Severity.WARNING, "EXCH01"),
     ("80 days left", lambda: _mail_replaced(issued(start_days_ago=285)), "CW-CERT-001",
      Severity.INFO, "EXCH01"),
+    ("expired, its renewal on the server (left behind)", _renewal_gotcha, "CW-CERT-001",
+     Severity.INFO, "EXCH01"),
     ("1024-bit RSA", lambda: _mail_replaced(issued(bits=1024)), "CW-KEY-001", Severity.ERROR,
      "EXCH01"),
     ("SHA-1", lambda: _mail_replaced(sha1_signed()), "CW-SIG-001", Severity.WARNING, "EXCH01"),
