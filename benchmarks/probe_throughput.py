@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import logging
 import os
 import select
 import shutil
@@ -180,6 +181,7 @@ async def serve_worker(ports: list[int], cert: Path, key: Path) -> None:
     context.load_cert_chain(cert, key)
     loop = asyncio.get_running_loop()
     loop.set_exception_handler(lambda _loop, _context: None)  # aborted handshakes are normal
+    logging.getLogger("asyncio").setLevel(logging.ERROR)  # and so is EOF right after STARTTLS
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await smtp_session(reader, writer, context)
