@@ -1,0 +1,203 @@
+"""Certificates in use: expiry, keys, signatures, chains."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from certward.health.findings import Finding, Remediation, Severity, rule
+from certward.health.rules._common import (
+    CA_RENEWAL_NOTICE_DAYS,
+    CRITICAL,
+    ERROR,
+    INFO,
+    WARNING,
+    day,
+    names_key,
+    renew,
+    subject_text,
+)
+from certward.health.snapshot import HeldCertificate, OrgSnapshot, ServerState
+from certward.pki.names import dotnet_x500
+from certward.pki.profile import CertProfile
+
+
+def chain_gap(state: ServerState, profile: CertProfile) -> tuple[Severity, str] | None:
+    """Walk issuer names through the server's CA and Root stores. None when the chain
+    reaches a root in the Root store. The leaf's own issuer missing is an error (the server
+    cannot send a chain); a CA certificate's issuer missing is the root: a warning."""
+    pool = [*state.intermediates, *state.roots]
+    roots = {r.profile.subject.public_bytes() for r in state.roots}
+    current = profile
+    for depth in range(10):
+        if current.subject.public_bytes() in roots:
+            return None
+        if depth and (current.self_signed or current.issuer == current.subject):
+            return WARNING, f"root {dotnet_x500(current.subject)} is not in the Root store"
+        issuer = next((c.profile for c in pool if c.profile.subject == current.issuer), None)
+        if issuer is None:
+            if depth == 0:
+                text = (
+                    f"issuer {dotnet_x500(current.issuer)} is in neither the CA nor the Root store"
+                )
+                return ERROR, text
+            return WARNING, f"root {dotnet_x500(current.issuer)} is not in the Root store"
+        current = issuer
+    return ERROR, "the chain is longer than 10 certificates"
+
+
+@rule(
+    "CW-CERT-001",
+    "Certificate in use expires",
+    CRITICAL,
+    ERROR,
+    WARNING,
+    INFO,
+    prevents="Seeds 002 and 003: an expired 1-year or 5-year certificate; events 12016/12017",
+)
+def certificate_expiry(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """A certificate something uses (a service binding, the default SMTP certificate, a
+    connector's TlsCertificateName) expired: critical; expires in under 30 days: error;
+    under 60 days: warning (HealthChecker's thresholds); under 90 days, when a public CA
+    sends its first renewal notice: info. An expired certificate whose renewal (same names,
+    valid, newer) is on the same server is only left behind (seed 002: no harm): info.
+    The auth certificate has its own rules."""
+    auth = snap.organisation.auth.current_thumbprint if snap.organisation else None
+    for state in snap.servers:
+        for cert, uses in snap.in_use(state):
+            if cert.thumbprint == auth:
+                continue
+            days = cert.profile.days_left(now)
+            renewal = _renewal_of(state, cert, now) if days < 0 else None
+            if renewal is not None:
+                severity = INFO
+                text = (
+                    f"expired on {day(cert.profile.not_after)}; its renewal "
+                    f"{renewal.thumbprint} is on the server, remove the old one when convenient"
+                )
+            elif days < 0:
+                severity, text = CRITICAL, f"expired on {day(cert.profile.not_after)}"
+            elif days < 30:
+                severity, text = ERROR, f"expires in {int(days)} days"
+            elif days < 60:
+                severity, text = WARNING, f"expires in {int(days)} days"
+            elif days < CA_RENEWAL_NOTICE_DAYS:
+                severity, text = INFO, f"expires in {int(days)} days (renewal notice period)"
+            else:
+                continue
+            yield Finding(
+                "CW-CERT-001",
+                severity,
+                state.name,
+                f"{subject_text(cert.profile)} ({', '.join(uses)}) {text}",
+                Remediation(
+                    f"certward cert remove {cert.thumbprint} --server {state.name}",
+                    f"Remove-ExchangeCertificate -Thumbprint {cert.thumbprint} "
+                    f"-Server {state.name}",
+                )
+                if renewal is not None
+                else renew(state.name, cert),
+                {"not_after": cert.profile.not_after.isoformat(), "days_left": int(days)},
+                thumbprint=cert.thumbprint,
+            )
+
+
+def _renewal_of(
+    state: ServerState, cert: HeldCertificate, now: dt.datetime
+) -> HeldCertificate | None:
+    """A valid, newer certificate with the same names on the same server."""
+    key = names_key(cert.profile)
+    return next(
+        (
+            other
+            for other in state.certificates
+            if other.thumbprint != cert.thumbprint
+            and not other.profile.expired(now)
+            and other.profile.not_before > cert.profile.not_before
+            and names_key(other.profile) == key
+        ),
+        None,
+    )
+
+
+@rule(
+    "CW-KEY-001",
+    "RSA key shorter than 2048 bits",
+    ERROR,
+    prevents="HealthChecker: key size below 2048 bits",
+)
+def weak_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """A certificate in use has an RSA key shorter than 2048 bits."""
+    for state in snap.servers:
+        for cert, _uses in snap.in_use(state):
+            p = cert.profile
+            if p.key_type == "RSA" and 0 < p.key_size < 2048:
+                yield Finding(
+                    "CW-KEY-001",
+                    ERROR,
+                    state.name,
+                    f"{subject_text(p)} has a {p.key_size}-bit RSA key",
+                    renew(state.name, cert),
+                    {"key_size": p.key_size},
+                    thumbprint=cert.thumbprint,
+                )
+
+
+@rule(
+    "CW-SIG-001",
+    "Certificate signed with SHA-1 or MD5",
+    WARNING,
+    prevents="HealthChecker: SHA-1 signed certificates",
+)
+def weak_signature(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """A certificate in use is signed with SHA-1 or MD5; clients increasingly refuse them."""
+    for state in snap.servers:
+        for cert, _uses in snap.in_use(state):
+            p = cert.profile
+            if p.signature_hash in ("sha1", "md5"):
+                yield Finding(
+                    "CW-SIG-001",
+                    WARNING,
+                    state.name,
+                    f"{subject_text(p)} is signed with {p.signature_algorithm}",
+                    renew(state.name, cert),
+                    {"signature_algorithm": p.signature_algorithm},
+                    thumbprint=cert.thumbprint,
+                )
+
+
+@rule(
+    "CW-CHAIN-001",
+    "Intermediate certificate missing",
+    ERROR,
+    WARNING,
+    prevents="Seed 002: a CA reply completed without its intermediate; clients see an "
+    "incomplete chain",
+)
+def chain_incomplete(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """A CA-issued certificate in use whose issuer is in neither the server's CA
+    (Intermediate) store nor its Root store: the server cannot send a complete chain (error).
+    The chain is complete but its root is not in the Trusted Root store: warning (Exchange
+    shows the certificate as Untrusted)."""
+    for state in snap.servers:
+        for cert, _uses in snap.in_use(state):
+            if cert.profile.self_signed:
+                continue
+            gap = chain_gap(state, cert.profile)
+            if gap is None:
+                continue
+            severity, text = gap
+            store = "CA" if severity is ERROR else "Root"
+            yield Finding(
+                "CW-CHAIN-001",
+                severity,
+                state.name,
+                f"{subject_text(cert.profile)}: {text}",
+                Remediation(
+                    f"certward store add --server {state.name} --store {store} issuer.cer",
+                    "Import-Certificate -FilePath issuer.cer -CertStoreLocation "
+                    f"Cert:\\LocalMachine\\{store}",
+                ),
+                {"issuer": dotnet_x500(cert.profile.issuer)},
+                thumbprint=cert.thumbprint,
+            )

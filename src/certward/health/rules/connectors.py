@@ -1,0 +1,167 @@
+"""Send and Receive connectors' certificate names and TLS levels."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from certward.health.findings import Finding, Remediation, rule
+from certward.health.rules._common import (
+    CRITICAL,
+    ERROR,
+    VALIDATING_LEVELS,
+    WARNING,
+    names_key,
+    set_tls_name,
+)
+from certward.health.snapshot import OrgSnapshot
+from certward.model import (
+    Connector,
+    TlsNameStatus,
+)
+from certward.pki.names import dotnet_x500
+from certward.pki.profile import CertProfile
+from certward.pki.selection import Candidate, resolve_tls_name
+
+
+def _needs_tls_name(connector: Connector) -> bool:
+    """Hybrid connectors (to and from Exchange Online) are matched by certificate name."""
+    return connector.cloud_services_mail_enabled
+
+
+@rule(
+    "CW-CONN-001",
+    "Connector TlsCertificateName does not resolve",
+    CRITICAL,
+    ERROR,
+    prevents="Seed 002: hybrid mail flow stops after a renewal because the connector still "
+    "names the old certificate",
+)
+def connector_tls_name(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """A connector's TlsCertificateName is empty where the connector needs it (hybrid),
+    has invalid syntax, or names no certificate on one of its servers: error. It names only
+    expired certificates while a newer certificate with the same names is in the store, the
+    renewal gotcha of seed 002: critical."""
+    for connector in snap.connectors:
+        value = connector.tls_certificate_name
+        for server in connector.servers:
+            state = snap.server(server)
+            if state is None:
+                continue
+            candidates = state.candidates()
+            status, found = resolve_tls_name(candidates, value, now=now)
+            if status is TlsNameStatus.EMPTY:
+                if not _needs_tls_name(connector):
+                    break
+                best = _best_for_names(candidates, now, None)
+                yield Finding(
+                    "CW-CONN-001",
+                    ERROR,
+                    server,
+                    f"hybrid connector {connector.identity} has no TlsCertificateName",
+                    set_tls_name(connector, best.thumbprint if best else "<thumbprint>"),
+                    {"status": status.value},
+                    connector=connector.identity,
+                )
+                break
+            if status is TlsNameStatus.SYNTAX_INVALID:
+                yield Finding(
+                    "CW-CONN-001",
+                    ERROR,
+                    server,
+                    f"connector {connector.identity}: TlsCertificateName {value!r} is not "
+                    "of the form <I>issuer<S>subject",
+                    set_tls_name(connector, "<thumbprint>"),
+                    {"status": status.value, "value": value},
+                    connector=connector.identity,
+                )
+                break
+            if status is TlsNameStatus.NOT_FOUND:
+                yield Finding(
+                    "CW-CONN-001",
+                    ERROR,
+                    server,
+                    f"connector {connector.identity}: no certificate on {server} matches "
+                    f"its TlsCertificateName",
+                    set_tls_name(connector, "<thumbprint>"),
+                    {"status": status.value, "value": value},
+                    connector=connector.identity,
+                )
+                continue
+            if all(c.profile.expired(now) for c in found):
+                renewed = _best_for_names(candidates, now, found[0].profile)
+                if renewed is not None:
+                    yield Finding(
+                        "CW-CONN-001",
+                        CRITICAL,
+                        server,
+                        f"connector {connector.identity} names only the expired certificate "
+                        f"{found[0].thumbprint}; the renewed {renewed.thumbprint} (issuer "
+                        f"{dotnet_x500(renewed.profile.issuer)}) is not named",
+                        set_tls_name(connector, renewed.thumbprint),
+                        {"expired": found[0].thumbprint, "renewed": renewed.thumbprint},
+                        thumbprint=found[0].thumbprint,
+                        connector=connector.identity,
+                    )
+                else:
+                    yield Finding(
+                        "CW-CONN-001",
+                        ERROR,
+                        server,
+                        f"connector {connector.identity} names only expired certificates",
+                        Remediation(
+                            f"certward cert renew {found[0].thumbprint} --server {server}",
+                            f"Get-ExchangeCertificate -Thumbprint {found[0].thumbprint} | "
+                            "New-ExchangeCertificate -GenerateRequest",
+                        ),
+                        {"expired": found[0].thumbprint},
+                        thumbprint=found[0].thumbprint,
+                        connector=connector.identity,
+                    )
+
+
+def _best_for_names(
+    candidates: list[Candidate], now: dt.datetime, like: CertProfile | None
+) -> Candidate | None:
+    """The newest valid CA-issued SMTP-capable certificate, with the same names as ``like``
+    when given."""
+    pool = [
+        c
+        for c in candidates
+        if not c.profile.expired(now)
+        and not c.profile.self_signed
+        and c.has_private_key
+        and (like is None or names_key(c.profile) == names_key(like))
+    ]
+    return max(pool, key=lambda c: c.profile.not_before, default=None)
+
+
+@rule(
+    "CW-CONN-002",
+    "Secure send connector does not validate the certificate",
+    WARNING,
+    prevents="Seeds 000 and 002: domain security and hybrid mail need certificate validation",
+)
+def connector_tls_auth_level(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """A domain-secure or hybrid Send connector whose TlsAuthLevel is not
+    CertificateValidation or DomainValidation accepts any certificate from the peer."""
+    for connector in snap.send_connectors():
+        secure = connector.domain_secure_enabled or connector.cloud_services_mail_enabled
+        if not secure or connector.tls_auth_level in VALIDATING_LEVELS:
+            continue
+        level = connector.tls_auth_level.value if connector.tls_auth_level else "not set"
+        yield Finding(
+            "CW-CONN-002",
+            WARNING,
+            None,
+            f"send connector {connector.name} is domain-secure or hybrid but its "
+            f"TlsAuthLevel is {level}",
+            Remediation(
+                f'certward connector set "{connector.name}" --require-tls '
+                "--tls-auth-level CertificateValidation",
+                f'Set-SendConnector "{connector.name}" -RequireTLS $true '
+                "-TlsAuthLevel CertificateValidation",
+            ),
+            {"tls_auth_level": level},
+            connector=connector.identity,
+        )

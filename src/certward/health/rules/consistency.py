@@ -1,0 +1,61 @@
+"""The same certificate across the servers of the organisation."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterator
+
+from certward.health.findings import Finding, Remediation, rule
+from certward.health.rules._common import (
+    WARNING,
+    names_key,
+    subject_text,
+)
+from certward.health.snapshot import HeldCertificate, OrgSnapshot
+
+
+@rule(
+    "CW-CONS-001",
+    "Certificate renewed on some servers only",
+    WARNING,
+    prevents="Seed 002: a renewed certificate imported on one server; the others keep "
+    "presenting the old one until it expires",
+)
+def renewal_consistency(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """The same CA-issued certificate (same names) is on several servers, and one server has
+    a newer issue of it that another server lacks."""
+    newest: dict[tuple[str, ...], dict[str, HeldCertificate]] = defaultdict(dict)
+    for state in snap.servers:
+        for cert in state.certificates:
+            if cert.profile.self_signed or not cert.profile.certificate_domains:
+                continue
+            key = names_key(cert.profile)
+            held = newest[key].get(state.name)
+            if held is None or cert.profile.not_before > held.profile.not_before:
+                newest[key][state.name] = cert
+    for per_server in newest.values():
+        if len(per_server) < 2:
+            continue
+        latest_server, latest = max(per_server.items(), key=lambda i: i[1].profile.not_before)
+        for server, cert in sorted(per_server.items()):
+            if cert.profile.not_before >= latest.profile.not_before:
+                continue
+            yield Finding(
+                "CW-CONS-001",
+                WARNING,
+                server,
+                f"{subject_text(cert.profile)} was renewed on {latest_server} "
+                f"({latest.thumbprint}) but {server} still has only {cert.thumbprint}",
+                Remediation(
+                    f"certward cert export {latest.thumbprint} --server {latest_server} --out "
+                    f"renewed.pfx --password-file pw.txt && certward cert import --server "
+                    f"{server} renewed.pfx --password-file pw.txt",
+                    f"Export-ExchangeCertificate -Thumbprint {latest.thumbprint} -Server "
+                    f"{latest_server} -BinaryEncoded -Password $pw -FileName renewed.pfx; "
+                    f"Import-ExchangeCertificate -Server {server} -FileData "
+                    "([IO.File]::ReadAllBytes('renewed.pfx')) -Password $pw",
+                ),
+                {"renewed": latest.thumbprint, "renewed_on": latest_server},
+                thumbprint=cert.thumbprint,
+            )

@@ -1,0 +1,91 @@
+"""Edge subscriptions and EdgeSync (seed 004)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from certward.health import edgesync
+from certward.health.findings import Finding, Remediation, rule
+from certward.health.rules._common import (
+    CRITICAL,
+    ERROR,
+    WARNING,
+)
+from certward.health.snapshot import OrgSnapshot
+from certward.model import (
+    CAPI_SCHANNEL_PROVIDER,
+    is_cng_provider,
+)
+
+
+@rule(
+    "CW-EDGE-001",
+    "CNG key on a Hub's default transport certificate",
+    CRITICAL,
+    WARNING,
+    prevents="Seed 004: EdgeSync fails with event 1035 (it only supports CAPI keys)",
+)
+def edge_cng_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """A Hub (Mailbox) server's default transport certificate has its private key in a CNG
+    Key Storage Provider: with an Edge subscription EdgeSync fails (critical); without one,
+    the first subscription will (warning)."""
+    subscribed = bool(snap.edge_subscriptions)
+    for hub in edgesync.subscribed_hubs(snap):
+        cert = hub.find(hub.server.default_smtp_thumbprint)
+        if cert is None or not is_cng_provider(cert.key_provider):
+            continue
+        tp = cert.thumbprint
+        when = "EdgeSync fails" if subscribed else "EdgeSync will fail once an Edge subscribes"
+        yield Finding(
+            "CW-EDGE-001",
+            CRITICAL if subscribed else WARNING,
+            hub.name,
+            f"the default transport certificate {tp} has a CNG key ({cert.key_provider}); "
+            f"{when} with event 1035",
+            Remediation(
+                f"certward cert convert-key-provider {tp} --server {hub.name} --to capi",
+                f'certutil -csp "{CAPI_SCHANNEL_PROVIDER}" -importpfx my converted.pfx; '
+                f"Enable-ExchangeCertificate -Thumbprint {tp} -Server {hub.name} -Services SMTP",
+            ),
+            {
+                "key_provider": cert.key_provider,
+                "event": edgesync.EVENT_CNG,
+                "edge_subscribed": subscribed,
+            },
+            thumbprint=tp,
+        )
+
+
+@rule(
+    "CW-EDGE-002",
+    "Edge lacks the chain of a Hub's transport certificate",
+    ERROR,
+    prevents="Seed 004: the Edge, not domain-joined, cannot validate a CA-issued Hub "
+    "certificate without its root (Root store) and intermediates (CA store)",
+)
+def edge_chain(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """An Edge Transport server with a subscription lacks, in its own stores, the root or an
+    intermediate of a subscribed Hub's CA-issued default transport certificate."""
+    for sub in snap.edge_subscriptions:
+        edge = snap.server(sub.edge)
+        if edge is None:
+            continue
+        for hub in edgesync.subscribed_hubs(snap):
+            check = edgesync.check_hub(snap, hub, edge)
+            for missing in check.missing:
+                store = "Root" if missing.store == "Root" else "CA"
+                yield Finding(
+                    "CW-EDGE-002",
+                    ERROR,
+                    edge.name,
+                    f"{edge.name} lacks {missing.subject} (the chain of {hub.name}'s default "
+                    f"transport certificate) in its {missing.store} store",
+                    Remediation(
+                        f"certward store add --server {edge.name} --store {store} issuer.cer",
+                        "Import-Certificate -FilePath issuer.cer -CertStoreLocation "
+                        f"Cert:\\LocalMachine\\{store}",
+                    ),
+                    {"hub": hub.name, "missing": missing.subject, "store": missing.store},
+                    thumbprint=missing.thumbprint,
+                )

@@ -1,0 +1,134 @@
+"""Names clients look for on the IIS, IMAP and POP certificates."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+
+from certward.health.findings import Finding, Remediation, rule
+from certward.health.rules._common import (
+    ERROR,
+    WARNING,
+    subject_text,
+    url_hosts,
+)
+from certward.health.snapshot import OrgSnapshot
+from certward.model import (
+    Service,
+)
+from certward.pki import hostnames
+from certward.pki.selection import select_iis
+
+
+@rule(
+    "CW-NAME-001",
+    "IIS certificate does not cover a virtual directory's host name",
+    ERROR,
+    prevents="Seed 002 figure 3: Outlook's 'the name on the security certificate is invalid'",
+)
+def iis_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """The certificate bound to IIS must carry (CN or SAN, wildcards per RFC 6125) the host of
+    every virtual directory's internal and external URL."""
+    for state in snap.servers:
+        if not state.vdirs:
+            continue
+        chosen = select_iis(state.candidates(), now=now).chosen
+        hosts = url_hosts(tuple(u for v in state.vdirs for u in (v.internal_url, v.external_url)))
+        if chosen is None:
+            yield Finding(
+                "CW-NAME-001",
+                ERROR,
+                state.name,
+                "no certificate is bound to IIS",
+                Remediation(
+                    f"certward cert enable <thumbprint> --server {state.name} --services IIS",
+                    f"Enable-ExchangeCertificate -Thumbprint <thumbprint> -Server {state.name} "
+                    "-Services IIS",
+                ),
+                {"hosts": ", ".join(hosts)},
+            )
+            continue
+        missing = [h for h in hosts if not hostnames.covers(chosen.profile, h)]
+        if missing:
+            domains = " ".join(f"--domain {h}" for h in missing)
+            yield Finding(
+                "CW-NAME-001",
+                ERROR,
+                state.name,
+                f"the IIS certificate {subject_text(chosen.profile)} does not cover "
+                f"{', '.join(missing)}",
+                Remediation(
+                    f'certward cert request --server {state.name} --subject "CN={missing[0]}" '
+                    f"{domains} --out request.req",
+                    f"New-ExchangeCertificate -Server {state.name} -GenerateRequest -SubjectName "
+                    f'"CN={missing[0]}" -DomainName {",".join(missing)} '
+                    "-PrivateKeyExportable $true -RequestFile request.req",
+                ),
+                {"missing": ", ".join(missing)},
+                thumbprint=chosen.thumbprint,
+            )
+
+
+@rule(
+    "CW-NAME-002",
+    "No autodiscover name for an accepted domain",
+    WARNING,
+    prevents="Seed 002: Outlook's certificate warning when it looks up autodiscover.<domain>",
+)
+def autodiscover_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """Where Autodiscover is published (its virtual directory has an external URL), the IIS
+    certificate should carry autodiscover.<domain> for every accepted domain."""
+    for state in snap.servers:
+        published = any(
+            v.name.lower() == "autodiscover" and v.external_url for v in state.vdirs
+        )  # fmt: skip
+        chosen = select_iis(state.candidates(), now=now).chosen if published else None
+        if chosen is None:
+            continue
+        wanted = [f"autodiscover.{d.lower()}" for d in snap.accepted_domains if "*" not in d]
+        missing = [h for h in wanted if not hostnames.covers(chosen.profile, h)]
+        if missing:
+            yield Finding(
+                "CW-NAME-002",
+                WARNING,
+                state.name,
+                f"the IIS certificate does not carry {', '.join(missing)}",
+                Remediation(
+                    f"certward cert renew {chosen.thumbprint} --server {state.name} "
+                    "(add --domain " + " --domain ".join(missing) + " to the new request)",
+                    "New-ExchangeCertificate -GenerateRequest -DomainName "
+                    + ",".join([*chosen.profile.certificate_domains, *missing]),
+                ),
+                {"missing": ", ".join(missing)},
+                thumbprint=chosen.thumbprint,
+            )
+
+
+@rule(
+    "CW-NAME-003",
+    "Wildcard certificate enabled for IMAP or POP",
+    WARNING,
+    prevents="Exchange does not support wildcard certificates for IMAP and POP",
+)
+def wildcard_pop_imap(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """A wildcard certificate is enabled for IMAP or POP; Exchange does not use it there."""
+    for state in snap.servers:
+        for cert in state.certificates:
+            services = [s for s in (Service.IMAP, Service.POP) if s in cert.services]
+            if services and hostnames.is_wildcard(cert.profile):
+                names = ",".join(s.name or "" for s in services)
+                yield Finding(
+                    "CW-NAME-003",
+                    WARNING,
+                    state.name,
+                    f"wildcard certificate {subject_text(cert.profile)} is enabled for {names}",
+                    Remediation(
+                        f"certward cert enable <thumbprint> --server {state.name} "
+                        f"--services {names}",
+                        f"Set-ImapSettings -Server {state.name} -X509CertificateName "
+                        f"mail.<domain>; Enable-ExchangeCertificate -Thumbprint <thumbprint> "
+                        f"-Services {names}",
+                    ),
+                    {"services": names},
+                    thumbprint=cert.thumbprint,
+                )
