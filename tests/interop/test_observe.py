@@ -65,7 +65,8 @@ def test_observe_reads_every_dump_and_builds_the_server(cli: Cli, root_store_dum
     assert formats["get-receiveconnector-fl-renewal.txt"] == "Get-ReceiveConnector | Format-List"
     assert formats["certutil-store-root.txt"] == "certutil -store"
     (server,) = cli.json("server", "list")
-    assert server["name"] == "EXCH01"
+    assert (server["name"], server["observed"], server["certificate_count"]) == ("EXCH01", True, 4)
+    assert "observed" in cli("server", "list").stdout
 
 
 def test_health_on_the_dumps_reports_the_seed_risks(cli: Cli, root_store_dump: Path) -> None:

@@ -264,7 +264,12 @@ class Lifecycle:
     def servers(self) -> list[ServerSummary]:
         with self._uow.transaction() as repo:
             return [
-                ServerSummary(server, len(repo.certificates(server.name, StoreName.MY)))
+                ServerSummary(
+                    server,
+                    len(repo.observed_certificates(server.name, StoreName.MY))
+                    if server.observed
+                    else len(repo.certificates(server.name, StoreName.MY)),
+                )
                 for server in repo.servers()
             ]
 

@@ -206,6 +206,7 @@ def _server_json(server: Any, count: int) -> dict[str, Any]:
         "tls_max_version": server.tls_max_version,
         "send_trusted_issuer_list": server.send_trusted_issuer_list,
         "certificate_count": count,
+        "observed": server.observed,
     }
 
 
@@ -283,14 +284,20 @@ def server_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
             str(int(s.server.version)),
             s.server.default_smtp_thumbprint or "",
             str(s.certificate_count),
+            "observed" if s.server.observed else "certward",
         ]
         for s in summaries
     ]
-    console().print(
-        render.simple_table(
-            ["Name", "Fqdn", "Roles", "Version", "DefaultSmtpCertificate", "Certificates"], rows
-        )
-    )
+    headers = [
+        "Name",
+        "Fqdn",
+        "Roles",
+        "Version",
+        "DefaultSmtpCertificate",
+        "Certificates",
+        "Run by",
+    ]
+    console().print(render.simple_table(headers, rows))
 
 
 @server_app.command("show")
