@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,38 +42,50 @@ class TlsObservation:
     ocsp_stapled: bool = False
 
 
+# Each probe connection's observation (Twisted keeps the connection's app data for itself).
+_OBSERVATIONS: weakref.WeakKeyDictionary[SSL.Connection, TlsObservation] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _observe_handshake(connection: SSL.Connection, where: int, _ret: int) -> None:
+    observation = _OBSERVATIONS.get(connection)
+    names = requested_ca_names(connection, where)
+    if names is not None and observation is not None and not observation.requested:
+        observation.requested = True
+        observation.ca_names = names
+
+
+def _observe_ocsp(connection: SSL.Connection, data: bytes, _extra: Any) -> bool:
+    observation = _OBSERVATIONS.get(connection)
+    if observation is not None:
+        observation.ocsp_stapled = bool(data)
+    return True
+
+
+@functools.cache
+def _probe_context() -> SSL.Context:
+    """One context for every probe connection (its callbacks find each one's observation)."""
+    context = SSL.Context(SSL.TLS_METHOD)
+    context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")  # see old protocols and weak keys too
+    context.set_verify(SSL.VERIFY_NONE)
+    context.set_info_callback(_observe_handshake)
+    context.set_ocsp_client_callback(_observe_ocsp)
+    return context
+
+
 @implementer(IOpenSSLClientConnectionCreator)
 class ProbeTlsCreator:
     """A client TLS connection that verifies nothing itself (the prober judges afterwards),
     sends SNI, asks for OCSP stapling, and records any client-certificate request."""
 
-    def __init__(
-        self, host: str, observation: TlsObservation, *, version: str | None = None
-    ) -> None:
+    def __init__(self, host: str, observation: TlsObservation) -> None:
         self._host = host
         self._observation = observation
-        context = SSL.Context(SSL.TLS_METHOD)
-        if version is not None:
-            context.set_min_proto_version(VERSIONS[version])
-            context.set_max_proto_version(VERSIONS[version])
-        context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")  # see old protocols and weak keys too
-        context.set_verify(SSL.VERIFY_NONE)
-        context.set_info_callback(self._info)
-        context.set_ocsp_client_callback(self._ocsp)
-        self._context = context
-
-    def _info(self, connection: SSL.Connection, where: int, _ret: int) -> None:
-        names = requested_ca_names(connection, where)
-        if names is not None and not self._observation.requested:
-            self._observation.requested = True
-            self._observation.ca_names = names
-
-    def _ocsp(self, _connection: SSL.Connection, data: bytes, _extra: Any) -> bool:
-        self._observation.ocsp_stapled = bool(data)
-        return True
 
     def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
-        connection = SSL.Connection(self._context, None)
+        connection = SSL.Connection(_probe_context(), None)
+        _OBSERVATIONS[connection] = self._observation
         connection.set_tlsext_host_name(self._host.encode("idna"))
         connection.request_ocsp()
         connection.set_connect_state()
