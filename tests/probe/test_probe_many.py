@@ -56,19 +56,32 @@ def test_many_targets_print_one_stage_matrix_and_a_progress_bar(
         code, out, terminal = run_on_a_terminal(
             isolated_store, "probe", https, smtp, "--ca-file", str(cert)
         )
+        narrow = subprocess.run(
+            [*certward_command(), "probe", https, smtp, "--ca-file", str(cert)],
+            capture_output=True, text=True, timeout=120, check=False,
+            env={**os.environ, "CERTWARD_DB": str(isolated_store), "COLUMNS": "60"},
+        ).stdout  # fmt: skip
     assert code == 1, out  # the SMTP server is rate limiting
     assert "probing" in terminal  # the progress bar, on stderr
     lines = out.splitlines()
-    title = next(i for i, line in enumerate(lines) if line.startswith("Stages (✓ passed"))
+    title = next(i for i, line in enumerate(lines) if line.startswith("Stages: ✓ passed"))
+    assert "milliseconds" in lines[title]  # 200 columns leave room for the times
+    # The columns any endpoint reached (no EHLO or STARTTLS here), then the score; the short
+    # headers explained under the rows.
     header = lines[title + 1].split()
-    # The columns any endpoint reached (no EHLO or STARTTLS here), then the score.
-    assert " ".join(header) == (
-        "Endpoint DNS connect greeting TLS after TLS certificate OK secure score"
-    )
+    assert header == ["Endpoint", "DNS", "conn", "greet", "TLS", "after", "cert", "secure", "score"]
     rows = {line.split()[0]: line for line in lines[title + 2 : title + 4]}
     assert MARKS.findall(rows[https]) == ["✓", "✓", "–", "✓", "✓", "✓", "✓"]
     assert MARKS.findall(rows[smtp]) == ["✓", "✓", "✗", "–", "–", "–", "–"]
     assert re.search(r"✓ \d+", rows[https])  # times in ms beside the marks
+    assert lines[title + 4].startswith("DNS: DNS answer; conn: connect; greet: greeting")
+    # 60 columns: only the marks, and no endpoint or header cut short.
+    lines = narrow.splitlines()
+    title = next(i for i, line in enumerate(lines) if line.startswith("Stages: ✓ passed"))
+    assert "milliseconds" not in lines[title]
+    assert lines[title + 1].split()[-2:] == ["secure", "score"]
+    assert lines[title + 2].split()[0] in (https, smtp)
+    assert not re.search(r"[✓✗] \d", narrow)
     # Beside the matrix, each endpoint keeps its facts but lists only its failed stages.
     assert "Stage" not in out.split()
     assert "FAIL banner: rate limited: 421 4.3.2 Too many connections" in out

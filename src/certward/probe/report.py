@@ -117,19 +117,20 @@ class EndpointReport:
 
 # The stage matrix (CheckTLS's columns) for many endpoints at once: each column gathers the
 # stage names the protocols use for the same step (SMTP's EHLO is IMAP's CAPABILITY).
-MATRIX_COLUMNS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("DNS", ("DNS answer",)),
-    ("connect", ("connect",)),
-    ("greeting", ("banner",)),
-    ("EHLO", ("EHLO", "CAPABILITY", "CAPA")),
-    ("STARTTLS offered", ("STARTTLS offered", "STLS offered")),
-    ("STARTTLS", ("STARTTLS", "STLS")),
-    ("TLS", ("TLS negotiated",)),
-    ("after TLS", ("EHLO after TLS", "HTTP status")),
-    ("MAIL FROM", ("MAIL FROM", "MAIL FROM accepted")),
-    ("RCPT TO", ("RCPT TO", "RCPT TO accepted")),
-    ("certificate OK", ("certificate OK",)),
-    ("secure", ("secure",)),
+# (short header, what it means, stage names)
+MATRIX_COLUMNS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("DNS", "DNS answer", ("DNS answer",)),
+    ("conn", "connect", ("connect",)),
+    ("greet", "greeting (banner)", ("banner",)),
+    ("EHLO", "EHLO, CAPABILITY or CAPA", ("EHLO", "CAPABILITY", "CAPA")),
+    ("offer", "STARTTLS offered", ("STARTTLS offered", "STLS offered")),
+    ("STLS", "STARTTLS accepted", ("STARTTLS", "STLS")),
+    ("TLS", "TLS negotiated", ("TLS negotiated",)),
+    ("after", "EHLO or HTTP after TLS", ("EHLO after TLS", "HTTP status")),
+    ("MAIL", "MAIL FROM accepted", ("MAIL FROM", "MAIL FROM accepted")),
+    ("RCPT", "RCPT TO accepted", ("RCPT TO", "RCPT TO accepted")),
+    ("cert", "certificate OK (trusted, not expired)", ("certificate OK",)),
+    ("secure", "certificate OK and the name matches", ("secure",)),
 )
 
 
@@ -141,18 +142,19 @@ class MatrixCell:
 
 def stage_matrix(
     reports: list[EndpointReport],
-) -> tuple[list[str], list[list[MatrixCell | None]]]:
-    """Columns that any report reached, and per report one cell per column (None: the
-    stage does not apply or was not reached). A cell fails when any of its stages failed;
-    its time is theirs together."""
+) -> tuple[list[tuple[str, str]], list[list[MatrixCell | None]]]:
+    """The columns any report reached (short header, meaning), and per report one cell per
+    column (None: the stage does not apply or was not reached). A cell fails when any of its
+    stages failed; its time is theirs together."""
     rows: list[list[MatrixCell | None]] = []
     for report in reports:
         row: list[MatrixCell | None] = []
-        for _, names in MATRIX_COLUMNS:
+        for _, _, names in MATRIX_COLUMNS:
             found = [s for s in report.stages if s.name in names]
             row.append(
                 MatrixCell(all(s.ok for s in found), sum(s.ms for s in found)) if found else None
             )
         rows.append(row)
     keep = [i for i in range(len(MATRIX_COLUMNS)) if any(row[i] is not None for row in rows)]
-    return [MATRIX_COLUMNS[i][0] for i in keep], [[row[i] for i in keep] for row in rows]
+    columns = [MATRIX_COLUMNS[i][:2] for i in keep]
+    return columns, [[row[i] for i in keep] for row in rows]

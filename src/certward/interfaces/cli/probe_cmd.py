@@ -108,29 +108,46 @@ def _print_domain(domain: DomainReport) -> None:
         )
 
 
-def _cell(cell: MatrixCell | None) -> Text:
+def _cell(cell: MatrixCell | None, *, times: bool) -> Text:
     if cell is None:
         return Text("–", style="dim")
     mark = Text("✓", style="green") if cell.ok else Text("✗", style="bold red")
-    return mark + Text(f" {cell.ms:.0f}" if cell.ms else "")
+    return mark + Text(f" {cell.ms:.0f}" if times and cell.ms else "")
+
+
+def _matrix_table(reports: list[EndpointReport], *, times: bool) -> Table:
+    columns, rows = stage_matrix(reports)
+    title = "Stages: ✓ passed, ✗ failed, – not reached" + ("; milliseconds" if times else "")
+    table = Table(title=title, title_justify="left", header_style="bold", box=None,
+                  pad_edge=False)  # fmt: skip
+    table.add_column("Endpoint", no_wrap=True)
+    for header, _ in columns:
+        table.add_column(header, no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    for report, cells in zip(reports, rows, strict=True):
+        table.add_row(report.target, *(_cell(c, times=times) for c in cells), str(report.score))
+    return table
 
 
 def _print_matrix(reports: list[EndpointReport]) -> None:
-    """One row per endpoint, one column per CheckTLS stage: ✓ or ✗ and milliseconds."""
-    columns, rows = stage_matrix(reports)
-    table = Table(
-        title="Stages (✓ passed, ✗ failed, – not reached; times in ms)",
-        title_justify="left", header_style="bold", box=None, pad_edge=False,
-    )  # fmt: skip
-    table.add_column("Endpoint", overflow="fold")
-    for name in columns:
-        table.add_column(name, justify="left", no_wrap=True)
-    table.add_column("score", justify="right")
-    for report, cells in zip(reports, rows, strict=True):
-        table.add_row(report.target, *(_cell(c) for c in cells), str(report.score))
+    """One row per endpoint, one column per CheckTLS stage: ✓ or ✗ and milliseconds (only
+    the marks when the terminal is too narrow for the times); the short headers explained
+    underneath. Rows are never cut: a wider table wraps in the terminal instead."""
     out = console()
+    unbounded = out.options.update_width(10_000)
+    table = _matrix_table(reports, times=True)
+    natural = out.measure(table, options=unbounded).maximum
+    if natural > out.width:
+        table = _matrix_table(reports, times=False)
+        natural = out.measure(table, options=unbounded).maximum
     out.print()
+    narrow = out.width
+    out.width = max(narrow, natural)  # the terminal wraps a wider row; no cell is cut
     out.print(table)
+    out.width = narrow
+    columns, _ = stage_matrix(reports)
+    legend = "; ".join(f"{header}: {meaning}" for header, meaning in columns)
+    out.print(legend, markup=False, style="dim")
 
 
 def _print(report: EndpointReport, *, stage_table: bool = True) -> None:
