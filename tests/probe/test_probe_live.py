@@ -128,9 +128,9 @@ Handler = Callable[[socket.socket], None]
 
 
 @contextmanager
-def hostile(handler: Handler) -> Iterator[int]:
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
+def hostile(handler: Handler, *, family: socket.AddressFamily = socket.AF_INET) -> Iterator[int]:
+    listener = socket.socket(family)
+    listener.bind(("::1" if family == socket.AF_INET6 else "127.0.0.1", 0))
     listener.listen()
     stop = threading.Event()
 

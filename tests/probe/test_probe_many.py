@@ -7,6 +7,7 @@ import json
 import os
 import re
 import select
+import socket
 import subprocess
 from pathlib import Path
 
@@ -89,18 +90,21 @@ def test_many_targets_print_one_stage_matrix_and_a_progress_bar(
 
 
 def test_the_resolver_answers_for_url_targets(tmp_path: Path, isolated_store: Path) -> None:
-    name = "web.only-here.test"  # no system resolver knows it
+    name, v6 = "web.only-here.test", "v6.only-here.test"  # no system resolver knows them
     cert, key = _self_signed_files(tmp_path, "named", cn=name, sans=[name])
-    records = {(name, "A"): ["127.0.0.1"]}
-    with dns_server(records, ad=False) as dns_port, s_server("-cert", str(cert),
-                                                             "-key", str(key)) as port:  # fmt: skip
+    records = {(name, "A"): ["127.0.0.1"], (v6, "AAAA"): ["::1"]}
+    with (
+        dns_server(records, ad=False) as dns_port,
+        s_server("-cert", str(cert), "-key", str(key)) as port,
+        hostile(_rate_limited, family=socket.AF_INET6) as port6,
+    ):
         done = run_certward(
             isolated_store, "probe", f"https://{name}:{port}",
-            f"https://nowhere.only-here.test:{port}", "--json",
+            f"https://nowhere.only-here.test:{port}", f"smtp://{v6}:{port6}", "--json",
             "--resolver", f"127.0.0.1:{dns_port}", "--ca-file", str(cert), check_status=False,
         )  # fmt: skip
     assert done.returncode == 1, done.stderr  # the second name is unknown
-    found, missing = valid(json.loads(done.stdout))["targets"]
+    found, missing, ipv6 = valid(json.loads(done.stdout))["targets"]
     dns = found["stages"][0]
     assert (dns["name"], dns["ok"], dns["detail"]) == ("DNS answer", True, "127.0.0.1")
     assert found["secure"] and found["certificate"]["name_match"] == "san"
@@ -109,3 +113,7 @@ def test_the_resolver_answers_for_url_targets(tmp_path: Path, isolated_store: Pa
     assert dns["name"] == "DNS answer" and not dns["ok"]
     where = f"the resolver 127.0.0.1:{dns_port}"
     assert dns["detail"] == f"no address for nowhere.only-here.test from {where}"
+    # Only an AAAA record: the probe connects over IPv6 (to a server that is rate limiting).
+    dns, connect, banner = ipv6["stages"]
+    assert dns["detail"] == "::1" and connect["ok"]
+    assert not banner["ok"] and "rate limited" in banner["detail"]
