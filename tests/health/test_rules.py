@@ -228,9 +228,7 @@ def _subscribed_edge(*, cng: bool = False, ca_issued: bool = False) -> OrgSnapsh
     snap = dataclasses.replace(snap, edge_subscriptions=(sub,))
     if cng:
         snap = _default_smtp(key_provider=CNG_SOFTWARE_KSP)
-        snap = dataclasses.replace(
-            snap, servers=(*snap.servers, edge), edge_subscriptions=(sub,)
-        )
+        snap = dataclasses.replace(snap, servers=(*snap.servers, edge), edge_subscriptions=(sub,))
     if ca_issued:
         snap = change_server(snap, "EXCH01", set_server(default_smtp_thumbprint=thumb(issued())))
     return snap

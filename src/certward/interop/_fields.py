@@ -17,6 +17,13 @@ class Dates:
     tz: dt.tzinfo
 
 
+def require_shown(what: str, values: tuple[tuple[str, object], ...]) -> None:
+    """Refuse a record that leaves out a value certward needs (named as the dump names it)."""
+    missing = [name for name, value in values if value is None]
+    if missing:
+        raise InteropError(f"{what} does not show {', '.join(missing)}")
+
+
 def problem(record: FlRecord, label: str, message: str) -> InteropError:
     return InteropError(f"record at line {record.line}, {label}: {message}")
 

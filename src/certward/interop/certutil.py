@@ -34,6 +34,7 @@ import re
 from dataclasses import dataclass, field
 
 from certward.errors import InteropError
+from certward.interop import _fields as f
 from certward.interop.dates import DateOrder, infer_order, parse_datetime
 from certward.interop.formatlist import is_prompt
 from certward.model import (
@@ -133,21 +134,16 @@ class CertutilCertificate:
 
     def to_observed(self, server: str, store: StoreName, source: str = "") -> ObservedCertificate:
         """certward's record of it; refused when the dump left out what certward needs."""
-        missing = [
-            name
-            for name, value in (
+        f.require_shown(
+            f"certutil certificate {self.index}",
+            (
                 ("Cert Hash(sha1)", self.thumbprint),
                 ("Subject", self.subject),
                 ("Issuer", self.issuer),
                 ("NotBefore", self.not_before),
                 ("NotAfter", self.not_after),
-            )
-            if value is None
-        ]
-        if missing:
-            raise InteropError(
-                f"certutil certificate {self.index} does not show {', '.join(missing)}"
-            )
+            ),
+        )
         assert self.thumbprint is not None and self.subject is not None
         assert self.issuer is not None
         assert self.not_before is not None and self.not_after is not None

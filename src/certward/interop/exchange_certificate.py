@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from certward.errors import InteropError
 from certward.interop import _fields as f
 from certward.interop.formatlist import FlRecord
 from certward.model import ObservedCertificate, ServiceSet, StoreName, Thumbprint
@@ -48,20 +47,15 @@ class ExchangeCertificateEntry:
     def to_observed(
         self, server: str, store: StoreName = StoreName.MY, source: str = ""
     ) -> ObservedCertificate:
-        missing = [
-            name
-            for name, value in (
+        f.require_shown(
+            f"Get-ExchangeCertificate {self.thumbprint}",
+            (
                 ("Subject", self.subject),
                 ("Issuer", self.issuer),
                 ("NotBefore", self.not_before),
                 ("NotAfter", self.not_after),
-            )
-            if value is None
-        ]
-        if missing:
-            raise InteropError(
-                f"Get-ExchangeCertificate {self.thumbprint} does not show {', '.join(missing)}"
-            )
+            ),
+        )
         assert self.subject is not None and self.issuer is not None
         assert self.not_before is not None and self.not_after is not None
         return ObservedCertificate(

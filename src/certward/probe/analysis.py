@@ -6,23 +6,11 @@ import datetime as dt
 from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from certward.pki import certinfo, clientca, hostnames
 from certward.pki import chain as chain_paths
+from certward.pki.profile import key_type
 from certward.probe.report import CertificateReport, ChainEntry, ClientAuthReport
-
-
-def _key_type(key: object) -> str:
-    if isinstance(key, rsa.RSAPublicKey):
-        return "RSA"
-    if isinstance(key, ec.EllipticCurvePublicKey):
-        return "EC"
-    if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-        return "EdDSA"
-    if isinstance(key, dsa.DSAPublicKey):
-        return "DSA"
-    return "unknown"
 
 
 def certificate_report(
@@ -52,7 +40,7 @@ def certificate_report(
         trust_error=trust_error or "",
         name_match=hostnames.match_host(leaf, host).value,
         days_left=(leaf.not_valid_after_utc - now) // dt.timedelta(days=1),
-        key_type=_key_type(leaf.public_key()),
+        key_type=key_type(leaf.public_key()),
         key_size=certinfo.key_size(leaf.public_key()),
         signature_hash=hash_name,
         sha1_signature=hash_name in ("sha1", "md5"),
