@@ -93,3 +93,19 @@ def test_usage_errors(org: Cli) -> None:
 
 def _findings(stdout: str) -> list[dict[str, Any]]:
     return list(json.loads(stdout)["findings"])
+
+
+def test_powershell_script_of_the_fixes(org: Cli) -> None:
+    org("server", "set", "EXCH02", "--tls-min-version", "1.0")
+    org(
+        "vdir", "set", "owa", "--server", "EXCH01", "--external-url", "https://mail.contoso.com/owa"
+    )
+    result = org("health", "--powershell", ok=False)
+    assert result.exit_code == 2
+    script = result.stdout
+    assert script.startswith("# certward health as of ")
+    assert "# [error] CW-NAME-001 EXCH01:" in script
+    assert "New-ExchangeCertificate -Server EXCH01 -GenerateRequest" in script
+    assert "# [warning] CW-TLS-001 EXCH02:" in script
+    commands = [line for line in script.splitlines() if line and not line.startswith("#")]
+    assert len(commands) == len(set(commands))  # each fix once

@@ -102,3 +102,24 @@ def evaluate(
             )
     ran = len(rules if rules is not None else RULES)
     return HealthReport(now, tuple(findings), tuple(s.name for s in states), ran, tuple(timeline))
+
+
+def powershell(report: HealthReport) -> str:
+    """The findings' Exchange Management Shell fixes as one script to review, worst first;
+    a fix several findings share is written once."""
+    lines = [
+        f"# certward health as of {report.as_of:%Y-%m-%d %H:%M} UTC: "
+        f"{len(report.findings)} findings on {', '.join(report.servers) or 'no servers'}.",
+        "# Review each step before running it in the Exchange Management Shell; "
+        "<placeholders> need your values.",
+    ]
+    written: set[str] = set()
+    for f in report.findings:
+        where = f" {f.server}" if f.server else ""
+        lines += ["", f"# [{f.severity.label}] {f.rule_id}{where}: {f.message}"]
+        if f.remediation.shell in written:
+            lines.append("#   (the fix above)")
+            continue
+        written.add(f.remediation.shell)
+        lines.append(f.remediation.shell)
+    return "\n".join(lines) + "\n"

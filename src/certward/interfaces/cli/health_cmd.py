@@ -11,7 +11,7 @@ from rich.table import Table
 
 from certward.health import html
 from certward.health.catalogue import rules_markdown
-from certward.health.engine import HealthReport, registered_rules
+from certward.health.engine import HealthReport, powershell, registered_rules
 from certward.health.findings import Severity
 from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import (
@@ -43,6 +43,12 @@ def health(
     html_file: Annotated[
         Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
     ] = None,
+    as_powershell: Annotated[
+        bool,
+        typer.Option(
+            "--powershell", help="Print the fixes as an Exchange Management Shell script."
+        ),
+    ] = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -56,6 +62,8 @@ def health(
         inputs.write_file(html_file, html.render(report).encode())
     if as_json:
         render.print_json(report.to_json())
+    elif as_powershell:
+        typer.echo(powershell(report), nl=False)
     else:
         _print(report)
     raise typer.Exit(report.exit_status)
