@@ -23,6 +23,7 @@ from certward.model import (
     VirtualDirectory,
 )
 from certward.pki import tlsname
+from certward.pki.names import dotnet_x500
 from certward.pki.profile import CertProfile
 from certward.pki.selection import Candidate
 
@@ -49,6 +50,14 @@ class TrustedCertificate:
     profile: CertProfile
 
 
+@dataclass(frozen=True, slots=True)
+class ChainGap:
+    """Where a certificate's chain stops short of the server's Root store."""
+
+    issuer_missing: bool  # the leaf's own issuer is in no store: the server cannot send a chain
+    text: str
+
+
 @dataclass(frozen=True)
 class ServerState:
     server: Server
@@ -66,6 +75,28 @@ class ServerState:
         if thumbprint is None:
             return None
         return next((c for c in self.certificates if c.thumbprint == thumbprint), None)
+
+    def chain_gap(self, profile: CertProfile) -> ChainGap | None:
+        """Walk issuer names through the CA and Root stores; None when the chain reaches a
+        root in the Root store. Past the leaf, a missing issuer is the root."""
+        pool = [*self.intermediates, *self.roots]
+        roots = {r.profile.subject.public_bytes() for r in self.roots}
+        current = profile
+        for depth in range(10):
+            if current.subject.public_bytes() in roots:
+                return None
+            if depth and (current.self_signed or current.issuer == current.subject):
+                return ChainGap(
+                    False, f"root {dotnet_x500(current.subject)} is not in the Root store"
+                )
+            issuer = next((c.profile for c in pool if c.profile.subject == current.issuer), None)
+            if issuer is None:
+                name = dotnet_x500(current.issuer)
+                if depth == 0:
+                    return ChainGap(True, f"issuer {name} is in neither the CA nor the Root store")
+                return ChainGap(False, f"root {name} is not in the Root store")
+            current = issuer
+        return ChainGap(True, "the chain is longer than 10 certificates")
 
     def candidates(self) -> list[Candidate]:
         return [c.candidate() for c in self.certificates]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
-from certward.health.findings import Finding, Remediation, Severity, rule
+from certward.health.findings import Finding, Remediation, rule
 from certward.health.rules._common import (
     CA_RENEWAL_NOTICE_DAYS,
     CRITICAL,
@@ -19,31 +19,6 @@ from certward.health.rules._common import (
 )
 from certward.health.snapshot import HeldCertificate, OrgSnapshot, ServerState
 from certward.pki.names import dotnet_x500
-from certward.pki.profile import CertProfile
-
-
-def chain_gap(state: ServerState, profile: CertProfile) -> tuple[Severity, str] | None:
-    """Walk issuer names through the server's CA and Root stores. None when the chain
-    reaches a root in the Root store. The leaf's own issuer missing is an error (the server
-    cannot send a chain); a CA certificate's issuer missing is the root: a warning."""
-    pool = [*state.intermediates, *state.roots]
-    roots = {r.profile.subject.public_bytes() for r in state.roots}
-    current = profile
-    for depth in range(10):
-        if current.subject.public_bytes() in roots:
-            return None
-        if depth and (current.self_signed or current.issuer == current.subject):
-            return WARNING, f"root {dotnet_x500(current.subject)} is not in the Root store"
-        issuer = next((c.profile for c in pool if c.profile.subject == current.issuer), None)
-        if issuer is None:
-            if depth == 0:
-                text = (
-                    f"issuer {dotnet_x500(current.issuer)} is in neither the CA nor the Root store"
-                )
-                return ERROR, text
-            return WARNING, f"root {dotnet_x500(current.issuer)} is not in the Root store"
-        current = issuer
-    return ERROR, "the chain is longer than 10 certificates"
 
 
 @rule(
@@ -183,10 +158,11 @@ def chain_incomplete(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
         for cert, _uses in snap.in_use(state):
             if cert.profile.self_signed:
                 continue
-            gap = chain_gap(state, cert.profile)
+            gap = state.chain_gap(cert.profile)
             if gap is None:
                 continue
-            severity, text = gap
+            severity = ERROR if gap.issuer_missing else WARNING
+            text = gap.text
             store = "CA" if severity is ERROR else "Root"
             yield Finding(
                 "CW-CHAIN-001",
