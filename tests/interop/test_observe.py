@@ -162,3 +162,24 @@ def test_bad_input_names_the_file_and_stores_nothing(cli: Cli, tmp_path: Path) -
 def test_a_server_certward_runs_cannot_be_observed_over(org: Cli) -> None:
     line = error_line(org, "observe", "EXCH01", str(BUILT / "get-authconfig-fl.txt"))
     assert "certward runs" in line
+
+
+def test_cert_list_and_store_list_show_what_the_dumps_showed(
+    cli: Cli, root_store_dump: Path
+) -> None:
+    observe_exch01(cli, root_store_dump)
+    certs = {c["thumbprint"]: c for c in cli.json("cert", "list", "--server", "EXCH01")}
+    assert set(certs) >= {CNG_TRANSPORT, RENEWED, EXPIRED}
+    transport = certs[CNG_TRANSPORT]
+    assert transport["key_provider"] == "Microsoft Software Key Storage Provider"
+    assert transport["is_default_smtp"] is True and transport["status"] == "Valid"
+    assert transport["services_flags"] == "IP..S.."
+    assert transport["private_key_exportable"] is False  # certward never holds its key
+    assert certs[EXPIRED]["status"] == "DateInvalid"
+    # The renewed certificate's issuer (a DigiCert intermediate) is in no observed store.
+    assert certs[RENEWED]["status"] in ("Untrusted", "DateInvalid")
+    assert certs[RENEWED]["certificate_domains"][0].lower().startswith("webmail.")
+    roots = cli.json("store", "list", "--server", "EXCH01", "--store", "Root")
+    assert len(roots) == 355 and all(r["status"] in ("Valid", "DateInvalid") for r in roots)
+    shown = cli.json("cert", "show", CNG_TRANSPORT, "--server", "EXCH01")
+    assert shown == transport

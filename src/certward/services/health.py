@@ -26,7 +26,7 @@ def _profile(record: CertificateRecord) -> CertProfile:
 
 
 def read_snapshot(repo: Repository) -> OrgSnapshot:
-    states = [_state(repo, server) for server in repo.servers()]
+    states = [server_state(repo, server) for server in repo.servers()]
     org = repo.organisation()
     auth: dict[Thumbprint, CertProfile] = {}
     if org is not None:
@@ -49,7 +49,7 @@ def read_snapshot(repo: Repository) -> OrgSnapshot:
     )
 
 
-def _state(repo: Repository, server: Server) -> ServerState:
+def server_state(repo: Repository, server: Server) -> ServerState:
     """A server's stores as health sees them; an observed server's as its dumps showed."""
     if server.observed:
         entries = [

@@ -28,6 +28,7 @@ from certward.model import (
     CAPI_SCHANNEL_PROVIDER,
     AuthConfig,
     CertificateRecord,
+    CertStatus,
     Connector,
     ConnectorKind,
     ExchangeVersion,
@@ -44,9 +45,17 @@ from certward.model.organisation import validate_tls_range
 from certward.model.vdirs import default_vdirs
 from certward.pki import build, certinfo, chain, formats, pfx, pkcs12, tlsname
 from certward.pki.names import NameSyntaxError, parse_exchange_dn
+from certward.pki.profile import described
 from certward.services.connectors import connectors_naming, default_receive_connectors
+from certward.services.health import server_state
 from certward.services.ports import Repository, UnitOfWork
-from certward.services.views import CertificateView, TrustStores, describe, exchange_datetime
+from certward.services.views import (
+    CertificateView,
+    TrustStores,
+    describe,
+    describe_observed,
+    exchange_datetime,
+)
 
 AUTH_CERTIFICATE_SUBJECT = "CN=Microsoft Exchange Server Auth Certificate"
 DEFAULT_FRIENDLY_NAME = "Microsoft Exchange"
@@ -282,6 +291,8 @@ class Lifecycle:
         now = self._clock.now()
         with self._uow.transaction() as repo:
             srv = repo.server(server)
+            if srv.observed:
+                return _observed_views(repo, srv, StoreName.MY, now)
             trust = TrustStores.of(repo, srv.name)
             auth = _auth_thumbprint(repo)
             return [
@@ -299,6 +310,13 @@ class Lifecycle:
         """A certificate of the My store, else of the CA or Root store."""
         now = self._clock.now()
         with self._uow.transaction() as repo:
+            srv = repo.server(server)
+            if srv.observed:
+                for store in (StoreName.MY, StoreName.CA, StoreName.ROOT):
+                    seen = _observed_views(repo, srv, store, now)
+                    found = next((v for v in seen if v.thumbprint == thumbprint), None)
+                    if found is not None:
+                        return found
             record = repo.find_certificate(server, thumbprint)
             for store in (StoreName.CA, StoreName.ROOT):
                 record = record or repo.find_certificate(server, thumbprint, store)
@@ -714,6 +732,8 @@ class Lifecycle:
         now = self._clock.now()
         with self._uow.transaction() as repo:
             srv = repo.server(server)
+            if srv.observed:
+                return _observed_views(repo, srv, store, now)
             trust = TrustStores.of(repo, srv.name)
             auth = _auth_thumbprint(repo)
             return [
@@ -1039,3 +1059,24 @@ def _trust_store(store: StoreName) -> None:
         raise StoreError(
             "the My store holds the server's own certificates: use 'certward cert import'"
         )
+
+
+def _observed_views(
+    repo: Repository, srv: Server, store: StoreName, now: dt.datetime
+) -> list[CertificateView]:
+    """An observed server's certificates as its dumps showed them. Status from dates and
+    from the chain by names through its observed CA and Root stores (signatures cannot be
+    checked without the certificates' bytes)."""
+    state = server_state(repo, srv)
+    auth = _auth_thumbprint(repo)
+    views = []
+    for cert in repo.observed_certificates(srv.name, store):
+        profile = described(cert, is_ca=store is not StoreName.MY)
+        if not profile.not_before <= now <= profile.not_after:
+            status = CertStatus.DATE_INVALID
+        elif profile.self_signed or state.chain_gap(profile) is None:
+            status = CertStatus.VALID
+        else:
+            status = CertStatus.UNTRUSTED
+        views.append(describe_observed(cert, server=srv, status=status, auth_thumbprint=auth))
+    return views

@@ -8,7 +8,14 @@ from typing import Any
 
 from cryptography import x509
 
-from certward.model import CertificateRecord, CertStatus, Server, ServiceSet, StoreName
+from certward.model import (
+    CertificateRecord,
+    CertStatus,
+    ObservedCertificate,
+    Server,
+    ServiceSet,
+    StoreName,
+)
 from certward.pki import certinfo, chain
 from certward.pki.names import dotnet_x500
 from certward.services.ports import Repository
@@ -168,6 +175,38 @@ def describe(
         key_provider=record.key_provider,
         is_default_smtp=server.default_smtp_thumbprint == record.thumbprint,
         is_auth_certificate=auth_thumbprint == record.thumbprint,
+    )
+
+
+def describe_observed(
+    cert: ObservedCertificate,
+    *,
+    server: Server,
+    status: CertStatus,
+    auth_thumbprint: str | None,
+) -> CertificateView:
+    """A certificate of an observed server, as its dumps showed it (certward has no key)."""
+    return CertificateView(
+        server=server.name,
+        store=cert.store,
+        thumbprint=cert.thumbprint,
+        subject=cert.subject,
+        issuer=cert.issuer,
+        certificate_domains=cert.dns_names,
+        not_before=cert.not_before,
+        not_after=cert.not_after,
+        services=cert.services,
+        status=status,
+        is_self_signed=cert.self_issued,
+        has_private_key=cert.has_private_key,
+        private_key_exportable=False,
+        public_key_size=cert.key_size or 0,
+        signature_algorithm=cert.signature_algorithm or "",
+        serial_number=cert.serial_number,
+        friendly_name=cert.friendly_name,
+        key_provider=cert.key_provider,
+        is_default_smtp=server.default_smtp_thumbprint == cert.thumbprint,
+        is_auth_certificate=auth_thumbprint == cert.thumbprint,
     )
 
 
