@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from certward.compose import App
 from certward.errors import InputError
 from certward.interfaces.cli import (
     auth_cmd,
@@ -40,6 +39,9 @@ from certward.interfaces.cli.common import (
 from certward.model import ExchangeVersion, Role, ServiceSet, StoreName
 from certward.services.lifecycle import DefaultSmtpConfirmation
 from certward.services.views import CertificateView
+
+if TYPE_CHECKING:
+    from certward.compose import App
 
 T = TypeVar("T")
 

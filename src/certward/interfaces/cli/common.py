@@ -6,16 +6,18 @@ import datetime as dt
 from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from certward.compose import App, build_app
 from certward.errors import CertwardError, InputError
 from certward.interfaces.cli import render
 from certward.model import Thumbprint, parse_thumbprint
+
+if TYPE_CHECKING:  # the store (SQLAlchemy) loads only when a command opens it
+    from certward.compose import App
 
 T = TypeVar("T")
 
@@ -61,6 +63,8 @@ root_db: ContextVar[str | None] = ContextVar("certward_root_db", default=None)
 
 def open_app(db: str | None) -> App:
     """The application for this command: its own --db, else the top-level --db."""
+    from certward.compose import build_app
+
     return build_app(db or root_db.get())
 
 
