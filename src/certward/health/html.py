@@ -10,11 +10,14 @@ from certward.health.engine import HealthReport, TimelineEntry
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222;max-width:72em}
 table{border-collapse:collapse;margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:.25em .6em;
-vertical-align:top}code{font-size:.9em;background:#f4f4f4;padding:0 .2em}
+vertical-align:top}code{font-size:.85em;background:#f4f4f4;padding:0 .2em;white-space:pre-wrap;
+overflow-wrap:anywhere}.nowrap{white-space:nowrap}.legend span{display:inline-block;width:1em;
+height:.8em;margin:0 .3em 0 1em}
 .critical{color:#fff;background:#8b0000}.error{color:#a11}.warning{color:#8a5a00}.info{color:#555}
 """
 _COLOURS = {"expired": "#8b0000", "soon": "#d9822b", "ok": "#3a7d44", "unused": "#b8b8b8"}
-_WIDTH, _ROW, _LABEL = 900, 18, 260
+_WIDTH, _ROW, _LABEL = 960, 18, 330
+_LABEL_CHARS = 46
 
 
 def _e(value: object) -> str:
@@ -36,7 +39,8 @@ def timeline_svg(entries: tuple[TimelineEntry, ...], as_of: dt.datetime) -> str:
     height = _ROW * (len(entries) + 2)
     parts = [
         f"<svg xmlns='http://www.w3.org/2000/svg' width='{_WIDTH}' height='{height}' "
-        "role='img' aria-label='certificate expiry timeline' font-size='11'>"
+        "role='img' aria-label='certificate expiry timeline' font-size='11' "
+        "font-family='system-ui,sans-serif'>"
     ]
     for i, entry in enumerate(sorted(entries, key=lambda e: (e.server, e.not_after))):
         y = _ROW * (i + 1)
@@ -51,7 +55,9 @@ def timeline_svg(entries: tuple[TimelineEntry, ...], as_of: dt.datetime) -> str:
             else "ok"
         )
         x0, x1 = _x(entry.not_before, start, end), _x(entry.not_after, start, end)
-        label = f"{entry.server} {entry.subject}"[:42]
+        label = f"{entry.server} {entry.subject}"
+        if len(label) > _LABEL_CHARS:
+            label = label[: _LABEL_CHARS - 1] + "…"
         parts.append(f"<text x='2' y='{y + 12}'>{_e(label)}</text>")
         parts.append(
             f"<rect x='{x0:.1f}' y='{y + 2}' width='{max(x1 - x0, 1):.1f}' height='{_ROW - 5}' "
@@ -79,6 +85,17 @@ def render(report: HealthReport) -> str:
         f"{report.rules_run} rules; {_e(summary)}.</p>",
         "<h2>Certificate expiry timeline</h2>",
         timeline_svg(report.timeline, report.as_of),
+        "<p class='legend'>"
+        + "".join(
+            f"<span style='background:{colour}'></span>{_e(text)}"
+            for colour, text in (
+                (_COLOURS["ok"], "in use"),
+                (_COLOURS["soon"], "in use, expires within 60 days of the report's date"),
+                (_COLOURS["expired"], "in use, expired by then"),
+                (_COLOURS["unused"], "not in use"),
+            )
+        )
+        + "<br>The dashed line is the report's date.</p>",
         "<h2>Findings</h2>",
     ]
     if not report.findings:
@@ -91,7 +108,8 @@ def render(report: HealthReport) -> str:
         for f in report.findings:
             parts.append(
                 f"<tr><td class='{f.severity.label}'>{_e(f.severity.label)}</td>"
-                f"<td>{_e(f.server or '(organisation)')}</td><td>{_e(f.rule_id)}</td>"
+                f"<td class='nowrap'>{_e(f.server or '(organisation)')}</td>"
+                f"<td class='nowrap'>{_e(f.rule_id)}</td>"
                 f"<td>{_e(f.message)}</td><td><code>{_e(f.remediation.certward)}</code><br>"
                 f"<code>{_e(f.remediation.shell)}</code></td></tr>"
             )
