@@ -248,8 +248,7 @@ class AuthService:
         repo.save_published_certificate(certinfo.to_der(cert), key)
         thumb = certinfo.thumbprint(certinfo.to_der(cert))
         for server in repo.servers():
-            if not server.observed:  # a real server gets its copy through AD, not certward
-                publish_auth_certificate(repo, server.name, cert, key, now)
+            publish_auth_certificate(repo, server.name, cert, key, now)
         repo.save_organisation(
             replace(org, auth=replace(org.auth, next_thumbprint=thumb, next_effective=effective))
         )
@@ -287,8 +286,7 @@ def _publish_everywhere(repo: Repository, thumbprint: Thumbprint) -> None:
         raise StoreError("the auth certificate has an unsupported key type")
     cert = certinfo.load_der(der)
     for server in repo.servers():
-        if not server.observed:
-            publish_auth_certificate(repo, server.name, cert, key, None)
+        publish_auth_certificate(repo, server.name, cert, key, None)
 
 
 def _info(repo: Repository, thumbprint: Thumbprint | None) -> AuthCertificateInfo | None:
@@ -301,7 +299,7 @@ def _info(repo: Repository, thumbprint: Thumbprint | None) -> AuthCertificateInf
     missing = tuple(
         s.name
         for s in repo.servers()
-        if not s.observed and repo.find_certificate(s.name, thumbprint) is None
+        if not (s.observed or s.is_edge) and repo.find_certificate(s.name, thumbprint) is None
     )
     return AuthCertificateInfo(
         thumbprint, cert.not_valid_before_utc, cert.not_valid_after_utc, missing

@@ -172,8 +172,7 @@ class Lifecycle:
             # and every server (present or added later) gets a copy.
             repo.save_published_certificate(certinfo.to_der(cert), key)
             for server in repo.servers():
-                if not server.observed:
-                    publish_auth_certificate(repo, server.name, cert, key, now)
+                publish_auth_certificate(repo, server.name, cert, key, now)
             return org
 
     def organisation(self) -> Organisation:
@@ -912,7 +911,12 @@ def publish_auth_certificate(
     key: rsa.RSAPrivateKey,
     now: dt.datetime | None,
 ) -> bool:
-    """Put an auth certificate (enabled for SMTP, exportable) on a server; False if there."""
+    """Put an auth certificate (enabled for SMTP, exportable) on a server; False if it is
+    there, or the server has no use for it: an Edge Transport server is outside Active
+    Directory, and an observed server gets its copy from the real organisation."""
+    srv = repo.server(server)
+    if srv.is_edge or srv.observed:
+        return False
     thumb = _thumb(cert)
     if repo.find_certificate(server, thumb) is not None:
         return False
