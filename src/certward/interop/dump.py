@@ -19,6 +19,7 @@ from certward.interop.connectors import ReceiveConnectorEntry, SendConnectorEntr
 from certward.interop.dates import DateOrder, infer_order
 from certward.interop.exchange_certificate import ExchangeCertificateEntry
 from certward.interop.formatlist import FlRecord, read_format_list
+from certward.interop.formattable import looks_like_table, read_format_table
 from certward.interop.transport import AuthConfigEntry, TransportServiceEntry
 
 __all__ = ["Format", "ObservedDump", "detect", "parse"]
@@ -53,6 +54,7 @@ class ObservedDump:
     auth_config: AuthConfigEntry | None = None
     transport_services: tuple[TransportServiceEntry, ...] = ()
     date_order: DateOrder | None = None
+    table: bool = False  # printed by Format-Table rather than Format-List
 
 
 # Checked in this order: a record is the first kind whose labels it has.
@@ -89,6 +91,8 @@ def detect(text: str) -> Format:
 
 
 def _records(text: str) -> tuple[FlRecord, ...]:
+    if looks_like_table(text):
+        return read_format_table(text)
     try:
         records = read_format_list(text)
     except InteropError as exc:
@@ -113,6 +117,7 @@ def parse(
         kind = Format.CERTUTIL_VERBOSE if dump.verbose else Format.CERTUTIL_STORE
         return ObservedDump(kind, frozenset({kind}), certutil=dump, date_order=dump.date_order)
     records = _records(text)
+    table = looks_like_table(text)
     kinds = [_kind(record) for record in records]
     samples = [
         value
@@ -145,4 +150,5 @@ def parse(
             transport.read_transport_service(r) for r in of(Format.TRANSPORT_SERVICE)
         ),
         date_order=order,
+        table=table,
     )

@@ -144,7 +144,12 @@ def _observation(
     connectors += [c.to_connector() for c in dump.send_connectors]
     return Observation(
         source=source,
-        format=" + ".join(sorted(f.value for f in dump.formats)),
+        format=" + ".join(
+            sorted(
+                f.value.replace("Format-List", "Format-Table") if dump.table else f.value
+                for f in dump.formats
+            )
+        ),
         store=where,
         certificates=tuple(certificates),
         exchange_view=bool(dump.exchange_certificates),
