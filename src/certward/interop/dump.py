@@ -92,7 +92,10 @@ def detect(text: str) -> Format:
 
 def _records(text: str) -> tuple[FlRecord, ...]:
     if looks_like_table(text):
-        return read_format_table(text)
+        rows = read_format_table(text)
+        if not rows:
+            raise InteropError("a Format-Table header with no rows under it")
+        return rows
     try:
         records = read_format_list(text)
     except InteropError as exc:
