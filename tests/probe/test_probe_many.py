@@ -57,8 +57,10 @@ def test_many_targets_print_one_stage_matrix_and_a_progress_bar(
         code, out, terminal = run_on_a_terminal(
             isolated_store, "probe", https, smtp, "--ca-file", str(cert)
         )
+        page = tmp_path / "report.html"
         narrow = subprocess.run(
-            [*certward_command(), "probe", https, smtp, "--ca-file", str(cert)],
+            [*certward_command(), "probe", https, smtp, "--ca-file", str(cert),
+             "--html", str(page)],
             capture_output=True, text=True, timeout=120, check=False,
             env={**os.environ, "CERTWARD_DB": str(isolated_store), "COLUMNS": "60"},
         ).stdout  # fmt: skip
@@ -87,6 +89,12 @@ def test_many_targets_print_one_stage_matrix_and_a_progress_bar(
     assert "Stage" not in out.split()
     assert "FAIL banner: rate limited: 421 4.3.2 Too many connections" in out
     assert "Secure: yes" in out and "Secure: NO" in out
+    # The HTML report has the same matrix.
+    html = page.read_text(encoding="utf-8")
+    matrix = html[html.index("<h2>Stages</h2>") :]
+    assert f"<td>{https}</td>" in matrix and f"<td>{smtp}</td>" in matrix
+    assert ">greet</th>" in matrix
+    assert "class='fail'>✗" in matrix and "class='ok'>✓" in matrix
 
 
 def test_the_resolver_answers_for_url_targets(tmp_path: Path, isolated_store: Path) -> None:

@@ -6,7 +6,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from certward.probe.report import EndpointReport
+from certward.probe.report import EndpointReport, stage_matrix
 
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:2em;color:#222}
@@ -40,6 +40,8 @@ def render(endpoints: Sequence[EndpointReport], domains: Sequence[Any], *, when:
             )
             parts.append(f"<li>DANE {_e(dane['mx'])}: {_e(state)}</li>")
         parts.append("</ul>")
+    if len(endpoints) > 1:
+        parts.append(_matrix(list(endpoints)))
     for report in endpoints:
         data = report.to_json()
         verdict = "secure" if data["secure"] else "NOT secure"
@@ -72,3 +74,22 @@ def render(endpoints: Sequence[EndpointReport], domains: Sequence[Any], *, when:
             parts.append(f"<p class='warn'>warning: {_e(warning)}</p>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _matrix(endpoints: list[EndpointReport]) -> str:
+    """The stage matrix of the console report: a row per endpoint, ✓/✗ and ms per stage."""
+    columns, rows = stage_matrix(endpoints)
+    head = "".join(f"<th title='{_e(meaning)}'>{_e(short)}</th>" for short, meaning in columns)
+    parts = [f"<h2>Stages</h2><table><tr><th>Endpoint</th>{head}<th>Score</th></tr>"]
+    for report, row in zip(endpoints, rows, strict=True):
+        cells = "".join(
+            "<td>–</td>"
+            if cell is None
+            else f"<td class='{'ok' if cell.ok else 'fail'}'>{'✓' if cell.ok else '✗'} "
+            f"{cell.ms:.0f}</td>"
+            for cell in row
+        )
+        parts.append(f"<tr><td>{_e(report.target)}</td>{cells}<td>{report.score}</td></tr>")
+    legend = "; ".join(f"{short}: {meaning}" for short, meaning in columns)
+    parts.append(f"</table><p>{_e(legend)}; times in milliseconds.</p>")
+    return "".join(parts)
