@@ -183,3 +183,20 @@ def test_cert_list_and_store_list_show_what_the_dumps_showed(
     assert len(roots) == 355 and all(r["status"] in ("Valid", "DateInvalid") for r in roots)
     shown = cli.json("cert", "show", CNG_TRANSPORT, "--server", "EXCH01")
     assert shown == transport
+
+
+def test_a_real_server_beside_certward_run_ones(org: Cli) -> None:
+    """Observed into a store whose organisation certward runs: certificates and connectors
+    of the real server are read, but its Get-AuthConfig would replace the organisation's own
+    auth configuration, so it is refused (and nothing is stored)."""
+    before = org.json("auth", "show")
+    line = error_line(org, "observe", "EXCH09", *[str(p) for p in sorted(BUILT.glob("*.txt"))])
+    assert "get-authconfig-fl.txt" in line and "--db" in line
+    assert [s["name"] for s in org.json("server", "list")] == ["EXCH01", "EXCH02"]
+    files = [str(p) for p in sorted(BUILT.glob("*.txt")) if "authconfig" not in p.name]
+    result = org.json("observe", "EXCH09", *files)
+    assert result["stores"]["My"] == 4
+    assert org.json("auth", "show") == before
+    # The dumps' connectors belong to EXCH01, which certward runs here: left untouched.
+    frontend = org.json("connector", "show", "EXCH01\\Default Frontend EXCH01")
+    assert frontend["tls_certificate_name"] is None

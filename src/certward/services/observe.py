@@ -190,10 +190,19 @@ class ObserveService:
                     repo.replace_observed_certificates(
                         server.name, store, merge_certificates(server.name, observations, store)
                     )
+            run_here = {s.name.lower() for s in repo.servers() if not s.observed}
             for obs in observations:
                 for connector in obs.connectors:
-                    repo.save_connector(connector)
+                    # a real server's dump never rewrites a connector of a server certward runs
+                    if not run_here & {s.lower() for s in connector.servers}:
+                        repo.save_connector(connector)
                 if obs.auth is not None:
+                    if run_here:
+                        raise InputError(
+                            f"{obs.source}: Get-AuthConfig describes a real organisation, but "
+                            "this store's organisation has servers certward runs, with its own "
+                            "auth certificate; observe into a store of its own (--db)"
+                        )
                     repo.save_organisation(dataclasses.replace(org, auth=obs.auth))
                 for srv, thumbprint in obs.transport_certificates:
                     if srv.lower() == server.name.lower() or len(obs.transport_certificates) == 1:
