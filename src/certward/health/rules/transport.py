@@ -9,6 +9,7 @@ from certward.health.findings import Finding, Remediation, rule
 from certward.health.rules._common import (
     CRITICAL,
     ERROR,
+    INFO,
     WARNING,
     day,
 )
@@ -25,17 +26,33 @@ from certward.pki.selection import select_certificate
     "CW-TRANS-001",
     "No valid default SMTP certificate",
     CRITICAL,
+    INFO,
     prevents="Seed 003/004: internal mail flow and EdgeSync need the default SMTP "
     "(internal transport) certificate",
 )
 def default_smtp_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A transport server (Mailbox, Hub or Edge Transport) whose default SMTP certificate
     (InternalTransportCertificateThumbprint) is not set, not in its store, has no private key,
-    or has expired."""
+    or has expired. For an observed server whose dumps did not say (no Get-TransportService),
+    an info finding asks for it."""
     for state in snap.servers:
         if not state.is_transport:
             continue
         tp = state.server.default_smtp_thumbprint
+        if tp is None and state.observed:
+            yield Finding(
+                "CW-TRANS-001",
+                INFO,
+                state.name,
+                "the default SMTP certificate is unknown: the dumps did not include "
+                "Get-TransportService",
+                Remediation(
+                    f"certward observe {state.name} transport.txt",
+                    f"Get-TransportService {state.name} | Format-List "
+                    "Name,InternalTransportCertificateThumbprint > transport.txt",
+                ),
+            )
+            continue
         cert = state.find(tp)
         if tp is None:
             problem = "is not set"
