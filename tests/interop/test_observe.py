@@ -88,6 +88,8 @@ def test_health_on_the_dumps_reports_the_seed_risks(cli: Cli, root_store_dump: P
     (left,) = [f for f in rules["CW-CERT-001"] if f["thumbprint"] == EXPIRED]
     assert left["severity"] == "info" and RENEWED in left["message"]
     assert "CW-CONN-001" not in rules
+    # No CA store among the dumps: chains are not judged, and health asks for the dump.
+    assert [f["severity"] for f in rules["CW-CHAIN-001"]] == ["info"]
 
     # ... and once the renewed one expired too, every connector names only expired ones.
     later = by_rule(findings(cli))

@@ -146,6 +146,7 @@ def weak_signature(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     "Intermediate certificate missing",
     ERROR,
     WARNING,
+    INFO,
     prevents="Seed 002: a CA reply completed without its intermediate; clients see an "
     "incomplete chain",
 )
@@ -153,8 +154,21 @@ def chain_incomplete(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A CA-issued certificate in use whose issuer is in neither the server's CA
     (Intermediate) store nor its Root store: the server cannot send a complete chain (error).
     The chain is complete but its root is not in the Trusted Root store: warning (Exchange
-    shows the certificate as Untrusted)."""
+    shows the certificate as Untrusted). An observed server whose Root or CA store was not
+    dumped is not judged; an info finding asks for the dumps."""
     for state in snap.servers:
+        if state.observed and not (state.roots and state.intermediates):
+            yield Finding(
+                "CW-CHAIN-001",
+                INFO,
+                state.name,
+                "chains not checked: the dumps did not include the Root and CA stores",
+                Remediation(
+                    f"certward observe {state.name} root.txt ca.txt",
+                    "certutil -store root > root.txt; certutil -store ca > ca.txt",
+                ),
+            )
+            continue
         for cert, _uses in snap.in_use(state):
             if cert.profile.self_signed:
                 continue
