@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cryptography import x509
-
-from certward.health.snapshot import OrgSnapshot, ServerState, TrustedCertificate
+from certward.health.snapshot import OrgSnapshot, ServerState
 from certward.model import EdgeSubscription, Role, Thumbprint, is_cng_provider
 from certward.pki.names import dotnet_x500
+from certward.pki.profile import CertProfile
 
 EVENT_CNG = 1035
 
@@ -60,7 +59,7 @@ def subscribed_hubs(snap: OrgSnapshot) -> list[ServerState]:
     ]
 
 
-def check_hub(snap: OrgSnapshot, hub: ServerState, edge: ServerState) -> HubCheck:
+def check_hub(hub: ServerState, edge: ServerState) -> HubCheck:
     tp = hub.server.default_smtp_thumbprint
     cert = hub.find(tp)
     if tp is None or cert is None:
@@ -69,33 +68,26 @@ def check_hub(snap: OrgSnapshot, hub: ServerState, edge: ServerState) -> HubChec
         return HubCheck(hub.name, tp, cert.key_provider, f"{tp} has no private key on {hub.name}")
     if is_cng_provider(cert.key_provider):
         return HubCheck(hub.name, tp, cert.key_provider, event_1035_message(tp), EVENT_CNG)
-    missing = () if cert.profile.self_signed else _missing_chain(hub, edge, cert.profile.issuer)
+    missing = () if cert.profile.self_signed else _missing_chain(hub, edge, cert.profile)
     return HubCheck(hub.name, tp, cert.key_provider, missing=missing)
 
 
 def _missing_chain(
-    hub: ServerState, edge: ServerState, issuer: x509.Name
+    hub: ServerState, edge: ServerState, profile: CertProfile
 ) -> tuple[MissingChain, ...]:
     """The chain certificates (found through the Hub's stores) that the Edge lacks."""
     edge_roots = {r.profile.subject.public_bytes() for r in edge.roots}
     edge_cas = {c.profile.subject.public_bytes() for c in edge.intermediates}
-    pool: list[TrustedCertificate] = [*hub.intermediates, *hub.roots]
+    chain, not_found = hub.issuer_chain(profile)
     missing: list[MissingChain] = []
-    wanted = issuer
-    for _ in range(10):
-        found = next((c for c in pool if c.profile.subject == wanted), None)
-        if found is None:
-            missing.append(MissingChain("Root/CA", dotnet_x500(wanted), None))
-            break
+    for found in chain:
         p = found.profile
         is_root = p.self_signed or p.issuer == p.subject
-        have = edge_roots if is_root else edge_cas
-        if p.subject.public_bytes() not in have:
-            missing.append(MissingChain("Root" if is_root else "CA", dotnet_x500(p.subject),
-                                        found.thumbprint))  # fmt: skip
-        if is_root:
-            break
-        wanted = p.issuer
+        if p.subject.public_bytes() not in (edge_roots if is_root else edge_cas):
+            store = "Root" if is_root else "CA"
+            missing.append(MissingChain(store, dotnet_x500(p.subject), found.thumbprint))
+    if not_found is not None:
+        missing.append(MissingChain("Root/CA", dotnet_x500(not_found), None))
     return tuple(missing)
 
 
@@ -103,4 +95,4 @@ def check_subscription(snap: OrgSnapshot, subscription: EdgeSubscription) -> lis
     edge = snap.server(subscription.edge)
     if edge is None:
         return []
-    return [check_hub(snap, hub, edge) for hub in subscribed_hubs(snap)]
+    return [check_hub(hub, edge) for hub in subscribed_hubs(snap)]

@@ -76,8 +76,9 @@ def evaluate(
 ) -> HealthReport:
     """Every rule over the snapshot as of ``now``; organisation-wide findings are kept when
     one server is asked for. Sorted worst first, then by server and rule."""
+    chosen = list(rules) if rules is not None else registered_rules()
     findings = []
-    for r in rules if rules is not None else registered_rules():
+    for r in chosen:
         for finding in r.check(snapshot, now):
             if finding.severity < min_severity:
                 continue
@@ -100,8 +101,8 @@ def evaluate(
                     cert.thumbprint in used,
                 )
             )
-    ran = len(rules if rules is not None else RULES)
-    return HealthReport(now, tuple(findings), tuple(s.name for s in states), ran, tuple(timeline))
+    names = tuple(s.name for s in states)
+    return HealthReport(now, tuple(findings), names, len(chosen), tuple(timeline))
 
 
 def powershell(report: HealthReport) -> str:

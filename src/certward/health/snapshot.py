@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
+
+from cryptography import x509
 
 from certward.model import (
     Connector,
@@ -26,6 +29,8 @@ from certward.pki import tlsname
 from certward.pki.names import dotnet_x500
 from certward.pki.profile import CertProfile
 from certward.pki.selection import Candidate
+
+_MAX_DEPTH = 10
 
 
 @dataclass(frozen=True)
@@ -65,38 +70,58 @@ class ServerState:
     roots: tuple[TrustedCertificate, ...] = ()
     intermediates: tuple[TrustedCertificate, ...] = ()
     vdirs: tuple[VirtualDirectory, ...] = ()
-    observed: bool = False
 
     @property
     def name(self) -> str:
         return self.server.name
+
+    @property
+    def observed(self) -> bool:
+        return self.server.observed
 
     def find(self, thumbprint: Thumbprint | None) -> HeldCertificate | None:
         if thumbprint is None:
             return None
         return next((c for c in self.certificates if c.thumbprint == thumbprint), None)
 
-    def chain_gap(self, profile: CertProfile) -> ChainGap | None:
-        """Walk issuer names through the CA and Root stores; None when the chain reaches a
-        root in the Root store. Past the leaf, a missing issuer is the root."""
+    def issuer_chain(
+        self, profile: CertProfile
+    ) -> tuple[list[TrustedCertificate], x509.Name | None]:
+        """The issuers of ``profile`` found by name in the CA and Root stores, nearest first,
+        up to a self-issued one; and the name of the first issuer in neither store (None when
+        the walk reached a self-issued certificate)."""
         pool = [*self.intermediates, *self.roots]
+        chain: list[TrustedCertificate] = []
+        wanted = profile.issuer
+        for _ in range(_MAX_DEPTH):
+            found = next((c for c in pool if c.profile.subject == wanted), None)
+            if found is None:
+                return chain, wanted
+            chain.append(found)
+            if found.profile.self_signed or found.profile.issuer == found.profile.subject:
+                break
+            wanted = found.profile.issuer
+        return chain, None  # ends at a self-issued certificate, or at the depth limit
+
+    def chain_gap(self, profile: CertProfile) -> ChainGap | None:
+        """None when the chain reaches a root in the Root store; else where it stops. Past
+        the leaf, a missing issuer is the root."""
         roots = {r.profile.subject.public_bytes() for r in self.roots}
-        current = profile
-        for depth in range(10):
-            if current.subject.public_bytes() in roots:
-                return None
-            if depth and (current.self_signed or current.issuer == current.subject):
-                return ChainGap(
-                    False, f"root {dotnet_x500(current.subject)} is not in the Root store"
-                )
-            issuer = next((c.profile for c in pool if c.profile.subject == current.issuer), None)
-            if issuer is None:
-                name = dotnet_x500(current.issuer)
-                if depth == 0:
-                    return ChainGap(True, f"issuer {name} is in neither the CA nor the Root store")
-                return ChainGap(False, f"root {name} is not in the Root store")
-            current = issuer
-        return ChainGap(True, "the chain is longer than 10 certificates")
+        if profile.subject.public_bytes() in roots:
+            return None
+        chain, missing = self.issuer_chain(profile)
+        if any(c.profile.subject.public_bytes() in roots for c in chain):
+            return None
+        if missing is None:
+            last = chain[-1].profile
+            if not (last.self_signed or last.issuer == last.subject):
+                return ChainGap(True, f"the chain is longer than {_MAX_DEPTH} certificates")
+            root = dotnet_x500(chain[-1].profile.subject)
+            return ChainGap(False, f"root {root} is not in the Root store")
+        name = dotnet_x500(missing)
+        if not chain:
+            return ChainGap(True, f"issuer {name} is in neither the CA nor the Root store")
+        return ChainGap(False, f"root {name} is not in the Root store")
 
     def candidates(self) -> list[Candidate]:
         return [c.candidate() for c in self.certificates]
@@ -130,23 +155,24 @@ class OrgSnapshot:
 
     def in_use(self, state: ServerState) -> list[tuple[HeldCertificate, list[str]]]:
         """The server's certificates that something uses, each with what uses it."""
-        org = self.organisation
-        auth = org.auth.current_thumbprint if org else None
-        named = {
-            c.thumbprint: names
-            for c in state.certificates
-            if (names := [k.identity for k in self.connectors_naming(state, c)])
-        }
-        result = []
-        for cert in state.certificates:
-            uses = [f"{s.name} service" for s in Service if s in cert.services and s.name]
-            if cert.thumbprint == state.server.default_smtp_thumbprint:
-                uses.append("default SMTP certificate")
-            if cert.thumbprint == auth:
-                uses.append("auth certificate")
-            uses += [f"connector {name}" for name in named.get(cert.thumbprint, [])]
-            if uses:
-                result.append((cert, uses))
+        return self._uses[state.name]
+
+    @cached_property
+    def _uses(self) -> dict[str, list[tuple[HeldCertificate, list[str]]]]:
+        """Worked out once per snapshot: several rules and the report's timeline ask."""
+        auth = self.organisation.auth.current_thumbprint if self.organisation else None
+        result: dict[str, list[tuple[HeldCertificate, list[str]]]] = {}
+        for state in self.servers:
+            used = result.setdefault(state.name, [])
+            for cert in state.certificates:
+                uses = [f"{s.name} service" for s in Service if s in cert.services and s.name]
+                if cert.thumbprint == state.server.default_smtp_thumbprint:
+                    uses.append("default SMTP certificate")
+                if cert.thumbprint == auth:
+                    uses.append("auth certificate")
+                uses += [f"connector {c.identity}" for c in self.connectors_naming(state, cert)]
+                if uses:
+                    used.append((cert, uses))
         return result
 
     def connectors_naming(self, state: ServerState, cert: HeldCertificate) -> list[Connector]:

@@ -131,10 +131,7 @@ def resolve_tls_name(
 ) -> tuple[TlsNameStatus, list[Candidate]]:
     """The certificates a TlsCertificateName names, best first: valid before expired,
     CA-issued before self-signed, newest NotBefore first (what a Send connector presents)."""
-    problem = tlsname.check(value)
-    if problem is not None or value is None:
-        return problem or TlsNameStatus.EMPTY, []
-    found = [c for c in candidates if tlsname.matches(c.profile, value)]
+    status, found = tlsname.resolve(value, [(c, c.profile) for c in candidates])
     found.sort(
         key=lambda c: (
             c.profile.expired(now),
@@ -142,7 +139,7 @@ def resolve_tls_name(
             -c.profile.not_before.timestamp(),
         )
     )
-    return (TlsNameStatus.MATCH if found else TlsNameStatus.NOT_FOUND), found
+    return status, found
 
 
 def _event_12014(name: str, connector: str) -> Event:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TypeVar
 
 from cryptography import x509
 
 from certward.model.connectors import TlsCertificateName, TlsNameStatus
 from certward.pki.names import NameSyntaxError, dotnet_x500, parse_dotnet_x500, same_name
 from certward.pki.profile import CertProfile
+
+T = TypeVar("T")
 
 
 def tls_certificate_name(cert: x509.Certificate) -> TlsCertificateName:
@@ -42,8 +45,8 @@ def matches(cert: x509.Certificate | CertProfile, value: str) -> bool:
 
 
 def resolve(
-    value: str | None, certificates: Iterable[tuple[str, x509.Certificate]]
-) -> tuple[TlsNameStatus, list[str]]:
+    value: str | None, certificates: Iterable[tuple[T, x509.Certificate | CertProfile]]
+) -> tuple[TlsNameStatus, list[T]]:
     """Status and the matching ids among ``(id, certificate)`` pairs (HealthChecker's view)."""
     problem = check(value)
     if problem is not None:

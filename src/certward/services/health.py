@@ -74,7 +74,6 @@ def server_state(repo: Repository, server: Server) -> ServerState:
         roots=trusted(StoreName.ROOT),
         intermediates=trusted(StoreName.CA),
         vdirs=tuple(repo.virtual_directories(server.name)),
-        observed=server.observed,
     )
 
 

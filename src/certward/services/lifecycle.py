@@ -45,7 +45,6 @@ from certward.model.organisation import validate_tls_range
 from certward.model.vdirs import default_vdirs
 from certward.pki import build, certinfo, chain, formats, pfx, pkcs12, tlsname
 from certward.pki.names import NameSyntaxError, parse_exchange_dn
-from certward.pki.profile import described
 from certward.services.connectors import connectors_naming, default_receive_connectors
 from certward.services.health import server_state
 from certward.services.ports import Repository, UnitOfWork
@@ -291,7 +290,7 @@ class Lifecycle:
         with self._uow.transaction() as repo:
             srv = repo.server(server)
             if srv.observed:
-                return _observed_views(repo, srv, StoreName.MY, now)
+                return _observed_views(repo, srv, now, [StoreName.MY])
             trust = TrustStores.of(repo, srv.name)
             auth = _auth_thumbprint(repo)
             return [
@@ -311,11 +310,11 @@ class Lifecycle:
         with self._uow.transaction() as repo:
             srv = repo.server(server)
             if srv.observed:
-                for store in (StoreName.MY, StoreName.CA, StoreName.ROOT):
-                    seen = _observed_views(repo, srv, store, now)
-                    found = next((v for v in seen if v.thumbprint == thumbprint), None)
-                    if found is not None:
-                        return found
+                stores = [StoreName.MY, StoreName.CA, StoreName.ROOT]
+                seen = _observed_views(repo, srv, now, stores)
+                found = next((v for v in seen if v.thumbprint == thumbprint), None)
+                if found is not None:
+                    return found
             record = repo.find_certificate(server, thumbprint)
             for store in (StoreName.CA, StoreName.ROOT):
                 record = record or repo.find_certificate(server, thumbprint, store)
@@ -732,7 +731,7 @@ class Lifecycle:
         with self._uow.transaction() as repo:
             srv = repo.server(server)
             if srv.observed:
-                return _observed_views(repo, srv, store, now)
+                return _observed_views(repo, srv, now, [store])
             trust = TrustStores.of(repo, srv.name)
             auth = _auth_thumbprint(repo)
             return [
@@ -1066,21 +1065,26 @@ def _trust_store(store: StoreName) -> None:
 
 
 def _observed_views(
-    repo: Repository, srv: Server, store: StoreName, now: dt.datetime
+    repo: Repository, srv: Server, now: dt.datetime, stores: Sequence[StoreName]
 ) -> list[CertificateView]:
-    """An observed server's certificates as its dumps showed them. Status from dates and
-    from the chain by names through its observed CA and Root stores (signatures cannot be
-    checked without the certificates' bytes)."""
+    """An observed server's certificates in ``stores`` (in that order), as its dumps showed
+    them. Status from dates and from the chain by names through its observed CA and Root
+    stores (signatures cannot be checked without the certificates' bytes)."""
     state = server_state(repo, srv)
+    profiles = {(StoreName.MY, c.thumbprint): c.profile for c in state.certificates}
+    profiles |= {(StoreName.ROOT, c.thumbprint): c.profile for c in state.roots}
+    profiles |= {(StoreName.CA, c.thumbprint): c.profile for c in state.intermediates}
     auth = _auth_thumbprint(repo)
+    seen = repo.observed_certificates(srv.name)
     views = []
-    for cert in repo.observed_certificates(srv.name, store):
-        profile = described(cert, is_ca=store is not StoreName.MY)
-        if not profile.not_before <= now <= profile.not_after:
-            status = CertStatus.DATE_INVALID
-        elif profile.self_signed or state.chain_gap(profile) is None:
-            status = CertStatus.VALID
-        else:
-            status = CertStatus.UNTRUSTED
-        views.append(describe_observed(cert, server=srv, status=status, auth_thumbprint=auth))
+    for store in stores:
+        for cert in (c for c in seen if c.store is store):
+            profile = profiles[(store, cert.thumbprint)]
+            if not profile.not_before <= now <= profile.not_after:
+                status = CertStatus.DATE_INVALID
+            elif profile.self_signed or state.chain_gap(profile) is None:
+                status = CertStatus.VALID
+            else:
+                status = CertStatus.UNTRUSTED
+            views.append(describe_observed(cert, server=srv, status=status, auth_thumbprint=auth))
     return views

@@ -79,7 +79,7 @@ class ObserveResult:
 
 
 def merge_certificates(
-    server: str, observations: Sequence[Observation], store: StoreName
+    observations: Sequence[Observation], store: StoreName
 ) -> list[ObservedCertificate]:
     """The store's certificates from every dump of it, merged by thumbprint."""
     merged: dict[Thumbprint, ObservedCertificate] = {}
@@ -87,7 +87,6 @@ def merge_certificates(
         for cert in obs.certificates:
             if cert.store is not store:
                 continue
-            cert = dataclasses.replace(cert, server=server)
             old = merged.get(cert.thumbprint)
             merged[cert.thumbprint] = cert if old is None else _merge(old, cert, obs.exchange_view)
     return list(merged.values())
@@ -188,7 +187,7 @@ class ObserveService:
             for store in StoreName:
                 if any(o.store is store for o in observations):
                     repo.replace_observed_certificates(
-                        server.name, store, merge_certificates(server.name, observations, store)
+                        server.name, store, merge_certificates(observations, store)
                     )
             run_here = {s.name.lower() for s in repo.servers() if not s.observed}
             for obs in observations:

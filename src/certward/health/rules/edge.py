@@ -72,7 +72,7 @@ def edge_chain(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
         if edge is None:
             continue
         for hub in edgesync.subscribed_hubs(snap):
-            check = edgesync.check_hub(snap, hub, edge)
+            check = edgesync.check_hub(hub, edge)
             for missing in check.missing:
                 store = "Root" if missing.store == "Root" else "CA"
                 yield Finding(
