@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, types
 
 from certward.model import Thumbprint
 from certward.pki.names import common_name, dotnet_x500
@@ -39,8 +39,8 @@ def request_id(csr_der: bytes) -> Thumbprint:
     return thumbprint(csr_der)
 
 
-def spki(key: x509.Certificate | x509.CertificateSigningRequest) -> bytes:
-    """SubjectPublicKeyInfo bytes: what ties a CA reply to the request that made the key."""
+def spki(key: x509.Certificate | x509.CertificateSigningRequest | types.PrivateKeyTypes) -> bytes:
+    """SubjectPublicKeyInfo bytes: what ties a certificate to its request and its key."""
     return key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

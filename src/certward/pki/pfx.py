@@ -25,10 +25,10 @@ from __future__ import annotations
 import enum
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from asn1crypto import algos, cms, core, keys, pkcs12
 from cryptography import x509
@@ -42,7 +42,10 @@ from cryptography.hazmat.primitives.serialization import pkcs12 as crypto_pkcs12
 
 from certward.errors import PkiError
 from certward.model import CAPI_SCHANNEL_PROVIDER, CNG_SOFTWARE_KSP, Password, is_cng_provider
+from certward.pki import certinfo
 from certward.pki.formats import looks_like_pkcs12
+
+T = TypeVar("T")
 
 OID_KEY_PROVIDER_NAME = "1.3.6.1.4.1.311.17.1"
 OID_LOCAL_MACHINE_KEYSET = "1.3.6.1.4.1.311.17.2"
@@ -51,7 +54,7 @@ OID_LOCAL_KEY_ID = "1.2.840.113549.1.9.21"
 
 # What Windows imports a PFX into when the file names no provider (CryptoAPI's default for
 # an exportable RSA key used by Schannel).
-DEFAULT_PROVIDER = CAPI_SCHANNEL_PROVIDER
+DEFAULT_PROVIDER = CAPI_SCHANNEL_PROVIDER  # Windows, when a PFX names no provider
 MAX_PROVIDER_LENGTH = 256  # the column certward stores it in
 
 
@@ -76,6 +79,12 @@ def provider_kind(name: str) -> ProviderKind:
 
 
 DEFAULT_PROVIDERS = {ProviderKind.CAPI: CAPI_SCHANNEL_PROVIDER, ProviderKind.CNG: CNG_SOFTWARE_KSP}
+
+
+def effective_provider(attributes: KeyAttributes | None) -> str:
+    """Where Windows puts an imported key: the key bag's provider, else the CAPI default."""
+    provider = attributes.provider if attributes is not None else None
+    return provider or DEFAULT_PROVIDER
 
 
 def validate_provider_name(name: str) -> str:
@@ -276,17 +285,12 @@ class PfxContents:
     @property
     def leaf(self) -> CertificateEntry | None:
         """The certificate of the private key (by public key, else by local key ID)."""
-        if self.private_key is not None:
-            spki = _spki_of_key(self.private_key)
-            for entry in self.certificates:
-                if _spki_of_cert(entry.certificate) == spki:
-                    return entry
         key_id = self.key_attributes.local_key_id if self.key_attributes else None
-        if key_id is not None:
-            for entry in self.certificates:
-                if entry.local_key_id == key_id:
-                    return entry
-        return None
+        return _find_leaf(
+            ((e, e.certificate, e.local_key_id) for e in self.certificates),
+            certinfo.spki(self.private_key) if self.private_key is not None else None,
+            key_id,
+        )
 
     @property
     def encryptions(self) -> tuple[Protection, ...]:
@@ -302,15 +306,15 @@ class _Safe:
     algorithm: algos.EncryptionAlgorithm | None  # None: Data
     bags: list[_SafeBag] | None  # None: encrypted and not opened
     unsupported: str | None = None  # why an encrypted safe could not be opened
+    info: cms.ContentInfo | None = None  # as read: written back as it was when not changed
+    changed: bool = False
 
 
 @dataclass
 class _Opened:
     safes: list[_Safe]
     mac: MacInfo | None
-    mac_digest: str | None
-    mac_iterations: int
-    mac_salt_length: int
+    mac_digest: str | None  # the MAC's digest as asn1crypto names it ("sha256")
 
 
 def _fail(source: str, problem: str) -> PkiError:
@@ -366,7 +370,7 @@ def _open(data: bytes, password: bytes | None, source: str) -> _Opened:
             verified = True
         mac = MacInfo(_HASH_NAMES[digest_name], iterations, salt_length, verified)
     safes = [_open_safe(info, password, source) for info in infos]
-    return _Opened(safes, mac, digest_name, iterations, salt_length)
+    return _Opened(safes, mac, digest_name)
 
 
 def _verify_mac(
@@ -402,22 +406,22 @@ def _mac(
 def _open_safe(info: cms.ContentInfo, password: bytes | None, source: str) -> _Safe:
     kind = info["content_type"].native
     if kind == "data":
-        return _Safe(None, list(_SafeContents.load(info["content"].native)))
+        return _Safe(None, list(_SafeContents.load(info["content"].native)), info=info)
     if kind == "encrypted_data":
         eci = info["content"]["encrypted_content_info"]
         algorithm = eci["content_encryption_algorithm"]
         if password is None:
-            return _Safe(algorithm, None)
+            return _Safe(algorithm, None, info=info)
         _check_protection(algorithm, "encrypted safe", source)
         try:
             plain = _decrypt(algorithm, eci["encrypted_content"].native, password)
         except _Unsupported as exc:
-            return _Safe(algorithm, None, unsupported=str(exc))
+            return _Safe(algorithm, None, unsupported=str(exc), info=info)
         except ValueError:
             raise _fail(
                 source, "wrong password for the PKCS#12 file, or the file is damaged"
             ) from None
-        return _Safe(algorithm, list(_SafeContents.load(plain)))
+        return _Safe(algorithm, list(_SafeContents.load(plain)), info=info)
     raise _fail(source, f"unsupported PKCS#12 safe ({kind}); certward reads password safes")
 
 
@@ -774,13 +778,6 @@ def _crypto_load(
         raise _fail(source, f"cannot decrypt the PKCS#12 file ({exc})") from None
 
 
-def read_key_attributes(
-    data: bytes, password: Password | None, *, source: str
-) -> KeyAttributes | None:
-    """The key bag's attributes (None: no key bag, or it is in a safe not opened)."""
-    return read_pfx(data, password, source=source).key_attributes
-
-
 # -- writing ------------------------------------------------------------------------------------
 def set_attributes(
     data: bytes,
@@ -840,7 +837,7 @@ def _set_attributes(
         updates[OID_FRIENDLY_NAME] = cert_updates[OID_FRIENDLY_NAME] = friendly_name
     if local_key_id is not None:
         updates[OID_LOCAL_KEY_ID] = cert_updates[OID_LOCAL_KEY_ID] = local_key_id
-    changed = {id(key_safe)}
+    key_safe.changed = True
     old_key_id = _text_attribute(key_bag, OID_LOCAL_KEY_ID)
     key_safe.bags[key_index] = _with_attributes(key_bag, updates)
     if cert_updates:
@@ -850,36 +847,53 @@ def _set_attributes(
         safe, index = target
         assert safe.bags is not None
         safe.bags[index] = _with_attributes(safe.bags[index], cert_updates)
-        changed.add(id(safe))
-    return _rebuild(opened, secret, changed)
+        safe.changed = True
+    return _rebuild(opened, secret)
 
 
 def _leaf_bag(
     opened: _Opened, key: types.PrivateKeyTypes | None, key_id: object
 ) -> tuple[_Safe, int] | None:
-    spki = _spki_of_key(key) if key is not None else None
-    by_id: tuple[_Safe, int] | None = None
-    for safe in opened.safes:
-        for index, bag in enumerate(safe.bags or []):
-            if _bag_kind(bag) != "cert_bag":
-                continue
-            cert = _certificate(bag)
-            if cert is not None and spki is not None and _spki_of_cert(cert) == spki:
-                return safe, index
-            if key_id is not None and _text_attribute(bag, OID_LOCAL_KEY_ID) == key_id:
-                by_id = by_id or (safe, index)
+    return _find_leaf(
+        (
+            ((safe, index), _certificate(bag), _text_attribute(bag, OID_LOCAL_KEY_ID))
+            for safe in opened.safes
+            for index, bag in enumerate(safe.bags or [])
+            if _bag_kind(bag) == "cert_bag"
+        ),
+        certinfo.spki(key) if key is not None else None,
+        key_id,
+    )
+
+
+def _find_leaf(
+    items: Iterable[tuple[T, x509.Certificate | None, object]], spki: bytes | None, key_id: object
+) -> T | None:
+    """The item whose certificate has the key's public key, else the first whose local key
+    ID is the key's."""
+    by_id: T | None = None
+    for item, cert, item_key_id in items:
+        if spki is not None and cert is not None and certinfo.spki(cert) == spki:
+            return item
+        if by_id is None and key_id is not None and item_key_id == key_id:
+            by_id = item
     return by_id
 
 
-def _rebuild(opened: _Opened, password: bytes, changed: set[int]) -> bytes:
+def _rebuild(opened: _Opened, password: bytes) -> bytes:
+    """The file again: safes that did not change as they were read; changed ones written
+    anew (an encrypted one with a fresh salt and IV); a new MAC over it all."""
     infos = []
     for safe in opened.safes:
+        if not safe.changed and safe.info is not None:
+            infos.append(safe.info)
+            continue
         assert safe.bags is not None
         contents = _SafeContents(safe.bags).dump(force=True)
         if safe.algorithm is None:
             infos.append(cms.ContentInfo({"content_type": "data", "content": contents}))
             continue
-        algorithm = _fresh(safe.algorithm) if id(safe) in changed else safe.algorithm
+        algorithm = _fresh(safe.algorithm)
         encrypted = _encrypt(algorithm, contents, password)
         infos.append(
             cms.ContentInfo(
@@ -901,28 +915,17 @@ def _rebuild(opened: _Opened, password: bytes, changed: set[int]) -> bytes:
         "version": "v3",
         "auth_safe": {"content_type": "data", "content": auth_bytes},
     }
-    if opened.mac_digest is not None:
-        salt = os.urandom(opened.mac_salt_length or 8)
-        digest = _mac(auth_bytes, password, opened.mac_digest, salt, opened.mac_iterations)
+    if opened.mac is not None and opened.mac_digest is not None:
+        iterations = opened.mac.iterations
+        salt = os.urandom(opened.mac.salt_length or 8)
+        digest = _mac(auth_bytes, password, opened.mac_digest, salt, iterations)
         pfx["mac_data"] = {
             "mac": {
                 "digest_algorithm": {"algorithm": opened.mac_digest},
                 "digest": digest.finalize(),
             },
             "mac_salt": salt,
-            "iterations": opened.mac_iterations,
+            "iterations": iterations,
         }
     result: bytes = pkcs12.Pfx(pfx).dump(force=True)
     return result
-
-
-def _spki_of_key(key: types.PrivateKeyTypes) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def _spki_of_cert(cert: x509.Certificate) -> bytes:
-    return cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )

@@ -463,9 +463,7 @@ class Lifecycle:
     ) -> tuple[x509.Certificate, list[str]]:
         key = bundle.private_key
         assert key is not None
-        key_spki = key.public_key().public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
+        key_spki = certinfo.spki(key)
         leaf = next((c for c in bundle.certificates if certinfo.spki(c) == key_spki), None)
         if leaf is None:
             raise PkiError(f"{source}: the private key does not belong to any certificate in it")
@@ -891,14 +889,16 @@ def _pfx_key_provider(
     data: bytes, bundle: formats.Bundle, password: Password | None, source: str
 ) -> str:
     """Where Windows would put the key of an imported file: the PFX key bag's provider
-    attribute; without one (or for PEM), the legacy CAPI default, as Windows does."""
+    attribute; without one (or for PEM), the legacy CAPI default, as Windows does. The
+    attributes sit outside the encryption: the password (and a second decryption) is needed
+    only when the key bag is inside an encrypted safe."""
     if bundle.kind != "PKCS#12" or bundle.private_key is None:
-        return CAPI_SCHANNEL_PROVIDER
-    attributes = pfx.read_key_attributes(data, password, source=source)
-    if attributes is None or attributes.provider is None:
-        return CAPI_SCHANNEL_PROVIDER
+        return pfx.effective_provider(None)
+    contents = pfx.read_pfx(data, None, source=source)
+    if contents.key_place is pfx.KeyPlace.UNKNOWN and password is not None:
+        contents = pfx.read_pfx(data, password, source=source)
     try:
-        return pfx.validate_provider_name(attributes.provider)
+        return pfx.validate_provider_name(pfx.effective_provider(contents.key_attributes))
     except ValueError as exc:
         raise PkiError(f"{source}: {exc}") from None
 

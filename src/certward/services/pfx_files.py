@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, types
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from certward.errors import PkiError
 from certward.model import Password
-from certward.pki import certinfo, chain, pfx, pkcs12
+from certward.pki import certinfo, chain, pfx, pkcs12, profile
 from certward.pki.pfx import ProviderKind
 
 # Windows Server 2016 and older import only the PKCS#12 PBEs (3DES/SHA-1): PBES2 needs 2019.
@@ -126,12 +126,12 @@ def inspect_pfx(data: bytes, password: Password | None, *, source: str) -> PfxIn
             if contents.key_place is pfx.KeyPlace.PLAIN_SAFE and password is None
             else f"the key bag sits in an {contents.key_place.value}"
         )
-        if provider is None:
-            effective = pfx.DEFAULT_PROVIDER
-            note = f"no provider attribute: Windows imports the key into {effective}; {where}"
-        else:
-            effective = provider
-            note = where
+        effective = pfx.effective_provider(attrs)
+        note = (
+            where
+            if provider is not None
+            else f"no provider attribute: Windows imports the key into {effective}; {where}"
+        )
         kind = pfx.provider_kind(effective)
         if kind is ProviderKind.CNG:
             warnings.append(
@@ -220,15 +220,11 @@ def _certificates(
 
 
 def _key_type(public: object) -> str:
-    if isinstance(public, rsa.RSAPublicKey):
-        return "RSA"
+    """pki.profile's key type, with the curve of an EC key ("ECDSA secp256r1")."""
     if isinstance(public, ec.EllipticCurvePublicKey):
         return f"ECDSA {public.curve.name}"
-    if isinstance(public, dsa.DSAPublicKey):
-        return "DSA"
-    if isinstance(public, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
-        return "EdDSA"
-    return type(public).__name__
+    kind = profile.key_type(public)
+    return type(public).__name__ if kind == "unknown" else kind
 
 
 # -- convert ------------------------------------------------------------------------------------
@@ -281,7 +277,9 @@ def convert_pfx(
     if leaf is None:
         raise PkiError(f"{source}: no certificate in the file belongs to its private key")
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise PkiError(f"{source}: only RSA keys can be converted ({_key_kind(key)} key)")
+        raise PkiError(
+            f"{source}: only RSA keys can be converted ({_key_type(key.public_key())} key)"
+        )
     others = [e.certificate for e in contents.certificates if e is not leaf]
     ordered = chain.build_chain(leaf.certificate, others)
     rest = [c for c in others if c not in ordered]
@@ -299,7 +297,3 @@ def convert_pfx(
     )
     thumbprint = certinfo.thumbprint(certinfo.to_der(leaf.certificate))
     return ConvertResult(out, thumbprint, attrs.provider, provider, legacy)
-
-
-def _key_kind(key: types.PrivateKeyTypes) -> str:
-    return _key_type(key.public_key())
