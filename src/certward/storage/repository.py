@@ -601,10 +601,10 @@ def _add_missing_columns(engine: Engine) -> None:
     """Bring a database made by an earlier certward up to the schema: columns added since
     are added (nullable, or with their scalar default). Tables and columns are only ever
     added, never changed or dropped, so this is the whole migration story for now."""
-    inspector = inspect(engine)
+    existing = inspect(engine).get_multi_columns()  # one reflection for every table
     with engine.begin() as connection:
         for table in Base.metadata.sorted_tables:
-            present = {c["name"] for c in inspector.get_columns(table.name)}
+            present = {c["name"] for c in existing.get((None, table.name), [])}
             for column in table.columns:
                 if column.name in present:
                     continue

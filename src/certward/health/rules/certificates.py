@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-from certward.health.findings import Finding, Remediation, rule
+from certward.health.findings import Evidence, Finding, Remediation, Severity, rule
 from certward.health.rules._common import (
     CA_RENEWAL_NOTICE_DAYS,
     CRITICAL,
@@ -19,6 +19,7 @@ from certward.health.rules._common import (
 )
 from certward.health.snapshot import HeldCertificate, OrgSnapshot, ServerState
 from certward.pki.names import dotnet_x500
+from certward.pki.profile import CertProfile
 
 
 @rule(
@@ -103,19 +104,13 @@ def _renewal_of(
 )
 def weak_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A certificate in use has an RSA key shorter than 2048 bits."""
-    for state in snap.servers:
-        for cert, _uses in snap.in_use(state):
-            p = cert.profile
-            if p.key_type == "RSA" and 0 < p.key_size < 2048:
-                yield Finding(
-                    "CW-KEY-001",
-                    ERROR,
-                    state.name,
-                    f"{subject_text(p)} has a {p.key_size}-bit RSA key",
-                    renew(state.name, cert),
-                    {"key_size": p.key_size},
-                    thumbprint=cert.thumbprint,
-                )
+
+    def problem(p: CertProfile) -> tuple[str, Evidence] | None:
+        if p.key_type == "RSA" and 0 < p.key_size < 2048:
+            return f"has a {p.key_size}-bit RSA key", {"key_size": p.key_size}
+        return None
+
+    return _in_use_findings(snap, "CW-KEY-001", ERROR, problem)
 
 
 @rule(
@@ -126,17 +121,35 @@ def weak_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
 )
 def weak_signature(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A certificate in use is signed with SHA-1 or MD5; clients increasingly refuse them."""
+
+    def problem(p: CertProfile) -> tuple[str, Evidence] | None:
+        if p.signature_hash in ("sha1", "md5"):
+            text = f"is signed with {p.signature_algorithm}"
+            return text, {"signature_algorithm": p.signature_algorithm}
+        return None
+
+    return _in_use_findings(snap, "CW-SIG-001", WARNING, problem)
+
+
+def _in_use_findings(
+    snap: OrgSnapshot,
+    rule_id: str,
+    severity: Severity,
+    problem: Callable[[CertProfile], tuple[str, Evidence] | None],
+) -> Iterator[Finding]:
+    """A finding, with a renewal as the fix, for each certificate in use with a problem."""
     for state in snap.servers:
         for cert, _uses in snap.in_use(state):
-            p = cert.profile
-            if p.signature_hash in ("sha1", "md5"):
+            found = problem(cert.profile)
+            if found is not None:
+                text, evidence = found
                 yield Finding(
-                    "CW-SIG-001",
-                    WARNING,
+                    rule_id,
+                    severity,
                     state.name,
-                    f"{subject_text(p)} is signed with {p.signature_algorithm}",
+                    f"{subject_text(cert.profile)} {text}",
                     renew(state.name, cert),
-                    {"signature_algorithm": p.signature_algorithm},
+                    evidence,
                     thumbprint=cert.thumbprint,
                 )
 
