@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import TypeVar
 
@@ -19,8 +20,10 @@ def tls_certificate_name(cert: x509.Certificate) -> TlsCertificateName:
     return TlsCertificateName(dotnet_x500(cert.issuer), dotnet_x500(cert.subject))
 
 
+@functools.lru_cache(maxsize=256)
 def parse_names(value: str) -> tuple[x509.Name, x509.Name]:
-    """Issuer and subject of a TlsCertificateName; ValueError when the syntax is invalid."""
+    """Issuer and subject of a TlsCertificateName; ValueError when the syntax is invalid.
+    Cached: selection and the health rules match one name against many certificates."""
     name = TlsCertificateName.parse(value)
     try:
         return parse_dotnet_x500(name.issuer), parse_dotnet_x500(name.subject)
