@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from certward.errors import InteropError
 from certward.interop.dates import DateOrder, parse_datetime
 from certward.interop.formatlist import Collection, FlRecord, parse_bool, split_collection
 from certward.model import Thumbprint, TlsCertificateName, parse_thumbprint
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,14 +67,20 @@ def integer(record: FlRecord, label: str) -> int | None:
     return int(digits)
 
 
-def thumbprint(record: FlRecord, label: str) -> Thumbprint | None:
+def parsed(record: FlRecord, label: str, parser: Callable[[str], T]) -> T | None:
+    """The value read by ``parser``; None when absent or empty. A ValueError from the
+    parser becomes the record's problem with that label."""
     value = text(record, label)
     if value is None:
         return None
     try:
-        return parse_thumbprint(value)
+        return parser(value)
     except ValueError as exc:
         raise problem(record, label, str(exc)) from None
+
+
+def thumbprint(record: FlRecord, label: str) -> Thumbprint | None:
+    return parsed(record, label, parse_thumbprint)
 
 
 def date(record: FlRecord, label: str, dates: Dates) -> dt.datetime | None:
@@ -86,10 +96,4 @@ def date(record: FlRecord, label: str, dates: Dates) -> dt.datetime | None:
 
 
 def tls_name(record: FlRecord, label: str = "TlsCertificateName") -> TlsCertificateName | None:
-    value = text(record, label)
-    if value is None:
-        return None
-    try:
-        return TlsCertificateName.parse(value)
-    except ValueError as exc:
-        raise problem(record, label, str(exc)) from None
+    return parsed(record, label, TlsCertificateName.parse)

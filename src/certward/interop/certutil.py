@@ -454,8 +454,8 @@ def _finish(raw: _Raw, order: DateOrder | None, tz: dt.tzinfo) -> CertutilCertif
             return None
         return parse_datetime(text, order, tz)
 
-    def text(name: str) -> str | None:
-        value = values.get(name)
+    def text(mapping: dict[str, object], name: str) -> str | None:
+        value = mapping.get(name)
         return value if isinstance(value, str) else None
 
     def number(mapping: dict[str, object], name: str) -> int | None:
@@ -469,39 +469,35 @@ def _finish(raw: _Raw, order: DateOrder | None, tz: dt.tzinfo) -> CertutilCertif
     provider_info = None
     if key:
         provider_info = KeyProviderInfo(
-            container=_str(key.get("container")),
-            unique_container=_str(key.get("unique")),
-            simple_container=_str(key.get("simple")),
-            provider=_str(key.get("provider")),
+            container=text(key, "container"),
+            unique_container=text(key, "unique"),
+            simple_container=text(key, "simple"),
+            provider=text(key, "provider"),
             provider_type=number(key, "provider_type"),
             key_spec=number(key, "key_spec"),
-            key_spec_name=_str(key.get("key_spec_name")),
+            key_spec_name=text(key, "key_spec_name"),
             machine_keyset=flag(key, "machine"),
         )
     has_key = True if values.get("key_present") else (False if values.get("key_absent") else None)
     der = values.get("der")
     return CertutilCertificate(
         index=raw.index,
-        serial_number=text("serial"),
-        issuer=text("issuer"),
-        subject=text("subject"),
+        serial_number=text(values, "serial"),
+        issuer=text(values, "issuer"),
+        subject=text(values, "subject"),
         not_before=date(raw.not_before),
         not_after=date(raw.not_after),
         thumbprint=_thumbprint(values.get("sha1"), raw.index),
-        sha256=text("sha256"),
+        sha256=text(values, "sha256"),
         key=provider_info,
         has_private_key=has_key,
         exportable=flag(values, "exportable"),
         is_root=flag(values, "root"),
-        template=text("template"),
+        template=text(values, "template"),
         dns_names=tuple(raw.dns_names),
-        signature_algorithm=text("signature_algorithm"),
+        signature_algorithm=text(values, "signature_algorithm"),
         public_key_length=number(values, "public_key_length"),
-        friendly_name=text("friendly_name"),
+        friendly_name=text(values, "friendly_name"),
         der=der if isinstance(der, bytes) else None,
         complete=not values.get("incomplete"),
     )
-
-
-def _str(value: object) -> str | None:
-    return value if isinstance(value, str) else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from certward.interop import _fields as f
-from certward.interop.formatlist import FlRecord
+from certward.interop.formatlist import FlRecord, split_collection
 from certward.model import (
     AuthMechanism,
     Binding,
@@ -163,31 +163,21 @@ def _identity(record: FlRecord) -> tuple[str, str]:
     return identity or name, name
 
 
-def _auth(record: FlRecord, label: str) -> AuthMechanism | None:
-    value = f.text(record, label)
-    if value is None:
-        return None
-    try:
-        return parse_auth_mechanism(value)
-    except ValueError as exc:
-        raise f.problem(record, label, str(exc)) from None
+def _bindings(text: str) -> tuple[Binding, ...]:
+    return tuple(Binding.parse(b) for b in split_collection(text).items)
 
 
 def read_receive(record: FlRecord) -> ReceiveConnectorEntry:
     identity, name = _identity(record)
-    try:
-        bindings = tuple(Binding.parse(b) for b in f.collection(record, "Bindings").items)
-    except ValueError as exc:
-        raise f.problem(record, "Bindings", str(exc)) from None
     return ReceiveConnectorEntry(
         identity=identity,
         name=name,
         server=f.text(record, "Server"),
         transport_role=f.text(record, "TransportRole"),
         enabled=f.boolean(record, "Enabled"),
-        bindings=bindings,
+        bindings=f.parsed(record, "Bindings", _bindings) or (),
         remote_ip_ranges=f.collection(record, "RemoteIPRanges").items,
-        auth_mechanism=_auth(record, "AuthMechanism"),
+        auth_mechanism=f.parsed(record, "AuthMechanism", parse_auth_mechanism),
         permission_groups=f.collection(record, "PermissionGroups").items,
         require_tls=f.boolean(record, "RequireTLS"),
         domain_secure_enabled=f.boolean(record, "DomainSecureEnabled"),
@@ -214,7 +204,7 @@ def read_send(record: FlRecord) -> SendConnectorEntry:
         smart_hosts=hosts,
         source_transport_servers=f.collection(record, "SourceTransportServers").items,
         dns_routing_enabled=f.boolean(record, "DNSRoutingEnabled"),
-        smart_host_auth_mechanism=_auth(record, "SmartHostAuthMechanism"),
+        smart_host_auth_mechanism=f.parsed(record, "SmartHostAuthMechanism", parse_auth_mechanism),
         require_tls=f.boolean(record, "RequireTLS"),
         tls_auth_level=level,
         tls_domain=f.text(record, "TlsDomain"),

@@ -19,7 +19,7 @@ from certward.interop.connectors import ReceiveConnectorEntry, SendConnectorEntr
 from certward.interop.dates import DateOrder, infer_order
 from certward.interop.exchange_certificate import ExchangeCertificateEntry
 from certward.interop.formatlist import FlRecord, read_format_list
-from certward.interop.formattable import looks_like_table, read_format_table
+from certward.interop.formattable import table_rows
 from certward.interop.transport import AuthConfigEntry, TransportServiceEntry
 
 __all__ = ["Format", "ObservedDump", "detect", "parse"]
@@ -86,23 +86,24 @@ def detect(text: str) -> Format:
     """The format of ``text``, from its content alone."""
     if looks_like_certutil(text):
         return Format.CERTUTIL_VERBOSE if looks_verbose(text) else Format.CERTUTIL_STORE
-    records = _records(text)
+    records, _ = _records(text)
     return _kind(records[0])
 
 
-def _records(text: str) -> tuple[FlRecord, ...]:
-    if looks_like_table(text):
-        rows = read_format_table(text)
+def _records(text: str) -> tuple[tuple[FlRecord, ...], bool]:
+    """The records of a Format-List or Format-Table dump, and whether it was a table."""
+    rows = table_rows(text)
+    if rows is not None:
         if not rows:
             raise InteropError("a Format-Table header with no rows under it")
-        return rows
+        return rows, True
     try:
         records = read_format_list(text)
     except InteropError as exc:
         raise InteropError(f"neither certutil output nor Format-List output: {exc}") from None
     if not records:
         raise InteropError("the text is empty: no certutil records, no Format-List records")
-    return records
+    return records, False
 
 
 def parse(
@@ -119,8 +120,7 @@ def parse(
         dump = parse_certutil(text, date_order=date_order, tz=tz)
         kind = Format.CERTUTIL_VERBOSE if dump.verbose else Format.CERTUTIL_STORE
         return ObservedDump(kind, frozenset({kind}), certutil=dump, date_order=dump.date_order)
-    records = _records(text)
-    table = looks_like_table(text)
+    records, table = _records(text)
     kinds = [_kind(record) for record in records]
     samples = [
         value

@@ -80,11 +80,7 @@ def read(record: FlRecord, dates: f.Dates) -> ExchangeCertificateEntry:
     thumbprint = f.thumbprint(record, "Thumbprint")
     if thumbprint is None:
         raise f.problem(record, "Thumbprint", "missing")
-    services_text = f.text(record, "Services")
-    try:
-        services = ServiceSet.parse(services_text) if services_text else ServiceSet()
-    except ValueError as exc:
-        raise f.problem(record, "Services", str(exc)) from None
+    services = f.parsed(record, "Services", ServiceSet.parse)
     domains = f.collection(record, "CertificateDomains")
     serial = f.text(record, "SerialNumber")
     return ExchangeCertificateEntry(
@@ -94,7 +90,7 @@ def read(record: FlRecord, dates: f.Dates) -> ExchangeCertificateEntry:
         not_before=f.date(record, "NotBefore", dates),
         not_after=f.date(record, "NotAfter", dates),
         serial_number=None if serial is None else serial.replace(" ", "").upper(),
-        services=services,
+        services=ServiceSet() if services is None else services,
         status=f.text(record, "Status"),
         has_private_key=f.boolean(record, "HasPrivateKey"),
         is_self_signed=f.boolean(record, "IsSelfSigned"),

@@ -21,7 +21,8 @@ Shell prompts pasted with the output (``[PS] C:\\Windows\\system32>Get-ExchangeC
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from collections.abc import KeysView
+from dataclasses import dataclass, field
 
 from certward.errors import InteropError
 
@@ -49,18 +50,26 @@ class FlRecord:
 
     fields: tuple[tuple[str, str], ...]
     line: int  # 1-based line of the record's first label, for messages
+    # Lowercase label → value (the first printed, should a label repeat); from ``fields``.
+    _values: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        values: dict[str, str] = {}
+        for key, value in self.fields:
+            values.setdefault(key.lower(), value)
+        object.__setattr__(self, "_values", values)
 
     def get(self, label: str) -> str | None:
         """The value of ``label``, or None when the record has no such property."""
-        wanted = label.lower()
-        return next((value for key, value in self.fields if key.lower() == wanted), None)
+        return self._values.get(label.lower())
 
     def __contains__(self, label: object) -> bool:
-        return isinstance(label, str) and self.get(label) is not None
+        return isinstance(label, str) and label.lower() in self._values
 
     @property
-    def labels(self) -> frozenset[str]:
-        return frozenset(key.lower() for key, _ in self.fields)
+    def labels(self) -> KeysView[str]:
+        """The labels, lowercase."""
+        return self._values.keys()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +86,18 @@ def read_format_list(text: str, *, width: int | None = None) -> tuple[FlRecord, 
     ``width`` is the console width the dump was printed at; by default the longest line.
     """
     lines = [line.rstrip("\r\n") for line in text.splitlines()]
-    base = _base_indent(lines)
-    content = [_dedent(line, base) for line in lines if line.strip() and not is_prompt(line)]
+    shown = [bool(line.strip()) and not is_prompt(line) for line in lines]
+    kept = [line for line, keep in zip(lines, shown, strict=True) if keep]
+    base = _base_indent(kept)
+    content = [_dedent(line, base) for line in kept]
     full = width if width is not None else max((len(line) for line in content), default=0)
     records: list[FlRecord] = []
     fields: list[list[str]] = []  # [label, value] pairs of the record being read
     first_line = 0
     column = 0
     previous = 0  # length of the physical line the current value last came from
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip() or is_prompt(raw):
+    for number, (raw, keep) in enumerate(zip(lines, shown, strict=True), start=1):
+        if not keep:
             _close(records, fields, first_line)
             fields = []
             continue
@@ -119,12 +130,9 @@ def _dedent(line: str, base: int) -> str:
 
 
 def _base_indent(lines: list[str]) -> int:
-    """The indentation every label line shares (a paste indented as a whole)."""
-    indents = [
-        len(line) - len(line.lstrip())
-        for line in lines
-        if line.strip() and not is_prompt(line) and _LABEL.fullmatch(line.strip())
-    ]
+    """The indentation every label line shares (a paste indented as a whole); ``lines``
+    are the non-blank lines that are not prompts."""
+    indents = [len(line) - len(line.lstrip()) for line in lines if _LABEL.fullmatch(line.strip())]
     return min(indents, default=0)
 
 

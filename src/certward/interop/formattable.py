@@ -18,16 +18,31 @@ _DASHES = re.compile(r"-+")
 
 def looks_like_table(text: str) -> bool:
     """A header line followed by a line of dash runs, one per header word."""
-    lines = _content_lines(text)
-    return (
-        len(lines) >= 2
-        and _is_rule(lines[1][1])
-        and len(lines[0][1].split()) == len(_DASHES.findall(lines[1][1]))
-    )
+    return _table_lines(text) is not None
+
+
+def table_rows(text: str) -> tuple[FlRecord, ...] | None:
+    """The rows when ``text`` looks like a table (:func:`looks_like_table`), else None."""
+    lines = _table_lines(text)
+    return None if lines is None else _rows(lines)
 
 
 def read_format_table(text: str) -> tuple[FlRecord, ...]:
+    return _rows(_content_lines(text))
+
+
+def _table_lines(text: str) -> list[tuple[int, str]] | None:
     lines = _content_lines(text)
+    if (
+        len(lines) >= 2
+        and _is_rule(lines[1][1])
+        and len(lines[0][1].split()) == len(_DASHES.findall(lines[1][1]))
+    ):
+        return lines
+    return None
+
+
+def _rows(lines: list[tuple[int, str]]) -> tuple[FlRecord, ...]:
     if len(lines) < 2 or not _is_rule(lines[1][1]):
         return ()
     header, rule = lines[0][1], lines[1][1]
