@@ -57,9 +57,7 @@ class _Stages:
         """Run one stage with a hard timeout; record its time and result."""
         start = time.perf_counter()
         try:
-            d = defer.Deferred.fromCoroutine(_as_coroutine(step))
-            d.addTimeout(self._timeout, self._reactor)
-            result: T = await d
+            result = await _within(self._reactor, self._timeout, _as_coroutine(step))
         except defer.TimeoutError:
             self._record(name, False, start, f"no answer within {self._timeout:g} s")
             raise ProbeFailure(f"{name}: timed out") from None
@@ -350,25 +348,23 @@ async def _versions(
         finally:
             if wire is not None:
                 wire.close()
-        names = list(VERSIONS)
-        inside = selected in names and names.index(low) <= names.index(selected) <= names.index(
-            high
+        inside = selected in VERSIONS and (
+            VERSIONS.index(low) <= VERSIONS.index(selected) <= VERSIONS.index(high)
         )
         return selected if inside else None  # a client would refuse any other version
 
-    names = list(VERSIONS)
-    results: dict[str, bool | None] = dict.fromkeys(names, False)
-    if negotiated not in names:
-        return dict.fromkeys(names)
-    top = names.index(negotiated)
+    results: dict[str, bool | None] = dict.fromkeys(VERSIONS, False)
+    if negotiated not in VERSIONS:
+        return dict.fromkeys(VERSIONS)
+    top = VERSIONS.index(negotiated)
     results[negotiated] = True
-    for name in names[top + 1 :]:
+    for name in VERSIONS[top + 1 :]:
         results[name] = await offer(name, name) == name
     high = top - 1
     while high >= 0:
-        selected = await offer(names[0], names[high])
+        selected = await offer(VERSIONS[0], VERSIONS[high])
         if selected is None:
             break
         results[selected] = True
-        high = names.index(selected) - 1
+        high = VERSIONS.index(selected) - 1
     return results

@@ -25,7 +25,7 @@ from certward.probe.targets import DnsOptions, Protocol, Target
 from certward.probe.wire import ProbeFailure, ProbeTlsCreator, TlsObservation
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
-__all__ = ["Dns", "DnsOptions", "DomainReport", "probe_domain"]
+__all__ = ["Dns", "DomainReport", "probe_domain"]
 
 
 @dataclass
@@ -51,24 +51,35 @@ class DomainReport:
 
 
 class Dns:
+    """One resolver for a whole run: URL targets (with --resolver) and every mail domain.
+    The system's configuration (/etc/resolv.conf) is read at the first query, once."""
+
     def __init__(self, options: DnsOptions) -> None:
-        resolver = dns.asyncresolver.Resolver(configure=options.resolver is None)
-        if options.resolver is not None:
-            resolver.nameservers = [options.resolver[0]]
-            resolver.port = options.resolver[1]
-        resolver.use_edns(0, dns.flags.DO, 1232)
-        resolver.flags = dns.flags.RD | dns.flags.AD
-        resolver.lifetime = 10.0
-        self._resolver = resolver
+        self.options = options
+        self._resolver: dns.asyncresolver.Resolver | None = None
         self._where = (
             f"the resolver {options.resolver[0]}:{options.resolver[1]}"
             if options.resolver is not None
             else "the system's DNS servers"
         )
 
+    def _configured(self) -> dns.asyncresolver.Resolver:
+        if self._resolver is None:
+            chosen = self.options.resolver
+            resolver = dns.asyncresolver.Resolver(configure=chosen is None)
+            if chosen is not None:
+                resolver.nameservers = [chosen[0]]
+                resolver.port = chosen[1]
+            resolver.use_edns(0, dns.flags.DO, 1232)
+            resolver.flags = dns.flags.RD | dns.flags.AD
+            resolver.lifetime = 10.0
+            self._resolver = resolver
+        return self._resolver
+
     async def query(self, name: str, kind: str) -> tuple[list[Any], bool]:
         """Records and whether the answer was authenticated (AD); [] when none."""
-        future = asyncio.ensure_future(self._resolver.resolve(name, kind, raise_on_no_answer=False))
+        resolver = self._configured()
+        future = asyncio.ensure_future(resolver.resolve(name, kind, raise_on_no_answer=False))
         try:
             answer = await defer.Deferred.fromFuture(future)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoNameservers, dns.exception.Timeout):
@@ -97,9 +108,9 @@ class Dns:
 
 
 async def probe_domain(
-    reactor: Any, domain: str, options: ProbeOptions, dns_options: DnsOptions
+    reactor: Any, domain: str, options: ProbeOptions, resolver: Dns
 ) -> tuple[DomainReport, list[EndpointReport]]:
-    resolver = Dns(dns_options)
+    dns_options = resolver.options
     report = DomainReport(domain.lower().rstrip("."))
     records, _ = await resolver.query(report.domain, "MX")
     exchanges = sorted((r.preference, r.exchange.to_text().rstrip(".")) for r in records)

@@ -92,11 +92,13 @@ def run_probes(
     from certward.probe.score import endpoint_score
 
     dns_options = dns_options or DnsOptions()
-    resolve = None
-    if dns_options.resolver is not None:  # it answers for URL targets too
+    resolver = resolve = None  # one resolver for the run; dnspython loads only if needed
+    if domains or dns_options.resolver is not None:
         from certward.probe.domain import Dns
 
-        resolve = Dns(dns_options).resolve
+        resolver = Dns(dns_options)
+        if dns_options.resolver is not None:  # it answers for URL targets too
+            resolve = resolver.resolve
     options = ProbeOptions(
         timeout=timeout, roots=roots, now=clock.now, mail_from=mail_from, rcpt_to=rcpt_to,
         resolve=resolve,
@@ -128,7 +130,8 @@ def run_probes(
         try:
             from certward.probe.domain import probe_domain
 
-            result, endpoints = await probe_domain(reactor, domain, options, dns_options)
+            assert resolver is not None  # built above when there are domains
+            result, endpoints = await probe_domain(reactor, domain, options, resolver)
             domain_reports[index] = result
             mx_reports.extend(endpoints)
             if on_done is not None:

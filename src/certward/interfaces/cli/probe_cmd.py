@@ -16,7 +16,9 @@ from certward.config import load_settings
 from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import JsonOpt, console, open_app, root_db
 from certward.model import Thumbprint
+from certward.probe import html
 from certward.probe.report import SCHEMA_VERSION, EndpointReport, MatrixCell, stage_matrix
+from certward.probe.targets import DnsOptions
 from certward.services.probe import load_roots, parse_resolver, run_probes, split_targets
 
 if TYPE_CHECKING:  # the prober's machinery (Twisted, dnspython) loads when a probe runs
@@ -53,9 +55,6 @@ def probe(
     """Stages, TLS versions, chain, trust, names (SAN vs CN), client-CA list size; for a
     mail domain its MX hosts, MTA-STS, TLS-RPT and DANE. Exit 0 when every endpoint is
     secure, 1 when any is not, 2 on usage errors."""
-    from certward.probe import html
-    from certward.probe.targets import DnsOptions
-
     targets, domains = split_targets(target or [], targets_file)
     roots = load_roots(ca_file)
     dns_options = DnsOptions(parse_resolver(resolver), mx_port, policy_port)
@@ -115,8 +114,13 @@ def _cell(cell: MatrixCell | None, *, times: bool) -> Text:
     return mark + Text(f" {cell.ms:.0f}" if times and cell.ms else "")
 
 
-def _matrix_table(reports: list[EndpointReport], *, times: bool) -> Table:
-    columns, rows = stage_matrix(reports)
+def _matrix_table(
+    reports: list[EndpointReport],
+    columns: list[tuple[str, str]],
+    rows: list[list[MatrixCell | None]],
+    *,
+    times: bool,
+) -> Table:
     title = "Stages: ✓ passed, ✗ failed, – not reached" + ("; milliseconds" if times else "")
     table = Table(title=title, title_justify="left", header_style="bold", box=None,
                   pad_edge=False)  # fmt: skip
@@ -134,18 +138,18 @@ def _print_matrix(reports: list[EndpointReport]) -> None:
     the marks when the terminal is too narrow for the times); the short headers explained
     underneath. Rows are never cut: a wider table wraps in the terminal instead."""
     out = console()
+    columns, rows = stage_matrix(reports)
     unbounded = out.options.update_width(10_000)
-    table = _matrix_table(reports, times=True)
+    table = _matrix_table(reports, columns, rows, times=True)
     natural = out.measure(table, options=unbounded).maximum
     if natural > out.width:
-        table = _matrix_table(reports, times=False)
+        table = _matrix_table(reports, columns, rows, times=False)
         natural = out.measure(table, options=unbounded).maximum
     out.print()
     narrow = out.width
     out.width = max(narrow, natural)  # the terminal wraps a wider row; no cell is cut
     out.print(table)
     out.width = narrow
-    columns, _ = stage_matrix(reports)
     legend = "; ".join(f"{header}: {meaning}" for header, meaning in columns)
     out.print(legend, markup=False, style="dim")
 
