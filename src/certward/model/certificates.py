@@ -17,20 +17,14 @@ _HEX40 = re.compile(r"[0-9A-F]{40}")
 # Key storage providers as Windows names them (seed 004).
 CAPI_SCHANNEL_PROVIDER = "Microsoft RSA SChannel Cryptographic Provider"
 CNG_SOFTWARE_KSP = "Microsoft Software Key Storage Provider"
-# Key Storage Providers (CNG); anything else is a CAPI Cryptographic Service Provider.
-CNG_PROVIDERS = frozenset(
-    {
-        CNG_SOFTWARE_KSP,
-        "Microsoft Platform Crypto Provider",
-        "Microsoft Smart Card Key Storage Provider",
-        "Microsoft Passport Key Storage Provider",
-    }
-)
+# Key Storage Providers (CNG) are named "... Key Storage Provider", except the TPM's
+# "Microsoft Platform Crypto Provider"; anything else is a CAPI Cryptographic Service Provider.
+_CNG_NAME_PARTS = ("key storage provider", "platform crypto provider")
 
 
 def is_cng_provider(name: str | None) -> bool:
     """A CNG Key Storage Provider (seed 004: EdgeSync needs CAPI keys, event 1035)."""
-    return name is not None and (name in CNG_PROVIDERS or "key storage provider" in name.lower())
+    return name is not None and any(part in name.lower() for part in _CNG_NAME_PARTS)
 
 
 def parse_thumbprint(text: str) -> Thumbprint:

@@ -65,13 +65,12 @@ class ProviderKind(enum.StrEnum):
     UNKNOWN = "unknown"
 
 
-_CNG_NAMES = re.compile(r"key storage provider|platform crypto provider", re.IGNORECASE)
 _CAPI_NAMES = re.compile(r"cryptographic provider|crypto provider|\bcsp\b", re.IGNORECASE)
 
 
 def provider_kind(name: str) -> ProviderKind:
     """CNG for Key Storage Providers (software, smart card, TPM), CAPI for the CSPs."""
-    if is_cng_provider(name) or _CNG_NAMES.search(name):
+    if is_cng_provider(name):
         return ProviderKind.CNG
     if _CAPI_NAMES.search(name):
         return ProviderKind.CAPI
