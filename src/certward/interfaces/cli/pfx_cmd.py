@@ -74,22 +74,19 @@ def inspect(
 
 def _print_inspection(report: PfxInspection) -> None:
     out = console()
-    if report.provider_readable and report.effective_provider is not None:
+    if report.effective_provider is not None:  # set only when the provider was readable
         kind = report.provider_kind.value if report.provider_kind else "unknown"
         provider = f"{report.effective_provider} ({kind})"
     elif report.has_private_key is False:
         provider = "-"
     else:
         provider = "(unknown)"
-    key = (
-        f"{report.key_type} {report.key_size}"
-        if report.key_type
-        else "present"
-        if report.has_private_key
-        else "none"
-        if report.has_private_key is False
-        else "(unknown without the password)"
-    )
+    if report.key_type:
+        key = f"{report.key_type} {report.key_size}"
+    elif report.has_private_key is None:
+        key = "(unknown without the password)"
+    else:
+        key = "present" if report.has_private_key else "none"
     rows = [
         ("File", report.source),
         ("Key", key),
