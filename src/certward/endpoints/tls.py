@@ -95,7 +95,10 @@ def server_context(config: ServerTls) -> SSL.Context:
 def requested_ca_names(connection: SSL.Connection, where: int) -> list[bytes] | None:
     """For a client's info callback: the acceptable-CA names (DER) when the handshake has
     just read a CertificateRequest, else None. An empty list means "any certificate"."""
-    if not where & SSL.SSL_CB_CONNECT_LOOP:
+    # Both bits: a connect-side state change. An exit callback (SSL_CB_CONNECT_EXIT, when the
+    # handshake waits for more data) shares the connect bit and may show the same state
+    # string before the CertificateRequest is complete, with its list still empty.
+    if where & SSL.SSL_CB_CONNECT_LOOP != SSL.SSL_CB_CONNECT_LOOP:
         return None
     if b"read server certificate request" not in (connection.get_state_string() or b""):
         return None
