@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from certward.clock import Clock, SystemClock
+from certward.codes.general import STORE_UNAVAILABLE
 from certward.config import Settings, load_settings, master_key
-from certward.errors import StoreError
 from certward.services.auth import AuthService
 from certward.services.connectors import Connectors
 from certward.services.edge import EdgeService
@@ -47,7 +47,7 @@ def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
         key = master_key(settings)
     except OSError as exc:
         where = exc.filename or (path.parent if path else settings.key_file)
-        raise StoreError(f"{where}: cannot create the store ({exc.strerror})") from None
+        raise STORE_UNAVAILABLE(f"{where}: cannot create the store ({exc.strerror})") from None
     store = SqlStore(settings.database_url, KeyVault(key))
     clock = clock or SystemClock()
     lifecycle = Lifecycle(store, clock)

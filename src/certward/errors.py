@@ -1,27 +1,54 @@
-"""One exception tree for certward.
+"""One exception tree for certward, and the stable codes its refusals carry.
 
 ::
 
     CertwardError                 anything certward refuses or cannot do
     ├── PkiError                  bad certificate material: garbage file, wrong password, bad DN
-    ├── StoreError                the store refuses: unknown thumbprint, duplicate, rule broken
+    ├── StoreError                the store refuses: duplicate, rule broken
+    │   ├── NotFoundError         a named object (server, certificate, connector) does not exist
     │   └── ConfirmationRequired  a question (Exchange's prompt) needs an answer
-    ├── EndpointError             live listeners (later issues)
-    ├── ProbeError                the remote prober (later issues)
-    ├── InteropError              Windows / Exchange artefacts (later issues)
-    └── InputError                a file or value from the command line that cannot be used
+    ├── EndpointError             live listeners
+    ├── ProbeError                the remote prober
+    ├── InteropError              Windows / Exchange artefacts
+    └── InputError                a value or file given by the caller that cannot be used
 
-Third-party errors are translated at the boundary with ``raise ... from exc``; the CLI maps
-every ``CertwardError`` to one ``error: ...`` line and a non-zero exit status.
+Every error carries an :class:`ErrorCode`: a stable identifier such as
+``certificate.not_found`` that scripts and API clients test, with the structured facts
+behind the message (``thumbprint``, ``server`` ...) in :attr:`CertwardError.facts`. The
+message is written in Exchange's words for a person; it never names a command-line flag.
+Each interface turns the code into its own form: the command line adds the flag that answers
+it (``interfaces/cli/hints.py``), the API a problem document. ``docs/errors.md`` lists every
+code and is generated from :func:`all_codes` (``certward errors --markdown``).
+
+Raise an error by calling its code::
+
+    raise CERTIFICATE_NOT_FOUND(f"certificate {thumb} is not on server {name}",
+                                thumbprint=thumb, server=name)
+
+Third-party errors are translated at the boundary with ``raise ... from exc``.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import ClassVar
 
 
 class CertwardError(Exception):
     """Base of every error certward reports to a user."""
 
-    exit_code = 1
+    exit_code: ClassVar[int] = 1
+
+    def __init__(self, message: str, *, code: ErrorCode | None = None, **facts: object) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code or _UNCODED
+        self.facts: Mapping[str, object] = facts
+
+    def as_dict(self) -> dict[str, object]:
+        """The error as data: code, message and facts (JSON-ready)."""
+        return {"code": self.code.id, "message": self.message, "facts": _plain(self.facts)}
 
 
 class PkiError(CertwardError):
@@ -36,8 +63,39 @@ class NotFoundError(StoreError):
     """A named object (server, certificate, organisation) does not exist."""
 
 
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One answer to a confirmation question: a stable name and what it does."""
+
+    name: str
+    meaning: str
+
+
 class ConfirmationRequired(StoreError):
-    """An operation needs an answer to a question and none could be asked."""
+    """An operation needs an answer to a question (Exchange's prompt) and none was given.
+
+    The caller repeats the operation with one of :attr:`answers`; the command line offers
+    them as flags, the API as a field of the repeated request.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: ErrorCode | None = None,
+        question: str,
+        answers: tuple[Answer, ...],
+        **facts: object,
+    ) -> None:
+        super().__init__(message, code=code, **facts)
+        self.question = question
+        self.answers = answers
+
+    def as_dict(self) -> dict[str, object]:
+        data = super().as_dict()
+        data["question"] = self.question
+        data["answers"] = [{"name": a.name, "meaning": a.meaning} for a in self.answers]
+        return data
 
 
 class EndpointError(CertwardError):
@@ -53,7 +111,62 @@ class InteropError(CertwardError):
 
 
 class InputError(CertwardError):
-    """A file or value given on the command line that cannot be read or used (a usage
-    error: exit status 2, as for the command line's own syntax errors)."""
+    """A file or value given by the caller that cannot be read or used (a usage error:
+    exit status 2 on the command line, as for its own syntax errors)."""
 
     exit_code = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCode:
+    """A stable error identifier: ``area.condition``, its kind and what it means."""
+
+    id: str
+    kind: type[CertwardError]
+    summary: str
+
+    def __call__(self, message: str, /, **facts: object) -> CertwardError:
+        """The error for this code (raise it)."""
+        return self.kind(message, code=self, **facts)
+
+    def __str__(self) -> str:
+        return self.id
+
+
+_REGISTRY: dict[str, ErrorCode] = {}
+# TRANSITION: errors raised without a code get this one until every raise names its code.
+_UNCODED = ErrorCode("internal.uncoded", CertwardError, "not yet coded")
+
+
+def code(id: str, kind: type[CertwardError], summary: str) -> ErrorCode:
+    """Register a code; each identifier exists once."""
+    if id in _REGISTRY:
+        raise ValueError(f"error code {id!r} is registered twice")
+    if id.count(".") < 1 or id != id.lower() or " " in id:
+        raise ValueError(f"error code {id!r} is not of the form area.condition")
+    registered = ErrorCode(id, kind, summary)
+    _REGISTRY[id] = registered
+    return registered
+
+
+def all_codes() -> Iterator[ErrorCode]:
+    """Every registered code, sorted by identifier (the codes live in ``certward.codes``)."""
+    import certward.codes  # noqa: F401  (registers them)
+
+    yield from sorted(_REGISTRY.values(), key=lambda c: c.id)
+
+
+def lookup(id: str) -> ErrorCode:
+    import certward.codes  # noqa: F401
+
+    return _REGISTRY[id]
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return str(value)

@@ -18,7 +18,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certward.clock import Clock
+from certward.codes.certificates import SMTP_DEFAULT_OVERWRITE
 from certward.errors import (
+    Answer,
     ConfirmationRequired,
     NotFoundError,
     PkiError,
@@ -98,14 +100,22 @@ class DefaultSmtpQuestion:
         )
 
 
-class DefaultSmtpConfirmation(ConfirmationRequired):
-    def __init__(self, question: DefaultSmtpQuestion) -> None:
-        super().__init__(
-            f"certificate {question.new} would replace the default SMTP certificate "
-            f"{question.current} of server {question.server}; pass --force to replace it "
-            "or --keep-default-smtp to keep it"
-        )
-        self.question = question
+REPLACE_DEFAULT_SMTP = Answer("replace", "replace it")
+KEEP_DEFAULT_SMTP = Answer("keep", "keep it")
+
+
+def default_smtp_confirmation(question: DefaultSmtpQuestion) -> ConfirmationRequired:
+    """Exchange's question, as the error a caller answers by repeating the operation."""
+    return ConfirmationRequired(
+        f"certificate {question.new} would replace the default SMTP certificate "
+        f"{question.current} of server {question.server}",
+        code=SMTP_DEFAULT_OVERWRITE,
+        question=question.text,
+        answers=(REPLACE_DEFAULT_SMTP, KEEP_DEFAULT_SMTP),
+        server=question.server,
+        current=question.current,
+        new=question.new,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -833,7 +843,7 @@ def enable_services(
         if current is None or current.der is None:
             replace_it = True
         elif replace_default_smtp is None:
-            raise DefaultSmtpConfirmation(
+            raise default_smtp_confirmation(
                 DefaultSmtpQuestion(
                     server=srv.name,
                     current=current.thumbprint,

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from certward.errors import InputError
+from certward.codes.certificates import SMTP_DEFAULT_OVERWRITE
+from certward.codes.general import INPUT_CONFLICT
+from certward.errors import ConfirmationRequired
 from certward.interfaces.cli import (
     auth_cmd,
     connector_cmd,
@@ -37,7 +39,6 @@ from certward.interfaces.cli.common import (
     root_db,
 )
 from certward.model import ExchangeVersion, Role, ServiceSet, StoreName
-from certward.services.lifecycle import DefaultSmtpConfirmation
 from certward.services.views import CertificateView
 
 if TYPE_CHECKING:
@@ -90,14 +91,14 @@ def _show_views(views: list[CertificateView], as_json: bool, title: str | None =
 def _ask_default_smtp(action: Callable[[bool | None], T], force: bool, keep_default: bool) -> T:
     """Run ``action``; answer Exchange's default-SMTP question from the flags or a terminal."""
     if force and keep_default:
-        raise InputError("--force and --keep-default-smtp contradict each other")
+        raise INPUT_CONFLICT("--force and --keep-default-smtp contradict each other")
     answer: bool | None = True if force else False if keep_default else None
     try:
         return action(answer)
-    except DefaultSmtpConfirmation as question:
-        if not sys.stdin.isatty():
+    except ConfirmationRequired as question:
+        if question.code is not SMTP_DEFAULT_OVERWRITE or not sys.stdin.isatty():
             raise
-        typer.echo(question.question.text)  # plain: a terminal must not re-wrap it
+        typer.echo(question.question)  # plain: a terminal must not re-wrap it
         reply = typer.prompt(
             '[Y] Yes  [A] Yes to All  [N] No  [L] No to All  [?] Help (default is "Y")',
             default="Y",

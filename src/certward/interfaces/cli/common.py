@@ -12,8 +12,9 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from certward.errors import CertwardError, InputError
-from certward.interfaces.cli import render
+from certward.codes.general import INPUT_INVALID
+from certward.errors import CertwardError
+from certward.interfaces.cli import hints, render
 from certward.model import Thumbprint, parse_thumbprint
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) loads only when a command opens it
@@ -29,7 +30,7 @@ class ErrorLineGroup(TyperGroup):
         try:
             return super().invoke(ctx)
         except CertwardError as exc:
-            render.error_console().print(f"error: {exc}", markup=False, soft_wrap=True)
+            render.error_console().print(hints.error_line(exc), markup=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
 
@@ -72,7 +73,7 @@ def as_thumbprint(text: str) -> Thumbprint:
     try:
         return parse_thumbprint(text)
     except ValueError as exc:
-        raise InputError(str(exc)) from None
+        raise INPUT_INVALID(str(exc)) from None
 
 
 def parse(parser: Callable[[str], T], value: str) -> T:
@@ -80,7 +81,7 @@ def parse(parser: Callable[[str], T], value: str) -> T:
     try:
         return parser(value)
     except ValueError as exc:
-        raise InputError(str(exc)) from None
+        raise INPUT_INVALID(str(exc)) from None
 
 
 def console() -> Console:

@@ -8,7 +8,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from certward.errors import InputError
+from certward.codes.general import INPUT_FILE_UNREADABLE, INPUT_INVALID, INPUT_MISSING
 from certward.model import Password
 
 
@@ -16,11 +16,11 @@ def read_file(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
+        raise INPUT_FILE_UNREADABLE(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise InputError(f"{path}: is a directory, not a file") from None
+        raise INPUT_FILE_UNREADABLE(f"{path}: is a directory, not a file") from None
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        raise INPUT_FILE_UNREADABLE(f"{path}: cannot read ({exc.strerror})") from None
 
 
 def read_password(path: Path | None, *, confirm: bool = False, required: bool) -> Password | None:
@@ -29,17 +29,17 @@ def read_password(path: Path | None, *, confirm: bool = False, required: bool) -
         lines = read_file(path).splitlines()
         value = lines[0] if lines else b""
         if not value:
-            raise InputError(f"{path}: the password file is empty")
+            raise INPUT_INVALID(f"{path}: the password file is empty")
         return Password(value)
     if not required:
         return None
     if not sys.stdin.isatty():
-        raise InputError("a password is required: pass --password-file FILE")
+        raise INPUT_MISSING("a password is required: pass --password-file FILE")
     first = getpass.getpass("Password: ").encode()
     if confirm and getpass.getpass("Confirm password: ").encode() != first:
-        raise InputError("the passwords do not match")
+        raise INPUT_INVALID("the passwords do not match")
     if not first:
-        raise InputError("the password must not be empty")
+        raise INPUT_INVALID("the password must not be empty")
     return Password(first)
 
 
@@ -48,7 +48,7 @@ def write_file(path: Path, data: bytes, *, private: bool = False) -> None:
     target = path.expanduser()
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
-        raise InputError(f"{path}: directory {directory} does not exist")
+        raise INPUT_INVALID(f"{path}: directory {directory} does not exist")
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
         try:
@@ -61,4 +61,4 @@ def write_file(path: Path, data: bytes, *, private: bool = False) -> None:
             Path(tmp).unlink(missing_ok=True)
             raise
     except OSError as exc:
-        raise InputError(f"{path}: cannot write ({exc.strerror})") from None
+        raise INPUT_INVALID(f"{path}: cannot write ({exc.strerror})") from None

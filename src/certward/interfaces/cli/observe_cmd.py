@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from certward.errors import InputError
+from certward.codes.general import INPUT_FILE_UNREADABLE
 from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import DbOpt, JsonOpt, console, open_app, parse
 from certward.model import ExchangeVersion, Role, StoreName
@@ -48,7 +48,7 @@ def observe(
             try:  # PowerShell's "> file" writes UTF-16
                 text = data.decode("utf-16")
             except UnicodeDecodeError:
-                raise InputError(f"{path}: not UTF-8 or UTF-16 text") from None
+                raise INPUT_FILE_UNREADABLE(f"{path}: not UTF-8 or UTF-16 text") from None
         observations.append(read_observation(str(path), text, server, store=store_name))
     result = open_app(db).observe.observe(
         server,

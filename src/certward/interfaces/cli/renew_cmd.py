@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from certward.errors import InputError
+from certward.codes.general import INPUT_CONFLICT, INPUT_MISSING
 from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import (
     DbOpt,
@@ -56,7 +56,7 @@ def renew_start(
 
     def sink(data: bytes) -> None:
         if out_file is None:
-            raise InputError("the certificate is CA-issued: pass --out FILE for the new request")
+            raise INPUT_MISSING("the certificate is CA-issued: pass --out FILE for the new request")
         inputs.write_file(out_file, data)
 
     result = open_app(db).renewal.start(
@@ -103,9 +103,11 @@ def renew_complete(
 ) -> None:
     """Complete the renewal everywhere: servers, services, default SMTP, connectors."""
     if plan_only and apply:
-        raise InputError("--plan and --apply contradict each other")
+        raise INPUT_CONFLICT("--plan and --apply contradict each other")
     if powershell and (apply or as_json):
-        raise InputError("--powershell prints the plan; it does not combine with --apply or --json")
+        raise INPUT_CONFLICT(
+            "--powershell prints the plan; it does not combine with --apply or --json"
+        )
     data = (inputs.read_file(reply), str(reply)) if reply is not None else None
     renewal = open_app(db).renewal
     old = as_thumbprint(thumbprint)

@@ -1,0 +1,19 @@
+"""Every stable error code certward raises, one module per area.
+
+A code is registered once, here, and never renamed: scripts and API clients test it.
+Raise the error by calling the code (see :mod:`certward.errors`). ``docs/errors.md`` is
+generated from these modules (``certward errors --markdown``).
+"""
+
+from certward.codes import (  # noqa: F401  (each module registers its codes)
+    auth,
+    certificates,
+    connectors,
+    edge,
+    endpoints,
+    general,
+    interop,
+    pki,
+    probe,
+    renewal,
+)

@@ -1,0 +1,47 @@
+"""Error codes: the organisation, servers, the store itself and the caller's input."""
+
+from certward.errors import InputError, NotFoundError, StoreError, code
+
+ORGANISATION_MISSING = code(
+    "organisation.missing",
+    NotFoundError,
+    "The store has no organisation yet; create one before anything else.",
+)
+ORGANISATION_EXISTS = code(
+    "organisation.exists", StoreError, "The store already holds an organisation (it has one)."
+)
+ORGANISATION_NAME_EMPTY = code(
+    "organisation.name_empty", InputError, "An organisation needs a name."
+)
+SERVER_NOT_FOUND = code("server.not_found", NotFoundError, "No server of that name.")
+SERVER_EXISTS = code("server.exists", StoreError, "A server of that name already exists.")
+SERVER_ROLES_INVALID = code(
+    "server.roles_invalid",
+    InputError,
+    "The roles cannot be combined (Edge Transport stands alone) or are unknown.",
+)
+SERVER_OBSERVED = code(
+    "server.observed",
+    StoreError,
+    "The server is observed from its dumps: certward holds no keys for it, changes nothing on it.",
+)
+SERVER_MANAGED = code(
+    "server.managed",
+    StoreError,
+    "The server is one certward runs; dumps of a real server cannot overwrite it.",
+)
+STORE_UNAVAILABLE = code(
+    "store.unavailable", StoreError, "The database or its master key cannot be opened or created."
+)
+INPUT_INVALID = code(
+    "input.invalid",
+    InputError,
+    "A value given by the caller is malformed (the message says which).",
+)
+INPUT_FILE_UNREADABLE = code(
+    "input.file_unreadable", InputError, "A file given by the caller cannot be read."
+)
+INPUT_CONFLICT = code(
+    "input.conflict", InputError, "Two values were given that exclude each other."
+)
+INPUT_MISSING = code("input.missing", InputError, "A value the operation needs was not given.")

@@ -1,0 +1,13 @@
+"""Error codes: probe."""
+
+from certward.errors import (  # noqa: F401  (each code names its kind)
+    ConfirmationRequired,
+    EndpointError,
+    InputError,
+    InteropError,
+    NotFoundError,
+    PkiError,
+    ProbeError,
+    StoreError,
+    code,
+)
