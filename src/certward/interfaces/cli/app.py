@@ -16,6 +16,7 @@ from certward.interfaces.cli import (
     auth_cmd,
     connector_cmd,
     edge_cmd,
+    errors_cmd,
     health_cmd,
     inputs,
     observe_cmd,
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-app = new_typer("certward: the certificates and TLS of an Exchange-style organisation.")
+app = new_typer("certward: the certificates and TLS of an Exchange-style organisation.", root=True)
 org_app = new_typer("The organisation and its OAuth auth certificate.")
 server_app = new_typer("Servers, their roles and versions.")
 cert_app = new_typer("Certificates in a server's personal (My) store: the Exchange cmdlets.")
@@ -74,11 +75,33 @@ app.command("events")(serve_cmd.events)
 app.command("health")(health_cmd.health)
 app.command("rules")(health_cmd.rules)
 app.command("observe")(observe_cmd.observe)
+app.command("errors")(errors_cmd.errors)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"certward {version('certward')}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root(db: DbOpt = None) -> None:
+def _root(
+    db: DbOpt = None,
+    _version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            "-V",
+            is_eager=True,
+            callback=_print_version,
+            help="Print certward's version and exit.",
+        ),
+    ] = False,
+) -> None:
     root_db.set(db)
+    render.reset()
 
 
 def _show_views(views: list[CertificateView], as_json: bool, title: str | None = None) -> None:
@@ -116,7 +139,11 @@ def quickstart(db: DbOpt = None, as_json: JsonOpt = False) -> None:
 
     application = open_app(db)
     result = build_demo(
-        application.lifecycle, application.connectors, application.vdirs, SystemClock()
+        application.organisation,
+        application.certificates,
+        application.connectors,
+        application.vdirs,
+        SystemClock(),
     )
     if not as_json:
         if result.created:
@@ -144,15 +171,15 @@ def inventory(db: DbOpt = None, as_json: JsonOpt = False) -> None:
 
 
 def _inventory(application: App, as_json: bool) -> None:
-    lifecycle = application.lifecycle
-    servers = lifecycle.servers()
+    certificates = application.certificates
+    servers = application.organisation.servers()
     if as_json:
         render.print_json(
             [
                 {
                     **_server_json(summary.server, summary.certificate_count),
                     "certificates": [
-                        v.to_json() for v in lifecycle.list_certificates(summary.server.name)
+                        v.to_json() for v in certificates.list_certificates(summary.server.name)
                     ],
                 }
                 for summary in servers
@@ -160,10 +187,13 @@ def _inventory(application: App, as_json: bool) -> None:
         )
         return
     for summary in servers:
-        views = lifecycle.list_certificates(summary.server.name)
-        console().print()
-        title = f"{summary.server.name} (My)"
-        console().print(render.certificate_table(views, title=title, detailed=True))
+        views = certificates.list_certificates(summary.server.name)
+        out = console()
+        if out.is_terminal:
+            out.print()
+        table = render.certificate_table(views, title=summary.server.name, detailed=True)
+        setattr(table, render.GROUP, "Server")
+        out.print(table)
 
 
 # -- org --------------------------------------------------------------------------------------
@@ -176,7 +206,7 @@ def org_init(
     db: DbOpt = None,
 ) -> None:
     """Create the organisation and its OAuth auth certificate (5 years, RSA 2048)."""
-    org = open_app(db).lifecycle.init_organisation(name, domain=domain)
+    org = open_app(db).organisation.init_organisation(name, domain=domain)
     console().print(f"Organisation {org.name} created.", markup=False)
     console().print(f"Auth certificate: {org.auth_thumbprint}", markup=False)
 
@@ -184,7 +214,7 @@ def org_init(
 @org_app.command("show")
 def org_show(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """The organisation: name, domain, auth certificate."""
-    org = open_app(db).lifecycle.organisation()
+    org = open_app(db).organisation.organisation()
     data = {"name": org.name, "domain": org.domain, "auth_thumbprint": org.auth_thumbprint}
     if as_json:
         render.print_json(data)
@@ -232,7 +262,7 @@ def server_add(
 ) -> None:
     """Add a server; like setup, it gets a self-signed certificate as default SMTP cert."""
     roles = [parse(Role.parse, value) for value in role or []]
-    server = open_app(db).lifecycle.add_server(
+    server = open_app(db).organisation.add_server(
         name, fqdn=fqdn, roles=roles, version=parse(ExchangeVersion.parse, version)
     )
     console().print(f"Server {server.name} ({server.fqdn}) added.", markup=False)
@@ -259,7 +289,7 @@ def server_set(
     db: DbOpt = None,
 ) -> None:
     """TLS protocol policy of a server (TLS 1.0/1.1 only when enabled explicitly)."""
-    server = open_app(db).lifecycle.set_server(
+    server = open_app(db).organisation.set_server(
         name,
         tls_min_version=tls_min_version,
         tls_max_version=tls_max_version,
@@ -275,7 +305,7 @@ def server_set(
 @server_app.command("list")
 def server_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """The organisation's servers."""
-    summaries = open_app(db).lifecycle.servers()
+    summaries = open_app(db).organisation.servers()
     if as_json:
         render.print_json([_server_json(s.server, s.certificate_count) for s in summaries])
         return
@@ -310,21 +340,20 @@ def server_show(
     as_json: JsonOpt = False,
 ) -> None:
     """One server."""
-    lifecycle = open_app(db).lifecycle
-    server = lifecycle.server(name)
-    data = _server_json(server, len(lifecycle.list_certificates(server.name)))
+    application = open_app(db)
+    server = application.organisation.server(name)
+    data = _server_json(server, len(application.certificates.list_certificates(server.name)))
     if as_json:
         render.print_json(data)
     else:
-        for key, value in data.items():
-            console().print(f"{key:24} : {value}", markup=False)
+        render.print_fields((render.pascal(key), value) for key, value in data.items())
 
 
 # -- cert -------------------------------------------------------------------------------------
 @cert_app.command("list")
 def cert_list(server: ServerOpt, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Get-ExchangeCertificate: Thumbprint, Services, Subject."""
-    _show_views(open_app(db).lifecycle.list_certificates(server), as_json)
+    _show_views(open_app(db).certificates.list_certificates(server), as_json)
 
 
 @cert_app.command("show")
@@ -332,7 +361,7 @@ def cert_show(
     thumbprint: ThumbArg, server: ServerOpt, db: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Get-ExchangeCertificate | Format-List for one certificate."""
-    view = open_app(db).lifecycle.show_certificate(server, as_thumbprint(thumbprint))
+    view = open_app(db).certificates.show_certificate(server, as_thumbprint(thumbprint))
     if as_json:
         render.print_json(view.to_json())
     else:
@@ -397,10 +426,10 @@ def cert_new(
     db: DbOpt = None,
 ) -> None:
     """New-ExchangeCertificate: a self-signed certificate."""
-    lifecycle = open_app(db).lifecycle
+    application = open_app(db)
     wanted = _services(services) if services else None
     result = _ask_default_smtp(
-        lambda answer: lifecycle.new_self_signed(
+        lambda answer: application.certificates.new_self_signed(
             server,
             subject=subject,
             domains=domain or [],
@@ -430,7 +459,7 @@ def cert_request(
     db: DbOpt = None,
 ) -> None:
     """New-ExchangeCertificate -GenerateRequest: write a CSR; the request stays pending."""
-    view = open_app(db).lifecycle.request_certificate(
+    view = open_app(db).certificates.request_certificate(
         server,
         subject=subject,
         domains=domain or [],
@@ -455,7 +484,7 @@ def cert_import(
     """Import-ExchangeCertificate: a CA reply completes its request; a PFX brings its key."""
     data = inputs.read_file(file)
     password = inputs.read_password(password_file, required=False)
-    result = open_app(db).lifecycle.import_file(
+    result = open_app(db).certificates.import_file(
         server, data, source=str(file), password=password, exportable=exportable
     )
     for store, thumb, subject in result.chain_added:
@@ -477,11 +506,13 @@ def cert_enable(
     db: DbOpt = None,
 ) -> None:
     """Enable-ExchangeCertificate: add services (IIS moves; SMTP asks about the default)."""
-    lifecycle = open_app(db).lifecycle
+    application = open_app(db)
     wanted = _services(services)
     thumb = as_thumbprint(thumbprint)
     result = _ask_default_smtp(
-        lambda answer: lifecycle.enable(server, thumb, wanted, replace_default_smtp=answer),
+        lambda answer: application.certificates.enable(
+            server, thumb, wanted, replace_default_smtp=answer
+        ),
         force,
         keep_default_smtp,
     )
@@ -504,7 +535,7 @@ def cert_export(
     thumb = as_thumbprint(thumbprint)
     password = inputs.read_password(password_file, confirm=True, required=True)
     assert password is not None
-    data = open_app(db).lifecycle.export_pfx(
+    data = open_app(db).certificates.export_pfx(
         server, thumb, password=password, legacy=legacy_encryption
     )
     inputs.write_file(out, data, private=True)
@@ -523,7 +554,7 @@ def cert_renew(
 ) -> None:
     """Renew: self-signed into a new certificate; CA-issued into a new request."""
     sink = (lambda data: inputs.write_file(out, data)) if out is not None else None
-    result = open_app(db).lifecycle.renew(
+    result = open_app(db).certificates.renew(
         server, as_thumbprint(thumbprint), sink=sink, binary=binary
     )
     if result.pending_request:
@@ -542,7 +573,7 @@ def cert_remove(
 ) -> None:
     """Remove-ExchangeCertificate."""
     thumb = as_thumbprint(thumbprint)
-    open_app(db).lifecycle.remove(server, thumb, force=force)
+    open_app(db).certificates.remove(server, thumb, force=force)
     console().print(f"Removed {thumb}", markup=False)
 
 
@@ -555,7 +586,7 @@ def store_list(
     server: ServerOpt, store: StoreOpt, db: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Certificates in the Root or CA store."""
-    views = open_app(db).lifecycle.store_list(server, parse(StoreName.parse, store))
+    views = open_app(db).stores.store_list(server, parse(StoreName.parse, store))
     _show_views(views, as_json)
 
 
@@ -567,7 +598,7 @@ def store_add(
     db: DbOpt = None,
 ) -> None:
     """Add one or many certificates (a bundle of hundreds goes in one call)."""
-    result = open_app(db).lifecycle.store_add(
+    result = open_app(db).stores.store_add(
         server, parse(StoreName.parse, store), inputs.read_file(file), source=str(file)
     )
     for thumb, subject in result.added:
@@ -588,7 +619,7 @@ def store_remove(
 ) -> None:
     """Remove certificates from the Root or CA store (many at once: seed 001's fix)."""
     thumbs = [as_thumbprint(t) for t in thumbprint]
-    open_app(db).lifecycle.store_remove(server, parse(StoreName.parse, store), *thumbs)
+    open_app(db).stores.store_remove(server, parse(StoreName.parse, store), *thumbs)
     for thumb in thumbs:
         console().print(f"Removed {thumb}", markup=False)
 

@@ -34,13 +34,14 @@ def _print(view: AuthView, as_json: bool) -> None:
         "service_name": "ServiceName",
         "realm": "Realm",
     }
-    for key, label in labels.items():
-        console().print(f"{label:30} : {data[key] or ''}", markup=False)
+    fields: list[tuple[str, object]] = [(label, data[key]) for key, label in labels.items()]
     for which in ("current", "next", "previous"):
         info = data[which]
         if info:
-            missing = f"; missing on {', '.join(info['missing_on'])}" if info["missing_on"] else ""
-            console().print(f"{which + ' expires':30} : {info['not_after']}{missing}", markup=False)
+            fields.append((f"{which.capitalize()}CertificateNotAfter", info["not_after"]))
+            if info["missing_on"]:
+                fields.append((f"{which.capitalize()}CertificateMissingOn", info["missing_on"]))
+    render.print_fields(fields)
 
 
 @auth_app.command("show")

@@ -23,24 +23,60 @@ if TYPE_CHECKING:  # the store (SQLAlchemy) loads only when a command opens it
 T = TypeVar("T")
 
 
+# The checks speak the monitoring-plugins convention (Nagios, Icinga): 0 OK, 1 WARNING,
+# 2 CRITICAL, 3 UNKNOWN. A usage error or any failure to judge is UNKNOWN there, never 2.
+CHECKS = frozenset({"health", "probe", "auth monitor"})
+UNKNOWN = 3
+
+
 class ErrorLineGroup(TyperGroup):
-    """Maps every CertwardError to one ``error: ...`` line and a non-zero exit status."""
+    """Maps every CertwardError to one ``error: ...`` line and its exit status, and gives
+    every command certward's help conventions (see ``help.py``)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except CertwardError as exc:
             render.error_console().print(hints.error_line(exc), markup=False, soft_wrap=True)
-            raise typer.Exit(exc.exit_code) from None
+            raise typer.Exit(UNKNOWN if _is_check(ctx) else exc.exit_code) from None
+        except typer.TyperException as exc:  # click's usage errors (exit status 2)
+            if exc.exit_code == 2 and _is_check(ctx):
+                exc.exit_code = UNKNOWN
+            raise
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            from certward.interfaces.cli.help import polish
+
+            polish(command, _path(ctx, cmd_name), ctx)
+        return command
+
+    def get_params(self, ctx: Any) -> Any:
+        from certward.interfaces.cli.help import polish
+
+        polish(self, "", ctx)  # a group: metavars only (its commands carry the examples)
+        return super().get_params(ctx)
 
 
-def new_typer(help_text: str) -> typer.Typer:
+def _path(ctx: Any, name: str | None) -> str:
+    """``auth monitor`` for the command ``name`` under the group of ``ctx``."""
+    group = " ".join(str(ctx.command_path).split()[1:])
+    return " ".join(part for part in (group, name) if part)
+
+
+def _is_check(ctx: Any) -> bool:
+    return _path(ctx, ctx.invoked_subcommand) in CHECKS
+
+
+def new_typer(help_text: str, *, root: bool = False) -> typer.Typer:
     return typer.Typer(
         help=help_text,
         cls=ErrorLineGroup,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
-        add_completion=False,
+        add_completion=root,
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
 
 

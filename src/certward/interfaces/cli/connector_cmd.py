@@ -121,16 +121,16 @@ def _print(view: ConnectorView, as_json: bool) -> None:
     if as_json:
         render.print_json(data)
         return
+    fields: list[tuple[str, object]] = []
     for key, value in data.items():
         if key == "tls_certificate_resolution":
-            for r in value:
-                console().print(
-                    f"{'resolves on ' + r['server']:30} : {r['status']} {r['thumbprint'] or ''}",
-                    markup=False,
-                )
-            continue
-        shown = ", ".join(map(str, value)) if isinstance(value, list) else value
-        console().print(f"{key:30} : {'' if shown is None else shown}", markup=False)
+            fields += [
+                (f"ResolvesOn{r['server']}", f"{r['status']} {r['thumbprint'] or ''}".strip())
+                for r in value
+            ]
+        else:
+            fields.append((render.pascal(key), value))
+    render.print_fields(fields)
 
 
 @connector_app.command("add")
@@ -249,8 +249,7 @@ def transport_show(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         render.print_json(data)
     else:
-        for key, value in data.items():
-            console().print(f"{key:32} : {{{', '.join(value)}}}", markup=False)
+        render.print_fields((render.pascal(key), value) for key, value in data.items())
 
 
 DirectionArg = Annotated[str, typer.Argument(metavar="send|receive")]

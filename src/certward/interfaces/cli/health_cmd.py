@@ -82,6 +82,7 @@ def _print(report: HealthReport) -> None:
         groups.setdefault(finding.server or "(organisation)", []).append(i)
     for where in sorted(groups, key=lambda g: (g != "(organisation)", g)):
         table = Table(title=where, title_justify="left", show_lines=True, expand=True)
+        setattr(table, render.GROUP, "Server")
         table.add_column("Severity", no_wrap=True)
         table.add_column("Rule", no_wrap=True)
         table.add_column("Finding", ratio=3, overflow="fold")

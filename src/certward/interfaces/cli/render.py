@@ -10,6 +10,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from certward.services.views import CertificateView, exchange_datetime
 
@@ -24,8 +25,67 @@ def _width(tty: bool) -> int | None:
     return int(columns) if columns.isdigit() and int(columns) >= 40 else _WIDE
 
 
+class _Console(Console):
+    """A console that prints tables as tab-separated lines when it is not a terminal.
+
+    Off a terminal (a pipe, a file, a script) a table carries no box drawing, no wrapping
+    and no truncation: a header line, then one line per row with the cells separated by
+    tabs, as ``kubectl`` prints them, so ``cut -f`` and ``awk -F'\t'`` read it. A titled
+    table (e.g. one per server) gets its title as a first column named by ``GROUP`` (set on
+    the table, default ``Group``), and the header is printed once for tables alike.
+    ``--json`` stays the contract for anything more.
+    """
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        if self.is_terminal or not any(isinstance(o, Table) for o in objects):
+            super().print(*objects, **kwargs)
+            return
+        for item in objects:
+            if isinstance(item, Table):
+                self.file.write(self._tsv(item))
+            else:
+                super().print(item, **kwargs)
+
+    def _tsv(self, table: Table) -> str:
+        headers = [_plain(column.header) for column in table.columns]
+        # Column._cells holds the cells as added (rich has no public accessor for them).
+        columns = [[_plain(cell) for cell in column._cells] for column in table.columns]
+        group = _plain(table.title) if table.title else None
+        if group is not None:
+            headers.insert(0, str(getattr(table, GROUP, "Group")))
+        lines = []
+        if tuple(headers) not in _HEADERS_PRINTED:
+            _HEADERS_PRINTED.add(tuple(headers))
+            lines.append("\t".join(headers))
+        for row in zip(*columns, strict=True) if columns else ():
+            lines.append("\t".join(([group] if group is not None else []) + list(row)))
+        return "".join(line + "\n" for line in lines)
+
+
+GROUP = "certward_group"
+# Headers already printed by this process: a command printing one table per server prints
+# its header once (a command is one process; the tests' runner clears it per invocation).
+_HEADERS_PRINTED: set[tuple[str, ...]] = set()
+
+
+def reset() -> None:
+    """Forget printed headers (at the start of each command)."""
+    _HEADERS_PRINTED.clear()
+
+
+def _plain(cell: object) -> str:
+    """A cell as one line of plain text: markup rendered away, tabs and newlines folded."""
+    if isinstance(cell, Text):
+        text = cell.plain
+    elif isinstance(cell, str):
+        text = Text.from_markup(cell).plain
+    else:
+        text = str(cell)
+    return " ".join(text.replace("\t", " ").splitlines())
+
+
 def console() -> Console:
-    return Console(width=_width(sys.stdout.isatty()), highlight=False)
+    return _Console(width=_width(sys.stdout.isatty()), highlight=False)
 
 
 def error_console() -> Console:
@@ -85,6 +145,50 @@ def format_list(view: CertificateView) -> str:
     ]
     width = max(18, *(len(label) for label, _ in fields))
     return "\n".join(f"{label.ljust(width)} : {value}" for label, value in fields)
+
+
+# Where Exchange's cmdlets name a field otherwise than its JSON key says.
+_LABELS = {
+    "fqdn": "Fqdn",
+    "roles": "ServerRole",
+    "default_smtp_thumbprint": "InternalTransportCertificateThumbprint",
+    "tls_certificate_name": "TlsCertificateName",
+    "require_tls": "RequireTLS",
+    "ignore_starttls": "IgnoreSTARTTLS",
+    "tls_send_domain_secure_list": "TLSSendDomainSecureList",
+    "tls_receive_domain_secure_list": "TLSReceiveDomainSecureList",
+}
+_ACRONYMS = {"tls": "Tls", "smtp": "Smtp", "iis": "IIS", "ip": "IP", "url": "Url"}
+
+
+def pascal(key: str) -> str:
+    """A JSON key as Exchange labels it: ``tls_auth_level`` → ``TlsAuthLevel``."""
+    if key in _LABELS:
+        return _LABELS[key]
+    return "".join(_ACRONYMS.get(part, part.capitalize()) for part in key.split("_"))
+
+
+def field_value(value: object) -> str:
+    """A value as Format-List prints it: lists in braces, booleans as True/False."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return _bool(value)
+    if isinstance(value, list | tuple):
+        return "{" + ", ".join(field_value(v) for v in value) + "}"
+    return str(value)
+
+
+def format_fields(fields: Iterable[tuple[str, object]]) -> str:
+    """``Format-List`` of labelled values: labels padded to the longest, then ``' : '``."""
+    rows = [(label, field_value(value)) for label, value in fields]
+    width = max((len(label) for label, _ in rows), default=0)
+    return "\n".join(f"{label.ljust(width)} : {value}" for label, value in rows)
+
+
+def print_fields(fields: Iterable[tuple[str, object]]) -> None:
+    """Print ``fields`` (label, value) as Format-List; labels are PascalCase."""
+    sys.stdout.write(format_fields(fields) + "\n")
 
 
 def _bool(value: bool) -> str:
