@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from certward.health import rules as _rules  # noqa: F401 - importing registers the rules
 from certward.health.findings import RULES, Finding, Rule, Severity
 from certward.health.snapshot import OrgSnapshot
+from certward.model import CheckStatus
 from certward.pki.names import dotnet_x500
 
 REPORT_SCHEMA_VERSION = 1
@@ -44,12 +45,12 @@ class HealthReport:
         return max((f.severity for f in self.findings), default=None)
 
     @property
-    def exit_status(self) -> int:
-        """0 clean (info at most), 1 warnings only, 2 errors or critical findings."""
+    def exit_status(self) -> CheckStatus:
+        """OK clean (info at most), WARNING warnings only, CRITICAL errors or critical."""
         worst = self.worst
         if worst is None or worst is Severity.INFO:
-            return 0
-        return 1 if worst is Severity.WARNING else 2
+            return CheckStatus.OK
+        return CheckStatus.WARNING if worst is Severity.WARNING else CheckStatus.CRITICAL
 
     def counts(self) -> dict[str, int]:
         return {s.label: sum(f.severity is s for f in self.findings) for s in Severity}
@@ -61,7 +62,7 @@ class HealthReport:
             "servers": list(self.servers),
             "rules_run": self.rules_run,
             "counts": self.counts(),
-            "exit_status": self.exit_status,
+            "exit_status": int(self.exit_status),
             "findings": [f.to_json() for f in self.findings],
         }
 

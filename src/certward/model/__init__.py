@@ -13,6 +13,7 @@ from certward.model.certificates import (
     is_cng_provider,
     parse_thumbprint,
 )
+from certward.model.checks import CheckStatus
 from certward.model.connectors import (
     AuthMechanism,
     Binding,
@@ -45,6 +46,7 @@ __all__ = [
     "AuthMechanism",
     "Binding",
     "CertStatus",
+    "CheckStatus",
     "CertificateRecord",
     "Connector",
     "ConnectorKind",

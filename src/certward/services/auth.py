@@ -11,10 +11,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certward.clock import Clock
-from certward.errors import NotFoundError, StoreError
-from certward.model import AuthConfig, Organisation, Thumbprint
+from certward.codes.auth import AUTH_KEY_UNSUPPORTED, AUTH_NEXT_MISSING, AUTH_NEXT_NOT_EFFECTIVE
+from certward.codes.general import INPUT_CONFLICT, ORGANISATION_MISSING
+from certward.model import AuthConfig, CheckStatus, Organisation, Thumbprint
 from certward.pki import certinfo
-from certward.services.lifecycle import make_auth_certificate, publish_auth_certificate
+from certward.services._records import make_auth_certificate, publish_auth_certificate
 from certward.services.ports import Repository, UnitOfWork
 
 NEXT_DEFAULT_DELAY = dt.timedelta(hours=48)  # Set-AuthConfig: effective at least 48 h ahead
@@ -85,6 +86,19 @@ class MonitorReport:
     def action_due(self) -> bool:
         return self.decision is not MonitorDecision.NO_ACTION
 
+    @property
+    def status(self) -> CheckStatus:
+        """The monitoring verdict: OK when nothing is due or it was done; CRITICAL when
+        OAuth is broken now (the current certificate must be replaced, or has no days
+        left); WARNING when a next certificate or an import is due."""
+        if not self.action_due or self.applied:
+            return CheckStatus.OK
+        if self.decision is MonitorDecision.REPLACE or (
+            self.days_left is not None and self.days_left <= 0
+        ):
+            return CheckStatus.CRITICAL
+        return CheckStatus.WARNING
+
     def to_json(self) -> dict[str, Any]:
         return {
             "as_of": _iso(self.as_of),
@@ -94,6 +108,7 @@ class MonitorReport:
             "applied": self.applied,
             "current_days_left": self.days_left,
             "import_to": list(self.import_to),
+            "status": self.status.name,
         }
 
 
@@ -190,11 +205,13 @@ class AuthService:
             org = _org(repo)
             auth = org.auth
             if auth.next_thumbprint is None:
-                raise StoreError("there is no next auth certificate to publish")
+                raise AUTH_NEXT_MISSING("there is no next auth certificate to publish")
             if not force and auth.next_effective is not None and now < auth.next_effective:
-                raise StoreError(
-                    f"the next auth certificate becomes effective on "
-                    f"{auth.next_effective:%Y-%m-%d %H:%M} UTC; pass --force to publish it now"
+                raise AUTH_NEXT_NOT_EFFECTIVE(
+                    f"the next auth certificate {auth.next_thumbprint} becomes effective on "
+                    f"{auth.next_effective:%Y-%m-%d %H:%M} UTC",
+                    thumbprint=auth.next_thumbprint,
+                    effective=auth.next_effective.isoformat(),
                 )
             _publish(repo, org)
             return _view(repo, _org(repo))
@@ -207,7 +224,11 @@ class AuthService:
 
     def monitor(self, *, renew: bool = False, as_of: dt.datetime | None = None) -> MonitorReport:
         if renew and as_of is not None:
-            raise ValueError("--as-of only reports; it cannot be combined with --renew")
+            raise INPUT_CONFLICT(
+                "a report as of another time cannot also renew the auth certificate",
+                as_of=as_of.isoformat(),
+                renew=True,
+            )
         now = as_of or self._clock.now()
         with self._uow.transaction() as repo:
             org = _org(repo)
@@ -257,7 +278,7 @@ class AuthService:
 def _org(repo: Repository) -> Organisation:
     org = repo.organisation()
     if org is None:
-        raise NotFoundError("no organisation in this store; run 'certward org init NAME' first")
+        raise ORGANISATION_MISSING("there is no organisation in this store")
     return org
 
 
@@ -283,7 +304,10 @@ def _publish(repo: Repository, org: Organisation) -> None:
 def _publish_everywhere(repo: Repository, thumbprint: Thumbprint) -> None:
     der, key = repo.published_certificate(thumbprint)
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise StoreError("the auth certificate has an unsupported key type")
+        raise AUTH_KEY_UNSUPPORTED(
+            f"the auth certificate {thumbprint} has no RSA key, which OAuth needs",
+            thumbprint=thumbprint,
+        )
     cert = certinfo.load_der(der)
     for server in repo.servers():
         publish_auth_certificate(repo, server.name, cert, key, None)

@@ -88,8 +88,11 @@ def auth_monitor(
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """MonitorExchangeAuthCertificate.ps1: exit 0 when nothing is due (or it was done),
-    1 when action is due and --renew was not given."""
+    """MonitorExchangeAuthCertificate.ps1's decision, as a monitoring check.
+
+    Exit 0 OK: nothing is due, or --renew did it; 1 WARNING: a next certificate or an import
+    is due; 2 CRITICAL: the current certificate must be replaced now; 3 UNKNOWN: no verdict.
+    """
     when = parse(parse_date, as_of) if as_of else None
     if renew and when is not None:
         raise typer.BadParameter("--as-of reports only; it cannot be combined with --renew")
@@ -103,5 +106,4 @@ def auth_monitor(
         verb = "done" if report.applied else "would"
         for action in report.actions:
             console().print(f"  {verb}: {action}", markup=False)
-    if report.action_due and not report.applied:
-        raise typer.Exit(1)
+    raise typer.Exit(int(report.status))
