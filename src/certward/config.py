@@ -16,7 +16,7 @@ from pathlib import Path
 
 import platformdirs
 
-from certward.errors import StoreError
+from certward.codes.general import MASTER_KEY_INVALID
 
 DB_ENV = "CERTWARD_DB"
 MASTER_KEY_ENV = "CERTWARD_MASTER_KEY"
@@ -83,5 +83,5 @@ def master_key(settings: Settings) -> bytes:
 def _read_key_file(path: Path) -> bytes:
     key = path.read_bytes().strip()
     if not key:
-        raise StoreError(f"{path}: master key file is empty")
+        raise MASTER_KEY_INVALID(f"{path}: master key file is empty", file=str(path))
     return key

@@ -45,3 +45,8 @@ INPUT_CONFLICT = code(
     "input.conflict", InputError, "Two values were given that exclude each other."
 )
 INPUT_MISSING = code("input.missing", InputError, "A value the operation needs was not given.")
+MASTER_KEY_INVALID = code(
+    "store.master_key_invalid",
+    StoreError,
+    "The master key (its file or environment variable) is empty or cannot be used.",
+)

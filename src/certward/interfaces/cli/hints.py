@@ -16,7 +16,34 @@ HINTS: dict[str, str] = {
     # -- certificates, stores, organisation, renewal ----------------------------------------
     # -- pki, pfx ----------------------------------------------------------------------------
     # -- connectors, transport, auth, edge, observe, mail -------------------------------------
+    "connector.not_found": "see 'certward connector list'",
+    "connector.ambiguous": "name one of them as SERVER\\Name",
+    "connector.server_missing": "pass --server NAME",
+    "connector.receive_one_server": "give it one --server; to move it, remove it and add it "
+    "on the other server",
+    "connector.tls_name_twice": "give --tls-certificate-name or --tls-certificate, not both",
+    "connector.certificate_pending": "complete it first with "
+    "'certward cert import --server {server} FILE'",
+    "domain_secure.not_listed": "see 'certward transport show'",
+    "auth.next_missing": "stage one with 'certward auth new-next'",
+    "auth.next_not_effective": "pass --force to publish it now",
+    "edge.already_subscribed": "run 'certward edge remove {server}' first",
+    "edge.no_default_smtp": "create one with 'certward cert new --server {server} ...'",
+    "observe.store_unknown": "say which store it stands for with --store My|Root|CA",
+    "observe.auth_beside_managed": "observe into a store of its own (--db PATH)",
+    "transport.no_smart_host": "add one with "
+    "'certward connector set \"{connector}\" --smart-host HOST[:PORT]'",
+    "mail.domain_not_accepted": "run 'certward domain add {domain}' first",
     # -- probe -------------------------------------------------------------------------------
+    "probe.no_target": "give smtp://host, imap://host, https://host or a mail domain, "
+    "or --targets-file FILE",
+    "probe.target_invalid": "give smtp://, smtps://, imap://, imaps://, pop3://, pop3s:// or "
+    "https://host[:port], or a bare mail domain",
+    "probe.targets_unreadable": "check --targets-file",
+    "probe.roots_invalid": "--ca-file takes a PEM bundle of trusted roots",
+    "probe.resolver_invalid": "pass --resolver IP[:PORT], e.g. 192.0.2.53:53 or [2001:db8::53]:53",
+    "probe.server_name_invalid": "pass --sni a DNS name such as mail.contoso.com",
+    "probe.connect_to_invalid": "pass --connect-to HOST:IP, e.g. mail.contoso.com:192.0.2.10",
 }
 
 # A confirmation's answers, as the flags that give them: {code: {answer: flag}}.
