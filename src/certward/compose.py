@@ -8,14 +8,16 @@ from certward.clock import Clock, SystemClock
 from certward.codes.general import STORE_UNAVAILABLE
 from certward.config import Settings, load_settings, master_key
 from certward.services.auth import AuthService
+from certward.services.certificates import CertificateService
 from certward.services.connectors import Connectors
 from certward.services.edge import EdgeService
 from certward.services.endpoints import EndpointService
 from certward.services.health import HealthService
-from certward.services.lifecycle import Lifecycle
 from certward.services.mail import MailService
 from certward.services.observe import ObserveService
+from certward.services.organisation import OrganisationService
 from certward.services.renewal import RenewalService
+from certward.services.stores import TrustStoreService
 from certward.services.transport import TransportService
 from certward.services.vdirs import VdirService
 from certward.storage import KeyVault, SqlStore
@@ -25,7 +27,9 @@ from certward.storage import KeyVault, SqlStore
 class App:
     settings: Settings
     store: SqlStore
-    lifecycle: Lifecycle
+    organisation: OrganisationService
+    certificates: CertificateService
+    stores: TrustStoreService
     connectors: Connectors
     auth: AuthService
     renewal: RenewalService
@@ -50,14 +54,15 @@ def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
         raise STORE_UNAVAILABLE(f"{where}: cannot create the store ({exc.strerror})") from None
     store = SqlStore(settings.database_url, KeyVault(key))
     clock = clock or SystemClock()
-    lifecycle = Lifecycle(store, clock)
     return App(
         settings,
         store,
-        lifecycle,
+        OrganisationService(store, clock),
+        CertificateService(store, clock),
+        TrustStoreService(store, clock),
         Connectors(store, clock),
         AuthService(store, clock),
-        RenewalService(store, clock, lifecycle),
+        RenewalService(store, clock),
         MailService(store),
         TransportService(store, clock, settings.state_dir),
         EndpointService(store, clock, settings.state_dir),

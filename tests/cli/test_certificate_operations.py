@@ -547,7 +547,7 @@ def test_a_pending_request_cannot_be_enabled(
 def test_an_expired_certificate_cannot_be_enabled(contoso: Cli, isolated_store: Path) -> None:
     """Made in 2020 for one day through the service layer with a fixed clock."""
     app = build_app(str(isolated_store), clock=FixedClock(dt.datetime(2020, 3, 1, tzinfo=dt.UTC)))
-    made = app.lifecycle.new_self_signed(
+    made = app.certificates.new_self_signed(
         "EXCH01", subject="CN=old.contoso.com", services=ServiceSet(), days=1, key_size=1024
     )
     app.store.close()

@@ -39,9 +39,9 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.delenv("CERTWARD_MASTER_KEY", raising=False)
         app = build_app(str(directory / "certward.db"))
-        app.lifecycle.init_organisation("Contoso", domain="contoso.com")
+        app.organisation.init_organisation("Contoso", domain="contoso.com")
         for server in ("EXCH01", "EXCH02"):
-            app.lifecycle.add_server(server, fqdn=f"{server.lower()}.contoso.com")
+            app.organisation.add_server(server, fqdn=f"{server.lower()}.contoso.com")
         app.store.close()
     yield directory
 

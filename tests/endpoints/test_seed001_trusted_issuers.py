@@ -115,12 +115,12 @@ def test_voicemail_fails_with_355_roots_and_flows_after_trimming_to_85(
         app = build_app(None)
         generated = [
             v.thumbprint
-            for v in app.lifecycle.store_list("HUB01", StoreName.ROOT)
+            for v in app.stores.store_list("HUB01", StoreName.ROOT)
             if "Example Trust Services" in v.subject
         ]
         mark = hub.mark()
         cli("store", "remove", *generated[84:], "--server", "HUB01", "--store", "Root")
-        assert len(app.lifecycle.store_list("HUB01", StoreName.ROOT)) == 85
+        assert len(app.stores.store_list("HUB01", StoreName.ROOT)) == 85
         hub.wait_for("configuration reloaded", timeout=5, after=mark)
 
         assert acceptable_ca_names(port) == 85

@@ -181,7 +181,7 @@ def test_a_ca_certificate_for_the_fqdn_beats_the_self_signed_one(
 def test_an_expired_winner_is_still_used_and_logs_12016(site: Site) -> None:
     # A certificate made and enabled in 2020, for a name only it carries: expired now.
     past = build_app(None, clock=FixedClock(dt.datetime(2020, 1, 1, tzinfo=dt.UTC)))
-    past.lifecycle.new_self_signed(
+    past.certificates.new_self_signed(
         "EXCH01", subject="CN=relay.contoso.com", services=ServiceSet.parse("SMTP"),
         days=30, replace_default_smtp=False,
     )  # fmt: skip

@@ -164,13 +164,13 @@ def snapshot(app: App) -> dict[str, Any]:
     """Everything a renewal could touch: every server's stores and default SMTP certificate,
     every connector with its resolution, the auth config."""
     state: dict[str, Any] = {}
-    for summary in app.lifecycle.servers():
+    for summary in app.organisation.servers():
         name = summary.server.name
         state[name] = {
             "default_smtp": summary.server.default_smtp_thumbprint,
-            "My": [v.to_json() for v in app.lifecycle.list_certificates(name)],
-            "Root": [v.to_json() for v in app.lifecycle.store_list(name, StoreName.ROOT)],
-            "CA": [v.to_json() for v in app.lifecycle.store_list(name, StoreName.CA)],
+            "My": [v.to_json() for v in app.certificates.list_certificates(name)],
+            "Root": [v.to_json() for v in app.stores.store_list(name, StoreName.ROOT)],
+            "CA": [v.to_json() for v in app.stores.store_list(name, StoreName.CA)],
         }
     state["connectors"] = [view.to_json() for view in app.connectors.list()]
     state["auth"] = app.auth.show().to_json()
@@ -447,16 +447,16 @@ def self_signed_on_two_servers(
     try:
         origin, other = ("EXCH01", "EXCH02") if exportable_on_exch01 else ("EXCH02", "EXCH01")
         smtp = ServiceSet.parse("SMTP")
-        created = app.lifecycle.new_self_signed(
+        created = app.certificates.new_self_signed(
             origin, subject=subject, exportable=True, services=smtp, replace_default_smtp=False
         )
         thumb = created.view.thumbprint
         password = Password(PASSWORD.encode())
-        pfx = app.lifecycle.export_pfx(origin, thumb, password=password)
-        app.lifecycle.import_file(
+        pfx = app.certificates.export_pfx(origin, thumb, password=password)
+        app.certificates.import_file(
             other, pfx, source="relay.pfx", password=password, exportable=exportable_on_exch01
         )
-        app.lifecycle.enable(other, thumb, smtp, replace_default_smtp=False)
+        app.certificates.enable(other, thumb, smtp, replace_default_smtp=False)
     finally:
         app.store.close()
     return thumb

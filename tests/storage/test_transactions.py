@@ -41,68 +41,70 @@ def app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
 
 
 def _inventory(app: App) -> dict[str, list[tuple[str, str, str]]]:
-    lifecycle = app.lifecycle
     result = {}
-    for summary in lifecycle.servers():
+    for summary in app.organisation.servers():
         name = summary.server.name
-        views = [*lifecycle.list_certificates(name)]
+        views = [*app.certificates.list_certificates(name)]
         for store in (StoreName.ROOT, StoreName.CA):
-            views += lifecycle.store_list(name, store)
+            views += app.stores.store_list(name, store)
         result[name] = sorted((v.thumbprint, v.services.flags, v.status.value) for v in views)
     return result
 
 
 def test_the_seed_002_scenario_persists(app: App, database_url: str) -> None:
-    demo = build_demo(app.lifecycle, app.connectors, app.vdirs, SystemClock())
+    demo = build_demo(app.organisation, app.certificates, app.connectors, app.vdirs, SystemClock())
     assert demo.created and demo.webmail_thumbprint
     before = _inventory(app)
     again = build_app(database_url)  # a new process would see the same
     assert _inventory(again) == before
-    webmail = again.lifecycle.show_certificate("EXCH02", demo.webmail_thumbprint)
+    webmail = again.certificates.show_certificate("EXCH02", demo.webmail_thumbprint)
     assert webmail.services.flags == "...WS.."
     assert webmail.status.value == "Valid"
     again.store.close()
 
 
 def test_a_failed_output_write_rolls_the_request_back(app: App) -> None:
-    app.lifecycle.init_organisation("Contoso")
-    app.lifecycle.add_server("EXCH01", fqdn="exch01.contoso.com")
+    app.organisation.init_organisation("Contoso")
+    app.organisation.add_server("EXCH01", fqdn="exch01.contoso.com")
     before = _inventory(app)
 
     def broken_disk(_: bytes) -> None:
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError, match="No space left"):
-        app.lifecycle.request_certificate("EXCH01", subject="CN=mail.contoso.com", sink=broken_disk)
+        app.certificates.request_certificate(
+            "EXCH01", subject="CN=mail.contoso.com", sink=broken_disk
+        )
     assert _inventory(app) == before
 
 
 def test_a_refused_enable_changes_nothing(app: App) -> None:
-    app.lifecycle.init_organisation("Contoso")
-    app.lifecycle.add_server("EXCH01", fqdn="exch01.contoso.com")
-    result = app.lifecycle.new_self_signed(
+    app.organisation.init_organisation("Contoso")
+    app.organisation.add_server("EXCH01", fqdn="exch01.contoso.com")
+    result = app.certificates.new_self_signed(
         "EXCH01", subject="CN=mail.contoso.com", services=ServiceSet.parse("IIS")
     )
     before = _inventory(app)
-    with pytest.raises(StoreError, match="--keep-default-smtp"):
-        app.lifecycle.enable("EXCH01", result.view.thumbprint, ServiceSet.parse("POP,SMTP"))
+    with pytest.raises(StoreError, match="would replace the default SMTP") as refused:
+        app.certificates.enable("EXCH01", result.view.thumbprint, ServiceSet.parse("POP,SMTP"))
+    assert refused.value.code.id == "smtp.default_overwrite"
     assert _inventory(app) == before
 
 
 def test_keys_need_the_master_key(
     app: App, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    app.lifecycle.init_organisation("Contoso")
-    app.lifecycle.add_server("EXCH01", fqdn="exch01.contoso.com")
-    created = app.lifecycle.new_self_signed(
+    app.organisation.init_organisation("Contoso")
+    app.organisation.add_server("EXCH01", fqdn="exch01.contoso.com")
+    created = app.certificates.new_self_signed(
         "EXCH01", subject="CN=mail.contoso.com", exportable=True, services=ServiceSet()
     )
     thumb = created.view.thumbprint
-    assert app.lifecycle.export_pfx("EXCH01", thumb, password=Password(b"pw"))
+    assert app.certificates.export_pfx("EXCH01", thumb, password=Password(b"pw"))
     monkeypatch.setenv("CERTWARD_MASTER_KEY", "another-key")
     intruder = build_app(database_url)
     with pytest.raises(StoreError, match="wrong master key"):
-        intruder.lifecycle.export_pfx("EXCH01", thumb, password=Password(b"pw"))
+        intruder.certificates.export_pfx("EXCH01", thumb, password=Password(b"pw"))
     intruder.store.close()
 
 
@@ -110,8 +112,8 @@ def test_a_database_from_an_earlier_version_gains_the_new_columns(
     app: App, database_url: str
 ) -> None:
     """Columns are only ever added; opening an older database adds them with defaults."""
-    app.lifecycle.init_organisation("Contoso", domain="contoso.com")
-    app.lifecycle.add_server("EXCH01", fqdn="exch01.contoso.com")
+    app.organisation.init_organisation("Contoso", domain="contoso.com")
+    app.organisation.add_server("EXCH01", fqdn="exch01.contoso.com")
     app.store.close()
     engine = create_engine(database_url)
     with engine.begin() as conn:  # the servers table as an earlier certward made it
@@ -120,7 +122,7 @@ def test_a_database_from_an_earlier_version_gains_the_new_columns(
 
     reopened = build_app(database_url)
     try:
-        (summary,) = reopened.lifecycle.servers()
+        (summary,) = reopened.organisation.servers()
         assert summary.server.name == "EXCH01" and summary.server.observed is False
         with reopened.store.transaction() as repo:
             assert repo.edge_subscriptions() == []

@@ -1,5 +1,7 @@
 """Use cases as transactions over the store (the organisation's certificate lifecycle)."""
 
-from certward.services.lifecycle import Lifecycle
+from certward.services.certificates import CertificateService
+from certward.services.organisation import OrganisationService
+from certward.services.stores import TrustStoreService
 
-__all__ = ["Lifecycle"]
+__all__ = ["CertificateService", "OrganisationService", "TrustStoreService"]

@@ -28,8 +28,9 @@ from certward.model import (
     TlsAuthLevel,
 )
 from certward.pki import ca
+from certward.services.certificates import CertificateService
 from certward.services.connectors import Connectors, ConnectorSettings
-from certward.services.lifecycle import Lifecycle
+from certward.services.organisation import OrganisationService
 from certward.services.vdirs import VdirService
 
 DEMO_ORGANISATION = "Contoso"
@@ -44,23 +45,27 @@ class DemoResult:
 
 
 def build_demo(
-    lifecycle: Lifecycle, connectors: Connectors, vdirs: VdirService, clock: Clock
+    organisation: OrganisationService,
+    certificates: CertificateService,
+    connectors: Connectors,
+    vdirs: VdirService,
+    clock: Clock,
 ) -> DemoResult:
     """Build the demo organisation unless the store already holds an organisation."""
     try:
-        lifecycle.organisation()
+        organisation.organisation()
     except NotFoundError:
         pass  # an empty store: build the demo
     else:
         return DemoResult(created=False, webmail_thumbprint=None)
 
-    lifecycle.init_organisation(DEMO_ORGANISATION, domain="contoso.com")
-    lifecycle.add_server("EXCH01", fqdn="exch01.contoso.com", roles=[Role.MAILBOX])
-    lifecycle.add_server("EXCH02", fqdn="exch02.contoso.com", roles=[Role.MAILBOX])
-    lifecycle.add_server("EDGE01", fqdn="edge01.contoso.com", roles=[Role.EDGE_TRANSPORT])
+    organisation.init_organisation(DEMO_ORGANISATION, domain="contoso.com")
+    organisation.add_server("EXCH01", fqdn="exch01.contoso.com", roles=[Role.MAILBOX])
+    organisation.add_server("EXCH02", fqdn="exch02.contoso.com", roles=[Role.MAILBOX])
+    organisation.add_server("EDGE01", fqdn="edge01.contoso.com", roles=[Role.EDGE_TRANSPORT])
 
     requests: list[bytes] = []
-    lifecycle.request_certificate(
+    certificates.request_certificate(
         "EXCH01",
         subject=DEMO_SUBJECT,
         domains=DEMO_DOMAINS,
@@ -75,15 +80,15 @@ def build_demo(
     p7b = pkcs7.serialize_certificates(
         [reply, issuing.certificate, root.certificate], serialization.Encoding.DER
     )
-    imported = lifecycle.import_file("EXCH01", p7b, source="webmail_p365labs_com.p7b")
+    imported = certificates.import_file("EXCH01", p7b, source="webmail_p365labs_com.p7b")
     webmail = imported.thumbprint
-    lifecycle.enable("EXCH01", webmail, ServiceSet.parse("IIS,SMTP"), replace_default_smtp=False)
+    certificates.enable("EXCH01", webmail, ServiceSet.parse("IIS,SMTP"), replace_default_smtp=False)
     password = Password(b"demo-only-password")
-    pfx = lifecycle.export_pfx("EXCH01", webmail, password=password)
-    lifecycle.import_file(
+    pfx = certificates.export_pfx("EXCH01", webmail, password=password)
+    certificates.import_file(
         "EXCH02", pfx, source="webmail_p365labs_com.pfx", password=password, exportable=True
     )
-    lifecycle.enable("EXCH02", webmail, ServiceSet.parse("IIS,SMTP"), replace_default_smtp=False)
+    certificates.enable("EXCH02", webmail, ServiceSet.parse("IIS,SMTP"), replace_default_smtp=False)
     # The hybrid connectors that seed 002 says must name the certificate.
     connectors.add(
         ConnectorKind.SEND,

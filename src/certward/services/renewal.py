@@ -28,16 +28,21 @@ from certward.model import (
     ServiceSet,
     Thumbprint,
 )
-from certward.pki import build, certinfo, formats, tlsname
+from certward.pki import certinfo, formats, tlsname
 from certward.pki.names import same_name
-from certward.services.connectors import find_connector, resolve_on_server
-from certward.services.lifecycle import (
-    Lifecycle,
-    RenewResult,
+from certward.services._records import (
     Sink,
+    add_successor,
     add_to_trust_stores,
+    complete_request,
+    copy_with_key,
+    csr_bytes,
     enable_services,
+    renewal_request,
+    self_signed_successor,
 )
+from certward.services.certificates import RenewResult
+from certward.services.connectors import find_connector, resolve_on_server
 from certward.services.ports import Repository, UnitOfWork
 
 
@@ -218,16 +223,16 @@ class _Material:
 
 
 class RenewalService:
-    def __init__(self, uow: UnitOfWork, clock: Clock, lifecycle: Lifecycle) -> None:
+    def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
         self._uow = uow
         self._clock = clock
-        self._lifecycle = lifecycle
 
     def start(
         self, thumbprint: Thumbprint, *, server: str | None, sink: Sink, binary: bool = False
     ) -> RenewResult | RenewalPlan:
         """A CA certificate: a new request (same subject and SANs, new key) on one server.
         A self-signed one needs no CA: the plan is returned straight away."""
+        now = self._clock.now()
         with self._uow.transaction() as repo:
             holders = _holders(repo, thumbprint)
             if server is not None:
@@ -236,10 +241,11 @@ class RenewalService:
                     raise StoreError(f"certificate {thumbprint} is not on server {server}")
             record = repo.certificate(server or holders[0], thumbprint)
             assert record.der is not None
-            self_signed = certinfo.is_self_signed(certinfo.load_der(record.der))
-        if self_signed:
-            return self.plan(thumbprint, reply=None)
-        return self._lifecycle.renew(server or holders[0], thumbprint, sink=sink, binary=binary)
+            if certinfo.is_self_signed(certinfo.load_der(record.der)):
+                return _plan(repo, thumbprint, None, False, now)[0]
+            request = renewal_request(repo, record, now)
+            sink(csr_bytes(request, binary=binary))
+            return RenewResult(thumbprint, request.thumbprint, pending_request=True)
 
     def plan(
         self,
@@ -369,12 +375,7 @@ def _resolves_to(
 
 
 def _self_signed_material(old: x509.Certificate, now: dt.datetime) -> _Material:
-    bits = certinfo.key_size(old.public_key())
-    key = build.generate_key(bits if bits in build.KEY_SIZES else build.DEFAULT_KEY_SIZE)
-    lifetime = old.not_valid_after_utc - old.not_valid_before_utc
-    cert = build.self_signed(
-        key, old.subject, certinfo.dns_names(old), not_before=now, not_after=now + lifetime
-    )
+    cert, key = self_signed_successor(old, now)
     return _Material(cert, key, None, [])
 
 
@@ -401,31 +402,19 @@ def _reply_material(repo: Repository, old: x509.Certificate, reply: tuple[bytes,
 def _execute(
     repo: Repository, plan: RenewalPlan, material: _Material, step: Step, now: dt.datetime
 ) -> None:
-    new_der = certinfo.to_der(material.cert)
     if step.kind is StepKind.COMPLETE_REQUEST:
         assert material.request is not None and step.server is not None
-        completed = replace(material.request, thumbprint=plan.new, der=new_der, csr_der=None)
-        repo.replace_certificate(material.request, completed)
+        complete_request(repo, material.request, material.cert)
         add_to_trust_stores(repo, step.server, plan.chain, now)
     elif step.kind is StepKind.CREATE_SELF_SIGNED:
         assert step.server is not None and material.key is not None
         old = repo.certificate(step.server, plan.old)
-        repo.add_certificate(
-            replace(old, thumbprint=plan.new, der=new_der, services=ServiceSet(), created_at=now),
-            private_key=material.key,
-            spki_der=certinfo.spki(material.cert),
-        )
+        add_successor(repo, old, material.cert, material.key, now)
     elif step.kind is StepKind.COPY_CERTIFICATE:
         assert step.server is not None
         origin = next(s.server for s in plan.steps if s.kind in _ORIGIN_STEPS)
         assert origin is not None
-        source = repo.certificate(origin, plan.new)
-        key = repo.private_key(source)
-        repo.add_certificate(
-            replace(source, server=step.server, services=ServiceSet(), created_at=now),
-            private_key=key,
-            spki_der=certinfo.spki(material.cert),
-        )
+        copy_with_key(repo, repo.certificate(origin, plan.new), step.server, now)
         add_to_trust_stores(repo, step.server, plan.chain, now)
     elif step.kind is StepKind.ENABLE:
         assert step.server is not None

@@ -183,5 +183,5 @@ def convert_key_provider(
     """
     name = _provider(to, provider)
     thumb = as_thumbprint(thumbprint)
-    old, view = open_app(db).lifecycle.convert_key_provider(server, thumb, name)
+    old, view = open_app(db).certificates.convert_key_provider(server, thumb, name)
     console().print(f"{view.thumbprint}: {old or '(no provider)'} -> {name}", markup=False)

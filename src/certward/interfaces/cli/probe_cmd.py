@@ -201,12 +201,12 @@ def _exchange_view(reports: list[EndpointReport]) -> None:
     settings = load_settings(root_db.get())
     if settings.sqlite_path is not None and not settings.sqlite_path.exists():
         return  # no organisation here: probing must not create a store
-    lifecycle = open_app(None).lifecycle
+    certificates = open_app(None).certificates
     for report in reports:
         if report.certificate is None:
             continue
         thumbprint = Thumbprint(report.certificate.chain[0].thumbprint_sha1)
         report.exchange_view = [
             {"server": server, "services": services.names}
-            for server, services in lifecycle.holders(thumbprint)
+            for server, services in certificates.holders(thumbprint)
         ]

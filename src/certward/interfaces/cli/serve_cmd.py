@@ -174,7 +174,7 @@ def _queue_json(entry: Any) -> dict[str, object]:
 def queue_list(server: ServerOpt, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Get-Queue / Get-Message: what waits, and why."""
     application = open_app(db)
-    name = application.lifecycle.server(server).name
+    name = application.organisation.server(server).name
     entries = application.transport.queue(name).entries()
     if as_json:
         render.print_json([_queue_json(e) for e in entries])
