@@ -5,7 +5,7 @@ from cryptography.hazmat.primitives.serialization import pkcs7, pkcs12
 from certward.errors import PkiError
 from certward.model import Password
 from certward.pki import formats
-from certward.pki.pkcs12 import export_pfx
+from certward.pki.pfx import export_pfx
 from tests.pki.conftest import Pki
 
 PEM = serialization.Encoding.PEM

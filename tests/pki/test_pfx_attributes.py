@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from certward.errors import PkiError
 from certward.model import CAPI_SCHANNEL_PROVIDER, CNG_SOFTWARE_KSP, Password
-from certward.pki import certinfo, pfx, pkcs12
+from certward.pki import certinfo, pfx
 from tests.conftest import find_openssl, openssl
 from tests.pki.conftest import Pki
 
@@ -30,7 +30,7 @@ SECRET = "Pa55word!"
 
 @pytest.fixture(scope="module")
 def modern(pki: Pki) -> bytes:
-    return pkcs12.export_pfx(
+    return pfx.export_pfx(
         pki.leaf_key,
         pki.leaf,
         [pki.issuing.certificate, pki.root.certificate],
@@ -98,7 +98,7 @@ def test_round_trip_with_the_cng_provider(
     pki: Pki, tmp_path: Path, legacy: bool, encryption: str, mac: str
 ) -> None:
     chain = [pki.issuing.certificate, pki.root.certificate]
-    data = pkcs12.export_pfx(
+    data = pfx.export_pfx(
         pki.leaf_key,
         pki.leaf,
         chain,
@@ -143,7 +143,7 @@ def test_without_attributes_the_file_is_what_cryptography_writes(pki: Pki, moder
 
 @pytest.mark.parametrize("legacy", [False, True])
 def test_rewriting_changes_key_and_certificate_bags(pki: Pki, tmp_path: Path, legacy: bool) -> None:
-    data = pkcs12.export_pfx(
+    data = pfx.export_pfx(
         pki.leaf_key, pki.leaf, [], PASSWORD, friendly_name="old", legacy=legacy,
         key_provider=CNG_SOFTWARE_KSP, machine_key_set=True,
     )  # fmt: skip

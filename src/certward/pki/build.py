@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from certward.codes.pki import DOMAIN_INVALID, KEY_SIZE_UNSUPPORTED
 from certward.pki.names import common_name
 
 # Sizes New-ExchangeCertificate accepts for -KeySize; 2048 is its default.
@@ -21,9 +22,13 @@ _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
 
 def validate_key_size(bits: int) -> int:
+    """``bits`` when New-ExchangeCertificate accepts it; ``pki.key_size_unsupported`` (a
+    ValueError too) otherwise."""
     if bits not in KEY_SIZES:
         allowed = ", ".join(str(size) for size in KEY_SIZES)
-        raise ValueError(f"key size {bits} is not supported; use one of {allowed}")
+        raise KEY_SIZE_UNSUPPORTED(
+            f"key size {bits} is not supported; use one of {allowed}", bits=bits
+        )
     return bits
 
 
@@ -32,16 +37,17 @@ def generate_key(bits: int = DEFAULT_KEY_SIZE) -> rsa.RSAPrivateKey:
 
 
 def validate_domain(name: str) -> str:
-    """A DNS name as -DomainName accepts it: labels, optionally a left-most ``*``."""
+    """A DNS name as -DomainName accepts it: labels, optionally a left-most ``*``;
+    ``pki.domain_invalid`` (a ValueError too) otherwise."""
     candidate = name.strip().rstrip(".")
     labels = candidate.split(".")
     if not candidate or len(candidate) > 253:
-        raise ValueError(f"invalid domain name {name!r}")
+        raise DOMAIN_INVALID(f"invalid domain name {name!r}", domain=name)
     for index, label in enumerate(labels):
         if label == "*" and index == 0 and len(labels) > 1:
             continue
         if not _LABEL.fullmatch(label):
-            raise ValueError(f"invalid domain name {name!r}")
+            raise DOMAIN_INVALID(f"invalid domain name {name!r}", domain=name)
     return candidate
 
 

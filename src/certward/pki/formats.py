@@ -17,7 +17,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import types
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from certward.errors import PkiError
+from certward.codes.pki import (
+    CERTIFICATE_MISSING,
+    FILE_EMPTY,
+    FILE_IS_REQUEST,
+    FILE_UNRECOGNISED,
+    PEM_BLOCK_UNSUPPORTED,
+    PEM_DAMAGED,
+    PFX_PASSWORD_MISSING,
+    PFX_PASSWORD_WRONG,
+    PRIVATE_KEY_DUPLICATE,
+    PRIVATE_KEY_ENCRYPTED,
+    PRIVATE_KEY_UNEXPECTED,
+)
 from certward.model import Password
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
@@ -49,7 +61,7 @@ def looks_like_pkcs12(data: bytes) -> bool:
 def load_bundle(data: bytes, *, source: str, password: Password | None = None) -> Bundle:
     """Read certificates (and a key, for PKCS#12 or PEM with a key) from any supported format."""
     if not data.strip():
-        raise PkiError(f"{source}: the file is empty")
+        raise FILE_EMPTY(f"{source}: the file is empty", file=source)
     if b"-----BEGIN " in data:
         return _load_pem(data, source=source, password=password)
     if looks_like_pkcs12(data):
@@ -62,8 +74,9 @@ def load_bundle(data: bytes, *, source: str, password: Password | None = None) -
         return Bundle(load_pkcs7(data), kind="PKCS#7")
     except ValueError:
         pass
-    raise PkiError(
-        f"{source}: not a certificate file (expected PEM, DER, PKCS#7 .p7b or PKCS#12 .pfx)"
+    raise FILE_UNRECOGNISED(
+        f"{source}: not a certificate file (expected PEM, DER, PKCS#7 .p7b or PKCS#12 .pfx)",
+        file=source,
     )
 
 
@@ -96,7 +109,7 @@ def load_certificates(data: bytes, *, source: str) -> list[x509.Certificate]:
     """Certificates only (a store import); a file that carries a private key is refused."""
     bundle = load_bundle(data, source=source)
     if bundle.private_key is not None:
-        raise PkiError(f"{source}: contains a private key; use 'certward cert import' instead")
+        raise PRIVATE_KEY_UNEXPECTED(f"{source}: contains a private key", file=source)
     return bundle.certificates
 
 
@@ -109,7 +122,9 @@ def load_pkcs12(data: bytes, *, source: str, password: Password | None) -> Bundl
         except ValueError:
             continue
         if loaded.cert is None:
-            raise PkiError(f"{source}: the PKCS#12 file holds no certificate")
+            raise CERTIFICATE_MISSING(
+                f"{source}: the PKCS#12 file holds no certificate", file=source
+            )
         friendly = (
             loaded.cert.friendly_name.decode("utf-8", "replace")
             if loaded.cert.friendly_name
@@ -123,8 +138,10 @@ def load_pkcs12(data: bytes, *, source: str, password: Password | None) -> Bundl
             kind="PKCS#12",
         )
     if secret is None:
-        raise PkiError(f"{source}: the PKCS#12 file is password-protected; pass --password-file")
-    raise PkiError(f"{source}: wrong password for the PKCS#12 file, or the file is damaged")
+        raise PFX_PASSWORD_MISSING(f"{source}: the PKCS#12 file is password-protected", file=source)
+    raise PFX_PASSWORD_WRONG(
+        f"{source}: wrong password for the PKCS#12 file, or the file is damaged", file=source
+    )
 
 
 def _load_pem(data: bytes, *, source: str, password: Password | None) -> Bundle:
@@ -132,7 +149,7 @@ def _load_pem(data: bytes, *, source: str, password: Password | None) -> Bundle:
     key: types.PrivateKeyTypes | None = None
     blocks = list(_PEM_BLOCK.finditer(data))
     if not blocks:
-        raise PkiError(f"{source}: damaged PEM (a BEGIN line without its END line)")
+        raise PEM_DAMAGED(f"{source}: damaged PEM (a BEGIN line without its END line)", file=source)
     for match in blocks:
         label = match.group(1).decode()
         block = match.group(0)
@@ -143,20 +160,29 @@ def _load_pem(data: bytes, *, source: str, password: Password | None) -> Bundle:
                 certificates.extend(load_pkcs7(_pem_body(block)))
             elif label.endswith("PRIVATE KEY"):
                 if key is not None:
-                    raise PkiError(f"{source}: more than one private key in the file")
+                    raise PRIVATE_KEY_DUPLICATE(
+                        f"{source}: more than one private key in the file", file=source
+                    )
                 secret = password.reveal() if password is not None else None
                 key = serialization.load_pem_private_key(block, secret)
             elif label in ("CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"):
-                raise PkiError(
+                raise FILE_IS_REQUEST(
                     f"{source}: this is a certificate request, not a certificate; "
-                    "send it to your certificate authority and import its reply"
+                    "send it to your certificate authority and import its reply",
+                    file=source,
                 )
             else:
-                raise PkiError(f"{source}: unsupported PEM block {label!r}")
+                raise PEM_BLOCK_UNSUPPORTED(
+                    f"{source}: unsupported PEM block {label!r}", file=source, block=label
+                )
         except TypeError as exc:
-            raise PkiError(f"{source}: the private key is encrypted; pass --password-file") from exc
+            raise PRIVATE_KEY_ENCRYPTED(
+                f"{source}: the private key is encrypted", file=source
+            ) from exc
         except (ValueError, binascii.Error) as exc:
-            raise PkiError(f"{source}: damaged {label} block ({exc})") from exc
+            raise PEM_DAMAGED(
+                f"{source}: damaged {label} block ({exc})", file=source, block=label
+            ) from exc
     if not certificates:
-        raise PkiError(f"{source}: no certificate in the file")
+        raise CERTIFICATE_MISSING(f"{source}: no certificate in the file", file=source)
     return Bundle(certificates, private_key=key, kind="PEM")

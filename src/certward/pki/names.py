@@ -16,6 +16,9 @@ import re
 from cryptography import x509
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
+from certward.codes.pki import NAME_SYNTAX_INVALID
+from certward.pki._kinds import NameSyntaxError as NameSyntaxError  # raised here, caught as this
+
 # Keys as CryptoAPI / .NET print them, with the aliases Exchange also accepts on input.
 _KEY_TO_OID: dict[str, ObjectIdentifier] = {
     "CN": NameOID.COMMON_NAME,
@@ -49,10 +52,6 @@ _OID_TO_KEY[NameOID.POSTAL_CODE] = "PostalCode"
 _NEEDS_QUOTES = re.compile(r'[,+=";<>#\n\r]|^\s|\s$')
 
 
-class NameSyntaxError(ValueError):
-    """A distinguished-name string that Exchange would not accept either."""
-
-
 def known_keys() -> list[str]:
     return sorted({*_KEY_TO_OID, *_ALIASES})
 
@@ -61,7 +60,7 @@ def parse_exchange_dn(text: str) -> x509.Name:
     """Parse an X.500 name in Exchange's ``-SubjectName`` syntax, keeping the given order."""
     attributes = [_attribute(key, value) for key, value in _split(text)]
     if not attributes:
-        raise NameSyntaxError("the subject name is empty")
+        raise NAME_SYNTAX_INVALID("the subject name is empty", name=text)
     return x509.Name(attributes)
 
 
@@ -72,20 +71,22 @@ def _attribute(key: str, value: str) -> x509.NameAttribute[str]:
         try:
             oid = ObjectIdentifier(canonical.removeprefix("OID."))
         except ValueError:
-            raise NameSyntaxError(f"bad object identifier in key {key!r}") from None
+            raise NAME_SYNTAX_INVALID(f"bad object identifier in key {key!r}", key=key) from None
     else:
         found = _KEY_TO_OID.get(canonical)
         if found is None:
-            raise NameSyntaxError(f"unknown attribute {key!r} (known: {', '.join(known_keys())})")
+            raise NAME_SYNTAX_INVALID(
+                f"unknown attribute {key!r} (known: {', '.join(known_keys())})", key=key
+            )
         oid = found
     if not value:
-        raise NameSyntaxError(f"attribute {key!r} has an empty value")
+        raise NAME_SYNTAX_INVALID(f"attribute {key!r} has an empty value", key=key)
     if oid == NameOID.COUNTRY_NAME and not re.fullmatch(r"[A-Za-z]{2}", value):
-        raise NameSyntaxError(f"country {value!r} must be a two-letter ISO 3166 code")
+        raise NAME_SYNTAX_INVALID(f"country {value!r} must be a two-letter ISO 3166 code", key=key)
     try:
         return x509.NameAttribute(oid, value)
     except ValueError as exc:
-        raise NameSyntaxError(f"attribute {key}={value!r}: {exc}") from None
+        raise NAME_SYNTAX_INVALID(f"attribute {key}={value!r}: {exc}", key=key) from None
 
 
 def _split(text: str) -> list[tuple[str, str]]:
@@ -99,10 +100,10 @@ def _split(text: str) -> list[tuple[str, str]]:
             break
         eq = text.find("=", i)
         if eq < 0:
-            raise NameSyntaxError(f"expected KEY=value at {text[i:]!r}")
+            raise NAME_SYNTAX_INVALID(f"expected KEY=value at {text[i:]!r}", name=text)
         key = text[i:eq].strip()
         if not key or "," in key:
-            raise NameSyntaxError(f"expected KEY=value at {text[i:]!r}")
+            raise NAME_SYNTAX_INVALID(f"expected KEY=value at {text[i:]!r}", name=text)
         i = eq + 1
         while i < n and text[i] in " \t":
             i += 1
@@ -111,19 +112,21 @@ def _split(text: str) -> list[tuple[str, str]]:
             while i < n and text[i] in " \t":
                 i += 1
             if i < n and text[i] != ",":
-                raise NameSyntaxError(f"unexpected text after quoted value of {key!r}")
+                raise NAME_SYNTAX_INVALID(
+                    f"unexpected text after quoted value of {key!r}", name=text
+                )
         else:
             end = text.find(",", i)
             end = n if end < 0 else end
             value = text[i:end].strip()
             if '"' in value:
-                raise NameSyntaxError(f"stray quote in value of {key!r}")
+                raise NAME_SYNTAX_INVALID(f"stray quote in value of {key!r}", name=text)
             i = end
         pairs.append((key, value))
         if i < n:  # at a comma
             i += 1
             if not text[i:].strip():
-                raise NameSyntaxError("trailing comma in subject name")
+                raise NAME_SYNTAX_INVALID("trailing comma in subject name", name=text)
     return pairs
 
 
@@ -140,7 +143,7 @@ def _quoted(text: str, start: int) -> tuple[str, int]:
             return "".join(out), i + 1
         out.append(ch)
         i += 1
-    raise NameSyntaxError("unterminated quoted value in subject name")
+    raise NAME_SYNTAX_INVALID("unterminated quoted value in subject name", name=text)
 
 
 def dotnet_x500(name: x509.Name) -> str:

@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from cryptography import x509
 
+from certward.codes.pki import TLS_CERTIFICATE_NAME_INVALID
 from certward.model.connectors import TlsCertificateName, TlsNameStatus
 from certward.pki.names import NameSyntaxError, dotnet_x500, parse_dotnet_x500, same_name
 from certward.pki.profile import CertProfile
@@ -22,13 +23,19 @@ def tls_certificate_name(cert: x509.Certificate) -> TlsCertificateName:
 
 @functools.lru_cache(maxsize=256)
 def parse_names(value: str) -> tuple[x509.Name, x509.Name]:
-    """Issuer and subject of a TlsCertificateName; ValueError when the syntax is invalid.
-    Cached: selection and the health rules match one name against many certificates."""
-    name = TlsCertificateName.parse(value)
+    """Issuer and subject of a TlsCertificateName; ``pki.tls_certificate_name_invalid`` (a
+    ValueError too) when the syntax is invalid. Cached: selection and the health rules match
+    one name against many certificates."""
+    try:
+        name = TlsCertificateName.parse(value)
+    except ValueError as exc:
+        raise TLS_CERTIFICATE_NAME_INVALID(str(exc), value=value) from None
     try:
         return parse_dotnet_x500(name.issuer), parse_dotnet_x500(name.subject)
     except NameSyntaxError as exc:
-        raise ValueError(f"TlsCertificateName {value!r}: {exc}") from None
+        raise TLS_CERTIFICATE_NAME_INVALID(
+            f"TlsCertificateName {value!r}: {exc}", value=value
+        ) from None
 
 
 def check(value: str | None) -> TlsNameStatus | None:

@@ -1,0 +1,79 @@
+"""The PKCS#12 key derivation (RFC 7292 appendix B.2) and the file's MAC.
+
+``cryptography`` does not offer this KDF as an API; certward needs it for the legacy PBEs
+(3DES, RC2-128) and for the MAC key.
+"""
+
+from __future__ import annotations
+
+from cryptography.hazmat.primitives import hashes, hmac
+
+HASHES: dict[str, hashes.HashAlgorithm] = {
+    "sha1": hashes.SHA1(),  # noqa: S303 - the legacy profile's MAC and PBEs are SHA-1
+    "sha224": hashes.SHA224(),
+    "sha256": hashes.SHA256(),
+    "sha384": hashes.SHA384(),
+    "sha512": hashes.SHA512(),
+}
+HASH_NAMES = {name: f"SHA-{name[3:]}" if name != "sha1" else "SHA-1" for name in HASHES}
+_BLOCK_SIZES = {"sha1": 64, "sha224": 64, "sha256": 64, "sha384": 128, "sha512": 128}
+
+KDF_KEY, KDF_IV, KDF_MAC = 1, 2, 3
+
+
+def bmp_password(password: bytes) -> bytes:
+    """The password as the PKCS#12 KDF takes it: UTF-16BE with a two-byte terminator."""
+    try:
+        text = password.decode("utf-8")
+    except UnicodeDecodeError:
+        text = password.decode("latin-1")
+    return text.encode("utf-16-be") + b"\x00\x00"
+
+
+def pkcs12_kdf(
+    digest: str, password: bytes, salt: bytes, purpose: int, iterations: int, length: int
+) -> bytes:
+    """RFC 7292 B.2 with ``digest`` ("sha1", "sha256", ...); ``password`` BMP-encoded
+    (see :func:`bmp_password`); ``purpose`` 1 key, 2 IV, 3 MAC key."""
+    if iterations < 1:
+        raise ValueError("the PKCS#12 KDF needs at least one iteration")
+    algorithm = HASHES[digest]
+    v = _BLOCK_SIZES[digest]
+
+    def fill(data: bytes) -> bytes:
+        if not data:
+            return b""
+        size = v * -(-len(data) // v)
+        return (data * (size // len(data) + 1))[:size]
+
+    d = bytes([purpose]) * v
+    i = bytearray(fill(salt) + fill(password))
+    out = b""
+    while True:
+        block = _digest(algorithm, d + bytes(i))
+        for _ in range(iterations - 1):
+            block = _digest(algorithm, block)
+        out += block
+        if len(out) >= length:
+            return out[:length]
+        b = int.from_bytes((block * (v // len(block) + 1))[:v], "big") + 1
+        for j in range(0, len(i), v):
+            value = (int.from_bytes(i[j : j + v], "big") + b) % (1 << (8 * v))
+            i[j : j + v] = value.to_bytes(v, "big")
+
+
+def _digest(algorithm: hashes.HashAlgorithm, data: bytes) -> bytes:
+    h = hashes.Hash(algorithm)
+    h.update(data)
+    return h.finalize()
+
+
+def mac(auth_bytes: bytes, password: bytes, digest: str, salt: bytes, iterations: int) -> hmac.HMAC:
+    """The file's MAC over the authenticated safe (finalize or verify it)."""
+    algorithm = HASHES[digest]
+    key = pkcs12_kdf(
+        digest, bmp_password(password), salt, KDF_MAC, iterations, algorithm.digest_size
+    )
+    result = hmac.HMAC(key, algorithm)
+    result.update(auth_bytes)
+    return result
