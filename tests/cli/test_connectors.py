@@ -344,7 +344,7 @@ REFUSED = [
     ("unknown-server", ("connector", "add", "send", "X", "--server", "EXCH09",
                         "--address-space", "contoso.com"), "EXCH09"),
     ("no-server", ("connector", "add", "send", "X", "--address-space", "contoso.com"),
-     "needs --server"),
+     "needs a server; pass --server"),
     ("backslash-in-name", ("connector", "add", "send", "EXCH01\\X", "--server", "EXCH01",
                            "--address-space", "contoso.com"), "invalid connector name"),
     ("duplicate", ("connector", "add", "receive", "Default Frontend EXCH01", "--server", "EXCH01",

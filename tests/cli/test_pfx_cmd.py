@@ -256,7 +256,7 @@ def test_convert_key_provider_refuses_a_certificate_without_its_key(
 def test_convert_key_provider_refusals(contoso: Cli, tmp_path: Path) -> None:
     thumb = new_certificate(contoso)
     cases = {
-        ("--to", "tpm"): "--to must be capi or cng",
+        ("--to", "tpm"): "must be capi or cng, not 'tpm'",
         ("--to", "capi", "--provider", CNG_SOFTWARE_KSP): "is a CNG provider, not CAPI",
         ("--to", "cng", "--provider", ""): "must not be empty",
     }

@@ -17,7 +17,7 @@ import pytest
 
 from certward.clock import FixedClock
 from certward.compose import App, build_app
-from certward.errors import StoreError
+from certward.errors import InputError, StoreError
 from certward.services.auth import MonitorDecision
 from certward.services.views import CertificateView
 from tests.conftest import Cli, database_bytes, thumbprints
@@ -154,8 +154,11 @@ def test_publish_waits_for_the_effective_date_unless_forced(contoso: Cli, at: At
     old = at(t1).auth.show().config.current_thumbprint
     nxt = at(t1).auth.new_next().config.next_thumbprint
 
-    with pytest.raises(StoreError, match="pass --force"):
+    with pytest.raises(StoreError, match="becomes effective on") as refused:
         at(t1 + 47 * HOUR).auth.publish()
+    assert refused.value.code.id == "auth.next_not_effective"
+    assert refused.value.facts["thumbprint"] == nxt
+    assert refused.value.facts["effective"] == (t1 + 48 * HOUR).isoformat()
     unchanged = at(t1 + 47 * HOUR).auth.show().config
     assert (unchanged.current_thumbprint, unchanged.next_thumbprint) == (old, nxt)
 
@@ -164,8 +167,9 @@ def test_publish_waits_for_the_effective_date_unless_forced(contoso: Cli, at: At
     assert published.previous_thumbprint == old
     assert published.next_thumbprint is None and published.next_effective is None
 
-    with pytest.raises(StoreError, match="no next auth certificate"):
+    with pytest.raises(StoreError, match="no next auth certificate") as missing:
         at(t1 + 49 * HOUR).auth.publish(force=True)
+    assert missing.value.code.id == "auth.next_missing"
 
 
 def test_publish_and_clear_previous_from_the_cli(contoso: Cli, isolated_store: Path) -> None:
@@ -306,8 +310,9 @@ def test_a_server_missing_the_next_certificate_gets_it_imported(contoso: Cli, at
 
 
 def test_as_of_with_renew_is_refused(at: At) -> None:
-    with pytest.raises(ValueError, match="--as-of"):
+    with pytest.raises(InputError, match="only reports") as refused:
         at(T0).auth.monitor(renew=True, as_of=T0 + 5 * 365 * DAY)
+    assert refused.value.code.id == "input.conflict"
 
 
 # -- the CLI: exit status and the script's words ---------------------------------------------------

@@ -1,13 +1,17 @@
-"""Error codes: edge."""
+"""Error codes: Edge Transport subscriptions (New-EdgeSubscription, EdgeSync)."""
 
-from certward.errors import (  # noqa: F401  (each code names its kind)
-    ConfirmationRequired,
-    EndpointError,
-    InputError,
-    InteropError,
-    NotFoundError,
-    PkiError,
-    ProbeError,
+from certward.errors import InputError, NotFoundError, StoreError, code
+
+EDGE_NOT_EDGE_SERVER = code(
+    "edge.not_edge_server", InputError, "Only an Edge Transport server is subscribed."
+)
+EDGE_ALREADY_SUBSCRIBED = code(
+    "edge.already_subscribed",
     StoreError,
-    code,
+    "The Edge Transport server already has a subscription; remove it before subscribing again.",
+)
+EDGE_NO_DEFAULT_SMTP = code(
+    "edge.no_default_smtp",
+    NotFoundError,
+    "The Edge Transport server has no default SMTP certificate for the subscription to publish.",
 )

@@ -78,16 +78,19 @@ def evaluate(
     """Every rule over the snapshot as of ``now``; organisation-wide findings are kept when
     one server is asked for. Sorted worst first, then by server and rule."""
     chosen = list(rules) if rules is not None else registered_rules()
+
+    def wanted(name: str | None) -> bool:
+        """One rule for findings and servers: server names compare case-insensitively, as
+        Exchange's do; an organisation-wide finding (no server) is always kept."""
+        return server is None or name is None or name.lower() == server.lower()
+
     findings = []
     for r in chosen:
         for finding in r.check(snapshot, now):
-            if finding.severity < min_severity:
-                continue
-            if server is not None and finding.server not in (None, server):
-                continue
-            findings.append(finding)
+            if finding.severity >= min_severity and wanted(finding.server):
+                findings.append(finding)
     findings.sort(key=lambda f: (-f.severity, f.server or "", f.rule_id, f.message))
-    states = [s for s in snapshot.servers if server is None or s.name.lower() == server.lower()]
+    states = [s for s in snapshot.servers if wanted(s.name)]
     timeline = []
     for state in states:
         used = {cert.thumbprint for cert, _ in snapshot.in_use(state)}

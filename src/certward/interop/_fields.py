@@ -7,7 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from certward.errors import InteropError
+from certward.codes.interop import DUMP_VALUE_INVALID, DUMP_VALUE_MISSING
+from certward.errors import ErrorCode, InteropError
 from certward.interop.dates import DateOrder, parse_datetime
 from certward.interop.formatlist import Collection, FlRecord, parse_bool, split_collection
 from certward.model import Thumbprint, TlsCertificateName, parse_thumbprint
@@ -25,11 +26,25 @@ def require_shown(what: str, values: tuple[tuple[str, object], ...]) -> None:
     """Refuse a record that leaves out a value certward needs (named as the dump names it)."""
     missing = [name for name, value in values if value is None]
     if missing:
-        raise InteropError(f"{what} does not show {', '.join(missing)}")
+        raise DUMP_VALUE_MISSING(f"{what} does not show {', '.join(missing)}", missing=missing)
 
 
-def problem(record: FlRecord, label: str, message: str) -> InteropError:
-    return InteropError(f"record at line {record.line}, {label}: {message}")
+def problem(
+    record: FlRecord, label: str, message: str, *, code: ErrorCode = DUMP_VALUE_INVALID
+) -> InteropError:
+    """The refusal of one value of a record, placed by its line and label."""
+    error = code(f"record at line {record.line}, {label}: {message}", line=record.line, field=label)
+    assert isinstance(error, InteropError)
+    return error
+
+
+def within(record: FlRecord, label: str, exc: InteropError) -> InteropError:
+    """An error about a value (a date, a boolean), placed in its record; its code is kept."""
+    return InteropError(
+        f"record at line {record.line}, {label}: {exc.message}",
+        code=exc.code,
+        **{**exc.facts, "line": record.line, "field": label},
+    )
 
 
 def text(record: FlRecord, label: str) -> str | None:
@@ -41,7 +56,7 @@ def text(record: FlRecord, label: str) -> str | None:
 def required(record: FlRecord, label: str) -> str:
     value = text(record, label)
     if value is None:
-        raise problem(record, label, "missing")
+        raise problem(record, label, "missing", code=DUMP_VALUE_MISSING)
     return value
 
 
@@ -49,7 +64,7 @@ def boolean(record: FlRecord, label: str) -> bool | None:
     try:
         return parse_bool(record.get(label))
     except InteropError as exc:
-        raise problem(record, label, str(exc)) from None
+        raise within(record, label, exc) from None
 
 
 def collection(record: FlRecord, label: str) -> Collection:
@@ -92,7 +107,7 @@ def date(record: FlRecord, label: str, dates: Dates) -> dt.datetime | None:
     try:
         return parse_datetime(value, dates.order, dates.tz)
     except InteropError as exc:
-        raise problem(record, label, str(exc)) from None
+        raise within(record, label, exc) from None
 
 
 def tls_name(record: FlRecord, label: str = "TlsCertificateName") -> TlsCertificateName | None:

@@ -33,7 +33,7 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from certward.errors import InteropError
+from certward.codes.interop import DUMP_UNRECOGNISED, DUMP_VALUE_INVALID
 from certward.interop import _fields as f
 from certward.interop.dates import DateOrder, infer_order, parse_datetime
 from certward.interop.formatlist import is_prompt
@@ -190,15 +190,42 @@ _VERBOSE_PREFIXES = ("Name Hash(", "CERT_KEY_PROV_INFO_PROP_ID")
 
 
 def looks_verbose(text: str) -> bool:
-    """certutil -v output: the certificate's fields and property IDs are printed."""
+    """certutil -v output (see :func:`_verbose`); :func:`parse_certutil` gives the same answer."""
+    header, records, _ = _split(text)
+    return _verbose(header, records)
+
+
+def _verbose(header: list[str], records: list[list[str]]) -> bool:
+    """certutil -v output: ``-v`` (or ``-verbose``) on the pasted command line, or a line
+    only -v prints (the certificate's fields, its property IDs) anywhere in the dump. The one
+    rule for both :func:`looks_verbose` (``detect``) and :func:`parse_certutil` (``parse``)."""
+    if _read_header(header).verbose:
+        return True
+    lines = [*header, *(line for record in records for line in record)]
+    return any(_is_verbose_line(line.strip()) for line in lines)
+
+
+def _is_verbose_line(line: str) -> bool:
+    return line in _VERBOSE_MARKS or line.startswith(_VERBOSE_PREFIXES)
+
+
+def _split(text: str) -> tuple[list[str], list[list[str]], bool]:
+    """The lines before the first record, each record's lines (its title line first), and
+    whether certutil said the command completed successfully."""
+    header: list[str] = []
+    records: list[list[str]] = []
+    completed = False
     for raw_line in text.splitlines():
         line = raw_line.strip()
-        if line in _VERBOSE_MARKS or line.startswith(_VERBOSE_PREFIXES):
-            return True
-        command = _COMMAND.search(line)
-        if command is not None and re.search(r"(?:^|\s)[-/]v(?:\s|$)", command.group("args")):
-            return True
-    return False
+        if _RECORD.fullmatch(line):
+            records.append([line])
+        elif line.lower().startswith("certutil:"):
+            completed = completed or "completed successfully" in line
+        elif records:
+            records[-1].append(raw_line.rstrip())
+        else:
+            header.append(raw_line.rstrip())
+    return header, records, completed
 
 
 @dataclass
@@ -221,34 +248,21 @@ def parse_certutil(
     ``date_order`` overrides the inferred culture; ``tz`` is the server's time zone (the
     dump prints local times without an offset).
     """
-    header: list[str] = []
-    records: list[list[str]] = []
-    completed = False
-    for raw_line in text.splitlines():
-        line = raw_line.strip()
-        if _RECORD.fullmatch(line):
-            records.append([line])
-        elif line.lower().startswith("certutil:"):
-            completed = completed or "completed successfully" in line
-        elif records:
-            records[-1].append(raw_line.rstrip())
-        else:
-            header.append(raw_line.rstrip())
+    header, records, completed = _split(text)
     if not records:
-        raise InteropError("no '================ Certificate N ================' record found")
+        raise DUMP_UNRECOGNISED("no '================ Certificate N ================' record found")
     raws = [_read_record(lines) for lines in records]
     dates = [d for r in raws for d in (r.not_before, r.not_after) if d is not None]
     order = date_order or (infer_order(dates) if dates else None)
-    store_name, store_title, user_store, verbose_flag, command_store = _read_header(header)
-    verbose = verbose_flag or any("verbose" in r.values for r in raws)
-    name = store_name or command_store
+    head = _read_header(header)
+    name = head.store_name or head.command_store
     return CertutilDump(
         certificates=tuple(_finish(r, order, tz) for r in raws),
         store=_store(name),
         store_name=name,
-        store_title=store_title,
-        user_store=user_store,
-        verbose=verbose,
+        store_title=head.store_title,
+        user_store=head.user_store,
+        verbose=_verbose(header, records),
         completed=completed,
         date_order=order,
     )
@@ -263,9 +277,18 @@ def _store(name: str | None) -> StoreName | None:
         return None
 
 
-def _read_header(
-    lines: list[str],
-) -> tuple[str | None, str | None, bool | None, bool, str | None]:
+@dataclass(frozen=True, slots=True)
+class _Header:
+    """What the lines before the first record tell."""
+
+    store_name: str | None = None  # the store's header line: My "Personal"
+    store_title: str | None = None
+    user_store: bool | None = None  # -user on the pasted command line; None: not pasted
+    verbose: bool = False  # -v or -verbose on the pasted command line
+    command_store: str | None = None  # the store the pasted command names
+
+
+def _read_header(lines: list[str]) -> _Header:
     """Store name and title from the first line; -user, -v and the store from a command."""
     store_name = store_title = command_store = None
     user_store: bool | None = None
@@ -278,8 +301,9 @@ def _read_header(
         if command is not None and (is_prompt(stripped) or stripped.lower().startswith("cert")):
             args = command.group("args").split()
             lowered = [a.lower().lstrip("/-") for a in args]
-            user_store = "user" in lowered
-            verbose = "v" in lowered or "verbose" in lowered
+            options = {a.lower().lstrip("/-") for a in args if a.startswith(("-", "/"))}
+            user_store = "user" in options
+            verbose = bool(options & {"v", "verbose"})
             if "store" in lowered:
                 position = lowered.index("store") + 1
                 rest = [a for a in args[position:] if not a.startswith(("-", "/", ">"))]
@@ -290,7 +314,7 @@ def _read_header(
         match = _STORE_HEADER.fullmatch(stripped)
         if match is not None and store_name is None:
             store_name, store_title = match.group("name"), match.group("title")
-    return store_name, store_title, user_store, verbose, command_store
+    return _Header(store_name, store_title, user_store, verbose, command_store)
 
 
 def _read_record(lines: list[str]) -> _Raw:
@@ -357,8 +381,6 @@ def _read_line(line: str, raw: _Raw, values: dict[str, object], key: dict[str, o
     value = rest.strip()
     if line == "...":
         values["incomplete"] = True
-    elif line in _VERBOSE_MARKS or line.startswith(_VERBOSE_PREFIXES):
-        values["verbose"] = True
     if sep and label == "Serial Number":
         values.setdefault("serial", value.replace(" ", "").upper())
     elif sep and label in ("Issuer", "Subject") and value:
@@ -432,7 +454,11 @@ def _decode_pem(lines: list[str], index: int) -> bytes:
     try:
         return base64.b64decode("".join(lines), validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InteropError(f"certificate {index}: the PEM block is damaged ({exc})") from None
+        raise DUMP_VALUE_INVALID(
+            f"certificate {index}: the PEM block is damaged ({exc})",
+            certificate=index,
+            field="-----BEGIN CERTIFICATE-----",
+        ) from None
 
 
 def _thumbprint(value: object, index: int) -> Thumbprint | None:
@@ -441,8 +467,10 @@ def _thumbprint(value: object, index: int) -> Thumbprint | None:
     try:
         return parse_thumbprint(value)
     except ValueError:
-        raise InteropError(
-            f"certificate {index}: Cert Hash(sha1) {value!r} is not 40 hex digits"
+        raise DUMP_VALUE_INVALID(
+            f"certificate {index}: Cert Hash(sha1) {value!r} is not 40 hex digits",
+            certificate=index,
+            field="Cert Hash(sha1)",
         ) from None
 
 

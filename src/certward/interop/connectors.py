@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from certward.codes.interop import DUMP_VALUE_MISSING
 from certward.interop import _fields as f
 from certward.interop.formatlist import FlRecord, split_collection
 from certward.model import (
@@ -158,7 +159,9 @@ def _identity(record: FlRecord) -> tuple[str, str]:
     identity = f.text(record, "Identity")
     name = f.text(record, "Name")
     if identity is None and name is None:
-        raise f.problem(record, "Identity", "a connector needs an Identity or a Name")
+        raise f.problem(
+            record, "Identity", "a connector needs an Identity or a Name", code=DUMP_VALUE_MISSING
+        )
     name = name or (identity or "").rpartition("\\")[2]
     return identity or name, name
 

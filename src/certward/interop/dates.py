@@ -18,7 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from certward.errors import InteropError
+from certward.codes.interop import DUMP_DATE_INVALID, DUMP_DATES_MIXED
 
 __all__ = ["DateOrder", "DateText", "infer_order", "parse_datetime"]
 
@@ -58,7 +58,9 @@ class DateText:
     def split(cls, text: str) -> DateText:
         match = _DATE.fullmatch(text.strip())
         if match is None:
-            raise InteropError(f"not a date and time as Windows prints them: {text!r}")
+            raise DUMP_DATE_INVALID(
+                f"not a date and time as Windows prints them: {text!r}", value=text
+            )
         ampm = match.group("ampm")
 
         def number(name: str) -> int | None:
@@ -107,13 +109,14 @@ def infer_order(samples: Iterable[str]) -> DateOrder:
         seen.append(text)
         orders = DateText.split(text).orders()
         if not orders:
-            raise InteropError(f"{text!r} is no date in any culture")
+            raise DUMP_DATE_INVALID(f"{text!r} is no date in any culture", value=text)
         possible &= orders
         if not possible:
             shown = ", ".join(repr(s) for s in seen[-3:])
-            raise InteropError(
+            raise DUMP_DATES_MIXED(
                 f"the dates of one dump are printed in different cultures ({shown}); "
-                "give each server's output as its own file"
+                "give each server's output as its own file",
+                values=seen[-3:],
             )
     for order in (DateOrder.MDY, DateOrder.DMY, DateOrder.YMD):
         if order in possible:
@@ -135,9 +138,11 @@ def parse_datetime(text: str, order: DateOrder, tz: dt.tzinfo) -> dt.datetime:
     hour = parts.hour or 0
     if parts.pm is not None:
         if not 1 <= hour <= 12:
-            raise InteropError(f"{text!r}: hour {hour} with AM/PM")
+            raise DUMP_DATE_INVALID(f"{text!r}: hour {hour} with AM/PM", value=text)
         hour = hour % 12 + (12 if parts.pm else 0)
     try:
         return dt.datetime(year, month, day, hour, parts.minute or 0, parts.second or 0, tzinfo=tz)
     except ValueError as exc:
-        raise InteropError(f"{text!r} read as {order.value}: {exc}") from None
+        raise DUMP_DATE_INVALID(
+            f"{text!r} read as {order.value}: {exc}", value=text, order=order.value
+        ) from None

@@ -6,6 +6,11 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
+from certward.codes.interop import (
+    DUMP_AUTH_CONFIG_REPEATED,
+    DUMP_EMPTY,
+    DUMP_UNRECOGNISED,
+)
 from certward.errors import InteropError
 from certward.interop import _fields as f
 from certward.interop import connectors, exchange_certificate, transport
@@ -76,9 +81,10 @@ def _kind(record: FlRecord) -> Format:
         if test(record):
             return kind
     shown = ", ".join(label for label, _ in record.fields[:4])
-    raise InteropError(
+    raise DUMP_UNRECOGNISED(
         f"record at line {record.line} ({shown}, ...) is none of "
-        + ", ".join(kind.value for kind, _ in _KINDS)
+        + ", ".join(kind.value for kind, _ in _KINDS),
+        line=record.line,
     )
 
 
@@ -95,14 +101,16 @@ def _records(text: str) -> tuple[tuple[FlRecord, ...], bool]:
     rows = table_rows(text)
     if rows is not None:
         if not rows:
-            raise InteropError("a Format-Table header with no rows under it")
+            raise DUMP_EMPTY("a Format-Table header with no rows under it")
         return rows, True
     try:
         records = read_format_list(text)
     except InteropError as exc:
-        raise InteropError(f"neither certutil output nor Format-List output: {exc}") from None
+        raise DUMP_UNRECOGNISED(
+            f"neither certutil output nor Format-List output: {exc.message}", **exc.facts
+        ) from None
     if not records:
-        raise InteropError("the text is empty: no certutil records, no Format-List records")
+        raise DUMP_EMPTY("the text is empty: no certutil records, no Format-List records")
     return records, False
 
 
@@ -139,7 +147,10 @@ def parse(
 
     auth = of(Format.AUTH_CONFIG)
     if len(auth) > 1:
-        raise InteropError("more than one Get-AuthConfig record; the organisation has one")
+        raise DUMP_AUTH_CONFIG_REPEATED(
+            "more than one Get-AuthConfig record; the organisation has one",
+            lines=[r.line for r in auth],
+        )
     return ObservedDump(
         format=kinds[0],
         formats=frozenset(kinds),

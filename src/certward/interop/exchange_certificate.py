@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from certward.codes.interop import DUMP_VALUE_MISSING
 from certward.interop import _fields as f
 from certward.interop.formatlist import FlRecord
 from certward.model import ObservedCertificate, ServiceSet, StoreName, Thumbprint
@@ -79,7 +80,7 @@ class ExchangeCertificateEntry:
 def read(record: FlRecord, dates: f.Dates) -> ExchangeCertificateEntry:
     thumbprint = f.thumbprint(record, "Thumbprint")
     if thumbprint is None:
-        raise f.problem(record, "Thumbprint", "missing")
+        raise f.problem(record, "Thumbprint", "missing", code=DUMP_VALUE_MISSING)
     services = f.parsed(record, "Services", ServiceSet.parse)
     domains = f.collection(record, "CertificateDomains")
     serial = f.text(record, "SerialNumber")

@@ -24,7 +24,7 @@ import re
 from collections.abc import KeysView
 from dataclasses import dataclass, field
 
-from certward.errors import InteropError
+from certward.codes.interop import DUMP_UNRECOGNISED, DUMP_VALUE_INVALID
 
 __all__ = [
     "Collection",
@@ -111,9 +111,10 @@ def read_format_list(text: str, *, width: int | None = None) -> tuple[FlRecord, 
             previous = len(line)
             continue
         if not fields:
-            raise InteropError(
+            raise DUMP_UNRECOGNISED(
                 f"line {number}: {raw.strip()[:60]!r} is neither 'Label : value' nor the "
-                "continuation of one"
+                "continuation of one",
+                line=number,
             )
         more = _continuation(line, column)
         value = fields[-1][1]
@@ -168,4 +169,4 @@ def parse_bool(value: str | None) -> bool | None:
         return True
     if lowered in ("false", "$false"):
         return False
-    raise InteropError(f"expected True or False, got {value!r}")
+    raise DUMP_VALUE_INVALID(f"expected True or False, got {value!r}", value=value)

@@ -225,7 +225,8 @@ class AuthService:
     def monitor(self, *, renew: bool = False, as_of: dt.datetime | None = None) -> MonitorReport:
         if renew and as_of is not None:
             raise INPUT_CONFLICT(
-                "a report as of another time cannot also renew the auth certificate",
+                "a monitor run as of another time only reports; it cannot renew the auth "
+                "certificate",
                 as_of=as_of.isoformat(),
                 renew=True,
             )

@@ -8,7 +8,24 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from certward.clock import Clock
-from certward.errors import InputError, NotFoundError, StoreError
+from certward.codes.connectors import (
+    CONNECTOR_AMBIGUOUS,
+    CONNECTOR_CERTIFICATE_NOT_ON_SERVER,
+    CONNECTOR_CERTIFICATE_PENDING,
+    CONNECTOR_DOMAIN_INVALID,
+    CONNECTOR_EXISTS,
+    CONNECTOR_NAME_SYNTAX,
+    CONNECTOR_NOT_FOUND,
+    CONNECTOR_RECEIVE_ONE_SERVER,
+    CONNECTOR_SERVER_MISSING,
+    CONNECTOR_SETTINGS_INVALID,
+    CONNECTOR_TLS_NAME_SYNTAX,
+    CONNECTOR_TLS_NAME_TWICE,
+    DOMAIN_SECURE_DIRECTION,
+    DOMAIN_SECURE_DOMAIN_INVALID,
+    DOMAIN_SECURE_NOT_LISTED,
+)
+from certward.codes.general import ORGANISATION_MISSING
 from certward.model import (
     AuthMechanism,
     Binding,
@@ -178,10 +195,14 @@ def find_connector(repo: Repository, name: str) -> Connector:
         return exact
     matches = [c for c in repo.connectors() if c.name.lower() == name.lower()]
     if not matches:
-        raise NotFoundError(f"connector {name!r} not found (see 'certward connector list')")
+        raise CONNECTOR_NOT_FOUND(f"connector {name!r} not found", connector=name)
     if len(matches) > 1:
-        identities = ", ".join(c.identity for c in matches)
-        raise InputError(f"connector name {name!r} is ambiguous; use one of: {identities}")
+        identities = [c.identity for c in matches]
+        raise CONNECTOR_AMBIGUOUS(
+            f"connector name {name!r} is ambiguous; it is one of: {', '.join(identities)}",
+            connector=name,
+            identities=identities,
+        )
     return matches[0]
 
 
@@ -205,6 +226,17 @@ def connectors_naming(
     return result
 
 
+def _secure_domain(domain: str) -> str:
+    """The domain as a domain-secure list holds it (lower case), or the coded refusal."""
+    problems = domain_list_errors([domain])
+    if not problems:
+        try:
+            return build.validate_domain(domain).lower()
+        except ValueError as exc:
+            problems = [str(exc)]
+    raise DOMAIN_SECURE_DOMAIN_INVALID(problems[0], domain=domain)
+
+
 class Connectors:
     def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
         self._uow = uow
@@ -214,14 +246,20 @@ class Connectors:
         self, kind: ConnectorKind, name: str, servers: Sequence[str], settings: ConnectorSettings
     ) -> ConnectorView:
         if not name.strip() or "\\" in name:
-            raise InputError(f"invalid connector name {name!r}")
+            raise CONNECTOR_NAME_SYNTAX(f"invalid connector name {name!r}", connector=name)
         if not servers:
-            raise InputError("a connector needs --server")
+            raise CONNECTOR_SERVER_MISSING(
+                f"connector {name!r} needs a server", connector=name, kind=kind.value
+            )
         now = self._clock.now()
         with self._uow.transaction() as repo:
             canonical = tuple(repo.server(s).name for s in servers)
             if kind is ConnectorKind.RECEIVE and len(canonical) != 1:
-                raise InputError("a receive connector belongs to exactly one --server")
+                raise CONNECTOR_RECEIVE_ONE_SERVER(
+                    f"a receive connector belongs to exactly one server, not {len(canonical)}",
+                    connector=name,
+                    servers=list(canonical),
+                )
             base = Connector(
                 name=name.strip(),
                 kind=kind,
@@ -232,7 +270,10 @@ class Connectors:
                 base = replace(base, auth_mechanism=AuthMechanism.TLS)
             connector = self._apply(repo, base, settings)
             if repo.find_connector(connector.identity) is not None:
-                raise StoreError(f"connector {connector.identity!r} already exists")
+                raise CONNECTOR_EXISTS(
+                    f"connector {connector.identity!r} already exists",
+                    connector=connector.identity,
+                )
             repo.save_connector(connector)
             return resolve(repo, connector, now)
 
@@ -245,7 +286,11 @@ class Connectors:
             updated = current
             if servers:
                 if current.kind is ConnectorKind.RECEIVE:
-                    raise InputError("a receive connector's server cannot be changed")
+                    raise CONNECTOR_RECEIVE_ONE_SERVER(
+                        f"the server of receive connector {current.identity!r} cannot be changed",
+                        connector=current.identity,
+                        servers=list(current.servers),
+                    )
                 updated = replace(updated, servers=tuple(repo.server(s).name for s in servers))
             updated = self._apply(repo, updated, settings)
             repo.save_connector(updated, previous_identity=current.identity)
@@ -269,7 +314,11 @@ class Connectors:
         with self._uow.transaction() as repo:
             record = repo.certificate(server, thumbprint)
             if record.der is None:
-                raise StoreError(f"{thumbprint} is a pending request, not a certificate")
+                raise CONNECTOR_CERTIFICATE_PENDING(
+                    f"{thumbprint} is a pending request, not a certificate",
+                    thumbprint=thumbprint,
+                    server=record.server,
+                )
             return str(tlsname.tls_certificate_name(certinfo.load_der(record.der)))
 
     # -- transport config -------------------------------------------------------------------
@@ -277,30 +326,31 @@ class Connectors:
         with self._uow.transaction() as repo:
             org = repo.organisation()
             if org is None:
-                raise NotFoundError("no organisation; run 'certward org init NAME' first")
+                raise ORGANISATION_MISSING("there is no organisation in this store")
             return org.transport
 
     def domain_secure(self, direction: str, domain: str, *, add: bool) -> TransportConfig:
         if direction not in ("send", "receive"):
-            raise InputError(f"direction must be send or receive, not {direction!r}")
-        errors = domain_list_errors([domain])
-        if errors:
-            raise InputError(errors[0])
-        try:
-            value = build.validate_domain(domain).lower()
-        except ValueError as exc:
-            raise InputError(str(exc)) from None
+            raise DOMAIN_SECURE_DIRECTION(
+                f"a domain-secure list is either send or receive, not {direction!r}",
+                direction=direction,
+            )
+        value = _secure_domain(domain)
         with self._uow.transaction() as repo:
             org = repo.organisation()
             if org is None:
-                raise NotFoundError("no organisation; run 'certward org init NAME' first")
+                raise ORGANISATION_MISSING("there is no organisation in this store")
             field = f"tls_{direction}_domain_secure_list"
             current: tuple[str, ...] = getattr(org.transport, field)
             if add:
                 new = current if value in current else (*current, value)
             else:
                 if value not in current:
-                    raise NotFoundError(f"{value} is not in the {direction} domain-secure list")
+                    raise DOMAIN_SECURE_NOT_LISTED(
+                        f"{value} is not in the {direction} domain-secure list",
+                        domain=value,
+                        direction=direction,
+                    )
                 new = tuple(d for d in current if d != value)
             transport = replace(org.transport, **{field: new})
             repo.save_organisation(replace(org, transport=transport))
@@ -317,32 +367,42 @@ class Connectors:
                 changes[f.name] = value
         if settings.tls_certificate is not None:
             if settings.tls_certificate_name is not None:
-                raise InputError("give --tls-certificate-name or --tls-certificate, not both")
+                raise CONNECTOR_TLS_NAME_TWICE(
+                    f"connector {connector.identity!r}: the TlsCertificateName is given both "
+                    "as text and from a certificate",
+                    connector=connector.identity,
+                )
             changes["tls_certificate_name"] = self._name_from_certificate(
                 repo, connector, settings.tls_certificate
             )
         if changes.get("tls_certificate_name") == "":
             changes["tls_certificate_name"] = None
-        if settings.tls_domain is not None:
+        for field_name, label in (("tls_domain", "TlsDomain"), ("fqdn", "Fqdn")):
+            given = getattr(settings, field_name)
+            if given is None:
+                continue
             try:
-                changes["tls_domain"] = build.validate_domain(settings.tls_domain)
+                changes[field_name] = build.validate_domain(given)
             except ValueError as exc:
-                raise InputError(str(exc)) from None
-        if settings.fqdn is not None:
-            try:
-                changes["fqdn"] = build.validate_domain(settings.fqdn)
-            except ValueError as exc:
-                raise InputError(str(exc)) from None
+                raise CONNECTOR_DOMAIN_INVALID(
+                    str(exc), connector=connector.identity, setting=label, value=given
+                ) from None
         updated = replace(connector, **changes)
         name = updated.tls_certificate_name
         if name is not None and tlsname.check(name) is not None:
             try:
                 tlsname.parse_names(name)
             except ValueError as exc:
-                raise InputError(str(exc)) from None
+                raise CONNECTOR_TLS_NAME_SYNTAX(
+                    str(exc), connector=updated.identity, value=name
+                ) from None
         errors = validation_errors(updated)
         if errors:
-            raise InputError(f"connector {updated.identity!r}: " + "; ".join(errors))
+            raise CONNECTOR_SETTINGS_INVALID(
+                f"connector {updated.identity!r}: " + "; ".join(errors),
+                connector=updated.identity,
+                problems=list(errors),
+            )
         return updated
 
     @staticmethod
@@ -353,7 +413,9 @@ class Connectors:
             record = repo.find_certificate(server, thumbprint)
             if record is not None and record.der is not None:
                 return str(tlsname.tls_certificate_name(certinfo.load_der(record.der)))
-        raise NotFoundError(
+        raise CONNECTOR_CERTIFICATE_NOT_ON_SERVER(
             f"certificate {thumbprint} is not on the connector's server(s) "
-            f"{', '.join(connector.servers)}"
+            f"{', '.join(connector.servers)}",
+            thumbprint=thumbprint,
+            servers=list(connector.servers),
         )

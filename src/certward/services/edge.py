@@ -13,8 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from certward.clock import Clock
+from certward.codes.edge import (
+    EDGE_ALREADY_SUBSCRIBED,
+    EDGE_NO_DEFAULT_SMTP,
+    EDGE_NOT_EDGE_SERVER,
+)
 from certward.endpoints.logs import EventLog
-from certward.errors import InputError, NotFoundError, StoreError
 from certward.health import edgesync
 from certward.model import EdgeSubscription, PublishedHubCertificate
 from certward.services.health import read_snapshot
@@ -80,18 +84,19 @@ class EdgeService:
         with self._uow.transaction() as repo:
             server = repo.server(edge)
             if not server.is_edge:
-                raise InputError(f"{server.name} is not an Edge Transport server")
+                raise EDGE_NOT_EDGE_SERVER(
+                    f"{server.name} is not an Edge Transport server", server=server.name
+                )
             if any(s.edge.lower() == server.name.lower() for s in repo.edge_subscriptions()):
-                raise StoreError(
-                    f"{server.name} already has an Edge subscription "
-                    f"(certward edge remove {server.name} first)"
+                raise EDGE_ALREADY_SUBSCRIBED(
+                    f"{server.name} already has an Edge subscription", server=server.name
                 )
             tp = server.default_smtp_thumbprint
             record = repo.find_certificate(server.name, tp) if tp else None
             if tp is None or record is None or record.der is None:
-                raise NotFoundError(
-                    f"{server.name} has no default SMTP certificate to publish "
-                    f"(certward cert new --server {server.name} ...)"
+                raise EDGE_NO_DEFAULT_SMTP(
+                    f"{server.name} has no default SMTP certificate to publish",
+                    server=server.name,
                 )
             subscription = EdgeSubscription(
                 edge=server.name,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from certward.clock import Clock
-from certward.errors import NotFoundError
+from certward.codes.general import SERVER_NOT_FOUND
 from certward.health.engine import HealthReport, evaluate
 from certward.health.findings import Severity
 from certward.health.snapshot import (
@@ -91,7 +91,7 @@ class HealthService:
     ) -> HealthReport:
         with self._uow.transaction() as repo:
             if server is not None and not repo.has_server(server):
-                raise NotFoundError(f"server {server!r} not found (see 'certward server list')")
+                raise SERVER_NOT_FOUND(f"server {server!r} not found", server=server)
             snapshot = read_snapshot(repo)
         now = as_of or self._clock.now()
         return evaluate(snapshot, now, server=server, min_severity=min_severity)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from certward.errors import InputError
+from certward.codes.endpoints import (
+    MAIL_ADDRESS_INVALID,
+    MAIL_DOMAIN_INVALID,
+    MAIL_DOMAIN_NOT_ACCEPTED,
+)
 from certward.model import Mailbox, Password
 from certward.passwords import hash_password
 from certward.pki import build
@@ -17,9 +21,11 @@ class MailService:
         try:
             value = build.validate_domain(domain).lower()
         except ValueError as exc:
-            raise InputError(str(exc)) from None
+            raise MAIL_DOMAIN_INVALID(str(exc), domain=domain) from None
         if "*" in value:
-            raise InputError("an accepted domain takes no wildcard")
+            raise MAIL_DOMAIN_INVALID(
+                f"{value}: an accepted domain takes no wildcard", domain=domain
+            )
         with self._uow.transaction() as repo:
             repo.add_accepted_domain(value)
         return value
@@ -31,11 +37,13 @@ class MailService:
     def add_mailbox(self, address: str, *, server: str, password: Password) -> Mailbox:
         local, _, domain = address.strip().partition("@")
         if not local or not domain or " " in address.strip():
-            raise InputError(f"not a mail address: {address!r}")
+            raise MAIL_ADDRESS_INVALID(f"not a mail address: {address!r}", address=address)
         with self._uow.transaction() as repo:
             if domain.lower() not in repo.accepted_domains():
-                raise InputError(
-                    f"{domain} is not an accepted domain (certward domain add {domain.lower()})"
+                raise MAIL_DOMAIN_NOT_ACCEPTED(
+                    f"{domain} is not an accepted domain of the organisation",
+                    domain=domain.lower(),
+                    address=address.strip(),
                 )
             mailbox = Mailbox(
                 address.strip().lower(), repo.server(server).name, hash_password(password)

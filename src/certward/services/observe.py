@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from certward import interop
-from certward.errors import InputError, InteropError, StoreError
+from certward.codes.general import INPUT_MISSING, SERVER_MANAGED
+from certward.codes.interop import OBSERVE_AUTH_BESIDE_MANAGED, OBSERVE_STORE_UNKNOWN
+from certward.errors import InteropError
 from certward.model import (
     AuthConfig,
     Connector,
@@ -120,7 +122,9 @@ def read_observation(
         dump = interop.parse(text)
         return _observation(source, dump, server, store)
     except InteropError as exc:
-        raise InteropError(f"{source}: {exc}") from None
+        raise InteropError(
+            f"{source}: {exc.message}", code=exc.code, **{**exc.facts, "file": source}
+        ) from None
 
 
 def _observation(
@@ -131,9 +135,10 @@ def _observation(
     if dump.certutil is not None:
         where = dump.certutil.store or store
         if where is None:
-            raise InteropError(
-                f"the dump is of store {dump.certutil.store_name!r}; say which store it "
-                "stands for with --store My|Root|CA"
+            raise OBSERVE_STORE_UNKNOWN(
+                f"the dump is of store {dump.certutil.store_name!r}, which is none of My, "
+                "Root and CA; certward cannot tell which one it stands for",
+                store=dump.certutil.store_name,
             )
         certificates = [c.to_observed(server, where, source) for c in dump.certutil.certificates]
     elif dump.exchange_certificates:
@@ -177,7 +182,7 @@ class ObserveService:
     ) -> ObserveResult:
         """Build or refresh the observed server ``name``, all in one transaction."""
         if not observations:
-            raise InputError("observe needs at least one file")
+            raise INPUT_MISSING("observing a server needs at least one of its dumps")
         with self._uow.transaction() as repo:
             org = repo.organisation()
             if org is None:
@@ -197,10 +202,11 @@ class ObserveService:
                         repo.save_connector(connector)
                 if obs.auth is not None:
                     if run_here:
-                        raise InputError(
+                        raise OBSERVE_AUTH_BESIDE_MANAGED(
                             f"{obs.source}: Get-AuthConfig describes a real organisation, but "
                             "this store's organisation has servers certward runs, with its own "
-                            "auth certificate; observe into a store of its own (--db)"
+                            "auth certificate",
+                            file=obs.source,
                         )
                     repo.save_organisation(dataclasses.replace(org, auth=obs.auth))
                 for srv, thumbprint in obs.transport_certificates:
@@ -224,9 +230,10 @@ class ObserveService:
         if repo.has_server(name):
             existing = repo.server(name)
             if not existing.observed:
-                raise StoreError(
-                    f"{existing.name} is a server certward runs; observe a real server "
-                    "under its own name"
+                raise SERVER_MANAGED(
+                    f"{existing.name} is a server certward runs; a real server is observed "
+                    "under its own name",
+                    server=existing.name,
                 )
             return dataclasses.replace(existing, fqdn=fqdn or existing.fqdn)
         server = Server(

@@ -13,15 +13,19 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from certward.errors import PkiError
+from certward.codes.interop import (
+    PFX_CONVERT_KEY_NOT_RSA,
+    PFX_CONVERT_NO_KEY,
+    PFX_CONVERT_NO_LEAF,
+)
 from certward.model import Password
-from certward.pki import certinfo, chain, pfx, pkcs12, profile
+from certward.pki import certinfo, chain, pfx, profile
 from certward.pki.pfx import ProviderKind
 
 # Windows Server 2016 and older import only the PKCS#12 PBEs (3DES/SHA-1): PBES2 needs 2019.
 AES_WARNING = (
     "encrypted with AES-256 (PBES2): Windows Server 2016 and older cannot import it; "
-    "write it with --legacy-encryption (3DES/SHA-1) for them"
+    "give them a copy written with the legacy PKCS#12 encryption (3DES/SHA-1)"
 )
 
 
@@ -116,10 +120,7 @@ def inspect_pfx(data: bytes, password: Password | None, *, source: str) -> PfxIn
         note = "the file holds no private key"
         warnings.append("the file holds no private key: Exchange cannot use its certificate")
     elif attrs is None:
-        note = (
-            "not readable without the password: the key bag is inside an encrypted safe; "
-            "pass --password-file"
-        )
+        note = "not readable without the password: the key bag is inside an encrypted safe"
     else:
         where = (
             "read without the password: the key bag sits in an unencrypted safe"
@@ -137,7 +138,7 @@ def inspect_pfx(data: bytes, password: Password | None, *, source: str) -> PfxIn
             warnings.append(
                 f"the key goes to a CNG Key Storage Provider ({effective}): EdgeSync accepts "
                 "only a CAPI key on the default transport (SMTP) certificate and fails with "
-                "event 1035; convert it with 'certward pfx convert FILE --to capi'"
+                "event 1035; move the key to a CAPI provider first (certward pfx convert)"
             )
     protections = [s.protection for s in contents.safes if s.protection is not None]
     if any(p.scheme == "PBES2" for p in [*protections, contents.key_protection] if p):
@@ -255,7 +256,7 @@ def parse_kind(text: str) -> ProviderKind:
         return ProviderKind.CAPI
     if value == "cng":
         return ProviderKind.CNG
-    raise ValueError(f"--to must be capi or cng (got {text!r})")
+    raise ValueError(f"the provider kind must be capi or cng, not {text!r}")
 
 
 def convert_pfx(
@@ -272,19 +273,26 @@ def convert_pfx(
     contents = pfx.read_pfx(data, password, source=source)
     key = contents.private_key
     if key is None:
-        raise PkiError(f"{source}: the file holds no private key; there is nothing to convert")
+        raise PFX_CONVERT_NO_KEY(
+            f"{source}: the file holds no private key; there is nothing to convert", file=source
+        )
     leaf = contents.leaf
     if leaf is None:
-        raise PkiError(f"{source}: no certificate in the file belongs to its private key")
+        raise PFX_CONVERT_NO_LEAF(
+            f"{source}: no certificate in the file belongs to its private key", file=source
+        )
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise PkiError(
-            f"{source}: only RSA keys can be converted ({_key_type(key.public_key())} key)"
+        key_type = _key_type(key.public_key())
+        raise PFX_CONVERT_KEY_NOT_RSA(
+            f"{source}: only RSA keys can be converted ({key_type} key)",
+            file=source,
+            key_type=key_type,
         )
     others = [e.certificate for e in contents.certificates if e is not leaf]
     ordered = chain.build_chain(leaf.certificate, others)
     rest = [c for c in others if c not in ordered]
     attrs = contents.key_attributes or pfx.KeyAttributes()
-    out = pkcs12.export_pfx(
+    out = pfx.export_pfx(
         key,
         leaf.certificate,
         [*ordered, *rest],

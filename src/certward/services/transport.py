@@ -12,9 +12,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import types
 
 from certward.clock import Clock
+from certward.codes.endpoints import (
+    TRANSPORT_NO_CERTIFICATE,
+    TRANSPORT_NO_SMART_HOST,
+    TRANSPORT_NOT_SEND_CONNECTOR,
+)
 from certward.endpoints.logs import EventLog, ProtocolLog
 from certward.endpoints.queue import MailQueue, QueuedMessage, new_id
-from certward.errors import EndpointError, InputError, NotFoundError
 from certward.model import ConnectorKind
 from certward.pki import certinfo, chain
 from certward.services.connectors import find_connector, resolve_on_server
@@ -55,7 +59,11 @@ class TransportService:
             name = repo.server(server).name
             found = find_connector(repo, connector)
         if found.kind is not ConnectorKind.SEND or name not in found.servers:
-            raise InputError(f"{found.identity} is not a send connector of server {name}")
+            raise TRANSPORT_NOT_SEND_CONNECTOR(
+                f"{found.identity} is not a send connector of server {name}",
+                connector=found.identity,
+                server=name,
+            )
         message = email.message.EmailMessage()
         message["From"], message["To"] = mail_from, ", ".join(rcpt_to)
         message["Subject"] = subject
@@ -145,9 +153,10 @@ class TransportService:
             server = repo.server(entry.server)
             connector = find_connector(repo, entry.connector)
             if not connector.smart_hosts:
-                raise EndpointError(
+                raise TRANSPORT_NO_SMART_HOST(
                     f"send connector {connector.name} has no smart host; certward sends only "
-                    "through smart hosts (no DNS MX routing yet)"
+                    "through smart hosts (no DNS MX routing yet)",
+                    connector=connector.identity,
                 )
             host = connector.smart_hosts[0]
             trust = TrustStores.of(repo, server.name)
@@ -166,7 +175,12 @@ class TransportService:
                     issuers = chain.build_chain(cert, [*cas, *roots])
                     identity = ClientIdentity(cert, key, [c for c in issuers if c not in roots])
             if identity is None:
-                raise NotFoundError(f"server {server.name} has no certificate to present")
+                raise TRANSPORT_NO_CERTIFICATE(
+                    f"server {server.name} has no certificate with a private key to present "
+                    f"on send connector {connector.name}",
+                    server=server.name,
+                    connector=connector.identity,
+                )
             recipient_domain = entry.rcpt_to[0].rpartition("@")[2]
             policy = SendPolicy(
                 connector=connector, recipient_domain=recipient_domain, identity=identity,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from urllib.parse import urlsplit
 
-from certward.errors import InputError, NotFoundError
+from certward.codes.endpoints import VDIR_NOT_FOUND, VDIR_URL_INVALID
 from certward.model import VirtualDirectory
 from certward.services.ports import UnitOfWork
 
@@ -15,7 +15,7 @@ def _url(value: str) -> str | None:
         return None  # clears it, as $null does
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InputError(f"not an http(s) URL: {value!r}")
+        raise VDIR_URL_INVALID(f"not an http(s) URL: {value!r}", url=value)
     return value
 
 
@@ -42,8 +42,14 @@ class VdirService:
                 None,
             )
             if found is None:
-                names = ", ".join(v.name for v in repo.virtual_directories(server)) or "none"
-                raise NotFoundError(f"no virtual directory {name!r} on {server} ({names})")
+                names = [v.name for v in repo.virtual_directories(server)]
+                raise VDIR_NOT_FOUND(
+                    f"no virtual directory {name!r} on {server} "
+                    f"(it has {', '.join(names) or 'none'})",
+                    vdir=name,
+                    server=server,
+                    known=names,
+                )
             updated = replace(
                 found,
                 internal_url=found.internal_url if internal_url is None else _url(internal_url),

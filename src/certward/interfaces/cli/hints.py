@@ -15,6 +15,9 @@ HINTS: dict[str, str] = {
     "organisation.missing": "run 'certward org init NAME' first",
     # -- certificates, stores, organisation, renewal ----------------------------------------
     # -- pki, pfx ----------------------------------------------------------------------------
+    "pfx.password_missing": "pass --password-file",
+    "pki.private_key_encrypted": "pass --password-file",
+    "pki.private_key_unexpected": "use 'certward cert import' instead",
     # -- connectors, transport, auth, edge, observe, mail -------------------------------------
     "connector.not_found": "see 'certward connector list'",
     "connector.ambiguous": "name one of them as SERVER\\Name",
