@@ -50,3 +50,29 @@ MASTER_KEY_INVALID = code(
     StoreError,
     "The master key (its file or environment variable) is empty or cannot be used.",
 )
+SERVER_NAME_INVALID = code(
+    "server.name_invalid",
+    InputError,
+    "A server name is a NetBIOS name: 1-15 letters, digits or '-', not starting with '-'.",
+)
+SERVER_TLS_RANGE_INVALID = code(
+    "server.tls_range_invalid",
+    InputError,
+    "The TLS versions are unknown, or the minimum is above the maximum.",
+)
+STORE_DATABASE_ERROR = code(
+    "store.database_error",
+    StoreError,
+    "The database refused or failed an operation; nothing of it was kept.",
+)
+STORE_OBJECT_NOT_FOUND = code(
+    "store.object_not_found",
+    NotFoundError,
+    "A connector, Edge subscription or published certificate the operation names is not in "
+    "the store.",
+)
+STORE_OBJECT_EXISTS = code(
+    "store.object_exists",
+    StoreError,
+    "An accepted domain or mailbox of that name is already in the store.",
+)

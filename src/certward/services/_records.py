@@ -18,13 +18,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa, types
 
-from certward.codes.certificates import SMTP_DEFAULT_OVERWRITE
-from certward.errors import (
-    Answer,
-    ConfirmationRequired,
-    NotFoundError,
-    StoreError,
+from certward.codes.certificates import (
+    CERTIFICATE_EXPIRED,
+    CERTIFICATE_KEY_UNSUPPORTED,
+    CERTIFICATE_NO_PRIVATE_KEY,
+    CERTIFICATE_PENDING,
+    CERTIFICATE_SERVICES_NOT_ON_EDGE,
+    SMTP_DEFAULT_OVERWRITE,
 )
+from certward.codes.general import ORGANISATION_MISSING
+from certward.errors import Answer, ConfirmationRequired
 from certward.model import (
     CAPI_SCHANNEL_PROVIDER,
     CertificateRecord,
@@ -289,19 +292,26 @@ def enable_services(
     now: dt.datetime,
 ) -> EnableResult:
     if record.is_pending:
-        raise StoreError(
-            f"{record.thumbprint} is a pending request; import the CA's reply before enabling it"
+        raise CERTIFICATE_PENDING(
+            f"{record.thumbprint} is a pending request; import the CA's reply before enabling it",
+            thumbprint=record.thumbprint,
+            server=record.server,
         )
     if not record.has_private_key:
-        raise StoreError(
-            f"certificate {record.thumbprint} has no private key and cannot be enabled"
+        raise CERTIFICATE_NO_PRIVATE_KEY(
+            f"certificate {record.thumbprint} has no private key and cannot be enabled",
+            thumbprint=record.thumbprint,
+            server=record.server,
         )
     assert record.der is not None
     cert = certinfo.load_der(record.der)
     if cert.not_valid_after_utc < now:
-        raise StoreError(
+        raise CERTIFICATE_EXPIRED(
             f"certificate {record.thumbprint} expired on "
-            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC and cannot be enabled"
+            f"{cert.not_valid_after_utc:%Y-%m-%d %H:%M:%S} UTC and cannot be enabled",
+            thumbprint=record.thumbprint,
+            server=record.server,
+            not_after=cert.not_valid_after_utc.isoformat(),
         )
     srv = repo.server(record.server)
     iis_moved_from: Thumbprint | None = None
@@ -345,9 +355,11 @@ def check_services_for_server(server: Server, services: ServiceSet) -> None:
     if server.is_edge:
         refused = services.without(EDGE_SERVICES.value)
         if refused:
-            raise StoreError(
+            raise CERTIFICATE_SERVICES_NOT_ON_EDGE(
                 f"server {server.name} is an Edge Transport server: it cannot use a "
-                f"certificate for {refused} (SMTP only)"
+                f"certificate for {refused} (SMTP only)",
+                server=server.name,
+                services=str(refused),
             )
 
 
@@ -422,14 +434,17 @@ def publish_existing_auth(
             continue
         der, key = repo.published_certificate(thumbprint)
         if not isinstance(key, rsa.RSAPrivateKey):
-            raise StoreError("the organisation's auth certificate has an unsupported key type")
+            raise CERTIFICATE_KEY_UNSUPPORTED(
+                "the organisation's auth certificate has an unsupported key type",
+                thumbprint=thumbprint,
+            )
         publish_auth_certificate(repo, server, certinfo.load_der(der), key, now)
 
 
 def require_org(repo: Repository) -> Organisation:
     org = repo.organisation()
     if org is None:
-        raise NotFoundError("no organisation in this store; run 'certward org init NAME' first")
+        raise ORGANISATION_MISSING("no organisation in this store")
     return org
 
 

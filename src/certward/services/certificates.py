@@ -17,7 +17,26 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certward.clock import Clock
-from certward.errors import PkiError, StoreError
+from certward.codes.certificates import (
+    CERTIFICATE_DAYS_INVALID,
+    CERTIFICATE_EXISTS,
+    CERTIFICATE_IN_USE,
+    CERTIFICATE_IS_DEFAULT_SMTP,
+    CERTIFICATE_KEY_UNSUPPORTED,
+    CERTIFICATE_NAMED_BY_CONNECTOR,
+    CERTIFICATE_NO_PRIVATE_KEY,
+    CERTIFICATE_NOT_EXPORTABLE,
+    CERTIFICATE_PENDING,
+    CERTIFICATE_PFX_PASSWORD_EMPTY,
+    CERTIFICATE_REQUEST_OUTPUT_MISSING,
+    IMPORT_KEY_NOT_RSA,
+    IMPORT_KEY_WITHOUT_CERTIFICATE,
+    IMPORT_ONLY_CA_CERTIFICATES,
+    IMPORT_REPLY_FOR_OTHER_SERVER,
+    IMPORT_REPLY_WITHOUT_REQUEST,
+    IMPORT_SEVERAL_CERTIFICATES,
+)
+from certward.codes.pki import NAME_SYNTAX_INVALID
 from certward.model import (
     CAPI_SCHANNEL_PROVIDER,
     CertificateRecord,
@@ -30,7 +49,7 @@ from certward.model import (
     StoreName,
     Thumbprint,
 )
-from certward.pki import build, certinfo, chain, formats, pfx, pkcs12, tlsname
+from certward.pki import build, certinfo, chain, formats, pfx, tlsname
 from certward.pki.names import NameSyntaxError, parse_exchange_dn
 from certward.services._records import (
     DEFAULT_FRIENDLY_NAME,
@@ -129,10 +148,12 @@ class CertificateService:
         replace_default_smtp: bool | None = None,
     ) -> EnableResult:
         name = _subject(subject)
-        sans = _sans(name, domains)
-        _key_size(key_size)
+        sans = build.domains_with_cn(name, domains)
+        build.validate_key_size(key_size)
         if days is not None and days < 1:
-            raise StoreError(f"--days must be at least 1 (got {days})")
+            raise CERTIFICATE_DAYS_INVALID(
+                f"a certificate must be valid for at least one day (got {days})", days=days
+            )
         now = self._clock.now()
         with self._uow.transaction() as repo:
             srv = repo.server(server)
@@ -170,8 +191,8 @@ class CertificateService:
     ) -> CertificateView:
         """New-ExchangeCertificate -GenerateRequest: store the pending request, emit the CSR."""
         name = _subject(subject)
-        sans = _sans(name, domains)
-        _key_size(key_size)
+        sans = build.domains_with_cn(name, domains)
+        build.validate_key_size(key_size)
         now = self._clock.now()
         with self._uow.transaction() as repo:
             srv = repo.server(server)
@@ -247,25 +268,41 @@ class CertificateService:
         legacy: bool = False,
     ) -> bytes:
         if not password.reveal():
-            raise StoreError("the PFX password must not be empty")
+            raise CERTIFICATE_PFX_PASSWORD_EMPTY(
+                "the PFX password must not be empty", thumbprint=thumbprint, server=server
+            )
         with self._uow.transaction() as repo:
             record = repo.certificate(server, thumbprint)
             if record.der is None:
-                raise StoreError(f"{thumbprint} is a pending request; there is nothing to export")
+                raise CERTIFICATE_PENDING(
+                    f"{thumbprint} is a pending request; there is nothing to export",
+                    thumbprint=thumbprint,
+                    server=record.server,
+                )
             if not record.has_private_key:
-                raise StoreError(f"certificate {thumbprint} has no private key to export")
+                raise CERTIFICATE_NO_PRIVATE_KEY(
+                    f"certificate {thumbprint} has no private key to export",
+                    thumbprint=thumbprint,
+                    server=record.server,
+                )
             if not record.exportable:
-                raise StoreError(
+                raise CERTIFICATE_NOT_EXPORTABLE(
                     f"the private key of certificate {thumbprint} is not exportable "
-                    "(it was created or imported without --exportable)"
+                    "(it was created or imported as not exportable)",
+                    thumbprint=thumbprint,
+                    server=record.server,
                 )
             key = repo.private_key(record)
             if not isinstance(key, rsa.RSAPrivateKey):
-                raise StoreError(f"certificate {thumbprint} has an unsupported key type")
+                raise CERTIFICATE_KEY_UNSUPPORTED(
+                    f"certificate {thumbprint} has an unsupported key type",
+                    thumbprint=thumbprint,
+                    server=record.server,
+                )
             cert = certinfo.load_der(record.der)
             trust = TrustStores.of(repo, record.server)
             issuers = chain.build_chain(cert, [*trust.intermediates, *trust.roots])
-            return pkcs12.export_pfx(
+            return pfx.export_pfx(
                 key,
                 cert,
                 issuers,
@@ -283,19 +320,22 @@ class CertificateService:
         """Move a certificate's private key to another provider (the PFX round trip of seed
         004 done in the store): same certificate and key, same thumbprint. Returns the old
         provider and the certificate."""
-        try:
-            provider = pfx.validate_provider_name(provider)
-        except ValueError as exc:
-            raise StoreError(str(exc)) from None
+        provider = pfx.validate_provider_name(provider)
         now = self._clock.now()
         with self._uow.transaction() as repo:
             record = repo.certificate(server, thumbprint)
             if record.is_pending:
-                raise StoreError(f"{thumbprint} is a pending request; it has no certificate yet")
+                raise CERTIFICATE_PENDING(
+                    f"{thumbprint} is a pending request; it has no certificate yet",
+                    thumbprint=thumbprint,
+                    server=record.server,
+                )
             if not record.has_private_key:
-                raise StoreError(
+                raise CERTIFICATE_NO_PRIVATE_KEY(
                     f"certificate {thumbprint} has no private key on {record.server}: there "
-                    "is no key to move to another provider"
+                    "is no key to move to another provider",
+                    thumbprint=thumbprint,
+                    server=record.server,
                 )
             updated = replace(record, key_provider=provider)
             repo.update_certificate(updated)
@@ -311,14 +351,20 @@ class CertificateService:
         with self._uow.transaction() as repo:
             record = repo.certificate(server, thumbprint)
             if record.der is None:
-                raise StoreError(f"{thumbprint} is a pending request; complete it first")
+                raise CERTIFICATE_PENDING(
+                    f"{thumbprint} is a pending request; complete it first",
+                    thumbprint=thumbprint,
+                    server=record.server,
+                )
             srv = repo.server(server)
             cert = certinfo.load_der(record.der)
             if not certinfo.is_self_signed(cert):
                 if sink is None:
-                    raise StoreError(
-                        f"certificate {thumbprint} is CA-issued: renewal makes a new request; "
-                        "pass --out FILE for it"
+                    raise CERTIFICATE_REQUEST_OUTPUT_MISSING(
+                        f"certificate {thumbprint} is CA-issued: renewal makes a new request, "
+                        "and the request needs a file to go to",
+                        thumbprint=thumbprint,
+                        server=record.server,
                     )
                 request = renewal_request(repo, record, now)
                 sink(csr_bytes(request, binary=binary))
@@ -346,11 +392,13 @@ class CertificateService:
             record = repo.certificate(server, thumbprint)
             srv = repo.server(server)
             if srv.default_smtp_thumbprint == record.thumbprint:
-                raise StoreError(
+                raise CERTIFICATE_IS_DEFAULT_SMTP(
                     f"certificate {thumbprint} is the internal transport (default SMTP) "
                     f"certificate of {srv.name} and cannot be removed: that would stop "
-                    "transport. Enable another certificate for SMTP with --force first; it "
-                    "becomes the default, then remove this one"
+                    "transport. Make another certificate enabled for SMTP the default first, "
+                    "then remove this one",
+                    thumbprint=thumbprint,
+                    server=srv.name,
                 )
             stranded = [
                 c.identity
@@ -358,10 +406,13 @@ class CertificateService:
                 if _only_match(repo, c, record)
             ]
             if stranded:
-                raise StoreError(
+                raise CERTIFICATE_NAMED_BY_CONNECTOR(
                     f"certificate {thumbprint} cannot be removed: Send connector(s) "
                     f"{', '.join(stranded)} name it in TlsCertificateName. Point them at "
-                    "another certificate first (certward connector set NAME --tls-certificate)"
+                    "another certificate first",
+                    thumbprint=thumbprint,
+                    server=srv.name,
+                    connectors=stranded,
                 )
             reasons = []
             if record.services:
@@ -369,9 +420,11 @@ class CertificateService:
             if auth_thumbprint(repo) == record.thumbprint:
                 reasons.append("it is the organisation's auth certificate")
             if reasons and not force:
-                raise StoreError(
-                    f"certificate {thumbprint} was not removed: {'; '.join(reasons)}. "
-                    "Pass --force to remove it anyway"
+                raise CERTIFICATE_IN_USE(
+                    f"certificate {thumbprint} was not removed: {'; '.join(reasons)}",
+                    thumbprint=thumbprint,
+                    server=srv.name,
+                    reasons=reasons,
                 )
             repo.delete_certificate(record)
 
@@ -392,12 +445,21 @@ def _import_with_key(
     key_spki = certinfo.spki(key)
     leaf = next((c for c in bundle.certificates if certinfo.spki(c) == key_spki), None)
     if leaf is None:
-        raise PkiError(f"{source}: the private key does not belong to any certificate in it")
+        raise IMPORT_KEY_WITHOUT_CERTIFICATE(
+            f"{source}: the private key does not belong to any certificate in it", file=source
+        )
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise PkiError(f"{source}: only RSA keys are supported for Exchange certificates")
+        raise IMPORT_KEY_NOT_RSA(
+            f"{source}: only RSA keys are supported for Exchange certificates", file=source
+        )
     thumbprint = thumb(leaf)
     if repo.find_certificate(srv.name, thumbprint) is not None:
-        raise StoreError(f"{source}: certificate {thumbprint} already exists on server {srv.name}")
+        raise CERTIFICATE_EXISTS(
+            f"{source}: certificate {thumbprint} already exists on server {srv.name}",
+            file=source,
+            thumbprint=thumbprint,
+            server=srv.name,
+        )
     add_record(
         repo,
         srv.name,
@@ -423,13 +485,15 @@ def _import_reply(
     """Complete this server's pending request with the CA reply in ``bundle``."""
     leaves = _end_entities(bundle.certificates)
     if not leaves:
-        raise PkiError(
-            f"{source}: holds only CA certificates; to trust them use "
-            "'certward store add --store Root|CA'"
+        raise IMPORT_ONLY_CA_CERTIFICATES(
+            f"{source}: holds only CA certificates; they belong in the Root or CA store",
+            file=source,
         )
     if len(leaves) > 1:
-        raise PkiError(
-            f"{source}: holds {len(leaves)} end-entity certificates; import one at a time"
+        raise IMPORT_SEVERAL_CERTIFICATES(
+            f"{source}: holds {len(leaves)} end-entity certificates; import one at a time",
+            file=source,
+            count=len(leaves),
         )
     leaf = leaves[0]
     thumbprint = thumb(leaf)
@@ -437,13 +501,21 @@ def _import_reply(
     here = [r for r in pending if r.server == srv.name]
     if not here and pending:
         elsewhere = ", ".join(sorted({r.server for r in pending}))
-        raise StoreError(
+        raise IMPORT_REPLY_FOR_OTHER_SERVER(
             f"{source}: this reply answers a request made on server {elsewhere}; "
             f"import it there (a CA reply completes the request only on the server "
-            "that created it), then export a PFX for the other servers"
+            "that created it), then export a PFX for the other servers",
+            file=source,
+            server=srv.name,
+            requested_on=elsewhere,
         )
     if repo.find_certificate(srv.name, thumbprint) is not None:
-        raise StoreError(f"{source}: certificate {thumbprint} already exists on server {srv.name}")
+        raise CERTIFICATE_EXISTS(
+            f"{source}: certificate {thumbprint} already exists on server {srv.name}",
+            file=source,
+            thumbprint=thumbprint,
+            server=srv.name,
+        )
     if not here:
         holders = [
             s.name
@@ -457,9 +529,12 @@ def _import_reply(
             else "import it on the server that made the request, or import a PFX "
             "that carries the key"
         )
-        raise StoreError(
+        raise IMPORT_REPLY_WITHOUT_REQUEST(
             f"{source}: no pending request on {srv.name} matches this certificate, and "
-            f"a certificate without its private key cannot be used; {hint}"
+            f"a certificate without its private key cannot be used; {hint}",
+            file=source,
+            server=srv.name,
+            thumbprint=thumbprint,
         )
     complete_request(repo, here[0], leaf)
     return leaf
@@ -489,31 +564,14 @@ def _pfx_key_provider(
     contents = pfx.read_pfx(data, None, source=source)
     if contents.key_place is pfx.KeyPlace.UNKNOWN and password is not None:
         contents = pfx.read_pfx(data, password, source=source)
-    try:
-        return pfx.validate_provider_name(pfx.effective_provider(contents.key_attributes))
-    except ValueError as exc:
-        raise PkiError(f"{source}: {exc}") from None
+    return pfx.validate_provider_name(pfx.effective_provider(contents.key_attributes))
 
 
 def _subject(text: str) -> x509.Name:
     try:
         return parse_exchange_dn(text)
     except NameSyntaxError as exc:
-        raise PkiError(f"subject {text!r}: {exc}") from None
-
-
-def _sans(subject: x509.Name, domains: Sequence[str]) -> list[str]:
-    try:
-        return build.domains_with_cn(subject, domains)
-    except ValueError as exc:
-        raise PkiError(str(exc)) from None
-
-
-def _key_size(bits: int) -> None:
-    try:
-        build.validate_key_size(bits)
-    except ValueError as exc:
-        raise PkiError(str(exc)) from None
+        raise NAME_SYNTAX_INVALID(f"subject {text!r}: {exc.message}", **exc.facts) from None
 
 
 def _end_entities(certificates: Sequence[x509.Certificate]) -> list[x509.Certificate]:

@@ -9,7 +9,14 @@ from dataclasses import dataclass, replace
 from cryptography import x509
 
 from certward.clock import Clock
-from certward.errors import StoreError
+from certward.codes.general import (
+    ORGANISATION_EXISTS,
+    ORGANISATION_NAME_EMPTY,
+    SERVER_EXISTS,
+    SERVER_NAME_INVALID,
+    SERVER_ROLES_INVALID,
+    SERVER_TLS_RANGE_INVALID,
+)
 from certward.model import (
     AuthConfig,
     ExchangeVersion,
@@ -54,14 +61,17 @@ class OrganisationService:
 
     def init_organisation(self, name: str, *, domain: str | None = None) -> Organisation:
         if not name.strip():
-            raise StoreError("the organisation name must not be empty")
+            raise ORGANISATION_NAME_EMPTY("the organisation name must not be empty")
         if domain is not None:
             domain = _domain(domain)
         now = self._clock.now()
         with self._uow.transaction() as repo:
             existing = repo.organisation()
             if existing is not None:
-                raise StoreError(f"organisation {existing.name!r} already exists in this store")
+                raise ORGANISATION_EXISTS(
+                    f"organisation {existing.name!r} already exists in this store",
+                    organisation=existing.name,
+                )
             cert, key = make_auth_certificate(now, domain)
             org = Organisation(
                 name=name.strip(), domain=domain, auth=AuthConfig(current_thumbprint=thumb(cert))
@@ -87,18 +97,26 @@ class OrganisationService:
         version: ExchangeVersion = ExchangeVersion.EX2019,
     ) -> Server:
         if not _NETBIOS.fullmatch(name):
-            raise StoreError(
-                f"invalid server name {name!r}: a NetBIOS name of 1-15 letters, digits or '-'"
+            raise SERVER_NAME_INVALID(
+                f"invalid server name {name!r}: a NetBIOS name of 1-15 letters, digits or '-'",
+                server=name,
             )
         fqdn = _domain(fqdn)
         role_set = frozenset(roles) or frozenset({Role.MAILBOX})
         if Role.EDGE_TRANSPORT in role_set and len(role_set) > 1:
-            raise StoreError("the Edge Transport role cannot be combined with other roles")
+            raise SERVER_ROLES_INVALID(
+                "the Edge Transport role cannot be combined with other roles",
+                server=name,
+                roles=sorted(role.value for role in role_set),
+            )
         now = self._clock.now()
         with self._uow.transaction() as repo:
             org = require_org(repo)
             if repo.has_server(name):
-                raise StoreError(f"server {repo.server(name).name!r} already exists")
+                existing_name = repo.server(name).name
+                raise SERVER_EXISTS(
+                    f"server {existing_name!r} already exists", server=existing_name
+                )
             server = Server(name=name, fqdn=fqdn, roles=role_set, version=version)
             repo.save_server(server)
             if _setup_creates_self_signed(server):
@@ -146,7 +164,9 @@ class OrganisationService:
             try:
                 validate_tls_range(minimum, maximum)
             except ValueError as exc:
-                raise StoreError(str(exc)) from None
+                raise SERVER_TLS_RANGE_INVALID(
+                    str(exc), server=server.name, minimum=minimum, maximum=maximum
+                ) from None
             updated = replace(
                 server,
                 tls_min_version=minimum,
@@ -178,10 +198,7 @@ class OrganisationService:
 
 
 def _domain(value: str) -> str:
-    try:
-        return build.validate_domain(value)
-    except ValueError as exc:
-        raise StoreError(str(exc)) from None
+    return build.validate_domain(value)
 
 
 def _setup_creates_self_signed(server: Server) -> bool:

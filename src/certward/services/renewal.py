@@ -20,7 +20,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certward.clock import Clock
-from certward.errors import PkiError, StoreError
+from certward.codes.renewal import (
+    RENEWAL_CERTIFICATE_UNKNOWN,
+    RENEWAL_KEY_NOT_EXPORTABLE,
+    RENEWAL_NO_REQUEST,
+    RENEWAL_NOT_ON_SERVER,
+    RENEWAL_REPLY_DIFFERS,
+    RENEWAL_REPLY_REQUIRED,
+    RENEWAL_REPLY_UNEXPECTED,
+)
 from certward.model import (
     CertificateRecord,
     Connector,
@@ -238,7 +246,12 @@ class RenewalService:
             if server is not None:
                 server = repo.server(server).name
                 if server not in holders:
-                    raise StoreError(f"certificate {thumbprint} is not on server {server}")
+                    raise RENEWAL_NOT_ON_SERVER(
+                        f"certificate {thumbprint} is not on server {server}",
+                        thumbprint=thumbprint,
+                        server=server,
+                        holders=holders,
+                    )
             record = repo.certificate(server or holders[0], thumbprint)
             assert record.der is not None
             if certinfo.is_self_signed(certinfo.load_der(record.der)):
@@ -285,7 +298,9 @@ def _holders(repo: Repository, thumbprint: Thumbprint) -> list[str]:
         if (r := repo.find_certificate(s.name, thumbprint)) is not None and r.der is not None
     ]
     if not holders:
-        raise StoreError(f"no server holds a certificate with thumbprint {thumbprint}")
+        raise RENEWAL_CERTIFICATE_UNKNOWN(
+            f"no server holds a certificate with thumbprint {thumbprint}", thumbprint=thumbprint
+        )
     return holders
 
 
@@ -305,15 +320,19 @@ def _plan(
     steps: list[Step] = []
     if self_signed:
         if reply is not None:
-            raise StoreError(f"certificate {thumbprint} is self-signed: no CA reply is needed")
+            raise RENEWAL_REPLY_UNEXPECTED(
+                f"certificate {thumbprint} is self-signed: no CA reply is needed",
+                thumbprint=thumbprint,
+            )
         material = _self_signed_material(old_cert, now)
         origin = holders[0]
         steps.append(Step(StepKind.CREATE_SELF_SIGNED, server=origin))
     else:
         if reply is None:
-            raise StoreError(
-                f"certificate {thumbprint} is CA-issued: pass --reply FILE (the CA's answer "
-                "to the request 'certward renew start' made)"
+            raise RENEWAL_REPLY_REQUIRED(
+                f"certificate {thumbprint} is CA-issued: completing its renewal needs the "
+                "CA's reply to the renewal request",
+                thumbprint=thumbprint,
             )
         material = _reply_material(repo, old_cert, reply)
         assert material.request is not None
@@ -323,9 +342,11 @@ def _plan(
     copies = [s for s in holders if s != origin]
     exportable = old_record.exportable if material.request is None else material.request.exportable
     if copies and not exportable:
-        raise StoreError(
+        raise RENEWAL_KEY_NOT_EXPORTABLE(
             f"the new key is not exportable, so it cannot be put on {', '.join(copies)}; "
-            "renew with an exportable key (the old certificate was not exportable either)"
+            "renew with an exportable key (the old certificate was not exportable either)",
+            thumbprint=thumbprint,
+            servers=copies,
         )
     steps += [Step(StepKind.COPY_CERTIFICATE, server=s) for s in copies]
     for server in [origin, *copies]:
@@ -390,13 +411,14 @@ def _reply_material(repo: Repository, old: x509.Certificate, reply: tuple[bytes,
                 same_name(cert.subject, old.subject)
                 and sorted(certinfo.dns_names(cert)) == sorted(certinfo.dns_names(old))
             ):
-                raise PkiError(
+                raise RENEWAL_REPLY_DIFFERS(
                     f"{source}: the reply's subject or names differ from the certificate "
-                    "being renewed; import it with 'certward cert import' instead"
+                    "being renewed",
+                    file=source,
                 )
             chain = [c for c in bundle.certificates if c is not cert]
             return _Material(cert, None, requests[0], chain)
-    raise PkiError(f"{source}: no pending request matches this reply (run 'certward renew start')")
+    raise RENEWAL_NO_REQUEST(f"{source}: no pending request matches this reply", file=source)
 
 
 def _execute(

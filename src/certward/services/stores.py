@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from certward.clock import Clock
-from certward.errors import StoreError
+from certward.codes.certificates import TRUST_STORE_IS_MY
 from certward.model import StoreName, Thumbprint
 from certward.pki import certinfo, formats
 from certward.services._records import add_record, thumb, views_of
@@ -67,6 +67,7 @@ class TrustStoreService:
 
 def _trust_store(store: StoreName) -> None:
     if store is StoreName.MY:
-        raise StoreError(
-            "the My store holds the server's own certificates: use 'certward cert import'"
+        raise TRUST_STORE_IS_MY(
+            "the My store holds the server's own certificates with their keys, not trust anchors",
+            store=store.value,
         )

@@ -18,7 +18,19 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from certward.errors import NotFoundError, StoreError
+from certward.codes.certificates import (
+    CERTIFICATE_EXISTS,
+    CERTIFICATE_NO_PRIVATE_KEY,
+    CERTIFICATE_NOT_FOUND,
+)
+from certward.codes.general import (
+    SERVER_NOT_FOUND,
+    SERVER_OBSERVED,
+    STORE_DATABASE_ERROR,
+    STORE_OBJECT_EXISTS,
+    STORE_OBJECT_NOT_FOUND,
+    STORE_UNAVAILABLE,
+)
 from certward.model import (
     AuthConfig,
     AuthMechanism,
@@ -147,7 +159,9 @@ class Repository:
     def delete_connector(self, identity: str) -> None:
         row = self._connector_row(identity)
         if row is None:
-            raise NotFoundError(f"connector {identity!r} not found")
+            raise STORE_OBJECT_NOT_FOUND(
+                f"connector {identity!r} not found", kind="connector", name=identity
+            )
         self._session.delete(row)
         self._session.flush()
 
@@ -190,7 +204,7 @@ class Repository:
     def _server_row(self, name: str) -> ServerRow:
         row = self._find_server_row(name)
         if row is None:
-            raise NotFoundError(f"server {name!r} not found (see 'certward server list')")
+            raise SERVER_NOT_FOUND(f"server {name!r} not found", server=name)
         return row
 
     @staticmethod
@@ -343,7 +357,11 @@ class Repository:
             select(EdgeSubscriptionRow).where(EdgeSubscriptionRow.server_id == server_row.id)
         ).first()
         if row is None:
-            raise NotFoundError(f"{server_row.name} has no Edge subscription")
+            raise STORE_OBJECT_NOT_FOUND(
+                f"{server_row.name} has no Edge subscription",
+                kind="edge subscription",
+                name=server_row.name,
+            )
         self._session.delete(row)
         self._session.flush()
 
@@ -376,7 +394,9 @@ class Repository:
 
     def add_accepted_domain(self, domain: str) -> None:
         if domain.lower() in self.accepted_domains():
-            raise StoreError(f"accepted domain {domain} already exists")
+            raise STORE_OBJECT_EXISTS(
+                f"accepted domain {domain} already exists", kind="accepted domain", name=domain
+            )
         self._session.add(AcceptedDomainRow(domain=domain.lower()))
         self._session.flush()
 
@@ -392,7 +412,9 @@ class Repository:
     def add_mailbox(self, mailbox: Mailbox) -> None:
         address = mailbox.address.lower()
         if self._session.scalars(select(MailboxRow).where(MailboxRow.address == address)).first():
-            raise StoreError(f"mailbox {address} already exists")
+            raise STORE_OBJECT_EXISTS(
+                f"mailbox {address} already exists", kind="mailbox", name=address
+            )
         self._session.add(
             MailboxRow(
                 address=address,
@@ -426,7 +448,12 @@ class Repository:
             where = f"the {store.value} store of server {srv.name}"
             if srv.observed:
                 where += " (an observed server: certward holds none of its certificates' keys)"
-            raise NotFoundError(f"no certificate with thumbprint {thumbprint} in {where}")
+            raise CERTIFICATE_NOT_FOUND(
+                f"no certificate with thumbprint {thumbprint} in {where}",
+                thumbprint=thumbprint,
+                server=srv.name,
+                store=store.value,
+            )
         return record
 
     def requests_for_key(self, spki_der: bytes) -> list[CertificateRecord]:
@@ -447,14 +474,18 @@ class Repository:
     ) -> None:
         server_row = self._server_row(record.server)
         if server_row.observed:
-            raise StoreError(
+            raise SERVER_OBSERVED(
                 f"{server_row.name} is an observed server: certward records what its output "
-                "shows and holds none of its keys; make this change on the server itself"
+                "shows and holds none of its keys; make this change on the server itself",
+                server=server_row.name,
             )
         if self._find_cert_row(record.server, record.thumbprint, record.store) is not None:
-            raise StoreError(
+            raise CERTIFICATE_EXISTS(
                 f"certificate {record.thumbprint} already exists in the {record.store.value} "
-                f"store of server {server_row.name}"
+                f"store of server {server_row.name}",
+                thumbprint=record.thumbprint,
+                server=server_row.name,
+                store=record.store.value,
             )
         row = CertificateRow(server=server_row, store=record.store.value)
         self._apply(row, record)
@@ -474,8 +505,11 @@ class Repository:
         """Turn a pending request into its issued certificate, keeping the key."""
         row = self._cert_row(old.server, old.thumbprint, old.store)
         if self._find_cert_row(new.server, new.thumbprint, new.store) is not None:
-            raise StoreError(
-                f"certificate {new.thumbprint} already exists on server {row.server.name}"
+            raise CERTIFICATE_EXISTS(
+                f"certificate {new.thumbprint} already exists on server {row.server.name}",
+                thumbprint=new.thumbprint,
+                server=row.server.name,
+                store=new.store.value,
             )
         row.thumbprint = new.thumbprint
         self._apply(row, new)
@@ -489,7 +523,11 @@ class Repository:
     def private_key(self, record: CertificateRecord) -> types.PrivateKeyTypes:
         row = self._cert_row(record.server, record.thumbprint, record.store)
         if row.private_key is None:
-            raise StoreError(f"certificate {record.thumbprint} has no private key")
+            raise CERTIFICATE_NO_PRIVATE_KEY(
+                f"certificate {record.thumbprint} has no private key",
+                thumbprint=record.thumbprint,
+                server=record.server,
+            )
         return self._vault.open(row.private_key.encrypted_pkcs8)
 
     def save_published_certificate(self, der: bytes, key: types.PrivateKeyTypes) -> None:
@@ -506,7 +544,11 @@ class Repository:
             select(PublishedCertificateRow).where(PublishedCertificateRow.thumbprint == thumbprint)
         ).first()
         if row is None:
-            raise NotFoundError(f"certificate {thumbprint} is not published in the organisation")
+            raise STORE_OBJECT_NOT_FOUND(
+                f"certificate {thumbprint} is not published in the organisation",
+                kind="published certificate",
+                name=thumbprint,
+            )
         return row.der, self._vault.open(row.encrypted_pkcs8)
 
     def published_der(self, thumbprint: Thumbprint) -> bytes | None:
@@ -531,9 +573,12 @@ class Repository:
     def _cert_row(self, server: str, thumbprint: Thumbprint, store: StoreName) -> CertificateRow:
         row = self._find_cert_row(server, thumbprint, store)
         if row is None:
-            raise NotFoundError(
+            raise CERTIFICATE_NOT_FOUND(
                 f"no certificate with thumbprint {thumbprint} in the {store.value} store "
-                f"of server {server}"
+                f"of server {server}",
+                thumbprint=thumbprint,
+                server=server,
+                store=store.value,
             )
         return row
 
@@ -631,7 +676,9 @@ class SqlStore:
             Base.metadata.create_all(self._engine)
             _add_missing_columns(self._engine)
         except SQLAlchemyError as exc:
-            raise StoreError(f"{url}: cannot open the database ({exc.__class__.__name__})") from exc
+            raise STORE_UNAVAILABLE(
+                f"{url}: cannot open the database ({exc.__class__.__name__})", database=url
+            ) from exc
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
 
     @property
@@ -646,7 +693,9 @@ class SqlStore:
                 yield Repository(session, self._vault)
         except SQLAlchemyError as exc:
             detail = getattr(exc, "orig", None) or exc
-            raise StoreError(f"database error: {exc.__class__.__name__}: {detail}") from exc
+            raise STORE_DATABASE_ERROR(
+                f"database error: {exc.__class__.__name__}: {detail}", error=exc.__class__.__name__
+            ) from exc
         finally:
             session.close()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import types
 
-from certward.errors import StoreError
+from certward.codes.general import MASTER_KEY_INVALID
 
 
 class KeyVault:
@@ -30,7 +30,7 @@ class KeyVault:
         try:
             return serialization.load_der_private_key(sealed, password=self._master_key)
         except ValueError as exc:
-            raise StoreError(
+            raise MASTER_KEY_INVALID(
                 "cannot decrypt a stored private key: wrong master key "
                 "($CERTWARD_MASTER_KEY or the key file beside the database)"
             ) from exc

@@ -14,6 +14,24 @@ HINTS: dict[str, str] = {
     # -- general ---------------------------------------------------------------------------
     "organisation.missing": "run 'certward org init NAME' first",
     # -- certificates, stores, organisation, renewal ----------------------------------------
+    "server.not_found": "see 'certward server list'",
+    "certificate.days_invalid": "pass --days 1 or more",
+    "certificate.not_exportable": "create or import it with --exportable",
+    "certificate.request_output_missing": "pass --out FILE for the new request",
+    "certificate.is_default_smtp": (
+        "enable another certificate for SMTP with --force first (it becomes the default)"
+    ),
+    "certificate.named_by_connector": (
+        "point them elsewhere with 'certward connector set NAME --tls-certificate THUMBPRINT'"
+    ),
+    "certificate.in_use": "pass --force to remove it anyway",
+    "import.only_ca_certificates": "to trust them use 'certward store add --store Root|CA'",
+    "trust_store.is_my": "use 'certward cert import'",
+    "renewal.reply_required": (
+        "pass --reply FILE (the CA's answer to the request 'certward renew start' made)"
+    ),
+    "renewal.reply_differs": "import it with 'certward cert import' instead",
+    "renewal.no_request": "run 'certward renew start' first",
     # -- pki, pfx ----------------------------------------------------------------------------
     "pfx.password_missing": "pass --password-file",
     "pki.private_key_encrypted": "pass --password-file",
