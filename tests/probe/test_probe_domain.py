@@ -142,7 +142,7 @@ def mail_domain(org: Cli, openssl_ca: OpenSslCa, tmp_path: Path) -> dict[str, An
 
 def run_domain_probe(
     db: Path, root: Path, info: dict[str, Any], *, ad: bool, policy: bytes = POLICY
-) -> dict[str, Any]:
+) -> tuple[int, dict[str, Any]]:
     chain, key = info["sts"]
     with dns_server(info["records"], ad=ad) as dns_port, policy_server(chain, key, policy) as web:
         done = run_certward(
@@ -150,15 +150,16 @@ def run_domain_probe(
             "--mx-port", str(info["port"]), "--policy-port", str(web), "--ca-file", str(root),
             check_status=False,
         )  # fmt: skip
-    assert done.returncode in (0, 1), done.stderr
-    return valid(json.loads(done.stdout))
+    assert done.returncode in (0, 1, 2), done.stderr
+    return done.returncode, valid(json.loads(done.stdout))
 
 
 def test_a_well_configured_mail_domain(
     mail_domain: dict[str, Any], openssl_ca: OpenSslCa, isolated_store: Path
 ) -> None:
     with serving("EXCH01", isolated_store):
-        result = run_domain_probe(isolated_store, openssl_ca.root_pem, mail_domain, ad=True)
+        code, result = run_domain_probe(isolated_store, openssl_ca.root_pem, mail_domain, ad=True)
+    assert code == 0 and result["status"] == "OK"
     (domain,) = result["domains"]
     assert [m["host"] for m in domain["mx"]] == ["mx1.example.test"]
     sts = domain["mta_sts"]
@@ -177,10 +178,12 @@ def test_unvalidated_tlsa_and_an_uncovered_mx_are_reported(
 ) -> None:
     other = POLICY.replace(b"*.example.test", b"mail.example.org")
     with serving("EXCH01", isolated_store):
-        result = run_domain_probe(
+        code, result = run_domain_probe(
             isolated_store, openssl_ca.root_pem, mail_domain, ad=False, policy=other
         )
     (domain,) = result["domains"]
+    # An enforced policy that leaves out the MX: senders refuse to deliver, so CRITICAL.
+    assert code == 2 and domain["status"] == "CRITICAL", domain["status_reasons"]
     (dane,) = domain["dane"]
     assert not dane["authenticated"]
     assert any("AD flag" in e for e in dane["errors"])

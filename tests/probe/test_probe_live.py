@@ -21,11 +21,14 @@ from tests.endpoints.conftest import free_port, run_certward, serving
 from tests.endpoints.test_tls_layer import roots as public_roots
 from tests.probe.conftest import valid
 
+OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3  # the monitoring-plugins exit statuses
+
 
 def probe_json(db: Path, *args: str) -> tuple[int, dict[str, Any]]:
     """Run ``certward probe --json`` in its own process (it runs the reactor)."""
     result = run_certward(db, "probe", *args, "--json", ok=False, check_status=False)
-    assert result.returncode in (0, 1), result.stderr
+    assert result.returncode in (OK, WARNING, CRITICAL, UNKNOWN), result.stderr
+    assert result.stdout, result.stderr
     return result.returncode, valid(json.loads(result.stdout))
 
 
@@ -50,8 +53,9 @@ def test_probe_a_certward_smtp_server(
         code, result = probe_json(
             isolated_store, f"smtp://localhost:{port}", "--ca-file", str(openssl_ca.root_pem)
         )
-    assert code == 0 and result["schema_version"] == 1
+    assert code == OK and result["schema_version"] == 1 and result["status"] == "OK"
     (report,) = result["targets"]
+    assert report["status"] == "OK" and report["failure"] is None
     assert all(s["ok"] for s in report["stages"]), report["stages"]
     names = [s["name"] for s in report["stages"]]
     assert names[:2] == ["DNS answer", "connect"]
@@ -121,7 +125,7 @@ def test_355_roots_in_the_client_ca_list_are_measured_and_warned(
     assert auth["ca_names_size"] > 16_384 and auth["over_schannel_limit"]
     assert any("16,384" in w for w in report["warnings"])
     assert report["certificate"]["name_match"] == "san"
-    assert code == 0
+    assert code == WARNING and report["status"] == "WARNING"  # over 16 KB; 2 days left
 
 
 Handler = Callable[[socket.socket], None]
@@ -179,29 +183,31 @@ def _reset(conn: socket.socket) -> None:
 
 
 @pytest.mark.parametrize(
-    ("scheme", "handler", "failed", "reason"),
+    ("scheme", "handler", "failed", "why", "reason"),
     [
-        ("smtps", _garbage, "TLS negotiated", "TLS handshake failed"),
-        ("smtp", _endless, "banner", "continuation lines"),
-        ("smtp", _huge_line, "banner", "line longer than"),
-        ("smtp", _silent, "banner", "no answer within"),
-        ("smtp", _reset, None, "connection"),
+        ("smtps", _garbage, "TLS negotiated", "tls-failed", "TLS handshake failed"),
+        ("smtp", _endless, "banner", "too-large", "continuation lines"),
+        ("smtp", _huge_line, "banner", "too-large", "line longer than"),
+        ("smtp", _silent, "banner", "timeout", "no answer within"),
+        ("smtp", _reset, None, "closed|unreachable", "conn"),  # reset before or after accept
     ],
     ids=["garbage-for-tls", "endless-reply", "10MB-line", "silent", "reset"],
 )
 def test_hostile_servers_give_a_failed_stage_not_a_hang(
-    scheme: str, handler: Handler, failed: str | None, reason: str, isolated_store: Path
+    scheme: str, handler: Handler, failed: str | None, why: str, reason: str, isolated_store: Path
 ) -> None:
     with hostile(handler) as port:
         code, result = probe_json(isolated_store, f"{scheme}://localhost:{port}", "--timeout", "2")
     (report,) = result["targets"]
-    assert code == 1
-    bad = stage(report, failed) if failed else next(s for s in report["stages"] if not s["ok"])
+    assert code == CRITICAL
+    failure = report["failure"]
+    assert failure["stage"] == (failed or failure["stage"]) and failure["reason"] in why.split("|")
+    bad = stage(report, failure["stage"])
     assert not bad["ok"] and reason.lower() in bad["detail"].lower(), report["stages"]
 
 
 def _self_signed_files(
-    tmp_path: Path, name: str, *, cn: str, sans: list[str], days_ago: int = 0, days: int = 30
+    tmp_path: Path, name: str, *, cn: str, sans: list[str], days_ago: int = 0, days: int = 90
 ) -> tuple[Path, Path]:
     import datetime as dt
 
@@ -234,6 +240,7 @@ def test_cn_only_names_expired_certificates_and_tls_1_0_are_reported(
     (report,) = result["targets"]
     assert report["certificate"]["name_match"] == "cn-only"
     assert any("only in the subject CN" in w for w in report["warnings"])
+    assert report["status"] == "WARNING"
     # Expired: trusted anchor or not, it is not secure.
     old, old_key = _self_signed_files(tmp_path, "old", cn="localhost", sans=["localhost"],
                                       days_ago=40, days=30)  # fmt: skip
@@ -242,13 +249,17 @@ def test_cn_only_names_expired_certificates_and_tls_1_0_are_reported(
             isolated_store, f"https://localhost:{port}", "--ca-file", str(old)
         )
     (report,) = result["targets"]
-    assert code == 1 and report["certificate"]["days_left"] < 0 and not report["secure"]
+    assert code == CRITICAL and report["certificate"]["days_left"] < 0 and not report["secure"]
+    assert report["certificate"]["trust_error"].startswith("expired on ")
     # TLS 1.0 still enabled.
     new, new_key = _self_signed_files(tmp_path, "tls10", cn="localhost", sans=["localhost"])
     with s_server("-cert", str(new), "-key", str(new_key), "-cipher", "DEFAULT@SECLEVEL=0",
                   "-tls1") as port:  # fmt: skip
-        _, result = probe_json(isolated_store, f"https://localhost:{port}", "--ca-file", str(new))
+        code, result = probe_json(
+            isolated_store, f"https://localhost:{port}", "--ca-file", str(new)
+        )
     (report,) = result["targets"]
+    assert code == WARNING and "TLSv1 still accepted" in report["warnings"]
     assert report["tls"]["negotiated_version"] == "TLSv1"
     assert report["tls"]["versions"]["TLSv1"] is True
     assert report["tls"]["versions"]["TLSv1.3"] is False
@@ -295,7 +306,7 @@ def test_a_server_silent_on_the_version_checks_does_not_hold_the_probe(
         code, result = probe_json(isolated_store, f"smtp://localhost:{port}", "--timeout", "1",
                                   "--ca-file", str(cert))  # fmt: skip
     (report,) = result["targets"]
-    assert code == 0 and report["secure"]
+    assert code == OK and report["secure"]
     assert report["tls"]["versions"] == {
         "TLSv1": False, "TLSv1.1": False, "TLSv1.2": False, "TLSv1.3": True,
     }  # fmt: skip
@@ -307,11 +318,13 @@ def _rate_limited(conn: socket.socket) -> None:
 
 
 def test_a_421_banner_is_rate_limiting_not_a_crash(isolated_store: Path) -> None:
+    """The server said "try later": nothing about its TLS could be judged (UNKNOWN)."""
     with hostile(_rate_limited) as port:
         code, result = probe_json(isolated_store, f"smtp://localhost:{port}")
     (report,) = result["targets"]
-    assert code == 1
-    assert any("rate limited" in s["detail"] for s in report["stages"]), report["stages"]
+    assert code == UNKNOWN and report["status"] == "UNKNOWN"
+    assert report["failure"]["reason"] == "rate-limited"
+    assert "rate limited" in stage(report, "banner")["detail"]
 
 
 def test_mail_from_rcpt_to_and_the_html_report(
@@ -348,12 +361,37 @@ def test_targets_from_a_file_and_an_unresolvable_host(tmp_path: Path, isolated_s
     listing.write_text("# one target a line\nsmtp://no-such-host.invalid:2525\n\n")
     code, result = probe_json(isolated_store, "--targets-file", str(listing), "--timeout", "10")
     (report,) = result["targets"]
-    assert code == 1 and report["target"] == "smtp://no-such-host.invalid:2525"
+    assert code == CRITICAL and report["target"] == "smtp://no-such-host.invalid:2525"
+    assert report["failure"]["reason"] == "no-address"
     dns = stage(report, "DNS answer")
     assert not dns["ok"] and "no address for no-such-host.invalid" in dns["detail"]
 
 
-def test_a_bad_target_is_a_usage_error(isolated_store: Path) -> None:
-    done = run_certward(isolated_store, "probe", "gopher://x", check_status=False)
-    assert done.returncode == 2
-    assert done.stderr.startswith("error: ") and "unknown scheme" in done.stderr
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["gopher://x"], "unknown scheme 'gopher'"),
+        ([], "no target to probe"),
+        (["https://x", "--sni", "192.0.2.1"], "is not a DNS host name"),
+        (["https://x", "--connect-to", "x"], "is not a host name and an IP address"),
+        (["https://x", "--resolver", "dns.example"], "is not IP[:PORT]"),
+        (["https://x", "--ca-file", "/nonexistent/roots.pem"], "cannot read"),
+    ],
+    ids=["scheme", "no-target", "sni-address", "connect-to", "resolver", "ca-file"],
+)
+def test_usage_errors_are_unknown_with_a_hint(
+    args: list[str], words: str, isolated_store: Path
+) -> None:
+    """A usage error is UNKNOWN (3), never CRITICAL: the monitoring system must not page
+    anyone about the server for a typo in the check's own command line."""
+    done = run_certward(isolated_store, "probe", *args, check_status=False)
+    assert done.returncode == UNKNOWN, done.stderr
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("error: ") and words in line
+    assert "; " in line  # the command line's hint follows the message
+
+
+def test_a_bad_option_is_unknown_too(isolated_store: Path) -> None:
+    done = run_certward(isolated_store, "probe", "https://x", "--no-such-flag", check_status=False)
+    assert done.returncode == UNKNOWN, done.stderr
+    assert "--no-such-flag" in done.stderr

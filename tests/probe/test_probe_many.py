@@ -17,20 +17,27 @@ from tests.probe.test_probe_domain import dns_server
 from tests.probe.test_probe_live import _rate_limited, _self_signed_files, hostile, s_server
 
 MARKS = re.compile("[✓✗–]")
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
-def run_on_a_terminal(db: Path, *args: str) -> tuple[int, str, str]:
-    """``certward ARGS`` with stderr on a pseudo-terminal (where the progress bar goes)
-    and stdout on a pipe; returns the exit status, stdout and what the terminal got."""
+def run_on_a_terminal(
+    db: Path, *args: str, stdout_too: bool = False, columns: int = 200
+) -> tuple[int, str, str]:
+    """``certward ARGS`` with stderr on a pseudo-terminal (where the progress bar goes) and
+    stdout on a pipe (or on a terminal of its own); returns the exit status, stdout and
+    what the stderr terminal got."""
     master, slave = os.openpty()
-    env = {**os.environ, "CERTWARD_DB": str(db), "TERM": "xterm", "COLUMNS": "200"}
+    out_master, out_slave = os.openpty() if stdout_too else (None, None)
+    env = {**os.environ, "CERTWARD_DB": str(db), "TERM": "xterm", "COLUMNS": str(columns)}
     process = subprocess.Popen(
-        [*certward_command(), *args], stdout=subprocess.PIPE, stderr=slave, env=env
+        [*certward_command(), *args], stdout=out_slave or subprocess.PIPE, stderr=slave, env=env
     )
     os.close(slave)
-    assert process.stdout is not None
+    if out_slave is not None:
+        os.close(out_slave)
+    out_fd = out_master if out_master is not None else process.stdout.fileno()  # type: ignore[union-attr]
     out, terminal = b"", b""
-    streams = {process.stdout.fileno(), master}
+    streams = {out_fd, master}
     while streams:
         for fd in select.select(list(streams), [], [], 120)[0]:
             try:
@@ -44,8 +51,12 @@ def run_on_a_terminal(db: Path, *args: str) -> tuple[int, str, str]:
             else:
                 out += chunk
     os.close(master)
-    process.stdout.close()
-    return process.wait(timeout=30), out.decode(), terminal.decode(errors="replace")
+    if out_master is not None:
+        os.close(out_master)
+    if process.stdout is not None:
+        process.stdout.close()
+    text = ANSI.sub("", out.decode(errors="replace").replace("\r\n", "\n"))
+    return process.wait(timeout=30), text, terminal.decode(errors="replace")
 
 
 def test_many_targets_print_one_stage_matrix_and_a_progress_bar(
@@ -58,27 +69,24 @@ def test_many_targets_print_one_stage_matrix_and_a_progress_bar(
             isolated_store, "probe", https, smtp, "--ca-file", str(cert)
         )
         page = tmp_path / "report.html"
-        narrow = subprocess.run(
-            [*certward_command(), "probe", https, smtp, "--ca-file", str(cert),
-             "--html", str(page)],
-            capture_output=True, text=True, timeout=120, check=False,
-            env={**os.environ, "CERTWARD_DB": str(isolated_store), "COLUMNS": "60"},
-        ).stdout  # fmt: skip
-    assert code == 1, out  # the SMTP server is rate limiting
+        _, narrow, _ = run_on_a_terminal(
+            isolated_store, "probe", https, smtp, "--ca-file", str(cert), "--html", str(page),
+            stdout_too=True, columns=60,
+        )  # fmt: skip
+    assert code == 3, out  # UNKNOWN: the SMTP server is rate limiting, the web server is OK
     assert "probing" in terminal  # the progress bar, on stderr
+    # Off a terminal: the title, then the matrix as tab-separated lines, then the legend.
     lines = out.splitlines()
-    title = next(i for i, line in enumerate(lines) if line.startswith("Stages: ✓ passed"))
-    assert "milliseconds" in lines[title]  # 200 columns leave room for the times
-    # The columns any endpoint reached (no EHLO or STARTTLS here), then the score; the short
-    # headers explained under the rows.
-    header = lines[title + 1].split()
+    title = lines.index("Stages: ✓ passed, ✗ failed, – not reached; milliseconds")
+    # The columns any endpoint reached (no EHLO or STARTTLS here), then the score.
+    header = lines[title + 1].split("\t")
     assert header == ["Endpoint", "DNS", "conn", "greet", "TLS", "after", "cert", "secure", "score"]
-    rows = {line.split()[0]: line for line in lines[title + 2 : title + 4]}
+    rows = {line.split("\t")[0]: line for line in lines[title + 2 : title + 4]}
     assert MARKS.findall(rows[https]) == ["✓", "✓", "–", "✓", "✓", "✓", "✓"]
     assert MARKS.findall(rows[smtp]) == ["✓", "✓", "✗", "–", "–", "–", "–"]
     assert re.search(r"✓ \d+", rows[https])  # times in ms beside the marks
     assert lines[title + 4].startswith("DNS: DNS answer; conn: connect; greet: greeting")
-    # 60 columns: only the marks, and no endpoint or header cut short.
+    # A terminal of 60 columns: only the marks, and no endpoint or header cut short.
     lines = narrow.splitlines()
     title = next(i for i, line in enumerate(lines) if line.startswith("Stages: ✓ passed"))
     assert "milliseconds" not in lines[title]
@@ -89,6 +97,7 @@ def test_many_targets_print_one_stage_matrix_and_a_progress_bar(
     assert "Stage" not in out.split()
     assert "FAIL banner: rate limited: 421 4.3.2 Too many connections" in out
     assert "Secure: yes" in out and "Secure: NO" in out
+    assert "Status: OK" in out and "Status: UNKNOWN (banner: rate limited" in out
     # The HTML report has the same matrix.
     html = page.read_text(encoding="utf-8")
     matrix = html[html.index("<h2>Stages</h2>") :]
@@ -111,7 +120,7 @@ def test_the_resolver_answers_for_url_targets(tmp_path: Path, isolated_store: Pa
             f"https://nowhere.only-here.test:{port}", f"smtp://{v6}:{port6}", "--json",
             "--resolver", f"127.0.0.1:{dns_port}", "--ca-file", str(cert), check_status=False,
         )  # fmt: skip
-    assert done.returncode == 1, done.stderr  # the second name is unknown
+    assert done.returncode == 2, done.stderr  # CRITICAL: the second name is unknown
     found, missing, ipv6 = valid(json.loads(done.stdout))["targets"]
     dns = found["stages"][0]
     assert (dns["name"], dns["ok"], dns["detail"]) == ("DNS answer", True, "127.0.0.1")

@@ -4,10 +4,19 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from certward.errors import InputError
 from certward.pki import build, ca
 from certward.pki.names import parse_exchange_dn
 from certward.probe.analysis import certificate_report, client_auth_report
-from certward.probe.targets import Protocol, parse_target
+from certward.probe.report import ClientAuth, NameMatch
+from certward.probe.targets import (
+    Protocol,
+    parse_connect_to,
+    parse_resolver,
+    parse_server_name,
+    parse_target,
+    with_overrides,
+)
 from tests.conftest import openssl
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -37,8 +46,46 @@ def test_targets(text: str, protocol: Protocol, port: int) -> None:
      ("smtp://x:99999", "bad port")],
 )  # fmt: skip
 def test_bad_targets(text: str, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message) as raised:
         parse_target(text)
+    assert raised.value.code.id == "probe.target_invalid"
+    assert raised.value.facts == {"target": text}
+    assert "--" not in raised.value.message  # the service never names a flag
+
+
+def test_a_name_to_send_and_an_address_to_connect_to() -> None:
+    by_ip = parse_target("https://192.0.2.10:8443")
+    assert by_ip.server_name is None and by_ip.reference == "192.0.2.10"  # no SNI
+    named = with_overrides(by_ip, sni=parse_server_name("Mail.Contoso.com."))
+    assert named.server_name == named.reference == "mail.contoso.com"
+    assert named.address is None and named.host == "192.0.2.10"
+    pinned = with_overrides(
+        parse_target("smtp://mail.contoso.com"),
+        connect_to=dict([parse_connect_to("mail.contoso.com:[2001:db8::25]")]),
+    )
+    assert (pinned.address, pinned.server_name) == ("2001:db8::25", "mail.contoso.com")
+    untouched = with_overrides(parse_target("smtp://other.contoso.com"), connect_to={})
+    assert untouched.address is None
+    assert parse_target("imaps://[2001:db8::1]").reference == "2001:db8::1"
+    assert parse_resolver("192.0.2.53") == ("192.0.2.53", 53)
+    assert parse_resolver("[2001:db8::53]:5353") == ("2001:db8::53", 5353)
+
+
+@pytest.mark.parametrize(
+    ("parse", "text", "code"),
+    [
+        (parse_server_name, "192.0.2.1", "probe.server_name_invalid"),
+        (parse_server_name, "bad name", "probe.server_name_invalid"),
+        (parse_connect_to, "mail.contoso.com", "probe.connect_to_invalid"),
+        (parse_connect_to, "mail.contoso.com:not-an-ip", "probe.connect_to_invalid"),
+        (parse_resolver, "dns.contoso.com", "probe.resolver_invalid"),
+        (parse_resolver, "192.0.2.53:99999", "probe.resolver_invalid"),
+    ],
+)
+def test_bad_overrides_are_coded_input_errors(parse: object, text: str, code: str) -> None:
+    with pytest.raises(InputError) as raised:
+        parse(text)  # type: ignore[operator]
+    assert raised.value.code.id == code
 
 
 ROOT = ca.make_root("Probe Test Root", now=NOW - dt.timedelta(days=30))
@@ -60,27 +107,27 @@ def sha1_self_signed(tmp_path: Path) -> x509.Certificate:
 
 def test_san_match_trust_and_days() -> None:
     report = certificate_report(
-        [issued("mx.contoso.com", ["mx.contoso.com"])], host="MX.contoso.com", now=NOW,
+        [issued("mx.contoso.com", ["mx.contoso.com"])], reference="MX.contoso.com", now=NOW,
         roots=[ROOT.certificate],
     )  # fmt: skip
-    assert report.trusted and report.name_match == "san"
+    assert report.trusted and report.name_match is NameMatch.SAN
     assert report.days_left == 89 and report.key_type == "RSA" and report.key_size == 1024
     assert not report.includes_root and report.signature_hash == "sha256"
 
 
 def test_cn_only_is_told_apart_and_trust_is_separate_from_the_name() -> None:
     report = certificate_report(
-        [issued("webmail.inframan.nl", ["o365mail.inframan.nl"])], host="webmail.inframan.nl",
-        now=NOW, roots=[],
+        [issued("webmail.inframan.nl", ["o365mail.inframan.nl"])],
+        reference="webmail.inframan.nl", now=NOW, roots=[],
     )  # fmt: skip
-    assert report.name_match == "cn-only"
+    assert report.name_match is NameMatch.CN_ONLY
     assert not report.trusted and report.trust_error
 
 
 def test_expired_chains_and_a_root_sent_along_are_reported() -> None:
     old = issued("mx.contoso.com", ["mx.contoso.com"], days=1)
     report = certificate_report(
-        [old, ROOT.certificate], host="mx.contoso.com", now=NOW + dt.timedelta(days=2),
+        [old, ROOT.certificate], reference="mx.contoso.com", now=NOW + dt.timedelta(days=2),
         roots=[ROOT.certificate],
     )  # fmt: skip
     assert report.days_left < 0 and not report.trusted
@@ -89,17 +136,20 @@ def test_expired_chains_and_a_root_sent_along_are_reported() -> None:
 
 def test_sha1_signatures_are_flagged(tmp_path: Path) -> None:
     cert = sha1_self_signed(tmp_path)
-    report = certificate_report([cert], host="mx.contoso.com", now=NOW, roots=[cert])
+    report = certificate_report([cert], reference="mx.contoso.com", now=NOW, roots=[cert])
     assert report.signature_hash == "sha1" and report.sha1_signature
 
 
 def test_client_auth_sizes_and_the_schannel_limit() -> None:
-    assert client_auth_report(requested=False, handshake_ok=True, ca_names=[]).requested == "none"
-    empty = client_auth_report(requested=True, handshake_ok=True, ca_names=[])
-    assert (empty.requested, empty.ca_names_count, empty.ca_names_size) == ("optional", 0, 2)
+    none = client_auth_report(requested=False, refused_without=False, ca_names=[])
+    assert none.requested is ClientAuth.NONE
+    empty = client_auth_report(requested=True, refused_without=False, ca_names=[])
+    assert (empty.requested, empty.ca_names_count, empty.ca_names_size) == (
+        ClientAuth.OPTIONAL, 0, 2,
+    )  # fmt: skip
     names = [b"x" * 155] * 355
-    big = client_auth_report(requested=True, handshake_ok=False, ca_names=names)
-    assert big.requested == "required" and big.ca_names_size == 2 + 355 * 157
+    big = client_auth_report(requested=True, refused_without=True, ca_names=names)
+    assert big.requested is ClientAuth.REQUIRED and big.ca_names_size == 2 + 355 * 157
     assert big.over_schannel_limit
 
 

@@ -5,28 +5,59 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 
+import service_identity
 from cryptography import x509
+from service_identity.cryptography import (
+    verify_certificate_hostname,
+    verify_certificate_ip_address,
+)
 
 from certward.pki import certinfo, clientca, hostnames
-from certward.pki import chain as chain_paths
 from certward.pki.profile import key_type
-from certward.probe.report import CertificateReport, ChainEntry, ClientAuthReport
+from certward.probe import trust
+from certward.probe.report import (
+    CertificateReport,
+    ChainEntry,
+    ClientAuth,
+    ClientAuthReport,
+    NameMatch,
+)
+from certward.probe.targets import is_ip
+
+
+def name_match(leaf: x509.Certificate, reference: str) -> NameMatch:
+    """RFC 6125 by ``service_identity``: a DNS name against the DNS SANs, an IP address
+    against the IP-address SANs. A DNS name found only in the subject CN (which RFC 6125
+    clients no longer read, Schannel still does) is ``cn-only``; an address never is."""
+    try:
+        if is_ip(reference):
+            verify_certificate_ip_address(leaf, reference)
+        else:
+            verify_certificate_hostname(leaf, reference)
+    except (service_identity.VerificationError, service_identity.CertificateError):
+        pass
+    else:
+        return NameMatch.SAN
+    if not is_ip(reference) and hostnames.match_host(leaf, reference) is NameMatch.CN_ONLY:
+        return NameMatch.CN_ONLY
+    return NameMatch.NONE
 
 
 def certificate_report(
     chain: Sequence[x509.Certificate],
     *,
-    host: str,
+    reference: str,
     now: dt.datetime,
     roots: Sequence[x509.Certificate],
 ) -> CertificateReport:
-    """Trust (path validation to ``roots``) and the host name are judged separately."""
+    """Trust (path validation to ``roots``) and the name (``reference``: the server name,
+    or the IP address of a target given without one) are judged separately."""
     leaf = chain[0]
-    trust_error = chain_paths.path_error(leaf, intermediates=chain[1:], roots=roots, now=now)
+    failure, words = trust.judge(leaf, intermediates=chain[1:], roots=roots, now=now)
     hash_algorithm = leaf.signature_hash_algorithm
     hash_name = hash_algorithm.name if hash_algorithm is not None else "none"
     return CertificateReport(
-        chain=[
+        chain=tuple(
             ChainEntry(
                 subject=facts.subject,
                 issuer=facts.issuer,
@@ -34,11 +65,11 @@ def certificate_report(
                 not_after=facts.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
             )
             for facts in map(certinfo.facts, chain)
-        ],
+        ),
         includes_root=len(chain) > 1 and certinfo.is_self_signed(chain[-1]),
-        trusted=trust_error is None,
-        trust_error=trust_error or "",
-        name_match=hostnames.match_host(leaf, host).value,
+        trust_failure=failure,
+        trust_error=words,
+        name_match=name_match(leaf, reference),
         days_left=(leaf.not_valid_after_utc - now) // dt.timedelta(days=1),
         key_type=key_type(leaf.public_key()),
         key_size=certinfo.key_size(leaf.public_key()),
@@ -48,15 +79,17 @@ def certificate_report(
 
 
 def client_auth_report(
-    *, requested: bool, handshake_ok: bool, ca_names: Sequence[bytes]
+    *, requested: bool, refused_without: bool, ca_names: Sequence[bytes]
 ) -> ClientAuthReport:
-    """A request the handshake survived without a certificate was optional; one it did not
-    survive was required. The size is that of the CertificateRequest's CA field."""
+    """A request the server went on from without a certificate was optional; one it refused
+    to go on from (``refused_without``: the handshake failed, or the server's alert said a
+    certificate is required) was required. The size is that of the CertificateRequest's CA
+    field."""
     if not requested:
         return ClientAuthReport()
     size = 2 + sum(2 + len(name) for name in ca_names)
     return ClientAuthReport(
-        requested="optional" if handshake_ok else "required",
+        requested=ClientAuth.REQUIRED if refused_without else ClientAuth.OPTIONAL,
         ca_names_count=len(ca_names),
         ca_names_size=size,
         over_schannel_limit=size > clientca.SCHANNEL_LIMIT,

@@ -7,7 +7,7 @@ trusts answers the resolver marked with the AD flag.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import dns.asyncresolver
@@ -16,15 +16,14 @@ import dns.flags
 import dns.rdatatype
 import dns.resolver
 from twisted.internet import defer
-from twisted.internet.error import ConnectError
 
-from certward.probe import analysis, policy, score
-from certward.probe.dialogue import ProbeOptions, _connect, _within, probe
-from certward.probe.report import EndpointReport
+from certward.probe import policy, policy_fetch, score
+from certward.probe.endpoint import ProbeOptions, probe
+from certward.probe.report import EndpointReport, FailureReason
+from certward.probe.stages import within
 from certward.probe.targets import DnsOptions, Protocol, Target
-from certward.probe.wire import ProbeFailure, ProbeTlsCreator, TlsObservation
+from certward.probe.wire import ProbeFailure
 
-POLICY_PATH = "/.well-known/mta-sts.txt"
 __all__ = ["Dns", "DomainReport", "probe_domain"]
 
 
@@ -103,7 +102,9 @@ class Dns:
         """For URL targets (``ProbeOptions.resolve``): an address or a failed DNS stage."""
         address = await self.address(name)
         if address is None:
-            raise ProbeFailure(f"no address for {name} from {self._where}")
+            raise ProbeFailure(
+                FailureReason.NO_ADDRESS, f"no address for {name} from {self._where}"
+            )
         return address
 
 
@@ -128,7 +129,7 @@ async def probe_domain(
         target = Target(f"smtp://{host}:{dns_options.mx_port}", Protocol.SMTP, host,
                         dns_options.mx_port, address)  # fmt: skip
         endpoint = await probe(reactor, target, options)
-        endpoint.score = score.endpoint_score(endpoint)
+        endpoint = replace(endpoint, score=score.endpoint_score(endpoint))
         entry["score"] = endpoint.score
         endpoints.append(endpoint)
         tlsa, authenticated = await resolver.query(f"_25._tcp.{host}", "TLSA")
@@ -141,16 +142,17 @@ async def probe_domain(
             )
         )
     sts_txt = await resolver.txt(f"_mta-sts.{report.domain}")
-    body, content_type, error = (None, "", "no v=STSv1 record")
+    fetched = policy_fetch.FetchedPolicy(None, error="no v=STSv1 record")
     if any(t.lower().startswith("v=stsv1") for t in sts_txt):
         fetch = _fetch_policy(reactor, resolver, report.domain, options, dns_options.policy_port)
         try:  # the whole fetch within one stage timeout: a slow server cannot hold the probe
-            body, content_type, error = await _within(reactor, options.timeout, fetch)
+            fetched = await within(reactor, options.timeout, fetch)
         except defer.TimeoutError:
             error = f"the policy did not arrive within {options.timeout:g} s"
+            fetched = policy_fetch.FetchedPolicy(None, error=error)
     report.mta_sts = policy.mta_sts(
-        sts_txt, policy=body, content_type=content_type, fetch_error=error,
-        mx_hosts=[host for _, host in exchanges],
+        sts_txt, policy=fetched.body, content_type=fetched.content_type,
+        fetch_error=fetched.error, mx_hosts=[host for _, host in exchanges],
     )  # fmt: skip
     report.tls_rpt = policy.tls_rpt(await resolver.txt(f"_smtp._tls.{report.domain}"))
     report.score = score.domain_score(endpoints, report.mta_sts, report.tls_rpt, report.dane)
@@ -159,46 +161,13 @@ async def probe_domain(
 
 async def _fetch_policy(
     reactor: Any, resolver: Dns, domain: str, options: ProbeOptions, port: int
-) -> tuple[bytes | None, str, str]:
-    """GET https://mta-sts.<domain>/.well-known/mta-sts.txt: valid certificate for the
-    host, no redirects, at most 64 KiB."""
+) -> policy_fetch.FetchedPolicy:
+    """The policy of ``domain`` from ``mta-sts.<domain>``, at the address the resolver gives."""
     host = f"mta-sts.{domain}"
     address = await resolver.address(host)
     if address is None:
-        return None, "", f"{host} has no A record"
-    target = Target(f"https://{host}:{port}", Protocol.HTTPS, host, port, address)
-    wire = None
-    try:
-        wire = await _connect(reactor, target, options.timeout)
-        connection = await wire.start_tls(ProbeTlsCreator(host, TlsObservation()))
-        chain = list(connection.get_peer_cert_chain(as_cryptography=True) or [])
-        judged = analysis.certificate_report(
-            chain, host=host, now=options.now(), roots=options.roots
-        )
-        if not judged.trusted or judged.name_match == "none":
-            return None, "", f"the certificate of {host} is not valid for it"
-        wire.send(
-            f"GET {POLICY_PATH} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
-        )
-        status = await wire.line()
-        headers: dict[str, str] = {}
-        while line := await wire.line():
-            key, _, value = line.partition(":")
-            headers[key.strip().lower()] = value.strip()
-        if status.split()[1:2] != ["200"]:
-            return None, "", f"HTTP status {status!r} (redirects are not followed)"
-        declared = headers.get("content-length", "")
-        if declared.isdigit():
-            if int(declared) > policy.MAX_POLICY_BYTES:
-                return None, "", f"the policy is {declared} bytes, over 64 KiB"
-            body = await wire.read_exactly(int(declared))
-        else:
-            body = await wire.read_to_close(policy.MAX_POLICY_BYTES)
-        return body, headers.get("content-type", ""), ""
-    except ProbeFailure as exc:
-        return None, "", str(exc)
-    except (OSError, ConnectError) as exc:
-        return None, "", f"cannot connect to {host}:{port}: {exc.__class__.__name__}"
-    finally:
-        if wire is not None:
-            wire.close()
+        return policy_fetch.FetchedPolicy(None, error=f"{host} has no A record")
+    return await policy_fetch.fetch(
+        reactor, host=host, address=address, port=port, timeout=options.timeout,
+        roots=options.roots, now=options.now,
+    )  # fmt: skip

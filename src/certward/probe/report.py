@@ -1,15 +1,95 @@
-"""Probe results as data (rendered separately for the console and for JSON)."""
+"""Probe results as data: frozen dataclasses and enums, rendered separately for the console,
+HTML and JSON (``docs/probe-schema.json``)."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography import x509
+
+from certward.pki.hostnames import NameMatch
+
 SCHEMA_VERSION = 1
 VERSIONS = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
+OLD_VERSIONS = ("TLSv1", "TLSv1.1")
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "VERSIONS",
+    "CertificateReport",
+    "ChainEntry",
+    "ClientAuth",
+    "ClientAuthReport",
+    "EndpointReport",
+    "Failure",
+    "FailureReason",
+    "NameMatch",
+    "Stage",
+    "TrustFailure",
+]
 
 
-@dataclass
+class FailureReason(enum.StrEnum):
+    """Why an endpoint's dialogue stopped before it was judged (``Failure.reason``)."""
+
+    NO_ADDRESS = "no-address"  # DNS has no address for the host
+    UNREACHABLE = "unreachable"  # the connection was refused, or no route, or no SYN-ACK
+    TIMEOUT = "timeout"  # a stage got no answer within its timeout
+    CLOSED = "closed"  # the server closed or reset the connection
+    RATE_LIMITED = "rate-limited"  # SMTP 421 at the greeting: try later
+    REFUSED = "refused"  # the server answered, but refused (a 5xx banner, EHLO refused)
+    NOT_THE_PROTOCOL = "not-the-protocol"  # the answer is not the protocol's
+    TOO_LARGE = "too-large"  # an answer past the prober's bounds (lines, bytes)
+    STARTTLS_NOT_OFFERED = "starttls-not-offered"
+    STARTTLS_REFUSED = "starttls-refused"
+    TLS_FAILED = "tls-failed"  # the TLS handshake failed
+    CLIENT_CERTIFICATE_REQUIRED = "client-certificate-required"
+    PROBER_FAULT = "prober-fault"  # certward itself failed: the endpoint is not judged
+
+    @property
+    def judged(self) -> bool:
+        """Whether the failure says something about the server (False: rate limited or the
+        prober's own fault, so nothing could be judged)."""
+        return self not in (FailureReason.RATE_LIMITED, FailureReason.PROBER_FAULT)
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """The stage where an endpoint's dialogue stopped, the reason, and the detail."""
+
+    stage: str
+    reason: FailureReason
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"stage": self.stage, "reason": self.reason.value, "detail": self.detail}
+
+
+class ClientAuth(enum.StrEnum):
+    NONE = "none"  # no CertificateRequest
+    OPTIONAL = "optional"  # requested; the handshake went on without a certificate
+    REQUIRED = "required"  # requested; the server refused to go on without one
+
+
+class TrustFailure(enum.StrEnum):
+    """Why a chain does not validate to the trusted roots, as a person would say it."""
+
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not-yet-valid"
+    SELF_SIGNED = "self-signed"  # and not itself one of the trusted roots
+    NO_INTERMEDIATE = "no-intermediate"  # the leaf's issuer was not sent and is no root
+    ISSUER_NOT_FOUND = "issuer-not-found"  # intermediates were sent, but not the issuer
+    UNTRUSTED_ROOT = "untrusted-root"  # the chain ends at a root that is not trusted
+    ISSUER_EXPIRED = "issuer-expired"  # an intermediate of the chain has expired
+    BAD_SIGNATURE = "bad-signature"  # a certificate's signature does not verify
+    NOT_A_CA = "not-a-ca"  # an issuer in the chain may not issue certificates
+    OTHER = "other"  # the verifier's own words follow
+
+
+@dataclass(frozen=True, slots=True)
 class Stage:
     name: str
     ok: bool
@@ -20,34 +100,50 @@ class Stage:
         return {"name": self.name, "ok": self.ok, "ms": round(self.ms, 1), "detail": self.detail}
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ChainEntry:
     subject: str
     issuer: str
     thumbprint_sha1: str
     not_after: str
 
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "issuer": self.issuer,
+            "thumbprint_sha1": self.thumbprint_sha1,
+            "not_after": self.not_after,
+        }
 
-@dataclass
+
+@dataclass(frozen=True, slots=True)
 class CertificateReport:
-    chain: list[ChainEntry]
+    chain: tuple[ChainEntry, ...]
     includes_root: bool
-    trusted: bool
-    trust_error: str
-    name_match: str  # san | cn-only | none
+    trust_failure: TrustFailure | None  # None: the chain validates to a trusted root
+    trust_error: str  # the failure in a person's words ("" when trusted)
+    name_match: NameMatch
     days_left: int
     key_type: str
     key_size: int
     signature_hash: str
     sha1_signature: bool
 
+    @property
+    def trusted(self) -> bool:
+        return self.trust_failure is None
+
+    @property
+    def expired(self) -> bool:
+        return self.days_left < 0
+
     def to_json(self) -> dict[str, Any]:
         return {
-            "chain": [vars(entry) for entry in self.chain],
+            "chain": [entry.to_json() for entry in self.chain],
             "includes_root": self.includes_root,
             "trusted": self.trusted,
             "trust_error": self.trust_error,
-            "name_match": self.name_match,
+            "name_match": self.name_match.value,
             "days_left": self.days_left,
             "key_type": self.key_type,
             "key_size": self.key_size,
@@ -56,41 +152,51 @@ class CertificateReport:
         }
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class ClientAuthReport:
-    requested: str = "none"  # none | optional | required
+    requested: ClientAuth = ClientAuth.NONE
     ca_names_count: int = 0
     ca_names_size: int = 0
     over_schannel_limit: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        return vars(self).copy()
+        return {
+            "requested": self.requested.value,
+            "ca_names_count": self.ca_names_count,
+            "ca_names_size": self.ca_names_size,
+            "over_schannel_limit": self.over_schannel_limit,
+        }
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class EndpointReport:
     target: str
     host: str
     port: int
     protocol: str
-    stages: list[Stage] = field(default_factory=list)
+    stages: tuple[Stage, ...] = ()
+    failure: Failure | None = None  # where and why the dialogue stopped; None: it went through
     banner: str = ""
     negotiated_version: str = ""
     cipher: str = ""
-    versions: dict[str, bool | None] = field(default_factory=dict)
+    versions: Mapping[str, bool | None] = field(default_factory=dict)
     ocsp_stapled: bool = False
     certificate: CertificateReport | None = None
-    client_auth: ClientAuthReport = field(default_factory=ClientAuthReport)
-    warnings: list[str] = field(default_factory=list)
-    presented_chain: list[Any] = field(default_factory=list, repr=False)  # not in JSON
+    client_auth: ClientAuthReport = ClientAuthReport()
+    warnings: tuple[str, ...] = ()
+    presented_chain: tuple[x509.Certificate, ...] = field(default=(), repr=False)  # not JSON
     score: int = 0
     # Which of your organisation's servers hold the certificate presented (certward's store).
-    exchange_view: list[dict[str, Any]] = field(default_factory=list)
+    exchange_view: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def secure(self) -> bool:
         c = self.certificate
-        return bool(c and c.trusted and c.name_match != "none" and c.days_left >= 0)
+        return bool(c and c.trusted and c.name_match is not NameMatch.NONE and not c.expired)
+
+    @property
+    def old_versions_accepted(self) -> bool:
+        return any(self.versions.get(v) for v in OLD_VERSIONS)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -100,6 +206,7 @@ class EndpointReport:
             "protocol": self.protocol,
             "banner": self.banner,
             "stages": [s.to_json() for s in self.stages],
+            "failure": self.failure.to_json() if self.failure else None,
             "tls": {
                 "negotiated_version": self.negotiated_version or None,
                 "cipher": self.cipher or None,
@@ -110,8 +217,8 @@ class EndpointReport:
             "client_auth": self.client_auth.to_json(),
             "secure": self.secure,
             "score": self.score,
-            "exchange_view": self.exchange_view,
-            "warnings": self.warnings,
+            "exchange_view": [dict(entry) for entry in self.exchange_view],
+            "warnings": list(self.warnings),
         }
 
 

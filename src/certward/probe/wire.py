@@ -14,12 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from OpenSSL import SSL
-from twisted.internet import defer, protocol
-from twisted.internet.interfaces import IHandshakeListener, IOpenSSLClientConnectionCreator
+from twisted.internet import defer, endpoints, error, protocol
+from twisted.internet.interfaces import (
+    IHandshakeListener,
+    IOpenSSLClientConnectionCreator,
+    IStreamClientEndpoint,
+)
 from twisted.python import failure
 from zope.interface import implementer
 
 from certward.endpoints.tls import VERSIONS, requested_ca_names
+from certward.probe.report import FailureReason
 
 MAX_LINE = 8192
 MAX_TOTAL = 1_000_000
@@ -30,7 +35,13 @@ _SUPPORTED_VERSIONS = 0x002B
 
 
 class ProbeFailure(Exception):
-    """A stage that failed, with the reason a person can read."""
+    """A stage that failed: the reason (an enum) and the detail a person reads. Raised
+    inside a dialogue; the report keeps it as a value (``report.Failure``)."""
+
+    def __init__(self, reason: FailureReason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
 
 
 @dataclass
@@ -79,14 +90,15 @@ class ProbeTlsCreator:
     """A client TLS connection that verifies nothing itself (the prober judges afterwards),
     sends SNI, asks for OCSP stapling, and records any client-certificate request."""
 
-    def __init__(self, host: str, observation: TlsObservation) -> None:
-        self._host = host
+    def __init__(self, server_name: str | None, observation: TlsObservation) -> None:
+        self._server_name = server_name  # None: no SNI (an address is never sent as SNI)
         self._observation = observation
 
     def clientConnectionForTLS(self, tlsProtocol: Any) -> SSL.Connection:
         connection = SSL.Connection(_probe_context(), None)
         _OBSERVATIONS[connection] = self._observation
-        connection.set_tlsext_host_name(self._host.encode("idna"))
+        if self._server_name is not None:
+            connection.set_tlsext_host_name(self._server_name.encode("idna"))
         connection.request_ocsp()
         connection.set_connect_state()
         return connection
@@ -102,11 +114,13 @@ def _hello_context(low: str, high: str) -> SSL.Context:
     return context
 
 
-def client_hello(host: str, low: str, high: str) -> bytes:
-    """OpenSSL's own ClientHello offering TLS ``low``..``high`` (e.g. "1.0", "1.2") with SNI,
-    made in memory: the version checks send it themselves and stop at the answer."""
+def client_hello(server_name: str | None, low: str, high: str) -> bytes:
+    """OpenSSL's own ClientHello offering TLS ``low``..``high`` (e.g. "1.0", "1.2") with SNI
+    (when there is a name), made in memory: the version checks send it themselves and stop
+    at the answer."""
     connection = SSL.Connection(_hello_context(low, high), None)
-    connection.set_tlsext_host_name(host.encode("idna"))
+    if server_name is not None:
+        connection.set_tlsext_host_name(server_name.encode("idna"))
     connection.set_connect_state()
     with contextlib.suppress(SSL.WantReadError):  # it waits for the ServerHello
         connection.do_handshake()
@@ -159,7 +173,9 @@ class Wire(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         self._total += len(data)
         if self._total > self._max_total:
-            self._closed = failure.Failure(ProbeFailure(f"more than {self._max_total} bytes"))
+            self._closed = failure.Failure(
+                ProbeFailure(FailureReason.TOO_LARGE, f"more than {self._max_total} bytes")
+            )
             self.transport.abortConnection()
         else:
             self._buffer += data
@@ -169,7 +185,7 @@ class Wire(protocol.Protocol):
         if self._closed is None:
             self._closed = reason
         if self._handshake is not None and not self._handshake.called:
-            self._handshake.errback(ProbeFailure(f"TLS handshake failed: {_reason(reason)}"))
+            self._handshake.errback(closed(reason, during_handshake=True))
         self._wake()
 
     def handshakeCompleted(self) -> None:
@@ -191,13 +207,17 @@ class Wire(protocol.Protocol):
             if index >= 0:
                 raw, self._buffer = self._buffer[: index + 1], self._buffer[index + 1 :]
                 if len(raw) > self._max_line:
-                    raise ProbeFailure(f"a line longer than {self._max_line} bytes")
+                    raise ProbeFailure(
+                        FailureReason.TOO_LARGE, f"a line longer than {self._max_line} bytes"
+                    )
                 return raw.rstrip(b"\r\n").decode("utf-8", errors="replace")
             if len(self._buffer) > self._max_line:
                 self.transport.abortConnection()
-                raise ProbeFailure(f"a line longer than {self._max_line} bytes")
+                raise ProbeFailure(
+                    FailureReason.TOO_LARGE, f"a line longer than {self._max_line} bytes"
+                )
             if self._closed is not None:
-                raise ProbeFailure(f"connection closed: {_reason(self._closed)}")
+                raise closed(self._closed)
             self._waiter = defer.Deferred()
             await self._waiter
 
@@ -205,7 +225,7 @@ class Wire(protocol.Protocol):
         """``size`` bytes (within the connection's total cap)."""
         while len(self._buffer) < size:
             if self._closed is not None:
-                raise ProbeFailure(f"connection closed after {len(self._buffer)} of {size} bytes")
+                raise closed(self._closed, f"after {len(self._buffer)} of {size} bytes")
             self._waiter = defer.Deferred()
             await self._waiter
         data, self._buffer = self._buffer[:size], self._buffer[size:]
@@ -216,11 +236,11 @@ class Wire(protocol.Protocol):
         while self._closed is None:
             if len(self._buffer) > limit:
                 self.transport.abortConnection()
-                raise ProbeFailure(f"more than {limit} bytes")
+                raise ProbeFailure(FailureReason.TOO_LARGE, f"more than {limit} bytes")
             self._waiter = defer.Deferred()
             await self._waiter
         if len(self._buffer) > limit:
-            raise ProbeFailure(f"more than {limit} bytes")
+            raise ProbeFailure(FailureReason.TOO_LARGE, f"more than {limit} bytes")
         data, self._buffer = self._buffer, b""
         return data
 
@@ -234,13 +254,15 @@ class Wire(protocol.Protocol):
             if kind == 21:  # alert: the server refuses what was offered
                 return None
             if kind != 22 or size > MAX_RECORD:
-                raise ProbeFailure(f"not a TLS handshake record: {header.hex()}")
+                raise ProbeFailure(
+                    FailureReason.NOT_THE_PROTOCOL, f"not a TLS handshake record: {header.hex()}"
+                )
             handshake += await self.read_exactly(size)
             if len(handshake) > MAX_RECORD:
-                raise ProbeFailure("a ServerHello longer than a record")
+                raise ProbeFailure(FailureReason.TOO_LARGE, "a ServerHello longer than a record")
         version = server_hello_version(handshake)
         if version is None:
-            raise ProbeFailure("not a ServerHello")
+            raise ProbeFailure(FailureReason.NOT_THE_PROTOCOL, "not a ServerHello")
         return version
 
     async def start_tls(self, creator: ProbeTlsCreator) -> SSL.Connection:
@@ -268,13 +290,88 @@ class _Connecting(protocol.ClientFactory):
 
 
 async def connect(reactor: Any, address: str, port: int, timeout: float) -> Wire:
-    """A connected Wire (IPv4 or IPv6 address). Cancelling stops the attempt."""
+    """A connected Wire (IPv4 or IPv6 address). Cancelling stops the attempt; a connection
+    that cannot be made is a ProbeFailure (UNREACHABLE)."""
     wire = Wire()
     connector: Any = None
     connected: defer.Deferred[Wire] = defer.Deferred(lambda _: connector.disconnect())
     wire.ready = connected
     connector = reactor.connectTCP(address, port, _Connecting(wire), timeout=timeout)
-    return await connected
+    try:
+        return await connected
+    except (error.ConnectError, OSError) as exc:
+        raise unreachable(address, port, exc) from None
+
+
+@implementer(IStreamClientEndpoint)
+class _TranslatedEndpoint:
+    """An endpoint whose connection failures are ProbeFailures, as ``connect``'s are."""
+
+    def __init__(self, inner: Any, address: str, port: int) -> None:
+        self._inner = inner
+        self._address = address
+        self._port = port
+
+    def connect(self, factory: Any) -> defer.Deferred[Any]:
+        def translate(reason: failure.Failure) -> failure.Failure:
+            if reason.check(error.ConnectError, OSError):
+                return failure.Failure(unreachable(self._address, self._port, reason.value))
+            return reason
+
+        connecting: defer.Deferred[Any] = self._inner.connect(factory)
+        return connecting.addErrback(translate)
+
+
+def tls_endpoint(
+    reactor: Any, address: str, port: int, timeout: float, creator: Any
+) -> IStreamClientEndpoint:
+    """A TLS client endpoint to an IPv4 or IPv6 address (for twisted.web's Agent), whose
+    connection failures are ProbeFailures."""
+    kind = endpoints.TCP6ClientEndpoint if ":" in address else endpoints.TCP4ClientEndpoint
+    tcp = _TranslatedEndpoint(kind(reactor, address, port, timeout=timeout), address, port)
+    endpoint: IStreamClientEndpoint = endpoints.wrapClientTLS(creator, tcp)
+    return endpoint
+
+
+_CONNECT_ERRORS: tuple[tuple[type[BaseException], str], ...] = (
+    (error.ConnectionRefusedError, "connection refused"),
+    (ConnectionRefusedError, "connection refused"),
+    (error.TCPTimedOutError, "no answer to the connection attempt"),
+    (error.TimeoutError, "no answer to the connection attempt"),
+    (TimeoutError, "no answer to the connection attempt"),
+    (error.NoRouteError, "no route to the host"),
+    (error.DNSLookupError, "no address for the host"),
+)
+
+
+def unreachable(address: str, port: int, exc: BaseException) -> ProbeFailure:
+    """A connection that could not be made, in a person's words."""
+    why = next((text for kind, text in _CONNECT_ERRORS if isinstance(exc, kind)), None)
+    if why is None:
+        why = str(getattr(exc, "osError", "") or "") or exc.__class__.__name__
+    where = f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
+    return ProbeFailure(FailureReason.UNREACHABLE, f"cannot connect to {where}: {why}")
+
+
+def closed(
+    reason: failure.Failure, where: str = "", *, during_handshake: bool = False
+) -> ProbeFailure:
+    """What a lost connection means for the dialogue: the server's alert that it requires a
+    client certificate, a failed handshake, or a connection closed or reset."""
+    value = reason.value
+    if isinstance(value, ProbeFailure):
+        return value
+    text = _reason(reason)
+    if isinstance(value, SSL.Error) and "certificate required" in text:
+        return ProbeFailure(
+            FailureReason.CLIENT_CERTIFICATE_REQUIRED,
+            f"the server requires a client certificate ({text})",
+        )
+    if during_handshake or isinstance(value, SSL.Error):
+        return ProbeFailure(FailureReason.TLS_FAILED, f"TLS handshake failed: {text}")
+    return ProbeFailure(
+        FailureReason.CLOSED, f"connection closed{' ' + where if where else ''}: {text}"
+    )
 
 
 def _reason(reason: failure.Failure) -> str:

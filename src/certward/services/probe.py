@@ -3,39 +3,48 @@
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import certifi
 from cryptography import x509
 from cryptography.utils import CryptographyDeprecationWarning
 
 from certward.clock import Clock
-from certward.errors import InputError
+from certward.codes.probe import (
+    PROBE_INCOMPLETE,
+    PROBE_NO_TARGET,
+    PROBE_ROOTS_INVALID,
+    PROBE_TARGETS_UNREADABLE,
+)
 from certward.probe.report import EndpointReport
-from certward.probe.targets import DnsOptions, Target, is_mail_domain, parse_target
+from certward.probe.targets import (
+    DnsOptions,
+    Target,
+    is_mail_domain,
+    parse_target,
+    with_overrides,
+)
+
+if TYPE_CHECKING:
+    from certward.probe.domain import DomainReport
 
 
 def split_targets(
-    texts: Sequence[str], targets_file: Path | None
+    texts: Sequence[str],
+    targets_file: Path | None,
+    *,
+    sni: str | None = None,
+    connect_to: Mapping[str, str] | None = None,
 ) -> tuple[list[Target], list[str]]:
-    """URL targets and bare mail domains (probed through their MX, MTA-STS, DANE)."""
+    """URL targets (with the server name to send and the addresses to connect to applied)
+    and bare mail domains (probed through their MX, MTA-STS, DANE)."""
     lines = _target_lines(texts, targets_file)
     domains = [line for line in lines if is_mail_domain(line)]
-    try:
-        return [parse_target(line) for line in lines if line not in domains], domains
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-
-
-def parse_resolver(text: str | None) -> tuple[str, int] | None:
-    if text is None:
-        return None
-    host, _, port = text.rpartition(":") if text.count(":") == 1 else (text, "", "53")
-    if not port.isdigit():
-        raise InputError(f"--resolver {text!r}: give IP[:PORT]")
-    return (host or text), int(port)
+    targets = [parse_target(line) for line in lines if line not in domains]
+    return [with_overrides(t, sni=sni, connect_to=connect_to) for t in targets], domains
 
 
 def _target_lines(texts: Sequence[str], targets_file: Path | None) -> list[str]:
@@ -44,17 +53,19 @@ def _target_lines(texts: Sequence[str], targets_file: Path | None) -> list[str]:
         try:
             content = targets_file.read_text()
         except OSError as exc:
-            raise InputError(f"{targets_file}: cannot read ({exc.strerror})") from None
+            raise PROBE_TARGETS_UNREADABLE(
+                f"{targets_file}: cannot read ({exc.strerror})", path=str(targets_file)
+            ) from None
         lines += [
             ln.strip() for ln in content.splitlines() if ln.strip() and not ln.startswith("#")
         ]
     if not lines:
-        raise InputError("no target: give smtp://host, imap://host, https://host or a domain")
+        raise PROBE_NO_TARGET("no target to probe")
     return lines
 
 
 def load_roots(ca_file: Path | None) -> list[x509.Certificate]:
-    """The trust anchors: ``--ca-file``, else the Mozilla roots shipped by certifi."""
+    """The trust anchors: the file given, else the Mozilla roots shipped by certifi."""
     path = ca_file or Path(certifi.where())
     try:
         with warnings.catch_warnings():
@@ -62,9 +73,11 @@ def load_roots(ca_file: Path | None) -> list[x509.Certificate]:
             warnings.simplefilter("ignore", CryptographyDeprecationWarning)
             return x509.load_pem_x509_certificates(path.read_bytes())
     except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
+        raise PROBE_ROOTS_INVALID(f"{path}: cannot read ({exc.strerror})", path=str(path)) from None
     except ValueError:
-        raise InputError(f"{path}: no PEM certificates in the file") from None
+        raise PROBE_ROOTS_INVALID(
+            f"{path}: no PEM certificates in the file", path=str(path)
+        ) from None
 
 
 def run_probes(
@@ -79,16 +92,17 @@ def run_probes(
     domains: Sequence[str] = (),
     dns_options: DnsOptions | None = None,
     on_done: Callable[[str], None] | None = None,
-) -> tuple[list[EndpointReport], list[Any]]:
+) -> tuple[list[EndpointReport], list[DomainReport]]:
     """Probe every target and mail domain; one connection at a time per endpoint
     (host and port), ``concurrency`` endpoints at once. Returns the endpoint reports and
-    the domain reports."""
+    the domain reports; a target the prober failed on (a fault of certward's) is an
+    error, so that no run looks complete without it."""
     from certward.endpoints.reactor import get_reactor
 
     reactor = get_reactor()
     from twisted.internet import defer
 
-    from certward.probe.dialogue import ProbeOptions, probe
+    from certward.probe.endpoint import ProbeOptions, probe
     from certward.probe.score import endpoint_score
 
     dns_options = dns_options or DnsOptions()
@@ -106,7 +120,7 @@ def run_probes(
     overall = defer.DeferredSemaphore(max(1, concurrency))
     per_host: dict[str, defer.DeferredLock] = {}
     reports: list[EndpointReport | None] = [None] * len(targets)
-    domain_reports: list[Any] = [None] * len(domains)
+    domain_reports: list[DomainReport | None] = [None] * len(domains)
     mx_reports: list[EndpointReport] = []
 
     async def one(index: int, target: Target) -> None:
@@ -116,8 +130,7 @@ def run_probes(
             await lock.acquire()
             try:
                 report = await probe(reactor, target, options)
-                report.score = endpoint_score(report)
-                reports[index] = report
+                reports[index] = replace(report, score=endpoint_score(report))
                 if on_done is not None:
                     on_done(target.text)
             finally:
@@ -139,12 +152,20 @@ def run_probes(
         finally:
             overall.release()
 
+    faults: list[tuple[str, str]] = []
+
     def start() -> None:
+        names = [t.text for t in targets] + list(domains)
         runs: list[Any] = [defer.Deferred.fromCoroutine(one(i, t)) for i, t in enumerate(targets)]
         runs += [defer.Deferred.fromCoroutine(mail_domain(i, d)) for i, d in enumerate(domains)]
+        for name, run in zip(names, runs, strict=True):
+            run.addErrback(lambda f, name=name: faults.append((name, f.getErrorMessage())))
         defer.DeferredList(runs, consumeErrors=True).addBoth(lambda _: reactor.stop())
 
     reactor.callWhenRunning(start)
     reactor.run(installSignalHandlers=False)
+    if faults:
+        said = "; ".join(f"{name}: {message}" for name, message in faults)
+        raise PROBE_INCOMPLETE(f"the prober failed on {said}", targets=[name for name, _ in faults])
     endpoints = [r for r in reports if r is not None] + mx_reports
     return endpoints, [d for d in domain_reports if d is not None]

@@ -1,10 +1,15 @@
-"""``certward probe``: test any host's TLS from outside."""
+"""``certward probe``: test any host's TLS from outside.
+
+The exit status follows the monitoring-plugins convention (``probe/verdict.py``): 0 OK,
+1 WARNING, 2 CRITICAL, 3 UNKNOWN; a usage error or anything that stops the judging is 3.
+"""
 
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import Progress
@@ -13,13 +18,14 @@ from rich.text import Text
 
 from certward.clock import SystemClock
 from certward.config import load_settings
-from certward.interfaces.cli import inputs, render
+from certward.errors import CertwardError
+from certward.interfaces.cli import hints, inputs, render
 from certward.interfaces.cli.common import JsonOpt, console, open_app, root_db
 from certward.model import Thumbprint
-from certward.probe import html
+from certward.probe import html, verdict
 from certward.probe.report import SCHEMA_VERSION, EndpointReport, MatrixCell, stage_matrix
-from certward.probe.targets import DnsOptions
-from certward.services.probe import load_roots, parse_resolver, run_probes, split_targets
+from certward.probe.targets import DnsOptions, parse_connect_to, parse_resolver, parse_server_name
+from certward.services.probe import load_roots, run_probes, split_targets
 
 if TYPE_CHECKING:  # the prober's machinery (Twisted, dnspython) loads when a probe runs
     from certward.probe.domain import DomainReport
@@ -29,7 +35,8 @@ def probe(
     target: Annotated[
         list[str] | None,
         typer.Argument(
-            help="smtp://host[:25], smtps://, imap://, imaps://, pop3://, pop3s://, https://"
+            help="smtp://host[:25], smtps://, imap://, imaps://, pop3://, pop3s://, https://, "
+            "or a mail domain"
         ),
     ] = None,
     targets_file: Annotated[
@@ -45,6 +52,22 @@ def probe(
     resolver: Annotated[
         str | None, typer.Option("--resolver", help="DNS resolver IP[:PORT] (default: system).")
     ] = None,
+    sni: Annotated[
+        str | None,
+        typer.Option(
+            "--sni",
+            metavar="NAME",
+            help="Send NAME as SNI and judge the certificate by it (e.g. for an IP target).",
+        ),
+    ] = None,
+    connect_to: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--connect-to",
+            metavar="HOST:IP",
+            help="Connect to IP whenever a target names HOST (no DNS); repeatable.",
+        ),
+    ] = None,
     html_file: Annotated[
         Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
     ] = None,
@@ -53,11 +76,42 @@ def probe(
     as_json: JsonOpt = False,
 ) -> None:
     """Stages, TLS versions, chain, trust, names (SAN vs CN), client-CA list size; for a
-    mail domain its MX hosts, MTA-STS, TLS-RPT and DANE. Exit 0 when every endpoint is
-    secure, 1 when any is not, 2 on usage errors."""
-    targets, domains = split_targets(target or [], targets_file)
+    mail domain its MX hosts, MTA-STS, TLS-RPT and DANE. Exit status as a monitoring
+    plugin's: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (usage errors too)."""
+    try:
+        status = _probe(
+            target or [], targets_file, timeout=timeout, concurrency=concurrency,
+            ca_file=ca_file, mail_from=mail_from, rcpt_to=rcpt_to, resolver=resolver, sni=sni,
+            connect_to=connect_to or [], html_file=html_file,
+            dns_ports=(mx_port, policy_port), as_json=as_json,
+        )  # fmt: skip
+    except CertwardError as exc:  # nothing judged: UNKNOWN, whatever the error's kind
+        render.error_console().print(hints.error_line(exc), markup=False, soft_wrap=True)
+        raise typer.Exit(verdict.Status.UNKNOWN) from None
+    raise typer.Exit(status)
+
+
+def _probe(
+    texts: list[str],
+    targets_file: Path | None,
+    *,
+    timeout: float,
+    concurrency: int,
+    ca_file: Path | None,
+    mail_from: str | None,
+    rcpt_to: str | None,
+    resolver: str | None,
+    sni: str | None,
+    connect_to: list[str],
+    html_file: Path | None,
+    dns_ports: tuple[int, int],
+    as_json: bool,
+) -> verdict.Status:
+    overrides = dict(parse_connect_to(text) for text in connect_to)
+    server_name = parse_server_name(sni) if sni is not None else None
+    targets, domains = split_targets(texts, targets_file, sni=server_name, connect_to=overrides)
     roots = load_roots(ca_file)
-    dns_options = DnsOptions(parse_resolver(resolver), mx_port, policy_port)
+    dns_options = DnsOptions(parse_resolver(resolver) if resolver is not None else None, *dns_ports)
     total = len(targets) + len(domains)
     show_progress = not as_json and total > 1 and sys.stderr.isatty()
     with Progress(transient=True, console=render.error_console(), disable=not show_progress) as bar:
@@ -67,7 +121,8 @@ def probe(
             mail_from=mail_from, rcpt_to=rcpt_to, domains=domains, dns_options=dns_options,
             on_done=lambda _: bar.advance(task),
         )  # fmt: skip
-    _exchange_view(reports)
+    reports = _exchange_view(reports)
+    status = verdict.run(reports, domain_reports)
     if html_file is not None:
         page = html.render(reports, domain_reports, when=SystemClock().now().isoformat())
         inputs.write_file(html_file, page.encode())
@@ -75,8 +130,9 @@ def probe(
         render.print_json(
             {
                 "schema_version": SCHEMA_VERSION,
-                "targets": [r.to_json() for r in reports],
-                "domains": [d.to_json() for d in domain_reports],
+                "status": status.name,
+                "targets": [_judged(r.to_json(), verdict.endpoint(r)) for r in reports],
+                "domains": [_judged(d.to_json(), verdict.domain(d)) for d in domain_reports],
             }
         )
     else:
@@ -86,8 +142,11 @@ def probe(
             _print_matrix(reports)
         for report in reports:
             _print(report, stage_table=len(reports) == 1)
-    if not all(r.secure for r in reports):
-        raise typer.Exit(1)
+    return status
+
+
+def _judged(data: dict[str, Any], judged: verdict.Verdict) -> dict[str, Any]:
+    return {**data, "status": judged.status.name, "status_reasons": list(judged.reasons)}
 
 
 def _print_domain(domain: DomainReport) -> None:
@@ -105,6 +164,11 @@ def _print_domain(domain: DomainReport) -> None:
             f"{' (DNSSEC)' if dane['authenticated'] else ''}",
             markup=False,
         )
+    judged = verdict.domain(domain)
+    reasons = "; ".join(judged.reasons)
+    out.print(
+        f"  Status: {judged.status.name}" + (f" ({reasons})" if reasons else ""), markup=False
+    )
 
 
 def _cell(cell: MatrixCell | None, *, times: bool) -> Text:
@@ -120,10 +184,10 @@ def _matrix_table(
     rows: list[list[MatrixCell | None]],
     *,
     times: bool,
+    titled: bool = True,
 ) -> Table:
-    title = "Stages: ✓ passed, ✗ failed, – not reached" + ("; milliseconds" if times else "")
-    table = Table(title=title, title_justify="left", header_style="bold", box=None,
-                  pad_edge=False)  # fmt: skip
+    table = Table(title=_matrix_title(times) if titled else None, title_justify="left",
+                  header_style="bold", box=None, pad_edge=False)  # fmt: skip
     table.add_column("Endpoint", no_wrap=True)
     for header, _ in columns:
         table.add_column(header, no_wrap=True)
@@ -133,12 +197,24 @@ def _matrix_table(
     return table
 
 
+def _matrix_title(times: bool) -> str:
+    return "Stages: ✓ passed, ✗ failed, – not reached" + ("; milliseconds" if times else "")
+
+
 def _print_matrix(reports: list[EndpointReport]) -> None:
     """One row per endpoint, one column per CheckTLS stage: ✓ or ✗ and milliseconds (only
     the marks when the terminal is too narrow for the times); the short headers explained
-    underneath. Rows are never cut: a wider table wraps in the terminal instead."""
+    underneath. Rows are never cut: a wider table wraps in the terminal instead. Off a
+    terminal the title is a line of its own above the tab-separated rows."""
     out = console()
     columns, rows = stage_matrix(reports)
+    legend = "; ".join(f"{header}: {meaning}" for header, meaning in columns)
+    if not out.is_terminal:
+        out.print()
+        out.print(_matrix_title(times=True), markup=False)
+        out.print(_matrix_table(reports, columns, rows, times=True, titled=False))
+        out.print(legend, markup=False)
+        return
     unbounded = out.options.update_width(10_000)
     table = _matrix_table(reports, columns, rows, times=True)
     natural = out.measure(table, options=unbounded).maximum
@@ -150,7 +226,6 @@ def _print_matrix(reports: list[EndpointReport]) -> None:
     out.width = max(narrow, natural)  # the terminal wraps a wider row; no cell is cut
     out.print(table)
     out.width = narrow
-    legend = "; ".join(f"{header}: {meaning}" for header, meaning in columns)
     out.print(legend, markup=False, style="dim")
 
 
@@ -194,19 +269,25 @@ def _print(report: EndpointReport, *, stage_table: bool = True) -> None:
     for warning in report.warnings:
         out.print(f"warning: {warning}", markup=False)
     out.print(f"Secure: {'yes' if report.secure else 'NO'}; score {report.score}", markup=False)
+    judged = verdict.endpoint(report)
+    reasons = "; ".join(judged.reasons)
+    out.print(f"Status: {judged.status.name}" + (f" ({reasons})" if reasons else ""), markup=False)
 
 
-def _exchange_view(reports: list[EndpointReport]) -> None:
+def _exchange_view(reports: list[EndpointReport]) -> list[EndpointReport]:
     """Mark the certificates that belong to your organisation (when certward has a store)."""
     settings = load_settings(root_db.get())
     if settings.sqlite_path is not None and not settings.sqlite_path.exists():
-        return  # no organisation here: probing must not create a store
+        return reports  # no organisation here: probing must not create a store
     certificates = open_app(None).certificates
+    marked: list[EndpointReport] = []
     for report in reports:
-        if report.certificate is None:
-            continue
-        thumbprint = Thumbprint(report.certificate.chain[0].thumbprint_sha1)
-        report.exchange_view = [
-            {"server": server, "services": services.names}
-            for server, services in certificates.holders(thumbprint)
-        ]
+        if report.certificate is not None:
+            thumbprint = Thumbprint(report.certificate.chain[0].thumbprint_sha1)
+            view = tuple(
+                {"server": server, "services": services.names}
+                for server, services in certificates.holders(thumbprint)
+            )
+            report = replace(report, exchange_view=view)
+        marked.append(report)
+    return marked
