@@ -198,13 +198,20 @@ def powershell_string(text: str) -> tuple[str, str]:
 
 
 def tls_name_argument(script: str, cmdlet: str, connector: str) -> str:
-    """The value PowerShell would pass as -TlsCertificateName in ``cmdlet "connector" ...``."""
-    prefix = f'{cmdlet} "{connector}" -TlsCertificateName '
-    lines = [line for line in script.splitlines() if line.startswith(prefix)]
-    assert len(lines) == 1, script
-    value, rest = powershell_string(lines[0].removeprefix(prefix))
-    assert rest.strip() == "", f"text after the name: {rest!r}"
-    return value
+    """The value PowerShell would pass as -TlsCertificateName in ``cmdlet 'connector' ...``."""
+    found = []
+    for line in script.splitlines():
+        if not line.startswith(f"{cmdlet} "):
+            continue
+        name, rest = powershell_string(line.removeprefix(f"{cmdlet} "))
+        if name != connector:
+            continue
+        assert rest.startswith(" -TlsCertificateName "), line
+        value, rest = powershell_string(rest.removeprefix(" -TlsCertificateName "))
+        assert rest.strip() == "", f"text after the name: {rest!r}"
+        found.append(value)
+    assert len(found) == 1, script
+    return found[0]
 
 
 # -- the acceptance scenario ----------------------------------------------------------------------
@@ -339,7 +346,7 @@ def test_powershell_renders_the_plan_with_seed_002s_forms(
     assert "-FileName" not in script  # removed in Exchange 2019 CU12
     assert (
         "Import-ExchangeCertificate -Server EXCH01 -FileData ([System.IO.File]::ReadAllBytes("
-        "'C:\\Install\\webmail_2027.p7b'))"
+        "'C:\\certward\\webmail_2027.p7b'))"
     ) in script
     for server in ("EXCH02", "EXCH03"):
         imports = [
@@ -414,7 +421,7 @@ def test_a_failure_in_the_middle_leaves_the_old_state_intact(
     hook, done = fail_after(3)
     with pytest.raises(InjectedFailure):
         app.renewal.apply(old, reply=reply, remove_old=True, after_step=hook)
-    assert [step.kind.value for step in done] == ["complete-request", *["copy-certificate"] * 2]
+    assert [step.kind for step in done] == ["complete-request", *["copy-certificate"] * 2]
     assert snapshot(app) == before
     assert database_bytes(isolated_store) == stored
 

@@ -9,12 +9,12 @@ kept or removed. If any step fails, nothing has changed.
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
-import enum
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import PureWindowsPath
-from typing import Any
+from typing import Any, ClassVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -29,6 +29,7 @@ from certward.codes.renewal import (
     RENEWAL_REPLY_REQUIRED,
     RENEWAL_REPLY_UNEXPECTED,
 )
+from certward.interop.powershell import DEFAULT_SCRIPT_DIR, RenewalScript
 from certward.model import (
     CertificateRecord,
     Connector,
@@ -54,61 +55,218 @@ from certward.services.connectors import find_connector, resolve_on_server
 from certward.services.ports import Repository, UnitOfWork
 
 
-class StepKind(enum.StrEnum):
-    COMPLETE_REQUEST = "complete-request"
-    CREATE_SELF_SIGNED = "create-self-signed"
-    COPY_CERTIFICATE = "copy-certificate"
-    ENABLE = "enable"
-    SET_CONNECTOR = "set-connector"
-    REMOVE_OLD = "remove-old"
-    KEEP_OLD = "keep-old"
+# -- the steps: each describes itself (plan text, JSON, EMS) and applies itself -------------
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a step applies itself with: the open transaction and the plan's material."""
+
+    repo: Repository
+    old: Thumbprint
+    new: Thumbprint
+    cert: x509.Certificate
+    key: rsa.RSAPrivateKey | None  # None: the key is the pending request's
+    request: CertificateRecord | None
+    chain: list[x509.Certificate]
+    now: dt.datetime
+
+
+class Step(abc.ABC):
+    """One step of a renewal plan."""
+
+    kind: ClassVar[str]
+
+    @property
+    def where(self) -> str:
+        """The server or connector the step is about."""
+        return getattr(self, "server", "")
+
+    @abc.abstractmethod
+    def describe(self) -> str:
+        """The step as a line of the plan."""
+
+    def _json(self) -> dict[str, Any]:
+        """The step's own fields of :meth:`to_json`."""
+        return {"server": getattr(self, "server", None)}
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "step": self.kind,
+            "server": None,
+            "connector": None,
+            "connector_kind": None,
+            "services": [],
+            "default_smtp": False,
+            "tls_certificate_name": None,
+            "unchanged": False,
+        }
+        data.update(self._json())
+        data["description"] = self.describe()
+        return data
+
+    @abc.abstractmethod
+    def apply(self, ctx: Context) -> None:
+        """Make the change, inside the plan's transaction."""
+
+    @abc.abstractmethod
+    def write(self, script: RenewalScript) -> None:
+        """The step as Exchange Management Shell commands."""
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
-    kind: StepKind
-    server: str | None = None
-    connector: str | None = None
-    connector_kind: ConnectorKind | None = None
-    services: ServiceSet = field(default_factory=ServiceSet)
-    default_smtp: bool = False
-    tls_certificate_name: str | None = None
-    unchanged: bool = False
+class CompleteRequest(Step):
+    """The CA's reply completes the pending request on the server that made it."""
+
+    server: str
+    kind: ClassVar[str] = "complete-request"
 
     def describe(self) -> str:
-        k = self.kind
-        if k is StepKind.COMPLETE_REQUEST:
-            return f"complete the pending request on {self.server} with the CA reply"
-        if k is StepKind.CREATE_SELF_SIGNED:
-            return f"create the new self-signed certificate on {self.server}"
-        if k is StepKind.COPY_CERTIFICATE:
-            return f"put the new certificate and its key on {self.server}"
-        if k is StepKind.ENABLE:
-            default = " and make it the default SMTP certificate" if self.default_smtp else ""
-            return f"enable it on {self.server} for {self.services}{default}"
-        if k is StepKind.SET_CONNECTOR:
-            note = (
-                " (already names it: the issuer and subject are unchanged)"
-                if self.unchanged
-                else ""
-            )
-            return f"point {self.connector_kind} connector {self.connector} at it{note}"
-        if k is StepKind.REMOVE_OLD:
-            return f"remove the old certificate from {self.server}"
-        return f"keep the old certificate on {self.server}"
+        return f"complete the pending request on {self.server} with the CA reply"
 
-    def to_json(self) -> dict[str, Any]:
+    def apply(self, ctx: Context) -> None:
+        assert ctx.request is not None
+        complete_request(ctx.repo, ctx.request, ctx.cert)
+        add_to_trust_stores(ctx.repo, self.server, ctx.chain, ctx.now)
+
+    def write(self, script: RenewalScript) -> None:
+        script.complete_request(self.server)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateSelfSigned(Step):
+    """The new self-signed certificate, on the first server that holds the old one."""
+
+    server: str
+    kind: ClassVar[str] = "create-self-signed"
+
+    def describe(self) -> str:
+        return f"create the new self-signed certificate on {self.server}"
+
+    def apply(self, ctx: Context) -> None:
+        assert ctx.key is not None
+        old = ctx.repo.certificate(self.server, ctx.old)
+        add_successor(ctx.repo, old, ctx.cert, ctx.key, ctx.now)
+
+    def write(self, script: RenewalScript) -> None:
+        script.create_self_signed(self.server)
+
+
+@dataclass(frozen=True, slots=True)
+class CopyCertificate(Step):
+    """The new certificate and its key, from the server that made it to another one."""
+
+    server: str
+    origin: str
+    kind: ClassVar[str] = "copy-certificate"
+
+    def describe(self) -> str:
+        return f"put the new certificate and its key on {self.server}"
+
+    def apply(self, ctx: Context) -> None:
+        source = ctx.repo.certificate(self.origin, ctx.new)
+        copy_with_key(ctx.repo, source, self.server, ctx.now)
+        add_to_trust_stores(ctx.repo, self.server, ctx.chain, ctx.now)
+
+    def write(self, script: RenewalScript) -> None:
+        script.copy_to(self.server)
+
+
+@dataclass(frozen=True, slots=True)
+class Enable(Step):
+    """The old certificate's services on a server, and its default-SMTP role if it had it."""
+
+    server: str
+    services: ServiceSet
+    default_smtp: bool
+    kind: ClassVar[str] = "enable"
+
+    def describe(self) -> str:
+        default = " and make it the default SMTP certificate" if self.default_smtp else ""
+        return f"enable it on {self.server} for {self.services}{default}"
+
+    def _json(self) -> dict[str, Any]:
         return {
-            "step": self.kind.value,
             "server": self.server,
-            "connector": self.connector,
-            "connector_kind": self.connector_kind.value if self.connector_kind else None,
             "services": self.services.names,
             "default_smtp": self.default_smtp,
+        }
+
+    def apply(self, ctx: Context) -> None:
+        record = ctx.repo.certificate(self.server, ctx.new)
+        enable_services(ctx.repo, record, self.services, self.default_smtp, ctx.now)
+        if self.default_smtp:
+            server = ctx.repo.server(self.server)
+            ctx.repo.save_server(replace(server, default_smtp_thumbprint=ctx.new))
+
+    def write(self, script: RenewalScript) -> None:
+        script.enable(self.server, self.services.names, default_smtp=self.default_smtp)
+
+
+@dataclass(frozen=True, slots=True)
+class PointConnector(Step):
+    """A connector whose TlsCertificateName resolves to the old certificate names the new."""
+
+    connector: str
+    connector_kind: ConnectorKind
+    tls_certificate_name: str
+    unchanged: bool  # the issuer and subject are the same: the name already fits
+    kind: ClassVar[str] = "set-connector"
+
+    @property
+    def where(self) -> str:
+        return self.connector
+
+    def describe(self) -> str:
+        note = " (already names it: the issuer and subject are unchanged)" if self.unchanged else ""
+        return f"point {self.connector_kind} connector {self.connector} at it{note}"
+
+    def _json(self) -> dict[str, Any]:
+        return {
+            "connector": self.connector,
+            "connector_kind": self.connector_kind.value,
             "tls_certificate_name": self.tls_certificate_name,
             "unchanged": self.unchanged,
-            "description": self.describe(),
         }
+
+    def apply(self, ctx: Context) -> None:
+        connector = find_connector(ctx.repo, self.connector)
+        ctx.repo.save_connector(replace(connector, tls_certificate_name=self.tls_certificate_name))
+
+    def write(self, script: RenewalScript) -> None:
+        script.set_tls_certificate_name(
+            send=self.connector_kind is ConnectorKind.SEND,
+            connector=self.connector,
+            name=self.tls_certificate_name,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveOld(Step):
+    server: str
+    kind: ClassVar[str] = "remove-old"
+
+    def describe(self) -> str:
+        return f"remove the old certificate from {self.server}"
+
+    def apply(self, ctx: Context) -> None:
+        ctx.repo.delete_certificate(ctx.repo.certificate(self.server, ctx.old))
+
+    def write(self, script: RenewalScript) -> None:
+        script.remove_old(self.server)
+
+
+@dataclass(frozen=True, slots=True)
+class KeepOld(Step):
+    server: str
+    kind: ClassVar[str] = "keep-old"
+
+    def describe(self) -> str:
+        return f"keep the old certificate on {self.server}"
+
+    def apply(self, ctx: Context) -> None:
+        """Nothing changes."""
+
+    def write(self, script: RenewalScript) -> None:
+        """No command: the old certificate stays."""
 
 
 @dataclass(frozen=True)
@@ -132,91 +290,21 @@ class RenewalPlan:
             "steps": [step.to_json() for step in self.steps],
         }
 
-    def powershell(self, *, directory: str = "C:\\Install") -> str:
-        """The same plan as Exchange Management Shell commands (seed 002's forms).
-
-        For a self-signed certificate the new thumbprint is Exchange's to choose, so the
-        commands refer to it as ``$New.Thumbprint``.
-        """
-        folder = PureWindowsPath(directory)
-        new = "$New.Thumbprint" if self.self_signed else self.new
-        pfx = folder / ("renewed.pfx" if self.self_signed else f"{self.new}.pfx")
-        lines = [
-            f"# Renew {self.old} ({self.subject})",
-            "$Password = (Get-Credential -UserName 'pfx' -Message 'PFX password').Password",
-        ]
-        source: str | None = None
-        exported = False
+    def powershell(self, *, directory: str = DEFAULT_SCRIPT_DIR) -> str:
+        """The same plan as Exchange Management Shell commands (seed 002's forms); files are
+        read from and written to ``directory``."""
+        script = RenewalScript(
+            old=self.old,
+            new=self.new,
+            subject=self.subject,
+            self_signed=self.self_signed,
+            reply_name=self.reply_name,
+            directory=directory,
+        )
         for step in self.steps:
-            lines.append(f"# {step.describe()}")
-            if step.kind is StepKind.COMPLETE_REQUEST:
-                source = step.server
-                reply = folder / (self.reply_name or "reply.p7b")
-                lines.append(
-                    f"Import-ExchangeCertificate -Server {step.server} "
-                    f"-FileData ([System.IO.File]::ReadAllBytes({_ps_path(reply)}))"
-                )
-            elif step.kind is StepKind.CREATE_SELF_SIGNED:
-                source = step.server
-                lines.append(
-                    f"$New = Get-ExchangeCertificate -Server {step.server} -Thumbprint "
-                    f"{self.old} | New-ExchangeCertificate -PrivateKeyExportable $true -Force"
-                )
-            elif step.kind is StepKind.COPY_CERTIFICATE:
-                if source is not None and not exported:
-                    lines.append(
-                        f"$Cert = Export-ExchangeCertificate -Server {source} "
-                        f"-Thumbprint {new} -BinaryEncoded -Password $Password"
-                    )
-                    lines.append(
-                        f"[System.IO.File]::WriteAllBytes({_ps_path(pfx)}, $Cert.FileData)"
-                    )
-                    exported = True
-                lines.append(
-                    f"Import-ExchangeCertificate -Server {step.server} "
-                    f"-FileData ([System.IO.File]::ReadAllBytes({_ps_path(pfx)})) "
-                    "-Password $Password"
-                )
-            elif step.kind is StepKind.ENABLE:
-                services = ",".join(step.services.names)
-                force = " -Force" if step.default_smtp else ""
-                lines.append(
-                    f"Enable-ExchangeCertificate -Server {step.server} -Thumbprint {new} "
-                    f"-Services {services}{force}"
-                )
-                if not step.default_smtp and "SMTP" in step.services.names:
-                    lines.append("#   answer N to keep the server's default SMTP certificate")
-            elif step.kind is StepKind.SET_CONNECTOR:
-                cmdlet = (
-                    "Set-SendConnector"
-                    if step.connector_kind is ConnectorKind.SEND
-                    else "Set-ReceiveConnector"
-                )
-                name = step.tls_certificate_name or ""
-                lines.append(
-                    f"{cmdlet} {ps_quote(step.connector or '')} "
-                    f"-TlsCertificateName {ps_quote(name)}"
-                )
-            elif step.kind is StepKind.REMOVE_OLD:
-                lines.append(
-                    f"Remove-ExchangeCertificate -Server {step.server} -Thumbprint {self.old} "
-                    "-Confirm:$false"
-                )
-        return "\n".join(lines) + "\n"
-
-
-def _ps_path(path: PureWindowsPath) -> str:
-    """A path as seed 002 writes it: in single quotes."""
-    return "'" + str(path).replace("'", "''") + "'"
-
-
-def ps_quote(value: str) -> str:
-    """A PowerShell string literal: double quotes as in seed 002 when the value is plain,
-    else single quotes (no expansion; each single-quote character is doubled)."""
-    single_quotes = "'\u2018\u2019\u201a\u201b"
-    if not any(ch in value for ch in '"`$\u201c\u201d\u201e' + single_quotes):
-        return f'"{value}"'
-    return "'" + "".join(ch * 2 if ch in single_quotes else ch for ch in value) + "'"
+            script.comment(step.describe())
+            step.write(script)
+        return script.text()
 
 
 StepHook = Callable[[Step], None]
@@ -284,8 +372,18 @@ class RenewalService:
         now = self._clock.now()
         with self._uow.transaction() as repo:
             plan, material = _plan(repo, thumbprint, reply, remove_old, now)
+            ctx = Context(
+                repo,
+                plan.old,
+                plan.new,
+                material.cert,
+                material.key,
+                material.request,
+                material.chain,
+                now,
+            )
             for step in plan.steps:
-                _execute(repo, plan, material, step, now)
+                step.apply(ctx)
                 if after_step is not None:
                     after_step(step)
             return plan
@@ -326,7 +424,7 @@ def _plan(
             )
         material = _self_signed_material(old_cert, now)
         origin = holders[0]
-        steps.append(Step(StepKind.CREATE_SELF_SIGNED, server=origin))
+        steps.append(CreateSelfSigned(origin))
     else:
         if reply is None:
             raise RENEWAL_REPLY_REQUIRED(
@@ -337,7 +435,7 @@ def _plan(
         material = _reply_material(repo, old_cert, reply)
         assert material.request is not None
         origin = material.request.server
-        steps.append(Step(StepKind.COMPLETE_REQUEST, server=origin))
+        steps.append(CompleteRequest(origin))
     new_thumb = certinfo.thumbprint(certinfo.to_der(material.cert))
     copies = [s for s in holders if s != origin]
     exportable = old_record.exportable if material.request is None else material.request.exportable
@@ -348,31 +446,28 @@ def _plan(
             thumbprint=thumbprint,
             servers=copies,
         )
-    steps += [Step(StepKind.COPY_CERTIFICATE, server=s) for s in copies]
+    steps += [CopyCertificate(s, origin) for s in copies]
     for server in [origin, *copies]:
         if server not in records:
             continue
         old = records[server]
         default = repo.server(server).default_smtp_thumbprint == thumbprint
         if old.services or default:
-            steps.append(
-                Step(StepKind.ENABLE, server=server, services=old.services, default_smtp=default)
-            )
+            steps.append(Enable(server, old.services, default))
     new_name = str(tlsname.tls_certificate_name(material.cert))
     for connector in repo.connectors():
         if _resolves_to(repo, connector, thumbprint, now):
             steps.append(
-                Step(
-                    StepKind.SET_CONNECTOR,
-                    connector=connector.identity,
-                    connector_kind=connector.kind,
-                    tls_certificate_name=new_name,
+                PointConnector(
+                    connector.identity,
+                    connector.kind,
+                    new_name,
                     unchanged=(connector.tls_certificate_name or "").casefold()
                     == new_name.casefold(),
                 )
             )
-    end = StepKind.REMOVE_OLD if remove_old else StepKind.KEEP_OLD
-    steps += [Step(end, server=s) for s in holders]
+    end = RemoveOld if remove_old else KeepOld
+    steps += [end(s) for s in holders]
     plan = RenewalPlan(
         old=thumbprint,
         new=new_thumb,
@@ -419,39 +514,3 @@ def _reply_material(repo: Repository, old: x509.Certificate, reply: tuple[bytes,
             chain = [c for c in bundle.certificates if c is not cert]
             return _Material(cert, None, requests[0], chain)
     raise RENEWAL_NO_REQUEST(f"{source}: no pending request matches this reply", file=source)
-
-
-def _execute(
-    repo: Repository, plan: RenewalPlan, material: _Material, step: Step, now: dt.datetime
-) -> None:
-    if step.kind is StepKind.COMPLETE_REQUEST:
-        assert material.request is not None and step.server is not None
-        complete_request(repo, material.request, material.cert)
-        add_to_trust_stores(repo, step.server, plan.chain, now)
-    elif step.kind is StepKind.CREATE_SELF_SIGNED:
-        assert step.server is not None and material.key is not None
-        old = repo.certificate(step.server, plan.old)
-        add_successor(repo, old, material.cert, material.key, now)
-    elif step.kind is StepKind.COPY_CERTIFICATE:
-        assert step.server is not None
-        origin = next(s.server for s in plan.steps if s.kind in _ORIGIN_STEPS)
-        assert origin is not None
-        copy_with_key(repo, repo.certificate(origin, plan.new), step.server, now)
-        add_to_trust_stores(repo, step.server, plan.chain, now)
-    elif step.kind is StepKind.ENABLE:
-        assert step.server is not None
-        record = repo.certificate(step.server, plan.new)
-        enable_services(repo, record, step.services, step.default_smtp, now)
-        if step.default_smtp:
-            server = repo.server(step.server)
-            repo.save_server(replace(server, default_smtp_thumbprint=plan.new))
-    elif step.kind is StepKind.SET_CONNECTOR:
-        assert step.connector is not None
-        connector = find_connector(repo, step.connector)
-        repo.save_connector(replace(connector, tls_certificate_name=step.tls_certificate_name))
-    elif step.kind is StepKind.REMOVE_OLD:
-        assert step.server is not None
-        repo.delete_certificate(repo.certificate(step.server, plan.old))
-
-
-_ORIGIN_STEPS = (StepKind.COMPLETE_REQUEST, StepKind.CREATE_SELF_SIGNED)

@@ -18,23 +18,30 @@ from certward.interfaces.cli.common import (
     new_typer,
     open_app,
 )
+from certward.interop.powershell import DEFAULT_SCRIPT_DIR
 from certward.services.renewal import RenewalPlan
 
 renew_app = new_typer("Renew a certificate everywhere it is used, as one transaction.")
 
 
-def _print_plan(plan: RenewalPlan, *, as_json: bool, powershell: bool, applied: bool) -> None:
+def _print_plan(
+    plan: RenewalPlan,
+    *,
+    as_json: bool,
+    powershell: bool,
+    applied: bool,
+    script_dir: str = DEFAULT_SCRIPT_DIR,
+) -> None:
     if as_json:
         render.print_json({**plan.to_json(), "applied": applied})
         return
     if powershell:
-        typer.echo(plan.powershell(), nl=False)
+        typer.echo(plan.powershell(directory=script_dir), nl=False)
         return
     title = "Applied" if applied else "Plan"
     console().print(f"{title}: renew {plan.old} -> {plan.new} ({plan.subject})", markup=False)
     rows = [
-        [str(i), step.kind.value, step.server or step.connector or "", step.describe()]
-        for i, step in enumerate(plan.steps, 1)
+        [str(i), step.kind, step.where, step.describe()] for i, step in enumerate(plan.steps, 1)
     ]
     console().print(render.simple_table(["#", "Step", "Where", "What"], rows))
 
@@ -98,6 +105,14 @@ def renew_complete(
     powershell: Annotated[
         bool, typer.Option("--powershell", help="Print the plan as Exchange Management Shell.")
     ] = False,
+    script_dir: Annotated[
+        str,
+        typer.Option(
+            "--script-dir",
+            metavar="DIR",
+            help="Where the --powershell script reads and writes its files.",
+        ),
+    ] = DEFAULT_SCRIPT_DIR,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -115,4 +130,4 @@ def renew_complete(
         plan = renewal.apply(old, reply=data, remove_old=remove_old)
     else:
         plan = renewal.plan(old, reply=data, remove_old=remove_old)
-    _print_plan(plan, as_json=as_json, powershell=powershell, applied=apply)
+    _print_plan(plan, as_json=as_json, powershell=powershell, applied=apply, script_dir=script_dir)
