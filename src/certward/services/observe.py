@@ -137,7 +137,7 @@ def _observation(
         if where is None:
             raise OBSERVE_STORE_UNKNOWN(
                 f"the dump is of store {dump.certutil.store_name!r}, which is none of My, "
-                "Root and CA; certward cannot tell which one it stands for",
+                "Root and CA",
                 store=dump.certutil.store_name,
             )
         certificates = [c.to_observed(server, where, source) for c in dump.certutil.certificates]

@@ -50,7 +50,7 @@ HINTS: dict[str, str] = {
     "auth.next_not_effective": "pass --force to publish it now",
     "edge.already_subscribed": "run 'certward edge remove {server}' first",
     "edge.no_default_smtp": "create one with 'certward cert new --server {server} ...'",
-    "observe.store_unknown": "say which store it stands for with --store My|Root|CA",
+    "observe.store_unknown": "say which one it stands for with --store My|Root|CA",
     "observe.auth_beside_managed": "observe into a store of its own (--db PATH)",
     "transport.no_smart_host": "add one with "
     "'certward connector set \"{connector}\" --smart-host HOST[:PORT]'",
