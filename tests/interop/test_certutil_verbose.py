@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from certward.interop import Format, detect, parse, parse_certutil
 from certward.interop.certutil import looks_verbose
@@ -49,3 +51,19 @@ def test_lines_only_verbose_output_prints_decide_without_a_command(command: str 
 def test_a_verbose_mark_before_the_first_record_counts_for_both() -> None:
     text = "X509 Certificate:\n" + PLAIN
     assert detect(text) is parse(text).format is Format.CERTUTIL_VERBOSE
+
+
+_ARGS = st.lists(
+    st.sampled_from(["-v", "-verbose", "/v", "-V", "-user", "-f", "-silent", "v", "my", "root"]),
+    max_size=5,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(before=_ARGS, after=_ARGS, prompt=st.sampled_from(["", "C:\\>", "PS C:\\> "]))
+def test_any_pasted_command_gets_one_answer(
+    before: list[str], after: list[str], prompt: str
+) -> None:
+    text = f"{prompt}certutil {' '.join([*before, '-store', *after])}\n{PLAIN}"
+    assert detect(text) is parse(text).format
+    assert looks_verbose(text) is parse_certutil(text).verbose
