@@ -7,7 +7,7 @@ trusts answers the resolver marked with the AD flag.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import dns.asyncresolver
@@ -27,25 +27,46 @@ from certward.probe.wire import ProbeFailure
 __all__ = ["Dns", "DomainReport", "probe_domain"]
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class MxHost:
+    host: str
+    preference: int
+    address: str | None  # None: no A (or AAAA) record, so it was not probed
+    score: int | None = None  # the endpoint's score, when it was probed
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "host": self.host, "preference": self.preference, "address": self.address,
+        }  # fmt: skip
+        if self.score is not None:
+            data["score"] = self.score
+        return data
+
+
+@dataclass(frozen=True, slots=True)
 class DomainReport:
     domain: str
-    mx: list[dict[str, Any]] = field(default_factory=list)
-    mta_sts: policy.MtaStsReport = field(default_factory=policy.MtaStsReport)
-    tls_rpt: policy.TlsRptReport = field(default_factory=policy.TlsRptReport)
-    dane: list[policy.DaneReport] = field(default_factory=list)
-    score: int = 0
-    errors: list[str] = field(default_factory=list)
+    mx: tuple[MxHost, ...]
+    mta_sts: policy.MtaStsReport
+    tls_rpt: policy.TlsRptReport
+    dane: tuple[policy.DaneReport, ...]
+    score: int
+    errors: tuple[str, ...]
+
+    @property
+    def probed(self) -> bool:
+        """Whether any MX was probed."""
+        return any(mx.score is not None for mx in self.mx)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "domain": self.domain,
-            "mx": self.mx,
+            "mx": [mx.to_json() for mx in self.mx],
             "mta_sts": self.mta_sts.to_json(),
             "tls_rpt": self.tls_rpt.to_json(),
             "dane": [d.to_json() for d in self.dane],
             "score": self.score,
-            "errors": self.errors,
+            "errors": list(self.errors),
         }
 
 
@@ -112,28 +133,30 @@ async def probe_domain(
     reactor: Any, domain: str, options: ProbeOptions, resolver: Dns
 ) -> tuple[DomainReport, list[EndpointReport]]:
     dns_options = resolver.options
-    report = DomainReport(domain.lower().rstrip("."))
-    records, _ = await resolver.query(report.domain, "MX")
+    name = domain.lower().rstrip(".")
+    errors: list[str] = []
+    records, _ = await resolver.query(name, "MX")
     exchanges = sorted((r.preference, r.exchange.to_text().rstrip(".")) for r in records)
     if not exchanges:  # RFC 5321: no MX means the domain itself
-        exchanges = [(0, report.domain)]
-        report.errors.append("no MX records: the domain's own address is used")
+        exchanges = [(0, name)]
+        errors.append("no MX records: the domain's own address is used")
+    mx: list[MxHost] = []
+    dane: list[policy.DaneReport] = []
     endpoints: list[EndpointReport] = []
     for preference, host in exchanges:
         address = await resolver.address(host)
-        entry: dict[str, Any] = {"host": host, "preference": preference, "address": address}
-        report.mx.append(entry)
         if address is None:
-            report.errors.append(f"MX {host} has no A record")
+            mx.append(MxHost(host, preference, None))
+            errors.append(f"MX {host} has no A record")
             continue
         target = Target(f"smtp://{host}:{dns_options.mx_port}", Protocol.SMTP, host,
                         dns_options.mx_port, address)  # fmt: skip
         endpoint = await probe(reactor, target, options)
         endpoint = replace(endpoint, score=score.endpoint_score(endpoint))
-        entry["score"] = endpoint.score
+        mx.append(MxHost(host, preference, address, endpoint.score))
         endpoints.append(endpoint)
         tlsa, authenticated = await resolver.query(f"_25._tcp.{host}", "TLSA")
-        report.dane.append(
+        dane.append(
             policy.dane(
                 host,
                 [policy.Tlsa(r.usage, r.selector, r.mtype, r.cert) for r in tlsa],
@@ -141,21 +164,24 @@ async def probe_domain(
                 chain=endpoint.presented_chain,
             )
         )
-    sts_txt = await resolver.txt(f"_mta-sts.{report.domain}")
+    sts_txt = await resolver.txt(f"_mta-sts.{name}")
     fetched = policy_fetch.FetchedPolicy(None, error="no v=STSv1 record")
     if any(t.lower().startswith("v=stsv1") for t in sts_txt):
-        fetch = _fetch_policy(reactor, resolver, report.domain, options, dns_options.policy_port)
+        fetch = _fetch_policy(reactor, resolver, name, options, dns_options.policy_port)
         try:  # the whole fetch within one stage timeout: a slow server cannot hold the probe
             fetched = await within(reactor, options.timeout, fetch)
         except defer.TimeoutError:
             error = f"the policy did not arrive within {options.timeout:g} s"
             fetched = policy_fetch.FetchedPolicy(None, error=error)
-    report.mta_sts = policy.mta_sts(
+    mta_sts = policy.mta_sts(
         sts_txt, policy=fetched.body, content_type=fetched.content_type,
         fetch_error=fetched.error, mx_hosts=[host for _, host in exchanges],
     )  # fmt: skip
-    report.tls_rpt = policy.tls_rpt(await resolver.txt(f"_smtp._tls.{report.domain}"))
-    report.score = score.domain_score(endpoints, report.mta_sts, report.tls_rpt, report.dane)
+    tls_rpt = policy.tls_rpt(await resolver.txt(f"_smtp._tls.{name}"))
+    report = DomainReport(
+        name, tuple(mx), mta_sts, tls_rpt, tuple(dane),
+        score.domain_score(endpoints, mta_sts, tls_rpt, dane), tuple(errors),
+    )  # fmt: skip
     return report, endpoints
 
 

@@ -4,8 +4,8 @@ for SMTP (RFC 7672). The DNS answers and the fetched policy come in as data."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography import x509
@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import serialization
 MAX_POLICY_BYTES = 64 * 1024
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class MtaStsReport:
     present: bool = False
     record_ok: bool = False
@@ -22,37 +22,56 @@ class MtaStsReport:
     policy_ok: bool = False
     mode: str = ""
     max_age: int = 0
-    mx_patterns: list[str] = field(default_factory=list)
-    mx_covered: dict[str, bool] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)
+    mx_patterns: tuple[str, ...] = ()
+    mx_covered: Mapping[str, bool] = field(default_factory=dict)
+    errors: tuple[str, ...] = ()  # the record's, then the policy's
 
     def to_json(self) -> dict[str, Any]:
-        return vars(self).copy()
+        return {
+            "present": self.present,
+            "record_ok": self.record_ok,
+            "id": self.id,
+            "policy_ok": self.policy_ok,
+            "mode": self.mode,
+            "max_age": self.max_age,
+            "mx_patterns": list(self.mx_patterns),
+            "mx_covered": dict(self.mx_covered),
+            "errors": list(self.errors),
+        }
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class TlsRptReport:
     present: bool = False
-    rua: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    rua: tuple[str, ...] = ()
+    errors: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return vars(self).copy()
+        return {"present": self.present, "rua": list(self.rua), "errors": list(self.errors)}
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
 class DaneReport:
     mx: str
     present: bool = False
     authenticated: bool = False  # the resolver set AD
-    usable: list[str] = field(default_factory=list)  # records of usage 2 or 3
-    ignored: list[str] = field(default_factory=list)  # usage 0/1, ignored for SMTP
+    usable: tuple[str, ...] = ()  # records of usage 2 or 3
+    ignored: tuple[str, ...] = ()  # usage 0/1, ignored for SMTP
     matched: bool = False
     rollover_ready: bool = False
-    errors: list[str] = field(default_factory=list)
+    errors: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return vars(self).copy()
+        return {
+            "mx": self.mx,
+            "present": self.present,
+            "authenticated": self.authenticated,
+            "usable": list(self.usable),
+            "ignored": list(self.ignored),
+            "matched": self.matched,
+            "rollover_ready": self.rollover_ready,
+            "errors": list(self.errors),
+        }
 
 
 def _fields(text: str, separator: str = ";") -> dict[str, str]:
@@ -80,28 +99,29 @@ def mta_sts(
     fetch_error: str,
     mx_hosts: Sequence[str],
 ) -> MtaStsReport:
-    report = MtaStsReport()
+    """The TXT record and the policy are judged apart: ``record_ok`` and ``policy_ok``."""
     sts = [t for t in txt_records if t.lower().startswith("v=stsv1")]
-    report.present = bool(sts)
     if not sts:
-        return report
+        return MtaStsReport()
+    record_errors: list[str] = []
+    record_id = ""
     if len(sts) > 1:
-        report.errors.append(f"{len(sts)} v=STSv1 TXT records: there must be exactly one")
+        record_errors.append(f"{len(sts)} v=STSv1 TXT records: there must be exactly one")
     else:
-        record = _fields(sts[0])
-        report.id = record.get("id", "")
-        if not report.id or not report.id.isalnum() or len(report.id) > 32:
-            report.errors.append("the TXT record needs an id of 1-32 letters and digits")
-        else:
-            report.record_ok = True
+        record_id = _fields(sts[0]).get("id", "")
+        if not record_id or not record_id.isalnum() or len(record_id) > 32:
+            record_errors.append("the TXT record needs an id of 1-32 letters and digits")
+    record = MtaStsReport(
+        present=True, record_ok=not record_errors, id=record_id, errors=tuple(record_errors)
+    )
     if policy is None:
-        report.errors.append(f"policy not fetched: {fetch_error}")
-        return report
+        return replace(record, errors=(*record_errors, f"policy not fetched: {fetch_error}"))
+    errors: list[str] = []
     if not content_type.lower().startswith("text/plain"):
-        report.errors.append(f"the policy is served as {content_type or 'nothing'}, not text/plain")
+        errors.append(f"the policy is served as {content_type or 'nothing'}, not text/plain")
     if len(policy) > MAX_POLICY_BYTES:
-        report.errors.append(f"the policy is {len(policy)} bytes, over 64 KiB")
-        return report
+        errors.append(f"the policy is {len(policy)} bytes, over 64 KiB")
+        return replace(record, errors=(*record_errors, *errors))
     lines = policy.decode("utf-8", errors="replace").replace("\r\n", "\n").split("\n")
     values: dict[str, list[str]] = {}
     for line in lines:
@@ -109,44 +129,44 @@ def mta_sts(
         if sep:
             values.setdefault(key.strip().lower(), []).append(value.strip())
     if values.get("version") != ["STSv1"]:
-        report.errors.append("the policy must say version: STSv1")
-    report.mode = (values.get("mode") or [""])[0]
-    if report.mode not in ("enforce", "testing", "none"):
-        report.errors.append(f"mode must be enforce, testing or none, not {report.mode!r}")
+        errors.append("the policy must say version: STSv1")
+    mode = (values.get("mode") or [""])[0]
+    if mode not in ("enforce", "testing", "none"):
+        errors.append(f"mode must be enforce, testing or none, not {mode!r}")
     raw_age = (values.get("max_age") or [""])[0]
+    max_age = 0
     if raw_age.isdigit() and 0 <= int(raw_age) <= 31_557_600:
-        report.max_age = int(raw_age)
+        max_age = int(raw_age)
     else:
-        report.errors.append(f"max_age must be 0 to 31557600 seconds, not {raw_age!r}")
-    report.mx_patterns = values.get("mx", [])
-    if report.mode in ("enforce", "testing") and not report.mx_patterns:
-        report.errors.append("the policy names no mx")
-    report.mx_covered = {
-        mx: any(mx_pattern_matches(p, mx) for p in report.mx_patterns) for mx in mx_hosts
-    }
-    for mx, covered in report.mx_covered.items():
-        if not covered:
-            report.errors.append(f"MX {mx} is not covered by the policy's mx patterns")
-    report.policy_ok = not [e for e in report.errors if "TXT" not in e and "id" not in e]
-    return report
+        errors.append(f"max_age must be 0 to 31557600 seconds, not {raw_age!r}")
+    patterns = tuple(values.get("mx", []))
+    if mode in ("enforce", "testing") and not patterns:
+        errors.append("the policy names no mx")
+    covered = {mx: any(mx_pattern_matches(p, mx) for p in patterns) for mx in mx_hosts}
+    errors += [
+        f"MX {mx} is not covered by the policy's mx patterns"
+        for mx, ok in covered.items()
+        if not ok
+    ]
+    return replace(
+        record, policy_ok=not errors, mode=mode, max_age=max_age, mx_patterns=patterns,
+        mx_covered=covered, errors=(*record_errors, *errors),
+    )  # fmt: skip
 
 
 def tls_rpt(txt_records: Sequence[str]) -> TlsRptReport:
-    report = TlsRptReport()
     records = [t for t in txt_records if t.lower().startswith("v=tlsrptv1")]
-    report.present = bool(records)
     if not records:
-        return report
+        return TlsRptReport()
+    errors: list[str] = []
     if len(records) > 1:
-        report.errors.append("more than one v=TLSRPTv1 record")
-    rua = _fields(records[0]).get("rua", "")
-    report.rua = [u.strip() for u in rua.split(",") if u.strip()]
-    if not report.rua:
-        report.errors.append("the record has no rua")
-    for uri in report.rua:
-        if not uri.startswith(("mailto:", "https:")):
-            report.errors.append(f"rua {uri!r} is neither mailto: nor https:")
-    return report
+        errors.append("more than one v=TLSRPTv1 record")
+    rua = tuple(u.strip() for u in _fields(records[0]).get("rua", "").split(",") if u.strip())
+    if not rua:
+        errors.append("the record has no rua")
+    errors += [f"rua {u!r} is neither mailto: nor https:" for u in rua
+               if not u.startswith(("mailto:", "https:"))]  # fmt: skip
+    return TlsRptReport(present=True, rua=rua, errors=tuple(errors))
 
 
 @dataclass(frozen=True)
@@ -187,23 +207,28 @@ def dane(
 ) -> DaneReport:
     """RFC 7672: only DNSSEC-validated answers count; usages 2 (trust anchor) and 3 (the
     server's own key) are used for SMTP, 0 and 1 are ignored."""
-    report = DaneReport(mx)
-    report.present = bool(records)
-    report.authenticated = authenticated
     if not records:
-        return report
+        return DaneReport(mx, authenticated=authenticated)
+    errors: list[str] = []
     if not authenticated:
-        report.errors.append("the TLSA answer was not DNSSEC-validated (no AD flag): ignored")
+        errors.append("the TLSA answer was not DNSSEC-validated (no AD flag): ignored")
     usable = [r for r in records if r.usage in (2, 3)]
-    report.usable = [str(r) for r in usable]
-    report.ignored = [str(r) for r in records if r.usage not in (2, 3)]
-    for record in usable:
-        candidates = chain[:1] if record.usage == 3 else chain[1:]
-        if any(_tlsa_digest(c, record.selector, record.mtype) == record.data for c in candidates):
-            report.matched = True
-    if usable and not report.matched:
-        report.errors.append("no usable TLSA record matches the certificate chain presented")
+    matched = any(
+        _tlsa_digest(c, record.selector, record.mtype) == record.data
+        for record in usable
+        for c in (chain[:1] if record.usage == 3 else chain[1:])
+    )
+    if usable and not matched:
+        errors.append("no usable TLSA record matches the certificate chain presented")
     threes = [r for r in usable if r.usage == 3]
     twos = [r for r in usable if r.usage == 2]
-    report.rollover_ready = len(threes) >= 2 or (bool(threes) and bool(twos))
-    return report
+    return DaneReport(
+        mx,
+        present=True,
+        authenticated=authenticated,
+        usable=tuple(str(r) for r in usable),
+        ignored=tuple(str(r) for r in records if r.usage not in (2, 3)),
+        matched=matched,
+        rollover_ready=len(threes) >= 2 or (bool(threes) and bool(twos)),
+        errors=tuple(errors),
+    )

@@ -80,7 +80,7 @@ def domain(report: DomainReport) -> Verdict:
     """The domain's own findings (its MX endpoints are judged one by one)."""
     critical: list[str] = []
     warning: list[str] = list(report.errors)
-    if not any("score" in mx for mx in report.mx):  # an MX probed has its score
+    if not report.probed:
         critical.append("no MX could be probed")
     for dane in report.dane:
         if dane.authenticated and dane.usable and not dane.matched:
