@@ -344,6 +344,10 @@ def test_powershell_renders_the_plan_with_seed_002s_forms(
     assert database_bytes(isolated_store) == stored  # rendering changes nothing
 
     assert "-FileName" not in script  # removed in Exchange 2019 CU12
+    elsewhere = cli(
+        "renew", "complete", old, "--reply", str(reply), "--powershell", "--script-dir", "D:\\Renew"
+    ).stdout
+    assert "'D:\\Renew\\webmail_2027.p7b'" in elsewhere and "C:\\certward" not in elsewhere
     assert (
         "Import-ExchangeCertificate -Server EXCH01 -FileData ([System.IO.File]::ReadAllBytes("
         "'C:\\certward\\webmail_2027.p7b'))"

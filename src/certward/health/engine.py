@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from certward.health import rules as _rules  # noqa: F401 - importing registers the rules
 from certward.health.findings import RULES, Finding, Rule, Severity
 from certward.health.snapshot import OrgSnapshot
+from certward.interop.powershell import DEFAULT_SCRIPT_DIR, fixes_script
 from certward.model import CheckStatus
 from certward.pki.names import dotnet_x500
 
@@ -109,22 +110,21 @@ def evaluate(
     return HealthReport(now, tuple(findings), names, len(chosen), tuple(timeline))
 
 
-def powershell(report: HealthReport) -> str:
+def powershell(report: HealthReport, *, directory: str = DEFAULT_SCRIPT_DIR) -> str:
     """The findings' Exchange Management Shell fixes as one script to review, worst first;
-    a fix several findings share is written once."""
-    lines = [
-        f"# certward health as of {report.as_of:%Y-%m-%d %H:%M} UTC: "
+    a fix several findings share is written once. Files are read from and written to
+    ``directory``."""
+    header = [
+        f"certward health as of {report.as_of:%Y-%m-%d %H:%M} UTC: "
         f"{len(report.findings)} findings on {', '.join(report.servers) or 'no servers'}.",
-        "# Review each step before running it in the Exchange Management Shell; "
+        "Review each step before running it in the Exchange Management Shell; "
         "<placeholders> need your values.",
     ]
-    written: set[str] = set()
-    for f in report.findings:
-        where = f" {f.server}" if f.server else ""
-        lines += ["", f"# [{f.severity.label}] {f.rule_id}{where}: {f.message}"]
-        if f.remediation.shell in written:
-            lines.append("#   (the fix above)")
-            continue
-        written.add(f.remediation.shell)
-        lines.append(f.remediation.shell)
-    return "\n".join(lines) + "\n"
+    findings = [
+        (
+            f"[{f.severity.label}] {f.rule_id}{f' {f.server}' if f.server else ''}: {f.message}",
+            f.remediation.ems,
+        )
+        for f in report.findings
+    ]
+    return fixes_script(header, findings, directory=directory)

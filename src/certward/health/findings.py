@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from certward.health.snapshot import OrgSnapshot
+from certward.interop.powershell import Script
 from certward.model import Thumbprint
 
 
@@ -32,10 +33,20 @@ class Severity(enum.IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class Remediation:
-    """What to run: in certward, and in the Exchange Management Shell."""
+    """What to run: in certward, and in the Exchange Management Shell (built with
+    :mod:`certward.interop.powershell`, so names are quoted and files sit in one directory)."""
 
     certward: str
-    shell: str
+    ems: Script
+
+    @property
+    def shell(self) -> str:
+        """The EMS fix, its files in the default script directory."""
+        return self.ems.render()
+
+    def shell_in(self, directory: str) -> str:
+        """The EMS fix, its files in ``directory``."""
+        return self.ems.render(directory)
 
 
 Evidence = Mapping[str, str | int | float | bool | None]

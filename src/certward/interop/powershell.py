@@ -14,8 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import PureWindowsPath
+from dataclasses import dataclass, replace
 
 DEFAULT_SCRIPT_DIR = "C:\\certward\\"
 
@@ -88,6 +87,14 @@ class File:
 
 
 @dataclass(frozen=True, slots=True)
+class FileBytes:
+    """A file's bytes, for a ``-FileData`` parameter (``-FileName`` is gone from Exchange
+    2019 CU12)."""
+
+    file: File
+
+
+@dataclass(frozen=True, slots=True)
 class Switch:
     """A switch parameter: ``-Force``, or with a value ``-Confirm:$false``."""
 
@@ -95,14 +102,16 @@ class Switch:
 
 
 SWITCH = Switch()
-Value = str | Raw | File | Switch | bool | Sequence[str]
+Value = str | Raw | File | FileBytes | Switch | bool | Sequence[str]
 
 
 def _value(value: Value, directory: str) -> str:
     if isinstance(value, Raw):
         return value.text
     if isinstance(value, File):
-        return quote(str(PureWindowsPath(directory) / value.name))
+        return quote(directory.rstrip("\\/") + "\\" + value.name)
+    if isinstance(value, FileBytes):
+        return f"([System.IO.File]::ReadAllBytes({_value(value.file, directory)}))"
     if isinstance(value, bool):
         return "$true" if value else "$false"
     if isinstance(value, str):
@@ -120,6 +129,7 @@ class Command:
     parameters: tuple[tuple[str, Value], ...] = ()
     prefix: str = ""  # an assignment such as "$c = " (code, never a name)
     piped_from: Command | None = None
+    output: File | None = None  # "> file"
 
     def render(self, directory: str) -> str:
         parts = [self.cmdlet, *(_value(v, directory) for v in self.positional)]
@@ -135,6 +145,8 @@ class Command:
         text = " ".join(parts)
         if self.piped_from is not None:
             text = f"{self.piped_from.render(directory)} | {text}"
+        if self.output is not None:
+            text = f"{text} > {_value(self.output, directory)}"
         return self.prefix + text
 
 
@@ -147,12 +159,17 @@ def assign(variable: str, cmd: Command) -> Command:
     """``$variable = cmd``."""
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", variable):
         raise ValueError(f"not a PowerShell variable name: {variable!r}")
-    return Command(cmd.cmdlet, cmd.positional, cmd.parameters, f"${variable} = ", cmd.piped_from)
+    return replace(cmd, prefix=f"${variable} = ")
 
 
 def pipe(first: Command, second: Command) -> Command:
     """``first | second``."""
-    return Command(second.cmdlet, second.positional, second.parameters, second.prefix, first)
+    return replace(second, piped_from=first)
+
+
+def to_file(cmd: Command, name: str) -> Command:
+    """``cmd > file`` (a file in the script's directory)."""
+    return replace(cmd, output=File(name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,9 +257,7 @@ class RenewalScript:
             command(
                 "Import-ExchangeCertificate",
                 Server=server,
-                FileData=Raw(
-                    f"([System.IO.File]::ReadAllBytes({_value(self._reply, self._directory)}))"
-                ),
+                FileData=FileBytes(self._reply),
             )
         )
 
@@ -275,7 +290,7 @@ class RenewalScript:
             command(
                 "Import-ExchangeCertificate",
                 Server=server,
-                FileData=Raw(f"([System.IO.File]::ReadAllBytes({pfx}))"),
+                FileData=FileBytes(self._pfx),
                 Password=Raw("$Password"),
             )
         )

@@ -6,6 +6,17 @@ import datetime as dt
 
 from certward.health.findings import Remediation, Severity
 from certward.health.snapshot import HeldCertificate
+from certward.interop.powershell import (
+    SWITCH,
+    File,
+    FileBytes,
+    Raw,
+    Script,
+    assign,
+    command,
+    pipe,
+    script,
+)
 from certward.model import (
     Connector,
     ConnectorKind,
@@ -35,25 +46,57 @@ def subject_text(profile: CertProfile) -> str:
 
 def renew(server: str, cert: HeldCertificate) -> Remediation:
     tp = cert.thumbprint
+    get = command("Get-ExchangeCertificate", Thumbprint=tp, Server=server)
     if cert.profile.self_signed:
-        shell = (
-            f"Get-ExchangeCertificate -Thumbprint {tp} -Server {server} | "
-            "New-ExchangeCertificate -Force -PrivateKeyExportable $true"
-        )
+        new = command("New-ExchangeCertificate", Force=SWITCH, PrivateKeyExportable=True)
     else:
-        shell = (
-            f"Get-ExchangeCertificate -Thumbprint {tp} -Server {server} | "
-            "New-ExchangeCertificate -GenerateRequest -PrivateKeyExportable $true"
-        )
-    return Remediation(f"certward cert renew {tp} --server {server}", shell)
+        new = command("New-ExchangeCertificate", GenerateRequest=SWITCH, PrivateKeyExportable=True)
+    return Remediation(f"certward cert renew {tp} --server {server}", script(pipe(get, new)))
 
 
 def set_tls_name(connector: Connector, thumbprint: str) -> Remediation:
     cmdlet = "Set-SendConnector" if connector.kind is ConnectorKind.SEND else "Set-ReceiveConnector"
     return Remediation(
         f'certward connector set "{connector.identity}" --tls-certificate {thumbprint}',
-        f"$c = Get-ExchangeCertificate -Thumbprint {thumbprint}; "
-        f'{cmdlet} "{connector.identity}" -TlsCertificateName "<I>$($c.Issuer)<S>$($c.Subject)"',
+        script(
+            assign("c", command("Get-ExchangeCertificate", Thumbprint=thumbprint)),
+            command(
+                cmdlet,
+                connector.identity,
+                TlsCertificateName=Raw('"<I>$($c.Issuer)<S>$($c.Subject)"'),
+            ),
+        ),
+    )
+
+
+def import_issuer(store: str) -> Script:
+    """Put the missing issuer (``issuer.cer``, from its CA) in a Root or CA store."""
+    return script(
+        command(
+            "Import-Certificate",
+            FilePath=File("issuer.cer"),
+            CertStoreLocation=Raw(f"Cert:\\LocalMachine\\{store}"),
+        )
+    )
+
+
+def copy_pfx(thumbprint: str, source: str, target: str, filename: str) -> Script:
+    """Export a certificate with its key on ``source`` and import it on ``target``."""
+    return script(
+        command(
+            "Export-ExchangeCertificate",
+            Thumbprint=thumbprint,
+            Server=source,
+            BinaryEncoded=SWITCH,
+            Password=Raw("$pw"),
+            FileName=File(filename),
+        ),
+        command(
+            "Import-ExchangeCertificate",
+            Server=target,
+            FileData=FileBytes(File(filename)),
+            Password=Raw("$pw"),
+        ),
     )
 
 

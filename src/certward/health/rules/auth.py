@@ -11,16 +11,30 @@ from certward.health.rules._common import (
     CRITICAL,
     ERROR,
     WARNING,
+    copy_pfx,
     day,
 )
 from certward.health.snapshot import OrgSnapshot
+from certward.interop.powershell import SWITCH, Raw, command, script
 
 _NEW_AUTH = Remediation(
     "certward auth new-next && certward auth publish",
-    "New-ExchangeCertificate -KeySize 2048 -PrivateKeyExportable $true -SubjectName "
-    '"cn=Microsoft Exchange Server Auth Certificate" -FriendlyName "Microsoft Exchange '
-    'Server Auth Certificate" -DomainName @(); Set-AuthConfig -NewCertificateThumbprint '
-    "<thumbprint> -NewCertificateEffectiveDate (Get-Date); Set-AuthConfig -PublishCertificate",
+    script(
+        command(
+            "New-ExchangeCertificate",
+            KeySize="2048",
+            PrivateKeyExportable=True,
+            SubjectName="cn=Microsoft Exchange Server Auth Certificate",
+            FriendlyName="Microsoft Exchange Server Auth Certificate",
+            DomainName=[],
+        ),
+        command(
+            "Set-AuthConfig",
+            NewCertificateThumbprint=Raw("<thumbprint>"),
+            NewCertificateEffectiveDate=Raw("(Get-Date)"),
+        ),
+        command("Set-AuthConfig", PublishCertificate=SWITCH),
+    ),
 )
 
 
@@ -75,8 +89,13 @@ def auth_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
             f"the auth certificate expires in {int(days)} days and no next certificate is staged",
             Remediation(
                 "certward auth new-next",
-                "Set-AuthConfig -NewCertificateThumbprint <thumbprint> "
-                "-NewCertificateEffectiveDate (Get-Date).AddHours(48)",
+                script(
+                    command(
+                        "Set-AuthConfig",
+                        NewCertificateThumbprint=Raw("<thumbprint>"),
+                        NewCertificateEffectiveDate=Raw("(Get-Date).AddHours(48)"),
+                    )
+                ),
             ),
             {"days_left": int(days)},
             thumbprint=current,
@@ -90,7 +109,10 @@ def auth_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
             f"the next auth certificate {nxt} took effect on {day(effective)} but is not published",
             Remediation(
                 "certward auth publish && certward auth clear-previous",
-                "Set-AuthConfig -PublishCertificate; Set-AuthConfig -ClearPreviousCertificate",
+                script(
+                    command("Set-AuthConfig", PublishCertificate=SWITCH),
+                    command("Set-AuthConfig", ClearPreviousCertificate=SWITCH),
+                ),
             ),
             {"next_effective": effective.isoformat()},
             thumbprint=nxt,
@@ -124,10 +146,7 @@ def auth_certificate_on_servers(snap: OrgSnapshot, now: dt.datetime) -> Iterator
                 f"certward cert export {current} --server {source} --out auth.pfx "
                 f"--password-file pw.txt && certward cert import --server {state.name} "
                 "auth.pfx --password-file pw.txt",
-                f"Export-ExchangeCertificate -Thumbprint {current} -Server {source} "
-                "-BinaryEncoded -Password $pw -FileName auth.pfx; Import-ExchangeCertificate "
-                f"-Server {state.name} -FileData ([IO.File]::ReadAllBytes('auth.pfx')) "
-                "-Password $pw",
+                copy_pfx(current, source, state.name, "auth.pfx"),
             ),
             thumbprint=current,
         )

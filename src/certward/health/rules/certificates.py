@@ -13,11 +13,13 @@ from certward.health.rules._common import (
     INFO,
     WARNING,
     day,
+    import_issuer,
     names_key,
     renew,
     subject_text,
 )
 from certward.health.snapshot import HeldCertificate, OrgSnapshot, ServerState
+from certward.interop.powershell import Raw, command, script, to_file
 from certward.pki.names import dotnet_x500
 from certward.pki.profile import CertProfile
 
@@ -68,8 +70,13 @@ def certificate_expiry(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
                 f"{subject_text(cert.profile)} ({', '.join(uses)}) {text}",
                 Remediation(
                     f"certward cert remove {cert.thumbprint} --server {state.name}",
-                    f"Remove-ExchangeCertificate -Thumbprint {cert.thumbprint} "
-                    f"-Server {state.name}",
+                    script(
+                        command(
+                            "Remove-ExchangeCertificate",
+                            Thumbprint=cert.thumbprint,
+                            Server=state.name,
+                        )
+                    ),
                 )
                 if renewal is not None
                 else renew(state.name, cert),
@@ -178,7 +185,10 @@ def chain_incomplete(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                 "chains not checked: the dumps did not include the Root and CA stores",
                 Remediation(
                     f"certward observe {state.name} root.txt ca.txt",
-                    "certutil -store root > root.txt; certutil -store ca > ca.txt",
+                    script(
+                        to_file(command("certutil", Raw("-store"), "root"), "root.txt"),
+                        to_file(command("certutil", Raw("-store"), "ca"), "ca.txt"),
+                    ),
                 ),
             )
             continue
@@ -198,8 +208,7 @@ def chain_incomplete(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                 f"{subject_text(cert.profile)}: {text}",
                 Remediation(
                     f"certward store add --server {state.name} --store {store} issuer.cer",
-                    "Import-Certificate -FilePath issuer.cer -CertStoreLocation "
-                    f"Cert:\\LocalMachine\\{store}",
+                    import_issuer(store),
                 ),
                 {"issuer": dotnet_x500(cert.profile.issuer)},
                 thumbprint=cert.thumbprint,

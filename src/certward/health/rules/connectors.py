@@ -15,6 +15,7 @@ from certward.health.rules._common import (
     set_tls_name,
 )
 from certward.health.snapshot import OrgSnapshot
+from certward.interop.powershell import SWITCH, command, pipe, script
 from certward.model import (
     Connector,
     TlsNameStatus,
@@ -111,8 +112,14 @@ def connector_tls_name(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
                         f"connector {connector.identity} names only expired certificates",
                         Remediation(
                             f"certward cert renew {found[0].thumbprint} --server {server}",
-                            f"Get-ExchangeCertificate -Thumbprint {found[0].thumbprint} | "
-                            "New-ExchangeCertificate -GenerateRequest",
+                            script(
+                                pipe(
+                                    command(
+                                        "Get-ExchangeCertificate", Thumbprint=found[0].thumbprint
+                                    ),
+                                    command("New-ExchangeCertificate", GenerateRequest=SWITCH),
+                                )
+                            ),
                         ),
                         {"expired": found[0].thumbprint},
                         thumbprint=found[0].thumbprint,
@@ -159,8 +166,14 @@ def connector_tls_auth_level(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Fi
             Remediation(
                 f'certward connector set "{connector.name}" --require-tls '
                 "--tls-auth-level CertificateValidation",
-                f'Set-SendConnector "{connector.name}" -RequireTLS $true '
-                "-TlsAuthLevel CertificateValidation",
+                script(
+                    command(
+                        "Set-SendConnector",
+                        connector.name,
+                        RequireTLS=True,
+                        TlsAuthLevel="CertificateValidation",
+                    )
+                ),
             ),
             {"tls_auth_level": level},
             connector=connector.identity,

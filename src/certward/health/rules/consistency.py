@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from certward.health.findings import Finding, Remediation, rule
 from certward.health.rules._common import (
     WARNING,
+    copy_pfx,
     names_key,
     subject_text,
 )
@@ -51,10 +52,7 @@ def renewal_consistency(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding
                     f"certward cert export {latest.thumbprint} --server {latest_server} --out "
                     f"renewed.pfx --password-file pw.txt && certward cert import --server "
                     f"{server} renewed.pfx --password-file pw.txt",
-                    f"Export-ExchangeCertificate -Thumbprint {latest.thumbprint} -Server "
-                    f"{latest_server} -BinaryEncoded -Password $pw -FileName renewed.pfx; "
-                    f"Import-ExchangeCertificate -Server {server} -FileData "
-                    "([IO.File]::ReadAllBytes('renewed.pfx')) -Password $pw",
+                    copy_pfx(latest.thumbprint, latest_server, server, "renewed.pfx"),
                 ),
                 {"renewed": latest.thumbprint, "renewed_on": latest_server},
                 thumbprint=cert.thumbprint,

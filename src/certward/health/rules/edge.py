@@ -11,8 +11,10 @@ from certward.health.rules._common import (
     CRITICAL,
     ERROR,
     WARNING,
+    import_issuer,
 )
 from certward.health.snapshot import OrgSnapshot
+from certward.interop.powershell import File, Raw, command, script
 from certward.model import (
     CAPI_SCHANNEL_PROVIDER,
     is_cng_provider,
@@ -45,8 +47,22 @@ def edge_cng_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
             f"{when} with event 1035",
             Remediation(
                 f"certward cert convert-key-provider {tp} --server {hub.name} --to capi",
-                f'certutil -csp "{CAPI_SCHANNEL_PROVIDER}" -importpfx my converted.pfx; '
-                f"Enable-ExchangeCertificate -Thumbprint {tp} -Server {hub.name} -Services SMTP",
+                script(
+                    command(
+                        "certutil",
+                        Raw("-csp"),
+                        CAPI_SCHANNEL_PROVIDER,
+                        Raw("-importpfx"),
+                        "my",
+                        File("converted.pfx"),
+                    ),
+                    command(
+                        "Enable-ExchangeCertificate",
+                        Thumbprint=tp,
+                        Server=hub.name,
+                        Services="SMTP",
+                    ),
+                ),
             ),
             {
                 "key_provider": cert.key_provider,
@@ -83,8 +99,7 @@ def edge_chain(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                     f"transport certificate) in its {missing.store} store",
                     Remediation(
                         f"certward store add --server {edge.name} --store {store} issuer.cer",
-                        "Import-Certificate -FilePath issuer.cer -CertStoreLocation "
-                        f"Cert:\\LocalMachine\\{store}",
+                        import_issuer(store),
                     ),
                     {"hub": hub.name, "missing": missing.subject, "store": missing.store},
                     thumbprint=missing.thumbprint,

@@ -13,6 +13,7 @@ from certward.health.rules._common import (
     url_hosts,
 )
 from certward.health.snapshot import OrgSnapshot
+from certward.interop.powershell import SWITCH, File, Raw, command, script
 from certward.model import (
     Service,
 )
@@ -42,8 +43,14 @@ def iis_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                 "no certificate is bound to IIS",
                 Remediation(
                     f"certward cert enable <thumbprint> --server {state.name} --services IIS",
-                    f"Enable-ExchangeCertificate -Thumbprint <thumbprint> -Server {state.name} "
-                    "-Services IIS",
+                    script(
+                        command(
+                            "Enable-ExchangeCertificate",
+                            Thumbprint=Raw("<thumbprint>"),
+                            Server=state.name,
+                            Services="IIS",
+                        )
+                    ),
                 ),
                 {"hosts": ", ".join(hosts)},
             )
@@ -60,9 +67,17 @@ def iis_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                 Remediation(
                     f'certward cert request --server {state.name} --subject "CN={missing[0]}" '
                     f"{domains} --out request.req",
-                    f"New-ExchangeCertificate -Server {state.name} -GenerateRequest -SubjectName "
-                    f'"CN={missing[0]}" -DomainName {",".join(missing)} '
-                    "-PrivateKeyExportable $true -RequestFile request.req",
+                    script(
+                        command(
+                            "New-ExchangeCertificate",
+                            Server=state.name,
+                            GenerateRequest=SWITCH,
+                            SubjectName=f"CN={missing[0]}",
+                            DomainName=missing,
+                            PrivateKeyExportable=True,
+                            RequestFile=File("request.req"),
+                        )
+                    ),
                 ),
                 {"missing": ", ".join(missing)},
                 thumbprint=chosen.thumbprint,
@@ -96,8 +111,13 @@ def autodiscover_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
                 Remediation(
                     f"certward cert renew {chosen.thumbprint} --server {state.name} "
                     "(add --domain " + " --domain ".join(missing) + " to the new request)",
-                    "New-ExchangeCertificate -GenerateRequest -DomainName "
-                    + ",".join([*chosen.profile.certificate_domains, *missing]),
+                    script(
+                        command(
+                            "New-ExchangeCertificate",
+                            GenerateRequest=SWITCH,
+                            DomainName=[*chosen.profile.certificate_domains, *missing],
+                        )
+                    ),
                 ),
                 {"missing": ", ".join(missing)},
                 thumbprint=chosen.thumbprint,
@@ -125,9 +145,18 @@ def wildcard_pop_imap(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                     Remediation(
                         f"certward cert enable <thumbprint> --server {state.name} "
                         f"--services {names}",
-                        f"Set-ImapSettings -Server {state.name} -X509CertificateName "
-                        f"mail.<domain>; Enable-ExchangeCertificate -Thumbprint <thumbprint> "
-                        f"-Services {names}",
+                        script(
+                            command(
+                                "Set-ImapSettings",
+                                Server=state.name,
+                                X509CertificateName=Raw("mail.<domain>"),
+                            ),
+                            command(
+                                "Enable-ExchangeCertificate",
+                                Thumbprint=Raw("<thumbprint>"),
+                                Services=names.split(","),
+                            ),
+                        ),
                     ),
                     {"services": names},
                     thumbprint=cert.thumbprint,

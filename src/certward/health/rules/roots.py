@@ -11,6 +11,7 @@ from certward.health.rules._common import (
     WARNING,
 )
 from certward.health.snapshot import OrgSnapshot
+from certward.interop.powershell import script
 from certward.pki import clientca
 
 
@@ -50,9 +51,11 @@ def trusted_issuer_list(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding
             Remediation(
                 f"certward store remove --server {state.name} --store Root <thumbprint>  # or: "
                 f"certward server set {state.name} --no-send-trusted-issuer-list",
-                "certutil -delstore Root <thumbprint>  # or: Set-ItemProperty "
-                "HKLM:\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL "
-                "-Name SendTrustedIssuerList -Value 0 -Type DWord",
+                script(
+                    "certutil -delstore Root <thumbprint>  # or: Set-ItemProperty "
+                    "HKLM:\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL "
+                    "-Name SendTrustedIssuerList -Value 0 -Type DWord"
+                ),
             ),
             {"roots": len(state.roots), "bytes": size, "limit": clientca.SCHANNEL_LIMIT},
         )

@@ -14,6 +14,7 @@ from certward.health.rules._common import (
     url_hosts,
 )
 from certward.health.snapshot import OrgSnapshot, ServerState
+from certward.interop.powershell import SWITCH, File, Raw, Script, command, script
 from certward.model import (
     Connector,
     ConnectorKind,
@@ -46,8 +47,15 @@ def self_signed_iis(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                 f'certward cert request --server {state.name} --subject "CN={external[0]}" '
                 + " ".join(f"--domain {h}" for h in external)
                 + " --out request.req",
-                f'New-ExchangeCertificate -GenerateRequest -SubjectName "CN={external[0]}" '
-                f"-DomainName {','.join(external)} -PrivateKeyExportable $true",
+                script(
+                    command(
+                        "New-ExchangeCertificate",
+                        GenerateRequest=SWITCH,
+                        SubjectName=f"CN={external[0]}",
+                        DomainName=external,
+                        PrivateKeyExportable=True,
+                    )
+                ),
             ),
             {"external": ", ".join(external)},
             thumbprint=chosen.thumbprint,
@@ -90,9 +98,20 @@ def self_signed_connector(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Findi
                     f'certward cert request --server {server} --subject "CN={fqdn}" '
                     f"--domain {fqdn} --out request.req, import the CA's reply, then "
                     + then.certward,
-                    f"New-ExchangeCertificate -Server {server} -GenerateRequest -SubjectName "
-                    f'"CN={fqdn}" -DomainName {fqdn} -RequestFile request.req; '
-                    "Import-ExchangeCertificate the reply; then " + then.shell,
+                    Script(
+                        (
+                            command(
+                                "New-ExchangeCertificate",
+                                Server=server,
+                                GenerateRequest=SWITCH,
+                                SubjectName=f"CN={fqdn}",
+                                DomainName=[fqdn],
+                                RequestFile=File("request.req"),
+                            ),
+                            Raw("Import-ExchangeCertificate the reply; then"),
+                            *then.ems.steps,
+                        )
+                    ),
                 ),
                 {"presented": presented.thumbprint},
                 thumbprint=presented.thumbprint,

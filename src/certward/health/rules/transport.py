@@ -14,6 +14,7 @@ from certward.health.rules._common import (
     day,
 )
 from certward.health.snapshot import OrgSnapshot
+from certward.interop.powershell import SWITCH, command, pipe, script, to_file
 from certward.model import (
     AuthMechanism,
     Service,
@@ -48,8 +49,18 @@ def default_smtp_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Fi
                 "Get-TransportService",
                 Remediation(
                     f"certward observe {state.name} transport.txt",
-                    f"Get-TransportService {state.name} | Format-List "
-                    "Name,InternalTransportCertificateThumbprint > transport.txt",
+                    script(
+                        to_file(
+                            pipe(
+                                command("Get-TransportService", state.name),
+                                command(
+                                    "Format-List",
+                                    ["Name", "InternalTransportCertificateThumbprint"],
+                                ),
+                            ),
+                            "transport.txt",
+                        )
+                    ),
                 ),
             )
             continue
@@ -73,8 +84,15 @@ def default_smtp_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Fi
             Remediation(
                 f'certward cert new --server {name} --subject "CN={name}" --domain {name} '
                 f"--domain {fqdn} --force",
-                f"New-ExchangeCertificate -Server {name} -DomainName {name},{fqdn} "
-                "-Services SMTP -Force",
+                script(
+                    command(
+                        "New-ExchangeCertificate",
+                        Server=name,
+                        DomainName=[name, fqdn],
+                        Services="SMTP",
+                        Force=SWITCH,
+                    )
+                ),
             ),
             {"thumbprint": tp},
             thumbprint=tp,
@@ -121,8 +139,14 @@ def receive_starttls(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                     Remediation(
                         f"certward cert enable {tp} --server {state.name} --services SMTP "
                         "--keep-default-smtp",
-                        f"Enable-ExchangeCertificate -Thumbprint {tp} -Server {state.name} "
-                        "-Services SMTP",
+                        script(
+                            command(
+                                "Enable-ExchangeCertificate",
+                                Thumbprint=tp,
+                                Server=state.name,
+                                Services="SMTP",
+                            )
+                        ),
                     ),
                     {"event": 12014, "name": selection.name},
                     connector=connector.identity,
@@ -136,8 +160,16 @@ def receive_starttls(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                     f"expired on {day(chosen.profile.not_after)} (event 12016)",
                     Remediation(
                         f"certward cert renew {chosen.thumbprint} --server {state.name}",
-                        f"Get-ExchangeCertificate -Thumbprint {chosen.thumbprint} | "
-                        "New-ExchangeCertificate -GenerateRequest -PrivateKeyExportable $true",
+                        script(
+                            pipe(
+                                command("Get-ExchangeCertificate", Thumbprint=chosen.thumbprint),
+                                command(
+                                    "New-ExchangeCertificate",
+                                    GenerateRequest=SWITCH,
+                                    PrivateKeyExportable=True,
+                                ),
+                            )
+                        ),
                     ),
                     {"event": 12016},
                     thumbprint=chosen.thumbprint,
@@ -165,10 +197,12 @@ def legacy_tls(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
             f"TLS {' and '.join(enabled)} enabled (minimum TLS {minimum})",
             Remediation(
                 f"certward server set {state.name} --tls-min-version 1.2",
-                "foreach ($v in 'TLS 1.0','TLS 1.1') { New-Item -Force "
-                '"HKLM:\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\'
-                'Protocols\\$v\\Server" | New-ItemProperty -Name Enabled -Value 0 '
-                "-PropertyType DWord -Force }",
+                script(
+                    "foreach ($v in 'TLS 1.0','TLS 1.1') { New-Item -Force "
+                    '"HKLM:\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\'
+                    'Protocols\\$v\\Server" | New-ItemProperty -Name Enabled -Value 0 '
+                    "-PropertyType DWord -Force }"
+                ),
             ),
             {"tls_min_version": minimum},
         )

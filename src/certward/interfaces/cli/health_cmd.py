@@ -22,6 +22,7 @@ from certward.interfaces.cli.common import (
     parse,
     parse_date,
 )
+from certward.interop.powershell import DEFAULT_SCRIPT_DIR
 
 _STYLES = {
     Severity.CRITICAL: "bold white on red",
@@ -49,6 +50,14 @@ def health(
             "--powershell", help="Print the fixes as an Exchange Management Shell script."
         ),
     ] = False,
+    script_dir: Annotated[
+        str,
+        typer.Option(
+            "--script-dir",
+            metavar="DIR",
+            help="Where the --powershell script reads and writes its files.",
+        ),
+    ] = DEFAULT_SCRIPT_DIR,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -63,7 +72,7 @@ def health(
     if as_json:
         render.print_json(report.to_json())
     elif as_powershell:
-        typer.echo(powershell(report), nl=False)
+        typer.echo(powershell(report, directory=script_dir), nl=False)
     else:
         _print(report)
     raise typer.Exit(report.exit_status)
