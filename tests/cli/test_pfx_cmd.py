@@ -334,7 +334,7 @@ def test_inspect_text_never_prints_the_key(
     assert f"KeyProvider     : {CNG_SOFTWARE_KSP} (CNG)" in text
     assert "MachineKeySet   : False" in text
     assert "Mac             : HMAC-SHA-256, 2048 iterations (verified)" in text
-    assert f"1  {thumb}  leaf (key)" in text
+    assert f"1\t{thumb}\tleaf (key)" in text  # a table: tab-separated off a terminal
     assert "warning: the key goes to a CNG Key Storage Provider" in text
     key_pem = pem.read_text().split("-----END PRIVATE KEY-----")[0]
     assert "PRIVATE KEY" not in text and key_pem.splitlines()[1] not in text

@@ -112,8 +112,10 @@ def test_show_reports_current_next_previous_service_and_realm(contoso: Cli) -> N
         "%Y-%m-%dT%H:%M:%SZ"
     )
     text = contoso("auth", "show").stdout
-    assert f"CurrentCertificateThumbprint   : {current}" in text
-    assert f"ServiceName                    : {SERVICE_NAME}" in text
+    fields = dict(line.split(" : ", 1) for line in text.splitlines())
+    fields = {label.strip(): value for label, value in fields.items()}
+    assert fields["CurrentCertificateThumbprint"] == current
+    assert fields["ServiceName"] == SERVICE_NAME
 
 
 def test_new_next_is_effective_48_hours_ahead_and_on_every_server(contoso: Cli, at: At) -> None:
