@@ -1,7 +1,3 @@
-"""Use cases as transactions over the store (the organisation's certificate lifecycle)."""
-
-from certward.services.certificates import CertificateService
-from certward.services.organisation import OrganisationService
-from certward.services.stores import TrustStoreService
-
-__all__ = ["CertificateService", "OrganisationService", "TrustStoreService"]
+"""Use cases as transactions over the store, one module per area (organisation and
+servers, certificates, trust stores, connectors, auth, renewal ...). Import the module you
+use: nothing is loaded here, so a command loads only the services it runs."""

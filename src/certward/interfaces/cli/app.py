@@ -40,10 +40,10 @@ from certward.interfaces.cli.common import (
     root_db,
 )
 from certward.model import ExchangeVersion, Role, ServiceSet, StoreName
-from certward.services.views import CertificateView
 
 if TYPE_CHECKING:
     from certward.compose import App
+    from certward.services.views import CertificateView
 
 T = TypeVar("T")
 

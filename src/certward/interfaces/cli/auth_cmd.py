@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,7 +16,9 @@ from certward.interfaces.cli.common import (
     parse,
     parse_date,
 )
-from certward.services.auth import AuthView
+
+if TYPE_CHECKING:
+    from certward.services.auth import AuthView
 
 auth_app = new_typer("The organisation's OAuth auth certificate (Get-AuthConfig).")
 

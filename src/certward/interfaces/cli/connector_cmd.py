@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -18,7 +18,9 @@ from certward.interfaces.cli.common import (
 )
 from certward.model import Binding, ConnectorKind, SmartHost, TlsAuthLevel
 from certward.model.connectors import parse_auth_mechanism
-from certward.services.connectors import ConnectorSettings, ConnectorView
+
+if TYPE_CHECKING:
+    from certward.services.connectors import ConnectorSettings, ConnectorView
 
 connector_app = new_typer("Send and Receive connectors and their TLS certificate names.")
 transport_app = new_typer("Organisation-wide transport settings (domain security).")
@@ -92,6 +94,8 @@ def _settings(
     tls_certificate: str | None,
     cloud_services_mail: bool | None,
 ) -> ConnectorSettings:
+    from certward.services.connectors import ConnectorSettings
+
     return ConnectorSettings(
         fqdn=fqdn,
         bindings=tuple(parse(Binding.parse, b) for b in bind) if bind else None,

@@ -3,14 +3,16 @@ Start-EdgeSynchronization)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from certward.interfaces.cli import render
 from certward.interfaces.cli.common import DbOpt, JsonOpt, console, new_typer, open_app
 from certward.model import DEFAULT_SITE
-from certward.services.edge import SyncResult, subscription_json
+
+if TYPE_CHECKING:
+    from certward.services.edge import SyncResult
 
 edge_app = new_typer("Edge subscriptions and EdgeSync (direct trust, seed 004).")
 
@@ -25,7 +27,7 @@ def edge_subscribe(
     """Subscribe an Edge: its default SMTP certificate is published to the organisation."""
     sub = open_app(db).edge.subscribe(edge, site)
     if as_json:
-        render.print_json(subscription_json(sub))
+        render.print_json(_subscription_json(sub))
     else:
         console().print(
             f"Subscribed {sub.edge} to site {sub.site}; its certificate {sub.edge_thumbprint} "
@@ -39,7 +41,7 @@ def edge_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Get-EdgeSubscription."""
     subs = open_app(db).edge.subscriptions()
     if as_json:
-        render.print_json([subscription_json(s) for s in subs])
+        render.print_json([_subscription_json(s) for s in subs])
         return
     rows = [
         (
@@ -109,3 +111,9 @@ def _print(result: SyncResult) -> None:
             out.print(
                 f"  {hub.server}: {sub.edge} lacks {missing.subject} in {where}", markup=False
             )
+
+
+def _subscription_json(subscription: Any) -> dict[str, Any]:
+    from certward.services.edge import subscription_json
+
+    return subscription_json(subscription)

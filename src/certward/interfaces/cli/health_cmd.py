@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from certward.health import html
-from certward.health.catalogue import rules_markdown
-from certward.health.engine import HealthReport, powershell, registered_rules
-from certward.health.findings import Severity
 from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import (
     DbOpt,
@@ -24,11 +20,14 @@ from certward.interfaces.cli.common import (
 )
 from certward.interop.powershell import DEFAULT_SCRIPT_DIR
 
-_STYLES = {
-    Severity.CRITICAL: "bold white on red",
-    Severity.ERROR: "bold red",
-    Severity.WARNING: "yellow",
-    Severity.INFO: "dim",
+if TYPE_CHECKING:
+    from certward.health.engine import HealthReport
+
+_STYLES = {  # by Severity.label
+    "critical": "bold white on red",
+    "error": "bold red",
+    "warning": "yellow",
+    "info": "dim",
 }
 
 
@@ -64,6 +63,10 @@ def health(
     """Every health rule over the organisation: findings by server and severity, each with
     the certward command and the Exchange Management Shell equivalent that fix it.
     Exit 0 clean, 1 warnings only, 2 errors or critical findings."""
+    from certward.health import html
+    from certward.health.engine import powershell
+    from certward.health.findings import Severity
+
     when = parse(parse_date, as_of) if as_of else None
     level = parse(Severity.parse, min_severity)
     report = open_app(db).health.check(server=server, as_of=when, min_severity=level)
@@ -99,7 +102,7 @@ def _print(report: HealthReport) -> None:
         for i in groups[where]:
             f = report.findings[i]
             table.add_row(
-                f"[{_STYLES[f.severity]}]{f.severity.label}[/]",
+                f"[{_STYLES[f.severity.label]}]{f.severity.label}[/]",
                 f.rule_id,
                 escape(f.message),
                 escape(f"{f.remediation.certward}\nEMS: {f.remediation.shell}"),
@@ -113,6 +116,9 @@ def rules(
     ] = False,
 ) -> None:
     """The health rules: ID, title, severities and what each prevents."""
+    from certward.health.catalogue import rules_markdown
+    from certward.health.engine import registered_rules
+
     if markdown:
         typer.echo(rules_markdown(), nl=False)
         return

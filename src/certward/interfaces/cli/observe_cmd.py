@@ -11,7 +11,6 @@ from certward.codes.general import INPUT_FILE_UNREADABLE
 from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import DbOpt, JsonOpt, console, open_app, parse
 from certward.model import ExchangeVersion, Role, StoreName
-from certward.services.observe import read_observation
 
 
 def observe(
@@ -38,6 +37,8 @@ def observe(
 ) -> None:
     """Build (or refresh) an observed server from a real server's output; then run
     'certward health' on it. certward holds none of its keys."""
+    from certward.services.observe import read_observation
+
     store_name = parse(StoreName.parse, store) if store else None
     observations = []
     for path in files:

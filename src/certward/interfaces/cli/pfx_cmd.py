@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,13 +20,9 @@ from certward.interfaces.cli.common import (
     open_app,
     parse,
 )
-from certward.services.pfx_files import (
-    PfxInspection,
-    convert_pfx,
-    inspect_pfx,
-    parse_kind,
-    target_provider,
-)
+
+if TYPE_CHECKING:
+    from certward.services.pfx_files import PfxInspection
 
 pfx_app = new_typer(
     "PFX files: key provider (CNG or CAPI), chain and encryption, as Windows sees them."
@@ -46,6 +42,8 @@ ProviderOpt = Annotated[
 
 def _provider(to: str, provider: str | None) -> str:
     """The provider name for ``--to`` and ``--provider`` (one-line errors)."""
+    from certward.services.pfx_files import parse_kind, target_provider
+
     kind = parse(parse_kind, to)
     if provider is None:
         return target_provider(kind, None)
@@ -63,6 +61,8 @@ def inspect(
     Warnings: a CNG key (EdgeSync event 1035), AES (Windows Server 2016 and older cannot
     import it), a missing chain. Without --password-file: what the unencrypted safes show.
     """
+    from certward.services.pfx_files import inspect_pfx
+
     data = inputs.read_file(file)
     password = inputs.read_password(password_file, required=False)
     report = inspect_pfx(data, password, source=str(file))
@@ -155,6 +155,8 @@ def convert(
 
     Same key, certificate and chain (in chain order), same thumbprint, same password.
     """
+    from certward.services.pfx_files import convert_pfx
+
     name = _provider(to, provider)
     data = inputs.read_file(file)
     password = inputs.read_password(password_file, required=True)

@@ -6,13 +6,15 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from certward.services.views import CertificateView, exchange_datetime
+if TYPE_CHECKING:
+    from certward.services.views import CertificateView
+
 
 _WIDE = 220
 
@@ -122,6 +124,8 @@ def certificate_table(
 
 def format_list(view: CertificateView) -> str:
     """``Get-ExchangeCertificate | Format-List``: labels padded to 18 plus ``' : '``."""
+    from certward.services.views import exchange_datetime
+
     fields: list[tuple[str, str]] = [
         ("CertificateDomains", "{" + ", ".join(view.certificate_domains) + "}"),
         ("FriendlyName", view.friendly_name),
