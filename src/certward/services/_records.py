@@ -179,6 +179,15 @@ def csr_bytes(record: CertificateRecord, *, binary: bool) -> bytes:
 
 
 # -- renewal --------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class RenewResult:
+    """A renewal started on one server: a new self-signed certificate, or a new request."""
+
+    old: Thumbprint
+    new: Thumbprint
+    pending_request: bool
+
+
 def renewal_request(
     repo: Repository, record: CertificateRecord, now: dt.datetime
 ) -> CertificateRecord:
@@ -230,6 +239,22 @@ def add_successor(
         exportable=old.exportable,
         key_provider=old.key_provider,
     )
+
+
+def take_over(
+    repo: Repository,
+    new: CertificateRecord,
+    services: ServiceSet,
+    default_smtp: bool,
+    now: dt.datetime,
+) -> None:
+    """A renewed certificate takes over from the old one on its server: the old one's
+    services, and the default-SMTP role only if the old one had it."""
+    if services:
+        enable_services(repo, new, services, default_smtp, now)
+    if default_smtp:
+        server = repo.server(new.server)
+        repo.save_server(replace(server, default_smtp_thumbprint=new.thumbprint))
 
 
 def _renewal_key_size(cert: x509.Certificate) -> int:

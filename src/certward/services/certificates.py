@@ -55,6 +55,7 @@ from certward.services._records import (
     DEFAULT_FRIENDLY_NAME,
     DEFAULT_NEW_SERVICES,
     EnableResult,
+    RenewResult,
     Sink,
     add_record,
     add_successor,
@@ -68,6 +69,7 @@ from certward.services._records import (
     renewal_request,
     self_signed_successor,
     store_request,
+    take_over,
     thumb,
     view_of,
     views_of,
@@ -86,13 +88,6 @@ class ImportResult:
     completed_request: bool
     chain_added: list[tuple[StoreName, Thumbprint, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class RenewResult:
-    old: Thumbprint
-    new: Thumbprint
-    pending_request: bool
 
 
 class CertificateService:
@@ -371,12 +366,8 @@ class CertificateService:
                 return RenewResult(thumbprint, request.thumbprint, pending_request=True)
             new_cert, key = self_signed_successor(cert, now)
             new = add_successor(repo, record, new_cert, key, now)
-            # The renewed certificate takes over: the default-SMTP role only if the old had it.
-            keep_default = srv.default_smtp_thumbprint == record.thumbprint
-            if record.services:
-                enable_services(repo, new, record.services, keep_default, now)
-            elif keep_default:
-                repo.save_server(replace(srv, default_smtp_thumbprint=new.thumbprint))
+            default = srv.default_smtp_thumbprint == record.thumbprint
+            take_over(repo, new, record.services, default, now)
             return RenewResult(thumbprint, new.thumbprint, pending_request=False)
 
     # -- Remove-ExchangeCertificate ---------------------------------------------------------

@@ -40,17 +40,17 @@ from certward.model import (
 from certward.pki import certinfo, formats, tlsname
 from certward.pki.names import same_name
 from certward.services._records import (
+    RenewResult,
     Sink,
     add_successor,
     add_to_trust_stores,
     complete_request,
     copy_with_key,
     csr_bytes,
-    enable_services,
     renewal_request,
     self_signed_successor,
+    take_over,
 )
-from certward.services.certificates import RenewResult
 from certward.services.connectors import find_connector, resolve_on_server
 from certward.services.ports import Repository, UnitOfWork
 
@@ -192,10 +192,7 @@ class Enable(Step):
 
     def apply(self, ctx: Context) -> None:
         record = ctx.repo.certificate(self.server, ctx.new)
-        enable_services(ctx.repo, record, self.services, self.default_smtp, ctx.now)
-        if self.default_smtp:
-            server = ctx.repo.server(self.server)
-            ctx.repo.save_server(replace(server, default_smtp_thumbprint=ctx.new))
+        take_over(ctx.repo, record, self.services, self.default_smtp, ctx.now)
 
     def write(self, script: RenewalScript) -> None:
         script.enable(self.server, self.services.names, default_smtp=self.default_smtp)
