@@ -72,16 +72,26 @@ def _connect(reactor: Any, target: Target, timeout: float) -> Awaitable[Wire]:
     return connect(reactor, target.address or target.host, target.port, timeout)
 
 
+@dataclass(frozen=True, slots=True)
+class _Handshake:
+    """What the TLS handshake settled."""
+
+    version: str
+    cipher: str
+    chain: tuple[x509.Certificate, ...]
+
+
 async def probe(reactor: Any, target: Target, options: ProbeOptions) -> EndpointReport:
+    """One endpoint, judged: its stages, where it stopped (a value, never an exception),
+    its TLS, certificate and client authentication, the versions it accepts."""
     stages = Stages(reactor, options.timeout)
     observation = TlsObservation()
     dialogue = dialogue_for(target.protocol)
     session = Session(target.server_name or target.host, options.helo, options.mail_from,
                       options.rcpt_to)  # fmt: skip
     wire: Wire | None = None
-    handshake_ok = False
-    facts: dict[str, Any] = {}
-    chain: list[x509.Certificate] = []
+    banner = ""
+    handshake: _Handshake | None = None
     try:
         if target.address is None and not is_ip(target.host):
             address = await stages.run(
@@ -90,25 +100,25 @@ async def probe(reactor: Any, target: Target, options: ProbeOptions) -> Endpoint
             target = replace(target, address=address)
         wire = await stages.run("connect", lambda: _connect(reactor, target, options.timeout))
         if dialogue.starttls:
-            facts["banner"] = await dialogue.greet(wire, stages)
+            banner = await dialogue.greet(wire, stages)
             await dialogue.upgrade(wire, stages, session)
         connected = wire
         connection = await stages.run(
             "TLS negotiated",
             lambda: connected.start_tls(ProbeTlsCreator(target.server_name, observation)),
         )
-        handshake_ok = True
-        facts["negotiated_version"] = connection.get_protocol_version_name()
-        facts["cipher"] = connection.get_cipher_name() or ""
-        chain = list(connection.get_peer_cert_chain(as_cryptography=True) or [])
-        after = await dialogue.after_tls(connected, stages, session)
-        if after.banner:
-            facts["banner"] = after.banner
+        handshake = _Handshake(
+            connection.get_protocol_version_name(),
+            connection.get_cipher_name() or "",
+            tuple(connection.get_peer_cert_chain(as_cryptography=True) or ()),
+        )
+        banner = (await dialogue.after_tls(connected, stages, session)).banner or banner
     except ProbeFailure:
         pass  # recorded by the stage that failed (stages.failure)
     finally:
         if wire is not None:
             wire.close()
+    chain = handshake.chain if handshake is not None else ()
     certificate = (
         analysis.certificate_report(
             chain, reference=target.reference, now=options.now(), roots=options.roots
@@ -119,7 +129,7 @@ async def probe(reactor: Any, target: Target, options: ProbeOptions) -> Endpoint
     failure = stages.failure
     client_auth = analysis.client_auth_report(
         requested=observation.requested,
-        refused_without=not handshake_ok
+        refused_without=handshake is None
         or (failure is not None and failure.reason is FailureReason.CLIENT_CERTIFICATE_REQUIRED),
         ca_names=observation.ca_names,
     )
@@ -133,8 +143,8 @@ async def probe(reactor: Any, target: Target, options: ProbeOptions) -> Endpoint
         )
         stages.note("secure", secure, f"name match: {certificate.name_match}")
     versions: dict[str, bool | None] = {}
-    if options.enumerate_versions and certificate is not None:
-        versions = await _versions(reactor, target, options, facts["negotiated_version"])
+    if options.enumerate_versions and handshake is not None and certificate is not None:
+        versions = await _versions(reactor, target, options, handshake.version)
     return EndpointReport(
         target.text,
         target.host,
@@ -147,8 +157,10 @@ async def probe(reactor: Any, target: Target, options: ProbeOptions) -> Endpoint
         certificate=certificate,
         client_auth=client_auth,
         warnings=warnings(target, certificate, client_auth, versions),
-        presented_chain=tuple(chain),
-        **facts,
+        presented_chain=chain,
+        banner=banner,
+        negotiated_version=handshake.version if handshake is not None else "",
+        cipher=handshake.cipher if handshake is not None else "",
     )
 
 

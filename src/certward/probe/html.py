@@ -6,6 +6,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from certward.probe import verdict
 from certward.probe.report import EndpointReport, stage_matrix
 
 _STYLE = """
@@ -44,8 +45,15 @@ def render(endpoints: Sequence[EndpointReport], domains: Sequence[Any], *, when:
         parts.append(_matrix(list(endpoints)))
     for report in endpoints:
         data = report.to_json()
-        verdict = "secure" if data["secure"] else "NOT secure"
-        parts.append(f"<h2>{_e(data['target'])}: {verdict}, score {data['score']}</h2>")
+        judged = verdict.endpoint(report)
+        secure = "secure" if data["secure"] else "NOT secure"
+        parts.append(
+            f"<h2>{_e(data['target'])}: {judged.status.name}, {secure}, score {data['score']}</h2>"
+        )
+        for reason in judged.reasons:
+            parts.append(
+                f"<p class='{'warn' if judged.status is verdict.Status.WARNING else 'fail'}'>{_e(reason)}</p>"
+            )
         parts.append("<table><tr><th>Stage</th><th>Result</th><th>ms</th><th>Detail</th></tr>")
         for stage in data["stages"]:
             css, word = ("ok", "ok") if stage["ok"] else ("fail", "FAIL")
