@@ -386,8 +386,8 @@ class CertificateService:
                 raise CERTIFICATE_IS_DEFAULT_SMTP(
                     f"certificate {thumbprint} is the internal transport (default SMTP) "
                     f"certificate of {srv.name} and cannot be removed: that would stop "
-                    "transport. Make another certificate enabled for SMTP the default first, "
-                    "then remove this one",
+                    "transport; another certificate must become the default SMTP certificate "
+                    "first",
                     thumbprint=thumbprint,
                     server=srv.name,
                 )

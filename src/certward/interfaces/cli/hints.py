@@ -19,7 +19,7 @@ HINTS: dict[str, str] = {
     "certificate.not_exportable": "create or import it with --exportable",
     "certificate.request_output_missing": "pass --out FILE for the new request",
     "certificate.is_default_smtp": (
-        "enable another certificate for SMTP with --force first (it becomes the default)"
+        "enable another certificate for SMTP with --force, then remove this one"
     ),
     "certificate.named_by_connector": (
         "point them elsewhere with 'certward connector set NAME --tls-certificate THUMBPRINT'"
