@@ -50,10 +50,8 @@ def render(endpoints: Sequence[EndpointReport], domains: Sequence[Any], *, when:
         parts.append(
             f"<h2>{_e(data['target'])}: {judged.status.name}, {secure}, score {data['score']}</h2>"
         )
-        for reason in judged.reasons:
-            parts.append(
-                f"<p class='{'warn' if judged.status is verdict.Status.WARNING else 'fail'}'>{_e(reason)}</p>"
-            )
+        css = "warn" if judged.status is verdict.Status.WARNING else "fail"
+        parts += [f"<p class='{css}'>{_e(reason)}</p>" for reason in judged.reasons]
         parts.append("<table><tr><th>Stage</th><th>Result</th><th>ms</th><th>Detail</th></tr>")
         for stage in data["stages"]:
             css, word = ("ok", "ok") if stage["ok"] else ("fail", "FAIL")
