@@ -40,10 +40,10 @@ class CertwardError(Exception):
 
     exit_code: ClassVar[int] = 1
 
-    def __init__(self, message: str, *, code: ErrorCode | None = None, **facts: object) -> None:
+    def __init__(self, message: str, *, code: ErrorCode, **facts: object) -> None:
         super().__init__(message)
         self.message = message
-        self.code = code or _UNCODED
+        self.code = code
         self.facts: Mapping[str, object] = facts
 
     def as_dict(self) -> dict[str, object]:
@@ -82,7 +82,7 @@ class ConfirmationRequired(StoreError):
         self,
         message: str,
         *,
-        code: ErrorCode | None = None,
+        code: ErrorCode,
         question: str,
         answers: tuple[Answer, ...],
         **facts: object,
@@ -134,8 +134,6 @@ class ErrorCode:
 
 
 _REGISTRY: dict[str, ErrorCode] = {}
-# TRANSITION: errors raised without a code get this one until every raise names its code.
-_UNCODED = ErrorCode("internal.uncoded", CertwardError, "not yet coded")
 
 
 def code(id: str, kind: type[CertwardError], summary: str) -> ErrorCode:

@@ -77,9 +77,9 @@ def hint(error: CertwardError) -> str | None:
     """The command-line hint for an error, or None."""
     if isinstance(error, ConfirmationRequired):
         flags = ANSWER_FLAGS.get(error.code.id, {})
-        parts = [f"pass {flags[a.name]} to {a.meaning}" for a in error.answers if a.name in flags]
+        parts = [f"{flags[a.name]} to {a.meaning}" for a in error.answers if a.name in flags]
         if parts:
-            return " or ".join(parts)
+            return "pass " + " or ".join(parts)
     template = HINTS.get(error.code.id)
     if template is None:
         return None

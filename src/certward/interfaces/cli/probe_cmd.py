@@ -16,16 +16,14 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from certward.clock import SystemClock
-from certward.config import load_settings
 from certward.errors import CertwardError
 from certward.interfaces.cli import hints, inputs, render
 from certward.interfaces.cli.common import JsonOpt, console, open_app, root_db
 from certward.model import Thumbprint
-from certward.probe import html, verdict
-from certward.probe.report import SCHEMA_VERSION, EndpointReport, MatrixCell, stage_matrix
-from certward.probe.targets import DnsOptions, parse_connect_to, parse_resolver, parse_server_name
-from certward.services.probe import load_roots, run_probes, split_targets
+
+if TYPE_CHECKING:
+    from certward.probe import verdict
+    from certward.probe.report import EndpointReport, MatrixCell
 
 if TYPE_CHECKING:  # the prober's machinery (Twisted, dnspython) loads when a probe runs
     from certward.probe.domain import DomainReport
@@ -78,6 +76,8 @@ def probe(
     """Stages, TLS versions, chain, trust, names (SAN vs CN), client-CA list size; for a
     mail domain its MX hosts, MTA-STS, TLS-RPT and DANE. Exit status as a monitoring
     plugin's: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (usage errors too)."""
+    from certward.probe import verdict
+
     try:
         status = _probe(
             target or [], targets_file, timeout=timeout, concurrency=concurrency,
@@ -107,6 +107,17 @@ def _probe(
     dns_ports: tuple[int, int],
     as_json: bool,
 ) -> verdict.Status:
+    from certward.clock import SystemClock
+    from certward.probe import html, verdict
+    from certward.probe.report import SCHEMA_VERSION
+    from certward.probe.targets import (
+        DnsOptions,
+        parse_connect_to,
+        parse_resolver,
+        parse_server_name,
+    )
+    from certward.services.probe import load_roots, run_probes, split_targets
+
     overrides = dict(parse_connect_to(text) for text in connect_to)
     server_name = parse_server_name(sni) if sni is not None else None
     targets, domains = split_targets(texts, targets_file, sni=server_name, connect_to=overrides)
@@ -150,6 +161,8 @@ def _judged(data: dict[str, Any], judged: verdict.Verdict) -> dict[str, Any]:
 
 
 def _print_domain(domain: DomainReport) -> None:
+    from certward.probe import verdict
+
     data = domain.to_json()
     out = console()
     out.print(f"\n{data['domain']}: score {data['score']}", markup=False)
@@ -206,6 +219,8 @@ def _print_matrix(reports: list[EndpointReport]) -> None:
     the marks when the terminal is too narrow for the times); the short headers explained
     underneath. Rows are never cut: a wider table wraps in the terminal instead. Off a
     terminal the title is a line of its own above the tab-separated rows."""
+    from certward.probe.report import stage_matrix
+
     out = console()
     columns, rows = stage_matrix(reports)
     legend = "; ".join(f"{header}: {meaning}" for header, meaning in columns)
@@ -232,6 +247,8 @@ def _print_matrix(reports: list[EndpointReport]) -> None:
 def _print(report: EndpointReport, *, stage_table: bool = True) -> None:
     """One endpoint's facts; its stages as a table (alone) or, beside the matrix, only the
     failed ones with their reasons."""
+    from certward.probe import verdict
+
     out = console()
     out.print(f"\n{report.target}  ({report.host}:{report.port})", markup=False)
     if stage_table:
@@ -276,6 +293,8 @@ def _print(report: EndpointReport, *, stage_table: bool = True) -> None:
 
 def _exchange_view(reports: list[EndpointReport]) -> list[EndpointReport]:
     """Mark the certificates that belong to your organisation (when certward has a store)."""
+    from certward.config import load_settings
+
     settings = load_settings(root_db.get())
     if settings.sqlite_path is not None and not settings.sqlite_path.exists():
         return reports  # no organisation here: probing must not create a store

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,7 +19,9 @@ from certward.interfaces.cli.common import (
     open_app,
 )
 from certward.interop.powershell import DEFAULT_SCRIPT_DIR
-from certward.services.renewal import RenewalPlan
+
+if TYPE_CHECKING:
+    from certward.services.renewal import RenewalPlan
 
 renew_app = new_typer("Renew a certificate everywhere it is used, as one transaction.")
 
@@ -60,6 +62,7 @@ def renew_start(
     as_json: JsonOpt = False,
 ) -> None:
     """CA certificate: a new request (same subject and SANs, new key); self-signed: the plan."""
+    from certward.services.renewal import RenewalPlan
 
     def sink(data: bytes) -> None:
         if out_file is None:
