@@ -103,7 +103,7 @@ def test_completion_script_for_bash(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "_CERTWARD_COMPLETE=complete_bash" in done.stdout
-    assert done.stdout.rstrip().endswith("certward")  # complete ... -F _certward_completion certward
+    assert done.stdout.rstrip().endswith("certward")  # complete -F _certward_completion certward
 
 
 # -- output that is not a terminal --------------------------------------------------------------
