@@ -95,6 +95,15 @@ PasswordFileOpt = Annotated[
     Path | None, typer.Option("--password-file", help="File whose first line is the password.")
 ]
 
+ScriptDirOpt = Annotated[
+    str,
+    typer.Option(
+        "--script-dir",
+        metavar="DIR",
+        help="Where the --powershell script reads and writes its files.",
+    ),
+]
+
 root_db: ContextVar[str | None] = ContextVar("certward_root_db", default=None)
 
 

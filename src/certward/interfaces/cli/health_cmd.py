@@ -13,6 +13,7 @@ from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import (
     DbOpt,
     JsonOpt,
+    ScriptDirOpt,
     console,
     open_app,
     parse,
@@ -49,14 +50,7 @@ def health(
             "--powershell", help="Print the fixes as an Exchange Management Shell script."
         ),
     ] = False,
-    script_dir: Annotated[
-        str,
-        typer.Option(
-            "--script-dir",
-            metavar="DIR",
-            help="Where the --powershell script reads and writes its files.",
-        ),
-    ] = DEFAULT_SCRIPT_DIR,
+    script_dir: ScriptDirOpt = DEFAULT_SCRIPT_DIR,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:

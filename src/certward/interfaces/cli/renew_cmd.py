@@ -12,6 +12,7 @@ from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import (
     DbOpt,
     JsonOpt,
+    ScriptDirOpt,
     ThumbArg,
     as_thumbprint,
     console,
@@ -108,14 +109,7 @@ def renew_complete(
     powershell: Annotated[
         bool, typer.Option("--powershell", help="Print the plan as Exchange Management Shell.")
     ] = False,
-    script_dir: Annotated[
-        str,
-        typer.Option(
-            "--script-dir",
-            metavar="DIR",
-            help="Where the --powershell script reads and writes its files.",
-        ),
-    ] = DEFAULT_SCRIPT_DIR,
+    script_dir: ScriptDirOpt = DEFAULT_SCRIPT_DIR,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
