@@ -128,3 +128,24 @@ def test_a_database_from_an_earlier_version_gains_the_new_columns(
             assert repo.edge_subscriptions() == []
     finally:
         reopened.store.close()
+
+
+def test_meta_values_and_the_generation_counter(app: App) -> None:
+    store = app.store
+    start = store.generation()
+    with store.transaction() as repo:
+        assert repo.meta("master-key-check") is None
+        repo.set_meta("master-key-check", "abc")
+    assert store.generation() == start + 1
+    with store.transaction() as repo:  # a read changes nothing
+        assert repo.meta("master-key-check") == "abc"
+    assert store.generation() == start + 1
+    with store.transaction() as repo:  # the same value again is no change
+        repo.set_meta("master-key-check", "abc")
+    assert store.generation() == start + 1
+    app.organisation.init_organisation("Contoso")
+    assert store.generation() == start + 2
+    with pytest.raises(StoreError), store.transaction() as repo:  # rolled back: no change
+        repo.set_meta("master-key-check", "def")
+        repo.server("NOPE")
+    assert store.generation() == start + 2

@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from cryptography.hazmat.primitives.asymmetric import types
-from sqlalchemy import create_engine, event, inspect, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, event, insert, inspect, select, text, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -61,7 +61,9 @@ from certward.storage.schema import (
     CertificateRow,
     ConnectorRow,
     EdgeSubscriptionRow,
+    GenerationRow,
     MailboxRow,
+    MetaRow,
     ObservedCertificateRow,
     OrganisationRow,
     PrivateKeyRow,
@@ -122,6 +124,20 @@ class Repository:
         row.auth_realm = org.auth.realm
         row.tls_send_domain_secure_list = ",".join(org.transport.tls_send_domain_secure_list)
         row.tls_receive_domain_secure_list = ",".join(org.transport.tls_receive_domain_secure_list)
+        self._session.flush()
+
+    # -- facts about the store itself ----------------------------------------------------
+    def meta(self, name: str) -> str | None:
+        """The value stored under ``name`` in the store's meta table, or None."""
+        row = self._session.get(MetaRow, name)
+        return None if row is None else row.value
+
+    def set_meta(self, name: str, value: str) -> None:
+        row = self._session.get(MetaRow, name)
+        if row is None:
+            self._session.add(MetaRow(name=name, value=value))
+        else:
+            row.value = value
         self._session.flush()
 
     # -- connectors -----------------------------------------------------------------------
@@ -669,17 +685,25 @@ class SqlStore:
     def __init__(self, url: str, vault: KeyVault) -> None:
         self.url = url
         self._vault = vault
+        self._postgresql = url.startswith("postgresql")
         try:
-            self._engine = create_engine(url)
             if url.startswith("sqlite"):
-                event.listen(self._engine, "connect", _sqlite_pragmas)
+                self._engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_S})
+                event.listen(self._engine, "connect", _sqlite_connect)
+                event.listen(self._engine, "begin", _sqlite_begin)
+            else:
+                self._engine = create_engine(url)
             Base.metadata.create_all(self._engine)
             _add_missing_columns(self._engine)
+            with self._engine.begin() as connection:
+                if connection.execute(select(GenerationRow.id)).first() is None:
+                    connection.execute(insert(GenerationRow).values(id=1, value=0))
         except SQLAlchemyError as exc:
             raise STORE_UNAVAILABLE(
                 f"{url}: cannot open the database ({exc.__class__.__name__})", database=url
             ) from exc
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        event.listen(self._sessions, "after_flush", _note_writes)
 
     @property
     def engine(self) -> Engine:
@@ -687,10 +711,21 @@ class SqlStore:
 
     @contextmanager
     def transaction(self) -> Iterator[Repository]:
+        """One unit of work that holds the store's write lock from its start.
+
+        SQLite begins it with ``BEGIN IMMEDIATE``; PostgreSQL locks the generation row
+        (``SELECT ... FOR UPDATE``) first. A second writer therefore waits for the first
+        to commit and then reads what it wrote, instead of overwriting it. When the block
+        changed something, the generation counter goes up in the same transaction."""
         session = self._sessions()
         try:
             with session.begin():
+                if self._postgresql:
+                    session.execute(select(GenerationRow.value).with_for_update())
                 yield Repository(session, self._vault)
+                session.flush()
+                if session.info.pop(_WROTE, False):
+                    session.execute(update(GenerationRow).values(value=GenerationRow.value + 1))
         except SQLAlchemyError as exc:
             detail = getattr(exc, "orig", None) or exc
             raise STORE_DATABASE_ERROR(
@@ -699,11 +734,59 @@ class SqlStore:
         finally:
             session.close()
 
+    def generation(self) -> int:
+        """How many changing transactions the store has committed: a short read that takes
+        no write lock, for callers that reload only when the store changed."""
+        try:
+            with self._engine.connect() as connection:
+                connection.execution_options(**{_READ_ONLY: True})
+                value = connection.execute(select(GenerationRow.value)).scalar()
+        except SQLAlchemyError as exc:
+            raise STORE_DATABASE_ERROR(
+                f"database error: {exc.__class__.__name__}: {_one_line(exc)}",
+                error=exc.__class__.__name__,
+            ) from exc
+        return int(value or 0)
+
     def close(self) -> None:
         self._engine.dispose()
 
 
-def _sqlite_pragmas(dbapi_connection: object, _record: object) -> None:
+_BUSY_TIMEOUT_S = 60.0
+_READ_ONLY = "certward_read_only"
+_WROTE = "certward_wrote"
+
+
+def _note_writes(session: Session, _context: object) -> None:
+    if (
+        session.new
+        or session.deleted
+        or any(session.is_modified(obj, include_collections=False) for obj in session.dirty)
+    ):
+        session.info[_WROTE] = True
+
+
+def _one_line(exc: SQLAlchemyError) -> str:
+    detail = str(getattr(exc, "orig", None) or exc)
+    return " ".join(detail.split())
+
+
+def _sqlite_connect(dbapi_connection: object, _record: object) -> None:
+    """Per connection: foreign keys, WAL, and no implicit BEGIN from the driver, so that
+    :func:`_sqlite_begin` decides how each transaction begins (SQLAlchemy's documented
+    pysqlite recipe)."""
+    dbapi_connection.isolation_level = None  # type: ignore[attr-defined]
     cursor = dbapi_connection.cursor()  # type: ignore[attr-defined]
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    """Writers begin with the write lock held (``BEGIN IMMEDIATE``); a second writer waits
+    up to the busy timeout. Short reads (:meth:`SqlStore.generation`) begin deferred."""
+    if connection.get_execution_options().get(_READ_ONLY):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -207,3 +207,25 @@ class ObservedCertificateRow(Base):
     source: Mapped[str] = mapped_column(String(256), default="")
 
     server: Mapped[ServerRow] = relationship()
+
+
+class MetaRow(Base):
+    """Small named values about the store itself (e.g. a master-key check value)."""
+
+    __tablename__ = "meta"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+
+
+class GenerationRow(Base):
+    """One row counting the committed transactions that changed something.
+
+    Every writing transaction holds this row from its start (PostgreSQL ``FOR UPDATE``;
+    SQLite's ``BEGIN IMMEDIATE`` already excludes other writers) and adds one to ``value``
+    before it commits, so readers can tell cheaply whether anything changed."""
+
+    __tablename__ = "generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    value: Mapped[int] = mapped_column(Integer, default=0)
