@@ -131,3 +131,8 @@ TRUST_STORE_IS_MY = code(
     "The My (Personal) store holds the server's own certificates with their keys, not trust "
     "anchors.",
 )
+CERTIFICATE_FRIENDLY_NAME_INVALID = code(
+    "certificate.friendly_name_invalid",
+    InputError,
+    "A certificate's friendly name is blank, holds a control character or is too long.",
+)

@@ -13,7 +13,8 @@ CONNECTOR_AMBIGUOUS = code(
 CONNECTOR_NAME_SYNTAX = code(
     "connector.name_syntax",
     InputError,
-    "A connector's name is empty or holds a backslash (the identity's separator).",
+    "A connector's name is empty, longer than 64 characters, or holds a backslash (the "
+    "identity's separator) or a control character.",
 )
 CONNECTOR_SERVER_MISSING = code(
     "connector.server_missing", InputError, "A connector belongs to at least one server."

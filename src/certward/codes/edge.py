@@ -15,3 +15,8 @@ EDGE_NO_DEFAULT_SMTP = code(
     NotFoundError,
     "The Edge Transport server has no default SMTP certificate for the subscription to publish.",
 )
+EDGE_SITE_NAME_INVALID = code(
+    "edge.site_name_invalid",
+    InputError,
+    "An Active Directory site's name is blank, holds a control character or is too long.",
+)

@@ -28,7 +28,9 @@ MAIL_DOMAIN_INVALID = code(
     "mail.domain_invalid", InputError, "An accepted domain is a domain name without wildcards."
 )
 MAIL_ADDRESS_INVALID = code(
-    "mail.address_invalid", InputError, "A mailbox's address is not local@domain."
+    "mail.address_invalid",
+    InputError,
+    "A mailbox's address is not local@domain with a dot-atom local part (RFC 5321).",
 )
 MAIL_DOMAIN_NOT_ACCEPTED = code(
     "mail.domain_not_accepted",

@@ -53,7 +53,8 @@ MASTER_KEY_INVALID = code(
 SERVER_NAME_INVALID = code(
     "server.name_invalid",
     InputError,
-    "A server name is a NetBIOS name: 1-15 letters, digits or '-', not starting with '-'.",
+    "A server name is a NetBIOS name: 1-15 letters, digits or '-', not starting or ending "
+    "with '-', not digits only.",
 )
 SERVER_TLS_RANGE_INVALID = code(
     "server.tls_range_invalid",

@@ -33,6 +33,7 @@ from certward.endpoints.tls import (  # noqa: E402
     server_context,
 )
 from certward.model import Binding, Service  # noqa: E402
+from certward.paths import safe_join  # noqa: E402
 from certward.pki.selection import select_certificate, select_iis  # noqa: E402
 
 RELOAD_SECONDS = 1.0
@@ -77,7 +78,7 @@ class Runtime:
         install_flush_fix()
         snapshot = self.load()
         name = snapshot.server.name
-        logs = self.state_dir / "logs" / name
+        logs = safe_join(self.state_dir, "logs", name)
         self.receive = ReceiveState(
             snapshot,
             protocol_log=ProtocolLog(

@@ -41,6 +41,7 @@ from certward.model import (
 )
 from certward.pki import build, certinfo
 from certward.pki.names import parse_exchange_dn
+from certward.services import _names
 from certward.services.health import server_state
 from certward.services.ports import Repository
 from certward.services.views import (
@@ -92,6 +93,8 @@ def add_record(
     """Store a certificate (or, for a CSR, a pending request) on a server and return its
     record. With ``key`` the record has a private key in ``key_provider``; without one it is a
     certificate of a trust store or one whose key lives elsewhere."""
+    if friendly_name:
+        _names.friendly_name(friendly_name)
     if isinstance(item, x509.CertificateSigningRequest):
         csr_der = item.public_bytes(serialization.Encoding.DER)
         der = None

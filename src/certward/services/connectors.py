@@ -14,7 +14,6 @@ from certward.codes.connectors import (
     CONNECTOR_CERTIFICATE_PENDING,
     CONNECTOR_DOMAIN_INVALID,
     CONNECTOR_EXISTS,
-    CONNECTOR_NAME_SYNTAX,
     CONNECTOR_NOT_FOUND,
     CONNECTOR_RECEIVE_ONE_SERVER,
     CONNECTOR_SERVER_MISSING,
@@ -46,6 +45,7 @@ from certward.model import (
 from certward.model.connectors import auth_mechanism_names, domain_list_errors, validation_errors
 from certward.pki import build, certinfo, tlsname
 from certward.pki.selection import Candidate, resolve_tls_name
+from certward.services._names import connector_name
 from certward.services.ports import Repository, UnitOfWork
 
 _FRONTEND = (
@@ -245,8 +245,7 @@ class Connectors:
     def add(
         self, kind: ConnectorKind, name: str, servers: Sequence[str], settings: ConnectorSettings
     ) -> ConnectorView:
-        if not name.strip() or "\\" in name:
-            raise CONNECTOR_NAME_SYNTAX(f"invalid connector name {name!r}", connector=name)
+        connector_name(name)
         if not servers:
             raise CONNECTOR_SERVER_MISSING(
                 f"connector {name!r} needs a server", connector=name, kind=kind.value

@@ -21,6 +21,7 @@ from certward.codes.edge import (
 from certward.endpoints.logs import EventLog
 from certward.health import edgesync
 from certward.model import EdgeSubscription, PublishedHubCertificate
+from certward.services._names import site_name, state_path
 from certward.services.health import read_snapshot
 from certward.services.ports import UnitOfWork
 
@@ -81,6 +82,7 @@ class EdgeService:
 
     def subscribe(self, edge: str, site: str) -> EdgeSubscription:
         """New-EdgeSubscription on the Edge, imported on a Mailbox server of ``site``."""
+        site_name(site)
         with self._uow.transaction() as repo:
             server = repo.server(edge)
             if not server.is_edge:
@@ -147,5 +149,7 @@ class EdgeService:
 
     def _events(self, server: str) -> EventLog:
         return EventLog(
-            self._state / "logs" / server / "events.jsonl", server=server, now=self._clock.now
+            state_path(self._state, "logs", server, "events.jsonl"),
+            server=server,
+            now=self._clock.now,
         )

@@ -14,6 +14,7 @@ from certward.endpoints.snapshot import EndpointSnapshot
 from certward.model import StoreName, Thumbprint
 from certward.pki import certinfo
 from certward.pki.selection import Candidate
+from certward.services._names import state_path
 from certward.services.ports import UnitOfWork
 from certward.services.views import TrustStores
 
@@ -98,7 +99,7 @@ class EndpointService:
         send: bool = False,
     ) -> list[dict[str, str]]:
         kind = "SmtpSend" if send else "SmtpReceive"
-        directory = self._state / "logs" / self._name(server) / "ProtocolLog" / kind
+        directory = state_path(self._state, "logs", self._name(server), "ProtocolLog", kind)
         return [
             row
             for row in read_protocol_log(directory)
@@ -107,4 +108,4 @@ class EndpointService:
         ]
 
     def events(self, server: str) -> list[dict[str, Any]]:
-        return read_events(self._state / "logs" / self._name(server) / "events.jsonl")
+        return read_events(state_path(self._state, "logs", self._name(server), "events.jsonl"))

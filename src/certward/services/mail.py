@@ -10,6 +10,7 @@ from certward.codes.endpoints import (
 from certward.model import Mailbox, Password
 from certward.passwords import hash_password
 from certward.pki import build
+from certward.services._names import mail_local_part
 from certward.services.ports import UnitOfWork
 
 
@@ -35,9 +36,10 @@ class MailService:
             return repo.accepted_domains()
 
     def add_mailbox(self, address: str, *, server: str, password: Password) -> Mailbox:
-        local, _, domain = address.strip().partition("@")
-        if not local or not domain or " " in address.strip():
+        local, _, domain = address.strip().rpartition("@")
+        if not local or not domain:
             raise MAIL_ADDRESS_INVALID(f"not a mail address: {address!r}", address=address)
+        mail_local_part(local, address)
         with self._uow.transaction() as repo:
             if domain.lower() not in repo.accepted_domains():
                 raise MAIL_DOMAIN_NOT_ACCEPTED(

@@ -29,6 +29,8 @@ from certward.model import (
     StoreName,
     Thumbprint,
 )
+from certward.pki import build
+from certward.services._names import connector_name, server_name
 from certward.services.ports import Repository, UnitOfWork
 
 OBSERVED_ORGANISATION = "Observed organisation"
@@ -146,6 +148,10 @@ def _observation(
         certificates = [c.to_observed(server, where, source) for c in dump.exchange_certificates]
     connectors = [c.to_connector() for c in dump.receive_connectors]
     connectors += [c.to_connector() for c in dump.send_connectors]
+    for connector in connectors:  # a dump's names enter the store as the command line's do
+        connector_name(connector.name)
+        for owner in connector.servers:
+            server_name(owner)
     return Observation(
         source=source,
         format=" + ".join(
@@ -181,6 +187,9 @@ class ObserveService:
         version: ExchangeVersion = ExchangeVersion.EX2019,
     ) -> ObserveResult:
         """Build or refresh the observed server ``name``, all in one transaction."""
+        server_name(name)
+        if fqdn is not None:
+            fqdn = build.validate_domain(fqdn).lower()
         if not observations:
             raise INPUT_MISSING("observing a server needs at least one of its dumps")
         with self._uow.transaction() as repo:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -13,7 +12,6 @@ from certward.codes.general import (
     ORGANISATION_EXISTS,
     ORGANISATION_NAME_EMPTY,
     SERVER_EXISTS,
-    SERVER_NAME_INVALID,
     SERVER_ROLES_INVALID,
     SERVER_TLS_RANGE_INVALID,
 )
@@ -30,6 +28,7 @@ from certward.model import (
 from certward.model.organisation import validate_tls_range
 from certward.model.vdirs import default_vdirs
 from certward.pki import build, certinfo
+from certward.services._names import server_name
 from certward.services._records import (
     DEFAULT_FRIENDLY_NAME,
     add_record,
@@ -42,8 +41,6 @@ from certward.services._records import (
 )
 from certward.services.connectors import default_receive_connectors
 from certward.services.ports import UnitOfWork
-
-_NETBIOS = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,14}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,11 +93,7 @@ class OrganisationService:
         roles: Sequence[Role] = (),
         version: ExchangeVersion = ExchangeVersion.EX2019,
     ) -> Server:
-        if not _NETBIOS.fullmatch(name):
-            raise SERVER_NAME_INVALID(
-                f"invalid server name {name!r}: a NetBIOS name of 1-15 letters, digits or '-'",
-                server=name,
-            )
+        server_name(name)
         fqdn = _domain(fqdn)
         role_set = frozenset(roles) or frozenset({Role.MAILBOX})
         if Role.EDGE_TRANSPORT in role_set and len(role_set) > 1:

@@ -21,6 +21,7 @@ from certward.endpoints.logs import EventLog, ProtocolLog
 from certward.endpoints.queue import MailQueue, QueuedMessage, new_id
 from certward.model import ConnectorKind
 from certward.pki import certinfo, chain
+from certward.services._names import state_path
 from certward.services.connectors import find_connector, resolve_on_server
 from certward.services.ports import UnitOfWork
 from certward.services.views import TrustStores
@@ -43,7 +44,7 @@ class TransportService:
         self._state = state_dir
 
     def queue(self, server: str) -> MailQueue:
-        return MailQueue(self._state / "queue" / server)
+        return MailQueue(state_path(self._state, "queue", server))
 
     def send(
         self,
@@ -99,7 +100,7 @@ class TransportService:
             queue = self.queue(entry.server)
             policy, smart_host = self._policy(entry)
             log = ProtocolLog(
-                self._state / "logs" / entry.server / "ProtocolLog" / "SmtpSend",
+                state_path(self._state, "logs", entry.server, "ProtocolLog", "SmtpSend"),
                 kind="SMTP Send Protocol Log", prefix="SEND", now=self._clock.now,
             )  # fmt: skip
             d = smtp_send.send(
@@ -133,7 +134,7 @@ class TransportService:
         self.queue(entry.server).save(entry)
         if TLS_API_FAILURE in problem:
             events = EventLog(
-                self._state / "logs" / entry.server / "events.jsonl",
+                state_path(self._state, "logs", entry.server, "events.jsonl"),
                 server=entry.server, now=self._clock.now,
             )  # fmt: skip
             events.write(
