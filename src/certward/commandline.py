@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import shlex
 
-__all__ = ["AND", "certward_command"]
+__all__ = ["AND", "OR", "certward_command"]
 
 AND = " && "  # joins commands that run one after the other
+OR = "  # or: "  # joins alternatives: the second is a comment to a shell
 
 
 def certward_command(*args: str) -> str:

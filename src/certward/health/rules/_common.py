@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from certward.commandline import AND, certward_command
 from certward.health.findings import Remediation, Severity
 from certward.health.snapshot import HeldCertificate
 from certward.interop.powershell import (
@@ -51,13 +52,36 @@ def renew(server: str, cert: HeldCertificate) -> Remediation:
         new = command("New-ExchangeCertificate", Force=SWITCH, PrivateKeyExportable=True)
     else:
         new = command("New-ExchangeCertificate", GenerateRequest=SWITCH, PrivateKeyExportable=True)
-    return Remediation(f"certward cert renew {tp} --server {server}", script(pipe(get, new)))
+    return Remediation(
+        certward_command("cert", "renew", tp, "--server", server), script(pipe(get, new))
+    )
+
+
+def request_command(server: str, subject: str, domains: list[str]) -> str:
+    """``certward cert request`` for a CA: the request in ``request.req``."""
+    options = [arg for domain in domains for arg in ("--domain", domain)]
+    return certward_command(
+        "cert", "request", "--server", server, "--subject", subject, *options,
+        "--out", "request.req",
+    )  # fmt: skip
+
+
+def copy_pfx_command(thumbprint: str, source: str, target: str, filename: str) -> str:
+    """``certward cert export`` on ``source``, then ``cert import`` on ``target``."""
+    export = certward_command(
+        "cert", "export", thumbprint, "--server", source, "--out", filename,
+        "--password-file", "pw.txt",
+    )  # fmt: skip
+    load = certward_command(
+        "cert", "import", "--server", target, filename, "--password-file", "pw.txt"
+    )
+    return export + AND + load
 
 
 def set_tls_name(connector: Connector, thumbprint: str) -> Remediation:
     cmdlet = "Set-SendConnector" if connector.kind is ConnectorKind.SEND else "Set-ReceiveConnector"
     return Remediation(
-        f'certward connector set "{connector.identity}" --tls-certificate {thumbprint}',
+        certward_command("connector", "set", connector.identity, "--tls-certificate", thumbprint),
         script(
             assign("c", command("Get-ExchangeCertificate", Thumbprint=thumbprint)),
             command(

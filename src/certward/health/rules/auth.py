@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+from certward.commandline import AND, certward_command
 from certward.health.findings import Finding, Remediation, rule
 from certward.health.rules._common import (
     AUTH_RENEWAL_DAYS,
@@ -12,13 +13,14 @@ from certward.health.rules._common import (
     ERROR,
     WARNING,
     copy_pfx,
+    copy_pfx_command,
     day,
 )
 from certward.health.snapshot import OrgSnapshot
 from certward.interop.powershell import SWITCH, Raw, command, script
 
 _NEW_AUTH = Remediation(
-    "certward auth new-next && certward auth publish",
+    certward_command("auth", "new-next") + AND + certward_command("auth", "publish"),
     script(
         command(
             "New-ExchangeCertificate",
@@ -88,7 +90,7 @@ def auth_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
             None,
             f"the auth certificate expires in {int(days)} days and no next certificate is staged",
             Remediation(
-                "certward auth new-next",
+                certward_command("auth", "new-next"),
                 script(
                     command(
                         "Set-AuthConfig",
@@ -108,7 +110,9 @@ def auth_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
             None,
             f"the next auth certificate {nxt} took effect on {day(effective)} but is not published",
             Remediation(
-                "certward auth publish && certward auth clear-previous",
+                certward_command("auth", "publish")
+                + AND
+                + certward_command("auth", "clear-previous"),
                 script(
                     command("Set-AuthConfig", PublishCertificate=SWITCH),
                     command("Set-AuthConfig", ClearPreviousCertificate=SWITCH),
@@ -143,9 +147,7 @@ def auth_certificate_on_servers(snap: OrgSnapshot, now: dt.datetime) -> Iterator
             state.name,
             f"the auth certificate {current} is not in the Personal store (with its key)",
             Remediation(
-                f"certward cert export {current} --server {source} --out auth.pfx "
-                f"--password-file pw.txt && certward cert import --server {state.name} "
-                "auth.pfx --password-file pw.txt",
+                copy_pfx_command(current, source, state.name, "auth.pfx"),
                 copy_pfx(current, source, state.name, "auth.pfx"),
             ),
             thumbprint=current,

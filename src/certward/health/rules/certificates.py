@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 
+from certward.commandline import certward_command
 from certward.health.findings import Evidence, Finding, Remediation, Severity, rule
 from certward.health.rules._common import (
     CA_RENEWAL_NOTICE_DAYS,
@@ -69,7 +70,7 @@ def certificate_expiry(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
                 state.name,
                 f"{subject_text(cert.profile)} ({', '.join(uses)}) {text}",
                 Remediation(
-                    f"certward cert remove {cert.thumbprint} --server {state.name}",
+                    certward_command("cert", "remove", cert.thumbprint, "--server", state.name),
                     script(
                         command(
                             "Remove-ExchangeCertificate",
@@ -184,7 +185,7 @@ def chain_incomplete(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                 state.name,
                 "chains not checked: the dumps did not include the Root and CA stores",
                 Remediation(
-                    f"certward observe {state.name} root.txt ca.txt",
+                    certward_command("observe", state.name, "root.txt", "ca.txt"),
                     script(
                         to_file(command("certutil", Raw("-store"), "root"), "root.txt"),
                         to_file(command("certutil", Raw("-store"), "ca"), "ca.txt"),
@@ -207,7 +208,9 @@ def chain_incomplete(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                 state.name,
                 f"{subject_text(cert.profile)}: {text}",
                 Remediation(
-                    f"certward store add --server {state.name} --store {store} issuer.cer",
+                    certward_command(
+                        "store", "add", "--server", state.name, "--store", store, "issuer.cer"
+                    ),
                     import_issuer(store),
                 ),
                 {"issuer": dotnet_x500(cert.profile.issuer)},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+from certward.commandline import certward_command
 from certward.health.findings import Finding, Remediation, rule
 from certward.health.rules._common import (
     CRITICAL,
@@ -111,7 +112,9 @@ def connector_tls_name(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
                         server,
                         f"connector {connector.identity} names only expired certificates",
                         Remediation(
-                            f"certward cert renew {found[0].thumbprint} --server {server}",
+                            certward_command(
+                                "cert", "renew", found[0].thumbprint, "--server", server
+                            ),
                             script(
                                 pipe(
                                     command(
@@ -164,8 +167,14 @@ def connector_tls_auth_level(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Fi
             f"send connector {connector.name} is domain-secure or hybrid but its "
             f"TlsAuthLevel is {level}",
             Remediation(
-                f'certward connector set "{connector.name}" --require-tls '
-                "--tls-auth-level CertificateValidation",
+                certward_command(
+                    "connector",
+                    "set",
+                    connector.identity,
+                    "--require-tls",
+                    "--tls-auth-level",
+                    "CertificateValidation",
+                ),
                 script(
                     command(
                         "Set-SendConnector",

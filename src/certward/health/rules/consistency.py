@@ -10,6 +10,7 @@ from certward.health.findings import Finding, Remediation, rule
 from certward.health.rules._common import (
     WARNING,
     copy_pfx,
+    copy_pfx_command,
     names_key,
     subject_text,
 )
@@ -49,9 +50,7 @@ def renewal_consistency(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding
                 f"{subject_text(cert.profile)} was renewed on {latest_server} "
                 f"({latest.thumbprint}) but {server} still has only {cert.thumbprint}",
                 Remediation(
-                    f"certward cert export {latest.thumbprint} --server {latest_server} --out "
-                    f"renewed.pfx --password-file pw.txt && certward cert import --server "
-                    f"{server} renewed.pfx --password-file pw.txt",
+                    copy_pfx_command(latest.thumbprint, latest_server, server, "renewed.pfx"),
                     copy_pfx(latest.thumbprint, latest_server, server, "renewed.pfx"),
                 ),
                 {"renewed": latest.thumbprint, "renewed_on": latest_server},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+from certward.commandline import certward_command
 from certward.health import edgesync
 from certward.health.findings import Finding, Remediation, rule
 from certward.health.rules._common import (
@@ -46,7 +47,9 @@ def edge_cng_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
             f"the default transport certificate {tp} has a CNG key ({cert.key_provider}); "
             f"{when} with event 1035",
             Remediation(
-                f"certward cert convert-key-provider {tp} --server {hub.name} --to capi",
+                certward_command(
+                    "cert", "convert-key-provider", tp, "--server", hub.name, "--to", "capi"
+                ),
                 script(
                     command(
                         "certutil",
@@ -98,7 +101,9 @@ def edge_chain(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                     f"{edge.name} lacks {missing.subject} (the chain of {hub.name}'s default "
                     f"transport certificate) in its {missing.store} store",
                     Remediation(
-                        f"certward store add --server {edge.name} --store {store} issuer.cer",
+                        certward_command(
+                            "store", "add", "--server", edge.name, "--store", store, "issuer.cer"
+                        ),
                         import_issuer(store),
                     ),
                     {"hub": hub.name, "missing": missing.subject, "store": missing.store},

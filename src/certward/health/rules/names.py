@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+from certward.commandline import certward_command
 from certward.health.findings import Finding, Remediation, rule
 from certward.health.rules._common import (
     ERROR,
     WARNING,
+    request_command,
     subject_text,
     url_hosts,
 )
@@ -42,7 +44,15 @@ def iis_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                 state.name,
                 "no certificate is bound to IIS",
                 Remediation(
-                    f"certward cert enable <thumbprint> --server {state.name} --services IIS",
+                    certward_command(
+                        "cert",
+                        "enable",
+                        "<thumbprint>",
+                        "--server",
+                        state.name,
+                        "--services",
+                        "IIS",
+                    ),
                     script(
                         command(
                             "Enable-ExchangeCertificate",
@@ -57,7 +67,6 @@ def iis_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
             continue
         missing = [h for h in hosts if not hostnames.covers(chosen.profile, h)]
         if missing:
-            domains = " ".join(f"--domain {h}" for h in missing)
             yield Finding(
                 "CW-NAME-001",
                 ERROR,
@@ -65,8 +74,7 @@ def iis_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                 f"the IIS certificate {subject_text(chosen.profile)} does not cover "
                 f"{', '.join(missing)}",
                 Remediation(
-                    f'certward cert request --server {state.name} --subject "CN={missing[0]}" '
-                    f"{domains} --out request.req",
+                    request_command(state.name, f"CN={missing[0]}", missing),
                     script(
                         command(
                             "New-ExchangeCertificate",
@@ -109,8 +117,11 @@ def autodiscover_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
                 state.name,
                 f"the IIS certificate does not carry {', '.join(missing)}",
                 Remediation(
-                    f"certward cert renew {chosen.thumbprint} --server {state.name} "
-                    "(add --domain " + " --domain ".join(missing) + " to the new request)",
+                    request_command(
+                        state.name,
+                        subject_text(chosen.profile),
+                        [*chosen.profile.certificate_domains, *missing],
+                    ),
                     script(
                         command(
                             "New-ExchangeCertificate",
@@ -143,8 +154,15 @@ def wildcard_pop_imap(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                     state.name,
                     f"wildcard certificate {subject_text(cert.profile)} is enabled for {names}",
                     Remediation(
-                        f"certward cert enable <thumbprint> --server {state.name} "
-                        f"--services {names}",
+                        certward_command(
+                            "cert",
+                            "enable",
+                            "<thumbprint>",
+                            "--server",
+                            state.name,
+                            "--services",
+                            names,
+                        ),
                         script(
                             command(
                                 "Set-ImapSettings",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+from certward.commandline import OR, certward_command
 from certward.health.findings import Finding, Remediation, rule
 from certward.health.rules._common import (
     CRITICAL,
@@ -49,8 +50,11 @@ def trusted_issuer_list(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding
             f"(Schannel's limit: {clientca.SCHANNEL_LIMIT}); fix: trim the Root store, or "
             "stop sending the list",
             Remediation(
-                f"certward store remove --server {state.name} --store Root <thumbprint>  # or: "
-                f"certward server set {state.name} --no-send-trusted-issuer-list",
+                certward_command(
+                    "store", "remove", "--server", state.name, "--store", "Root", "<thumbprint>"
+                )
+                + OR
+                + certward_command("server", "set", state.name, "--no-send-trusted-issuer-list"),
                 script(
                     "certutil -delstore Root <thumbprint>  # or: Set-ItemProperty "
                     "HKLM:\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL "

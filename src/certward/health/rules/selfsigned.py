@@ -5,16 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+from certward.commandline import AND, certward_command
 from certward.health.findings import Finding, Remediation, rule
 from certward.health.rules._common import (
     ERROR,
     VALIDATING_LEVELS,
+    request_command,
     set_tls_name,
     subject_text,
     url_hosts,
 )
 from certward.health.snapshot import OrgSnapshot, ServerState
-from certward.interop.powershell import SWITCH, File, Raw, Script, command, script
+from certward.interop.powershell import SWITCH, File, FileBytes, Script, command, script
 from certward.model import (
     Connector,
     ConnectorKind,
@@ -44,9 +46,7 @@ def self_signed_iis(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
             f"IIS uses the self-signed {subject_text(chosen.profile)} while external URLs "
             f"({', '.join(external)}) are set",
             Remediation(
-                f'certward cert request --server {state.name} --subject "CN={external[0]}" '
-                + " ".join(f"--domain {h}" for h in external)
-                + " --out request.req",
+                request_command(state.name, f"CN={external[0]}", external),
                 script(
                     command(
                         "New-ExchangeCertificate",
@@ -95,8 +95,10 @@ def self_signed_connector(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Findi
                 f"connector {connector.identity} presents the self-signed "
                 f"{subject_text(presented.profile)}",
                 Remediation(
-                    f'certward cert request --server {server} --subject "CN={fqdn}" '
-                    f"--domain {fqdn} --out request.req, import the CA's reply, then "
+                    request_command(server, f"CN={fqdn}", [fqdn])
+                    + AND
+                    + certward_command("cert", "import", "--server", server, "reply.cer")
+                    + AND
                     + then.certward,
                     Script(
                         (
@@ -108,7 +110,11 @@ def self_signed_connector(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Findi
                                 DomainName=[fqdn],
                                 RequestFile=File("request.req"),
                             ),
-                            Raw("Import-ExchangeCertificate the reply; then"),
+                            command(
+                                "Import-ExchangeCertificate",
+                                Server=server,
+                                FileData=FileBytes(File("reply.cer")),
+                            ),
                             *then.ems.steps,
                         )
                     ),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+from certward.commandline import certward_command
 from certward.health.findings import Finding, Remediation, rule
 from certward.health.rules._common import (
     CRITICAL,
@@ -48,7 +49,7 @@ def default_smtp_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Fi
                 "the default SMTP certificate is unknown: the dumps did not include "
                 "Get-TransportService",
                 Remediation(
-                    f"certward observe {state.name} transport.txt",
+                    certward_command("observe", state.name, "transport.txt"),
                     script(
                         to_file(
                             pipe(
@@ -82,8 +83,19 @@ def default_smtp_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Fi
             name,
             f"the default SMTP certificate {problem}",
             Remediation(
-                f'certward cert new --server {name} --subject "CN={name}" --domain {name} '
-                f"--domain {fqdn} --force",
+                certward_command(
+                    "cert",
+                    "new",
+                    "--server",
+                    name,
+                    "--subject",
+                    f"CN={name}",
+                    "--domain",
+                    name,
+                    "--domain",
+                    fqdn,
+                    "--force",
+                ),
                 script(
                     command(
                         "New-ExchangeCertificate",
@@ -137,8 +149,16 @@ def receive_starttls(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                     f"receive connector {connector.identity}: no certificate enabled for SMTP "
                     f"carries {selection.name} (event 12014; STARTTLS is not offered)",
                     Remediation(
-                        f"certward cert enable {tp} --server {state.name} --services SMTP "
-                        "--keep-default-smtp",
+                        certward_command(
+                            "cert",
+                            "enable",
+                            tp,
+                            "--server",
+                            state.name,
+                            "--services",
+                            "SMTP",
+                            "--keep-default-smtp",
+                        ),
                         script(
                             command(
                                 "Enable-ExchangeCertificate",
@@ -159,7 +179,9 @@ def receive_starttls(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                     f"receive connector {connector.identity} presents {chosen.thumbprint}, "
                     f"expired on {day(chosen.profile.not_after)} (event 12016)",
                     Remediation(
-                        f"certward cert renew {chosen.thumbprint} --server {state.name}",
+                        certward_command(
+                            "cert", "renew", chosen.thumbprint, "--server", state.name
+                        ),
                         script(
                             pipe(
                                 command("Get-ExchangeCertificate", Thumbprint=chosen.thumbprint),
@@ -196,7 +218,7 @@ def legacy_tls(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
             state.name,
             f"TLS {' and '.join(enabled)} enabled (minimum TLS {minimum})",
             Remediation(
-                f"certward server set {state.name} --tls-min-version 1.2",
+                certward_command("server", "set", state.name, "--tls-min-version", "1.2"),
                 script(
                     "foreach ($v in 'TLS 1.0','TLS 1.1') { New-Item -Force "
                     '"HKLM:\\SYSTEM\\CurrentControlSet\\Control\\SecurityProviders\\SCHANNEL\\'
