@@ -3,10 +3,14 @@
 Services speak the domain and never name a flag; this table is where a code meets the
 command line. A hint is a format string over the error's facts (``{server}``), printed
 after the message: ``error: <message> (<hint>)``. Codes without a hint print the message
-alone. Each area keeps its hints in its own section.
+alone. Each area keeps its hints in its own section. A fact in a hint is part of a command
+line, so it is quoted for a POSIX shell (:func:`shlex.quote`): a connector named
+``Hybrid $(x)`` is printed as ``'Hybrid $(x)'``.
 """
 
 from __future__ import annotations
+
+import shlex
 
 from certward.errors import CertwardError, ConfirmationRequired
 
@@ -52,8 +56,8 @@ HINTS: dict[str, str] = {
     "edge.no_default_smtp": "create one with 'certward cert new --server {server} ...'",
     "observe.store_unknown": "say which one it stands for with --store My|Root|CA",
     "observe.auth_beside_managed": "observe into a store of its own (--db PATH)",
-    "transport.no_smart_host": "add one with "
-    "'certward connector set \"{connector}\" --smart-host HOST[:PORT]'",
+    "transport.no_smart_host": "add one with: certward connector set {connector} "
+    "--smart-host HOST[:PORT]",
     "mail.domain_not_accepted": "run 'certward domain add {domain}' first",
     # -- probe -------------------------------------------------------------------------------
     "probe.no_target": "give smtp://host, imap://host, https://host or a mail domain, "
@@ -84,7 +88,9 @@ def hint(error: CertwardError) -> str | None:
     if template is None:
         return None
     try:
-        return template.format_map(dict(error.facts))
+        return template.format_map(
+            {k: shlex.quote(v) if isinstance(v, str) else v for k, v in error.facts.items()}
+        )
     except (KeyError, IndexError, ValueError):
         return template
 
