@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import secrets
@@ -32,3 +33,15 @@ def verify_password(stored: str, password: Password) -> bool:
         password.reveal(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p), dklen=32
     )
     return hmac.compare_digest(computed, base64.b64decode(digest))
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    return hash_password(Password(secrets.token_bytes(16)))
+
+
+def reject_in_equal_time(password: Password) -> bool:
+    """For an unknown user: spend the same scrypt as for a known one, then refuse (False),
+    so the time of a refusal does not tell which users exist."""
+    verify_password(_dummy_hash(), password)
+    return False

@@ -14,6 +14,7 @@ from twisted.internet.interfaces import IOpenSSLContextFactory
 from twisted.web import resource, server
 from zope.interface import implementer
 
+from certward.endpoints.limits import HTTP_IDLE, SourceLimit
 from certward.endpoints.snapshot import EndpointSnapshot
 
 
@@ -40,14 +41,27 @@ class _VirtualDirectory(resource.Resource):
         return body.encode()
 
 
-def site(snapshot: Callable[[], EndpointSnapshot], *, secure: bool) -> server.Site:
+class _Site(server.Site):
+    """Twisted's site with a per-source connection limit."""
+
+    def __init__(self, root: resource.Resource, *, limit: SourceLimit) -> None:
+        super().__init__(root, timeout=HTTP_IDLE)
+        self._limit = limit
+
+    def buildProtocol(self, addr: Any) -> Any:
+        return self._limit.build(addr, lambda: super(_Site, self).buildProtocol(addr), "http")
+
+
+def site(
+    snapshot: Callable[[], EndpointSnapshot], *, secure: bool, limit: SourceLimit | None = None
+) -> server.Site:
     root = resource.Resource()
     for vdir in snapshot().vdirs:
         root.putChild(vdir.path.strip("/").encode(), _VirtualDirectory(snapshot, vdir.name, secure))
         lower = vdir.path.strip("/").lower().encode()
         if lower != vdir.path.strip("/").encode():
             root.putChild(lower, _VirtualDirectory(snapshot, vdir.name, secure))
-    web = server.Site(root)
+    web = _Site(root, limit=limit or SourceLimit())
     web.displayTracebacks = False
     return web
 

@@ -13,17 +13,22 @@ from collections.abc import Callable, Iterable
 from io import BytesIO
 from typing import Any
 
-from twisted.cred import error as cred_error
 from twisted.internet import defer, protocol
 from twisted.internet.interfaces import ISSLTransport
 from twisted.mail import imap4
 from zope.interface import implementer
 
+from certward.endpoints.limits import (
+    IMAP_IDLE,
+    IMAP_IDLE_AUTHENTICATED,
+    SourceLimit,
+    StartTlsBarrier,
+)
+from certward.endpoints.logins import PasswordChecker
 from certward.endpoints.mailstore import MailStore
 from certward.endpoints.snapshot import EndpointSnapshot
 from certward.endpoints.tls import ContextFactory
 from certward.model import Password
-from certward.passwords import verify_password
 
 Snapshot = Callable[[], EndpointSnapshot]
 
@@ -181,13 +186,18 @@ class _Account:
         raise imap4.MailboxException("read-only account")
 
 
-class ImapSession(imap4.IMAP4Server):
+class ImapSession(StartTlsBarrier, imap4.IMAP4Server):
+    timeOut = IMAP_IDLE
+    POSTAUTH_TIMEOUT = IMAP_IDLE_AUTHENTICATED
+
     def __init__(
-        self, snapshot: Snapshot, store: MailStore, context: ContextFactory | None
-    ) -> None:
+        self, snapshot: Snapshot, store: MailStore, context: ContextFactory | None,
+        checker: PasswordChecker,
+    ) -> None:  # fmt: skip
         super().__init__(contextFactory=context)
         self._snapshot = snapshot
         self._store = store
+        self._checker = checker
 
     def _secure(self) -> bool:
         return bool(self.startedTLS or ISSLTransport(self.transport, None) is not None)
@@ -198,24 +208,55 @@ class ImapSession(imap4.IMAP4Server):
             caps[b"LOGINDISABLED"] = None
         return caps
 
-    def authenticateLogin(self, user: Any, passwd: Any) -> Any:
-        address = (user.decode() if isinstance(user, bytes) else user).lower()
+    def do_STARTTLS(self, tag: bytes) -> None:
+        before = self.startedTLS
+        super().do_STARTTLS(tag)
+        if self.startedTLS and not before:
+            self.tls_barrier()  # commands pipelined in plaintext are not run (CVE-2011-0411)
+
+    unauth_STARTTLS = (do_STARTTLS,)  # type: ignore[assignment]
+
+    def do_LOGIN(self, tag: bytes, user: Any, passwd: Any) -> None:
+        if b"LOGINDISABLED" in self.capabilities():
+            self.sendBadResponse(tag, b"LOGIN is disabled before STARTTLS")
+            return
+        address = (user.decode(errors="replace") if isinstance(user, bytes) else user).lower()
         secret = passwd if isinstance(passwd, bytes) else str(passwd).encode()
-        mailbox = self._snapshot().mailboxes.get(address)
-        if mailbox is None or not verify_password(mailbox.password_hash, Password(secret)):
-            raise cred_error.UnauthorizedLogin()
-        return imap4.IAccount, _Account(_Inbox(self._store, address)), lambda: None
+        self.blocked = []  # later commands wait for the answer (the check runs on a thread)
+        checked = self._checker.check(
+            address, Password(secret), source=self.transport.getPeer().host, service="IMAP4"
+        )
+
+        def answer(mailbox: Any) -> None:
+            if mailbox is None:
+                self.sendNegativeResponse(tag, b"LOGIN failed")
+                return
+            self.account = _Account(_Inbox(self._store, mailbox.address))
+            self.state = "auth"
+            self.sendPositiveResponse(tag, b"LOGIN succeeded")
+            self.setTimeout(self.POSTAUTH_TIMEOUT)
+
+        checked.addCallback(answer)
+        checked.addBoth(lambda _: self._unblock())
+
+    unauth_LOGIN = (do_LOGIN, imap4.IMAP4Server.arg_astring, imap4.IMAP4Server.arg_finalastring)  # type: ignore[assignment]
 
 
 class ImapFactory(protocol.ServerFactory):
     def __init__(
-        self, snapshot: Snapshot, store: MailStore, context: Callable[[], ContextFactory | None]
-    ) -> None:
+        self, snapshot: Snapshot, store: MailStore, context: Callable[[], ContextFactory | None],
+        *, checker: PasswordChecker, limit: SourceLimit,
+    ) -> None:  # fmt: skip
         self._snapshot = snapshot
         self._store = store
         self._context = context
+        self._checker = checker
+        self._limit = limit
 
     def buildProtocol(self, addr: Any) -> Any:
-        session = ImapSession(self._snapshot, self._store, self._context())
-        session.factory = self
-        return session
+        def make() -> ImapSession:
+            session = ImapSession(self._snapshot, self._store, self._context(), self._checker)
+            session.factory = self
+            return session
+
+        return self._limit.build(addr, make, "imap")

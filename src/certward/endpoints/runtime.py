@@ -22,6 +22,8 @@ from OpenSSL import SSL  # noqa: E402
 
 from certward.endpoints import https  # noqa: E402
 from certward.endpoints.imap import ImapFactory  # noqa: E402
+from certward.endpoints.limits import Limits, SourceLimit  # noqa: E402
+from certward.endpoints.logins import PasswordChecker  # noqa: E402
 from certward.endpoints.logs import EventLog, ProtocolLog  # noqa: E402
 from certward.endpoints.mailstore import MailStore  # noqa: E402
 from certward.endpoints.pop3 import Pop3Factory  # noqa: E402
@@ -48,6 +50,7 @@ class ServeOptions:
     imaps_port: int | None = None  # 993
     pop3_port: int | None = None  # 110, STLS
     pop3s_port: int | None = None  # 995
+    limits: Limits = field(default_factory=Limits)
 
 
 @dataclass
@@ -91,6 +94,8 @@ class Runtime:
             mail=MailStore(self.state_dir / "mail"),
             now=self.now,
         )
+        self.limit = SourceLimit(self.options.limits.per_source)
+        self.checker = PasswordChecker(lambda: self.receive.snapshot.mailboxes, self.receive.events)
         self._sync_listeners(snapshot)
         self._listen_web(snapshot)
         self._listen_mail_access()
@@ -133,15 +138,19 @@ class Runtime:
             else:
                 port = reactor.listenSSL(
                     self.options.https_port,
-                    https.site(current, secure=True),
+                    https.site(current, secure=True, limit=self.limit),
                     https.CurrentContext(self._iis_context),
+                    backlog=self.options.limits.backlog,
                     interface=host,
                 )
                 self._fixed["HTTPS"] = _Listening((host, self.options.https_port), port)
                 self.say(f"HTTPS IIS listening on {host}:{port.getHost().port}")
         if self.options.http_port is not None:
             port = reactor.listenTCP(
-                self.options.http_port, https.site(current, secure=False), interface=host
+                self.options.http_port,
+                https.site(current, secure=False, limit=self.limit),
+                backlog=self.options.limits.backlog,
+                interface=host,
             )
             self._fixed["HTTP"] = _Listening((host, self.options.http_port), port)
             self.say(f"HTTP IIS listening on {host}:{port.getHost().port}")
@@ -196,15 +205,21 @@ class Runtime:
                 return factory.getContext()
 
             no_starttls = lambda: None  # noqa: E731 - implicit TLS has no STARTTLS
+            guards = {"checker": self.checker, "limit": self.limit}
             if service is Service.IMAP:
-                factory: Any = ImapFactory(current, mail, no_starttls if implicit else starttls)
+                factory: Any = ImapFactory(
+                    current, mail, no_starttls if implicit else starttls, **guards
+                )
             else:
-                factory = Pop3Factory(current, mail, starttls, implicit_tls=implicit)
+                factory = Pop3Factory(current, mail, starttls, implicit_tls=implicit, **guards)
+            backlog = self.options.limits.backlog
             if implicit:
                 context = https.CurrentContext(implicit_context)
-                port = reactor.listenSSL(port_number, factory, context, interface=host)
+                port = reactor.listenSSL(
+                    port_number, factory, context, backlog=backlog, interface=host
+                )
             else:
-                port = reactor.listenTCP(port_number, factory, interface=host)
+                port = reactor.listenTCP(port_number, factory, backlog=backlog, interface=host)
             self._fixed[label] = _Listening((host, port_number), port)
             self.say(f"{label} listening on {host}:{port.getHost().port}")
 
@@ -240,7 +255,10 @@ class Runtime:
             host, port = self._address(connector.bindings[0])
             try:
                 listening = reactor.listenTCP(
-                    port, ReceiveFactory(self.receive, identity), interface=host
+                    port,
+                    ReceiveFactory(self.receive, identity, self.limit),
+                    backlog=self.options.limits.backlog,
+                    interface=host,
                 )
             except CannotListenError as exc:
                 self.say(f"warning: {identity}: cannot listen on {host}:{port} ({exc.socketError})")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,12 +22,17 @@ from twisted.python import failure
 from zope.interface import implementer
 
 from certward.endpoints import tls
+from certward.endpoints.limits import SMTP_IDLE, SourceLimit, StartTlsBarrier
 from certward.endpoints.logs import EventLog, ProtocolLog
 from certward.endpoints.mailstore import MailStore
 from certward.endpoints.snapshot import EndpointSnapshot
 from certward.model import AuthMechanism, Connector, Service
 from certward.pki import certinfo, chain, clientca, hostnames
 from certward.pki.selection import Selection, select_certificate
+
+MAX_MESSAGE_SIZE = 37_748_736  # 36 MiB: Exchange's default MaxMessageSize, advertised as SIZE
+_SIZE_PARAMETER = re.compile(rb"\bSIZE=(\d+)", re.IGNORECASE)
+_TOO_BIG = b"5.3.4 Message size exceeds fixed maximum message size"
 
 
 @dataclass
@@ -147,8 +153,13 @@ class _Message:
         self._store = store
         self._address = address
         self._lines: list[bytes] = []
+        self._size = 0
 
     def lineReceived(self, line: bytes) -> None:
+        self._size += len(line) + 2
+        if self._size > MAX_MESSAGE_SIZE:
+            self._lines = []  # dropped; Twisted answers 552 after the final dot
+            raise smtp.SMTPServerError(552, _TOO_BIG)
         self._lines.append(line)
 
     def eomReceived(self) -> defer.Deferred[str]:
@@ -160,8 +171,10 @@ class _Message:
 
 
 @implementer(IHandshakeListener)
-class ReceiveSession(smtp.ESMTP):
+class ReceiveSession(StartTlsBarrier, smtp.ESMTP):
     """One inbound SMTP session on a receive connector."""
+
+    timeout = SMTP_IDLE
 
     def __init__(self, state: ReceiveState, connector_id: str) -> None:
         super().__init__(chal={}, contextFactory=None)
@@ -222,7 +235,7 @@ class ReceiveSession(smtp.ESMTP):
 
     def extensions(self) -> dict[bytes, list[bytes] | None]:
         ext: dict[bytes, list[bytes] | None] = {
-            b"SIZE": [b"37748736"],
+            b"SIZE": [str(MAX_MESSAGE_SIZE).encode()],
             b"PIPELINING": None,
             b"ENHANCEDSTATUSCODES": None,
             b"8BITMIME": None,
@@ -242,7 +255,19 @@ class ReceiveSession(smtp.ESMTP):
             self._log("*", facts.serial_number, "Certificate serial number")
             self._log("*", facts.thumbprint, "Certificate thumbprint")
             self._log("*", ";".join(facts.certificate_domains), "Certificate alternate names")
+        before = self.startedTLS
         super().ext_STARTTLS(rest)
+        if self.startedTLS and not before:
+            # RFC 3207: nothing the client sent before the handshake counts afterwards.
+            self.tls_barrier()
+            self._from, self._to = None, []
+
+    def pipelined_discarded(self) -> None:
+        self._log("*", str(self.discarded), "Discarded bytes pipelined after STARTTLS")
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        super().lineLengthExceeded(line)  # 500 Line too long
+        self.transport.loseConnection()
 
     def handshakeCompleted(self) -> None:
         connection = self.transport.getHandle()
@@ -265,6 +290,10 @@ class ReceiveSession(smtp.ESMTP):
         assert connector is not None
         if connector.require_tls and not self.startedTLS:
             self.sendCode(530, b"5.7.0 Must issue a STARTTLS command first")
+            return
+        declared = _SIZE_PARAMETER.search(rest)
+        if declared is not None and int(declared.group(1)) > MAX_MESSAGE_SIZE:
+            self.sendCode(552, _TOO_BIG)
             return
         match = self.mail_re.match(rest)
         if match is not None:
@@ -306,11 +335,17 @@ class ReceiveSession(smtp.ESMTP):
 
 
 class ReceiveFactory(protocol.ServerFactory):
-    def __init__(self, state: ReceiveState, connector_id: str) -> None:
+    def __init__(
+        self, state: ReceiveState, connector_id: str, limit: SourceLimit | None = None
+    ) -> None:
         self.state = state
         self.connector_id = connector_id
+        self.limit = limit or SourceLimit()
 
-    def buildProtocol(self, addr: Any) -> ReceiveSession:
-        session = ReceiveSession(self.state, self.connector_id)
-        session.factory = self
-        return session
+    def buildProtocol(self, addr: Any) -> Any:
+        def make() -> ReceiveSession:
+            session = ReceiveSession(self.state, self.connector_id)
+            session.factory = self
+            return session
+
+        return self.limit.build(addr, make, "smtp")

@@ -76,15 +76,21 @@ class EndpointService:
         host: str,
         say: Callable[[str], None],
         ports: Mapping[str, int | None] | None = None,
+        max_connections_per_source: int | None = None,
     ) -> int:
         """Run until SIGINT/SIGTERM; the exit status."""
+        from certward.endpoints.limits import Limits
         from certward.endpoints.runtime import Runtime, ServeOptions
+
+        limits = Limits()
+        if max_connections_per_source is not None:
+            limits = Limits(backlog=limits.backlog, per_source=max_connections_per_source)
 
         name = self._name(server)  # fails early, with one line, for an unknown server
         runtime = Runtime(
             load=lambda: load_snapshot(self._uow, name),
             state_dir=self._state,
-            options=ServeOptions(host=host, **(ports or {})),
+            options=ServeOptions(host=host, limits=limits, **(ports or {})),
             now=self._clock.now,
             say=say,
         )

@@ -45,6 +45,14 @@ def serve(
         int | None, typer.Option("--pop3-port", help="POP3 with STLS (e.g. 110).")
     ] = None,
     pop3s_port: Annotated[int | None, typer.Option("--pop3s-port", help="POP3S (995).")] = None,
+    max_connections_per_source: Annotated[
+        int,
+        typer.Option(
+            "--max-connections-per-source",
+            min=1,
+            help="Open connections one client address may hold across all endpoints.",
+        ),
+    ] = 50,
     db: DbOpt = None,
 ) -> None:
     """Run the server's endpoints: every receive connector (SMTP with STARTTLS); IIS's
@@ -57,6 +65,7 @@ def serve(
             "https_port": https_port, "http_port": http_port, "imap_port": imap_port,
             "imaps_port": imaps_port, "pop3_port": pop3_port, "pop3s_port": pop3s_port,
         },
+        max_connections_per_source=max_connections_per_source,
     )  # fmt: skip
     raise typer.Exit(status)
 
