@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from certward.clock import Clock, SystemClock
 from certward.codes.general import STORE_UNAVAILABLE
-from certward.config import Settings, load_settings, master_key
+from certward.config import Settings, load_settings, prepare_database_file
 
 if TYPE_CHECKING:
     from certward.services.auth import AuthService
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from certward.services.edge import EdgeService
     from certward.services.endpoints import EndpointService
     from certward.services.health import HealthService
+    from certward.services.keys import ScryptCost
     from certward.services.mail import MailService
     from certward.services.observe import ObserveService
     from certward.services.organisation import OrganisationService
@@ -117,17 +118,35 @@ class App:
         return ObserveService(self.store)
 
 
-def build_app(db: str | None = None, *, clock: Clock | None = None) -> App:
+def build_app(
+    db: str | None = None,
+    *,
+    clock: Clock | None = None,
+    _test_scrypt_cost: ScryptCost | None = None,
+) -> App:
+    """The services over the store ``db`` names, its master key checked before anything
+    is written (:mod:`certward.services.keys`). ``_test_scrypt_cost`` is for tests only:
+    the scrypt cost of a passphrase's record made by this opening."""
+    from certward.services.keys import RECOMMENDED_COST, MasterKeys
     from certward.storage import KeyVault, SqlStore
 
     settings = load_settings(db)
     path = settings.sqlite_path
     try:
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        key = master_key(settings)
+        prepare_database_file(settings)
     except OSError as exc:
         where = exc.filename or (path.parent if path else settings.key_file)
         raise STORE_UNAVAILABLE(f"{where}: cannot create the store ({exc.strerror})") from None
-    store = SqlStore(settings.database_url, KeyVault(key))
+    vault = KeyVault()  # locked until the master key is checked
+    store = SqlStore(settings.database_url, vault)
+    try:
+        keys = MasterKeys(store, settings, new_record_cost=_test_scrypt_cost or RECOMMENDED_COST)
+        vault.unlock(keys.unlock().secret)
+    except OSError as exc:
+        store.close()
+        where = exc.filename or settings.key_file
+        raise STORE_UNAVAILABLE(f"{where}: cannot create the store ({exc.strerror})") from None
+    except BaseException:
+        store.close()
+        raise
     return App(settings, store, clock or SystemClock())

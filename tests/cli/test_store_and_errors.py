@@ -640,8 +640,8 @@ def test_wrong_master_key_is_a_clear_error(
     cli("org", "init", "Contoso")
     cli("server", "add", "EXCH01", "--fqdn", "exch01.contoso.com")
     auth = auth_thumbprint(cli)
-    monkeypatch.setenv("CERTWARD_MASTER_KEY", "wrong horse")
     before = snapshot(cli, isolated_store)
+    monkeypatch.setenv("CERTWARD_MASTER_KEY", "wrong horse")
     out = tmp_path / "auth.pfx"
 
     line = refused(
@@ -661,6 +661,7 @@ def test_wrong_master_key_is_a_clear_error(
     assert not out.exists()
     # Publishing the auth certificate to a new server needs its key too.
     assert "master key" in refused(cli, "server", "add", "EXCH02", "--fqdn", "e2.contoso.com")
+    monkeypatch.setenv("CERTWARD_MASTER_KEY", "correct horse battery staple")
     assert snapshot(cli, isolated_store) == before
 
 
@@ -669,6 +670,7 @@ def test_wrong_key_file_is_a_clear_error(
 ) -> None:
     cli("org", "init", "Contoso")
     cli("server", "add", "EXCH01", "--fqdn", "exch01.contoso.com")
+    auth = auth_thumbprint(cli)
     key_file = isolated_store.parent / "certward.key"
     key_file.write_bytes(b"0" * 64 + b"\n")
 
@@ -676,7 +678,7 @@ def test_wrong_key_file_is_a_clear_error(
         cli,
         "cert",
         "export",
-        auth_thumbprint(cli),
+        auth,
         "--server",
         "EXCH01",
         "--out",

@@ -13,6 +13,7 @@ from certward.codes import (  # noqa: F401  (each module registers its codes)
     endpoints,
     general,
     interop,
+    keys,
     pki,
     probe,
     renewal,

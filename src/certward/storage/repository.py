@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from cryptography.hazmat.primitives.asymmetric import types
@@ -566,6 +566,28 @@ class Repository:
                 name=thumbprint,
             )
         return row.der, self._vault.open(row.encrypted_pkcs8)
+
+    # -- sealed private keys as stored (the master key's check and rotation) ----------------
+    def sealed_keys(self, *, limit: int | None = None) -> list[bytes]:
+        """Stored private keys as sealed (encrypted PKCS#8 DER), certificates' first."""
+        found = list(self._session.scalars(select(PrivateKeyRow.encrypted_pkcs8).limit(limit)))
+        if limit is None or len(found) < limit:
+            left = None if limit is None else limit - len(found)
+            query = select(PublishedCertificateRow.encrypted_pkcs8).limit(left)
+            found += self._session.scalars(query)
+        return found
+
+    def reseal_keys(self, reseal: Callable[[bytes], bytes]) -> int:
+        """Replace every stored sealed key by ``reseal(sealed)``; how many were replaced."""
+        count = 0
+        for row in self._session.scalars(select(PrivateKeyRow)):
+            row.encrypted_pkcs8 = reseal(row.encrypted_pkcs8)
+            count += 1
+        for published in self._session.scalars(select(PublishedCertificateRow)):
+            published.encrypted_pkcs8 = reseal(published.encrypted_pkcs8)
+            count += 1
+        self._session.flush()
+        return count
 
     def published_der(self, thumbprint: Thumbprint) -> bytes | None:
         return self._session.scalars(

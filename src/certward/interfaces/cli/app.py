@@ -19,6 +19,7 @@ from certward.interfaces.cli import (
     errors_cmd,
     health_cmd,
     inputs,
+    key_cmd,
     observe_cmd,
     pfx_cmd,
     probe_cmd,
@@ -68,6 +69,7 @@ app.add_typer(serve_cmd.queue_app, name="queue")
 app.add_typer(serve_cmd.vdir_app, name="vdir")
 app.add_typer(edge_cmd.edge_app, name="edge")
 app.add_typer(pfx_cmd.pfx_app, name="pfx")
+app.add_typer(key_cmd.key_app, name="key")
 cert_app.command("convert-key-provider")(pfx_cmd.convert_key_provider)
 app.command("serve")(serve_cmd.serve)
 app.command("probe")(probe_cmd.probe)
@@ -456,9 +458,11 @@ def cert_request(
     key_size: KeySizeOpt = 2048,
     friendly_name: FriendlyOpt = None,
     binary: Annotated[bool, typer.Option("--binary", help="DER instead of PEM.")] = False,
+    force_out: inputs.OverwriteOpt = False,
     db: DbOpt = None,
 ) -> None:
     """New-ExchangeCertificate -GenerateRequest: write a CSR; the request stays pending."""
+    inputs.check_output(out, force=force_out)
     view = open_app(db).certificates.request_certificate(
         server,
         subject=subject,
@@ -467,7 +471,7 @@ def cert_request(
         key_size=key_size,
         friendly_name=friendly_name,
         binary=binary,
-        sink=lambda data: inputs.write_file(out, data),
+        sink=lambda data: inputs.write_file(out, data, force=force_out),
     )
     console().print(f"{view.thumbprint}  {view.status.value}  {view.subject}", markup=False)
     console().print(f"Request written to {out}", markup=False)
@@ -529,16 +533,18 @@ def cert_export(
         bool,
         typer.Option("--legacy-encryption", help="3DES/SHA-1 for Windows Server 2016 and older."),
     ] = False,
+    force_out: inputs.OverwriteOpt = False,
     db: DbOpt = None,
 ) -> None:
     """Export-ExchangeCertificate: a password-protected PFX with the chain."""
     thumb = as_thumbprint(thumbprint)
+    inputs.check_output(out, force=force_out)
     password = inputs.read_password(password_file, confirm=True, required=True)
     assert password is not None
     data = open_app(db).certificates.export_pfx(
         server, thumb, password=password, legacy=legacy_encryption
     )
-    inputs.write_file(out, data, private=True)
+    inputs.write_file(out, data, private=True, force=force_out)
     console().print(f"Exported {thumb} to {out}", markup=False)
 
 
@@ -550,10 +556,14 @@ def cert_renew(
         Path | None, typer.Option("--out", help="Where to write the new request (CA-issued).")
     ] = None,
     binary: Annotated[bool, typer.Option("--binary", help="DER instead of PEM.")] = False,
+    force_out: inputs.OverwriteOpt = False,
     db: DbOpt = None,
 ) -> None:
     """Renew: self-signed into a new certificate; CA-issued into a new request."""
-    sink = (lambda data: inputs.write_file(out, data)) if out is not None else None
+    inputs.check_output(out, force=force_out)
+    sink = (
+        (lambda data: inputs.write_file(out, data, force=force_out)) if out is not None else None
+    )
     result = open_app(db).certificates.renew(
         server, as_thumbprint(thumbprint), sink=sink, binary=binary
     )

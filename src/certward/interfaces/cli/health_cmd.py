@@ -51,6 +51,7 @@ def health(
         ),
     ] = False,
     script_dir: ScriptDirOpt = DEFAULT_SCRIPT_DIR,
+    force_out: inputs.OverwriteOpt = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -61,11 +62,12 @@ def health(
     from certward.health.engine import powershell
     from certward.health.findings import Severity
 
+    inputs.check_output(html_file, force=force_out)
     when = parse(parse_date, as_of) if as_of else None
     level = parse(Severity.parse, min_severity)
     report = open_app(db).health.check(server=server, as_of=when, min_severity=level)
     if html_file is not None:
-        inputs.write_file(html_file, html.render(report).encode())
+        inputs.write_file(html_file, html.render(report).encode(), force=force_out)
     if as_json:
         render.print_json(report.to_json())
     elif as_powershell:

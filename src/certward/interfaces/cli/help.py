@@ -18,6 +18,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "quickstart": ("certward quickstart", "certward --db demo.db quickstart --json"),
     "inventory": ("certward inventory", "certward inventory --json"),
     "errors": ("certward errors", "certward errors --markdown > docs/errors.md"),
+    "key check": ("certward key check", "certward --db /srv/certward/certward.db key check"),
+    "key rotate": (
+        "certward key rotate",
+        "certward key rotate --new-key-file new.key",
+    ),
     "serve": (
         "certward serve --server EXCH01 --https-port 8443 --imaps-port 9993 --pop3s-port 9995",
     ),

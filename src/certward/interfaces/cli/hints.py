@@ -69,6 +69,14 @@ HINTS: dict[str, str] = {
     "probe.resolver_invalid": "pass --resolver IP[:PORT], e.g. 192.0.2.53:53 or [2001:db8::53]:53",
     "probe.server_name_invalid": "pass --sni a DNS name such as mail.contoso.com",
     "probe.connect_to_invalid": "pass --connect-to HOST:IP, e.g. mail.contoso.com:192.0.2.10",
+    # -- keys, files -------------------------------------------------------------------------
+    "output.exists": "pass --force to replace it",
+    "output.protected": "write to another file",
+    "master_key.mismatch": "give the database's own key (its key file or $CERTWARD_MASTER_KEY); "
+    "'certward key check' tests it",
+    "master_key.missing": "restore the key file that belongs to the database, "
+    "or set $CERTWARD_MASTER_KEY to its key",
+    "master_key.new_missing": "pass --new-key-file FILE or set $CERTWARD_NEW_MASTER_KEY",
 }
 
 # A confirmation's answers, as the flags that give them: {code: {answer: flag}}.

@@ -150,6 +150,7 @@ def convert(
         typer.Option("--legacy-encryption", help="3DES/SHA-1 for Windows Server 2016 and older."),
     ] = False,
     password_file: PasswordFileOpt = None,
+    force_out: inputs.OverwriteOpt = False,
 ) -> None:
     """Seed 004's fix in one step: the key moved to a CAPI (or CNG) provider in a new PFX.
 
@@ -158,11 +159,12 @@ def convert(
     from certward.services.pfx_files import convert_pfx
 
     name = _provider(to, provider)
+    inputs.check_output(out, force=force_out)
     data = inputs.read_file(file)
     password = inputs.read_password(password_file, required=True)
     assert password is not None
     result = convert_pfx(data, password, source=str(file), provider=name, legacy=legacy_encryption)
-    inputs.write_file(out, result.data, private=True)
+    inputs.write_file(out, result.data, private=True, force=force_out)
     profile = "3DES/SHA-1" if result.legacy else "AES-256/SHA-256"
     console().print(
         f"{result.thumbprint}: {result.old_provider or '(no provider)'} -> {result.provider}",

@@ -69,6 +69,7 @@ def probe(
     html_file: Annotated[
         Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
     ] = None,
+    force_out: inputs.OverwriteOpt = False,
     mx_port: Annotated[int, typer.Option("--mx-port", hidden=True)] = 25,
     policy_port: Annotated[int, typer.Option("--policy-port", hidden=True)] = 443,
     as_json: JsonOpt = False,
@@ -82,7 +83,7 @@ def probe(
         status = _probe(
             target or [], targets_file, timeout=timeout, concurrency=concurrency,
             ca_file=ca_file, mail_from=mail_from, rcpt_to=rcpt_to, resolver=resolver, sni=sni,
-            connect_to=connect_to or [], html_file=html_file,
+            connect_to=connect_to or [], html_file=html_file, force_out=force_out,
             dns_ports=(mx_port, policy_port), as_json=as_json,
         )  # fmt: skip
     except CertwardError as exc:  # nothing judged: UNKNOWN, whatever the error's kind
@@ -104,6 +105,7 @@ def _probe(
     sni: str | None,
     connect_to: list[str],
     html_file: Path | None,
+    force_out: bool,
     dns_ports: tuple[int, int],
     as_json: bool,
 ) -> verdict.Status:
@@ -118,6 +120,7 @@ def _probe(
     )
     from certward.services.probe import load_roots, run_probes, split_targets
 
+    inputs.check_output(html_file, force=force_out)
     overrides = dict(parse_connect_to(text) for text in connect_to)
     server_name = parse_server_name(sni) if sni is not None else None
     targets, domains = split_targets(texts, targets_file, sni=server_name, connect_to=overrides)
@@ -136,7 +139,7 @@ def _probe(
     status = verdict.run(reports, domain_reports)
     if html_file is not None:
         page = html.render(reports, domain_reports, when=SystemClock().now().isoformat())
-        inputs.write_file(html_file, page.encode())
+        inputs.write_file(html_file, page.encode(), force=force_out)
     if as_json:
         render.print_json(
             {

@@ -59,16 +59,19 @@ def renew_start(
         str | None, typer.Option("--server", "-s", help="Server for the request.")
     ] = None,
     binary: Annotated[bool, typer.Option("--binary", help="DER instead of PEM.")] = False,
+    force_out: inputs.OverwriteOpt = False,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """CA certificate: a new request (same subject and SANs, new key); self-signed: the plan."""
     from certward.services.renewal import RenewalPlan
 
+    inputs.check_output(out_file, force=force_out)
+
     def sink(data: bytes) -> None:
         if out_file is None:
             raise INPUT_MISSING("the certificate is CA-issued: pass --out FILE for the new request")
-        inputs.write_file(out_file, data)
+        inputs.write_file(out_file, data, force=force_out)
 
     result = open_app(db).renewal.start(
         as_thumbprint(thumbprint), server=server, sink=sink, binary=binary
