@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from cryptography.hazmat.primitives.asymmetric import types
-from sqlalchemy import create_engine, event, insert, inspect, select, text, update
+from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from certward.codes.certificates import (
@@ -31,6 +32,7 @@ from certward.codes.general import (
     STORE_OBJECT_NOT_FOUND,
     STORE_UNAVAILABLE,
 )
+from certward.errors import CertwardError
 from certward.model import (
     AuthConfig,
     AuthMechanism,
@@ -55,9 +57,9 @@ from certward.model import (
     TransportConfig,
     VirtualDirectory,
 )
+from certward.storage.migrations import READ_ONLY, ensure_schema
 from certward.storage.schema import (
     AcceptedDomainRow,
-    Base,
     CertificateRow,
     ConnectorRow,
     EdgeSubscriptionRow,
@@ -89,7 +91,7 @@ class Repository:
 
     # -- organisation -------------------------------------------------------------------
     def organisation(self) -> Organisation | None:
-        row = self._session.scalars(select(OrganisationRow)).first()
+        row = self._session.scalars(select(OrganisationRow).order_by(OrganisationRow.id)).first()
         if row is None:
             return None
         return Organisation(
@@ -110,7 +112,7 @@ class Repository:
         )
 
     def save_organisation(self, org: Organisation) -> None:
-        row = self._session.scalars(select(OrganisationRow)).first()
+        row = self._session.scalars(select(OrganisationRow).order_by(OrganisationRow.id)).first()
         if row is None:
             row = OrganisationRow(name=org.name)
             self._session.add(row)
@@ -680,27 +682,6 @@ def _spki_id(spki_der: bytes) -> str:
     return hashlib.sha1(spki_der, usedforsecurity=False).hexdigest().upper()
 
 
-def _add_missing_columns(engine: Engine) -> None:
-    """Bring a database made by an earlier certward up to the schema: columns added since
-    are added (nullable, or with their scalar default). Tables and columns are only ever
-    added, never changed or dropped, so this is the whole migration story for now."""
-    existing = inspect(engine).get_multi_columns()  # one reflection for every table
-    with engine.begin() as connection:
-        for table in Base.metadata.sorted_tables:
-            present = {c["name"] for c in existing.get((None, table.name), [])}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                kind = column.type.compile(dialect=engine.dialect)
-                clause = f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'
-                default = getattr(column.default, "arg", None)
-                if isinstance(default, bool):
-                    clause += f" NOT NULL DEFAULT {'TRUE' if default else 'FALSE'}"
-                elif isinstance(default, int | str):
-                    clause += f" NOT NULL DEFAULT {default!r}"
-                connection.execute(text(clause))
-
-
 class SqlStore:
     """Engine, schema and transactions for one database URL."""
 
@@ -715,15 +696,21 @@ class SqlStore:
                 event.listen(self._engine, "begin", _sqlite_begin)
             else:
                 self._engine = create_engine(url)
-            Base.metadata.create_all(self._engine)
-            _add_missing_columns(self._engine)
-            with self._engine.begin() as connection:
-                if connection.execute(select(GenerationRow.id)).first() is None:
-                    connection.execute(insert(GenerationRow).values(id=1, value=0))
         except SQLAlchemyError as exc:
             raise STORE_UNAVAILABLE(
                 f"{url}: cannot open the database ({exc.__class__.__name__})", database=url
             ) from exc
+        try:
+            ensure_schema(self._engine)
+        except SQLAlchemyError as exc:
+            self._engine.dispose()
+            raise STORE_UNAVAILABLE(
+                f"{url}: cannot open the database ({exc.__class__.__name__}: {_one_line(exc)})",
+                database=url,
+            ) from exc
+        except BaseException:
+            self._engine.dispose()
+            raise
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         event.listen(self._sessions, "after_flush", _note_writes)
 
@@ -749,10 +736,7 @@ class SqlStore:
                 if session.info.pop(_WROTE, False):
                     session.execute(update(GenerationRow).values(value=GenerationRow.value + 1))
         except SQLAlchemyError as exc:
-            detail = getattr(exc, "orig", None) or exc
-            raise STORE_DATABASE_ERROR(
-                f"database error: {exc.__class__.__name__}: {detail}", error=exc.__class__.__name__
-            ) from exc
+            raise _store_error(exc) from exc
         finally:
             session.close()
 
@@ -761,13 +745,10 @@ class SqlStore:
         no write lock, for callers that reload only when the store changed."""
         try:
             with self._engine.connect() as connection:
-                connection.execution_options(**{_READ_ONLY: True})
+                connection.execution_options(**{READ_ONLY: True})
                 value = connection.execute(select(GenerationRow.value)).scalar()
         except SQLAlchemyError as exc:
-            raise STORE_DATABASE_ERROR(
-                f"database error: {exc.__class__.__name__}: {_one_line(exc)}",
-                error=exc.__class__.__name__,
-            ) from exc
+            raise _store_error(exc) from exc
         return int(value or 0)
 
     def close(self) -> None:
@@ -775,7 +756,6 @@ class SqlStore:
 
 
 _BUSY_TIMEOUT_S = 60.0
-_READ_ONLY = "certward_read_only"
 _WROTE = "certward_wrote"
 
 
@@ -788,7 +768,49 @@ def _note_writes(session: Session, _context: object) -> None:
         session.info[_WROTE] = True
 
 
+_UNIQUE_OBJECTS = {
+    "organisations": "an organisation (a store holds one)",
+    "servers": "a server of that name",
+    "certificates": "a certificate with that thumbprint in that store of the server",
+    "observed_certificates": "an observed certificate with that thumbprint in that store",
+    "private_keys": "a private key for that certificate",
+    "published_certificates": "a published certificate with that thumbprint",
+    "connectors": "a connector of that identity",
+    "accepted_domains": "that accepted domain",
+    "mailboxes": "a mailbox of that address",
+    "virtual_directories": "a virtual directory of that name on that server",
+    "edge_subscriptions": "an Edge subscription of that server",
+    "meta": "a meta value of that name",
+}
+
+
+def _store_error(exc: SQLAlchemyError) -> CertwardError:
+    """A database error as one coded line: a unique constraint the domain requires names
+    the object that already exists; anything else is ``store.database_error``."""
+    table = _unique_violation(exc)
+    if table is not None:
+        what = _UNIQUE_OBJECTS.get(table, f"a row of {table} with those values")
+        return STORE_OBJECT_EXISTS(
+            f"the store already holds {what}; nothing was written", kind=table
+        )
+    name = exc.__class__.__name__
+    return STORE_DATABASE_ERROR(f"database error: {name}: {_one_line(exc)}", error=name)
+
+
+def _unique_violation(exc: SQLAlchemyError) -> str | None:
+    """The table whose unique constraint ``exc`` reports, or None for other errors."""
+    if not isinstance(exc, IntegrityError):
+        return None
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505":  # psycopg: unique_violation
+        diag = getattr(orig, "diag", None)
+        return str(getattr(diag, "table_name", None) or "") or "?"
+    found = re.match(r"UNIQUE constraint failed: (\w+)\.", str(orig))  # sqlite3
+    return found.group(1) if found else None
+
+
 def _one_line(exc: SQLAlchemyError) -> str:
+    """The driver's message on one line (PostgreSQL's has a DETAIL line)."""
     detail = str(getattr(exc, "orig", None) or exc)
     return " ".join(detail.split())
 
@@ -808,7 +830,7 @@ def _sqlite_connect(dbapi_connection: object, _record: object) -> None:
 def _sqlite_begin(connection: Connection) -> None:
     """Writers begin with the write lock held (``BEGIN IMMEDIATE``); a second writer waits
     up to the busy timeout. Short reads (:meth:`SqlStore.generation`) begin deferred."""
-    if connection.get_execution_options().get(_READ_ONLY):
+    if connection.get_execution_options().get(READ_ONLY):
         connection.exec_driver_sql("BEGIN")
     else:
         connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,4 +1,8 @@
-"""SQLAlchemy 2 tables (SQLite by default, PostgreSQL by URL)."""
+"""SQLAlchemy 2 tables (SQLite by default, PostgreSQL by URL).
+
+The database is made and upgraded by the Alembic revisions in ``migrations/versions``; a
+change here needs a revision there (``tests/storage/test_migrations.py`` compares them).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import datetime as dt
 from sqlalchemy import (
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -22,6 +27,8 @@ class Base(DeclarativeBase):
 
 class OrganisationRow(Base):
     __tablename__ = "organisations"
+    # At most one organisation: ``singleton`` is always 1 and unique (revision 0002).
+    __table_args__ = (Index("uq_organisations_singleton", "singleton", unique=True),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(256))
@@ -35,6 +42,7 @@ class OrganisationRow(Base):
     # comma-separated domains (no wildcards, so no commas inside)
     tls_send_domain_secure_list: Mapped[str] = mapped_column(Text, default="")
     tls_receive_domain_secure_list: Mapped[str] = mapped_column(Text, default="")
+    singleton: Mapped[int | None] = mapped_column(Integer, default=1)
 
 
 class ServerRow(Base):
