@@ -30,6 +30,7 @@ Third-party errors are translated at the boundary with ``raise ... from exc``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
@@ -41,6 +42,7 @@ class CertwardError(Exception):
     exit_code: ClassVar[int] = 1
 
     def __init__(self, message: str, *, code: ErrorCode, **facts: object) -> None:
+        message = one_line(message)
         super().__init__(message)
         self.message = message
         self.code = code
@@ -158,6 +160,19 @@ def lookup(id: str) -> ErrorCode:
     import certward.codes  # noqa: F401
 
     return _REGISTRY[id]
+
+
+# What str.splitlines() breaks at, and the other control characters a terminal acts on.
+_LINE_BREAKS = re.compile(r"\s*[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]+\s*")
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f]")
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: a third-party library's multi-line text (asn1crypto's "while
+    parsing ..." lines) joined with spaces, other control characters shown escaped. Every
+    error's message goes through it: the command line prints one ``error:`` line."""
+    message = _LINE_BREAKS.sub(" ", message.strip())
+    return _CONTROLS.sub(lambda m: repr(m.group())[1:-1], message)
 
 
 def _plain(value: object) -> object:

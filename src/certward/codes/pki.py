@@ -118,3 +118,11 @@ PFX_LEAF_MISSING = code(
     PkiError,
     "No certificate in the PKCS#12 file belongs to its private key.",
 )
+
+# -- certificates read lazily (certward.pki.certinfo) -------------------------------------------
+CERTIFICATE_DAMAGED = code(
+    "pki.certificate_damaged",
+    PkiError,
+    "A certificate loads but one of its parts (named in the fact 'field': subject, "
+    "extensions, public key ...) is malformed or of a kind certward cannot read.",
+)

@@ -1,16 +1,28 @@
-"""Facts about a certificate as Get-ExchangeCertificate reports them (pure, no I/O)."""
+"""Facts about a certificate as Get-ExchangeCertificate reports them (pure, no I/O).
+
+``cryptography`` parses a certificate's parts lazily: a certificate with a malformed
+extension, name or key loads, and fails only when that part is read. Every certificate a
+reader hands on has passed :func:`check_readable` (which reads each part once), and the
+functions here that read parts do so inside :func:`reading`: a part that cannot be read is
+a coded ``pki.certificate_damaged`` naming the part, never a ValueError from the library.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, types
+from cryptography.utils import CryptographyDeprecationWarning
 
+from certward.codes.pki import CERTIFICATE_DAMAGED
 from certward.model import Thumbprint
 from certward.pki.names import common_name, dotnet_x500
 
@@ -27,6 +39,71 @@ _SIGNATURE_NAMES = {
     "ecdsa-with-SHA384": "sha384ECDSA",
     "ecdsa-with-SHA512": "sha512ECDSA",
 }
+
+
+# What cryptography raises for a part it cannot parse or does not know (lazily, on reading).
+_UNREADABLE = (
+    ValueError,
+    TypeError,
+    UnsupportedAlgorithm,
+    x509.DuplicateExtension,
+    x509.InvalidVersion,
+    x509.UnsupportedGeneralNameType,
+)
+
+
+@contextmanager
+def reading(part: str, where: str | x509.Certificate) -> Iterator[None]:
+    """Read ``part`` of a certificate from ``where`` (a file; a certificate is named by its
+    thumbprint):
+    what cryptography cannot parse becomes ``pki.certificate_damaged`` naming both; its
+    warnings about tolerated defects (a negative serial number, a long country code) are not
+    printed, since the certificate is read as Windows reads it."""
+    with quietly():
+        try:
+            yield
+        except _UNREADABLE as exc:
+            if isinstance(where, x509.Certificate):
+                where = f"certificate {thumbprint(to_der(where))}"
+            raise CERTIFICATE_DAMAGED(
+                f"{where}: the certificate's {part} cannot be read ({exc})",
+                file=where,
+                field=part,
+            ) from exc
+
+
+@contextmanager
+def quietly() -> Iterator[None]:
+    """Without cryptography's warnings about defects it tolerates (a serial number that is not
+    positive, a country code of the wrong length, a PKCS#12 file in BER): Windows reads such
+    files too, and a warning would print lines of Python around the command's output."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+        warnings.filterwarnings("ignore", "Attribute's length", UserWarning)
+        warnings.filterwarnings("ignore", "PKCS#12 bundle could not be parsed as DER", UserWarning)
+        yield
+
+
+# Each part cryptography parses lazily, read as the services read it.
+_PARTS: tuple[tuple[str, Callable[[x509.Certificate], object]], ...] = (
+    ("version", lambda c: c.version),
+    ("serial number", lambda c: c.serial_number),
+    ("subject", lambda c: dotnet_x500(c.subject)),
+    ("issuer", lambda c: dotnet_x500(c.issuer)),
+    ("validity", lambda c: (c.not_valid_before_utc, c.not_valid_after_utc)),
+    ("extensions", lambda c: [e.value for e in c.extensions]),
+    ("public key", lambda c: c.public_key()),
+    ("signature algorithm", lambda c: signature_algorithm(c)),
+)
+
+
+def check_readable(cert: x509.Certificate, *, source: str) -> x509.Certificate:
+    """``cert`` when every part of it can be read; else ``pki.certificate_damaged`` naming
+    ``source`` and the part. Readers call it on each certificate they return."""
+    for part, read in _PARTS:
+        with reading(part, source):
+            read(cert)
+    return cert
 
 
 def thumbprint(der: bytes) -> Thumbprint:
@@ -61,7 +138,9 @@ def key_size(public_key: object) -> int:
 def dns_names(cert: x509.Certificate | x509.CertificateSigningRequest) -> list[str]:
     """The certificate's DNS subject alternative names, in order."""
     try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        where = cert if isinstance(cert, x509.Certificate) else "certificate request"
+        with reading("extensions", where):
+            san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
     except x509.ExtensionNotFound:
         return []
     return list(san.value.get_values_for_type(x509.DNSName))
@@ -85,15 +164,18 @@ def is_self_signed(cert: x509.Certificate) -> bool:
     if not is_self_issued(cert):
         return False
     try:
-        cert.verify_directly_issued_by(cert)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
+        with quietly():
+            cert.verify_directly_issued_by(cert)
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False  # a key or signature algorithm it cannot check is no proof
     return True
 
 
 def is_ca(cert: x509.Certificate) -> bool:
     try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+        with reading("extensions", cert):
+            constraints = cert.extensions.get_extension_for_class(x509.BasicConstraints)
+        return bool(constraints.value.ca)
     except x509.ExtensionNotFound:
         # A v1 self-signed certificate is a root by convention.
         return cert.version is x509.Version.v1 and is_self_issued(cert)
@@ -123,7 +205,15 @@ class CertificateFacts:
 
 
 def facts(cert: x509.Certificate) -> CertificateFacts:
+    """The certificate's facts; ``pki.certificate_damaged`` names a part that cannot be read."""
     der = cert.public_bytes(serialization.Encoding.DER)
+    where = f"certificate {thumbprint(der)}"
+    check_readable(cert, source=where)
+    with reading("facts", where):
+        return _facts(cert, der)
+
+
+def _facts(cert: x509.Certificate, der: bytes) -> CertificateFacts:
     return CertificateFacts(
         thumbprint=thumbprint(der),
         subject=dotnet_x500(cert.subject),

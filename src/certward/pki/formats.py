@@ -13,11 +13,13 @@ from dataclasses import dataclass, field
 
 from asn1crypto import cms
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import types
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from certward.codes.pki import (
+    CERTIFICATE_DAMAGED,
     CERTIFICATE_MISSING,
     FILE_EMPTY,
     FILE_IS_REQUEST,
@@ -31,6 +33,7 @@ from certward.codes.pki import (
     PRIVATE_KEY_UNEXPECTED,
 )
 from certward.model import Password
+from certward.pki import certinfo
 
 _PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n.*?-----END \1-----", re.DOTALL)
 
@@ -59,7 +62,18 @@ def looks_like_pkcs12(data: bytes) -> bool:
 
 
 def load_bundle(data: bytes, *, source: str, password: Password | None = None) -> Bundle:
-    """Read certificates (and a key, for PKCS#12 or PEM with a key) from any supported format."""
+    """Read certificates (and a key, for PKCS#12 or PEM with a key) from any supported format.
+
+    Every certificate returned can be read in full (:func:`certinfo.check_readable`); any
+    other content is refused with a coded error naming ``source``."""
+    with certinfo.quietly():
+        bundle = _load_bundle(data, source=source, password=password)
+    for cert in bundle.certificates:
+        certinfo.check_readable(cert, source=source)
+    return bundle
+
+
+def _load_bundle(data: bytes, *, source: str, password: Password | None) -> Bundle:
     if not data.strip():
         raise FILE_EMPTY(f"{source}: the file is empty", file=source)
     if b"-----BEGIN " in data:
@@ -70,6 +84,12 @@ def load_bundle(data: bytes, *, source: str, password: Password | None = None) -
         return Bundle([x509.load_der_x509_certificate(data)], kind="DER")
     except ValueError:
         pass
+    except x509.InvalidVersion as exc:
+        raise CERTIFICATE_DAMAGED(
+            f"{source}: the certificate's version cannot be read ({exc})",
+            file=source,
+            field="version",
+        ) from exc
     try:
         return Bundle(load_pkcs7(data), kind="PKCS#7")
     except ValueError:
@@ -93,11 +113,14 @@ def load_pkcs7(data: bytes) -> list[x509.Certificate]:
             raise ValueError("not a PKCS#7 SignedData")
         choices = info["content"]["certificates"]
         ders = [choice.chosen.dump() for choice in choices] if choices else []
-    except (ValueError, TypeError, KeyError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, RecursionError) as exc:
         raise ValueError(f"not PKCS#7: {exc}") from exc
     if not ders:
         raise ValueError("the PKCS#7 file holds no certificate")
-    return [x509.load_der_x509_certificate(der) for der in ders]
+    try:
+        return [x509.load_der_x509_certificate(der) for der in ders]
+    except x509.InvalidVersion as exc:
+        raise ValueError(f"a certificate in the PKCS#7 file: {exc}") from exc
 
 
 def _pem_body(block: bytes) -> bytes:
@@ -119,7 +142,7 @@ def load_pkcs12(data: bytes, *, source: str, password: Password | None) -> Bundl
     for attempt in attempts:
         try:
             loaded = pkcs12.load_pkcs12(data, attempt)
-        except ValueError:
+        except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion):
             continue
         if loaded.cert is None:
             raise CERTIFICATE_MISSING(
@@ -179,7 +202,7 @@ def _load_pem(data: bytes, *, source: str, password: Password | None) -> Bundle:
             raise PRIVATE_KEY_ENCRYPTED(
                 f"{source}: the private key is encrypted", file=source
             ) from exc
-        except (ValueError, binascii.Error) as exc:
+        except (ValueError, binascii.Error, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
             raise PEM_DAMAGED(
                 f"{source}: damaged {label} block ({exc})", file=source, block=label
             ) from exc

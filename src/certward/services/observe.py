@@ -17,7 +17,7 @@ from typing import Any
 from certward import interop
 from certward.codes.general import INPUT_MISSING, SERVER_MANAGED
 from certward.codes.interop import OBSERVE_AUTH_BESIDE_MANAGED, OBSERVE_STORE_UNKNOWN
-from certward.errors import InteropError
+from certward.errors import CertwardError
 from certward.model import (
     AuthConfig,
     Connector,
@@ -119,14 +119,13 @@ def read_observation(
     """Parse one dump (any supported format, told by its content) into an Observation.
 
     ``store`` names the store of a ``certutil -store`` dump whose header does not (a custom
-    store name); raises InteropError naming ``source`` for text certward cannot read."""
+    store name); raises InteropError naming ``source`` for text certward cannot read, and
+    the error of a name or value the model refuses (a connector's name), naming it too."""
     try:
         dump = interop.parse(text)
         return _observation(source, dump, server, store)
-    except InteropError as exc:
-        raise InteropError(
-            f"{source}: {exc.message}", code=exc.code, **{**exc.facts, "file": source}
-        ) from None
+    except CertwardError as exc:
+        raise exc.code(f"{source}: {exc.message}", **{**exc.facts, "file": source}) from None
 
 
 def _observation(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -135,15 +136,25 @@ class Opened:
     mac_digest: str | None  # the MAC's digest as asn1crypto names it ("sha256")
 
 
+# A file may hold many encrypted safes: the iterations of all its MAC and encryptions together
+# are bounded too (a real file has a MAC, one encrypted safe and one shrouded key).
+MAX_TOTAL_ITERATIONS = 4 * MAX_ITERATIONS
+_SPENT: ContextVar[list[int] | None] = ContextVar("pfx_iterations_spent", default=None)
+
+
 @contextmanager
 def parsing(source: str) -> Iterator[None]:
-    """asn1crypto parses lazily: a malformed part can fail wherever it is first read."""
+    """asn1crypto parses lazily: a malformed part can fail wherever it is first read. Within
+    it, the iterations the file asks for are counted against :data:`MAX_TOTAL_ITERATIONS`."""
+    token = _SPENT.set([0])
     try:
         yield
     except CertwardError:
         raise
-    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError, RecursionError) as exc:
         raise PFX_DAMAGED(f"{source}: not a valid PKCS#12 file ({exc})", file=source) from None
+    finally:
+        _SPENT.reset(token)
 
 
 def _check_iterations(count: int, what: str, source: str) -> None:
@@ -153,6 +164,16 @@ def _check_iterations(count: int, what: str, source: str) -> None:
             file=source,
             iterations=count,
         )
+    spent = _SPENT.get()
+    if spent is not None:
+        spent[0] += count
+        if spent[0] > MAX_TOTAL_ITERATIONS:
+            raise PFX_ITERATIONS_OUT_OF_RANGE(
+                f"{source}: the file's MAC and encryptions ask for {spent[0]} iterations in "
+                f"all (at most {MAX_TOTAL_ITERATIONS})",
+                file=source,
+                iterations=spent[0],
+            )
 
 
 def _check_encryption(encryption: Encryption, what: str, source: str) -> None:
@@ -278,11 +299,14 @@ def load_key(
         ) from None
 
 
-def certificate(bag: SafeBag) -> x509.Certificate | None:
+def certificate(bag: SafeBag, source: str) -> x509.Certificate | None:
+    """The bag's X.509 certificate, every part of it readable (None: another kind of bag)."""
     value = bag["bag_value"]
     if value["cert_id"].native != "x509":
         return None
-    return x509.load_der_x509_certificate(value["cert_value"].parsed.dump())
+    with certinfo.reading("encoding", source):
+        cert = x509.load_der_x509_certificate(value["cert_value"].parsed.dump())
+    return certinfo.check_readable(cert, source=source)
 
 
 def find_leaf(
@@ -306,7 +330,7 @@ def read_pfx(data: bytes, password: Password | None, *, source: str) -> PfxConte
     verified first (a wrong password or an altered file is refused), then everything."""
     if not looks_like_pkcs12(data):
         raise PFX_NOT_PKCS12(f"{source}: not a PKCS#12 (.pfx) file", file=source)
-    with parsing(source):
+    with parsing(source), certinfo.quietly():
         return _read_pfx(data, password.reveal() if password is not None else None, source)
 
 
@@ -343,7 +367,7 @@ def _read_pfx(data: bytes, secret: bytes | None, source: str) -> PfxContents:
         for bag in safe.bags or []:
             if bag_kind(bag) != "cert_bag":
                 continue
-            cert = certificate(bag)
+            cert = certificate(bag, source)
             if cert is None:
                 continue
             name = text_attribute(bag, OID_FRIENDLY_NAME)
@@ -360,7 +384,7 @@ def _read_pfx(data: bytes, secret: bytes | None, source: str) -> PfxContents:
         loaded = _crypto_load(data, secret, source)
         certificates = [
             CertificateEntry(
-                c.certificate,
+                certinfo.check_readable(c.certificate, source=source),
                 c.friendly_name.decode("utf-8", "replace") if c.friendly_name else None,
             )
             for c in ([loaded.cert] if loaded.cert else []) + list(loaded.additional_certs)
@@ -391,8 +415,9 @@ def _crypto_load(
     data: bytes, password: bytes, source: str
 ) -> crypto_pkcs12.PKCS12KeyAndCertificates:
     try:
-        return crypto_pkcs12.load_pkcs12(data, password)
-    except (ValueError, UnsupportedAlgorithm) as exc:
+        with certinfo.quietly():
+            return crypto_pkcs12.load_pkcs12(data, password)
+    except (ValueError, UnsupportedAlgorithm, x509.InvalidVersion) as exc:
         raise PFX_UNDECRYPTABLE(
             f"{source}: cannot decrypt the PKCS#12 file ({exc})", file=source
         ) from None

@@ -102,7 +102,7 @@ def _set_attributes(
     key_safe.bags[key_index] = with_attributes(key_bag, updates)
     if cert_updates:
         key = load_key(key_bag, key_encryption(key_bag), secret, source)
-        target = _leaf_bag(opened, key, old_key_id)
+        target = _leaf_bag(opened, key, old_key_id, source)
         if target is None:
             raise PFX_LEAF_MISSING(
                 f"{source}: no certificate in the file belongs to its private key", file=source
@@ -115,11 +115,11 @@ def _set_attributes(
 
 
 def _leaf_bag(
-    opened: Opened, key: types.PrivateKeyTypes | None, key_id: object
+    opened: Opened, key: types.PrivateKeyTypes | None, key_id: object, source: str
 ) -> tuple[Safe, int] | None:
     return find_leaf(
         (
-            ((safe, index), certificate(bag), text_attribute(bag, OID_LOCAL_KEY_ID))
+            ((safe, index), certificate(bag, source), text_attribute(bag, OID_LOCAL_KEY_ID))
             for safe in opened.safes
             for index, bag in enumerate(safe.bags or [])
             if bag_kind(bag) == "cert_bag"
