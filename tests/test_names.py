@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,8 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from certward.commandline import certward_command
+from certward.errors import CertwardError
 from certward.model import names
 from certward.paths import safe_join
+from certward.services import _names
+from tests.conftest import Cli, error_line
 
 HOSTILE = [
     "a'b",
@@ -128,3 +132,44 @@ def test_certward_command_splits_back_into_its_argv(value: str) -> None:
 @given(st.lists(st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"))))
 def test_certward_command_round_trips_any_argv(argv: list[str]) -> None:
     assert shlex.split(certward_command(*argv)) == ["certward", *argv]
+
+
+# -- the services' codes --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("check", "value", "code"),
+    [
+        (_names.server_name, "EX01;Start-Process calc.exe;", "server.name_invalid"),
+        (_names.connector_name, "Hybrid\nRemove-Item", "connector.name_syntax"),
+        (_names.friendly_name, "line\nbreak", "certificate.friendly_name_invalid"),
+        (_names.site_name, "Default-First-Site\r\n", "edge.site_name_invalid"),
+    ],
+)
+def test_each_name_is_refused_with_its_code_on_one_line(
+    check: Callable[[str], str], value: str, code: str
+) -> None:
+    with pytest.raises(CertwardError) as refused:
+        check(value)
+    assert refused.value.code.id == code
+    assert "\n" not in refused.value.message and "\r" not in refused.value.message
+
+
+def test_a_mail_address_is_refused_with_its_code() -> None:
+    with pytest.raises(CertwardError) as refused:
+        _names.mail_local_part("../../x", "../../x@contoso.com")
+    assert refused.value.code.id == "mail.address_invalid"
+    assert refused.value.facts == {"address": "../../x@contoso.com"}
+
+
+def test_a_state_path_from_a_name_is_refused_with_a_code(tmp_path: Path) -> None:
+    with pytest.raises(CertwardError) as refused:
+        _names.state_path(tmp_path, "logs", "..", "x")
+    assert refused.value.code.id == "input.invalid"
+
+
+def test_a_vdir_url_with_a_line_break_is_refused(org: Cli) -> None:
+    line = error_line(org, "vdir", "set", "owa", "--server", "EXCH01", "--external-url",
+                      "https://mail.contoso.com/owa\nRemove-Item C:\\")  # fmt: skip
+    assert "control character" in line
+    line = error_line(org, "cert", "new", "--server", "EXCH01", "--subject", "CN=x.contoso.com",
+                      "--friendly-name", "a\nb")  # fmt: skip
+    assert "friendly name" in line

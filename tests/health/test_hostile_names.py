@@ -175,7 +175,6 @@ def test_a_hint_quotes_the_name_for_a_shell(name: str) -> None:
 
 # -- the measured faults ---------------------------------------------------------------------
 def test_a_mailbox_address_cannot_leave_the_mail_folder(cli: Cli, tmp_path: Path) -> None:
-    cli("org", "init", "Contoso", "--domain", "contoso.com")
     password = tmp_path / "state" / "pw.txt"
     password.parent.mkdir()
     password.write_text("Pa55word!")
@@ -200,7 +199,6 @@ def test_observe_refuses_a_server_name_that_is_a_command(cli: Cli) -> None:
 
 @pytest.mark.parametrize("name", ["Hybrid\nRemove-Item C:\\", "Hybrid\r", "a\\b", "x" * 65])
 def test_a_line_break_cannot_enter_a_connector_name(cli: Cli, name: str) -> None:
-    cli("org", "init", "Contoso", "--domain", "contoso.com")
     line = error_line(cli, "connector", "add", "send", name, "--server", "EXCH01",
                       "--address-space", "contoso.com")  # fmt: skip
     assert "invalid connector name" in line

@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from certward.codes.endpoints import VDIR_NOT_FOUND, VDIR_URL_INVALID
 from certward.model import VirtualDirectory
+from certward.model.names import has_control
 from certward.services.ports import UnitOfWork
 
 
@@ -14,6 +15,8 @@ def _url(value: str) -> str | None:
     if value == "":
         return None  # clears it, as $null does
     parts = urlsplit(value)
+    if has_control(value) or " " in value:  # a URL is printed in EMS fixes and reports
+        raise VDIR_URL_INVALID(f"a URL holds no space or control character: {value!r}", url=value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise VDIR_URL_INVALID(f"not an http(s) URL: {value!r}", url=value)
     return value
