@@ -368,3 +368,30 @@ def test_settings_name_the_stores_own_files(isolated_store: Path) -> None:
     assert own[isolated_store] == "database"
     assert own[isolated_store.parent / "certward.key"] == "master key file"
     assert own[Path(f"{isolated_store}-wal")] == "database journal"
+
+
+def test_keys_under_two_master_keys_are_found_and_a_rotation_changes_nothing(
+    cli: Cli, isolated_store: Path
+) -> None:
+    """Measured: a copied database ended up with keys under two master keys, unnoticed."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    _init(cli)
+    stranger = KeyVault(b"1" * 64).seal(ec.generate_private_key(ec.SECP256R1()))
+    engine = create_engine(f"sqlite:///{isolated_store}")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE private_keys SET encrypted_pkcs8 = :b "
+                "WHERE id = (SELECT min(id) FROM private_keys)"
+            ),
+            {"b": stranger},
+        )
+    engine.dispose()
+    key_file = isolated_store.parent / "certward.key"
+    key = key_file.read_bytes()
+
+    assert "1 of 3 stored private keys do not open under it" in error_line(cli, "key", "check")
+    assert "master key" in error_line(cli, "key", "rotate")
+    assert key_file.read_bytes() == key
+    assert not (isolated_store.parent / "certward.key.new").exists()

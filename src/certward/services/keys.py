@@ -261,11 +261,15 @@ class MasterKeys:
         staged = self._settings.staged_key_file
         if in_file:
             write_atomically(staged, new.text + b"\n", mode=0o600, replace=True)
-        with self._store.transaction() as repo:
-            if repo.meta(META_NAME) != current.record.to_json():
-                raise self._mismatch(current.key, "was changed by another rotation meanwhile")
-            count = repo.reseal_keys(lambda blob: new_vault.seal(old_vault.open(blob)))
-            repo.set_meta(META_NAME, record.to_json())
+        try:
+            with self._store.transaction() as repo:
+                if repo.meta(META_NAME) != current.record.to_json():
+                    raise self._mismatch(current.key, "was changed by another rotation meanwhile")
+                count = repo.reseal_keys(lambda blob: new_vault.seal(old_vault.open(blob)))
+                repo.set_meta(META_NAME, record.to_json())
+        except BaseException:
+            staged.unlink(missing_ok=True)  # nothing was re-sealed: the old key stays the key
+            raise
         installed = None
         if in_file:
             os.replace(staged, self._settings.key_file)

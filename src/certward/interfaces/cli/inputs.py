@@ -93,7 +93,7 @@ def _refuse_own_file(path: Path, target: Path) -> None:
     own |= {p: w for opened in opened_settings() for p, w in opened.own_files().items()}
     resolved = Path(os.path.realpath(target))
     what = own.get(resolved)
-    if what is None and resolved.name == KEY_FILE_NAME:
+    if what is None and resolved.name in (KEY_FILE_NAME, f"{KEY_FILE_NAME}.new"):
         what = "master key file"
     if what is None and resolved.exists():
         identity = _identity(resolved)
