@@ -204,13 +204,20 @@ class CertificateFacts:
     version: int
 
 
-def facts(cert: x509.Certificate) -> CertificateFacts:
-    """The certificate's facts; ``pki.certificate_damaged`` names a part that cannot be read."""
-    der = cert.public_bytes(serialization.Encoding.DER)
-    where = f"certificate {thumbprint(der)}"
+@contextmanager
+def read_whole(cert: x509.Certificate) -> Iterator[None]:
+    """Read many parts of ``cert`` in the block: each is checked first (see
+    :func:`check_readable`; the certificate named by its thumbprint), warnings not printed."""
+    where = f"certificate {thumbprint(to_der(cert))}"
     check_readable(cert, source=where)
     with reading("facts", where):
-        return _facts(cert, der)
+        yield
+
+
+def facts(cert: x509.Certificate) -> CertificateFacts:
+    """The certificate's facts; ``pki.certificate_damaged`` names a part that cannot be read."""
+    with read_whole(cert):
+        return _facts(cert, to_der(cert))
 
 
 def _facts(cert: x509.Certificate, der: bytes) -> CertificateFacts:

@@ -57,20 +57,22 @@ class CertProfile:
 
     @classmethod
     def of(cls, cert: x509.Certificate) -> CertProfile:
-        public_key = cert.public_key()
-        return cls(
-            subject=cert.subject,
-            issuer=cert.issuer,
-            dns_names=tuple(certinfo.dns_names(cert)),
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            self_signed=certinfo.is_self_signed(cert),
-            is_ca=certinfo.is_ca(cert),
-            version=cert.version.value + 1,
-            key_type=key_type(public_key),
-            key_size=certinfo.key_size(public_key),
-            signature_algorithm=certinfo.signature_algorithm(cert),
-        )
+        """The profile of ``cert``; ``pki.certificate_damaged`` names a part it cannot read."""
+        with certinfo.read_whole(cert):
+            public_key = cert.public_key()
+            return cls(
+                subject=cert.subject,
+                issuer=cert.issuer,
+                dns_names=tuple(certinfo.dns_names(cert)),
+                not_before=cert.not_valid_before_utc,
+                not_after=cert.not_valid_after_utc,
+                self_signed=certinfo.is_self_signed(cert),
+                is_ca=certinfo.is_ca(cert),
+                version=cert.version.value + 1,
+                key_type=key_type(public_key),
+                key_size=certinfo.key_size(public_key),
+                signature_algorithm=certinfo.signature_algorithm(cert),
+            )
 
     @property
     def common_name(self) -> str | None:

@@ -10,6 +10,7 @@ from cryptography import x509
 
 from certward.codes.pki import TLS_CERTIFICATE_NAME_INVALID
 from certward.model.connectors import TlsCertificateName, TlsNameStatus
+from certward.pki import certinfo
 from certward.pki.names import NameSyntaxError, dotnet_x500, parse_dotnet_x500, same_name
 from certward.pki.profile import CertProfile
 
@@ -18,7 +19,9 @@ T = TypeVar("T")
 
 def tls_certificate_name(cert: x509.Certificate) -> TlsCertificateName:
     """``"<I>$($cert.Issuer)<S>$($cert.Subject)"`` as seed 002 builds it."""
-    return TlsCertificateName(dotnet_x500(cert.issuer), dotnet_x500(cert.subject))
+    with certinfo.reading("issuer and subject", cert):
+        issuer, subject = dotnet_x500(cert.issuer), dotnet_x500(cert.subject)
+    return TlsCertificateName(issuer, subject)
 
 
 @functools.lru_cache(maxsize=256)
