@@ -17,15 +17,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from certward.clock import SystemClock
-from certward.compose import build_app
-from certward.config import load_settings
-from certward.services.keys import RECOMMENDED_COST, ScryptCost, is_key_format
-from certward.services.organisation import OrganisationService
-from certward.storage import KeyVault, SqlStore
 from tests.conftest import Cli, error_line
 
-CHEAP = ScryptCost(n=2**14, r=8, p=1)  # tests only: the record made in the test says so
+# certward's own modules load inside the tests that use them, so that this file also runs
+# against a certward from before issue 12 (where each test must fail, not fail to import).
+CHEAP = (2**14, 8, 1)  # tests only: the scrypt cost of a record made in a test
 
 
 def _init(cli: Cli) -> None:
@@ -258,6 +254,8 @@ def test_sixteen_processes_starting_at_once_agree_on_one_key(tmp_path: Path) -> 
     assert [r[0] for r in results] == [0] * 16, results
     keys = {r[1].strip() for r in results}
     assert keys == {key_file.read_text().strip()}
+    from certward.services.keys import is_key_format
+
     assert is_key_format(key_file.read_bytes().strip())
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert [p.name for p in key_file.parent.iterdir()] == ["certward.key"]  # no temp left
@@ -270,10 +268,14 @@ def test_a_passphrase_goes_through_scrypt_with_the_databases_salt(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Before: a passphrase was the PKCS#8 password itself (PBKDF2, 2,048 rounds)."""
+    from certward.compose import build_app
+    from certward.services.keys import RECOMMENDED_COST, ScryptCost
+    from certward.storage import KeyVault, SqlStore
+
     assert (RECOMMENDED_COST.n, RECOMMENDED_COST.r, RECOMMENDED_COST.p) == (2**17, 8, 1)
     db = tmp_path / "certward.db"
     monkeypatch.setenv("CERTWARD_MASTER_KEY", "correct horse battery staple")
-    app = build_app(str(db), _test_scrypt_cost=CHEAP)
+    app = build_app(str(db), _test_scrypt_cost=ScryptCost(*CHEAP))
     app.organisation.init_organisation("Contoso")
     app.store.close()
 
@@ -303,6 +305,10 @@ def test_the_recommended_cost_is_what_a_new_record_gets(
 def test_an_older_databases_passphrase_is_accepted_then_rotated_to_scrypt(
     cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from certward.clock import SystemClock
+    from certward.services.organisation import OrganisationService
+    from certward.storage import KeyVault, SqlStore
+
     db = tmp_path / "old.db"
     old = SqlStore(f"sqlite:///{db}", KeyVault(b"old passphrase"))  # as certward sealed before
     OrganisationService(old, SystemClock()).init_organisation("Contoso")
@@ -364,6 +370,8 @@ def test_key_rotate_with_an_environment_key_needs_the_new_key(
 
 
 def test_settings_name_the_stores_own_files(isolated_store: Path) -> None:
+    from certward.config import load_settings
+
     own = load_settings().own_files()
     assert own[isolated_store] == "database"
     assert own[isolated_store.parent / "certward.key"] == "master key file"
@@ -375,6 +383,8 @@ def test_keys_under_two_master_keys_are_found_and_a_rotation_changes_nothing(
 ) -> None:
     """Measured: a copied database ended up with keys under two master keys, unnoticed."""
     from cryptography.hazmat.primitives.asymmetric import ec
+
+    from certward.storage import KeyVault
 
     _init(cli)
     stranger = KeyVault(b"1" * 64).seal(ec.generate_private_key(ec.SECP256R1()))
