@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import sqlite3
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -689,6 +690,7 @@ class SqlStore:
         self.url = url
         self._vault = vault
         self._postgresql = url.startswith("postgresql")
+        self._sqlite = url.startswith("sqlite")
         try:
             if url.startswith("sqlite"):
                 self._engine = create_engine(url, connect_args={"timeout": _BUSY_TIMEOUT_S})
@@ -725,20 +727,37 @@ class SqlStore:
         SQLite begins it with ``BEGIN IMMEDIATE``; PostgreSQL locks the generation row
         (``SELECT ... FOR UPDATE``) first. A second writer therefore waits for the first
         to commit and then reads what it wrote, instead of overwriting it. When the block
-        changed something, the generation counter goes up in the same transaction."""
+        changed something, the generation counter goes up in the same transaction.
+
+        On SQLite a changing transaction is then checkpointed from the WAL into the
+        database file (passively: readers are not waited for), so that a copy of the file
+        alone, as backups and tests make, holds every commit."""
         session = self._sessions()
+        wrote = False
         try:
             with session.begin():
                 if self._postgresql:
                     session.execute(select(GenerationRow.value).with_for_update())
                 yield Repository(session, self._vault)
                 session.flush()
-                if session.info.pop(_WROTE, False):
+                wrote = session.info.pop(_WROTE, False)
+                if wrote:
                     session.execute(update(GenerationRow).values(value=GenerationRow.value + 1))
         except SQLAlchemyError as exc:
             raise _store_error(exc) from exc
         finally:
             session.close()
+        if wrote and self._sqlite:
+            self._checkpoint()
+
+    def _checkpoint(self) -> None:
+        connection = self._engine.raw_connection()  # the driver's, outside any transaction
+        try:
+            connection.cursor().execute("PRAGMA wal_checkpoint(PASSIVE)").close()
+        except sqlite3.Error:
+            pass  # the next checkpoint (SQLite's own at 1000 pages, or this) catches up
+        finally:
+            connection.close()
 
     def generation(self) -> int:
         """How many changing transactions the store has committed: a short read that takes
