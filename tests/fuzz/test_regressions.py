@@ -5,15 +5,17 @@ file and the part."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
+from asn1crypto import pkcs12 as asn1_pkcs12
 from cryptography import x509
 
 from certward.errors import CertwardError
 from certward.pki import certinfo, formats, pfx
 from certward.pki.profile import CertProfile
-from tests.fuzz.harness import PASSWORD
+from tests.fuzz.harness import PASSWORD, Seeds
 
 CORPUS = Path(__file__).parent / "corpus"
 
@@ -70,3 +72,27 @@ def test_a_pfx_whose_parser_message_had_two_lines_is_refused_on_one() -> None:
         assert refused.value.code.id == "pfx.damaged"
         assert "while parsing" in one_line(refused.value)  # asn1crypto's second line, joined
         assert refused.value.message.startswith("pfx-length-overflow.pfx: ")
+
+
+def test_a_pfx_of_many_costly_safes_is_refused_before_any_key_is_derived(
+    seeds: Seeds,
+) -> None:
+    """Five encrypted safes of 2,000,000 iterations each (each allowed alone): hours of the
+    PKCS#12 key derivation, refused before the first (the campaign's hang class)."""
+    legacy = next(d for d in seeds.of("pfx") if b"\x2a\x86\x48\x86\xf7\x0d\x01\x0c\x01\x03" in d)
+    pfx_file = asn1_pkcs12.Pfx.load(legacy)
+    infos = asn1_pkcs12.AuthenticatedSafe.load(pfx_file["auth_safe"]["content"].native)
+    encrypted = next(i for i in infos if i["content_type"].native == "encrypted_data")
+    algorithm = encrypted["content"]["encrypted_content_info"]["content_encryption_algorithm"]
+    algorithm["parameters"]["iterations"] = pfx.MAX_ITERATIONS
+    costly = asn1_pkcs12.AuthenticatedSafe(
+        [encrypted] * 5 + [i for i in infos if i is not encrypted]
+    )
+    pfx_file["auth_safe"]["content"] = costly.dump(force=True)
+    data = pfx_file.dump(force=True)
+    start = time.monotonic()
+    with pytest.raises(CertwardError) as refused:
+        pfx.read_pfx(data, PASSWORD, source="costly.pfx")
+    assert time.monotonic() - start < 2
+    assert refused.value.code.id == "pfx.iterations_out_of_range"
+    assert one_line(refused.value).startswith("costly.pfx: the file's MAC and encryptions ask for")

@@ -210,6 +210,7 @@ def open_pfx(data: bytes, password: bytes | None, source: str) -> Opened:
         _check_iterations(iterations, "MAC", source)
         verified = False
         if password is not None:
+            _check_safes(infos, source)
             expected = mac_data["mac"]["digest"].native
             try:
                 mac(auth_bytes, password, digest_name, salt, iterations).verify(expected)
@@ -221,8 +222,20 @@ def open_pfx(data: bytes, password: bytes | None, source: str) -> Opened:
                 ) from None
             verified = True
         mac_info = MacInfo(HASH_NAMES[digest_name], iterations, len(salt), verified)
+    elif password is not None:
+        _check_safes(infos, source)
     safes = [_open_safe(info, password, source) for info in infos]
     return Opened(safes, mac_info, digest_name)
+
+
+def _check_safes(infos: list[cms.ContentInfo], source: str) -> None:
+    """The encrypted safes' iterations, counted before any key is derived: a file of many
+    safes is refused at once, not after hours of derivations."""
+    for info in infos:
+        if info["content_type"].native == "encrypted_data":
+            eci = info["content"]["encrypted_content_info"]
+            encryption = parse_encryption(eci["content_encryption_algorithm"])
+            _check_encryption(encryption, "encrypted safe", source)
 
 
 def _open_safe(info: cms.ContentInfo, password: bytes | None, source: str) -> Safe:
@@ -234,8 +247,7 @@ def _open_safe(info: cms.ContentInfo, password: bytes | None, source: str) -> Sa
         encryption = parse_encryption(eci["content_encryption_algorithm"])
         if password is None:
             return Safe(encryption, None, info=info)
-        _check_encryption(encryption, "encrypted safe", source)
-        try:
+        try:  # its iterations were checked by _check_safes
             plain = decrypt(encryption, eci["encrypted_content"].native, password)
         except Unsupported as exc:
             return Safe(encryption, None, unsupported=str(exc), info=info)
