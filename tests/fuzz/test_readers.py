@@ -15,7 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.fuzz.harness import KINDS, READERS, Seeds, attempt, mutate
+from certward.errors import CertwardError
+from tests.fuzz.harness import KINDS, READERS, Seeds, attempt, mutate, read_bundle
 
 FUZZ = settings(
     max_examples=150,
@@ -66,3 +67,10 @@ def test_mutated_input_is_read_or_refused_on_one_line(seeds: Seeds, name: str) -
 @given(data=st.binary(max_size=600), name=st.sampled_from(sorted(READERS)))
 def test_arbitrary_bytes_are_read_or_refused_on_one_line(data: bytes, name: str) -> None:
     attempt(READERS[name], data)
+
+
+def test_a_request_in_pem_or_der_is_refused_as_a_request(seeds: Seeds) -> None:
+    for request in seeds.of("csr"):
+        with pytest.raises(CertwardError) as refused:
+            read_bundle(request)
+        assert refused.value.code.id == "pki.file_is_request"

@@ -94,10 +94,24 @@ def _load_bundle(data: bytes, *, source: str, password: Password | None) -> Bund
         return Bundle(load_pkcs7(data), kind="PKCS#7")
     except ValueError:
         pass
+    if _is_der_request(data):
+        raise FILE_IS_REQUEST(
+            f"{source}: this is a certificate request (DER), not a certificate; "
+            "send it to your certificate authority and import its reply",
+            file=source,
+        )
     raise FILE_UNRECOGNISED(
         f"{source}: not a certificate file (expected PEM, DER, PKCS#7 .p7b or PKCS#12 .pfx)",
         file=source,
     )
+
+
+def _is_der_request(data: bytes) -> bool:
+    try:
+        x509.load_der_x509_csr(data)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 def load_pkcs7(data: bytes) -> list[x509.Certificate]:
