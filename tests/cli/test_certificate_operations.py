@@ -105,6 +105,7 @@ def request(cli: Cli, directory: Path, subject: str, *domains: str) -> tuple[str
         "--exportable",
         "--out",
         str(out),
+        "--force",  # one file name for every request of a test
     )
     return result.stdout.split()[0], out
 
