@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from asn1crypto import pkcs12 as asn1_pkcs12
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -31,6 +32,7 @@ from certward.errors import CertwardError
 from certward.model import Password, StoreName
 from certward.pki import build, ca, certinfo, formats, pfx, tlsname
 from certward.pki.names import parse_exchange_dn
+from certward.pki.pfx._kdf import HASHES, mac
 from certward.pki.profile import CertProfile
 
 SOURCE = "fuzzed-input.bin"  # what every reader is told the file is called
@@ -84,6 +86,31 @@ def read_pfx_file(data: bytes) -> object:
     return contents
 
 
+def with_mac(data: bytes) -> bytes:
+    """``data`` with its MAC made right again for :data:`PASSWORD` (when it still parses as a
+    PFX), so that a mutation inside the safes reaches the bag and certificate readers instead
+    of stopping at the MAC check."""
+    try:
+        parsed = asn1_pkcs12.Pfx.load(data)
+        auth = parsed["auth_safe"]["content"].native
+        mac_data = parsed["mac_data"]
+        digest = mac_data["mac"]["digest_algorithm"]["algorithm"].native
+        iterations = mac_data["iterations"].native
+        if digest not in HASHES or not 1 <= iterations <= 10_000:
+            return data
+        salt = mac_data["mac_salt"].native
+        mac_data["mac"]["digest"] = mac(
+            auth, PASSWORD.reveal(), digest, salt, iterations
+        ).finalize()
+        return bytes(parsed.dump(force=True))
+    except Exception:  # not a PFX any more: the reader is given it as it is
+        return data
+
+
+def read_pfx_remac(data: bytes) -> object:
+    return read_pfx_file(with_mac(data))
+
+
 def read_dump(data: bytes) -> object:
     """``observe``: a dump decoded as the command line decodes it, read as one observation."""
     from certward.services.observe import read_observation
@@ -113,6 +140,7 @@ READERS: dict[str, Reader] = {
         Reader("der", read_bundle, "der"),
         Reader("pkcs7", read_bundle, "pkcs7"),
         Reader("pfx", read_pfx_file, "pfx"),
+        Reader("pfx-remac", read_pfx_remac, "pfx"),
         Reader("pfx-import", read_bundle, "pfx"),
         Reader("csr", read_bundle, "csr"),
         Reader("store", read_store_file, "pem"),
