@@ -11,7 +11,7 @@ from typing import Any
 
 from OpenSSL import SSL
 from twisted.internet.interfaces import IOpenSSLContextFactory
-from twisted.web import resource, server
+from twisted.web import http, resource, server
 from zope.interface import implementer
 
 from certward.endpoints.limits import HTTP_IDLE, SourceLimit
@@ -41,8 +41,22 @@ class _VirtualDirectory(resource.Resource):
         return body.encode()
 
 
+class _Channel(http.HTTPChannel):
+    """Twisted's channel, answering an over-long request or header line with 431 (Twisted
+    only drops the connection, which a TLS client may not notice for a long time)."""
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\n"
+            b"Connection: close\r\n\r\n"
+        )
+        self.loseConnection()
+
+
 class _Site(server.Site):
     """Twisted's site with a per-source connection limit."""
+
+    protocol = _Channel  # type: ignore[assignment]
 
     def __init__(self, root: resource.Resource, *, limit: SourceLimit) -> None:
         super().__init__(root, timeout=HTTP_IDLE)

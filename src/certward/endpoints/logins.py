@@ -109,7 +109,7 @@ class LoginThrottle:
     def refused(self, user: str, source: str, *, now: float) -> float:
         """Record an attempt refused without verifying (locked out): its delay."""
         u, s = self._tallies(user, source, now)
-        return self.policy.max_delay if max(u.locked_until, s.locked_until) > now else 0.0
+        return self.policy.step if max(u.locked_until, s.locked_until) > now else 0.0
 
 
 class PasswordChecker:

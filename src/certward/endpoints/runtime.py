@@ -1,8 +1,10 @@
 """Running one server's endpoints in one process on Twisted's asyncio reactor.
 
-The runtime is handed a ``load`` function (the services layer reads the store) and polls it
-once a second: a changed binding is used by the next connection, and a changed or new
-receive-connector binding is listened on, so no restart (no IISRESET) is needed.
+The runtime is handed a :class:`Reloader` (the services layer reads the store) and polls it
+once a second; it reads the store's change counter and loads a new snapshot only when that
+moved. A changed binding is used by the next connection, and a changed or new
+receive-connector binding is listened on, so no restart (no IISRESET) is needed. TLS
+contexts whose certificate and settings did not change are reused.
 """
 
 from __future__ import annotations
@@ -28,11 +30,10 @@ from certward.endpoints.logs import EventLog, ProtocolLog  # noqa: E402
 from certward.endpoints.mailstore import MailStore  # noqa: E402
 from certward.endpoints.pop3 import Pop3Factory  # noqa: E402
 from certward.endpoints.smtp_receive import ReceiveFactory, ReceiveState  # noqa: E402
-from certward.endpoints.snapshot import EndpointSnapshot  # noqa: E402
+from certward.endpoints.snapshot import EndpointSnapshot, Reloader  # noqa: E402
 from certward.endpoints.tls import (  # noqa: E402
     ContextFactory,
     install_flush_fix,
-    server_context,
 )
 from certward.model import Binding, Service  # noqa: E402
 from certward.paths import safe_join  # noqa: E402
@@ -61,7 +62,7 @@ class _Listening:
 
 @dataclass
 class Runtime:
-    load: Callable[[], EndpointSnapshot]
+    reloader: Reloader
     state_dir: Path
     options: ServeOptions
     now: Callable[[], dt.datetime]
@@ -79,7 +80,8 @@ class Runtime:
         reactor = get_reactor()
 
         install_flush_fix()
-        snapshot = self.load()
+        snapshot = self.reloader.poll()
+        assert snapshot is not None  # the first poll always loads
         name = snapshot.server.name
         logs = safe_join(self.state_dir, "logs", name)
         self.receive = ReceiveState(
@@ -122,7 +124,7 @@ class Runtime:
         selection = select_iis(snap.candidates, now=self.now())
         if selection.chosen is None:
             raise RuntimeError(f"{snap.server.name}: no certificate is enabled for IIS")
-        context = server_context(snap.server_tls(selection.chosen))
+        context = self.receive.contexts.context(snap.server_tls(selection.chosen))
         self._iis = (snap.version, context)
         return context
 
@@ -168,7 +170,9 @@ class Runtime:
         )  # fmt: skip
         factory = None
         if selection.chosen is not None:
-            factory = ContextFactory(server_context(snap.server_tls(selection.chosen)))
+            factory = ContextFactory(
+                self.receive.contexts.context(snap.server_tls(selection.chosen))
+            )
         self._service_contexts[service] = (snap.version, factory)
         return factory
 
@@ -230,11 +234,11 @@ class Runtime:
 
     def _reload(self) -> None:
         try:
-            snapshot = self.load()
+            snapshot = self.reloader.poll()
         except Exception as exc:
             self.say(f"warning: reload failed, keeping the previous configuration: {exc}")
             return
-        if snapshot.version != self.receive.snapshot.version:
+        if snapshot is not None and snapshot.version != self.receive.snapshot.version:
             self.receive.update(snapshot)
             self._sync_listeners(snapshot)
             self.say(f"{snapshot.server.name}: configuration reloaded")

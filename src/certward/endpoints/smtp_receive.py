@@ -60,6 +60,7 @@ class ReceiveState:
         self.events = events
         self.mail = mail
         self.now = now
+        self.contexts = tls.ContextCache()
         self._tls: dict[str, _ConnectorTls] = {}
 
     def update(self, snapshot: EndpointSnapshot) -> None:
@@ -108,7 +109,7 @@ class ReceiveState:
                 request_client_certificate=request,
                 client_cas=[r for r in roots if r.subject.public_bytes() in sent],
             )
-            context = tls.ContextFactory(tls.server_context(config))
+            context = tls.ContextFactory(self.contexts.context(config))
         state = _ConnectorTls(version, selection, context, issuers)
         self._tls[connector.identity] = state
         return state

@@ -1,9 +1,11 @@
-"""What a running server needs to know, read from the store in one go (pure data)."""
+"""What a running server needs to know, read from the store in one go (pure data), and
+the reloader that reads it again only when the store changed."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,9 +66,9 @@ class EndpointSnapshot:
             **options,
         )
 
-    @property
+    @functools.cached_property
     def version(self) -> str:
-        """Changes whenever anything a listener depends on changes."""
+        """Changes whenever anything a listener depends on changes (computed once)."""
         digest = hashlib.sha256()
         s = self.server
         digest.update(repr((s, sorted(self.accepted_domains))).encode())
@@ -78,3 +80,30 @@ class EndpointSnapshot:
         digest.update(repr(sorted(self.mailboxes)).encode())
         digest.update(repr(self.vdirs).encode())
         return digest.hexdigest()
+
+
+@dataclass
+class Reloader:
+    """Reads the snapshot again only when the store's change counter moved.
+
+    ``generation`` is cheap (one row); ``load`` decrypts keys and reads every table. The
+    counter is read before the load, so a change committed during a load is seen at the
+    next poll and loaded again, never missed.
+    """
+
+    generation: Callable[[], int]
+    load: Callable[[], EndpointSnapshot]
+    polls: int = 0
+    loads: int = 0
+    _seen: int | None = None
+
+    def poll(self) -> EndpointSnapshot | None:
+        """The new snapshot if the store changed since the last load, else None."""
+        self.polls += 1
+        current = self.generation()
+        if current == self._seen:
+            return None
+        snapshot = self.load()
+        self._seen = current
+        self.loads += 1
+        return snapshot

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import types
 from OpenSSL import SSL, crypto
 from twisted.internet.interfaces import IOpenSSLContextFactory
@@ -90,6 +91,40 @@ def server_context(config: ServerTls) -> SSL.Context:
     if config.on_info is not None:
         context.set_info_callback(config.on_info)
     return context
+
+
+class ContextCache:
+    """Server contexts by what they are made of (certificate, chain, versions, client-CA
+    request): a reload that changed something else reuses them instead of loading the key
+    into a new context. Holds at most ``size`` contexts, the oldest dropped first."""
+
+    def __init__(self, size: int = 64) -> None:
+        self._size = size
+        self._contexts: dict[tuple[object, ...], SSL.Context] = {}
+        self.built = 0
+
+    @staticmethod
+    def _key(config: ServerTls) -> tuple[object, ...]:
+        def der(cert: x509.Certificate) -> bytes:
+            return cert.public_bytes(serialization.Encoding.DER)
+
+        return (
+            der(config.certificate), tuple(der(c) for c in config.chain),
+            config.min_version, config.max_version, config.request_client_certificate,
+            config.require_client_certificate, tuple(der(c) for c in config.client_cas),
+            config.on_info,
+        )  # fmt: skip
+
+    def context(self, config: ServerTls) -> SSL.Context:
+        key = self._key(config)
+        found = self._contexts.get(key)
+        if found is None:
+            found = server_context(config)
+            self.built += 1
+            if len(self._contexts) >= self._size:
+                del self._contexts[next(iter(self._contexts))]
+            self._contexts[key] = found
+        return found
 
 
 def requested_ca_names(connection: SSL.Connection, where: int) -> list[bytes] | None:

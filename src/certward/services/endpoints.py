@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from cryptography.hazmat.primitives.asymmetric import types
 
 from certward.clock import Clock
 from certward.endpoints.logs import read_events, read_protocol_log
-from certward.endpoints.snapshot import EndpointSnapshot
+from certward.endpoints.snapshot import EndpointSnapshot, Reloader
 from certward.model import StoreName, Thumbprint
 from certward.pki import certinfo
 from certward.pki.selection import Candidate
@@ -19,8 +19,20 @@ from certward.services.ports import UnitOfWork
 from certward.services.views import TrustStores
 
 
-def load_snapshot(uow: UnitOfWork, server: str) -> EndpointSnapshot:
-    """One consistent read of everything the endpoints of ``server`` depend on."""
+@runtime_checkable
+class _Generations(Protocol):
+    def generation(self) -> int: ...
+
+
+def load_snapshot(
+    uow: UnitOfWork,
+    server: str,
+    key_cache: MutableMapping[Thumbprint, types.PrivateKeyTypes] | None = None,
+) -> EndpointSnapshot:
+    """One consistent read of everything the endpoints of ``server`` depend on.
+
+    A key already in ``key_cache`` is not decrypted again: a thumbprint names one
+    certificate, whose key cannot change. The cache keeps only the keys this read used."""
     with uow.transaction() as repo:
         srv = repo.server(server)
         org = repo.organisation()
@@ -38,7 +50,11 @@ def load_snapshot(uow: UnitOfWork, server: str) -> EndpointSnapshot:
                 )
             )
             if record.has_private_key and record.services:
-                keys[record.thumbprint] = repo.private_key(record)
+                cached = key_cache.get(record.thumbprint) if key_cache is not None else None
+                keys[record.thumbprint] = cached or repo.private_key(record)
+        if key_cache is not None:
+            key_cache.clear()
+            key_cache.update(keys)
 
         trust = TrustStores.of(repo, srv.name)
         transport = org.transport if org else None
@@ -88,13 +104,25 @@ class EndpointService:
 
         name = self._name(server)  # fails early, with one line, for an unknown server
         runtime = Runtime(
-            load=lambda: load_snapshot(self._uow, name),
+            reloader=self.reloader(name),
             state_dir=self._state,
             options=ServeOptions(host=host, limits=limits, **(ports or {})),
             now=self._clock.now,
             say=say,
         )
         return runtime.run()
+
+    def reloader(self, server: str) -> Reloader:
+        """Reads ``server``'s snapshot when the store changed (every time, for a store
+        without a change counter), reusing the keys it already decrypted."""
+        name = self._name(server)
+        keys: dict[Thumbprint, types.PrivateKeyTypes] = {}
+        counter = self._uow if isinstance(self._uow, _Generations) else None
+        polls = iter(range(1, 2**62))
+        return Reloader(
+            generation=counter.generation if counter is not None else lambda: next(polls),
+            load=lambda: load_snapshot(self._uow, name, keys),
+        )
 
     def protocol_log(
         self,
