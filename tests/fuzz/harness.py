@@ -13,7 +13,9 @@ tests and ``random.Random`` in the campaign, and a failing input replays from it
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import re
 import shutil
 import subprocess
 import tempfile
@@ -313,7 +315,19 @@ def _openssl_pkcs12(
 
 
 # -- mutations ----------------------------------------------------------------------------------
-KINDS = ("flip", "byte", "truncate", "delete", "insert", "splice", "length", "line")
+KINDS = (
+    "flip",
+    "byte",
+    "truncate",
+    "delete",
+    "insert",
+    "splice",
+    "length",  # a DER length tampered
+    "tag",  # a DER tag changed, lengths kept: the file still loads
+    "value",  # a byte inside a DER value changed: the file still loads, a part fails later
+    "pem",  # one of the DER mutations inside a PEM file's first block
+    "line",
+)
 
 # One mutation: its kind and three numbers it reads as it needs (positions, a byte, a seed).
 Op = tuple[str, int, int, int]
@@ -348,6 +362,10 @@ def _apply(data: bytes, op: Op, donors: Sequence[bytes]) -> bytes:
         return data[: a % (n + 1)] + donor[b % (len(donor) + 1) :]
     if kind == "length":
         return _tamper_length(data, a, b)
+    if kind in ("tag", "value"):
+        return _tamper_value(data, kind, a, b, c)
+    if kind == "pem":
+        return _inside_pem(data, a, b, c)
     if kind == "line":
         return _line_op(data, a, b, c)
     return data
@@ -383,6 +401,42 @@ def _tamper_length(data: bytes, a: int, b: int) -> bytes:
     else:
         new = LENGTHS[choice]
     return data[:start] + new + data[start + size :]
+
+
+_TAGS = (0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x0C, 0x13, 0x16, 0x17, 0x18, 0x1E, 0x30, 0x31)
+_TAGS += (0xA0, 0xA3, 0x80, 0x82, 0x86, 0x87)
+
+
+def _tamper_value(data: bytes, kind: str, a: int, b: int, c: int) -> bytes:
+    """Change a TLV's tag (its lengths kept), or one byte of its value."""
+    headers = der_headers(data)
+    if not headers:
+        return data
+    start, size, length = headers[a % len(headers)]
+    if kind == "tag":
+        at = start - 1  # the tag byte of a low tag number
+        return data[:at] + bytes([_TAGS[b % len(_TAGS)]]) + data[at + 1 :]
+    if not length:
+        return data
+    at = start + size + b % length
+    return data[:at] + bytes([c % 256]) + data[at + 1 :]
+
+
+_PEM = re.compile(rb"(-----BEGIN [A-Z0-9 ]+-----\r?\n)(.*?)(-----END )", re.DOTALL)
+
+
+def _inside_pem(data: bytes, a: int, b: int, c: int) -> bytes:
+    """A DER mutation (tag, value or length) of the first PEM block's content."""
+    match = _PEM.search(data)
+    if match is None:
+        return data
+    try:
+        der = base64.b64decode(b"".join(match.group(2).split()))
+    except ValueError:
+        return data
+    der = _apply(der, (("tag", "value", "length")[c % 3], a, b, c // 3), ())
+    body = base64.encodebytes(der)
+    return data[: match.start(2)] + body + data[match.end(2) :]
 
 
 def _encode_length(length: int) -> bytes:

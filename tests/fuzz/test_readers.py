@@ -36,7 +36,7 @@ OPS = st.lists(
         st.integers(0, 255),
     ),
     min_size=1,
-    max_size=4,
+    max_size=2,
 )
 
 
