@@ -7,6 +7,7 @@ addresses (127.x.y.z), so the per-source lockout of one test does not lock out t
 from __future__ import annotations
 
 import base64
+import functools
 import itertools
 import json
 import shutil
@@ -41,6 +42,7 @@ def fresh_source() -> str:
         return next(_sources)
 
 
+@functools.cache
 def tls_client() -> ssl.SSLContext:
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE  # self-signed
@@ -230,8 +232,9 @@ def test_password_guessing_does_not_stall_other_sessions(site: Site) -> None:
         for thread in guessers:
             thread.join(TIMEOUT)
     print(f"STARTTLS session idle {idle:.3f} s, under 8 guessing clients {attacked:.3f} s")
-    # On the event loop, scrypt verifications queue in front of every step of the session.
-    assert attacked < max(0.3, 10 * idle), (idle, attacked)
+    # On the event loop, scrypt verifications queue in front of every step of the session
+    # (x11 on two cores); on their own low-priority thread they do not (x1).
+    assert attacked < max(0.1, 4 * idle), (idle, attacked)
 
 
 def test_unknown_users_take_as_long_to_refuse_as_known_ones(site: Site) -> None:

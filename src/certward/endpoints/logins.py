@@ -10,6 +10,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +21,9 @@ from typing import Any
 from certward.endpoints.logs import EventLog
 from certward.model import Mailbox, Password
 from certward.passwords import reject_in_equal_time, verify_password
+
+VERIFY_NICENESS = 10  # password threads yield the CPU to the event loop
+_niced = threading.local()
 
 USER_LOCKED_EVENT = 4740  # "A user account was locked out"
 SOURCE_LOCKED_EVENT = 4625  # "An account failed to log on" (with the source network address)
@@ -112,6 +119,21 @@ class LoginThrottle:
         return self.policy.step if max(u.locked_until, s.locked_until) > now else 0.0
 
 
+def _lower_thread_priority() -> None:
+    """On Linux a thread has its own nice value: the password threads take a lower one, so
+    a stream of guesses slows the guesses, not the sessions on the event loop."""
+    if sys.platform != "linux" or getattr(_niced, "done", False):
+        return
+    _niced.done = True
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), VERIFY_NICENESS)
+
+
+def default_threads() -> int:
+    """One core is left to the event loop: ``cpu_count - 1`` threads, at least one."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
 class PasswordChecker:
     """Checks mailbox passwords off the event loop, throttled (one per running server)."""
 
@@ -121,14 +143,16 @@ class PasswordChecker:
         events: EventLog,
         *,
         policy: LoginPolicy | None = None,
-        threads: int = 2,
+        threads: int | None = None,
     ) -> None:
         from twisted.python.threadpool import ThreadPool
 
         self._mailboxes = mailboxes
         self._events = events
         self.throttle = LoginThrottle(policy)
-        self._pool = ThreadPool(minthreads=0, maxthreads=threads, name="certward-passwords")
+        self._pool = ThreadPool(
+            minthreads=0, maxthreads=threads or default_threads(), name="certward-passwords"
+        )
         self._started = False
 
     def _reactor(self) -> Any:
@@ -153,6 +177,7 @@ class PasswordChecker:
         mailbox = self._mailboxes().get(user)
 
         def verify() -> bool:
+            _lower_thread_priority()
             if mailbox is None:
                 return reject_in_equal_time(password)
             return verify_password(mailbox.password_hash, password)

@@ -215,6 +215,7 @@ class ReceiveSession(StartTlsBarrier, smtp.ESMTP):
 
     # -- session ---------------------------------------------------------------------------------
     def connectionMade(self) -> None:
+        self.transport.setTcpNoDelay(True)  # replies are small: no delayed-ACK waits
         local, remote = self.transport.getHost(), self.transport.getPeer()
         self._local, self._remote = f"{local.host}:{local.port}", f"{remote.host}:{remote.port}"
         connector = self.state.connector(self.connector_id)
