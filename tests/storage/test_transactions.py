@@ -107,3 +107,17 @@ def test_meta_values_and_the_generation_counter(app: App) -> None:
         repo.set_meta("test-value", "def")
         repo.server("NOPE")
     assert store.generation() == start + 2
+
+
+def test_a_statement_that_writes_counts_as_a_change(app: App) -> None:
+    from sqlalchemy import update
+
+    from certward.storage.schema import MetaRow
+
+    store = app.store
+    with store.transaction() as repo:
+        repo.set_meta("test-value", "a")
+    start = store.generation()
+    with store.transaction() as repo:
+        repo._session.execute(update(MetaRow).where(MetaRow.name == "test-value").values(value="b"))
+    assert store.generation() == start + 1

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import types
 from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from certward.codes.certificates import (
     CERTIFICATE_EXISTS,
@@ -715,6 +715,7 @@ class SqlStore:
             raise
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         event.listen(self._sessions, "after_flush", _note_writes)
+        event.listen(self._sessions, "do_orm_execute", _note_statement_writes)
 
     @property
     def engine(self) -> Engine:
@@ -826,6 +827,12 @@ def _unique_violation(exc: SQLAlchemyError) -> str | None:
         return str(getattr(diag, "table_name", None) or "") or "?"
     found = re.match(r"UNIQUE constraint failed: (\w+)\.", str(orig))  # sqlite3
     return found.group(1) if found else None
+
+
+def _note_statement_writes(state: ORMExecuteState) -> None:
+    """An ``insert``/``update``/``delete`` statement run on the session also changes it."""
+    if state.is_insert or state.is_update or state.is_delete:
+        state.session.info[_WROTE] = True
 
 
 def _one_line(exc: SQLAlchemyError) -> str:
