@@ -126,7 +126,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--burst", type=int, default=1000, help="sessions in the burst")
     parser.add_argument("--concurrency", type=int, default=200)
-    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--samples", type=int, default=100)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -154,22 +154,27 @@ def main() -> None:
             idle_cpu = (cpu_seconds(server.pid) - cpu0) / (time.monotonic() - wall0)
 
             idle = latency(port, options.samples)
-            stop, counter = threading.Event(), itertools.count()
+            stop, counter, answered = threading.Event(), itertools.count(), itertools.count()
 
             def guesser() -> None:
                 while not stop.is_set():
                     guess(imaps, next(counter))
+                    next(answered)
 
             threads = [threading.Thread(target=guesser) for _ in range(8)]
             for thread in threads:
                 thread.start()
             try:
+                deadline = time.monotonic() + 60
+                while next(answered) < 24 and time.monotonic() < deadline:
+                    greeting(port)  # until the guessers are in full swing
+                guesses0, attack0 = next(answered), time.monotonic()
                 attacked = latency(port, options.samples)
+                guess_rate = (next(answered) - guesses0) / (time.monotonic() - attack0)
             finally:
                 stop.set()
                 for thread in threads:
                     thread.join()
-            guesses = next(counter)
 
             def burst_one(_: int) -> bool:
                 try:
@@ -190,7 +195,7 @@ def main() -> None:
         print(f"{what:17} p50/p90 idle:                 {i50 * 1000:7.1f} / {i90 * 1000:7.1f} ms")
         print(f"{what:17} p50/p90 under 8 IMAP guessers: {a50 * 1000:7.1f} / {a90 * 1000:7.1f} ms"
               f"  (x{a50 / i50:.1f} / x{a90 / i90:.1f})")  # fmt: skip
-    print(f"IMAP guesses answered meanwhile:  {guesses}")
+    print(f"IMAP guesses answered meanwhile:  {guess_rate:.1f}/s")
     done = sum(outcomes)
     print(f"burst of {options.burst} STARTTLS sessions, {options.concurrency} concurrent: "
           f"{done} completed, {options.burst - done} failed or timed out (10 s), "
