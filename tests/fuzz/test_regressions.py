@@ -96,3 +96,13 @@ def test_a_pfx_of_many_costly_safes_is_refused_before_any_key_is_derived(
     assert time.monotonic() - start < 2
     assert refused.value.code.id == "pfx.iterations_out_of_range"
     assert one_line(refused.value).startswith("costly.pfx: the file's MAC and encryptions ask for")
+
+
+def test_a_request_with_an_invalid_version_is_refused_as_unrecognised() -> None:
+    """Found by the campaign: cryptography's InvalidVersion (not a ValueError) from a DER
+    request whose version is 2, raised while telling a request from other files."""
+    data = (CORPUS / "request-version-invalid.der").read_bytes()
+    with pytest.raises(CertwardError) as refused:
+        formats.load_bundle(data, source="request-version-invalid.der")
+    assert refused.value.code.id == "pki.file_unrecognised"
+    assert one_line(refused.value).startswith("request-version-invalid.der: ")

@@ -109,7 +109,7 @@ def _load_bundle(data: bytes, *, source: str, password: Password | None) -> Bund
 def _is_der_request(data: bytes) -> bool:
     try:
         x509.load_der_x509_csr(data)
-    except (ValueError, TypeError, UnsupportedAlgorithm):
+    except (ValueError, TypeError, UnsupportedAlgorithm, x509.InvalidVersion):
         return False
     return True
 

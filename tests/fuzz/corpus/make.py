@@ -4,6 +4,9 @@ Each is a real certificate from a test CA with a few bytes changed so that it st
 (``x509.load_der_x509_certificate`` succeeds: ``cryptography`` parses these parts lazily)
 but one part fails when read. Before issue 12 each gave a traceback from
 ``certinfo.facts`` / ``certinfo.is_ca``; the PFX one gave a message on two lines.
+
+``request-version-invalid.der`` is not made here: it is the input the fuzz campaign saved
+(``benchmarks/fuzz_campaign.py``, reader ``csr``), a mutated DER request.
 """
 
 from __future__ import annotations
