@@ -73,8 +73,10 @@ def org(cli: Cli, isolated_store: Path, org_template: Path) -> Cli:
     """An organisation with two Exchange 2019 Mailbox servers, EXCH01 and EXCH02 (a fresh
     copy of the session's template in this test's own store)."""
     isolated_store.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(org_template / "certward.db", isolated_store)
-    shutil.copy2(org_template / "certward.key", isolated_store.parent / "certward.key")
+    # The store runs SQLite in WAL mode: copy the write-ahead log too, where there is one.
+    for name in ("certward.db", "certward.db-wal", "certward.key"):
+        if (org_template / name).exists():
+            shutil.copy2(org_template / name, isolated_store.parent / name)
     return cli
 
 

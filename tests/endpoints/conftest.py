@@ -18,8 +18,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Cli
-
 READY_TIMEOUT = 60.0
 
 
@@ -139,14 +137,3 @@ def run_certward(
     if not ok and done.returncode == 0:
         raise AssertionError(f"certward {' '.join(args)} succeeded:\n{done.stdout}")
     return done
-
-
-@pytest.fixture
-def org(cli: Cli, isolated_store: Path, org_template: Path) -> Cli:
-    """The session's organisation, copied with its write-ahead log: the store runs SQLite in
-    WAL mode, and the template's last writes may still be in ``certward.db-wal``."""
-    isolated_store.parent.mkdir(parents=True, exist_ok=True)
-    for name in ("certward.db", "certward.db-wal", "certward.key"):
-        if (org_template / name).exists():
-            shutil.copy2(org_template / name, isolated_store.parent / name)
-    return cli
