@@ -442,3 +442,18 @@ def test_written_files_are_private(contoso: Cli, tmp_path: Path, password_file: 
         "--password-file", str(password_file),
     )  # fmt: skip
     assert out.stat().st_mode & 0o077 == 0
+
+
+def test_a_key_provider_windows_cannot_store_is_bad_content_naming_the_file(
+    contoso: Cli, tmp_path: Path, password_file: Path
+) -> None:
+    pem, _ = pem_with_key(tmp_path)
+    source = openssl_pfx(pem, tmp_path / "long-csp.pfx", "-CSP", "P" * 300)
+    result = contoso(
+        "cert", "import", "--server", "EXCH01", str(source), "--password-file", str(password_file),
+        ok=False,
+    )  # fmt: skip
+    assert result.exit_code == 1  # the file's content, not the caller's input
+    line = result.stderr.strip()
+    assert "\n" not in line
+    assert line.startswith(f"error: {source}: the key bag names a key provider Windows cannot")

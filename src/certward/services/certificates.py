@@ -36,7 +36,7 @@ from certward.codes.certificates import (
     IMPORT_REPLY_WITHOUT_REQUEST,
     IMPORT_SEVERAL_CERTIFICATES,
 )
-from certward.codes.pki import NAME_SYNTAX_INVALID
+from certward.codes.pki import NAME_SYNTAX_INVALID, PFX_DAMAGED
 from certward.model import (
     CAPI_SCHANNEL_PROVIDER,
     CertificateRecord,
@@ -555,7 +555,13 @@ def _pfx_key_provider(
     contents = pfx.read_pfx(data, None, source=source)
     if contents.key_place is pfx.KeyPlace.UNKNOWN and password is not None:
         contents = pfx.read_pfx(data, password, source=source)
-    return pfx.validate_provider_name(pfx.effective_provider(contents.key_attributes))
+    try:
+        return pfx.validate_provider_name(pfx.effective_provider(contents.key_attributes))
+    except ValueError as exc:  # pfx.provider_invalid, read from the file: its content is bad
+        raise PFX_DAMAGED(
+            f"{source}: the key bag names a key provider Windows cannot store ({exc})",
+            file=source,
+        ) from None
 
 
 def _subject(text: str) -> x509.Name:
