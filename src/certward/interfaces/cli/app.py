@@ -561,9 +561,7 @@ def cert_renew(
 ) -> None:
     """Renew: self-signed into a new certificate; CA-issued into a new request."""
     inputs.check_output(out, force=force_out)
-    sink = (
-        (lambda data: inputs.write_file(out, data, force=force_out)) if out is not None else None
-    )
+    sink = (lambda data: inputs.write_file(out, data, force=force_out)) if out is not None else None
     result = open_app(db).certificates.renew(
         server, as_thumbprint(thumbprint), sink=sink, binary=binary
     )
