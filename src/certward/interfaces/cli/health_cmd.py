@@ -57,7 +57,8 @@ def health(
 ) -> None:
     """Every health rule over the organisation: findings by server and severity, each with
     the certward command and the Exchange Management Shell equivalent that fix it.
-    Exit 0 clean, 1 warnings only, 2 errors or critical findings."""
+    Exit 0 OK, 1 WARNING (warnings only), 2 CRITICAL (errors or critical findings),
+    3 UNKNOWN (no verdict: a usage error, an unreadable store)."""
     from certward.health import html
     from certward.health.engine import powershell
     from certward.health.findings import Severity
