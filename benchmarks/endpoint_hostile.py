@@ -22,21 +22,19 @@ import argparse
 import functools
 import itertools
 import os
-import select
 import signal
 import smtplib
 import socket
 import ssl
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-CERTWARD = [sys.executable, "-m", "certward.interfaces.cli"]
+from _serve import bench_env, free_port, organisation, serve, wait_ready
+
 _sources = (
     f"127.{a}.{b}.{c}" for a, b, c in itertools.product(range(2, 250), range(250), range(1, 250))
 )
@@ -46,29 +44,6 @@ _lock = threading.Lock()
 def source() -> str:
     with _lock:
         return next(_sources)
-
-
-def certward(env: dict[str, str], *args: str) -> None:
-    subprocess.run([*CERTWARD, *args], env=env, check=True, capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_ready(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    assert process.stdout is not None
-    fd, seen, deadline = process.stdout.fileno(), b"", time.monotonic() + timeout
-    while b": ready" not in seen:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise SystemExit(f"certward serve did not start:\n{seen.decode()}")
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            raise SystemExit(f"certward serve exited:\n{seen.decode()}")
-        seen += chunk
 
 
 @functools.cache
@@ -130,22 +105,10 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle CPU")
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "CERTWARD_DB": str(Path(tmp) / "bench.db"),
-               "CERTWARD_MASTER_KEY": "benchmark-only", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        env = bench_env(tmp)
         port, imaps = free_port(), free_port()
-        certward(env, "org", "init", "Bench")
-        certward(env, "server", "add", "EXCH01", "--fqdn", "exch01.contoso.com")
-        certward(env, "connector", "set", "Default Frontend EXCH01", "--bind", f"127.0.0.1:{port}")
-        for name in ("Client Frontend", "Outbound Proxy Frontend", "Default", "Client Proxy"):
-            certward(env, "connector", "remove", f"{name} EXCH01")
-        certward(env, "domain", "add", "contoso.com")
-        (Path(tmp) / "pw").write_text("x\n")
-        certward(env, "mailbox", "add", "alice@contoso.com", "--server", "EXCH01",
-                 "--password-file", str(Path(tmp) / "pw"))  # fmt: skip
-        server = subprocess.Popen(
-            [*CERTWARD, "serve", "--server", "EXCH01", "--imaps-port", str(imaps)], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0,
-        )  # fmt: skip
+        organisation(env, tmp, port)
+        server = serve(env, "--imaps-port", str(imaps))
         try:
             wait_ready(server)
             starttls_session(port)  # warm-up

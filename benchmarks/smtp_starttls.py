@@ -10,50 +10,14 @@ concurrent clients. Prints figures; asserts nothing about speed.
 from __future__ import annotations
 
 import argparse
-import os
-import re
-import select
 import signal
 import smtplib
-import socket
 import ssl
-import subprocess
-import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-CERTWARD = [sys.executable, "-m", "certward.interfaces.cli"]
-
-
-def certward(env: dict[str, str], *args: str) -> None:
-    subprocess.run([*CERTWARD, *args], env=env, check=True, capture_output=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def peak_rss_kib(pid: int) -> int:
-    status = Path(f"/proc/{pid}/status").read_text()
-    match = re.search(r"VmHWM:\s+(\d+) kB", status)
-    return int(match.group(1)) if match else 0
-
-
-def wait_ready(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    assert process.stdout is not None
-    fd, seen, deadline = process.stdout.fileno(), b"", time.monotonic() + timeout
-    while b": ready" not in seen:
-        left = deadline - time.monotonic()
-        if left <= 0 or not select.select([fd], [], [], left)[0]:
-            raise SystemExit(f"certward serve did not start:\n{seen.decode()}")
-        chunk = os.read(fd, 65536)
-        if not chunk:
-            raise SystemExit(f"certward serve exited:\n{seen.decode()}")
-        seen += chunk
+from _serve import bench_env, free_port, organisation, peak_rss_kib, serve, wait_ready
 
 
 def session(port: int, context: ssl.SSLContext, n: int) -> None:
@@ -69,22 +33,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=16)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "CERTWARD_DB": str(Path(tmp) / "bench.db"),
-               "CERTWARD_MASTER_KEY": "benchmark-only", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+        env = bench_env(tmp)
         port = free_port()
-        certward(env, "org", "init", "Bench")
-        certward(env, "server", "add", "EXCH01", "--fqdn", "exch01.contoso.com")
-        certward(env, "connector", "set", "Default Frontend EXCH01", "--bind", f"127.0.0.1:{port}")
-        for name in ("Client Frontend", "Outbound Proxy Frontend", "Default", "Client Proxy"):
-            certward(env, "connector", "remove", f"{name} EXCH01")
-        certward(env, "domain", "add", "contoso.com")
-        (Path(tmp) / "pw").write_text("x\n")
-        certward(env, "mailbox", "add", "alice@contoso.com", "--server", "EXCH01",
-                 "--password-file", str(Path(tmp) / "pw"))  # fmt: skip
-        server = subprocess.Popen(
-            [*CERTWARD, "serve", "--server", "EXCH01"], env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, bufsize=0,
-        )  # fmt: skip
+        organisation(env, tmp, port)
+        server = serve(env)
         try:
             wait_ready(server)
             context = ssl.create_default_context()
