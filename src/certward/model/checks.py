@@ -8,6 +8,7 @@ judge (bad arguments, an unreadable store, an error): it is never reported as CR
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 
 
 class CheckStatus(enum.IntEnum):
@@ -17,7 +18,7 @@ class CheckStatus(enum.IntEnum):
     UNKNOWN = 3
 
     @classmethod
-    def worst(cls, statuses: list[CheckStatus] | tuple[CheckStatus, ...]) -> CheckStatus:
+    def worst(cls, statuses: Iterable[CheckStatus]) -> CheckStatus:
         """The most severe of ``statuses`` (OK when there are none); UNKNOWN ranks below
         CRITICAL, as the plugins' guidelines say: a definite failure wins."""
         order = (cls.OK, cls.UNKNOWN, cls.WARNING, cls.CRITICAL)

@@ -17,27 +17,19 @@ Several endpoints: the worst, CRITICAL over WARNING over UNKNOWN over OK (monito
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from certward.model import CheckStatus
 from certward.probe.report import EndpointReport, NameMatch
 
 if TYPE_CHECKING:
     from certward.probe.domain import DomainReport
 
 
-class Status(enum.IntEnum):
-    OK = 0
-    WARNING = 1
-    CRITICAL = 2
-    UNKNOWN = 3
-
-    @property
-    def severity(self) -> int:
-        """OK < UNKNOWN < WARNING < CRITICAL (max_state_alt)."""
-        return {Status.OK: 0, Status.UNKNOWN: 1, Status.WARNING: 2, Status.CRITICAL: 3}[self]
+# The checks' one verdict type (health, auth monitor and the prober share it).
+Status = CheckStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +39,7 @@ class Verdict:
 
 
 def worst(statuses: Iterable[Status]) -> Status:
-    return max(statuses, key=lambda s: s.severity, default=Status.OK)
+    return CheckStatus.worst(statuses)
 
 
 def endpoint(report: EndpointReport) -> Verdict:

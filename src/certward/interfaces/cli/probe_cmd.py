@@ -16,8 +16,7 @@ from rich.progress import Progress
 from rich.table import Table
 from rich.text import Text
 
-from certward.errors import CertwardError
-from certward.interfaces.cli import hints, inputs, render
+from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import JsonOpt, console, open_app, root_db
 from certward.model import Thumbprint
 
@@ -77,18 +76,13 @@ def probe(
     """Stages, TLS versions, chain, trust, names (SAN vs CN), client-CA list size; for a
     mail domain its MX hosts, MTA-STS, TLS-RPT and DANE. Exit status as a monitoring
     plugin's: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (usage errors too)."""
-    from certward.probe import verdict
-
-    try:
-        status = _probe(
-            target or [], targets_file, timeout=timeout, concurrency=concurrency,
-            ca_file=ca_file, mail_from=mail_from, rcpt_to=rcpt_to, resolver=resolver, sni=sni,
-            connect_to=connect_to or [], html_file=html_file, force_out=force_out,
-            dns_ports=(mx_port, policy_port), as_json=as_json,
-        )  # fmt: skip
-    except CertwardError as exc:  # nothing judged: UNKNOWN, whatever the error's kind
-        render.error_console().print(hints.error_line(exc), markup=False, soft_wrap=True)
-        raise typer.Exit(verdict.Status.UNKNOWN) from None
+    # An error (nothing judged) is UNKNOWN: common.ErrorLineGroup does that for every check.
+    status = _probe(
+        target or [], targets_file, timeout=timeout, concurrency=concurrency,
+        ca_file=ca_file, mail_from=mail_from, rcpt_to=rcpt_to, resolver=resolver, sni=sni,
+        connect_to=connect_to or [], html_file=html_file, force_out=force_out,
+        dns_ports=(mx_port, policy_port), as_json=as_json,
+    )  # fmt: skip
     raise typer.Exit(status)
 
 
