@@ -7,8 +7,6 @@ from __future__ import annotations
 import gzip
 import http.server
 import json
-import ssl
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +14,7 @@ from typing import Any
 
 from tests.conftest import OpenSslCa, openssl
 from tests.endpoints.conftest import run_certward
-from tests.probe.conftest import valid
+from tests.probe.conftest import https_server, valid
 from tests.probe.test_probe_domain import dns_server
 from tests.probe.test_probe_live import _rate_limited, hostile
 
@@ -66,18 +64,8 @@ def policy_server(cert: Path, key: Path, seen: dict[str, list[str]]) -> Iterator
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with https_server(Handler, cert, key, http.server.ThreadingHTTPServer) as port:
+        yield port
 
 
 def test_policies_chunked_gzip_redirected_and_refused(

@@ -7,7 +7,6 @@ import hashlib
 import http.server
 import json
 import socket
-import ssl
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +22,7 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import Cli, OpenSslCa, openssl, thumbprints
 from tests.endpoints.conftest import free_port, run_certward, serving
-from tests.probe.conftest import valid
+from tests.probe.conftest import https_server, valid
 
 DOMAIN = "example.test"
 POLICY = b"version: STSv1\nmode: enforce\nmx: *.example.test\nmax_age: 86400\n"
@@ -81,18 +80,8 @@ def policy_server(cert: Path, key: Path, body: bytes) -> Iterator[int]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with https_server(Handler, cert, key) as port:
+        yield port
 
 
 def spki_sha256(cert: x509.Certificate) -> str:
