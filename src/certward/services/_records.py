@@ -312,6 +312,24 @@ class EnableResult:
     iis_moved_from: Thumbprint | None = None
 
 
+def require_issued_with_key(
+    record: CertificateRecord,
+    *,
+    pending: str,
+    no_key: str,
+    thumbprint: Thumbprint | None = None,
+) -> bytes:
+    """Refuse a pending request or a certificate without a private key, with the caller's
+    messages; return the certificate's DER. ``thumbprint`` is the one the caller was given
+    (the record's by default)."""
+    thumbprint = record.thumbprint if thumbprint is None else thumbprint
+    if record.der is None:
+        raise CERTIFICATE_PENDING(pending, thumbprint=thumbprint, server=record.server)
+    if not record.has_private_key:
+        raise CERTIFICATE_NO_PRIVATE_KEY(no_key, thumbprint=thumbprint, server=record.server)
+    return record.der
+
+
 def enable_services(
     repo: Repository,
     record: CertificateRecord,
@@ -319,20 +337,13 @@ def enable_services(
     replace_default_smtp: bool | None,
     now: dt.datetime,
 ) -> EnableResult:
-    if record.is_pending:
-        raise CERTIFICATE_PENDING(
-            f"{record.thumbprint} is a pending request; import the CA's reply before enabling it",
-            thumbprint=record.thumbprint,
-            server=record.server,
-        )
-    if not record.has_private_key:
-        raise CERTIFICATE_NO_PRIVATE_KEY(
-            f"certificate {record.thumbprint} has no private key and cannot be enabled",
-            thumbprint=record.thumbprint,
-            server=record.server,
-        )
-    assert record.der is not None
-    cert = certinfo.load_der(record.der)
+    der = require_issued_with_key(
+        record,
+        pending=f"{record.thumbprint} is a pending request; "
+        "import the CA's reply before enabling it",
+        no_key=f"certificate {record.thumbprint} has no private key and cannot be enabled",
+    )
+    cert = certinfo.load_der(der)
     if cert.not_valid_after_utc < now:
         raise CERTIFICATE_EXPIRED(
             f"certificate {record.thumbprint} expired on "

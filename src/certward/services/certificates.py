@@ -24,7 +24,6 @@ from certward.codes.certificates import (
     CERTIFICATE_IS_DEFAULT_SMTP,
     CERTIFICATE_KEY_UNSUPPORTED,
     CERTIFICATE_NAMED_BY_CONNECTOR,
-    CERTIFICATE_NO_PRIVATE_KEY,
     CERTIFICATE_NOT_EXPORTABLE,
     CERTIFICATE_PENDING,
     CERTIFICATE_PFX_PASSWORD_EMPTY,
@@ -67,6 +66,7 @@ from certward.services._records import (
     enable_services,
     observed_views,
     renewal_request,
+    require_issued_with_key,
     self_signed_successor,
     store_request,
     take_over,
@@ -268,18 +268,12 @@ class CertificateService:
             )
         with self._uow.transaction() as repo:
             record = repo.certificate(server, thumbprint)
-            if record.der is None:
-                raise CERTIFICATE_PENDING(
-                    f"{thumbprint} is a pending request; there is nothing to export",
-                    thumbprint=thumbprint,
-                    server=record.server,
-                )
-            if not record.has_private_key:
-                raise CERTIFICATE_NO_PRIVATE_KEY(
-                    f"certificate {thumbprint} has no private key to export",
-                    thumbprint=thumbprint,
-                    server=record.server,
-                )
+            der = require_issued_with_key(
+                record,
+                pending=f"{thumbprint} is a pending request; there is nothing to export",
+                no_key=f"certificate {thumbprint} has no private key to export",
+                thumbprint=thumbprint,
+            )
             if not record.exportable:
                 raise CERTIFICATE_NOT_EXPORTABLE(
                     f"the private key of certificate {thumbprint} is not exportable "
@@ -294,7 +288,7 @@ class CertificateService:
                     thumbprint=thumbprint,
                     server=record.server,
                 )
-            cert = certinfo.load_der(record.der)
+            cert = certinfo.load_der(der)
             trust = TrustStores.of(repo, record.server)
             issuers = chain.build_chain(cert, [*trust.intermediates, *trust.roots])
             return pfx.export_pfx(
@@ -319,19 +313,13 @@ class CertificateService:
         now = self._clock.now()
         with self._uow.transaction() as repo:
             record = repo.certificate(server, thumbprint)
-            if record.is_pending:
-                raise CERTIFICATE_PENDING(
-                    f"{thumbprint} is a pending request; it has no certificate yet",
-                    thumbprint=thumbprint,
-                    server=record.server,
-                )
-            if not record.has_private_key:
-                raise CERTIFICATE_NO_PRIVATE_KEY(
-                    f"certificate {thumbprint} has no private key on {record.server}: there "
-                    "is no key to move to another provider",
-                    thumbprint=thumbprint,
-                    server=record.server,
-                )
+            require_issued_with_key(
+                record,
+                pending=f"{thumbprint} is a pending request; it has no certificate yet",
+                no_key=f"certificate {thumbprint} has no private key on {record.server}: "
+                "there is no key to move to another provider",
+                thumbprint=thumbprint,
+            )
             updated = replace(record, key_provider=provider)
             repo.update_certificate(updated)
             return record.key_provider, view_of(repo, updated, now)
