@@ -31,6 +31,7 @@ from certward.pki import certinfo, chain, clientca, hostnames
 from certward.pki.selection import Selection, select_certificate
 
 MAX_MESSAGE_SIZE = 37_748_736  # 36 MiB: Exchange's default MaxMessageSize, advertised as SIZE
+_SIZE_EXTENSION = [str(MAX_MESSAGE_SIZE).encode()]
 _SIZE_PARAMETER = re.compile(rb"\bSIZE=(\d+)", re.IGNORECASE)
 _TOO_BIG = b"5.3.4 Message size exceeds fixed maximum message size"
 
@@ -237,7 +238,7 @@ class ReceiveSession(StartTlsBarrier, smtp.ESMTP):
 
     def extensions(self) -> dict[bytes, list[bytes] | None]:
         ext: dict[bytes, list[bytes] | None] = {
-            b"SIZE": [str(MAX_MESSAGE_SIZE).encode()],
+            b"SIZE": _SIZE_EXTENSION,
             b"PIPELINING": None,
             b"ENHANCEDSTATUSCODES": None,
             b"8BITMIME": None,
