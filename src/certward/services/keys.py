@@ -216,7 +216,8 @@ class MasterKeys:
         while True:
             with self._store.transaction() as repo:
                 stored = repo.meta(META_NAME)
-                probe = repo.sealed_keys(limit=1)
+                # only a store without a check value needs to know whether it holds keys
+                probe = repo.sealed_keys(limit=1) if stored is None else []
             key = read_master_key(self._settings, self._environ)
             if key is None:
                 if stored is not None or probe:
