@@ -170,9 +170,3 @@ def create_key_file(path: Path) -> MasterKey:
     with contextlib.suppress(FileExistsError):  # another process made it first: its key
         write_atomically(path, new_key_text() + b"\n", mode=0o600, replace=False)
     return read_key_file(path)
-
-
-def install_key_file(path: Path, text: bytes) -> None:
-    """Put ``text`` in the key file atomically (0600, replacing the old key)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomically(path, text + b"\n", mode=0o600, replace=True)
