@@ -115,10 +115,7 @@ def open_app(db: str | None) -> App:
 
 
 def as_thumbprint(text: str) -> Thumbprint:
-    try:
-        return parse_thumbprint(text)
-    except ValueError as exc:
-        raise INPUT_INVALID(str(exc)) from None
+    return parse(parse_thumbprint, text)
 
 
 def parse(parser: Callable[[str], T], value: str) -> T:
