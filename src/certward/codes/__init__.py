@@ -8,6 +8,8 @@ generated from these modules (``certward errors --markdown``).
 from certward.codes import (  # noqa: F401  (each module registers its codes)
     auth,
     certificates,
+    clixml,
+    collection,
     connectors,
     edge,
     endpoints,
