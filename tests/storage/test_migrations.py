@@ -59,8 +59,10 @@ def test_a_store_made_before_alembic_is_upgraded(database_url: str) -> None:
     app.store.close()
     engine = create_engine(database_url)
     with engine.begin() as conn:  # as an earlier certward left it
-        for table in ("alembic_version", "meta", "generation"):
+        for table in ("alembic_version", "meta", "generation", "observed_facts"):
             conn.execute(text(f"DROP TABLE {table}"))
+        for column in ("archived", "exportable", "status", "public_key_algorithm", "der"):
+            conn.execute(text(f"ALTER TABLE observed_certificates DROP COLUMN {column}"))
         conn.execute(text("DROP INDEX uq_organisations_singleton"))
         conn.execute(text("ALTER TABLE organisations DROP COLUMN singleton"))
         conn.execute(text("ALTER TABLE servers DROP COLUMN observed"))

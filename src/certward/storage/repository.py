@@ -46,6 +46,8 @@ from certward.model import (
     ExchangeVersion,
     Mailbox,
     ObservedCertificate,
+    ObservedFacts,
+    ObservedOrganisationFacts,
     Organisation,
     PublishedHubCertificate,
     Role,
@@ -59,6 +61,7 @@ from certward.model import (
     TransportConfig,
     VirtualDirectory,
 )
+from certward.storage import facts
 from certward.storage.migrations import READ_ONLY, ensure_schema
 from certward.storage.schema import (
     AcceptedDomainRow,
@@ -69,6 +72,7 @@ from certward.storage.schema import (
     MailboxRow,
     MetaRow,
     ObservedCertificateRow,
+    ObservedFactsRow,
     OrganisationRow,
     PrivateKeyRow,
     PublishedCertificateRow,
@@ -76,6 +80,8 @@ from certward.storage.schema import (
     VirtualDirectoryRow,
 )
 from certward.storage.vault import KeyVault
+
+_OBSERVED_ORGANISATION = "observed.organisation"  # meta: ObservedOrganisationFacts
 
 
 def _utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -320,6 +326,11 @@ class Repository:
                     serial_number=cert.serial_number,
                     friendly_name=cert.friendly_name,
                     source=cert.source,
+                    archived=cert.archived,
+                    exportable=cert.exportable,
+                    status=cert.status,
+                    public_key_algorithm=cert.public_key_algorithm,
+                    der=cert.der,
                 )
             )
         self._session.flush()
@@ -345,7 +356,46 @@ class Repository:
             serial_number=row.serial_number,
             friendly_name=row.friendly_name,
             source=row.source,
+            archived=bool(row.archived),
+            exportable=row.exportable,
+            status=row.status,
+            public_key_algorithm=row.public_key_algorithm,
+            der=row.der,
         )
+
+    # -- what observed servers showed besides certificates ---------------------------------
+    def observed_facts(self, server: str) -> ObservedFacts | None:
+        server_row = self._server_row(server)
+        row = self._session.scalars(
+            select(ObservedFactsRow).where(ObservedFactsRow.server_id == server_row.id)
+        ).first()
+        return None if row is None else facts.read_facts(server_row.name, row.document)
+
+    def save_observed_facts(self, observed: ObservedFacts) -> None:
+        server_row = self._server_row(observed.server)
+        row = self._session.scalars(
+            select(ObservedFactsRow).where(ObservedFactsRow.server_id == server_row.id)
+        ).first()
+        if row is None:
+            row = ObservedFactsRow(server_id=server_row.id)
+            self._session.add(row)
+        row.document = facts.facts_document(observed)
+        self._session.flush()
+
+    def observed_organisation(self) -> ObservedOrganisationFacts | None:
+        document = self.meta(_OBSERVED_ORGANISATION)
+        return None if document is None else facts.read_organisation(document)
+
+    def save_observed_organisation(self, observed: ObservedOrganisationFacts) -> None:
+        self.set_meta(_OBSERVED_ORGANISATION, facts.organisation_document(observed))
+
+    def delete_server(self, name: str) -> None:
+        """The server and its rows (the database's ON DELETE CASCADE takes certificates,
+        their keys, observed certificates, vdirs, mailboxes, facts, its Edge subscription)."""
+        row = self._server_row(name)
+        self._session.delete(row)
+        self._session.flush()
+        self._session.expire_all()  # rows the database removed must not be read from the session
 
     # -- edge subscriptions -----------------------------------------------------------------
     def edge_subscriptions(self) -> list[EdgeSubscription]:
@@ -794,6 +844,7 @@ _UNIQUE_OBJECTS = {
     "servers": "a server of that name",
     "certificates": "a certificate with that thumbprint in that store of the server",
     "observed_certificates": "an observed certificate with that thumbprint in that store",
+    "observed_facts": "facts for that observed server",
     "private_keys": "a private key for that certificate",
     "published_certificates": "a published certificate with that thumbprint",
     "connectors": "a connector of that identity",

@@ -213,8 +213,27 @@ class ObservedCertificateRow(Base):
     serial_number: Mapped[str] = mapped_column(String(128), default="")
     friendly_name: Mapped[str] = mapped_column(String(256), default="")
     source: Mapped[str] = mapped_column(String(256), default="")
+    archived: Mapped[bool] = mapped_column(default=False)
+    exportable: Mapped[bool | None] = mapped_column()
+    status: Mapped[str | None] = mapped_column(String(64))
+    public_key_algorithm: Mapped[str | None] = mapped_column(String(16))
+    der: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     server: Mapped[ServerRow] = relationship()
+
+
+class ObservedFactsRow(Base):
+    """What an observed server's collection showed besides certificates (revision 0003):
+    which outputs it had, its IIS bindings and TLS registry settings, as one JSON document
+    (``certward.storage.facts``); read and written whole, never queried inside."""
+
+    __tablename__ = "observed_facts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    server_id: Mapped[int] = mapped_column(
+        ForeignKey("servers.id", ondelete="CASCADE"), unique=True
+    )
+    document: Mapped[str] = mapped_column(Text)
 
 
 class MetaRow(Base):
