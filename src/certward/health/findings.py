@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-from certward.health.snapshot import OrgSnapshot
+from certward.health import evidence as shown
+from certward.health.snapshot import OrgSnapshot, ServerState
 from certward.interop.powershell import Script
+from certward.model import Evidence as Dump
 from certward.model import Thumbprint
 
 
@@ -80,6 +82,8 @@ class Finding:
 
 
 Check = Callable[[OrgSnapshot, dt.datetime], Iterable[Finding]]
+# Which servers a rule is about (the rest need not have shown what it needs).
+Scope = Callable[[OrgSnapshot, ServerState], bool]
 
 
 @dataclass(frozen=True)
@@ -89,22 +93,80 @@ class Rule:
     severities: tuple[Severity, ...]  # what its findings can be
     prevents: str  # the seed story or Exchange event it prevents
     description: str
-    check: Check = field(repr=False)
+    check: Check = field(repr=False)  # judges only what was shown (see :func:`judged`)
+    needs: tuple[Dump, ...] = ()
+
+
+def not_judged(rule_id: str, server: str | None, missing: list[Dump]) -> Finding:
+    """The one info finding of a rule for a server (or organisation) lacking its input."""
+    return Finding(
+        rule_id,
+        Severity.INFO,
+        server,
+        shown.not_judged_message(missing),
+        Remediation(shown.collect_command(), shown.collect_script(missing)),
+        {"not_judged": True, "needs": shown.names(missing)},
+    )
+
+
+def judged(rule_id: str, check: Check, needs: tuple[Dump, ...], scope: Scope | None) -> Check:
+    """``check`` judging only what was shown: an observed organisation lacking an
+    organisation-wide output the rule needs gets one info finding instead of the rule's
+    findings; an observed server (of the rule's scope) lacking a server output, one info
+    finding instead of that server's findings. Servers certward runs show everything."""
+    org_needs = [e for e in needs if shown.is_organisation_wide(e)]
+    server_needs = [e for e in needs if not shown.is_organisation_wide(e)]
+
+    def gated(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+        missing = [e for e in org_needs if not snap.shows(e)]
+        if missing:
+            # nothing to say about an organisation with no server the rule is about
+            if scope is None or any(scope(snap, s) for s in snap.servers):
+                yield not_judged(rule_id, None, missing)
+            return
+        unjudged: dict[str, tuple[str, list[Dump]]] = {}
+        for state in snap.servers:
+            if scope is not None and not scope(snap, state):
+                continue
+            lacking = [e for e in server_needs if not snap.shows_on(state, e)]
+            if lacking:
+                unjudged[state.name.lower()] = (state.name, lacking)
+        for finding in check(snap, now):
+            if finding.server is None or finding.server.lower() not in unjudged:
+                yield finding
+        for name, lacking in unjudged.values():
+            yield not_judged(rule_id, name, lacking)
+
+    return gated
 
 
 RULES: list[Rule] = []
 
 
 def rule(
-    rule_id: str, title: str, *severities: Severity, prevents: str
+    rule_id: str,
+    title: str,
+    *severities: Severity,
+    prevents: str,
+    needs: tuple[Dump, ...] = (),
+    scope: Scope | None = None,
 ) -> Callable[[Check], Check]:
-    """Register a rule; its docstring is the description in docs/rules.md."""
+    """Register a rule; its docstring is the description in docs/rules.md. ``needs``: the
+    outputs of a real organisation it judges (per server, or organisation-wide); ``scope``:
+    the servers it is about. The registered check judges only what was shown; the function
+    itself is returned unchanged."""
 
     def register(check: Check) -> Check:
         if any(r.id == rule_id for r in RULES):
             raise ValueError(f"duplicate rule id {rule_id}")
         description = " ".join((check.__doc__ or "").split())
-        RULES.append(Rule(rule_id, title, severities, prevents, description, check))
+        if needs:
+            description += f" Needs, from a real organisation: {shown.names(needs)}."
+        gated = judged(rule_id, check, needs, scope)
+        can_be = (
+            severities if not needs or Severity.INFO in severities else (*severities, Severity.INFO)
+        )
+        RULES.append(Rule(rule_id, title, can_be, prevents, description, gated, needs))
         return check
 
     return register

@@ -1,12 +1,19 @@
 """The organisation as the health rules see it: pure data, read from the store in one go.
 
 A server is either one certward runs (its certificates' bytes are known) or an observed one,
-built from what a real Exchange server printed (certutil, Get-ExchangeCertificate): then only
-the certificates' profiles are known, and the rules read nothing else.
+built from what a real Exchange server printed (certutil, Get-ExchangeCertificate, CliXML, a
+collection): then the certificates' profiles are known (from the DER when a dump carried it),
+with what else the dumps showed (:class:`ObservedFacts`), and the rules judge only that.
+
+Which outputs a server (or the organisation) showed is :meth:`ServerState.shows` /
+:meth:`OrgSnapshot.shows`: everything for what certward runs; for an observed server, the
+evidence its collection recorded, or, for one observed by the older single-server path with
+no recorded facts, what its stores and records show (:func:`inferred_evidence`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -17,6 +24,9 @@ from certward.model import (
     Connector,
     ConnectorKind,
     EdgeSubscription,
+    Evidence,
+    ObservedFacts,
+    ObservedOrganisationFacts,
     Organisation,
     Role,
     Server,
@@ -42,6 +52,7 @@ class HeldCertificate:
     services: ServiceSet = field(default_factory=ServiceSet)
     has_private_key: bool = True
     key_provider: str | None = None
+    status: str | None = None  # Get-ExchangeCertificate's Status, as a real server showed it
 
     def candidate(self) -> Candidate:
         return Candidate(self.thumbprint, self.profile, self.has_private_key, self.services)
@@ -70,6 +81,10 @@ class ServerState:
     roots: tuple[TrustedCertificate, ...] = ()
     intermediates: tuple[TrustedCertificate, ...] = ()
     vdirs: tuple[VirtualDirectory, ...] = ()
+    # What an observed server's outputs showed; None: certward runs it, or no facts recorded.
+    facts: ObservedFacts | None = None
+    # Certificates left out as HealthChecker leaves them out, each with the reason.
+    skipped: tuple[tuple[HeldCertificate, str], ...] = ()
 
     @property
     def name(self) -> str:
@@ -141,6 +156,54 @@ class OrgSnapshot:
     # The auth certificates published organisation-wide (current, next, previous).
     auth_certificates: Mapping[Thumbprint, CertProfile] = field(default_factory=dict)
     edge_subscriptions: tuple[EdgeSubscription, ...] = ()
+    # What the organisation-wide outputs of a real organisation showed (a collection).
+    observed_organisation: ObservedOrganisationFacts | None = None
+
+    @property
+    def observed(self) -> bool:
+        """The organisation is a real one certward observes: a collection said so, or every
+        server is observed (an organisation with a server certward runs is certward's own)."""
+        if self.observed_organisation is not None:
+            return True
+        return bool(self.servers) and all(s.observed for s in self.servers)
+
+    @cached_property
+    def evidence(self) -> frozenset[Evidence]:
+        """What the organisation-wide outputs showed: everything for certward's own."""
+        if not self.observed:
+            return frozenset(Evidence)
+        if self.observed_organisation is not None:
+            return self.observed_organisation.evidence
+        shown = set()
+        if self.organisation is not None and self.organisation.auth.current_thumbprint:
+            shown.add(Evidence.AUTH_CONFIG)
+        if self.send_connectors():
+            shown.add(Evidence.SEND_CONNECTOR)
+        if self.edge_subscriptions:
+            shown.add(Evidence.EDGE_SUBSCRIPTION)
+        return frozenset(shown)
+
+    def shows(self, evidence: Evidence) -> bool:
+        return evidence in self.evidence
+
+    def evidence_of(self, state: ServerState) -> frozenset[Evidence]:
+        """What one server's outputs showed: everything for a server certward runs."""
+        return self._server_evidence[state.name]
+
+    def shows_on(self, state: ServerState, evidence: Evidence) -> bool:
+        return evidence in self._server_evidence[state.name]
+
+    @cached_property
+    def _server_evidence(self) -> dict[str, frozenset[Evidence]]:
+        result = {}
+        for state in self.servers:
+            if not state.observed:
+                result[state.name] = frozenset(Evidence)
+            elif state.facts is not None:
+                result[state.name] = state.facts.evidence
+            else:
+                result[state.name] = inferred_evidence(state, self.receive_connectors(state.name))
+        return result
 
     def server(self, name: str) -> ServerState | None:
         return next((s for s in self.servers if s.name.lower() == name.lower()), None)
@@ -184,3 +247,60 @@ class OrgSnapshot:
             if tlsname.check(value) is None and tlsname.matches(cert.profile, value):
                 found.append(connector)
         return found
+
+
+def inferred_evidence(
+    state: ServerState, receive_connectors: list[Connector]
+) -> frozenset[Evidence]:
+    """What an observed server with no recorded facts (observed file by file, before
+    collections) showed, told by what is in its stores and records: a store with certificates
+    was dumped; certificates with services came from Get-ExchangeCertificate; a default SMTP
+    thumbprint came from Get-TransportService; a receive connector of the server, from
+    Get-ReceiveConnector. An empty store cannot be told from one not dumped: it counts as not
+    shown, so a rule that needs it says so rather than judging an empty store."""
+    shown: set[Evidence] = set()
+    if state.certificates:
+        shown.add(Evidence.MY_STORE)
+    if any(c.services or c.status for c in state.certificates):
+        shown.add(Evidence.EXCHANGE_CERTIFICATE)
+    if state.roots:
+        shown.add(Evidence.ROOT_STORE)
+    if state.intermediates:
+        shown.add(Evidence.CA_STORE)
+    if state.server.default_smtp_thumbprint is not None:
+        shown.add(Evidence.TRANSPORT_SERVICE)
+    if state.vdirs:
+        shown.add(Evidence.VIRTUAL_DIRECTORIES)
+    if receive_connectors:
+        shown.add(Evidence.RECEIVE_CONNECTOR)
+    return frozenset(shown)
+
+
+# Certificates HealthChecker leaves out of its certificate checks (CSS-Exchange,
+# Shared/CertificateFunctions/Get-ExchangeServerCertificateInformation.ps1): a pattern matched
+# against the subject or issuer, whether the certificate must be self-signed, and the reason.
+_SKIPPED = (
+    (
+        re.compile(r"CN=MS-Organization-P2P-Access \[[12][0-9]{3}\]$", re.IGNORECASE),
+        False,
+        "MS-Organization-P2P-Access: a one-day certificate of Azure-hosted machines "
+        "(Azure AD device access), not Exchange's",
+    ),
+    (
+        re.compile(r"DC=Windows Azure CRP Certificate Generator", re.IGNORECASE),
+        True,
+        "Windows Azure CRP Certificate Generator: the Azure VM agent's tenant encryption "
+        "certificate, re-created by the agent when needed",
+    ),
+)
+
+
+def skipped_reason(subject: str, issuer: str, self_signed: bool) -> str | None:
+    """Why HealthChecker (and so certward) leaves a certificate out, or None. ``subject`` and
+    ``issuer`` as Windows prints them (.NET X500 form)."""
+    for pattern, must_be_self_signed, reason in _SKIPPED:
+        if (
+            pattern.search(subject) or pattern.search(issuer)
+        ) and self_signed == must_be_self_signed:
+            return reason
+    return None

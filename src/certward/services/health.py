@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 from certward.clock import Clock
 from certward.codes.general import SERVER_NOT_FOUND
+from certward.errors import CertwardError
 from certward.health.engine import HealthReport, evaluate
 from certward.health.findings import Severity
 from certward.health.snapshot import (
@@ -13,8 +15,9 @@ from certward.health.snapshot import (
     OrgSnapshot,
     ServerState,
     TrustedCertificate,
+    skipped_reason,
 )
-from certward.model import CertificateRecord, Server, StoreName, Thumbprint
+from certward.model import CertificateRecord, ObservedCertificate, Server, StoreName, Thumbprint
 from certward.pki import certinfo
 from certward.pki.profile import CertProfile, described
 from certward.services.ports import Repository, UnitOfWork
@@ -46,17 +49,49 @@ def read_snapshot(repo: Repository) -> OrgSnapshot:
         accepted_domains=tuple(repo.accepted_domains()),
         auth_certificates=auth,
         edge_subscriptions=tuple(repo.edge_subscriptions()),
+        observed_organisation=repo.observed_organisation(),
     )
 
 
+# How a dump names the public key's algorithm, as CertProfile.key_type names it.
+_KEY_TYPES = {"RSA": "RSA", "ECC": "EC", "EC": "EC", "ECDSA": "EC", "DSA": "DSA"}
+
+
+def observed_profile(cert: ObservedCertificate) -> CertProfile:
+    """The real profile when a dump carried the certificate (CliXML RawData), else the one
+    described by what Windows printed; a damaged DER falls back to the description."""
+    if cert.der is not None:
+        try:
+            return CertProfile.of(certinfo.load_der(cert.der))
+        except CertwardError:
+            pass
+    profile = described(cert, is_ca=cert.store is not StoreName.MY)
+    algorithm = (cert.public_key_algorithm or "").upper()
+    if algorithm in _KEY_TYPES:
+        profile = dataclasses.replace(profile, key_type=_KEY_TYPES[algorithm])
+    return profile
+
+
 def server_state(repo: Repository, server: Server) -> ServerState:
-    """A server's stores as health sees them; an observed server's as its dumps showed."""
+    """A server's stores as health sees them; an observed server's as its dumps showed:
+    archived certificates left out (Exchange hides them), and those HealthChecker skips set
+    aside with its reason."""
+    facts = None
+    skipped: list[tuple[HeldCertificate, str]] = []
     if server.observed:
-        entries = [
-            (c.store, HeldCertificate(c.thumbprint, described(c, is_ca=c.store is not StoreName.MY),
-                                      c.services, c.has_private_key, c.key_provider))
-            for c in repo.observed_certificates(server.name)
-        ]  # fmt: skip
+        facts = repo.observed_facts(server.name)
+        entries = []
+        for c in repo.observed_certificates(server.name):
+            if c.archived:  # hidden from Exchange (Get-ExchangeCertificate) and the rules
+                continue
+            profile = observed_profile(c)
+            held = HeldCertificate(c.thumbprint, profile, c.services, c.has_private_key,
+                                   c.key_provider, c.status)  # fmt: skip
+            reason = skipped_reason(c.subject, c.issuer, profile.self_signed)
+            if reason is not None and c.store is StoreName.MY:
+                skipped.append((held, reason))
+            else:
+                entries.append((c.store, held))
     else:
         entries = [
             (r.store, HeldCertificate(r.thumbprint, _profile(r), r.services, r.has_private_key,
@@ -74,6 +109,8 @@ def server_state(repo: Repository, server: Server) -> ServerState:
         roots=trusted(StoreName.ROOT),
         intermediates=trusted(StoreName.CA),
         vdirs=tuple(repo.virtual_directories(server.name)),
+        facts=facts,
+        skipped=tuple(skipped),
     )
 
 

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 from certward.commandline import AND, certward_command
-from certward.health.findings import Finding, Remediation, rule
+from certward.health.findings import Finding, Remediation, not_judged, rule
 from certward.health.rules._common import (
     AUTH_RENEWAL_DAYS,
     CRITICAL,
@@ -18,6 +18,7 @@ from certward.health.rules._common import (
 )
 from certward.health.snapshot import OrgSnapshot
 from certward.interop.powershell import SWITCH, Raw, command, script
+from certward.model import Evidence
 
 _NEW_AUTH = Remediation(
     certward_command("auth", "new-next") + AND + certward_command("auth", "publish"),
@@ -48,16 +49,23 @@ _NEW_AUTH = Remediation(
     WARNING,
     prevents="Seed 002: OAuth (hybrid free/busy, eDiscovery) fails without a valid auth "
     "certificate",
+    needs=(Evidence.AUTH_CONFIG,),
 )
 def auth_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """The organisation's OAuth certificate (Get-AuthConfig) is not set or not published:
     critical; expired: critical; within 60 days of expiry with no next certificate staged:
-    error; a next certificate past its effective date but not published: warning."""
+    error; a next certificate past its effective date but not published: warning. A real
+    organisation whose dumps did not include Get-AuthConfig is not judged (info), nor one whose
+    auth certificate is in no dumped Personal store."""
     org = snap.organisation
     if org is None:
         return
     current = org.auth.current_thumbprint
     profile = snap.auth_certificates.get(current) if current else None
+    unseen = not any(snap.shows_on(s, Evidence.MY_STORE) for s in snap.servers)
+    if current is not None and profile is None and snap.observed and unseen:
+        yield not_judged("CW-AUTH-001", None, [Evidence.MY_STORE])
+        return
     if current is None or profile is None:
         yield Finding(
             "CW-AUTH-001",
@@ -128,6 +136,8 @@ def auth_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     "Auth certificate missing on a server",
     ERROR,
     prevents="Seed 002: OAuth fails on the server that lacks the auth certificate",
+    needs=(Evidence.AUTH_CONFIG, Evidence.MY_STORE),
+    scope=lambda snap, state: not state.server.is_edge,
 )
 def auth_certificate_on_servers(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """Every Exchange server except Edge Transport needs the current auth certificate, with

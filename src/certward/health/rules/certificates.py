@@ -20,7 +20,9 @@ from certward.health.rules._common import (
     subject_text,
 )
 from certward.health.snapshot import HeldCertificate, OrgSnapshot, ServerState
-from certward.interop.powershell import Raw, command, script, to_file
+from certward.interop.powershell import command, script
+from certward.model import Evidence as Shown
+from certward.model import Service
 from certward.pki.names import dotnet_x500
 from certward.pki.profile import CertProfile
 
@@ -33,6 +35,7 @@ from certward.pki.profile import CertProfile
     WARNING,
     INFO,
     prevents="Seeds 002 and 003: an expired 1-year or 5-year certificate; events 12016/12017",
+    needs=(Shown.MY_STORE,),
 )
 def certificate_expiry(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A certificate something uses (a service binding, the default SMTP certificate, a
@@ -81,9 +84,20 @@ def certificate_expiry(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
                 )
                 if renewal is not None
                 else renew(state.name, cert),
-                {"not_after": cert.profile.not_after.isoformat(), "days_left": int(days)},
+                _expiry_evidence(cert, days),
                 thumbprint=cert.thumbprint,
             )
+
+
+def _expiry_evidence(cert: HeldCertificate, days: float) -> Evidence:
+    """Dates, and the event an expired SMTP certificate logs (12016)."""
+    evidence: dict[str, str | int] = {
+        "not_after": cert.profile.not_after.isoformat(),
+        "days_left": int(days),
+    }
+    if days < 0 and Service.SMTP in cert.services:
+        evidence["event"] = 12016
+    return evidence
 
 
 def _renewal_of(
@@ -109,9 +123,12 @@ def _renewal_of(
     "RSA key shorter than 2048 bits",
     ERROR,
     prevents="HealthChecker: key size below 2048 bits",
+    needs=(Shown.MY_STORE,),
 )
 def weak_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
-    """A certificate in use has an RSA key shorter than 2048 bits."""
+    """A certificate in use has an RSA key shorter than 2048 bits (HealthChecker's check; an
+    ECC key is not measured in RSA bits and is not flagged). A key whose size no dump showed
+    is not flagged."""
 
     def problem(p: CertProfile) -> tuple[str, Evidence] | None:
         if p.key_type == "RSA" and 0 < p.key_size < 2048:
@@ -126,6 +143,7 @@ def weak_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     "Certificate signed with SHA-1 or MD5",
     WARNING,
     prevents="HealthChecker: SHA-1 signed certificates",
+    needs=(Shown.MY_STORE,),
 )
 def weak_signature(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A certificate in use is signed with SHA-1 or MD5; clients increasingly refuse them."""
@@ -170,29 +188,15 @@ def _in_use_findings(
     INFO,
     prevents="Seed 002: a CA reply completed without its intermediate; clients see an "
     "incomplete chain",
+    needs=(Shown.MY_STORE, Shown.ROOT_STORE, Shown.CA_STORE),
 )
 def chain_incomplete(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A CA-issued certificate in use whose issuer is in neither the server's CA
     (Intermediate) store nor its Root store: the server cannot send a complete chain (error).
     The chain is complete but its root is not in the Trusted Root store: warning (Exchange
     shows the certificate as Untrusted). An observed server whose Root or CA store was not
-    dumped is not judged; an info finding asks for the dumps."""
+    dumped is not judged; an info finding names the store missing."""
     for state in snap.servers:
-        if state.observed and not (state.roots and state.intermediates):
-            yield Finding(
-                "CW-CHAIN-001",
-                INFO,
-                state.name,
-                "chains not checked: the dumps did not include the Root and CA stores",
-                Remediation(
-                    certward_command("observe", state.name, "root.txt", "ca.txt"),
-                    script(
-                        to_file(command("certutil", Raw("-store"), "root"), "root.txt"),
-                        to_file(command("certutil", Raw("-store"), "ca"), "ca.txt"),
-                    ),
-                ),
-            )
-            continue
         for cert, _uses in snap.in_use(state):
             if cert.profile.self_signed:
                 continue

@@ -19,6 +19,7 @@ from certward.health.snapshot import OrgSnapshot
 from certward.interop.powershell import SWITCH, command, pipe, script
 from certward.model import (
     Connector,
+    Evidence,
     TlsNameStatus,
 )
 from certward.pki.names import dotnet_x500
@@ -38,6 +39,7 @@ def _needs_tls_name(connector: Connector) -> bool:
     ERROR,
     prevents="Seed 002: hybrid mail flow stops after a renewal because the connector still "
     "names the old certificate",
+    needs=(Evidence.MY_STORE,),
 )
 def connector_tls_name(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A connector's TlsCertificateName is empty where the connector needs it (hybrid),
@@ -151,6 +153,7 @@ def _best_for_names(
     "Secure send connector does not validate the certificate",
     WARNING,
     prevents="Seeds 000 and 002: domain security and hybrid mail need certificate validation",
+    needs=(Evidence.SEND_CONNECTOR,),
 )
 def connector_tls_auth_level(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A domain-secure or hybrid Send connector whose TlsAuthLevel is not

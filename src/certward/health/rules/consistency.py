@@ -15,6 +15,7 @@ from certward.health.rules._common import (
     subject_text,
 )
 from certward.health.snapshot import HeldCertificate, OrgSnapshot
+from certward.model import Evidence
 
 
 @rule(
@@ -23,6 +24,7 @@ from certward.health.snapshot import HeldCertificate, OrgSnapshot
     WARNING,
     prevents="Seed 002: a renewed certificate imported on one server; the others keep "
     "presenting the old one until it expires",
+    needs=(Evidence.MY_STORE,),
 )
 def renewal_consistency(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """The same CA-issued certificate (same names) is on several servers, and one server has

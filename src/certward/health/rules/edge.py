@@ -18,6 +18,7 @@ from certward.health.snapshot import OrgSnapshot
 from certward.interop.powershell import File, Raw, command, script
 from certward.model import (
     CAPI_SCHANNEL_PROVIDER,
+    Evidence,
     is_cng_provider,
 )
 
@@ -27,7 +28,11 @@ from certward.model import (
     "CNG key on a Hub's default transport certificate",
     CRITICAL,
     WARNING,
-    prevents="Seed 004: EdgeSync fails with event 1035 (it only supports CAPI keys)",
+    prevents="Seed 004: EdgeSync fails with event 1035 (it only supports CAPI keys): "
+    '"EdgeSync failed to synchronize because it only supports Cryptographic API '
+    'certificates"',
+    needs=(Evidence.TRANSPORT_SERVICE, Evidence.MY_STORE),
+    scope=lambda snap, state: state in edgesync.subscribed_hubs(snap),
 )
 def edge_cng_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A Hub (Mailbox) server's default transport certificate has its private key in a CNG
@@ -82,6 +87,8 @@ def edge_cng_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     ERROR,
     prevents="Seed 004: the Edge, not domain-joined, cannot validate a CA-issued Hub "
     "certificate without its root (Root store) and intermediates (CA store)",
+    needs=(Evidence.EDGE_SUBSCRIPTION, Evidence.ROOT_STORE, Evidence.CA_STORE),
+    scope=lambda snap, state: state.server.is_edge,
 )
 def edge_chain(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """An Edge Transport server with a subscription lacks, in its own stores, the root or an

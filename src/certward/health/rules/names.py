@@ -17,6 +17,7 @@ from certward.health.rules._common import (
 from certward.health.snapshot import OrgSnapshot
 from certward.interop.powershell import SWITCH, File, Raw, command, script
 from certward.model import (
+    Evidence,
     Service,
 )
 from certward.pki import hostnames
@@ -28,6 +29,8 @@ from certward.pki.selection import select_iis
     "IIS certificate does not cover a virtual directory's host name",
     ERROR,
     prevents="Seed 002 figure 3: Outlook's 'the name on the security certificate is invalid'",
+    needs=(Evidence.VIRTUAL_DIRECTORIES, Evidence.EXCHANGE_CERTIFICATE),
+    scope=lambda snap, state: not state.server.is_edge,
 )
 def iis_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """The certificate bound to IIS must carry (CN or SAN, wildcards per RFC 6125) the host of
@@ -97,6 +100,8 @@ def iis_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     "No autodiscover name for an accepted domain",
     WARNING,
     prevents="Seed 002: Outlook's certificate warning when it looks up autodiscover.<domain>",
+    needs=(Evidence.VIRTUAL_DIRECTORIES, Evidence.EXCHANGE_CERTIFICATE),
+    scope=lambda snap, state: not state.server.is_edge,
 )
 def autodiscover_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """Where Autodiscover is published (its virtual directory has an external URL), the IIS
@@ -140,6 +145,7 @@ def autodiscover_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
     "Wildcard certificate enabled for IMAP or POP",
     WARNING,
     prevents="Exchange does not support wildcard certificates for IMAP and POP",
+    needs=(Evidence.EXCHANGE_CERTIFICATE,),
 )
 def wildcard_pop_imap(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A wildcard certificate is enabled for IMAP or POP; Exchange does not use it there."""

@@ -13,6 +13,7 @@ from certward.health.rules._common import (
 )
 from certward.health.snapshot import OrgSnapshot
 from certward.interop.powershell import script
+from certward.model import Evidence
 from certward.pki import clientca
 
 
@@ -21,19 +22,36 @@ from certward.pki import clientca
     "Trusted-issuer list too long for Schannel",
     CRITICAL,
     WARNING,
-    prevents="Seed 001: event 36885 and TlsApiFailureException 0x80090301 when the Root "
-    "store's names exceed 16,384 bytes",
+    prevents="Seed 001: Schannel event 36885 (the trusted-issuer list was truncated) on the "
+    "Hub, and on the UM server event 1423 with Microsoft.Exchange.Net.ExSmtpClient."
+    "TlsApiFailureException: A TLS API failure occurred. Error = 0x80090301 (voicemail not "
+    "delivered), when the Root store's names exceed 16,384 bytes",
+    needs=(Evidence.ROOT_STORE,),
+    scope=lambda snap, state: state.server.send_trusted_issuer_list and state.is_transport,
 )
 def trusted_issuer_list(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A server that sends its trusted-issuer list (SendTrustedIssuerList) and asks for client
     certificates (a receive connector with ExchangeServer authentication or domain security)
     sends the subject of every root in its Root store. Over 16,384 bytes Schannel truncates
-    the list and mutual TLS fails: critical; over 12,288 bytes: warning."""
+    the list and mutual TLS fails: critical; over 12,288 bytes: warning. A real server whose
+    receive connectors were not dumped is taken to have Exchange's Default receive connector,
+    which asks for client certificates (ExchangeServer authentication), and the finding says
+    it assumed so."""
     for state in snap.servers:
         if not state.server.send_trusted_issuer_list:
             continue
-        asking = [c for c in snap.receive_connectors(state.name) if c.requests_client_certificate]
-        if not asking:
+        assumed = None
+        if snap.shows_on(state, Evidence.RECEIVE_CONNECTOR):
+            connectors = snap.receive_connectors(state.name)
+            if not any(c.requests_client_certificate for c in connectors):
+                continue
+        elif state.is_transport:
+            roles = "/".join(sorted(r.value for r in state.server.roles))
+            assumed = (
+                f"Exchange {state.server.version.value} {roles}'s Default receive connector "
+                "asks for client certificates (no Get-ReceiveConnector dump)"
+            )
+        else:
             continue
         size = clientca.encoded_size([r.profile.subject for r in state.roots])
         if size > clientca.SCHANNEL_LIMIT:
@@ -47,8 +65,9 @@ def trusted_issuer_list(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding
             severity,
             state.name,
             f"the trusted-issuer list of {len(state.roots)} roots takes {size} bytes "
-            f"(Schannel's limit: {clientca.SCHANNEL_LIMIT}); fix: trim the Root store, or "
-            "stop sending the list",
+            f"(Schannel's limit: {clientca.SCHANNEL_LIMIT}): event 36885 on this server, "
+            "TlsApiFailureException 0x80090301 and event 1423 on its TLS clients; fix: trim "
+            "the Root store, or stop sending the list",
             Remediation(
                 certward_command(
                     "store", "remove", "--server", state.name, "--store", "Root", "<thumbprint>"
@@ -61,5 +80,19 @@ def trusted_issuer_list(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding
                     "-Name SendTrustedIssuerList -Value 0 -Type DWord"
                 ),
             ),
-            {"roots": len(state.roots), "bytes": size, "limit": clientca.SCHANNEL_LIMIT},
+            _evidence(len(state.roots), size, assumed),
         )
+
+
+def _evidence(roots: int, size: int, assumed: str | None) -> dict[str, str | int]:
+    evidence: dict[str, str | int] = {
+        "roots": roots,
+        "bytes": size,
+        "limit": clientca.SCHANNEL_LIMIT,
+        "event": 36885,
+        "symptom": "event 36885 (Schannel) on this server; on a UM server event 1423, "
+        "TlsApiFailureException: A TLS API failure occurred. Error = 0x80090301",
+    }
+    if assumed is not None:
+        evidence["assumed"] = assumed
+    return evidence

@@ -20,6 +20,7 @@ from certward.interop.powershell import SWITCH, File, FileBytes, Script, command
 from certward.model import (
     Connector,
     ConnectorKind,
+    Evidence,
     Service,
 )
 from certward.pki.selection import Candidate, resolve_tls_name, select_certificate, select_iis
@@ -30,6 +31,8 @@ from certward.pki.selection import Candidate, resolve_tls_name, select_certifica
     "Self-signed certificate on IIS with external URLs",
     ERROR,
     prevents="Seed 003: Outlook Anywhere and ActiveSync do not work with a self-signed certificate",
+    needs=(Evidence.VIRTUAL_DIRECTORIES, Evidence.EXCHANGE_CERTIFICATE),
+    scope=lambda snap, state: not state.server.is_edge,
 )
 def self_signed_iis(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """The certificate bound to IIS is self-signed while a virtual directory has an external
@@ -68,6 +71,8 @@ def self_signed_iis(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     ERROR,
     prevents="Seeds 000 and 002: the partner (or Exchange Online) refuses a self-signed "
     "certificate in mutual TLS",
+    needs=(Evidence.EXCHANGE_CERTIFICATE,),
+    scope=lambda snap, state: any(state.name in c.servers for c in snap.connectors),
 )
 def self_signed_connector(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A domain-secure receive connector presents a self-signed certificate, or a

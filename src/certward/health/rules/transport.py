@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Iterator
 
 from certward.commandline import certward_command
+from certward.health import tls as tlsreg
 from certward.health.findings import Finding, Remediation, rule
 from certward.health.rules._common import (
     CRITICAL,
@@ -15,9 +16,10 @@ from certward.health.rules._common import (
     day,
 )
 from certward.health.snapshot import OrgSnapshot
-from certward.interop.powershell import SWITCH, command, pipe, script, to_file
+from certward.interop.powershell import SWITCH, command, pipe, script
 from certward.model import (
     AuthMechanism,
+    Evidence,
     Service,
 )
 from certward.pki import hostnames
@@ -31,40 +33,19 @@ from certward.pki.selection import select_certificate
     INFO,
     prevents="Seed 003/004: internal mail flow and EdgeSync need the default SMTP "
     "(internal transport) certificate",
+    needs=(Evidence.TRANSPORT_SERVICE, Evidence.MY_STORE),
+    scope=lambda snap, state: state.is_transport,
 )
 def default_smtp_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A transport server (Mailbox, Hub or Edge Transport) whose default SMTP certificate
     (InternalTransportCertificateThumbprint) is not set, not in its store, has no private key,
-    or has expired. For an observed server whose dumps did not say (no Get-TransportService),
-    an info finding asks for it."""
+    or has expired (HealthChecker: "Valid Internal Transport Certificate Found On Server").
+    For an observed server whose dumps did not say (no Get-TransportService), an info finding
+    asks for it."""
     for state in snap.servers:
         if not state.is_transport:
             continue
         tp = state.server.default_smtp_thumbprint
-        if tp is None and state.observed:
-            yield Finding(
-                "CW-TRANS-001",
-                INFO,
-                state.name,
-                "the default SMTP certificate is unknown: the dumps did not include "
-                "Get-TransportService",
-                Remediation(
-                    certward_command("observe", state.name, "transport.txt"),
-                    script(
-                        to_file(
-                            pipe(
-                                command("Get-TransportService", state.name),
-                                command(
-                                    "Format-List",
-                                    ["Name", "InternalTransportCertificateThumbprint"],
-                                ),
-                            ),
-                            "transport.txt",
-                        )
-                    ),
-                ),
-            )
-            continue
         cert = state.find(tp)
         if tp is None:
             problem = "is not set"
@@ -117,6 +98,8 @@ def default_smtp_certificate(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Fi
     ERROR,
     prevents="Events 12014 (no certificate for the connector's FQDN) and 12016 (the chosen "
     "certificate expired)",
+    needs=(Evidence.RECEIVE_CONNECTOR, Evidence.EXCHANGE_CERTIFICATE),
+    scope=lambda snap, state: state.is_transport,
 )
 def receive_starttls(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """Predicts Exchange's STARTTLS certificate selection for every receive connector with
@@ -204,14 +187,27 @@ def receive_starttls(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     "TLS 1.0 or 1.1 enabled",
     WARNING,
     prevents="Seed 002: TLS 1.0 and 1.1 are deprecated (Exchange Online refuses them since 2021)",
+    needs=(Evidence.SCHANNEL,),
 )
 def legacy_tls(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
-    """A server accepts TLS 1.0 or TLS 1.1."""
+    """A server accepts TLS 1.0 or TLS 1.1: certward's own by its TLS range; a real server by
+    its SCHANNEL settings as HealthChecker reads them (Enabled not set is the Windows
+    default, enabled; settings that disagree are CW-TLS-002's)."""
     for state in snap.servers:
-        minimum = state.server.tls_min_version
-        if minimum not in ("1.0", "1.1"):
-            continue
-        enabled = ["1.0", "1.1"][["1.0", "1.1"].index(minimum) :]
+        if state.observed:
+            tls = state.facts.tls if state.facts else None
+            if tls is None:
+                continue
+            versions = tlsreg.tls_versions(tls)
+            enabled = [v for v in ("1.0", "1.1") if versions[v].configuration == "Enabled"]
+            if not enabled:
+                continue
+            minimum = enabled[0]
+        else:
+            minimum = state.server.tls_min_version
+            if minimum not in ("1.0", "1.1"):
+                continue
+            enabled = ["1.0", "1.1"][["1.0", "1.1"].index(minimum) :]
         yield Finding(
             "CW-TLS-001",
             WARNING,
