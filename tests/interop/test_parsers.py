@@ -415,11 +415,19 @@ def test_certutil_command_line_pasted_with_the_output() -> None:
         (["02/03/2028 14:00:00"], DateOrder.DMY),  # en-GB: a 24-hour clock is never en-US
         (["13/02/2028 09:00:00", "01/03/2028 09:00:00"], DateOrder.DMY),
         (["2028-02-13 09:00:00"], DateOrder.YMD),
-        (["2/3/2028"], DateOrder.MDY),  # nothing tells: month first
+        (["2/3/2028 4:05:06 PM"], DateOrder.MDY),  # AM/PM with slashes: en-US
     ],
 )
 def test_infer_order(samples: list[str], order: DateOrder) -> None:
     assert infer_order(samples) is order
+
+
+def test_dates_nothing_decides_are_refused_asking_for_the_culture() -> None:
+    # Until issue 13 a dump like this was read month first by guess.
+    with pytest.raises(InteropError, match="give the server's culture") as refused:
+        infer_order(["2/3/2028", "12/02/2016"])
+    assert refused.value.code.id == "dump.culture_needed"
+    assert "'2/3/2028', '12/02/2016' read both as day-first and month-first" in str(refused.value)
 
 
 def test_mixed_cultures_refused() -> None:

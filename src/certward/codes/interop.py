@@ -31,6 +31,23 @@ DUMP_DATES_MIXED = code(
     InteropError,
     "The dates of one dump are printed in different cultures (several servers in one file).",
 )
+DUMP_CULTURE_NEEDED = code(
+    "dump.culture_needed",
+    InteropError,
+    "Every date of the dump reads both day-first and month-first (no day above 12, no AM/PM, "
+    "no 24-hour time): the server's culture must be given.",
+)
+DUMP_CULTURE_UNKNOWN = code(
+    "dump.culture_unknown",
+    InputError,
+    "A culture name (en-GB, de-DE …) whose short-date order certward does not know.",
+)
+DUMP_LANGUAGE_UNKNOWN = code(
+    "dump.language_unknown",
+    InteropError,
+    "certutil output in a display language certward cannot read (it reads English, French, "
+    "German and Russian).",
+)
 DUMP_AUTH_CONFIG_REPEATED = code(
     "dump.auth_config_repeated",
     InteropError,

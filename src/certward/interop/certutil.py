@@ -1,4 +1,4 @@
-"""``certutil -store`` and ``certutil -v -store`` output (English), certificate by certificate.
+"""``certutil -store`` and ``certutil -v -store`` output, certificate by certificate.
 
 Both shapes are read by one parser, line by line, so an excerpt (``...`` where the source
 left lines out) gives what it shows:
@@ -22,6 +22,19 @@ A key whose ``ProviderType`` is 0 lives in a CNG Key Storage Provider (seed 004 
 CA key shows ``ProviderType = 0`` with ``KeySpec = 2 -- AT_SIGNATURE`` in the
 ``Microsoft Software Key Storage Provider``, so ProviderType alone decides); a non-zero
 ProviderType is a CAPI CSP. Without ``-v`` the provider's name decides.
+
+What Windows means: ``Missing stored keyset`` is certutil's word for a certificate whose
+private key is gone (the key provider information points at no key); ``Archived!`` marks
+an archived certificate, which Exchange and the health rules do not see; ``Private key is
+NOT exportable`` is a key that cannot leave the server, while ``Private key is NOT plain
+text exportable`` is what certutil prints for a key that *can* be exported (encrypted, in
+a PFX) but not as plain text (the export policy allows export, not plaintext export).
+
+Localised output (French, German, Russian) is read through the label vocabulary of
+:mod:`certward.interop.certutil_labels`: the language is told by the record header's word
+(``Certificat 0``, ``Zertifikat 0``, ``Сертификат 0``) and every line is rewritten into
+English first. A header in another language is refused, naming the first label of the
+dump that no known language prints.
 """
 
 from __future__ import annotations
@@ -33,8 +46,9 @@ import enum
 import re
 from dataclasses import dataclass, field
 
-from certward.codes.interop import DUMP_UNRECOGNISED, DUMP_VALUE_INVALID
+from certward.codes.interop import DUMP_LANGUAGE_UNKNOWN, DUMP_UNRECOGNISED, DUMP_VALUE_INVALID
 from certward.interop import _fields as f
+from certward.interop import certutil_labels as vocabulary
 from certward.interop.dates import DateOrder, infer_order, parse_datetime
 from certward.interop.formatlist import is_prompt
 from certward.model import (
@@ -55,7 +69,8 @@ __all__ = [
     "parse_certutil",
 ]
 
-_RECORD = re.compile(r"=+ *Certificate (\d+) *=+")
+# "================ Certificate 0 ================", the word in the display language.
+_RECORD = re.compile(r"=+ *(?P<word>[^\W\d_][^\s=]*(?: [^\W\d_][^\s=]*)?) +(?P<index>\d+) *=+")
 _STORE_HEADER = re.compile(r'(?P<name>[^\s"=:]+)(?:\s+"(?P<title>[^"]*)")?')
 _COMMAND = re.compile(r"certutil(?:\.exe)?\s+(?P<args>.*)", re.IGNORECASE)
 _OTHER_NAME = re.compile(r"[A-Za-z][A-Za-z0-9 ]*=.*")  # IP Address=, RFC822 Name=
@@ -70,8 +85,14 @@ _KEY_PRESENT = ("Encryption test passed", "Signature test passed")
 _KEY_ABSENT = (
     "No key provider information",
     "Cannot find the certificate and private key for decryption.",
-    "Missing stored keystore",
+    "Missing stored keyset",  # key provider information that points at no key
 )
+# Public Key Algorithm's ObjectId when certutil prints no name after it.
+_KEY_ALGORITHMS = {
+    "1.2.840.113549.1.1.1": "RSA",
+    "1.2.840.10045.2.1": "ECC",
+    "1.2.840.10040.4.1": "DSA",
+}
 
 
 class KeyKind(enum.StrEnum):
@@ -118,12 +139,14 @@ class CertutilCertificate:
     sha256: str | None = None  # Cert Hash(sha256), -v only
     key: KeyProviderInfo | None = None
     has_private_key: bool | None = None  # a key test passed / certutil says there is none
-    exportable: bool | None = None  # "Private key is NOT exportable" → False
+    exportable: bool | None = None  # NOT exportable → False; NOT plain text exportable → True
+    archived: bool = False  # "Archived!": hidden from Exchange and the rules
     is_root: bool | None = None  # "Root Certificate: Subject matches Issuer"
     template: str | None = None
     dns_names: tuple[str, ...] = ()  # Subject Alternative Name, -v only
     signature_algorithm: str | None = None  # e.g. sha256RSA, -v only
     public_key_length: int | None = None  # -v only
+    public_key_algorithm: str | None = None  # "RSA", "ECC", "DSA"; -v only
     friendly_name: str | None = None  # CERT_FRIENDLY_NAME_PROP_ID, -v only
     der: bytes | None = None  # a PEM block pasted inside the record
     complete: bool = True  # False when the dump left lines out ("...")
@@ -164,6 +187,10 @@ class CertutilCertificate:
             serial_number=self.serial_number or "",
             friendly_name=self.friendly_name or "",
             source=source,
+            archived=self.archived,
+            exportable=self.exportable,
+            public_key_algorithm=self.public_key_algorithm,
+            der=self.der,
         )
 
 
@@ -179,6 +206,7 @@ class CertutilDump:
     verbose: bool = False  # certutil -v output
     completed: bool = False  # "CertUtil: -store command completed successfully."
     date_order: DateOrder | None = None  # how the dates were read
+    language: str = "en"  # the display language certutil printed in: en, fr, de, ru
 
 
 def looks_like_certutil(text: str) -> bool:
@@ -220,7 +248,9 @@ def _split(text: str) -> tuple[list[str], list[list[str]], bool]:
         if _RECORD.fullmatch(line):
             records.append([line])
         elif line.lower().startswith("certutil:"):
-            completed = completed or "completed successfully" in line
+            completed = completed or any(
+                language.completed in line for language in vocabulary.LANGUAGES
+            )
         elif records:
             records[-1].append(raw_line.rstrip())
         else:
@@ -251,6 +281,11 @@ def parse_certutil(
     header, records, completed = _split(text)
     if not records:
         raise DUMP_UNRECOGNISED("no '================ Certificate N ================' record found")
+    language = _language(records)
+    records = [
+        [lines[0], *(vocabulary.to_english(line.strip(), language) for line in lines[1:])]
+        for lines in records
+    ]
     raws = [_read_record(lines) for lines in records]
     dates = [d for r in raws for d in (r.not_before, r.not_after) if d is not None]
     order = date_order or (infer_order(dates) if dates else None)
@@ -265,6 +300,34 @@ def parse_certutil(
         verbose=_verbose(header, records),
         completed=completed,
         date_order=order,
+        language=language.code,
+    )
+
+
+def _language(records: list[list[str]]) -> vocabulary.Language:
+    """The display language, from the first record's header word; refused, naming the
+    first label no known language prints, when it is none certward reads."""
+    match = _RECORD.fullmatch(records[0][0])
+    assert match is not None
+    word = match.group("word")
+    language = vocabulary.language_of(word)
+    if language is not None:
+        return language
+    for lines in records:
+        for line in lines[1:]:
+            label, sep, _ = line.strip().partition(":")
+            if sep and label.strip() and "=" not in label and not vocabulary.known_label(label):
+                raise DUMP_LANGUAGE_UNKNOWN(
+                    f"certutil output in a language certward cannot read (record header "
+                    f"{records[0][0].strip('= ')!r}): first unknown label {label.strip()!r}; "
+                    "it reads English, French, German and Russian",
+                    word=word,
+                    label=label.strip(),
+                )
+    raise DUMP_LANGUAGE_UNKNOWN(
+        f"certutil output in a language certward cannot read: record header "
+        f"{records[0][0].strip('= ')!r}; it reads English, French, German and Russian",
+        word=word,
     )
 
 
@@ -320,7 +383,7 @@ def _read_header(lines: list[str]) -> _Header:
 def _read_record(lines: list[str]) -> _Raw:
     match = _RECORD.fullmatch(lines[0].strip())
     assert match is not None
-    raw = _Raw(int(match.group(1)))
+    raw = _Raw(int(match.group("index")))
     values, key = raw.values, raw.key
     name_block: str | None = None  # "issuer" / "subject": -v prints one RDN a line
     name_parts: list[str] = []
@@ -355,6 +418,13 @@ def _read_record(lines: list[str]) -> _Raw:
                 values.setdefault("signature_algorithm", algorithm)
             expect = None
             continue
+        if expect == "key_algorithm" and line.startswith("Algorithm ObjectId:"):
+            words = line.split()
+            name = words[-1] if len(words) > 3 else _KEY_ALGORITHMS.get(words[-1])
+            if name is not None:
+                values.setdefault("public_key_algorithm", name.upper())
+            expect = None
+            continue
         if expect == "friendly" and line:
             values.setdefault("friendly_name", line)
             expect = None
@@ -367,6 +437,8 @@ def _read_record(lines: list[str]) -> _Raw:
             in_san = True
         elif line == "Signature Algorithm:" and "signature_algorithm" not in values:
             expect = "signature"
+        elif line == "Public Key Algorithm:":
+            expect = "key_algorithm"
         elif line.startswith("CERT_FRIENDLY_NAME_PROP_ID"):
             expect = "friendly"
         elif line == "-----BEGIN CERTIFICATE-----":
@@ -413,6 +485,8 @@ def _read_line(line: str, raw: _Raw, values: dict[str, object], key: dict[str, o
         values["exportable"] = False
     elif line == "Private key is NOT plain text exportable":
         values["exportable"] = True  # exportable encrypted (PFX), not as plain text
+    elif line == "Archived!":
+        values["archived"] = True
     elif line == "CRYPT_MACHINE_KEYSET" or line.startswith("CRYPT_MACHINE_KEYSET "):
         key["machine"] = True
     else:
@@ -520,11 +594,13 @@ def _finish(raw: _Raw, order: DateOrder | None, tz: dt.tzinfo) -> CertutilCertif
         key=provider_info,
         has_private_key=has_key,
         exportable=flag(values, "exportable"),
+        archived=values.get("archived") is True,
         is_root=flag(values, "root"),
         template=text(values, "template"),
         dns_names=tuple(raw.dns_names),
         signature_algorithm=text(values, "signature_algorithm"),
         public_key_length=number(values, "public_key_length"),
+        public_key_algorithm=text(values, "public_key_algorithm"),
         friendly_name=text(values, "friendly_name"),
         der=der if isinstance(der, bytes) else None,
         complete=not values.get("incomplete"),

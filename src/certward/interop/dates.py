@@ -5,8 +5,12 @@
 ``2/2/2028 4:22:23 AM`` (en-US) or ``02.02.2028 4:22:23`` (ru-RU). No dump says which
 culture it was printed in, and none prints an offset (the times are the server's local
 time), so the order of day and month is inferred from every date in one dump together:
-they all share one culture. A dump whose dates fit more than one order is read month first
-only when nothing speaks against it (date-only values with a slash); dumps that mix orders
+they all share one culture. A day above 12, an AM/PM designator with slashes (en-US) or a
+24-hour time with slashes (en-GB, fr-FR: en-US always says AM/PM) decides it; dotted and
+dashed dates put the day first. A dump none of whose dates decides (``12/02/2016`` is
+12 February on an en-GB or en-AU server, 2 December on an en-US one) is refused with
+``dump.culture_needed`` rather than read month-first by guess: the caller names the
+server's culture, and :func:`culture_order` turns it into the order. Dumps that mix orders
 are refused.
 """
 
@@ -18,9 +22,21 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from certward.codes.interop import DUMP_DATE_INVALID, DUMP_DATES_MIXED
+from certward.codes.interop import (
+    DUMP_CULTURE_NEEDED,
+    DUMP_CULTURE_UNKNOWN,
+    DUMP_DATE_INVALID,
+    DUMP_DATES_MIXED,
+)
 
-__all__ = ["DateOrder", "DateText", "infer_order", "parse_datetime"]
+__all__ = [
+    "CULTURE_ORDERS",
+    "DateOrder",
+    "DateText",
+    "culture_order",
+    "infer_order",
+    "parse_datetime",
+]
 
 _DATE = re.compile(
     r"""
@@ -102,7 +118,11 @@ def _valid(day: int, month: int) -> bool:
 
 
 def infer_order(samples: Iterable[str]) -> DateOrder:
-    """The one order that reads every date of a dump; month first when any would do."""
+    """The one order that reads every date of a dump.
+
+    Refused (``dump.culture_needed``) when the dates read both day-first and month-first,
+    (``dump.dates_mixed``) when no one order reads them all.
+    """
     possible = {DateOrder.MDY, DateOrder.DMY, DateOrder.YMD}
     seen: list[str] = []
     for text in samples:
@@ -118,10 +138,51 @@ def infer_order(samples: Iterable[str]) -> DateOrder:
                 "give each server's output as its own file",
                 values=seen[-3:],
             )
-    for order in (DateOrder.MDY, DateOrder.DMY, DateOrder.YMD):
-        if order in possible:
-            return order
-    raise AssertionError("unreachable")  # pragma: no cover
+    if len(possible) == 1:
+        return possible.pop()
+    shown = ", ".join(repr(s) for s in dict.fromkeys(seen[:3]))
+    more = f" and {len(seen) - 3} more" if len(seen) > 3 else ""
+    raise DUMP_CULTURE_NEEDED(
+        f"the dates {shown}{more} read both as day-first and month-first (no day above 12, "
+        "no AM/PM, no 24-hour time); give the server's culture (e.g. en-GB or en-US)",
+        values=seen[:3],
+        orders=sorted(order.value for order in possible),
+    )
+
+
+# The short-date order of the cultures Exchange servers commonly run in (Windows' own
+# short date patterns: en-US M/d/yyyy, en-GB dd/MM/yyyy, de-DE dd.MM.yyyy, nl-NL d-M-yyyy,
+# sv-SE yyyy-MM-dd, ja-JP yyyy/MM/dd …).
+CULTURE_ORDERS: dict[str, DateOrder] = {
+    **dict.fromkeys(("en-US", "en-PH", "es-US"), DateOrder.MDY),
+    **dict.fromkeys(
+        (
+            "en-GB", "en-AU", "en-NZ", "en-IE", "en-IN", "en-SG", "de-DE", "de-AT",
+            "de-CH", "fr-FR", "fr-BE", "fr-CH", "ru-RU", "nl-NL", "nl-BE", "it-IT",
+            "es-ES", "es-MX", "pt-BR", "pt-PT", "pl-PL", "cs-CZ", "da-DK", "nb-NO",
+            "fi-FI", "tr-TR", "uk-UA", "lv-LV", "el-GR", "ro-RO", "he-IL",
+        ),
+        DateOrder.DMY,
+    ),
+    **dict.fromkeys(
+        ("sv-SE", "ja-JP", "zh-CN", "zh-TW", "ko-KR", "lt-LT", "en-ZA", "fr-CA"),
+        DateOrder.YMD,
+    ),
+}  # fmt: skip
+_CULTURES = {name.lower(): order for name, order in CULTURE_ORDERS.items()}
+
+
+def culture_order(culture: str) -> DateOrder:
+    """The short-date order of a Windows culture name (``en-GB``, ``de_DE``, case ignored)."""
+    name = culture.strip().replace("_", "-")
+    order = _CULTURES.get(name.lower())
+    if order is None:
+        raise DUMP_CULTURE_UNKNOWN(
+            f"unknown culture {culture!r}: certward knows the date order of "
+            + ", ".join(sorted(CULTURE_ORDERS)),
+            culture=culture,
+        )
+    return order
 
 
 def parse_datetime(text: str, order: DateOrder, tz: dt.tzinfo) -> dt.datetime:
