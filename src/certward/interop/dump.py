@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from certward.codes.interop import (
     DUMP_AUTH_CONFIG_REPEATED,
@@ -26,8 +27,17 @@ from certward.interop.exchange_certificate import ExchangeCertificateEntry
 from certward.interop.formatlist import FlRecord, read_format_list
 from certward.interop.formattable import table_rows
 from certward.interop.transport import AuthConfigEntry, TransportServiceEntry
+from certward.model import HybridConfiguration, IisBinding, TlsRegistry
+from certward.model.vdirs import VirtualDirectory
 
-__all__ = ["Format", "ObservedDump", "detect", "parse"]
+if TYPE_CHECKING:
+    from certward.interop.clixml_objects import (
+        EdgeSubscriptionEntry,
+        ExchangeServerEntry,
+        StoreCertificateEntry,
+    )
+
+__all__ = ["Format", "ObservedDump", "detect", "parse", "parse_bytes"]
 
 
 class Format(enum.StrEnum):
@@ -40,6 +50,27 @@ class Format(enum.StrEnum):
     SEND_CONNECTOR = "Get-SendConnector | Format-List"
     AUTH_CONFIG = "Get-AuthConfig | Format-List"
     TRANSPORT_SERVICE = "Get-TransportService | Format-List"
+    # Export-Clixml files, one value per kind of object (interop.clixml_objects).
+    EXCHANGE_CERTIFICATE_CLIXML = "Get-ExchangeCertificate | Export-Clixml"
+    STORE_CERTIFICATE_CLIXML = "Get-ChildItem Cert:\\LocalMachine\\<store> | Export-Clixml"
+    EXCHANGE_SERVER_CLIXML = "Get-ExchangeServer | Export-Clixml"
+    RECEIVE_CONNECTOR_CLIXML = "Get-ReceiveConnector | Export-Clixml"
+    SEND_CONNECTOR_CLIXML = "Get-SendConnector | Export-Clixml"
+    AUTH_CONFIG_CLIXML = "Get-AuthConfig | Export-Clixml"
+    TRANSPORT_SERVICE_CLIXML = "Get-TransportService | Export-Clixml"
+    VIRTUAL_DIRECTORY_CLIXML = "Get-*VirtualDirectory | Export-Clixml"
+    CLIENT_ACCESS_SERVICE_CLIXML = "Get-ClientAccessService | Export-Clixml"
+    IIS_BINDING_CLIXML = "Get-WebBinding | Export-Clixml"
+    TLS_SETTINGS_CLIXML = "HealthChecker's TLS settings | Export-Clixml"
+    SCHANNEL_CLIXML = "SCHANNEL protocol settings | Export-Clixml"
+    NET_TLS_CLIXML = ".NET Framework TLS settings | Export-Clixml"
+    ROOT_AUTO_UPDATE_CLIXML = "DisableRootAutoUpdate | Export-Clixml"
+    EDGE_SUBSCRIPTION_CLIXML = "Get-EdgeSubscription | Export-Clixml"
+    HYBRID_CLIXML = "Get-HybridConfiguration | Export-Clixml"
+
+    @property
+    def clixml(self) -> bool:
+        return self.value.endswith("| Export-Clixml")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +78,8 @@ class ObservedDump:
     """Everything one dump showed; only the parts of its format are filled.
 
     A Format-List file may hold the output of several of these cmdlets one after another;
-    ``format`` is then its first record's, and ``formats`` names them all.
+    ``format`` is then its first record's, and ``formats`` names them all. So may an
+    Export-Clixml file: the fields after ``table`` are filled from CliXML only.
     """
 
     format: Format
@@ -60,6 +92,15 @@ class ObservedDump:
     transport_services: tuple[TransportServiceEntry, ...] = ()
     date_order: DateOrder | None = None
     table: bool = False  # printed by Format-Table rather than Format-List
+    exchange_servers: tuple[ExchangeServerEntry, ...] = ()
+    # Get-ChildItem Cert:\LocalMachine\Root (or CA, My): plain X509Certificate2 objects
+    store_certificates: tuple[StoreCertificateEntry, ...] = ()
+    # Get-*VirtualDirectory, and Get-ClientAccessService's Autodiscover URI as "autodiscover"
+    virtual_directories: tuple[VirtualDirectory, ...] = ()
+    iis_bindings: tuple[IisBinding, ...] = ()  # HTTPS bindings only
+    tls_registry: TlsRegistry | None = None
+    edge_subscriptions: tuple[EdgeSubscriptionEntry, ...] = ()
+    hybrid: HybridConfiguration | None = None
 
 
 # Checked in this order: a record is the first kind whose labels it has.
@@ -166,3 +207,27 @@ def parse(
         date_order=order,
         table=table,
     )
+
+
+def parse_bytes(
+    data: bytes,
+    *,
+    source: str,
+    date_order: DateOrder | None = None,
+    tz: dt.tzinfo = dt.UTC,
+) -> ObservedDump:
+    """Parse a file as a user hands it over: decoded as PowerShell writes text (UTF-8 with or
+    without a BOM, UTF-16 LE/BE), then read as CliXML when it starts with ``<Objs`` (after a
+    BOM, whitespace or an XML declaration), else by :func:`parse`.
+
+    CliXML dates carry their own offset, so ``date_order`` and ``tz`` apply to text dumps
+    only. Errors name ``source`` for CliXML; a text dump's errors are :func:`parse`'s.
+    """
+    from certward.interop.clixml import decode_text, looks_like_clixml
+
+    text = decode_text(data, source=source)
+    if looks_like_clixml(text):
+        from certward.interop.clixml_objects import parse_clixml
+
+        return parse_clixml(text, source=source)
+    return parse(text, date_order=date_order, tz=tz)

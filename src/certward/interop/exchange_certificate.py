@@ -44,6 +44,11 @@ class ExchangeCertificateEntry:
     root_ca_type: str | None = None  # None, Registry, ThirdParty, Enterprise, GroupPolicy
     friendly_name: str | None = None  # fl * only
     private_key_exportable: bool | None = None  # fl * only
+    # From the certificate itself when a dump carried it (CliXML RawData); None: not shown.
+    der: bytes | None = None
+    public_key_algorithm: str | None = None  # "RSA", "ECC", "DSA"
+    signature_algorithm: str | None = None  # sha256RSA, ...
+    key_provider: str | None = None
 
     def to_observed(
         self, server: str, store: StoreName = StoreName.MY, source: str = ""
@@ -74,6 +79,12 @@ class ExchangeCertificateEntry:
             serial_number=self.serial_number or "",
             friendly_name=self.friendly_name or "",
             source=source,
+            status=self.status,
+            exportable=self.private_key_exportable,
+            public_key_algorithm=self.public_key_algorithm,
+            signature_algorithm=self.signature_algorithm,
+            key_provider=self.key_provider,
+            der=self.der,
         )
 
 
