@@ -4,7 +4,9 @@
 :class:`ObservedDump`: ``certutil [-v] -store`` output (:mod:`.certutil`), or the
 ``Format-List`` output of Get-ExchangeCertificate, Get-ReceiveConnector, Get-SendConnector,
 Get-AuthConfig and Get-TransportService, all read by one Format-List reader
-(:mod:`.formatlist`). Every result is a frozen dataclass; ``to_observed`` /
+(:mod:`.formatlist`). ``parse_bytes(data, source=…)`` takes a file's bytes as PowerShell
+wrote them and also reads ``Export-Clixml`` files (:mod:`.clixml`, mapped by
+:mod:`.clixml_objects`). Every result is a frozen dataclass; ``to_observed`` /
 ``to_connector`` / ``to_auth_config`` map them to certward's model.
 """
 
@@ -21,9 +23,17 @@ if TYPE_CHECKING:
         KeyProviderInfo,
         parse_certutil,
     )
+    from certward.interop.clixml import ClixmlObject, read_clixml
+    from certward.interop.clixml_objects import (
+        CLIXML_SHAPES,
+        EdgeSubscriptionEntry,
+        ExchangeServerEntry,
+        StoreCertificateEntry,
+        parse_clixml,
+    )
     from certward.interop.connectors import AddressSpace, ReceiveConnectorEntry, SendConnectorEntry
     from certward.interop.dates import DateOrder
-    from certward.interop.dump import Format, ObservedDump, detect, parse
+    from certward.interop.dump import Format, ObservedDump, detect, parse, parse_bytes
     from certward.interop.exchange_certificate import ExchangeCertificateEntry
     from certward.interop.formatlist import Collection, FlRecord, read_format_list, split_collection
     from certward.interop.transport import AuthConfigEntry, TransportServiceEntry
@@ -31,6 +41,14 @@ if TYPE_CHECKING:
 # The parsers load when first used: the health rules import the PowerShell writer from
 # this package, and a command that reads no dump should not pay for the parsers.
 _LAZY: dict[str, str] = {
+    "CLIXML_SHAPES": "certward.interop.clixml_objects",
+    "ClixmlObject": "certward.interop.clixml",
+    "EdgeSubscriptionEntry": "certward.interop.clixml_objects",
+    "ExchangeServerEntry": "certward.interop.clixml_objects",
+    "StoreCertificateEntry": "certward.interop.clixml_objects",
+    "parse_bytes": "certward.interop.dump",
+    "parse_clixml": "certward.interop.clixml_objects",
+    "read_clixml": "certward.interop.clixml",
     "AddressSpace": "certward.interop.connectors",
     "AuthConfigEntry": "certward.interop.transport",
     "CertutilCertificate": "certward.interop.certutil",
@@ -61,13 +79,17 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
+    "CLIXML_SHAPES",
     "AddressSpace",
     "AuthConfigEntry",
     "CertutilCertificate",
     "CertutilDump",
+    "ClixmlObject",
     "Collection",
     "DateOrder",
+    "EdgeSubscriptionEntry",
     "ExchangeCertificateEntry",
+    "ExchangeServerEntry",
     "FlRecord",
     "Format",
     "KeyKind",
@@ -75,10 +97,14 @@ __all__ = [
     "ObservedDump",
     "ReceiveConnectorEntry",
     "SendConnectorEntry",
+    "StoreCertificateEntry",
     "TransportServiceEntry",
     "detect",
     "parse",
+    "parse_bytes",
     "parse_certutil",
+    "parse_clixml",
+    "read_clixml",
     "read_format_list",
     "split_collection",
 ]
