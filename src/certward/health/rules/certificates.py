@@ -118,6 +118,44 @@ def _renewal_of(
     )
 
 
+# Get-ExchangeCertificate's Status classes as HealthChecker colours them: red and yellow.
+STATUS_ERROR = ("Revoked", "DateInvalid", "Invalid")
+STATUS_WARNING = ("Unknown", "Untrusted", "RevocationCheckFailure", "PendingRequest")
+
+
+@rule(
+    "CW-CERT-002",
+    "Certificate in use is not Valid (Get-ExchangeCertificate Status)",
+    ERROR,
+    WARNING,
+    prevents="HealthChecker: 'Certificate status'; clients and partners refuse a revoked, "
+    "untrusted or invalid certificate",
+    needs=(Shown.EXCHANGE_CERTIFICATE,),
+)
+def certificate_status(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """A certificate something uses whose Status, as Get-ExchangeCertificate showed it on a
+    real server, is Revoked, DateInvalid or Invalid: error; Untrusted,
+    RevocationCheckFailure, PendingRequest, Unknown or any other but Valid: warning
+    (HealthChecker's red and yellow)."""
+    for state in snap.servers:
+        for cert, uses in snap.in_use(state):
+            status = cert.status
+            if status is None or status.casefold() == "valid":
+                continue
+            known = {s.casefold(): s for s in (*STATUS_ERROR, *STATUS_WARNING)}
+            status = known.get(status.casefold(), status)
+            severity = ERROR if status in STATUS_ERROR else WARNING
+            yield Finding(
+                "CW-CERT-002",
+                severity,
+                state.name,
+                f"{subject_text(cert.profile)} ({', '.join(uses)}) has Status {status}",
+                renew(state.name, cert),
+                {"status": status},
+                thumbprint=cert.thumbprint,
+            )
+
+
 @rule(
     "CW-KEY-001",
     "RSA key shorter than 2048 bits",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 
 from certward.commandline import certward_command
@@ -20,6 +21,7 @@ from certward.interop.powershell import SWITCH, command, pipe, script
 from certward.model import (
     Connector,
     Evidence,
+    TlsAuthLevel,
     TlsNameStatus,
 )
 from certward.pki.names import dotnet_x500
@@ -190,3 +192,108 @@ def connector_tls_auth_level(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Fi
             {"tls_auth_level": level},
             connector=connector.identity,
         )
+
+
+# HealthChecker's patterns (Invoke-AnalyzerFrequentConfigurationIssues.ps1).
+_EOP_HOST = re.compile(
+    r"^[^.]+\.mail\.protection\.(outlook\.com|partner\.outlook\.cn|office365\.us)$", re.I
+)
+_REMOTE_ROUTING = re.compile(
+    r"^[^.]+\.mail\.(onmicrosoft\.com|partner\.onmschina\.cn|onmicrosoft\.us)$", re.I
+)
+_SERVICE_DOMAIN = re.compile(
+    r"^mail\.protection\.(outlook\.com|partner\.outlook\.cn|office365\.us)$", re.I
+)
+
+
+def _address(space: str) -> str:
+    """``SMTP:contoso.mail.onmicrosoft.com;1`` → ``contoso.mail.onmicrosoft.com``."""
+    value = space.split(":", 1)[1] if ":" in space.split(".", 1)[0] else space
+    return value.split(";", 1)[0].strip()
+
+
+def to_exchange_online(connector: Connector) -> bool:
+    """A send connector to Exchange Online: a smart host of Exchange Online Protection, or
+    no smart host and a remote routing domain (contoso.mail.onmicrosoft.com)."""
+    if any(_EOP_HOST.match(h.host) for h in connector.smart_hosts):
+        return True
+    return not connector.smart_hosts and any(
+        _REMOTE_ROUTING.match(_address(a)) for a in connector.address_spaces
+    )
+
+
+def _relays_internet(connector: Connector) -> bool:
+    """Internet mail relayed through Microsoft 365: an EOP smart host for address space *."""
+    return any(_EOP_HOST.match(h.host) for h in connector.smart_hosts) and any(
+        "*" in _address(a) for a in connector.address_spaces
+    )
+
+
+@rule(
+    "CW-CONN-003",
+    "Send connector to Exchange Online misconfigured",
+    ERROR,
+    WARNING,
+    prevents="HealthChecker: 'Misconfigured to send authenticated internal mail to M365' "
+    "(https://aka.ms/HC-ExoConnectorIssue); hybrid mail arrives as anonymous external mail or "
+    "is refused",
+    needs=(Evidence.SEND_CONNECTOR,),
+)
+def exchange_online_connector(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """A send connector to Exchange Online (an EOP smart host, or a remote routing domain)
+    with CloudServicesMailEnabled false; with neither Fqdn nor TlsCertificateName set (the
+    server's internal FQDN picks the certificate); with TlsAuthLevel below
+    CertificateValidation (where CW-CONN-002 does not already say so); or with
+    DomainValidation and a TlsDomain other than mail.protection.outlook.com: warning. One
+    relaying internet mail through Microsoft 365 without RequireTLS: error."""
+    for connector in snap.send_connectors():
+        if not to_exchange_online(connector):
+            continue
+        problems: list[str] = []
+        severity = WARNING
+        if not connector.cloud_services_mail_enabled:
+            problems.append("CloudServicesMailEnabled is false")
+        if connector.fqdn is None and not connector.tls_certificate_name:
+            problems.append("neither Fqdn nor TlsCertificateName is set")
+        secure = connector.domain_secure_enabled or connector.cloud_services_mail_enabled
+        if connector.tls_auth_level not in VALIDATING_LEVELS and not secure:
+            level = connector.tls_auth_level.value if connector.tls_auth_level else "not set"
+            problems.append(f"TlsAuthLevel is {level}, not CertificateValidation")
+        if connector.tls_auth_level is TlsAuthLevel.DOMAIN_VALIDATION and not (
+            connector.tls_domain and _SERVICE_DOMAIN.match(connector.tls_domain)
+        ):
+            problems.append(
+                f"TlsDomain is {connector.tls_domain or 'not set'}, not mail.protection.outlook.com"
+            )
+        if _relays_internet(connector) and not connector.require_tls:
+            problems.append(
+                "RequireTLS is false while it relays internet mail through Microsoft 365"
+            )
+            severity = ERROR
+        if not problems:
+            continue
+        yield Finding(
+            "CW-CONN-003",
+            severity,
+            None,
+            f"send connector {connector.name} to Exchange Online: {'; '.join(problems)}",
+            Remediation(
+                certward_command(
+                    "connector", "set", connector.identity, "--cloud-services-mail",
+                    "--require-tls", "--tls-auth-level", "DomainValidation",
+                    "--tls-domain", "mail.protection.outlook.com",
+                ),
+                script(
+                    command(
+                        "Set-SendConnector",
+                        connector.name,
+                        CloudServicesMailEnabled=True,
+                        RequireTLS=True,
+                        TlsAuthLevel="DomainValidation",
+                        TlsDomain="mail.protection.outlook.com",
+                    )
+                ),
+            ),
+            {"problems": "; ".join(problems)},
+            connector=connector.identity,
+        )  # fmt: skip
