@@ -20,15 +20,23 @@ from cryptography import x509
 
 from certward.health.snapshot import HeldCertificate, OrgSnapshot, ServerState, TrustedCertificate
 from certward.model import (
+    ORGANISATION_EVIDENCE,
     AuthConfig,
     ConnectorKind,
+    Evidence,
+    IisBinding,
+    NetTlsSetting,
+    ObservedFacts,
+    ObservedOrganisationFacts,
     Organisation,
     Role,
+    SchannelSetting,
     Server,
     ServiceSet,
     SmartHost,
     Thumbprint,
     TlsAuthLevel,
+    TlsRegistry,
 )
 from certward.model.connectors import Connector
 from certward.model.vdirs import default_vdirs
@@ -227,3 +235,74 @@ def change_connector(snap: OrgSnapshot, name: str, **changes: object) -> OrgSnap
             for c in snap.connectors
         ),
     )
+
+
+# -- the healthy organisation as a real one, observed from a collection ------------------------
+
+SERVER_EVIDENCE = frozenset(Evidence) - ORGANISATION_EVIDENCE
+
+
+def healthy_tls() -> TlsRegistry:
+    """What HealthChecker's TLS guide sets: TLS 1.0, 1.1 and 1.3 off on both sides, TLS 1.2
+    on; .NET 4 (64-bit and Wow6432Node) on the system's TLS versions; root updates on."""
+    schannel = []
+    for version in ("1.0", "1.1", "1.2", "1.3"):
+        on = version == "1.2"
+        for side in ("Server", "Client"):
+            schannel.append(SchannelSetting(f"TLS {version}", side, int(on), int(not on)))
+    return TlsRegistry(
+        schannel=tuple(schannel),
+        net=(NetTlsSetting("v4.0.30319", False, 1, 1), NetTlsSetting("v4.0.30319", True, 1, 1)),
+        disable_root_auto_update=0,
+    )
+
+
+def healthy_bindings(server: str) -> tuple[IisBinding, ...]:
+    return (
+        IisBinding("Default Web Site", 443, thumbprint=thumb(issued())),
+        IisBinding("Exchange Back End", 444, thumbprint=thumb(default_smtp(server))),
+    )
+
+
+def observed(
+    snap: OrgSnapshot,
+    *,
+    evidence: frozenset[Evidence] = SERVER_EVIDENCE,
+    organisation: frozenset[Evidence] | None = ORGANISATION_EVIDENCE,
+    tls: TlsRegistry | None = None,
+    bindings: Callable[[str], tuple[IisBinding, ...]] = healthy_bindings,
+    status: str | None = "Valid",
+) -> OrgSnapshot:
+    """Every server of ``snap`` as a real server a collection showed ``evidence`` of (its
+    certificates with Get-ExchangeCertificate's ``status``), and the organisation-wide
+    outputs ``organisation`` (None: no collection, the older file-by-file path)."""
+
+    def change(state: ServerState) -> ServerState:
+        facts = ObservedFacts(
+            state.name,
+            evidence=evidence,
+            iis_bindings=bindings(state.name),
+            tls=tls if tls is not None else healthy_tls(),
+        )
+        certificates = tuple(dataclasses.replace(c, status=status) for c in state.certificates)
+        return dataclasses.replace(
+            state,
+            server=dataclasses.replace(state.server, observed=True),
+            certificates=certificates,
+            facts=facts,
+        )
+
+    org = None if organisation is None else ObservedOrganisationFacts(evidence=organisation)
+    return dataclasses.replace(
+        snap,
+        servers=tuple(change(s) for s in snap.servers),
+        observed_organisation=org,
+    )
+
+
+def change_facts(snap: OrgSnapshot, name: str, **changes: object) -> OrgSnapshot:
+    def change(state: ServerState) -> ServerState:
+        assert state.facts is not None
+        return dataclasses.replace(state, facts=dataclasses.replace(state.facts, **changes))  # type: ignore[arg-type]
+
+    return change_server(snap, name, change)
