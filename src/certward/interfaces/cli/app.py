@@ -14,6 +14,7 @@ from certward.codes.general import INPUT_CONFLICT
 from certward.errors import ConfirmationRequired
 from certward.interfaces.cli import (
     auth_cmd,
+    collector_cmd,
     connector_cmd,
     edge_cmd,
     errors_cmd,
@@ -77,6 +78,7 @@ app.command("events")(serve_cmd.events)
 app.command("health")(health_cmd.health)
 app.command("rules")(health_cmd.rules)
 app.command("observe")(observe_cmd.observe)
+app.command("collector")(collector_cmd.collector)
 app.command("errors")(errors_cmd.errors)
 
 

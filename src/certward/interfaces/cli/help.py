@@ -37,6 +37,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "rules": ("certward rules", "certward rules --markdown > docs/rules.md"),
     "observe": ("certward observe EXCH01 my.txt root.txt exchange-certificates.txt transport.txt",),
+    "collector": ("certward collector", "certward collector --out C:/temp/Collect-Certward.ps1"),
     "org init": ("certward org init Contoso --domain contoso.com",),
     "org show": ("certward org show", "certward org show --json"),
     "server add": (
