@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     )
     from certward.interop.clixml import ClixmlObject, read_clixml
     from certward.interop.clixml_objects import (
-        CLIXML_SHAPES,
         EdgeSubscriptionEntry,
         ExchangeServerEntry,
         StoreCertificateEntry,
@@ -41,7 +40,6 @@ if TYPE_CHECKING:
 # The parsers load when first used: the health rules import the PowerShell writer from
 # this package, and a command that reads no dump should not pay for the parsers.
 _LAZY: dict[str, str] = {
-    "CLIXML_SHAPES": "certward.interop.clixml_objects",
     "ClixmlObject": "certward.interop.clixml",
     "EdgeSubscriptionEntry": "certward.interop.clixml_objects",
     "ExchangeServerEntry": "certward.interop.clixml_objects",
@@ -79,7 +77,6 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "CLIXML_SHAPES",
     "AddressSpace",
     "AuthConfigEntry",
     "CertutilCertificate",

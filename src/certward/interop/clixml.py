@@ -408,10 +408,12 @@ def read_clixml_text(text: str, *, source: str) -> tuple[Value, ...]:
     except _Refused as exc:
         raise CLIXML_MALFORMED(f"{source}: {exc.message}", source=source) from None
     except KeyError as exc:
-        raise CLIXML_MALFORMED(
-            f"{source}: a <Ref> or <TNRef> names RefId {exc}, which no earlier element has",
-            source=source,
-        ) from None
+        problem = (
+            "an <Obj> or <TN> has no RefId attribute"
+            if str(exc) == "'RefId'"
+            else f"a <Ref> or <TNRef> names RefId {exc}, which no earlier element has"
+        )
+        raise CLIXML_MALFORMED(f"{source}: {problem}", source=source) from None
     except _DECODE_ERRORS as exc:
         detail = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise CLIXML_MALFORMED(
