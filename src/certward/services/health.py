@@ -63,7 +63,7 @@ def observed_profile(cert: ObservedCertificate) -> CertProfile:
     if cert.der is not None:
         try:
             return CertProfile.of(certinfo.load_der(cert.der))
-        except CertwardError:
+        except (CertwardError, ValueError):  # a damaged RawData: what the dump printed
             pass
     profile = described(cert, is_ca=cert.store is not StoreName.MY)
     algorithm = (cert.public_key_algorithm or "").upper()

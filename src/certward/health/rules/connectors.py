@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from certward.commandline import certward_command
-from certward.health.findings import Finding, Remediation, rule
+from certward.health.findings import Finding, Remediation, Severity, rule
 from certward.health.rules._common import (
     CRITICAL,
     ERROR,
@@ -249,27 +249,10 @@ def exchange_online_connector(snap: OrgSnapshot, now: dt.datetime) -> Iterator[F
     for connector in snap.send_connectors():
         if not to_exchange_online(connector):
             continue
-        problems: list[str] = []
-        severity = WARNING
-        if not connector.cloud_services_mail_enabled:
-            problems.append("CloudServicesMailEnabled is false")
-        if connector.fqdn is None and not connector.tls_certificate_name:
-            problems.append("neither Fqdn nor TlsCertificateName is set")
-        secure = connector.domain_secure_enabled or connector.cloud_services_mail_enabled
-        if connector.tls_auth_level not in VALIDATING_LEVELS and not secure:
-            level = connector.tls_auth_level.value if connector.tls_auth_level else "not set"
-            problems.append(f"TlsAuthLevel is {level}, not CertificateValidation")
-        if connector.tls_auth_level is TlsAuthLevel.DOMAIN_VALIDATION and not (
-            connector.tls_domain and _SERVICE_DOMAIN.match(connector.tls_domain)
-        ):
-            problems.append(
-                f"TlsDomain is {connector.tls_domain or 'not set'}, not mail.protection.outlook.com"
-            )
-        if _relays_internet(connector) and not connector.require_tls:
-            problems.append(
-                "RequireTLS is false while it relays internet mail through Microsoft 365"
-            )
-            severity = ERROR
+        if _relays_internet(connector):
+            severity, problems = _relay_problems(connector)
+        else:
+            severity, problems = WARNING, _hybrid_problems(connector)
         if not problems:
             continue
         yield Finding(
@@ -297,3 +280,36 @@ def exchange_online_connector(snap: OrgSnapshot, now: dt.datetime) -> Iterator[F
             {"problems": "; ".join(problems)},
             connector=connector.identity,
         )  # fmt: skip
+
+
+def _relay_problems(connector: Connector) -> tuple[Severity, list[str]]:
+    """Relaying internet mail through Microsoft 365: HealthChecker skips the hybrid checks
+    and wants certificate validation and RequireTLS."""
+    problems = []
+    if connector.tls_auth_level not in VALIDATING_LEVELS or (
+        connector.tls_auth_level is TlsAuthLevel.DOMAIN_VALIDATION and not connector.tls_domain
+    ):
+        level = connector.tls_auth_level.value if connector.tls_auth_level else "not set"
+        problems.append(f"TlsAuthLevel is {level}, not CertificateValidation")
+    if not connector.require_tls:
+        problems.append("RequireTLS is false while it relays internet mail through Microsoft 365")
+        return ERROR, problems
+    return WARNING, problems
+
+
+def _hybrid_problems(connector: Connector) -> list[str]:
+    problems = []
+    if not connector.cloud_services_mail_enabled:
+        problems.append("CloudServicesMailEnabled is false")
+    if connector.fqdn is None and not connector.tls_certificate_name:
+        problems.append("neither Fqdn nor TlsCertificateName is set")
+    secure = connector.domain_secure_enabled or connector.cloud_services_mail_enabled
+    if connector.tls_auth_level not in VALIDATING_LEVELS and not secure:
+        level = connector.tls_auth_level.value if connector.tls_auth_level else "not set"
+        problems.append(f"TlsAuthLevel is {level}, not CertificateValidation")
+    if connector.tls_auth_level is TlsAuthLevel.DOMAIN_VALIDATION and not (
+        connector.tls_domain and _SERVICE_DOMAIN.match(connector.tls_domain)
+    ):
+        domain = connector.tls_domain or "not set"
+        problems.append(f"TlsDomain is {domain}, not mail.protection.outlook.com")
+    return problems
