@@ -34,8 +34,8 @@ DUMP_DATES_MIXED = code(
 DUMP_CULTURE_NEEDED = code(
     "dump.culture_needed",
     InteropError,
-    "Every date of the dump reads both day-first and month-first (no day above 12, no AM/PM, "
-    "no 24-hour time): the server's culture must be given.",
+    "Every date of the dump reads both day-first and month-first (no day above 12, no 24-hour "
+    "time, no en-US AM/PM): the server's culture must be given.",
 )
 DUMP_CULTURE_UNKNOWN = code(
     "dump.culture_unknown",
@@ -45,8 +45,8 @@ DUMP_CULTURE_UNKNOWN = code(
 DUMP_LANGUAGE_UNKNOWN = code(
     "dump.language_unknown",
     InteropError,
-    "certutil output in a display language certward cannot read (it reads English, French, "
-    "German and Russian).",
+    "The certutil output is in a display language certward cannot read (it reads English, "
+    "French, German and Russian).",
 )
 DUMP_AUTH_CONFIG_REPEATED = code(
     "dump.auth_config_repeated",

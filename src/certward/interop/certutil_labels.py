@@ -6,7 +6,7 @@ English. Each :class:`Language` maps the English text certward's parser reads (t
 what that language prints (one or more spellings); :func:`to_english` rewrites one line of
 a localised dump into the English line, so one parser reads them all.
 
-Where the spellings come from (``tests/interop/fixtures/windows/SOURCES.md`` has the URLs):
+Where the spellings come from (``tests/interop/fixtures/SOURCES.md`` has the URLs):
 
 * French: the record header, ``Numéro de série``, ``Émetteur``, ``Objet``, ``Modèle``,
   ``Hach. cert. (sha1)``, ``Certificat racine``, ``Version de l’autorité de

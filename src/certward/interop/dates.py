@@ -5,13 +5,15 @@
 ``2/2/2028 4:22:23 AM`` (en-US) or ``02.02.2028 4:22:23`` (ru-RU). No dump says which
 culture it was printed in, and none prints an offset (the times are the server's local
 time), so the order of day and month is inferred from every date in one dump together:
-they all share one culture. A day above 12, an AM/PM designator with slashes (en-US) or a
-24-hour time with slashes (en-GB, fr-FR: en-US always says AM/PM) decides it; dotted and
-dashed dates put the day first. A dump none of whose dates decides (``12/02/2016`` is
-12 February on an en-GB or en-AU server, 2 December on an en-US one) is refused with
-``dump.culture_needed`` rather than read month-first by guess: the caller names the
-server's culture, and :func:`culture_order` turns it into the order. Dumps that mix orders
-are refused.
+they all share one culture. A day above 12 decides it; so does a 24-hour time with
+slashes (en-GB, fr-FR: en-US always says AM/PM), and an AM/PM designator with slashes and
+no zero-padded day or month (en-US's ``M/d/yyyy h:mm tt``). AM/PM does not decide on its
+own: en-AU prints ``d/MM/yyyy h:mm:ss tt`` (a real en-AU Get-ExchangeCertificate shows
+``NotBefore : 12/02/2016 1:43:23 PM``, 12 February, next to an ``18/02/2016 11:23:21 AM``),
+and an en-US server set to ``MM/dd/yyyy`` pads too. Dotted and dashed dates put the day
+first. A dump none of whose dates decides is refused with ``dump.culture_needed`` rather
+than read month-first by guess: the caller names the server's culture, and
+:func:`culture_order` turns it into the order. Dumps that mix orders are refused.
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class DateText:
     minute: int | None
     second: int | None
     pm: bool | None  # None: no AM/PM designator (24-hour clock or no time at all)
+    padded: bool = False  # the day or the month printed with a leading zero ("12/02/2016")
 
     @classmethod
     def split(cls, text: str) -> DateText:
@@ -93,6 +96,10 @@ class DateText:
             minute=number("minute"),
             second=number("second"),
             pm=None if ampm is None else ampm.strip().lower().startswith("p"),
+            padded=any(
+                len(part) > 1 and part.startswith("0")
+                for part in (match.group("a"), match.group("b"))
+            ),
         )
 
     def orders(self) -> set[DateOrder]:
@@ -102,9 +109,9 @@ class DateText:
         candidates = {order for order in (DateOrder.MDY, DateOrder.DMY) if self._fits(order)}
         if self.separator in ".-":  # dotted and dashed short dates put the day first
             candidates.discard(DateOrder.MDY)
-        elif self.pm is not None:  # an AM/PM designator with slashes: en-US
+        elif self.pm is not None and not self.padded:  # en-US: M/d/yyyy h:mm tt
             candidates.discard(DateOrder.DMY)
-        elif self.hour is not None:  # a 24-hour clock: never en-US, which always says AM/PM
+        elif self.hour is not None and self.pm is None:  # 24-hour: never en-US (AM/PM)
             candidates.discard(DateOrder.MDY)
         return candidates
 
@@ -142,9 +149,12 @@ def infer_order(samples: Iterable[str]) -> DateOrder:
         return possible.pop()
     shown = ", ".join(repr(s) for s in dict.fromkeys(seen[:3]))
     more = f" and {len(seen) - 3} more" if len(seen) > 3 else ""
+    # AM/PM with a padded month is how en-AU prints; no time at all, en-GB's date
+    suspect = "en-AU" if any(DateText.split(s).pm is not None for s in seen) else "en-GB"
     raise DUMP_CULTURE_NEEDED(
         f"the dates {shown}{more} read both as day-first and month-first (no day above 12, "
-        "no AM/PM, no 24-hour time); give the server's culture (e.g. en-GB or en-US)",
+        f"no 24-hour time, no en-US AM/PM); give the server's culture (e.g. {suspect} or "
+        "en-US)",
         values=seen[:3],
         orders=sorted(order.value for order in possible),
     )

@@ -23,7 +23,10 @@ _MARKERS = frozenset({"certificatedomains", "services", "hasprivatekey", "isself
 
 
 def is_exchange_certificate(record: FlRecord) -> bool:
-    return "thumbprint" in record.labels and bool(_MARKERS & record.labels)
+    """Thumbprint and one of its other properties, or two of them: a record that lost its
+    Thumbprint (a paste cut short) is still one, refused by :func:`read` as such."""
+    shown = len(_MARKERS & record.labels)
+    return ("thumbprint" in record.labels and shown >= 1) or shown >= 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +94,17 @@ class ExchangeCertificateEntry:
 def read(record: FlRecord, dates: f.Dates) -> ExchangeCertificateEntry:
     thumbprint = f.thumbprint(record, "Thumbprint")
     if thumbprint is None:
-        raise f.problem(record, "Thumbprint", "missing", code=DUMP_VALUE_MISSING)
+        number = f" {record.index}" if record.index else ""
+        shown = f.text(record, "Subject")
+        raise DUMP_VALUE_MISSING(
+            f"Get-ExchangeCertificate record{number} at line {record.line}"
+            + (f" (Subject {shown!r})" if shown else "")
+            + " shows no Thumbprint, which certward needs to tell the certificate; "
+            "paste the whole record (Format-List prints Thumbprint last)",
+            line=record.line,
+            record=record.index,
+            field="Thumbprint",
+        )
     services = f.parsed(record, "Services", ServiceSet.parse)
     domains = f.collection(record, "CertificateDomains")
     serial = f.text(record, "SerialNumber")

@@ -16,6 +16,13 @@ What ``Format-List`` prints, and what this reader undoes:
 
 Shell prompts pasted with the output (``[PS] C:\\Windows\\system32>Get-ExchangeCertificate
 | fl``) and a common indentation of the whole paste are ignored.
+
+Forum pastes: many forums double-space pasted text, so a blank line follows every
+property (and every continuation line), and a lost indentation leaves a continuation
+line flush left. A dump none of whose blank-separated blocks holds more than one
+``Label : value`` line, with labels padded to a common column, is read as such a paste:
+there a record ends at two or more blank lines in a row, or where a label of the record
+being read comes again; a block that is no label continues the value before it.
 """
 
 from __future__ import annotations
@@ -50,6 +57,7 @@ class FlRecord:
 
     fields: tuple[tuple[str, str], ...]
     line: int  # 1-based line of the record's first label, for messages
+    index: int = 0  # 1-based number of the record in its dump; 0: not counted
     # Lowercase label → value (the first printed, should a label repeat); from ``fields``.
     _values: dict[str, str] = field(init=False, repr=False, compare=False)
 
@@ -91,18 +99,29 @@ def read_format_list(text: str, *, width: int | None = None) -> tuple[FlRecord, 
     base = _base_indent(kept)
     content = [_dedent(line, base) for line in kept]
     full = width if width is not None else max((len(line) for line in content), default=0)
+    double = _double_spaced(lines, shown, base)
     records: list[FlRecord] = []
     fields: list[list[str]] = []  # [label, value] pairs of the record being read
     first_line = 0
     column = 0
     previous = 0  # length of the physical line the current value last came from
+    blanks = 0  # blank (or prompt) lines in a row before this one
     for number, (raw, keep) in enumerate(zip(lines, shown, strict=True), start=1):
         if not keep:
-            _close(records, fields, first_line)
-            fields = []
+            blanks += 1
+            if not double or blanks >= 2:
+                _close(records, fields, first_line)
+                fields = []
             continue
+        blanks = 0
         line = _dedent(raw, base)
-        match = _LABEL.fullmatch(line) if not line[:1].isspace() else None
+        match = _label(line)
+        repeated = match is not None and match.group("label").lower() in {
+            label.lower() for label, _ in fields
+        }
+        if double and repeated:
+            _close(records, fields, first_line)  # the next object of a forum paste
+            fields = []
         if match is not None:
             if not fields:
                 first_line = number
@@ -126,6 +145,32 @@ def read_format_list(text: str, *, width: int | None = None) -> tuple[FlRecord, 
     return tuple(records)
 
 
+def _label(line: str) -> re.Match[str] | None:
+    return _LABEL.fullmatch(line) if not line[:1].isspace() else None
+
+
+def _double_spaced(lines: list[str], shown: list[bool], base: int) -> bool:
+    """A forum paste with a blank line after every line: two or more blocks of lines
+    between blank lines, none of them with more than one label line, and a label padded
+    to a longer one's column (``Issuer             :``), which only a record of several
+    properties prints: single-property records, blank-separated, read as they are."""
+    blocks: list[int] = []  # label lines per block
+    aligned = False  # some label padded beyond its own length
+    inside = False
+    for line, keep in zip(lines, shown, strict=True):
+        if not keep:
+            inside = False
+            continue
+        if not inside:
+            blocks.append(0)
+            inside = True
+        match = _label(_dedent(line, base))
+        if match is not None:
+            blocks[-1] += 1
+            aligned = aligned or len(match.group("pad")) > 1
+    return aligned and len(blocks) >= 2 and max(blocks) <= 1
+
+
 def _dedent(line: str, base: int) -> str:
     return line[base:] if base == 0 or line[:base].isspace() else line.lstrip()
 
@@ -145,7 +190,8 @@ def _continuation(line: str, column: int) -> str:
 
 def _close(records: list[FlRecord], fields: list[list[str]], first_line: int) -> None:
     if fields:
-        records.append(FlRecord(tuple((k, v.strip()) for k, v in fields), first_line))
+        values = tuple((k, v.strip()) for k, v in fields)
+        records.append(FlRecord(values, first_line, len(records) + 1))
 
 
 def split_collection(value: str) -> Collection:
