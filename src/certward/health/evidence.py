@@ -12,7 +12,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from certward.commandline import AND, certward_command
-from certward.interop.powershell import Command, File, Raw, Script, command, pipe, script, to_file
+from certward.interop.powershell import (
+    SWITCH,
+    Command,
+    File,
+    Raw,
+    Script,
+    command,
+    pipe,
+    script,
+    to_file,
+)
 from certward.model import ORGANISATION_EVIDENCE, Evidence
 
 # What an admin runs in the Exchange Management Shell to show each output (one file each).
@@ -57,12 +67,13 @@ def _step(evidence: Evidence) -> Command:
         store = _CERTUTIL[evidence]
         return to_file(command("certutil", Raw("-store"), store), f"{store}.txt")
     if evidence in _REGISTRY:
-        key = _REGISTRY[evidence]
-        name = evidence.name.lower()
-        return pipe(
-            command("Get-ChildItem", Raw(f'"{key}"'), Recurse=Raw("$true")),
-            command("Export-Clixml", File(f"{name}.xml")),
+        key = Raw(f'"{_REGISTRY[evidence]}"')
+        values = (
+            command("Get-ItemProperty", key)
+            if evidence is Evidence.ROOT_AUTO_UPDATE
+            else pipe(command("Get-ChildItem", key, Recurse=SWITCH), command("Get-ItemProperty"))
         )
+        return pipe(values, command("Export-Clixml", File(f"{evidence.name.lower()}.xml")))
     cmdlet, filename = _COLLECT[evidence]
     return pipe(cmdlet, command("Export-Clixml", File(filename)))
 
