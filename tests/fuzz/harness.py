@@ -128,6 +128,25 @@ def read_dump(data: bytes) -> object:
     return read_observation(SOURCE, text, "EXCH01", store=StoreName.MY)
 
 
+def read_clixml_file(data: bytes) -> object:
+    """``observe`` of an Export-Clixml file: decoded and dispatched as ``interop.parse_bytes``
+    does, then every entry mapped to the model as the services map them."""
+    from certward.interop.dump import parse_bytes
+
+    dump = parse_bytes(data, source=SOURCE)
+    for entry in dump.exchange_certificates:
+        entry.to_observed("EXCH01", source=SOURCE)
+    for stored in dump.store_certificates:
+        stored.certificate.to_observed("EXCH01", StoreName.ROOT, source=SOURCE)
+    for receive in dump.receive_connectors:
+        receive.to_connector()
+    for send in dump.send_connectors:
+        send.to_connector()
+    if dump.auth_config is not None:
+        dump.auth_config.to_auth_config()
+    return dump
+
+
 @dataclass(frozen=True)
 class Reader:
     name: str
@@ -148,9 +167,10 @@ READERS: dict[str, Reader] = {
         Reader("store", read_store_file, "pem"),
         Reader("certutil", read_dump, "certutil"),
         Reader("formatlist", read_dump, "formatlist"),
-        # TODO(issue 12): when the CliXML (Export-Clixml) and collection-zip readers exist,
-        # add them here with their seeds in Seeds (kinds "clixml", "collection"): the tests
-        # and the campaign fuzz every entry of this table.
+        Reader("clixml", read_clixml_file, "clixml"),
+        # TODO(issue 12): when the collection-zip reader exists, add it here with its seeds
+        # in Seeds (kind "collection"): the tests and the campaign fuzz every entry of this
+        # table.
     )
 }
 
@@ -249,7 +269,23 @@ def make_seeds(*, with_openssl: bool = True) -> Seeds:
     ):
         for path in sorted(directory.glob("*.txt")):
             seeds.add(kind_of(path.name), path.read_bytes())
+    # HealthChecker's real CliXML (the smaller files, so that each example stays quick), one
+    # of them as Windows PowerShell writes it: UTF-16 LE with a BOM.
+    for name in CLIXML_SEEDS:
+        seeds.add("clixml", (FIXTURES / "clixml" / name).read_bytes())
+    auth = (FIXTURES / "clixml" / "e19-GetAuthConfig.xml").read_text(encoding="utf-8-sig")
+    seeds.add("clixml", auth.encode("utf-16"))
     return seeds
+
+
+CLIXML_SEEDS = (
+    "e19-GetExchangeCertificate.xml",
+    "e19-GetInternalTransportCertificateFromServer.xml",
+    "e19-GetAllTlsSettings.xml",
+    "e19-GetSendConnector.xml",
+    "e19-GetWebBinding.xml",
+    "e19-GetHybridConfiguration.xml",
+)
 
 
 def _dump_kind(name: str) -> str:

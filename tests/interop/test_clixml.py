@@ -100,6 +100,22 @@ def test_a_ref_shares_the_object_it_names() -> None:
     assert obj.get("A").get("X") == "x" and "Y" in obj.get("A") and obj.get("A").get("Y") is None
 
 
+def test_refs_that_would_expand_exponentially_are_refused_quickly() -> None:
+    """40 lists, each holding two <Ref>s to the one before: 2**40 values if walked."""
+    inner = (
+        '<Obj N="L0" RefId="0"><TN RefId="0"><T>System.Object[]</T></TN><LST><S>x</S></LST></Obj>'
+    )
+    for i in range(1, 40):
+        inner += (
+            f'<Obj N="L{i}" RefId="{i}"><TNRef RefId="0"/>'
+            f'<LST><Ref RefId="{i - 1}"/><Ref RefId="{i - 1}"/></LST></Obj>'
+        )
+    data = f'<Objs {NS}><Obj RefId="99"><TN RefId="1"><T>X</T></TN><MS>{inner}</MS></Obj></Objs>'
+    with pytest.raises(InteropError) as caught:
+        read_clixml(data.encode(), source="fan.xml")
+    assert caught.value.code.id == "clixml.unsafe" and "fan.xml" in caught.value.message
+
+
 @pytest.mark.parametrize(
     ("data", "code", "said"),
     [

@@ -25,7 +25,7 @@ import decimal
 import uuid
 import xml.etree.ElementTree
 import xml.parsers.expat
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,6 +36,7 @@ from certward.codes.clixml import CLIXML_MALFORMED, CLIXML_UNDECODABLE, CLIXML_U
 __all__ = [
     "MAX_CHARS",
     "MAX_DEPTH",
+    "MAX_EXPANDED",
     "ClixmlDict",
     "ClixmlEnum",
     "ClixmlObject",
@@ -44,10 +45,15 @@ __all__ = [
     "looks_like_clixml",
     "plain_type_name",
     "read_clixml",
+    "read_clixml_text",
 ]
 
 MAX_DEPTH = 64  # HealthChecker's deepest files nest about 20 elements
 MAX_CHARS = 64 * 1024 * 1024  # a whole organisation's Get-ReceiveConnector is a few MB
+# Values a file may stand for once every <Ref> is expanded: a reader walking the values
+# (rendering a list, say) must not be made to walk 2**40 of them by 40 nested lists of two
+# <Ref>s each. An object of HealthChecker's files expands to a few hundred.
+MAX_EXPANDED = 2_000_000
 _PREFIXES = ("Deserialized.", "Selected.")
 
 # A value as read: None (<Nil/>), bool, int, float, Decimal, str (also <URI>, <G>, <C>…),
@@ -204,9 +210,10 @@ def looks_like_clixml(text: str) -> bool:
 
 # -- safety pass --------------------------------------------------------------------------------
 class _Refused(Exception):
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, unsafe: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        self.unsafe = unsafe
 
 
 def _check_safe(text: str, source: str) -> None:
@@ -269,6 +276,21 @@ class _Convert:
         self.done: dict[int, Value] = {}
         self.busy: set[int] = set()
         self.keep: list[object] = []  # keeps ids stable while converting
+        self.sizes: dict[int, int] = {}  # id of a converted container → values it expands to
+
+    def size(self, value: Value) -> int:
+        return self.sizes.get(id(value), 1)
+
+    def sized(self, result: Value, children: Iterable[Value]) -> Value:
+        total = 1 + sum(self.size(child) for child in children)
+        if total > MAX_EXPANDED:
+            raise _Refused(
+                f"shared <Ref>s make it stand for more than {MAX_EXPANDED} values",
+                unsafe=True,
+            )
+        self.sizes[id(result)] = total
+        self.keep.append(result)
+        return result
 
     def __call__(self, value: object) -> Value:
         if value is None or isinstance(value, bool):
@@ -319,12 +341,15 @@ class _Convert:
         if isinstance(value, uuid.UUID):
             return str(value)
         if isinstance(value, dict):
-            return ClixmlDict(tuple((self(k), self(v)) for k, v in value.items()))
+            pairs = tuple((self(k), self(v)) for k, v in value.items())
+            return self.sized(ClixmlDict(pairs), (x for pair in pairs for x in pair))
         if isinstance(value, list | tuple):
-            return tuple(self(item) for item in value)
+            items = tuple(self(item) for item in value)
+            return self.sized(items, items)
         queue = getattr(value, "queue", None)
         if queue is not None:
-            return tuple(self(item) for item in list(queue))
+            items = tuple(self(item) for item in list(queue))
+            return self.sized(items, items)
         if meta is not None:
             return self._object(value, meta, type_names)
         return str(value)
@@ -334,7 +359,9 @@ class _Convert:
         for prop in [*meta.adapted_properties, *meta.extended_properties]:
             properties.append((str(prop.name), self(prop.get_value(value))))
         text = getattr(meta, "to_string", None)
-        return ClixmlObject(type_names, tuple(properties), None if text is None else str(text))
+        obj = ClixmlObject(type_names, tuple(properties), None if text is None else str(text))
+        self.sized(obj, (v for _, v in properties))
+        return obj
 
 
 def _is_enum(type_names: tuple[str, ...]) -> bool:
@@ -406,7 +433,8 @@ def read_clixml_text(text: str, *, source: str) -> tuple[Value, ...]:
         convert = _Convert()
         return tuple(convert(item) for item in raw)
     except _Refused as exc:
-        raise CLIXML_MALFORMED(f"{source}: {exc.message}", source=source) from None
+        refusal = CLIXML_UNSAFE if exc.unsafe else CLIXML_MALFORMED
+        raise refusal(f"{source}: {exc.message}", source=source) from None
     except KeyError as exc:
         problem = (
             "an <Obj> or <TN> has no RefId attribute"

@@ -12,7 +12,7 @@ from certward.codes.interop import (
     DUMP_EMPTY,
     DUMP_UNRECOGNISED,
 )
-from certward.errors import InteropError
+from certward.errors import CertwardError, InteropError
 from certward.interop import _fields as f
 from certward.interop import connectors, exchange_certificate, transport
 from certward.interop.certutil import (
@@ -221,7 +221,7 @@ def parse_bytes(
     BOM, whitespace or an XML declaration), else by :func:`parse`.
 
     CliXML dates carry their own offset, so ``date_order`` and ``tz`` apply to text dumps
-    only. Errors name ``source`` for CliXML; a text dump's errors are :func:`parse`'s.
+    only. Every error is coded, one line, and starts with ``source``.
     """
     from certward.interop.clixml import decode_text, looks_like_clixml
 
@@ -230,4 +230,11 @@ def parse_bytes(
         from certward.interop.clixml_objects import parse_clixml
 
         return parse_clixml(text, source=source)
-    return parse(text, date_order=date_order, tz=tz)
+    try:
+        return parse(text, date_order=date_order, tz=tz)
+    except CertwardError as exc:
+        if exc.message.startswith(f"{source}: "):
+            raise
+        raise type(exc)(
+            f"{source}: {exc.message}", code=exc.code, **{**exc.facts, "source": source}
+        ) from None
