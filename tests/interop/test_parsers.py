@@ -582,3 +582,19 @@ def test_any_text_parses_or_fails_with_interop_error(lines: list[str]) -> None:
     except InteropError:
         return
     assert dump.format in set(Format)
+
+
+# ---------------------------------------------------------------- what Get-ExchangeCertificate shows
+
+
+def test_exchange_certificate_status_key_size_and_exportability_reach_the_model() -> None:
+    text = windows("get-exchangecertificate-fl-ru-RU.txt")
+    (entry,) = parse(text).exchange_certificates
+    observed = entry.to_observed("AVALON-EX01")
+    assert (observed.status, observed.key_size, observed.exportable) == ("Valid", 2048, None)
+    assert observed.public_key_algorithm is None  # Format-List does not show it
+    assert observed.archived is False  # Get-ExchangeCertificate never lists archived ones
+    # `| fl *` adds PrivateKeyExportable
+    more = text.rstrip("\n") + "\nPrivateKeyExportable : False\n"
+    (entry,) = parse(more).exchange_certificates
+    assert entry.to_observed("AVALON-EX01").exportable is False
