@@ -166,3 +166,21 @@ def test_seed_001_finding_names_its_symptoms() -> None:
     for symptom in ("36885", "1423", "TlsApiFailureException", "0x80090301"):
         assert symptom in text
     assert finding.evidence["event"] == 36885
+
+
+def test_seed_001_says_it_assumed_windows_sends_the_list() -> None:
+    (finding,) = findings(observed(_roots(355)), "CW-ROOT-001")
+    assert "SendTrustedIssuerList not dumped" in str(finding.evidence["assumed"])
+
+
+def test_seed_004_without_get_edgesubscription_does_not_claim_an_edge() -> None:
+    from certward.model import CNG_SOFTWARE_KSP
+    from tests.health.test_rules import _default_smtp
+
+    snap = _default_smtp(key_provider=CNG_SOFTWARE_KSP)
+    unknown = observed(snap, organisation=ORGANISATION_EVIDENCE - {Evidence.EDGE_SUBSCRIPTION})
+    (finding,) = findings(unknown, "CW-EDGE-001")
+    assert finding.severity is Severity.WARNING and finding.evidence["edge_subscribed"] is None
+    assert "1035" in finding.message and "no dump showed" in finding.message
+    (shown,) = findings(observed(snap), "CW-EDGE-001")
+    assert shown.evidence["edge_subscribed"] is False and "once an Edge" in shown.message

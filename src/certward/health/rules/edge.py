@@ -38,19 +38,25 @@ def edge_cng_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A Hub (Mailbox) server's default transport certificate has its private key in a CNG
     Key Storage Provider: with an Edge subscription EdgeSync fails (critical); without one,
     the first subscription will (warning)."""
-    subscribed = bool(snap.edge_subscriptions)
+    subscribed: bool | None = bool(snap.edge_subscriptions)
+    if not subscribed and not snap.shows(Evidence.EDGE_SUBSCRIPTION):
+        subscribed = None  # a real organisation whose Get-EdgeSubscription was not dumped
     for hub in edgesync.subscribed_hubs(snap):
         cert = hub.find(hub.server.default_smtp_thumbprint)
         if cert is None or not is_cng_provider(cert.key_provider):
             continue
         tp = cert.thumbprint
-        when = "EdgeSync fails" if subscribed else "EdgeSync will fail once an Edge subscribes"
+        if subscribed is None:
+            when = "EdgeSync fails with event 1035 if an Edge is subscribed (no dump showed)"
+        elif subscribed:
+            when = "EdgeSync fails with event 1035"
+        else:
+            when = "EdgeSync will fail with event 1035 once an Edge subscribes"
         yield Finding(
             "CW-EDGE-001",
             CRITICAL if subscribed else WARNING,
             hub.name,
-            f"the default transport certificate {tp} has a CNG key ({cert.key_provider}); "
-            f"{when} with event 1035",
+            f"the default transport certificate {tp} has a CNG key ({cert.key_provider}); {when}",
             Remediation(
                 certward_command(
                     "cert", "convert-key-provider", tp, "--server", hub.name, "--to", "capi"

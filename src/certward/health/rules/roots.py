@@ -11,7 +11,7 @@ from certward.health.rules._common import (
     CRITICAL,
     WARNING,
 )
-from certward.health.snapshot import OrgSnapshot
+from certward.health.snapshot import OrgSnapshot, ServerState
 from certward.interop.powershell import script
 from certward.model import Evidence
 from certward.pki import clientca
@@ -80,8 +80,20 @@ def trusted_issuer_list(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding
                     "-Name SendTrustedIssuerList -Value 0 -Type DWord"
                 ),
             ),
-            _evidence(len(state.roots), size, assumed),
+            _evidence(len(state.roots), size, _assumed(state, assumed)),
         )
+
+
+def _assumed(state: ServerState, connector: str | None) -> str | None:
+    """What the finding assumed of a real server: the Default receive connector, and
+    Windows' default for SendTrustedIssuerList where no dump showed the setting."""
+    parts = [connector] if connector else []
+    if state.observed and state.server.send_trusted_issuer_list_setting is None:
+        parts.append(
+            f"Windows sends the trusted-issuer list by default under Exchange "
+            f"{state.server.version.value} (SendTrustedIssuerList not dumped)"
+        )
+    return "; ".join(parts) or None
 
 
 def _evidence(roots: int, size: int, assumed: str | None) -> dict[str, str | int]:
