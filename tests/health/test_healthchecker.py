@@ -26,6 +26,7 @@ from certward.health.findings import Finding, Severity
 from certward.health.snapshot import OrgSnapshot, ServerState, TrustedCertificate, skipped_reason
 from certward.model import (
     AuthConfig,
+    HybridConfiguration,
     IisBinding,
     NetTlsSetting,
     ObservedCertificate,
@@ -243,6 +244,13 @@ def _schannel_both(version: str, enabled: int | None, dbd: int | None) -> OrgSna
     return real(tls=dataclasses.replace(tls, schannel=schannel))
 
 
+def _hybrid(name: str | None) -> OrgSnapshot:
+    snap = real()
+    assert snap.observed_organisation is not None
+    org = dataclasses.replace(snap.observed_organisation, hybrid=HybridConfiguration(name))
+    return dataclasses.replace(snap, observed_organisation=org)
+
+
 Case = tuple[str, Callable[[], OrgSnapshot], str, Severity | None, str | None]
 CASES: list[Case] = [
     # Invoke-AnalyzerSecurityExchangeCertificates.ps1
@@ -319,6 +327,11 @@ CASES: list[Case] = [
      None),
     ("exo-relay-require-tls", lambda: _relay(False), "CW-CONN-003", Severity.ERROR, None),
     ("exo-relay-ok", lambda: _relay(True), "CW-CONN-003", None, None),
+    ("hybrid-tls-name-not-found", lambda: _hybrid("<I>CN=Nobody<S>CN=None"), "CW-HYB-001",
+     Severity.ERROR, "EXCH01"),
+    ("hybrid-tls-name-empty", lambda: _hybrid(None), "CW-HYB-001", Severity.ERROR, "EXCH02"),
+    ("hybrid-tls-name-ok", lambda: _hybrid(str(tls_certificate_name(issued()))), "CW-HYB-001",
+     None, None),
     # Invoke-AnalyzerIISInformation.ps1
     ("iis-binding-not-found",
      lambda: _bindings(IisBinding("Default Web Site", 8443, thumbprint=Thumbprint("E" * 40))),

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterator
 
 from certward.commandline import certward_command
+from certward.health.evidence import collect_command
 from certward.health.findings import Finding, Remediation, Severity, rule
 from certward.health.rules._common import (
     CRITICAL,
@@ -16,8 +17,8 @@ from certward.health.rules._common import (
     names_key,
     set_tls_name,
 )
-from certward.health.snapshot import OrgSnapshot
-from certward.interop.powershell import SWITCH, command, pipe, script
+from certward.health.snapshot import OrgSnapshot, ServerState
+from certward.interop.powershell import SWITCH, Raw, assign, command, pipe, script
 from certward.model import (
     Connector,
     Evidence,
@@ -313,3 +314,65 @@ def _hybrid_problems(connector: Connector) -> list[str]:
         domain = connector.tls_domain or "not set"
         problems.append(f"TlsDomain is {domain}, not mail.protection.outlook.com")
     return problems
+
+
+def _hybrid_servers(snap: OrgSnapshot, state: ServerState) -> bool:
+    """Servers that carry hybrid mail: a source or receive server of a cloud connector."""
+    return any(state.name in c.servers for c in snap.connectors if c.cloud_services_mail_enabled)
+
+
+@rule(
+    "CW-HYB-001",
+    "Get-HybridConfiguration names no valid certificate",
+    ERROR,
+    prevents="Seed 002: after a renewal the Hybrid Configuration Wizard's TlsCertificateName "
+    "still names the old certificate; rerunning the wizard writes it back to the connectors",
+    needs=(Evidence.HYBRID_CONFIGURATION, Evidence.MY_STORE),
+    scope=_hybrid_servers,
+)
+def hybrid_configuration(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
+    """Get-HybridConfiguration's TlsCertificateName (which HealthChecker shows, and the
+    Hybrid Configuration Wizard writes to the hybrid connectors) is empty, malformed, names no
+    certificate on a server that carries hybrid mail, or names only expired ones: error."""
+    hybrid = snap.observed_organisation.hybrid if snap.observed_organisation else None
+    if hybrid is None:
+        return
+    value = hybrid.tls_certificate_name
+    for state in snap.servers:
+        if not _hybrid_servers(snap, state):
+            continue
+        status, found = resolve_tls_name(state.candidates(), value, now=now)
+        if status is TlsNameStatus.MATCH and not all(c.profile.expired(now) for c in found):
+            continue
+        if status is TlsNameStatus.MATCH:
+            text = f"names only expired certificates ({found[0].thumbprint})"
+        elif status is TlsNameStatus.EMPTY:
+            text = "is empty"
+        elif status is TlsNameStatus.SYNTAX_INVALID:
+            text = f"{value!r} is not of the form <I>issuer<S>subject"
+        else:
+            text = f"names no certificate on {state.name}"
+        best = _best_for_names(state.candidates(), now, None)
+        yield Finding(
+            "CW-HYB-001",
+            ERROR,
+            state.name,
+            f"Get-HybridConfiguration's TlsCertificateName {text}",
+            Remediation(
+                collect_command(),
+                script(
+                    assign(
+                        "c",
+                        command(
+                            "Get-ExchangeCertificate",
+                            Thumbprint=best.thumbprint if best else "<thumbprint>",
+                        ),
+                    ),
+                    command(
+                        "Set-HybridConfiguration",
+                        TlsCertificateName=Raw('"<I>$($c.Issuer)<S>$($c.Subject)"'),
+                    ),
+                ),
+            ),
+            {"status": status.value, "value": value},
+        )
