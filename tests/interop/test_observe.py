@@ -40,12 +40,17 @@ def observe_exch01(cli: Cli, *extra: Path, version: str = "2010") -> dict[str, A
     return dict(cli.json("observe", "EXCH01", *files, "--version", version))
 
 
-def findings(cli: Cli, *args: str) -> list[dict[str, Any]]:
-    """``health --json`` whatever its exit status (0, 1 or 2 by the worst finding)."""
+def findings(cli: Cli, *args: str, server: str = "EXCH01") -> list[dict[str, Any]]:
+    """``health --json`` whatever its exit status (0, 1 or 2 by the worst finding), the
+    findings on ``server`` (EXCH02, which the connectors name, is observed with no files:
+    its findings are all "not judged")."""
     result = cli.runner.invoke(app, ["health", "--json", *args])
     report = json.loads(result.stdout)
     assert result.exit_code == report["exit_status"]
-    return list(report["findings"])
+    found = list(report["findings"])
+    other = [f for f in found if f.get("server") not in (server, None)]
+    assert all(f["severity"] == "info" for f in other if f.get("server") == "EXCH02")
+    return [f for f in found if f.get("server") in (server, None)]
 
 
 def by_rule(found: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
@@ -64,8 +69,11 @@ def test_observe_reads_every_dump_and_builds_the_server(cli: Cli, root_store_dum
     assert formats["certutil-v-store-my-cng-transport.txt"] == "certutil -v -store"
     assert formats["get-receiveconnector-fl-renewal.txt"] == "Get-ReceiveConnector | Format-List"
     assert formats["certutil-store-root.txt"] == "certutil -store"
-    (server,) = cli.json("server", "list")
+    # The receive and send connectors name EXCH02 too: it is attached, observed, with no files.
+    assert result["attached_servers"] == ["EXCH02"]
+    server, other = cli.json("server", "list")
     assert (server["name"], server["observed"], server["certificate_count"]) == ("EXCH01", True, 4)
+    assert (other["name"], other["observed"], other["certificate_count"]) == ("EXCH02", True, 0)
     assert "observed" in cli("server", "list").stdout
 
 

@@ -36,7 +36,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "certward health --powershell > fixes.ps1",
     ),
     "rules": ("certward rules", "certward rules --markdown > docs/rules.md"),
-    "observe": ("certward observe EXCH01 my.txt root.txt exchange-certificates.txt transport.txt",),
+    "observe": (
+        "certward observe certward-collection-20261202-0930.zip",
+        "certward observe EXCH01 my.txt root.txt exchange-certificates.txt transport.txt",
+        "certward observe EXCH01 certutil-store-my.txt --culture en-GB --version 2016",
+    ),
     "collector": ("certward collector", "certward collector --out C:/temp/Collect-Certward.ps1"),
     "org init": ("certward org init Contoso --domain contoso.com",),
     "org show": ("certward org show", "certward org show --json"),

@@ -56,6 +56,13 @@ HINTS: dict[str, str] = {
     "edge.no_default_smtp": "create one with 'certward cert new --server {server} ...'",
     "observe.store_unknown": "say which one it stands for with --store My|Root|CA",
     "observe.auth_beside_managed": "observe into a store of its own (--db PATH)",
+    # -- collection zips (certward collector) ------------------------------------------------
+    "collection.manifest_missing": "collect with the script 'certward collector' writes",
+    "collection.schema_unknown": "collect again with the script this certward writes: "
+    "certward collector",
+    "collection.kind_unknown": "collect again with the script this certward writes: "
+    "certward collector",
+    "observe.collection_with_files": "certward observe {file}",
     "transport.no_smart_host": "add one with: certward connector set {connector} "
     "--smart-host HOST[:PORT]",
     "mail.domain_not_accepted": "run 'certward domain add {domain}' first",
