@@ -184,3 +184,23 @@ def test_seed_004_without_get_edgesubscription_does_not_claim_an_edge() -> None:
     assert "1035" in finding.message and "no dump showed" in finding.message
     (shown,) = findings(observed(snap), "CW-EDGE-001")
     assert shown.evidence["edge_subscribed"] is False and "once an Edge" in shown.message
+
+
+def test_a_server_the_rule_is_not_about_gets_neither_finding_nor_word() -> None:
+    """An Edge whose collection failed (no IIS bindings, nothing else): CW-IIS-001 is about
+    the Mailbox servers' Exchange Back End site, so the Edge gets nothing from it."""
+    from tests.health.test_rules import _edge_without_auth
+
+    snap = observed(_edge_without_auth())
+    snap = change_server(
+        snap,
+        "EDGE01",
+        lambda s: dataclasses.replace(
+            s, facts=dataclasses.replace(s.facts, evidence=frozenset({Evidence.MY_STORE}),
+                                         iis_bindings=())  # type: ignore[arg-type]
+        ),
+    )  # fmt: skip
+    assert [f for f in findings(snap, "CW-IIS-001") if f.server == "EDGE01"] == []
+    assert [f.message for f in findings(snap, "CW-TRANS-001") if f.server == "EDGE01"] == [
+        "not judged: needs Get-TransportService"
+    ]

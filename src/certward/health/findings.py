@@ -124,18 +124,18 @@ def judged(rule_id: str, check: Check, needs: tuple[Dump, ...], scope: Scope | N
             if scope is None or any(scope(snap, s) for s in snap.servers):
                 yield not_judged(rule_id, None, missing)
             return
-        unjudged: dict[str, tuple[str, list[Dump]]] = {}
+        unjudged: dict[str, tuple[str, list[Dump], bool]] = {}
         for state in snap.servers:
-            if scope is not None and not scope(snap, state):
-                continue
             lacking = [e for e in server_needs if not snap.shows_on(state, e)]
             if lacking:
-                unjudged[state.name.lower()] = (state.name, lacking)
+                concerned = scope is None or scope(snap, state)
+                unjudged[state.name.lower()] = (state.name, lacking, concerned)
         for finding in check(snap, now):
             if finding.server is None or finding.server.lower() not in unjudged:
                 yield finding
-        for name, lacking in unjudged.values():
-            yield not_judged(rule_id, name, lacking)
+        for name, lacking, concerned in unjudged.values():
+            if concerned:  # a server the rule is not about needs no word
+                yield not_judged(rule_id, name, lacking)
 
     return gated
 

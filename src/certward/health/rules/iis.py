@@ -62,7 +62,7 @@ def iis_bindings(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     (``*:444:``): error (bound to one IP address, the front end cannot reach it)."""
     for state in snap.servers:
         facts = state.facts if state.observed else None
-        if facts is None:
+        if facts is None or state.server.is_edge:  # an Edge has no Exchange Back End site
             continue
         for binding in facts.iis_bindings:
             if binding.protocol.lower() != "https" or binding.thumbprint is None:
