@@ -16,6 +16,12 @@ def rules_markdown() -> str:
         "real server's output) and a date: `certward health --as-of DATE` answers what will "
         "be broken then. Exit status: 0 clean, 1 warnings only, 2 errors or critical.",
         "",
+        "A real organisation is judged only on what its outputs showed: a rule whose input "
+        "no dump provided gives one info finding, `not judged: needs <the output>`, never a "
+        "failure; each rule says what it needs. Where Exchange has a default the dumps do not "
+        "contradict, the rule assumes it and says so in the finding's `assumed` evidence. "
+        "How the rules cover Microsoft's HealthChecker: [healthchecker.md](healthchecker.md).",
+        "",
         "| ID | Rule | Severities | Prevents |",
         "|---|---|---|---|",
     ]

@@ -181,7 +181,7 @@ def weak_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     "CW-SIG-001",
     "Certificate signed with SHA-1 or MD5",
     WARNING,
-    prevents="HealthChecker: SHA-1 signed certificates",
+    prevents="HealthChecker: SHA-1 and MD5 signed certificates (SignatureHashAlgorithmSecure)",
     needs=(Shown.MY_STORE,),
 )
 def weak_signature(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
