@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from certward.compose import build_app
 from certward.model import Evidence, StoreName
@@ -20,6 +22,26 @@ FIXTURES = Path(__file__).parents[1] / "interop" / "fixtures" / "collection"
 FIRST = FIXTURES / "contoso-1.zip"
 SECOND = FIXTURES / "contoso-2.zip"
 THUMBS: dict[str, str] = json.loads((FIXTURES / "contoso.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def first_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store holding contoso-1.zip observed, made once for the module."""
+    directory = tmp_path_factory.mktemp("contoso-1")
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("CERTWARD_MASTER_KEY", raising=False)
+        Cli(CliRunner())("observe", str(FIRST), "--db", str(directory / "certward.db"))
+    return directory
+
+
+@pytest.fixture
+def observed(cli: Cli, isolated_store: Path, first_template: Path) -> Cli:
+    """The CLI on a fresh copy of the store with contoso-1.zip observed."""
+    isolated_store.parent.mkdir(parents=True, exist_ok=True)
+    for name in ("certward.db", "certward.db-wal", "certward.key"):
+        if (first_template / name).exists():
+            shutil.copy2(first_template / name, isolated_store.parent / name)
+    return cli
 
 
 def servers(cli: Cli) -> dict[str, dict[str, Any]]:
@@ -84,8 +106,9 @@ def test_a_collection_builds_the_whole_organisation(cli: Cli) -> None:
     assert {v.name for v in vdirs} >= {"owa", "ecp", "mapi", "autodiscover"}
 
 
-def test_a_newer_collection_replaces_what_the_older_one_said(cli: Cli) -> None:
-    cli("observe", str(FIRST))
+def test_a_newer_collection_replaces_what_the_older_one_said(observed: Cli) -> None:
+    cli = observed
+    assert len(servers(cli)) == 4
     out = cli("observe", str(SECOND)).stdout
     assert "removed: server EXCH03 (not in this collection)" in out
     assert "removed: send connector Legacy partner (not in this collection)" in out
@@ -108,8 +131,8 @@ def _replace_member(data: bytes, member: str, content: bytes) -> bytes:
     return out.getvalue()
 
 
-def test_a_damaged_collection_changes_nothing(cli: Cli, tmp_path: Path) -> None:
-    cli("observe", str(FIRST))
+def test_a_damaged_collection_changes_nothing(observed: Cli, tmp_path: Path) -> None:
+    cli = observed
     before = (servers(cli), connectors(cli))
     member = "servers/EXCH02/receive-connector.xml"
     damaged = tmp_path / "damaged.zip"
