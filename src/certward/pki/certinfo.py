@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa, types
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa, types
 from cryptography.utils import CryptographyDeprecationWarning
 
 from certward.codes.pki import CERTIFICATE_DAMAGED
@@ -161,13 +161,41 @@ def is_self_issued(cert: x509.Certificate) -> bool:
 
 def is_self_signed(cert: x509.Certificate) -> bool:
     """Issuer equals subject and the certificate's own key verifies its signature."""
-    if not is_self_issued(cert):
-        return False
+    return is_self_issued(cert) and signed_by(cert, cert)
+
+
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """``issuer``'s key verifies ``cert``'s signature (names are not compared).
+
+    ``verify_directly_issued_by`` refuses SHA-1 and MD5 signatures, but Exchange's own
+    self-signed certificates (2010-2016) are SHA-1 and health must still see them as
+    self-signed, so those are checked with the issuer's key directly (RSA PKCS#1 v1.5,
+    ECDSA or DSA over the certificate's to-be-signed bytes). A key or algorithm that cannot
+    be checked is no proof: False."""
     try:
         with quietly():
-            cert.verify_directly_issued_by(cert)
+            cert.verify_directly_issued_by(issuer)
+        return True
+    except InvalidSignature:
+        return False
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        pass
+    try:
+        with quietly():
+            digest = cert.signature_hash_algorithm
+            key = issuer.public_key()
+        if digest is None:
+            return False
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), digest)
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(digest))
+        elif isinstance(key, dsa.DSAPublicKey):
+            key.verify(cert.signature, cert.tbs_certificate_bytes, digest)
+        else:
+            return False
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-        return False  # a key or signature algorithm it cannot check is no proof
+        return False
     return True
 
 

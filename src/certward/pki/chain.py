@@ -6,24 +6,17 @@ import datetime as dt
 from collections.abc import Sequence
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.x509 import verification
 
 from certward.model import CertStatus
-from certward.pki.certinfo import is_self_signed, to_der
+from certward.pki.certinfo import is_self_signed, signed_by, to_der
 
 _MAX_DEPTH = 8
 
 
 def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """Names chain and the issuer's key verifies the signature."""
-    if cert.issuer != issuer.subject:
-        return False
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
+    return cert.issuer == issuer.subject and signed_by(cert, issuer)
 
 
 def build_chain(cert: x509.Certificate, pool: Sequence[x509.Certificate]) -> list[x509.Certificate]:
