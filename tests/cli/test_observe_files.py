@@ -66,6 +66,7 @@ def test_clixml_and_text_files_together_and_what_they_showed(cli: Cli) -> None:
         "e19-GetAllTlsSettings.xml", "e19-GetExchangeServer.xml",
     )]  # fmt: skip
     result = cli.json("observe", "SOLO-E19A", *map(str, files))
+    assert result["version"] == 2019 and result["fqdn"] == "solo-e19a.solo.com"
     formats = {Path(f["file"]).name: f["format"] for f in result["files"]}
     assert formats["e19-GetExchangeCertificate.xml"] == "Get-ExchangeCertificate | Export-Clixml"
     assert result["stores"]["My"] == 3

@@ -391,8 +391,9 @@ class ObserveService:
     ) -> ObserveResult:
         """Build or refresh the observed server ``name``, all in one transaction.
 
-        ``fqdn``, ``roles`` and ``version`` set the server's (a new server: Mailbox, 2019
-        when not given); the files' evidence is added to what earlier files showed."""
+        ``fqdn``, ``roles`` and ``version`` set the server's; when not given, a
+        Get-ExchangeServer file's say, else they are kept (a new server: Mailbox, 2019). The
+        files' evidence is added to what earlier files showed."""
         server_name(name)
         if fqdn is not None:
             fqdn = build.validate_domain(fqdn).lower()
@@ -400,6 +401,15 @@ class ObserveService:
             raise INPUT_MISSING("observing a server needs at least one of its dumps")
         with self._uow.transaction() as repo:
             org = self._organisation(repo)
+            # What a Get-ExchangeServer file says of this server, unless the caller said
+            shown = next(
+                (i for o in observations for i in o.servers if i.name.lower() == name.lower()),
+                None,
+            )
+            if shown is not None:
+                fqdn = fqdn or (shown.fqdn.lower() if shown.fqdn else None)
+                roles = roles or (sorted(shown.roles) or None)
+                version = version or shown.version
             server = self._server(repo, name, fqdn, roles, version)
             for store in StoreName:
                 if any(o.store is store or _shows(o, store) for o in observations):
