@@ -15,6 +15,7 @@ import pytest
 from typer.testing import CliRunner
 
 from certward.compose import build_app
+from certward.interfaces.cli.app import app
 from certward.model import Evidence, StoreName
 from tests.conftest import Cli, error_line
 
@@ -175,3 +176,16 @@ def test_a_zip_is_recognised_by_its_content_too(cli: Cli, tmp_path: Path, name: 
     renamed = tmp_path / name
     renamed.write_bytes(FIRST.read_bytes())
     assert len(cli.json("observe", str(renamed))["servers"]) == 4
+
+
+def test_health_on_the_collection_judges_what_it_showed(observed: Cli) -> None:
+    result = observed.runner.invoke(app, ["health", "--json", "--as-of", "2026-11-10"])
+    report = json.loads(result.stdout)
+    assert result.exit_code == report["exit_status"]
+    found = report["findings"]
+    edge = [f for f in found if f.get("server") == "EDGE01"]
+    # EDGE01's stores, TLS registry and transport service could not be collected
+    assert edge and all(f["severity"] == "info" and "not judged" in f["message"] for f in edge)
+    assert any(f["thumbprint"] == THUMBS["retired"] and f["severity"] == "critical"
+               for f in found if f["rule"] == "CW-CERT-001")  # fmt: skip
+    assert "CW-AUTH-001" not in {f["rule"] for f in found}  # Get-AuthConfig was collected
