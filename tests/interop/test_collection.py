@@ -232,3 +232,39 @@ def test_the_fixture_collection_is_read_whole() -> None:
                    for f in c.files)  # fmt: skip
     assert c.evidence(None) >= {Evidence.EXCHANGE_SERVER, Evidence.AUTH_CONFIG,
                                 Evidence.SEND_CONNECTOR, Evidence.HYBRID_CONFIGURATION}  # fmt: skip
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner,
+                                                                max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+_FIELDS = ("schema_version", "collected_at", "exchange_build", "culture", "collected_on",
+           "servers", "files")  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(st.sampled_from(_FIELDS), _JSON, st.data())
+def test_a_manifest_with_any_value_anywhere_is_read_or_refused(
+    field: str, value: object, data: st.DataObject
+) -> None:
+    doc = json.loads(manifest([entry(), entry("root-store", "EXCH01")]).decode("utf-8-sig"))
+    if field == "files" and data.draw(st.booleans()):
+        doc["files"][data.draw(st.integers(0, 1))][data.draw(st.sampled_from(
+            ["file", "kind", "server", "missing", "error", "command"]))] = value  # fmt: skip
+    else:
+        doc[field] = value
+    try:
+        read_manifest(json.dumps(doc).encode(), source="c.zip")
+    except CertwardError as exc:
+        assert "c.zip" in exc.message and "\n" not in exc.message
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(st.binary(max_size=300))
+def test_manifest_bytes_are_read_or_refused(data: bytes) -> None:
+    try:
+        read_manifest(data, source="c.zip")
+    except CertwardError as exc:
+        assert "c.zip" in exc.message and "\n" not in exc.message

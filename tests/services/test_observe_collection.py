@@ -76,3 +76,13 @@ def test_a_file_of_a_server_get_exchangeserver_does_not_list_is_refused(
     assert "EXCH09" in info.value.message and "c.zip" in info.value.message
     with app.store.transaction() as repo:
         assert repo.servers() == []
+
+
+def test_a_server_name_in_the_manifest_is_checked_as_any_name(app: App, contoso: Contoso) -> None:
+    entries = contoso_entries(contoso, ["EXCH01"], retired=False)
+    entries[0] = Entry("exchange-server", None, error="failed")
+    entries.append(Entry("transport-service", "EXCH$(whoami)", error="failed"))
+    with pytest.raises(CertwardError) as info:
+        observe(app, entries)
+    assert info.value.code.id == "server.name_invalid"
+    assert "c.zip" in info.value.message and "manifest.json" in info.value.message

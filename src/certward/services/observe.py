@@ -446,6 +446,14 @@ class ObserveService:
         """The whole organisation from a collection, in one transaction (see the module)."""
         manifest = collection.manifest
         observations: list[tuple[str | None, Observation]] = []
+        for name in (*manifest.servers, *(e.server for e in manifest.entries if e.server)):
+            try:  # the manifest's names enter the store as the command line's do
+                server_name(name)
+            except CertwardError as exc:
+                raise exc.code(
+                    f"{collection.source}: manifest.json: {exc.message}",
+                    **{**exc.facts, "file": collection.source},
+                ) from None
         for f in collection.files:
             owner = f.entry.server
             store = _KIND_STORES.get(f.entry.kind.id)
