@@ -268,3 +268,16 @@ def test_manifest_bytes_are_read_or_refused(data: bytes) -> None:
         read_manifest(data, source="c.zip")
     except CertwardError as exc:
         assert "c.zip" in exc.message and "\n" not in exc.message
+
+
+def test_a_file_holding_another_command_s_objects_is_refused() -> None:
+    with zipfile.ZipFile(FIRST) as archive:
+        certificates = archive.read("servers/EXCH01/exchange-certificate.xml")
+    data = make_zip(
+        (MANIFEST, manifest([entry("receive-connector", "EXCH01")])),
+        ("servers/EXCH01/receive-connector.xml", certificates),
+    )
+    error = refused(data)
+    assert error.code.id == "collection.file_invalid"
+    assert "servers/EXCH01/receive-connector.xml" in error.message
+    assert "Get-ExchangeCertificate" in error.message

@@ -51,6 +51,13 @@ COLLECTION_FILE_MISSING = code(
     "The manifest lists a file the zip does not hold, or the zip holds a file the manifest "
     "does not list.",
 )
+COLLECTION_FILE_INVALID = code(
+    "collection.file_invalid",
+    InteropError,
+    "A file of the collection holds objects of another command than the one the manifest "
+    "says wrote it.",
+)
+
 # -- observing an organisation from a collection ---------------------------------------------
 OBSERVE_SERVER_NOT_COLLECTED = code(
     "observe.server_not_collected",

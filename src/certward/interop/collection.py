@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from certward.codes.collection import (
+    COLLECTION_FILE_INVALID,
     COLLECTION_FILE_MISSING,
     COLLECTION_KIND_UNKNOWN,
     COLLECTION_MANIFEST_INVALID,
@@ -385,8 +386,24 @@ def read_collection(
                     exc.message if exc.message.startswith(where) else f"{where}: {exc.message}"
                 )
                 raise exc.code(message, **{**exc.facts, "file": source, "member": e.file}) from None
+            _check_kind(e, dump, where, source)
             files.append(CollectedFile(e, where, dump))
     return Collection(source, manifest, tuple(files))
+
+
+def _check_kind(entry: ManifestEntry, dump: ObservedDump, where: str, source: str) -> None:
+    """A file holds the objects of its kind only (a Get-ReceiveConnector file of
+    certificates would put them in the wrong place)."""
+    from certward.interop.dump import Format
+
+    expected = Format(entry.kind.format)
+    other = sorted(f.value for f in dump.formats if f is not expected)
+    if other:
+        raise COLLECTION_FILE_INVALID(
+            f"{where}: holds {', '.join(other)} objects, not the output of {entry.command}",
+            file=source,
+            member=entry.file,
+        )
 
 
 def _culture_order(culture: str | None) -> DateOrder | None:
