@@ -169,6 +169,8 @@ def test_a_collection_is_observed_alone(cli: Cli, tmp_path: Path) -> None:
     extra.write_text("x", encoding="utf-8")
     line = error_line(cli, "observe", str(FIRST), str(extra))
     assert "alone" in line
+    line = error_line(cli, "observe", "EXCH01", str(extra), str(FIRST))
+    assert "alone" in line and f"certward observe {FIRST}" in line
 
 
 @pytest.mark.parametrize("name", ["collection.bin"])

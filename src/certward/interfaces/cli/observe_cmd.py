@@ -85,6 +85,12 @@ def observe(
         return
     if not files:
         raise INPUT_MISSING(f"observing server {target} needs at least one of its dumps")
+    for path in files:
+        if _is_zip(str(path)):
+            raise OBSERVE_COLLECTION_WITH_FILES(
+                f"{path} is a collection zip; it is observed alone, without a server name",
+                file=str(path),
+            )
     from certward.services.observe import read_observation
 
     store_name = parse(StoreName.parse, store) if store else None
