@@ -23,6 +23,9 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CERTWARD_DB", str(db))
     monkeypatch.delenv("CERTWARD_MASTER_KEY", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    # Off a terminal the CLI prints unwrapped lines unless $COLUMNS says otherwise; a test
+    # runner that sets it (pytest-xdist's workers do) must not wrap what the tests read.
+    monkeypatch.delenv("COLUMNS", raising=False)
     return db
 
 
