@@ -584,7 +584,7 @@ def test_any_text_parses_or_fails_with_interop_error(lines: list[str]) -> None:
     assert dump.format in set(Format)
 
 
-# ---------------------------------------------------------------- what Get-ExchangeCertificate shows
+# ---------------------------------------------------------------- Get-ExchangeCertificate facts
 
 
 def test_exchange_certificate_status_key_size_and_exportability_reach_the_model() -> None:
