@@ -246,3 +246,12 @@ def test_verbose_public_key_algorithm_and_length(objectid: str, algorithm: str) 
     assert dump.verbose is True
     observed = dump.certificates[0].to_observed("EX01", StoreName.MY)
     assert (observed.public_key_algorithm, observed.key_size) == (algorithm, 2048)
+
+
+def test_french_with_non_breaking_spaces_before_colons() -> None:
+    # French typography puts U+00A0 before ":"; a console copy keeps it, a forum often not
+    text = windows("certutil-store-root-fr-FR.txt").replace(" :", "\u00a0:")
+    first, _ = parse_certutil(text).certificates
+    assert first.thumbprint == "CDD4EEAE6000AC7F40C3802C171E30148030C072"
+    assert first.not_before == dt.datetime(2001, 5, 10, 0, 19, tzinfo=UTC)
+    assert first.serial_number == "79AD16A14AA0A5AD4C7358F407132E65"
