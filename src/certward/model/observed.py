@@ -39,7 +39,8 @@ class ObservedCertificate:
     source: str = ""  # which dump it came from
     # certutil's "Archived!": hidden from Exchange (Get-ExchangeCertificate) and the rules.
     archived: bool = False
-    # "Private key is NOT exportable" / "NOT plain text exportable" → False; None: not shown.
+    # certutil's "Private key is NOT exportable" → False; "Private key is NOT plain text
+    # exportable" (exportable in a PFX, not as plain text) → True; None: not shown.
     exportable: bool | None = None
     status: str | None = None  # Get-ExchangeCertificate's Status: Valid, Invalid, DateInvalid …
     public_key_algorithm: str | None = None  # "RSA", "ECC" (ECDSA/ECDH), "DSA"; None: not shown
