@@ -4,6 +4,7 @@ and a newer collection replacing what the older one said, in one transaction."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import json
 import shutil
@@ -191,3 +192,29 @@ def test_health_on_the_collection_judges_what_it_showed(observed: Cli) -> None:
     assert any(f["thumbprint"] == THUMBS["retired"] and f["severity"] == "critical"
                for f in found if f["rule"] == "CW-CERT-001")  # fmt: skip
     assert "CW-AUTH-001" not in {f["rule"] for f in found}  # Get-AuthConfig was collected
+
+
+def test_a_connector_naming_a_server_certward_runs_is_left_alone(org: Cli, tmp_path: Path) -> None:
+    from tests.interop.fixtures.collection.build import (
+        BUILDS,
+        Entry,
+        collection_zip,
+        exchange_server,
+        send_connector,
+    )
+
+    zip_path = tmp_path / "mixed.zip"
+    zip_path.write_bytes(collection_zip(
+        [
+            Entry("exchange-server", None, [exchange_server("EXCH03", *BUILDS["EXCH03"])]),
+            Entry("send-connector", None, [send_connector("Mixed", ["EXCH01", "EXCH03"]),
+                                           send_connector("Real", ["EXCH03"])]),
+        ],
+        collected_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+    ))  # fmt: skip
+    before = {c["identity"]: c for c in org.json("connector", "list")}
+    result = org.json("observe", str(zip_path))
+    assert [s["server"] for s in result["servers"]] == ["EXCH03"]
+    after = {c["identity"]: c for c in org.json("connector", "list")}
+    assert "Mixed" not in after and "Real" in after
+    assert {k: v for k, v in after.items() if k != "Real"} == before

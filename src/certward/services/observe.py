@@ -607,17 +607,25 @@ class ObserveService:
                 removed.append(
                     f"{existing.kind.value} connector {existing.identity} (not in this collection)"
                 )
+        run_here = self._run_here(repo)
+        saved = 0
         for connector in new:
+            # a real organisation's connector never rewrites one of a server certward runs
+            if run_here & {s.lower() for s in connector.servers}:
+                continue
             self._attach(repo, connector.servers)
             repo.save_connector(connector)
-        return len(new)
+            saved += 1
+        return saved
 
     def _remove_server(self, repo: Repository, name: str, removed: list[str]) -> None:
         """An observed server gone from the organisation: its rows, its receive connectors,
         and its name from the send connectors that list it (a send connector left with no
         source server goes too)."""
+        run_here = self._run_here(repo)
         for connector in repo.connectors():
-            if name.lower() not in {s.lower() for s in connector.servers}:
+            owners = {s.lower() for s in connector.servers}
+            if name.lower() not in owners or owners & run_here:
                 continue
             rest = tuple(s for s in connector.servers if s.lower() != name.lower())
             if connector.kind is ConnectorKind.RECEIVE or not rest:
