@@ -137,7 +137,14 @@ _VDIR_PROPS = ("Server", "Name", "InternalUrl", "ExternalUrl")
 # (HealthChecker's own shapes, Get-AllTlsSettings and Get-WebBinding, are read as well).
 CLIXML_SHAPES: Mapping[Format, tuple[str, ...]] = {
     Format.EXCHANGE_CERTIFICATE_CLIXML: _CERTIFICATE_PROPS,
-    Format.STORE_CERTIFICATE_CLIXML: ("RawData", "Thumbprint", "PSParentPath", "FriendlyName"),
+    Format.STORE_CERTIFICATE_CLIXML: (
+        "RawData",
+        "Thumbprint",
+        "PSParentPath",
+        "FriendlyName",
+        "HasPrivateKey",
+        "KeyProvider",
+    ),
     Format.EXCHANGE_SERVER_CLIXML: (
         "Name",
         "Fqdn",

@@ -97,11 +97,16 @@ _KEY_PROVIDER = Computed(
     "GetRSAPrivateKey($_).Key.Provider.Provider } catch { $null } } }",
 )
 # The certificate is its RawData (DER); subject, issuer, dates and key come from it.
+# Run on the server itself (Invoke-Command), KeyProvider names a CNG key too (seed 004); in
+# the Exchange Management Shell Get-ExchangeCertificate's objects come deserialised, without
+# their private key, so its KeyProvider is usually empty.
 _STORE_PROPERTIES: tuple[str | Computed, ...] = (
     "RawData",
     "Thumbprint",
     "PSParentPath",
     "FriendlyName",
+    "HasPrivateKey",
+    _KEY_PROVIDER,
 )
 _VDIR = ("Server", "Name", "InternalUrl", "ExternalUrl")
 _STORE_FORMAT = "Get-ChildItem Cert:\\LocalMachine\\<store> | Export-Clixml"
