@@ -1,5 +1,6 @@
 """Pure domain model: frozen dataclasses and enums, no I/O, no cryptography."""
 
+from certward.model.access import AccessRole, ApiToken, Channel, Principal, User
 from certward.model.certificates import (
     CAPI_SCHANNEL_PROVIDER,
     CNG_SOFTWARE_KSP,
@@ -54,11 +55,14 @@ __all__ = [
     "CNG_SOFTWARE_KSP",
     "DEFAULT_SITE",
     "ORGANISATION_EVIDENCE",
+    "AccessRole",
+    "ApiToken",
     "AuthConfig",
     "AuthMechanism",
     "Binding",
     "CertStatus",
     "CertificateRecord",
+    "Channel",
     "CheckStatus",
     "Connector",
     "ConnectorKind",
@@ -74,6 +78,7 @@ __all__ = [
     "ObservedOrganisationFacts",
     "Organisation",
     "Password",
+    "Principal",
     "PublishedHubCertificate",
     "Role",
     "SchannelSetting",
@@ -89,6 +94,7 @@ __all__ = [
     "TlsNameStatus",
     "TlsRegistry",
     "TransportConfig",
+    "User",
     "VirtualDirectory",
     "is_cng_provider",
     "parse_thumbprint",

@@ -1,0 +1,88 @@
+"""Who may do what: users and API tokens with roles (issue 14).
+
+Three roles, each allowing what the one before it does: a **reader** sees everything but
+private keys; an **operator** also enables certificates, renews, probes and runs checks; an
+**admin** also exports keys, rotates the master key and manages users and tokens. Passwords
+and token secrets are stored only as slow hashes (``certward.passwords``); a token's
+secret is shown once, when it is made.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from dataclasses import dataclass, field
+
+
+class AccessRole(enum.StrEnum):
+    READER = "reader"
+    OPERATOR = "operator"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return _RANKS[self]
+
+    def allows(self, needed: AccessRole) -> bool:
+        """This role may do what ``needed`` may."""
+        return self.rank >= needed.rank
+
+    @classmethod
+    def parse(cls, text: str) -> AccessRole:
+        for member in cls:
+            if member.value == text.strip().lower():
+                return member
+        valid = ", ".join(member.value for member in cls)
+        raise ValueError(f"unknown role {text!r}; valid roles: {valid}")
+
+
+_RANKS = {AccessRole.READER: 0, AccessRole.OPERATOR: 1, AccessRole.ADMIN: 2}
+
+
+class Channel(enum.StrEnum):
+    """Through what a change reached certward (the audit log's ``via``)."""
+
+    CLI = "cli"
+    API = "api"
+    WEB = "web"  # the console
+    SCHEDULER = "scheduler"
+    AGENT = "agent"
+    LIBRARY = "library"  # Python code calling the services directly (tests, scripts)
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str  # unique, case-insensitively
+    role: AccessRole
+    password_hash: str = field(repr=False)
+    created_at: dt.datetime
+    disabled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """An API token. ``token_id`` is the public part of the secret (``cw_<id>_<secret>``),
+    used to find the row; only a slow hash of the whole secret is kept."""
+
+    token_id: str
+    name: str
+    role: AccessRole
+    secret_hash: str = field(repr=False)
+    created_at: dt.datetime
+    created_by: str
+    expires_at: dt.datetime | None = None  # None: never
+    last_used_at: dt.datetime | None = None
+    revoked: bool = False
+
+    def valid_at(self, now: dt.datetime) -> bool:
+        return not self.revoked and (self.expires_at is None or now < self.expires_at)
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is acting, as the audit log names them: a user, a token, or the local account
+    running the command line."""
+
+    name: str
+    role: AccessRole
+    via: Channel
