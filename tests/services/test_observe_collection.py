@@ -86,3 +86,21 @@ def test_a_server_name_in_the_manifest_is_checked_as_any_name(app: App, contoso:
         observe(app, entries)
     assert info.value.code.id == "server.name_invalid"
     assert "c.zip" in info.value.message and "manifest.json" in info.value.message
+
+
+def test_a_server_left_out_of_the_server_list_keeps_what_it_showed(
+    app: App, contoso: Contoso
+) -> None:
+    """The script run with -Server EXCH01: Get-ExchangeServer still lists EXCH02, whose
+    stores, connectors and evidence from the earlier collection stay."""
+    observe(app, contoso_entries(contoso, ["EXCH01", "EXCH02"], retired=False))
+    only_first = [
+        e for e in contoso_entries(contoso, ["EXCH01", "EXCH02"], retired=False)
+        if e.server != "EXCH02"
+    ]  # fmt: skip
+    assert observe(app, only_first) == []
+    with app.store.transaction() as repo:
+        assert len(repo.observed_certificates("EXCH02", StoreName.ROOT)) == 1
+        assert any(c.identity.startswith("EXCH02\\") for c in repo.connectors())
+        facts = repo.observed_facts("EXCH02")
+    assert facts is not None and {e.name for e in facts.evidence} >= {"ROOT_STORE", "SCHANNEL"}

@@ -518,6 +518,9 @@ class ObserveService:
                 )
             )
             summaries = []
+            # Servers the collection was not run for (its -Server list) keep what an earlier
+            # collection showed of them; only Get-ExchangeServer's view of them is new.
+            targeted = {e.server.lower() for e in manifest.entries if e.server}
             for server in servers:
                 evidence = collection.evidence(server.name)
                 if listed and server.name.lower() in infos:
@@ -526,18 +529,29 @@ class ObserveService:
                 mine = [
                     o for owner, o in observations if (owner or "").lower() == server.name.lower()
                 ]
-                repo.save_observed_facts(
-                    ObservedFacts(
-                        server=server.name,
-                        evidence=frozenset(evidence),
-                        iis_bindings=tuple(b for o in mine for b in o.iis_bindings),
-                        tls=_tls(o.tls for o in mine),
-                        exchange_build=shown.build if shown else None,
-                        collected_at=manifest.collected_at,
-                        culture=manifest.culture,
-                        sources=tuple(o.source for o in mine),
+                earlier = repo.observed_facts(server.name)
+                if server.name.lower() not in targeted and earlier is not None:
+                    repo.save_observed_facts(
+                        dataclasses.replace(
+                            earlier,
+                            evidence=earlier.evidence | evidence,
+                            exchange_build=shown.build if shown else earlier.exchange_build,
+                        )
                     )
-                )
+                    evidence = earlier.evidence | evidence
+                else:
+                    repo.save_observed_facts(
+                        ObservedFacts(
+                            server=server.name,
+                            evidence=frozenset(evidence),
+                            iis_bindings=tuple(b for o in mine for b in o.iis_bindings),
+                            tls=_tls(o.tls for o in mine),
+                            exchange_build=shown.build if shown else None,
+                            collected_at=manifest.collected_at,
+                            culture=manifest.culture,
+                            sources=tuple(o.source for o in mine),
+                        )
+                    )
                 counts = {
                     store.value: len(repo.observed_certificates(server.name, store))
                     for store in StoreName
