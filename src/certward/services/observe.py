@@ -486,9 +486,12 @@ class ObserveService:
                         file=collection.source,
                     )
             # Observed servers this collection no longer lists are gone (with their rows).
+            # (A server only this collection's connectors name stays: they attach it.)
+            named = {s.lower() for _, o in observations for c in o.connectors for s in c.servers}
             if listed:
                 for existing in repo.servers():
-                    if existing.observed and existing.name.lower() not in names:
+                    key = existing.name.lower()
+                    if existing.observed and key not in names and key not in named:
                         self._remove_server(repo, existing.name, removed)
             servers: list[Server] = []
             for key, display in sorted(names.items()):
