@@ -9,7 +9,25 @@ present but unlisted is refused. Every problem is one coded error naming the zip
 member.
 
 Each file is parsed with :func:`certward.interop.dump.parse_bytes` into the dump of its
-kind, with the manifest's server; text files are read in the manifest's culture.
+kind, with the manifest's server; text files are read in the manifest's culture. A file must
+hold its kind's objects only; an empty ``<Objs>`` (Export-Clixml of nothing) is an answer.
+
+The zip (schema version 1)::
+
+    manifest.json                          UTF-8 (a BOM allowed)
+    organisation/<kind>.xml                the organisation-wide kinds, once
+    servers/<SERVER>/<kind>.xml            the per-server kinds, for each server
+
+    {"schema_version": 1, "collected_at": "2026-12-02T09:30:00Z",
+     "exchange_build": "Version 15.2 (Build 1544.4)", "culture": "en-GB",
+     "collected_on": "EXCH01", "servers": ["EXCH01", "EDGE01"],
+     "files": [{"file": "servers/EXCH01/root-store.xml", "kind": "root-store",
+                "command": "Get-ChildItem Cert:\\LocalMachine\\Root", "server": "EXCH01",
+                "missing": false, "error": null}, ...]}
+
+``missing``: the cmdlet does not exist where the script ran (an older Exchange); ``error``:
+it failed (the message). Neither has a file, and neither is evidence. Member names may use
+backslashes (Windows PowerShell 5.1's Compress-Archive writes them).
 """
 
 from __future__ import annotations
