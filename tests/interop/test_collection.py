@@ -281,3 +281,12 @@ def test_a_file_holding_another_command_s_objects_is_refused() -> None:
     assert error.code.id == "collection.file_invalid"
     assert "servers/EXCH01/receive-connector.xml" in error.message
     assert "Get-ExchangeCertificate" in error.message
+
+
+def test_backslash_member_names_as_windows_powershell_5_writes_them() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(FIRST) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename.replace("/", "\\"), src.read(info))
+    c = read_collection(out.getvalue(), source="ps51.zip")
+    assert len(c.files) == len(read_collection(FIRST.read_bytes(), source="x").files)
