@@ -147,6 +147,21 @@ def read_clixml_file(data: bytes) -> object:
     return dump
 
 
+def read_collection_file(data: bytes) -> object:
+    """``observe collection.zip``: the zip read as the command line reads it, every file
+    mapped to the model as the service maps it (before its transaction)."""
+    from certward.interop.collection import read_collection
+    from certward.services.observe import observation_of
+
+    collection = read_collection(data, source=SOURCE)
+    for f in collection.files:
+        try:
+            observation_of(f.source, f.dump, f.entry.server or "EXCH01")
+        except CertwardError as exc:  # as observe_collection names the file
+            raise exc.code(f"{f.source}: {exc.message}", **exc.facts) from None
+    return collection
+
+
 @dataclass(frozen=True)
 class Reader:
     name: str
@@ -168,9 +183,7 @@ READERS: dict[str, Reader] = {
         Reader("certutil", read_dump, "certutil"),
         Reader("formatlist", read_dump, "formatlist"),
         Reader("clixml", read_clixml_file, "clixml"),
-        # TODO(issue 12): when the collection-zip reader exists, add it here with its seeds
-        # in Seeds (kind "collection"): the tests and the campaign fuzz every entry of this
-        # table.
+        Reader("collection", read_collection_file, "collection"),
     )
 }
 
@@ -275,6 +288,35 @@ def make_seeds(*, with_openssl: bool = True) -> Seeds:
         seeds.add("clixml", (FIXTURES / "clixml" / name).read_bytes())
     auth = (FIXTURES / "clixml" / "e19-GetAuthConfig.xml").read_text(encoding="utf-8-sig")
     seeds.add("clixml", auth.encode("utf-16"))
+    seeds.add("collection", *_collection_seeds())
+    return seeds
+
+
+def _collection_seeds() -> list[bytes]:
+    """Small collections cut from the fixture zip (a few files each, so that an example stays
+    quick), stored and deflated: the manifest and the members as the collector writes them."""
+    import io
+    import json
+    import zipfile
+
+    source = FIXTURES / "collection" / "contoso-1.zip"
+    picks = (
+        ("organisation/auth-config.xml", "servers/EXCH01/transport-service.xml"),
+        ("organisation/send-connector.xml", "servers/EXCH02/root-store.xml"),
+    )
+    seeds = []
+    with zipfile.ZipFile(source) as archive:
+        manifest = json.loads(archive.read("manifest.json").decode("utf-8-sig"))
+        for files, compression in zip(
+            picks, (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED), strict=True
+        ):
+            small = dict(manifest, files=[e for e in manifest["files"] if e["file"] in files])
+            out = io.BytesIO()
+            with zipfile.ZipFile(out, "w", compression) as seed:
+                seed.writestr("manifest.json", json.dumps(small).encode())
+                for name in files:
+                    seed.writestr(name, archive.read(name))
+            seeds.append(out.getvalue())
     return seeds
 
 

@@ -457,7 +457,13 @@ class ObserveService:
         for f in collection.files:
             owner = f.entry.server
             store = _KIND_STORES.get(f.entry.kind.id)
-            obs = observation_of(f.source, f.dump, owner or "", store)
+            try:
+                obs = observation_of(f.source, f.dump, owner or "", store)
+            except CertwardError as exc:
+                raise exc.code(
+                    f"{f.source}: {exc.message}",
+                    **{**exc.facts, "file": collection.source, "member": f.entry.file},
+                ) from None
             observations.append((owner, obs))
         infos = {s.name.lower(): s for _, o in observations for s in o.servers}
         listed = bool(collection.of("exchange-server"))
