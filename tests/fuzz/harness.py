@@ -114,18 +114,12 @@ def read_pfx_remac(data: bytes) -> object:
 
 
 def read_dump(data: bytes) -> object:
-    """``observe``: a dump decoded as the command line decodes it, read as one observation."""
+    """``observe``: a dump's bytes read as the command line reads them (decoded in interop,
+    as PowerShell writes text), as one observation."""
     from certward.services.observe import read_observation
 
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        try:
-            text = data.decode("utf-16")
-        except UnicodeDecodeError:
-            return None  # the command line refuses it before any parser runs
     # A dump whose header names no store (an excerpt, a custom store) is read as My.
-    return read_observation(SOURCE, text, "EXCH01", store=StoreName.MY)
+    return read_observation(SOURCE, data, "EXCH01", store=StoreName.MY)
 
 
 def read_clixml_file(data: bytes) -> object:
