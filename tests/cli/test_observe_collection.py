@@ -85,6 +85,9 @@ def test_a_collection_builds_the_whole_organisation(cli: Cli) -> None:
         "Legacy partner",
     }  # fmt: skip
     assert cli.json("org", "show")["auth_thumbprint"] == THUMBS["auth"]
+    (subscription,) = cli.json("edge", "list")
+    assert subscription["edge"] == "EDGE01" and subscription["site"] == "Default-First-Site-Name"
+    assert subscription["edge_certificate"] == THUMBS["self_signed_EDGE01"]
 
     app = build_app(None)
     try:

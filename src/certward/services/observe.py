@@ -36,6 +36,7 @@ from certward.model import (
     AuthConfig,
     Connector,
     ConnectorKind,
+    EdgeSubscription,
     Evidence,
     ExchangeVersion,
     HybridConfiguration,
@@ -46,10 +47,12 @@ from certward.model import (
     Organisation,
     Role,
     Server,
+    Service,
     StoreName,
     Thumbprint,
     TlsRegistry,
 )
+from certward.model.edge import DEFAULT_SITE
 from certward.model.vdirs import VirtualDirectory
 from certward.pki import build
 from certward.services._names import connector_name, server_name
@@ -92,6 +95,7 @@ class Observation:
     iis_bindings: tuple[IisBinding, ...] = ()
     tls: TlsRegistry | None = None
     hybrid: HybridConfiguration | None = None
+    edge_subscriptions: tuple[tuple[str, str | None], ...] = ()  # (Edge, AD site)
 
     def summary(self) -> str:
         parts = []
@@ -114,6 +118,8 @@ class Observation:
             parts.append("TLS registry settings")
         if self.hybrid is not None:
             parts.append("hybrid configuration")
+        if self.edge_subscriptions:
+            parts.append(f"{len(self.edge_subscriptions)} Edge subscriptions")
         if parts:
             return ", ".join(parts)
         return "nothing (none shown)" if self.evidence else "nothing certward uses"
@@ -365,6 +371,7 @@ def observation_of(
         iis_bindings=dump.iis_bindings,
         tls=dump.tls_registry,
         hybrid=dump.hybrid,
+        edge_subscriptions=tuple((e.name, e.site) for e in dump.edge_subscriptions),
     )
 
 
@@ -513,6 +520,8 @@ class ObserveService:
                 server = self._load_server(repo, server, mine, removed)
                 servers.append(server)
             connectors = self._replace_connectors(repo, collection, observations, removed)
+            if collection.of("edge-subscription"):
+                self._replace_subscriptions(repo, observations, manifest.collected_at, removed)
             auth = [o for _, o in observations if o.auth is not None]
             for obs in auth:
                 assert obs.auth is not None
@@ -640,6 +649,49 @@ class ObserveService:
             repo.save_connector(connector)
             saved += 1
         return saved
+
+    @staticmethod
+    def _replace_subscriptions(
+        repo: Repository,
+        observations: Sequence[tuple[str | None, Observation]],
+        collected_at: dt.datetime,
+        removed: list[str],
+    ) -> None:
+        """Get-EdgeSubscription's Edges, subscribed with the certificate the Edge presents
+        (its default transport certificate, else its SMTP certificate, as the collection
+        showed it with its DER); the time of the subscription is not shown: the
+        collection's time stands for it. An Edge whose certificate was not shown is not
+        recorded (nothing can be judged of it)."""
+        listed = {
+            name.lower(): (name, site)
+            for _, o in observations
+            for name, site in o.edge_subscriptions
+        }
+        for sub in repo.edge_subscriptions():
+            edge = repo.server(sub.edge) if repo.has_server(sub.edge) else None
+            if edge is not None and edge.observed and sub.edge.lower() not in listed:
+                repo.delete_edge_subscription(sub.edge)
+                removed.append(f"Edge subscription of {sub.edge} (not in this collection)")
+        for name, site in listed.values():
+            if not repo.has_server(name) or not repo.server(name).observed:
+                continue
+            edge = repo.server(name)
+            mine = repo.observed_certificates(edge.name, StoreName.MY)
+            cert = next(
+                (c for c in mine if c.thumbprint == edge.default_smtp_thumbprint and c.der),
+                None,
+            ) or next((c for c in mine if Service.SMTP in c.services and c.der), None)
+            if cert is None or cert.der is None:
+                continue
+            repo.save_edge_subscription(
+                EdgeSubscription(
+                    edge=edge.name,
+                    site=(site or DEFAULT_SITE).rsplit("/", 1)[-1] or DEFAULT_SITE,
+                    created=collected_at,
+                    edge_thumbprint=cert.thumbprint,
+                    edge_der=cert.der,
+                )
+            )
 
     def _remove_server(self, repo: Repository, name: str, removed: list[str]) -> None:
         """An observed server gone from the organisation: its rows, its receive connectors,
