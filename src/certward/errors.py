@@ -10,6 +10,9 @@
     ├── EndpointError             live listeners
     ├── ProbeError                the remote prober
     ├── InteropError              Windows / Exchange artefacts
+    ├── AccessError               who acts is unknown or may not (issue 14)
+    │   ├── AuthenticationError   a wrong password, token, session or one-time code
+    │   └── PermissionDenied      the role does not allow the operation
     └── InputError                a value or file given by the caller that cannot be used
 
 Every error carries an :class:`ErrorCode`: a stable identifier such as
@@ -110,6 +113,19 @@ class ProbeError(CertwardError):
 
 class InteropError(CertwardError):
     """Windows and Exchange artefacts."""
+
+
+class AccessError(CertwardError):
+    """Who is acting is not known (no or a wrong password, token or session) or may not do
+    what was asked (issue 14: the API answers 401 or 403)."""
+
+
+class AuthenticationError(AccessError):
+    """Who is acting could not be established: a wrong password, an invalid token."""
+
+
+class PermissionDenied(AccessError):
+    """Who is acting is known but their role does not allow the operation."""
 
 
 class InputError(CertwardError):

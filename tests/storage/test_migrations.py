@@ -59,7 +59,10 @@ def test_a_store_made_before_alembic_is_upgraded(database_url: str) -> None:
     app.store.close()
     engine = create_engine(database_url)
     with engine.begin() as conn:  # as an earlier certward left it
-        for table in ("alembic_version", "meta", "generation", "observed_facts"):
+        for table in (
+            *("alembic_version", "meta", "generation", "observed_facts"),
+            *("users", "api_tokens", "web_sessions", "one_time_logins", "audit_log"),  # 0004
+        ):
             conn.execute(text(f"DROP TABLE {table}"))
         for column in ("archived", "exportable", "status", "public_key_algorithm", "der"):
             conn.execute(text(f"ALTER TABLE observed_certificates DROP COLUMN {column}"))

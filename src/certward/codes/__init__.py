@@ -6,6 +6,8 @@ generated from these modules (``certward errors --markdown``).
 """
 
 from certward.codes import (  # noqa: F401  (each module registers its codes)
+    access,
+    api,
     auth,
     certificates,
     clixml,
@@ -19,4 +21,5 @@ from certward.codes import (  # noqa: F401  (each module registers its codes)
     pki,
     probe,
     renewal,
+    web,
 )

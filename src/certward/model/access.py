@@ -86,3 +86,13 @@ class Principal:
     name: str
     role: AccessRole
     via: Channel
+
+
+@dataclass(frozen=True, slots=True)
+class WebSession:
+    """A console session: who, the CSRF token every form of it carries, and when it ends
+    unless used again (it expires after a time without use)."""
+
+    principal: Principal
+    csrf_token: str = field(repr=False)
+    expires_at: dt.datetime

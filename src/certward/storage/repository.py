@@ -61,7 +61,9 @@ from certward.model import (
     TransportConfig,
     VirtualDirectory,
 )
-from certward.storage import facts
+from certward.model.audit import ACTOR, AuditEntry
+from certward.storage import audit_capture, facts
+from certward.storage.access_repo import AccessRepository, audit_row
 from certward.storage.migrations import READ_ONLY, ensure_schema
 from certward.storage.schema import (
     AcceptedDomainRow,
@@ -90,7 +92,7 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-class Repository:
+class Repository(AccessRepository):
     """Domain-level reads and writes within one open transaction."""
 
     def __init__(self, session: Session, vault: KeyVault) -> None:
@@ -766,6 +768,7 @@ class SqlStore:
             raise
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
         event.listen(self._sessions, "after_flush", _note_writes)
+        event.listen(self._sessions, "after_flush", audit_capture.collect)
         event.listen(self._sessions, "do_orm_execute", _note_statement_writes)
 
     @property
@@ -779,7 +782,9 @@ class SqlStore:
         SQLite begins it with ``BEGIN IMMEDIATE``; PostgreSQL locks the generation row
         (``SELECT ... FOR UPDATE``) first. A second writer therefore waits for the first
         to commit and then reads what it wrote, instead of overwriting it. When the block
-        changed something, the generation counter goes up in the same transaction.
+        changed something, the generation counter goes up in the same transaction, and
+        the audit log gains one entry naming what changed and who changed it (the actor of
+        :data:`certward.model.audit.ACTOR`; :mod:`certward.storage.audit_capture`).
 
         On SQLite a changing transaction is then checkpointed from the WAL into the
         database file (passively: readers are not waited for), so that a copy of the file
@@ -792,12 +797,28 @@ class SqlStore:
                     session.execute(select(GenerationRow.value).with_for_update())
                 yield Repository(session, self._vault)
                 session.flush()
+                changes = audit_capture.take(session)
+                if changes:
+                    actor = ACTOR.get()
+                    session.add(
+                        audit_row(
+                            AuditEntry(
+                                at=dt.datetime.now(dt.UTC),
+                                actor=actor.name,
+                                via=actor.via,
+                                action=actor.action,
+                                changes=tuple(changes),
+                            )
+                        )
+                    )
+                    session.flush()
                 wrote = session.info.pop(_WROTE, False)
                 if wrote:
                     session.execute(update(GenerationRow).values(value=GenerationRow.value + 1))
         except SQLAlchemyError as exc:
             raise _store_error(exc) from exc
         finally:
+            audit_capture.discard(session)
             session.close()
         if wrote and self._sqlite:
             self._checkpoint()
@@ -853,6 +874,10 @@ _UNIQUE_OBJECTS = {
     "virtual_directories": "a virtual directory of that name on that server",
     "edge_subscriptions": "an Edge subscription of that server",
     "meta": "a meta value of that name",
+    "users": "a user of that name",
+    "api_tokens": "an API token with that identifier",
+    "web_sessions": "a console session with that identifier",
+    "one_time_logins": "a one-time login with that code",
 }
 
 
@@ -885,6 +910,9 @@ def _note_statement_writes(state: ORMExecuteState) -> None:
     """An ``insert``/``update``/``delete`` statement run on the session also changes it."""
     if state.is_insert or state.is_update or state.is_delete:
         state.session.info[_WROTE] = True
+        table = getattr(state.statement, "table", None)
+        if table is not None:
+            audit_capture.note_bulk(state.session, str(getattr(table, "name", table)))
 
 
 def _one_line(exc: SQLAlchemyError) -> str:

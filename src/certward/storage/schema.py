@@ -256,3 +256,7 @@ class GenerationRow(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+# The tables of other areas, on the same Base (imported here so Base.metadata is complete).
+from certward.storage import schema_access  # noqa: E402, F401
