@@ -14,6 +14,8 @@ from certward.codes.general import STORE_UNAVAILABLE
 from certward.config import Settings, load_settings, prepare_database_file
 
 if TYPE_CHECKING:
+    from certward.services.access import AccessService
+    from certward.services.audit import AuditService
     from certward.services.auth import AuthService
     from certward.services.certificates import CertificateService
     from certward.services.connectors import Connectors
@@ -28,6 +30,7 @@ if TYPE_CHECKING:
     from certward.services.stores import TrustStoreService
     from certward.services.transport import TransportService
     from certward.services.vdirs import VdirService
+    from certward.services.watch import WatchService
     from certward.storage import SqlStore
 
 
@@ -116,6 +119,27 @@ class App:
         from certward.services.observe import ObserveService
 
         return ObserveService(self.store)
+
+    @cached_property
+    def watch(self) -> WatchService:
+        """The scheduler, probe targets, run history and notifications (issue 14)."""
+        from certward.services.watch import WatchService
+
+        return WatchService(
+            self.store, self.clock, health=lambda: self.health, auth=lambda: self.auth
+        )
+
+    @cached_property
+    def access(self) -> AccessService:
+        from certward.services.access import AccessService
+
+        return AccessService(self.store, self.clock)
+
+    @cached_property
+    def audit(self) -> AuditService:
+        from certward.services.audit import AuditService
+
+        return AuditService(self.store, self.clock)
 
 
 def build_app(

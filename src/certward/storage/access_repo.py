@@ -8,7 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from certward.codes.access import TOKEN_NOT_FOUND, USER_EXISTS, USER_NOT_FOUND
@@ -212,7 +212,11 @@ class AccessRepository:
         return found
 
     def delete_expired_one_time_logins(self, now: dt.datetime) -> None:
-        self._session.execute(delete(OneTimeLoginRow).where(OneTimeLoginRow.expires_at < now))
+        for row in self._session.scalars(
+            select(OneTimeLoginRow).where(OneTimeLoginRow.expires_at < now)
+        ):
+            self._session.delete(row)
+        self._session.flush()
 
     # -- the audit log ----------------------------------------------------------------------
     def add_audit_entry(self, entry: AuditEntry) -> None:
