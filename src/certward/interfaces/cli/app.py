@@ -27,6 +27,7 @@ from certward.interfaces.cli import (
     render,
     renew_cmd,
     serve_cmd,
+    web_cmd,
 )
 from certward.interfaces.cli.common import (
     DbOpt,
@@ -80,6 +81,7 @@ app.command("rules")(health_cmd.rules)
 app.command("observe")(observe_cmd.observe)
 app.command("collector")(collector_cmd.collector)
 app.command("errors")(errors_cmd.errors)
+app.command("web")(web_cmd.web)
 
 
 def _print_version(value: bool) -> None:

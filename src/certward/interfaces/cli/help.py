@@ -23,6 +23,12 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "certward key rotate",
         "certward key rotate --new-key-file new.key",
     ),
+    "web": (
+        "certward web --demo",
+        "certward web --server EXCH01 --host 0.0.0.0 --port 443",
+        "certward --db postgresql+psycopg://certward@db/certward web",
+        "certward web --openapi > docs/openapi.json",
+    ),
     "serve": (
         "certward serve --server EXCH01 --https-port 8443 --imaps-port 9993 --pop3s-port 9995",
     ),
