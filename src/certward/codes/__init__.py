@@ -21,5 +21,6 @@ from certward.codes import (  # noqa: F401  (each module registers its codes)
     pki,
     probe,
     renewal,
+    watch,
     web,
 )

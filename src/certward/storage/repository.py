@@ -82,6 +82,7 @@ from certward.storage.schema import (
     VirtualDirectoryRow,
 )
 from certward.storage.vault import KeyVault
+from certward.storage.watch_repo import WatchRepository
 
 _OBSERVED_ORGANISATION = "observed.organisation"  # meta: ObservedOrganisationFacts
 
@@ -92,7 +93,7 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-class Repository(AccessRepository):
+class Repository(AccessRepository, WatchRepository):
     """Domain-level reads and writes within one open transaction."""
 
     def __init__(self, session: Session, vault: KeyVault) -> None:

@@ -1,0 +1,405 @@
+"""The watcher (issue 14): health, the auth monitor and probes of configured targets on a
+timer; each run kept (with a retention limit), the findings' history (first seen, last
+seen, resolved), and notifications of new or worsened findings and expiring certificates.
+
+The decisions are pure (:mod:`certward.model.watch`); this service reads the store, runs the
+jobs that are due and records them. One loop runs it anywhere:
+
+- ``certward watch`` calls :meth:`WatchService.run_loop` with a ``threading.Event``;
+- the web service (uvicorn's asyncio loop) starts :meth:`WatchService.run_forever` as a task
+  in its lifespan and sets the ``asyncio.Event`` on shutdown::
+
+      stop = asyncio.Event()
+      task = asyncio.create_task(app.watch.run_forever(stop))
+      yield
+      stop.set()
+      await task
+
+  Each job runs in a worker thread (``asyncio.to_thread``), so the event loop serving
+  requests is never blocked; probes and deliveries run in a child process (Twisted's reactor
+  is not restartable and never enters the web process; :mod:`.watch_worker`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from certward.clock import Clock
+from certward.codes.probe import PROBE_TARGET_INVALID
+from certward.codes.watch import WATCH_INTERVAL_INVALID
+from certward.errors import CertwardError
+from certward.model import CheckStatus, StoreName
+from certward.model.access import Channel
+from certward.model.audit import Actor, acting
+from certward.model.watch import (
+    DEFAULT_THRESHOLDS,
+    CertificateInUse,
+    FindingHistory,
+    Job,
+    JobKind,
+    JobRun,
+    Notice,
+    NotifyChannel,
+    Observation,
+    ProbeTarget,
+    Retention,
+    due_jobs,
+    expiry_notices,
+    finding_notices,
+    next_wakeup,
+    parse_every,
+    runs_to_drop,
+    track_findings,
+)
+from certward.services.notify import Delivery, Notifier, run_worker
+from certward.services.watch_ports import WatchStore
+
+if TYPE_CHECKING:
+    from certward.services.auth import AuthService
+    from certward.services.health import HealthService
+
+log = logging.getLogger("certward.watch")
+
+HEALTH_EVERY = dt.timedelta(hours=1)
+AUTH_EVERY = dt.timedelta(hours=12)
+MAX_SLEEP = 60.0  # seconds: the loop looks again at least this often (targets added)
+
+
+def every(value: str | dt.timedelta) -> dt.timedelta:
+    """An interval from its text (``15m``, ``1h``) or as given; coded error otherwise."""
+    if isinstance(value, dt.timedelta):
+        if value.total_seconds() < 1:
+            raise WATCH_INTERVAL_INVALID(f"interval {value} is shorter than one second")
+        return value
+    try:
+        return parse_every(value)
+    except ValueError as exc:
+        raise WATCH_INTERVAL_INVALID(str(exc), interval=value) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    health: dt.timedelta = HEALTH_EVERY
+    auth: dt.timedelta = AUTH_EVERY
+    retention: Retention = field(default_factory=Retention)
+    thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS
+
+
+class WatchService:
+    """Targets, runs, findings' history and notifications over one store."""
+
+    def __init__(
+        self,
+        store: WatchStore,
+        clock: Clock,
+        *,
+        health: Callable[[], HealthService],
+        auth: Callable[[], AuthService],
+        schedule: Schedule | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._health = health
+        self._auth = auth
+        self.schedule = schedule or Schedule()
+        self.notifier = Notifier(store, clock)
+        self._lock = threading.Lock()  # one round at a time per process
+
+    # -- targets ---------------------------------------------------------------------------
+    def targets(self) -> list[ProbeTarget]:
+        with self._store.transaction() as repo:
+            return repo.watch_targets()
+
+    def add_target(
+        self,
+        url: str,
+        interval: str | dt.timedelta = HEALTH_EVERY,
+        *,
+        ca_file: str | None = None,
+        sni: str | None = None,
+        timeout: float = 15.0,
+    ) -> ProbeTarget:
+        from certward.probe.targets import is_mail_domain, parse_target
+
+        if not is_mail_domain(url):
+            parse_target(url)  # raises probe.target_invalid
+        elif "://" in url:
+            raise PROBE_TARGET_INVALID(f"target {url!r} is not a URL", target=url)
+        target = ProbeTarget(url, every(interval), ca_file, sni, timeout)
+        with self._store.transaction() as repo:
+            return repo.add_watch_target(target)
+
+    def remove_target(self, which: str) -> ProbeTarget:
+        with self._store.transaction() as repo:
+            return repo.remove_watch_target(which)
+
+    # -- reads -----------------------------------------------------------------------------
+    def jobs(self) -> list[Job]:
+        jobs = [Job(JobKind.HEALTH, self.schedule.health), Job(JobKind.AUTH, self.schedule.auth)]
+        return jobs + [Job(JobKind.PROBE, t.every, t.url) for t in self.targets()]
+
+    def runs(
+        self, job: JobKind | str | None = None, target: str | None = None, limit: int = 100
+    ) -> list[JobRun]:
+        """The newest runs first, of one job kind and/or target if given."""
+        kind = JobKind(job) if job is not None else None
+        with self._store.transaction() as repo:
+            return repo.job_runs(job=kind, target=target, limit=limit)
+
+    def findings_history(
+        self, *, source: str | None = None, open_only: bool = False, limit: int | None = None
+    ) -> list[FindingHistory]:
+        """Every finding the scheduled runs saw, newest first appearance first, with when
+        it was first and last seen and when it went away."""
+        with self._store.transaction() as repo:
+            return repo.finding_history(source=source, open_only=open_only, limit=limit)
+
+    def last_success(self, job: str) -> dt.datetime | None:
+        """When the job named ``job`` (``health``, ``auth``, ``probe:URL``) last ran to a
+        verdict (OK or WARNING)."""
+        with self._store.transaction() as repo:
+            return repo.last_success(job)
+
+    def last_successes(self) -> dict[str, dt.datetime | None]:
+        with self._store.transaction() as repo:
+            return {job.name: repo.last_success(job.name) for job in self.jobs()}
+
+    def due(self, now: dt.datetime | None = None) -> list[Job]:
+        now = now or self._clock.now()
+        with self._store.transaction() as repo:
+            last = repo.last_job_starts()
+        return due_jobs(self.jobs(), last, now)
+
+    # -- notifications ---------------------------------------------------------------------
+    def channels(self) -> list[NotifyChannel]:
+        return self.notifier.channels()
+
+    def add_channel(self, channel: NotifyChannel) -> NotifyChannel:
+        return self.notifier.add_channel(channel)
+
+    def remove_channel(self, name: str) -> None:
+        self.notifier.remove_channel(name)
+
+    def notify_test(self, channel: str | None = None) -> list[Delivery]:
+        return self.notifier.test(channel)
+
+    def deliver(self, now: dt.datetime | None = None) -> list[Delivery]:
+        return self.notifier.deliver(now)
+
+    # -- running ---------------------------------------------------------------------------
+    def run_due(self, now: dt.datetime | None = None) -> list[JobRun]:
+        """Run every job due at ``now``, then deliver the notices; returns the runs."""
+        with self._lock:
+            now = now or self._clock.now()
+            runs = [self.run_job(job) for job in self.due(now)]
+            if runs:
+                self._prune(self._clock.now())
+            try:
+                self.notifier.deliver()
+            except CertwardError as exc:
+                log.warning("notifications not delivered: %s", exc.message)
+            return runs
+
+    def run_job(self, job: Job) -> JobRun:
+        """Run one job now, as the scheduler, and record its run, findings and notices."""
+        started = self._clock.now()
+        with acting(Actor("scheduler", Channel.SCHEDULER, job.name)):
+            try:
+                status, summary, seen, notices = self._execute(job, started)
+            except CertwardError as exc:
+                status, summary, seen, notices = (
+                    CheckStatus.UNKNOWN,
+                    {"error": exc.as_dict()},
+                    None,
+                    [],
+                )
+            except Exception as exc:  # a job's bug must not stop the scheduler
+                log.exception("job %s failed", job.name)
+                error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
+                status, summary, seen, notices = CheckStatus.UNKNOWN, {"error": error}, None, []
+            finished = self._clock.now()
+            run = JobRun(job.kind, job.target, started, finished, status, summary)
+            with self._store.transaction() as repo:
+                run = repo.add_job_run(run)
+                if seen is not None:  # a job that could not judge resolves nothing
+                    change = track_findings(
+                        job.name,
+                        repo.finding_history(source=job.name, open_only=True),
+                        seen,
+                        finished,
+                    )
+                    repo.save_finding_history(change.history)
+                    notices = [*finding_notices(change), *notices]
+        self.notifier.queue(notices, finished)
+        return run
+
+    def _execute(
+        self, job: Job, now: dt.datetime
+    ) -> tuple[CheckStatus, dict[str, Any], list[Observation] | None, list[Notice]]:
+        if job.kind is JobKind.HEALTH:
+            return self._run_health(now)
+        if job.kind is JobKind.AUTH:
+            return self._run_auth(now)
+        return self._run_probe(job)
+
+    def _run_health(
+        self, now: dt.datetime
+    ) -> tuple[CheckStatus, dict[str, Any], list[Observation], list[Notice]]:
+        report = self._health().check(as_of=now)
+        seen = [
+            Observation(
+                key="|".join((f.rule_id, f.server or "", f.thumbprint or "", f.connector or "")),
+                source="health",
+                rule=f.rule_id,
+                severity=f.severity.label,
+                message=f.message,
+                server=f.server,
+                thumbprint=f.thumbprint,
+            )
+            for f in report.findings
+        ]
+        summary = {
+            "counts": report.counts(),
+            "servers": len(report.servers),
+            "rules_run": report.rules_run,
+        }
+        return report.exit_status, summary, seen, self._expiry_notices(now)
+
+    def _expiry_notices(self, now: dt.datetime) -> list[Notice]:
+        from certward.pki import certinfo
+
+        in_use = []
+        with self._store.transaction() as repo:
+            for server in repo.servers():
+                if server.observed:
+                    continue
+                for record in repo.certificates(server.name, StoreName.MY):
+                    if record.der is None or not record.services:
+                        continue
+                    cert = certinfo.load_der(record.der)
+                    in_use.append(
+                        CertificateInUse(
+                            server.name,
+                            record.thumbprint,
+                            cert.subject.rfc4514_string(),
+                            str(record.services),
+                            cert.not_valid_after_utc,
+                        )
+                    )
+        return expiry_notices(in_use, now, self.schedule.thresholds)
+
+    def _run_auth(
+        self, now: dt.datetime
+    ) -> tuple[CheckStatus, dict[str, Any], list[Observation], list[Notice]]:
+        report = self._auth().monitor(renew=False, as_of=now)
+        seen = []
+        if report.action_due:
+            severity = "critical" if report.status is CheckStatus.CRITICAL else "warning"
+            seen.append(
+                Observation(
+                    key=f"auth.monitor|{report.decision.value}",
+                    source="auth",
+                    rule="auth.monitor",
+                    severity=severity,
+                    message=f"{report.decision.value}: {'; '.join(report.reasons)}",
+                )
+            )
+        return report.status, report.to_json(), seen, []
+
+    def _run_probe(
+        self, job: Job
+    ) -> tuple[CheckStatus, dict[str, Any], list[Observation] | None, list[Notice]]:
+        target = next((t for t in self.targets() if t.url == job.target), None)
+        if target is None:  # removed since the round began
+            return CheckStatus.UNKNOWN, {"error": "target removed"}, None, []
+        answer = run_worker(
+            {
+                "op": "probe",
+                "target": {
+                    "url": target.url,
+                    "ca_file": target.ca_file,
+                    "sni": target.sni,
+                    "timeout": target.timeout,
+                },
+            },
+            timeout=max(60.0, target.timeout * 20),
+        )
+        status = CheckStatus(int(answer.get("status", CheckStatus.UNKNOWN)))
+        if "targets" not in answer:  # the prober could not judge
+            return status, {"error": answer.get("error")}, None, []
+        seen = []
+        for judged in answer["targets"]:
+            judged_status = CheckStatus(int(judged["status"]))
+            if judged_status in (CheckStatus.WARNING, CheckStatus.CRITICAL):
+                report = judged["report"]
+                name = report.get("target") or report.get("domain") or target.url
+                seen.append(
+                    Observation(
+                        key=f"probe|{name}",
+                        source=job.name,
+                        rule="probe.endpoint",
+                        severity="critical" if judged_status is CheckStatus.CRITICAL else "warning",
+                        message=f"{name}: " + ("; ".join(judged["reasons"]) or judged_status.name),
+                    )
+                )
+        return status, answer, seen, []
+
+    def _prune(self, now: dt.datetime) -> None:
+        with self._store.transaction() as repo:
+            drop = runs_to_drop(repo.job_run_index(), self.schedule.retention, now)
+            if drop:
+                repo.delete_job_runs(drop)
+
+    # -- loops -----------------------------------------------------------------------------
+    def seconds_to_next(self, now: dt.datetime | None = None) -> float:
+        now = now or self._clock.now()
+        with self._store.transaction() as repo:
+            last = repo.last_job_starts()
+        wake = next_wakeup(self.jobs(), last, now)
+        if wake is None:
+            return MAX_SLEEP
+        return max(0.0, min(MAX_SLEEP, (wake - now).total_seconds()))
+
+    def run_loop(
+        self, stop: threading.Event, *, on_run: Callable[[JobRun], None] | None = None
+    ) -> None:
+        """Run due jobs until ``stop`` is set (``certward watch``)."""
+        while not stop.is_set():
+            for run in self._round():
+                if on_run is not None:
+                    on_run(run)
+            stop.wait(self._wait())
+
+    async def run_forever(
+        self, stop: asyncio.Event, *, on_run: Callable[[JobRun], None] | None = None
+    ) -> None:
+        """Run due jobs until ``stop`` is set, inside an asyncio loop (the web service):
+        each round in a worker thread, the loop free meanwhile."""
+        while not stop.is_set():
+            runs = await asyncio.to_thread(self._round)
+            for run in runs:
+                if on_run is not None:
+                    on_run(run)
+            wait = await asyncio.to_thread(self._wait)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+
+    def _round(self) -> Sequence[JobRun]:
+        try:
+            return self.run_due()
+        except CertwardError as exc:  # the store unreadable for a moment: try again later
+            log.warning("scheduled round failed: %s", exc.message)
+            return []
+
+    def _wait(self) -> float:
+        try:
+            return max(0.5, self.seconds_to_next())
+        except CertwardError:
+            return MAX_SLEEP
