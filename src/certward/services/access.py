@@ -269,7 +269,7 @@ class AccessService:
         still = changed.role is AccessRole.ADMIN and not changed.disabled
         if was_admin and not still and not admins:
             raise LAST_ADMIN(
-                f"{changed.name} is the only enabled admin; make another user admin first",
+                f"{changed.name} is the only enabled admin; certward keeps at least one",
                 user=changed.name,
             )
 

@@ -21,8 +21,11 @@ from certward.model.audit import ACTOR, AuditEntry
 SECRET_WORDS = ("password", "passphrase", "secret", "private_key", "pkcs8", "pem")
 
 
-class AuditRepository(Protocol):
+class AuditWriter(Protocol):
     def add_audit_entry(self, entry: AuditEntry) -> None: ...
+
+
+class AuditRepository(AuditWriter, Protocol):
     def audit_entries(
         self,
         *,
@@ -49,9 +52,7 @@ def entry_for(action: str, detail: Mapping[str, Any], now: dt.datetime) -> Audit
     return AuditEntry(at=now, actor=actor.name, via=actor.via, action=action, detail=safe)
 
 
-def record_in(
-    repo: AuditRepository, action: str, detail: Mapping[str, Any], now: dt.datetime
-) -> None:
+def record_in(repo: AuditWriter, action: str, detail: Mapping[str, Any], now: dt.datetime) -> None:
     """Record ``action`` within a transaction the caller already holds."""
     repo.add_audit_entry(entry_for(action, detail, now))
 

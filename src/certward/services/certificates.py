@@ -75,6 +75,7 @@ from certward.services._records import (
     views_of,
     years_after,
 )
+from certward.services.audit import record_in
 from certward.services.connectors import connectors_naming
 from certward.services.ports import Repository, UnitOfWork
 from certward.services.views import CertificateView, TrustStores
@@ -261,7 +262,10 @@ class CertificateService:
         *,
         password: Password,
         legacy: bool = False,
+        destination: str = "",
     ) -> bytes:
+        """The certificate, its chain and private key as a PFX; always audited
+        (``key.export``: server, thumbprint, ``destination`` such as the file name)."""
         if not password.reveal():
             raise CERTIFICATE_PFX_PASSWORD_EMPTY(
                 "the PFX password must not be empty", thumbprint=thumbprint, server=server
@@ -291,6 +295,18 @@ class CertificateService:
             cert = certinfo.load_der(der)
             trust = TrustStores.of(repo, record.server)
             issuers = chain.build_chain(cert, [*trust.intermediates, *trust.roots])
+            record_in(
+                repo,
+                "key.export",
+                {
+                    "server": record.server,
+                    "thumbprint": record.thumbprint,
+                    "format": "pfx",
+                    "legacy": legacy,
+                    "file": destination,
+                },
+                self._clock.now(),
+            )
             return pfx.export_pfx(
                 key,
                 cert,

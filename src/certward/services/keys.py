@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -46,6 +47,7 @@ from certward.config import (
     read_key_file,
     read_master_key,
 )
+from certward.services.audit import record_in
 from certward.storage.vault import KeyVault
 
 if TYPE_CHECKING:
@@ -268,6 +270,12 @@ class MasterKeys:
                     raise self._mismatch(current.key, "was changed by another rotation meanwhile")
                 count = repo.reseal_keys(lambda blob: new_vault.seal(old_vault.open(blob)))
                 repo.set_meta(META_NAME, record.to_json())
+                record_in(
+                    repo,
+                    "master_key.rotate",
+                    {"keys": count, "from": current.key.source, "record": record.describe()},
+                    dt.datetime.now(dt.UTC),
+                )
         except BaseException:
             staged.unlink(missing_ok=True)  # nothing was re-sealed: the old key stays the key
             raise

@@ -21,6 +21,7 @@ from certward.model import (
     Thumbprint,
     VirtualDirectory,
 )
+from certward.model.audit import AuditEntry
 
 
 class Repository(Protocol):
@@ -51,6 +52,7 @@ class Repository(Protocol):
     def replace_certificate(self, old: CertificateRecord, new: CertificateRecord) -> None: ...
     def delete_certificate(self, record: CertificateRecord) -> None: ...
     def private_key(self, record: CertificateRecord) -> types.PrivateKeyTypes: ...
+    def add_audit_entry(self, entry: AuditEntry) -> None: ...  # key exports (issue 14)
     def save_published_certificate(self, der: bytes, key: types.PrivateKeyTypes) -> None: ...
     def published_certificate(
         self, thumbprint: Thumbprint

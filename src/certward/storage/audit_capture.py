@@ -10,6 +10,7 @@ as ``"(set)"``/``"(changed)"`` or, for certificates' DER, their SHA-1 thumbprint
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -143,10 +144,24 @@ def _generic_identity(_session: Session, row: Any) -> str:
     return f"#{getattr(row, 'id', '?')}"
 
 
+def _normal(value: Any) -> Any:
+    """Datetimes in UTC (SQLite gives them back naive)."""
+    if isinstance(value, dt.datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value
+
+
 def shown(column: str, value: Any) -> Any:
     """A column's value as an audit entry may show it."""
+    value = _normal(value)
     if value is None:
         return None
+    if isinstance(value, dt.datetime):
+        return value.isoformat()
+    if column == "services" and isinstance(value, int):
+        from certward.model import Service, ServiceSet
+
+        return str(ServiceSet(Service(value))) or "None"
     if column in SECRET_COLUMNS:
         return "(set)"
     if isinstance(value, bytes | bytearray | memoryview):
@@ -211,8 +226,8 @@ def collect(session: Session, _context: object = None) -> None:
                 history = state.attrs[c].history
                 if not history.has_changes():
                     continue
-                old = history.deleted[0] if history.deleted else None
-                new = history.added[0] if history.added else None
+                old = _normal(history.deleted[0] if history.deleted else None)
+                new = _normal(history.added[0] if history.added else None)
                 if old == new:
                     continue
                 before_d[c], after_d[c] = _changed(c, old, new)

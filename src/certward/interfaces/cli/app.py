@@ -13,6 +13,7 @@ from certward.codes.certificates import SMTP_DEFAULT_OVERWRITE
 from certward.codes.general import INPUT_CONFLICT
 from certward.errors import ConfirmationRequired
 from certward.interfaces.cli import (
+    audit_cmd,
     auth_cmd,
     collector_cmd,
     connector_cmd,
@@ -27,6 +28,9 @@ from certward.interfaces.cli import (
     render,
     renew_cmd,
     serve_cmd,
+    token_cmd,
+    user_cmd,
+    watch_cmd,
     web_cmd,
 )
 from certward.interfaces.cli.common import (
@@ -71,10 +75,16 @@ app.add_typer(serve_cmd.queue_app, name="queue")
 app.add_typer(serve_cmd.vdir_app, name="vdir")
 app.add_typer(edge_cmd.edge_app, name="edge")
 app.add_typer(pfx_cmd.pfx_app, name="pfx")
+app.add_typer(watch_cmd.target_app, name="target")
+app.add_typer(watch_cmd.notify_app, name="notify")
 app.add_typer(key_cmd.key_app, name="key")
+app.add_typer(user_cmd.user_app, name="user")
+app.add_typer(token_cmd.token_app, name="token")
+app.add_typer(audit_cmd.audit_app, name="audit")
 cert_app.command("convert-key-provider")(pfx_cmd.convert_key_provider)
 app.command("serve")(serve_cmd.serve)
 app.command("probe")(probe_cmd.probe)
+app.command("watch")(watch_cmd.watch)
 app.command("events")(serve_cmd.events)
 app.command("health")(health_cmd.health)
 app.command("rules")(health_cmd.rules)
@@ -546,7 +556,7 @@ def cert_export(
     password = inputs.read_password(password_file, confirm=True, required=True)
     assert password is not None
     data = open_app(db).certificates.export_pfx(
-        server, thumb, password=password, legacy=legacy_encryption
+        server, thumb, password=password, legacy=legacy_encryption, destination=str(out)
     )
     inputs.write_file(out, data, private=True, force=force_out)
     console().print(f"Exported {thumb} to {out}", markup=False)

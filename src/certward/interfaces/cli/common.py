@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
+import os
+import re
+import shlex
 from collections.abc import Callable
 from contextvars import ContextVar
 from pathlib import Path
@@ -16,6 +20,7 @@ from certward.codes.general import INPUT_INVALID
 from certward.errors import CertwardError
 from certward.interfaces.cli import hints, render
 from certward.model import Thumbprint, parse_thumbprint
+from certward.model.audit import Actor
 
 if TYPE_CHECKING:  # the store (SQLAlchemy) loads only when a command opens it
     from certward.compose import App
@@ -35,6 +40,12 @@ class ErrorLineGroup(TyperGroup):
 
     def invoke(self, ctx: Any) -> Any:
         try:
+            if ctx.parent is None:  # the root: everything below runs as the local account
+                from certward.model.audit import acting
+
+                pending = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # not yet parsed
+                with acting(cli_actor(self, pending)):
+                    return super().invoke(ctx)
             return super().invoke(ctx)
         except CertwardError as exc:
             render.error_console().print(hints.error_line(exc), markup=False, soft_wrap=True)
@@ -57,6 +68,59 @@ class ErrorLineGroup(TyperGroup):
 
         polish(self, "", ctx)  # a group: metavars only (its commands carry the examples)
         return super().get_params(ctx)
+
+
+_SECRET_OPTION = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
+_UNSHOWN_OPTIONS = {"--db"}  # a database URL may hold a password
+
+
+def os_account() -> str:
+    """The local account running the command line (the audit log's actor)."""
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError):
+        return f"uid {os.getuid()}" if hasattr(os, "getuid") else "unknown"
+
+
+def cli_actor(root: Any, args: list[str]) -> Actor:
+    """The audit log's actor for ``certward ARGS``: the local account, through the command
+    line, doing the command path and its options; values of options that could hold a
+    secret (``--db``'s URL, anything named like a password or key, other than a file name)
+    are not shown."""
+    from certward.model.access import Channel
+
+    words: list[str] = []
+    command = root
+    rest = list(args)
+    while rest and hasattr(command, "commands") and rest[0] in command.commands:
+        words.append(rest[0])
+        command = command.commands[rest.pop(0)]
+    shown: list[str] = []
+    hide_next = False
+    for arg in rest:
+        if hide_next:
+            shown.append("***")
+            hide_next = False
+            continue
+        if arg.startswith("--"):
+            name, eq, _value = arg.partition("=")
+            secret = name in _UNSHOWN_OPTIONS or (
+                _SECRET_OPTION.search(name) is not None and not name.endswith("-file")
+            )
+            if secret:
+                shown.append(f"{name}=***" if eq else name)
+                hide_next = not eq and _takes_value(command, name)
+                continue
+        shown.append(arg)
+    action = " ".join([*words, *(shlex.quote(a) for a in shown)])
+    return Actor(os_account(), Channel.CLI, action[:1000])
+
+
+def _takes_value(command: Any, option: str) -> bool:
+    for param in getattr(command, "params", []):
+        if option in getattr(param, "opts", []):
+            return not getattr(param, "is_flag", False)
+    return True
 
 
 def _path(ctx: Any, name: str | None) -> str:

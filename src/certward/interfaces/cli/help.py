@@ -140,8 +140,53 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "edge remove": ("certward edge remove EDGE01",),
     "edge sync": ("certward edge sync", "certward edge sync --json"),
     "pfx inspect": ("certward pfx inspect webmail.pfx --password-file pw.txt",),
+    "target add": (
+        "certward target add smtp://mail.contoso.com --every 1h",
+        "certward target add imaps://mail.contoso.com:993 --every 15m --ca-file corp-roots.pem",
+    ),
+    "target list": ("certward target list", "certward target list --json"),
+    "target remove": ("certward target remove smtp://mail.contoso.com",),
+    "notify add smtp": (
+        "certward notify add smtp ops --host smtp.contoso.com --from certward@contoso.com "
+        "--to ops@contoso.com --username certward --password-env SMTP_PASSWORD",
+        "certward notify add smtp daily --host smtp.contoso.com --port 25 "
+        "--from certward@contoso.com --to admins@contoso.com --digest",
+    ),
+    "notify add webhook": (
+        "certward notify add webhook chat --url https://hooks.contoso.com/certward "
+        "--secret-file /etc/certward/webhook.key",
+    ),
+    "notify list": ("certward notify list", "certward notify list --json"),
+    "notify remove": ("certward notify remove chat",),
+    "notify test": ("certward notify test", "certward notify test ops"),
+    "watch": (
+        "certward watch",
+        "certward watch --health-every 30m --auth-every 1d",
+        "certward watch --once --json",
+    ),
     "pfx convert": (
         "certward pfx convert webmail.pfx --out webmail-capi.pfx --to capi --password-file pw.txt",
+    ),
+    "user add": (
+        "certward user add alice --role admin",
+        "certward user add bob --role reader --password-file bob.txt",
+    ),
+    "user list": ("certward user list", "certward user list --json"),
+    "user set": (
+        "certward user set bob --role operator",
+        "certward user set bob --disable",
+        "certward user set bob --password-file new.txt",
+    ),
+    "token create": (
+        "certward token create grafana --role reader --expires 90d",
+        "certward token create deploy --role operator --expires 12h --json",
+    ),
+    "token list": ("certward token list", "certward token list --json"),
+    "token revoke": ("certward token revoke 3f9a1c2b7d4e",),
+    "audit list": (
+        "certward audit list",
+        "certward audit list --since 2026-12-01 --actor alice --action 'cert enable'",
+        "certward audit list --action key.export --limit 20 --json",
     ),
 }
 

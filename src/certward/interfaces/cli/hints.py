@@ -36,6 +36,12 @@ HINTS: dict[str, str] = {
     ),
     "renewal.reply_differs": "import it with 'certward cert import' instead",
     "renewal.no_request": "run 'certward renew start' first",
+    # -- watch --------------------------------------------------------------------------------
+    "watch.target_not_found": "see 'certward target list'",
+    "watch.channel_not_found": "see 'certward notify list'",
+    "watch.no_channel": "add one with 'certward notify add smtp' or 'certward notify add webhook'",
+    "watch.interval_invalid": "e.g. --every 15m, 1h or 1d",
+    "watch.secret_unreadable": "set the variable, or remove the channel and add it again",
     # -- pki, pfx ----------------------------------------------------------------------------
     "pfx.password_missing": "pass --password-file",
     "pki.private_key_encrypted": "pass --password-file",
@@ -56,6 +62,12 @@ HINTS: dict[str, str] = {
     "edge.no_default_smtp": "create one with 'certward cert new --server {server} ...'",
     "observe.store_unknown": "say which one it stands for with --store My|Root|CA",
     "observe.auth_beside_managed": "observe into a store of its own (--db PATH)",
+    # -- users, tokens, the audit log ---------------------------------------------------------
+    "access.user_not_found": "see 'certward user list'",
+    "access.user_exists": "change it with 'certward user set {user} --role ROLE'",
+    "access.token_not_found": "see 'certward token list'",
+    "access.expiry_invalid": "pass --expires 90d (h: hours, d: days, w: weeks) or never",
+    "access.last_admin": "make another user admin first: 'certward user set NAME --role admin'",
     # -- collection zips (certward collector) ------------------------------------------------
     "collection.manifest_missing": "collect with the script 'certward collector' writes",
     "collection.schema_unknown": "collect again with the script this certward writes: "
