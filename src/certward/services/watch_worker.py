@@ -27,6 +27,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Any
 
+from certward.model.checks import CheckStatus
 from certward.model.watch import Backoff, retry_delay
 
 SIGNATURE_HEADER = "X-Certward-Signature"
@@ -83,11 +84,20 @@ def _probe(target: dict[str, Any]) -> dict[str, Any]:
     judged = []
     for r in reports:
         v = verdict.endpoint(r)
-        judged.append({"report": r.to_json(), "status": int(v.status), "reasons": list(v.reasons)})
+        judged.append(_judged(r.to_json(), v.status, v.reasons))
     for d in domain_reports:
         v = verdict.domain(d)
-        judged.append({"report": d.to_json(), "status": int(v.status), "reasons": list(v.reasons)})
+        judged.append(_judged(d.to_json(), v.status, v.reasons))
     return {"status": int(status), "targets": judged}
+
+
+def _judged(report: dict[str, Any], status: CheckStatus, reasons: Sequence[str]) -> dict[str, Any]:
+    """A report with its verdict (the report also names it, for readers of one report)."""
+    return {
+        "report": {**report, "status": status.name},
+        "status": int(status),
+        "reasons": list(reasons),
+    }
 
 
 def _deliver(op: str, request: dict[str, Any]) -> dict[str, Any]:
