@@ -65,6 +65,8 @@ def web(
     def ready(line: str) -> None:
         out = console()
         out.print(line, markup=False, soft_wrap=True)
+        if not line.startswith("certward web: https://"):
+            return
         base = line.split(" ", 3)[2]
         for text in lines:
             out.print(text.replace("{url}", base.rstrip("/")), markup=False, soft_wrap=True)
@@ -86,7 +88,7 @@ def _demo(application: App) -> list[str]:
         application.vdirs,
         SystemClock(),
     )
-    access = getattr(application, "access")  # noqa: B009 - until App has it (E2)
+    access = application.access
     if not any(user.name.lower() == DEMO_ADMIN for user in access.users()):
         # A password nobody knows: the way in is the one-time login below (an admin sets
         # one with the user commands).

@@ -88,25 +88,21 @@ Stopper = Callable[[], Awaitable[None]]
 
 
 async def start_scheduler(app: App) -> Stopper | None:
-    """Start the scheduler of health runs, the auth monitor, probes and notifications
-    (the watch service); the coroutine that stops it, or None without one."""
-    # HOOK (E4, issue 14): the watch service's scheduler. Until certward.compose.App has
-    # ``watch``, the service runs no scheduled jobs.
-    if not hasattr(type(app), "watch"):
+    """Start the watch service's scheduler (health, the auth monitor, probes of the
+    configured targets, notifications) as a task of this loop; the coroutine that stops it
+    (after the job running, if any, ends), or None while there is no watch service."""
+    if not hasattr(type(app), "watch"):  # E4's service not composed yet
         return None
-    watch = getattr(app, "watch")  # noqa: B009 - until App has it (E4)
-    start = getattr(watch, "start", None)
-    stop = getattr(watch, "stop", None)
-    if start is None or stop is None:
-        return None
-    result = start()
-    if asyncio.iscoroutine(result):
-        await result
+    watch = getattr(app, "watch")  # noqa: B009 - App.watch is E4's, added with it
+    stop = asyncio.Event()
+    task = asyncio.create_task(watch.run_forever(stop), name="certward-scheduler")
 
     async def stopping() -> None:
-        done = stop()
-        if asyncio.iscoroutine(done):
-            await done
+        stop.set()
+        try:
+            await task
+        except Exception:  # the scheduler's failure must not hide the shutdown
+            log.exception("the scheduler failed")
 
     return stopping
 
@@ -213,11 +209,11 @@ def _metrics_refusal(app: App, settings: WebSettings, request: Request) -> Respo
         return None
     header = request.headers.get("authorization", "")
     scheme, _, secret = header.partition(" ")
-    if scheme.lower() == "bearer" and secret.strip() and hasattr(type(app), "access"):
+    if scheme.lower() == "bearer" and secret.strip():
         from certward.errors import CertwardError
 
         try:
-            getattr(app, "access").authenticate_token(secret.strip())  # noqa: B009 - E2
+            app.access.authenticate_token(secret.strip())
         except CertwardError:
             pass
         else:

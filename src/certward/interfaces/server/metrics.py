@@ -41,11 +41,16 @@ class CertificateSample:
     not_after: dt.datetime
 
 
+FindingCounts = Mapping[tuple[str, str, str], int]
+"""How many findings of each (rule, severity, server); server "" is organisation-wide."""
+
+
 @dataclass(frozen=True, slots=True)
 class TargetSample:
     """A probe target's last run (from the scheduler's run history)."""
 
-    target: str
+    target: str  # the configured URL
+    endpoint: str  # the endpoint it reached (a domain target has one per MX host)
     success: bool
     tls_version: str | None = None
     days_to_expiry: float | None = None
@@ -57,7 +62,7 @@ class Observation:
     """Everything one scrape reports (pure data; rendered by :class:`OrgCollector`)."""
 
     certificates: tuple[CertificateSample, ...] = ()
-    findings: Mapping[tuple[str, str, str], int] | None = None  # (rule, severity, server)
+    findings: FindingCounts | None = None
     targets: tuple[TargetSample, ...] = ()
     last_success: Mapping[str, dt.datetime] | None = None  # job -> when
     console: tuple[str, str] | None = None  # (server, thumbprint) the console presents
@@ -159,37 +164,39 @@ def render(obs: Observation) -> list[Metric]:
             findings.add_metric([rule, severity, server], count)
         out.append(findings)
     success = GaugeMetricFamily(
-        "certward_probe_success", "Whether a probe target's last run passed (1) or not (0).",
-        labels=["target"],
+        "certward_probe_success",
+        "Whether a probe target's endpoint passed its last run (OK or WARNING: 1) or not (0).",
+        labels=["target", "endpoint"],
     )  # fmt: skip
     version = GaugeMetricFamily(
         "certward_probe_tls_version_info",
         "The TLS version a probe target negotiated in its last run (value 1).",
-        labels=["target", "version"],
+        labels=["target", "endpoint", "version"],
     )
     days = GaugeMetricFamily(
         "certward_probe_certificate_days_to_expiry",
-        "Days until the certificate a probe target presented expires.",
-        labels=["target"],
+        "Days until the certificate a probe target's endpoint presented expires.",
+        labels=["target", "endpoint"],
     )
     ca_bytes = GaugeMetricFamily(
         "certward_probe_client_ca_list_bytes",
-        "Size of the client-CA list a probe target sent in its CertificateRequest, bytes.",
-        labels=["target"],
+        "Size of the client-CA list an endpoint sent in its CertificateRequest, bytes.",
+        labels=["target", "endpoint"],
     )
     for t in obs.targets:
-        success.add_metric([t.target], 1.0 if t.success else 0.0)
+        where = [t.target, t.endpoint]
+        success.add_metric(where, 1.0 if t.success else 0.0)
         if t.tls_version:
-            version.add_metric([t.target, t.tls_version], 1.0)
+            version.add_metric([*where, t.tls_version], 1.0)
         if t.days_to_expiry is not None:
-            days.add_metric([t.target], t.days_to_expiry)
+            days.add_metric(where, t.days_to_expiry)
         if t.client_ca_list_bytes is not None:
-            ca_bytes.add_metric([t.target], t.client_ca_list_bytes)
+            ca_bytes.add_metric(where, t.client_ca_list_bytes)
     out += [success, version, days, ca_bytes]
     last = GaugeMetricFamily(
         "certward_job_last_success_timestamp_seconds",
-        "When each scheduled job (health, auth monitor, each probe target) last succeeded.",
-        labels=["job"],
+        "When each scheduled job (health, auth, probe:URL) last succeeded, Unix seconds.",
+        labels=["watch_job"],
     )
     for job, when in sorted((obs.last_success or {}).items()):
         last.add_metric([job], _ts(when))
@@ -255,9 +262,9 @@ class Metrics:
         ProcessCollector(registry=self.registry)
         self.computations = 0
 
-    def _health_findings(self, report: Any | None) -> dict[tuple[str, str, str], int]:
-        if report is not None:
-            return _findings_of(report)
+    def _health_findings(self, known: FindingCounts | None) -> FindingCounts:
+        if known is not None:
+            return known
         moment = time.monotonic()
         if self._findings is None or moment - self._findings[0] > max(self._cache_seconds, 60):
             self._findings = (moment, _findings_of(self._app.health.check()))
@@ -265,9 +272,9 @@ class Metrics:
 
     def observe(self) -> Observation:
         started = time.perf_counter()
-        report, targets, last = self._watch(self._app)
+        known, targets, last = self._watch(self._app)
         certificates = read_certificates(self._app, self._parsed)
-        findings = self._health_findings(report)
+        findings = self._health_findings(known)
         return Observation(
             certificates=tuple(certificates),
             findings=findings,

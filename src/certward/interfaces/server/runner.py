@@ -99,4 +99,5 @@ def serve(app: App, settings: WebSettings, *, say: Callable[[str], None]) -> int
         server.run(sockets=[sock])
     finally:
         sock.close()
+    say("certward web: stopped")
     return 0 if server.started else 1

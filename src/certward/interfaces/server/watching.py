@@ -1,24 +1,74 @@
-"""What ``/metrics`` reads from the scheduler's run history (the watch service).
+"""What ``/metrics`` reads from the scheduler's run history (the watch service): each
+probe target's last run, each job's last successful run, and the open findings.
 
-HOOK (E4, issue 14): until ``certward.compose.App`` has ``watch``, there is no history:
-no probe targets, no last successful runs, and findings come from a health check.
+Until ``certward.compose.App`` has ``watch`` (a store without the watcher), there is no
+history: no probe targets, no last runs, and findings come from a health check.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from certward.interfaces.server.metrics import TargetSample
+from certward.interfaces.server.metrics import FindingCounts, TargetSample
 
 if TYPE_CHECKING:
     from certward.compose import App
+    from certward.model.watch import JobRun
+
+_PASSED = ("OK", "WARNING")
 
 
-def read_watch(app: App) -> tuple[Any | None, Iterable[TargetSample], Mapping[str, dt.datetime]]:
-    """(the last health report or None, each probe target's last run, each job's last
-    successful run)."""
+def read_watch(
+    app: App,
+) -> tuple[FindingCounts | None, Iterable[TargetSample], Mapping[str, dt.datetime]]:
+    """(the open findings by (rule, severity, server) once health has run, else None; each
+    probe target's endpoints as its last run saw them; each job's last successful run)."""
     if not hasattr(type(app), "watch"):
         return None, (), {}
-    return None, (), {}
+    from certward.model.watch import JobKind
+
+    watch = getattr(app, "watch")  # noqa: B009 - App.watch is E4's, added with it
+    last = {job: when for job, when in watch.last_successes().items() if when is not None}
+    latest: dict[str, JobRun] = {}
+    for run in watch.runs(JobKind.PROBE, limit=500):  # newest first
+        if run.target is not None and run.target not in latest:
+            latest[run.target] = run
+    targets = [sample for run in latest.values() for sample in probe_samples(run)]
+    findings: FindingCounts | None = None
+    if "health" in last:
+        findings = {}
+        for f in watch.findings_history(open_only=True):
+            key = (f.rule, f.severity, f.server or "")
+            findings[key] = findings.get(key, 0) + 1
+    return findings, targets, last
+
+
+def probe_samples(run: JobRun) -> Iterator[TargetSample]:
+    """One sample per endpoint a probe run reported (a domain target has one per MX host);
+    a run that reached no verdict gives one failed sample for the target."""
+    target = run.target or ""
+    reports: list[Mapping[str, Any]] = [
+        judged.get("report", {})
+        for judged in run.summary.get("targets", ())
+        if isinstance(judged, Mapping)
+    ]
+    endpoints = [r for r in reports if isinstance(r, Mapping) and "tls" in r]
+    if not endpoints:
+        yield TargetSample(target, target, run.status.name in _PASSED)
+        return
+    for report in endpoints:
+        tls = report.get("tls") or {}
+        certificate = report.get("certificate") or {}
+        client = report.get("client_auth") or {}
+        days = certificate.get("days_left")
+        size = client.get("ca_names_size")
+        yield TargetSample(
+            target=target,
+            endpoint=str(report.get("target") or target),
+            success=str(report.get("status")) in _PASSED,
+            tls_version=tls.get("negotiated_version"),
+            days_to_expiry=float(days) if isinstance(days, int | float) else None,
+            client_ca_list_bytes=int(size) if isinstance(size, int) else None,
+        )
