@@ -3,8 +3,10 @@ security headers everywhere, a one-time login that works once, /metrics, a clean
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
@@ -14,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from certward.compose import build_app
 from certward.interfaces.server import SECURITY_HEADERS
 from certward.model import Service, ServiceSet, parse_thumbprint
-from tests.server.conftest import WebProcess, start_web
+from tests.server.conftest import WebProcess, certward_command, start_web
 
 
 def _iis_thumbprint(db: Path, server: str = "EXCH01") -> str:
@@ -132,3 +134,35 @@ def test_a_later_demo_run_follows_a_new_iis_certificate_and_stops_on_sigterm(
         web.close()
     assert status == 0
     assert stopped
+
+
+def test_the_scheduler_runs_inside_the_service(demo_web: WebProcess) -> None:
+    """The lifespan runs the watch service: its first health run shows in /metrics (the
+    time of its last success, the open findings by rule, severity and server)."""
+    deadline = time.monotonic() + 40
+    with demo_web.client() as client:
+        while True:
+            text = client.get("/metrics").text
+            families = {f.name: f for f in text_string_to_metric_families(text)}
+            last = families["certward_job_last_success_timestamp_seconds"].samples
+            if any(s.labels["watch_job"] == "health" for s in last):
+                break
+            assert time.monotonic() < deadline, "no scheduled health run in /metrics"
+            time.sleep(0.5)  # polling a condition with a deadline (metrics cached 5 s)
+    (health,) = [s for s in last if s.labels["watch_job"] == "health"]
+    assert abs(health.value - time.time()) < 300
+    findings = families["certward_findings"].samples
+    assert all(set(s.labels) == {"rule", "severity", "server"} for s in findings)
+    assert {s.labels["server"] for s in findings} <= {"", "EDGE01", "EXCH01", "EXCH02"}
+
+
+def test_openapi_prints_the_api_document() -> None:
+    done = subprocess.run(
+        [*certward_command(), "web", "--openapi"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["openapi"].startswith("3.")
+    assert any(path.startswith("/api/v1/") for path in document["paths"])
+    assert "/metrics" not in document["paths"]

@@ -87,15 +87,12 @@ def _mount(fastapi_app: FastAPI, module_name: str) -> bool:
 Stopper = Callable[[], Awaitable[None]]
 
 
-async def start_scheduler(app: App) -> Stopper | None:
+async def start_scheduler(app: App) -> Stopper:
     """Start the watch service's scheduler (health, the auth monitor, probes of the
     configured targets, notifications) as a task of this loop; the coroutine that stops it
-    (after the job running, if any, ends), or None while there is no watch service."""
-    if not hasattr(type(app), "watch"):  # E4's service not composed yet
-        return None
-    watch = getattr(app, "watch")  # noqa: B009 - App.watch is E4's, added with it
+    (after the job running, if any, ends)."""
     stop = asyncio.Event()
-    task = asyncio.create_task(watch.run_forever(stop), name="certward-scheduler")
+    task = asyncio.create_task(app.watch.run_forever(stop), name="certward-scheduler")
 
     async def stopping() -> None:
         stop.set()

@@ -24,7 +24,7 @@ class WebSettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     server: str | None = None
-    metrics_cache_seconds: float = 10.0
+    metrics_cache_seconds: float = 5.0
     tls_poll_seconds: float = 2.0
     run_scheduler: bool = True
     metrics_open_on_loopback: bool = True

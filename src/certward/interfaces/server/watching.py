@@ -1,8 +1,7 @@
 """What ``/metrics`` reads from the scheduler's run history (the watch service): each
 probe target's last run, each job's last successful run, and the open findings.
 
-Until ``certward.compose.App`` has ``watch`` (a store without the watcher), there is no
-history: no probe targets, no last runs, and findings come from a health check.
+Until the scheduler's first health run, findings come from a health check of the store.
 """
 
 from __future__ import annotations
@@ -25,11 +24,9 @@ def read_watch(
 ) -> tuple[FindingCounts | None, Iterable[TargetSample], Mapping[str, dt.datetime]]:
     """(the open findings by (rule, severity, server) once health has run, else None; each
     probe target's endpoints as its last run saw them; each job's last successful run)."""
-    if not hasattr(type(app), "watch"):
-        return None, (), {}
     from certward.model.watch import JobKind
 
-    watch = getattr(app, "watch")  # noqa: B009 - App.watch is E4's, added with it
+    watch = app.watch
     last = {job: when for job, when in watch.last_successes().items() if when is not None}
     latest: dict[str, JobRun] = {}
     for run in watch.runs(JobKind.PROBE, limit=500):  # newest first
