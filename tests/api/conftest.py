@@ -1,7 +1,7 @@
 """The REST API over real HTTP: the web service's application (certward.interfaces.server)
 on uvicorn on 127.0.0.1, over a copy of the session's Contoso store, with a token per role.
 
-One service per test module (keys and token hashes are slow); tests that change the store
+One service per session (keys and token hashes are slow); tests that change the store
 make their own objects (their own certificates) so that they do not depend on each other.
 """
 
@@ -87,7 +87,9 @@ def start_api(directory: Path, template: Path) -> Iterator[ApiServer]:
         app.store.close()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def api(tmp_path_factory: pytest.TempPathFactory, org_template: Path) -> Iterator[ApiServer]:
-    """The API of Contoso (EXCH01, EXCH02) on 127.0.0.1, one per test module."""
+    """The API of Contoso (EXCH01, EXCH02) on 127.0.0.1, one for the session: opening the
+    store and hashing the tokens are slow. Tests that change the store make and change
+    their own objects."""
     yield from start_api(tmp_path_factory.mktemp("api"), org_template)

@@ -95,7 +95,7 @@ def test_request_import_reply_export_and_remove(
     csr.write_text(pending["csr_pem"])
     reply = openssl_ca.p7b(openssl_ca.sign(csr))
     imported = operator.post(
-        f"{V1}/servers/EXCH01/certificates/import",
+        f"{V1}/servers/EXCH01/certificate-imports",
         files={"file": ("reply.p7b", reply.read_bytes(), "application/octet-stream")},
     )
     assert imported.status_code == 201, imported.text

@@ -20,5 +20,5 @@ API_METHOD_NOT_ALLOWED = code(
     "api.method_not_allowed", InputError, "The route does not take that HTTP method."
 )
 API_INTERNAL = code(
-    "api.internal", CertwardError, "certward failed on the request; the server log says why."
+    "api.internal", CertwardError, "The web service failed on the request; its log says why."
 )

@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from certward.interfaces.api import organisation, servers
+from certward.interfaces.api import organisation, servers, watching
 from certward.interfaces.api.problems import install
 from certward.interfaces.api.security import PREFIX
 
@@ -24,6 +24,23 @@ TITLE = "certward"
 router = APIRouter(prefix=PREFIX)
 router.include_router(servers.router)
 router.include_router(organisation.router)
+router.include_router(watching.router)
+
+
+def allowed_methods(path: str) -> list[str]:
+    """The methods the API's routes take at ``path`` (a 405's ``Allow``): every route whose
+    pattern matches, not only the first (GET and POST of one path are two routes)."""
+    from fastapi.routing import APIRoute
+
+    if not path.startswith(PREFIX):
+        return []
+    inner = path[len(PREFIX) :]
+    methods: set[str] = set()
+    for sub in (servers.router, organisation.router, watching.router):
+        for route in sub.routes:
+            if isinstance(route, APIRoute) and route.path_regex.match(inner):
+                methods |= route.methods
+    return sorted(methods)
 
 
 def openapi_document() -> dict[str, Any]:

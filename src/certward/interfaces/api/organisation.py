@@ -159,20 +159,6 @@ def run_probe(body: schemas.ProbeIn, _: Principal = OPERATOR) -> schemas.ProbeOu
     return schemas.ProbeOut.model_validate(probe_json(body.targets, timeout=body.timeout))
 
 
-@router.get("/probes/runs", tags=["probes"], responses=READ)
-def probe_runs(
-    app: AppDep,
-    target: Annotated[str | None, Query(description="Only this target's runs.")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    _: Principal = READER,
-) -> list[schemas.JobRunOut]:
-    """The scheduled probes' run history, newest first (configured targets)."""
-    from certward.model.watch import JobKind
-
-    runs = app.watch.runs(job=JobKind.PROBE, target=target, limit=limit)
-    return [schemas.JobRunOut.model_validate(run.to_json()) for run in runs]
-
-
 # -- events and the audit log ------------------------------------------------------------------
 @router.get("/servers/{server}/events", tags=["events"], responses=READ)
 def events(server: str, app: AppDep, _: Principal = READER) -> list[dict[str, Any]]:

@@ -187,6 +187,10 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     response = problem_response(error, status=exc.status_code)
     for key, value in (exc.headers or {}).items():
         response.headers[key] = value
+    if exc.status_code == 405:
+        from certward.interfaces.api import allowed_methods
+
+        response.headers["Allow"] = ", ".join(allowed_methods(request.url.path))
     return response
 
 

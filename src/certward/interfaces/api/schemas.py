@@ -313,3 +313,31 @@ class JobRunOut(Out):
     finished: str
     status: str
     summary: dict[str, Any]
+
+
+class TargetIn(In):
+    url: str = Field(description="smtp://host[:25], imaps://, https:// … or a mail domain.")
+    every: str = Field(default="1h", description="The interval: 15m, 1h, 1d …")
+    sni: str | None = Field(default=None, description="The server name to send and judge by.")
+    timeout: float = Field(default=15.0, gt=0, le=120, description="Seconds per stage.")
+
+
+class TargetOut(Out):
+    id: int | None
+    url: str
+    every_seconds: int
+    sni: str | None
+    timeout: float
+
+
+class FindingHistoryOut(Out):
+    key: str
+    source: str
+    rule: str
+    severity: str
+    message: str
+    server: str | None
+    thumbprint: str | None
+    first_seen: str
+    last_seen: str
+    resolved: str | None

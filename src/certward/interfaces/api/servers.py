@@ -130,7 +130,7 @@ def request_certificate(
 
 
 @router.post(
-    "/servers/{server}/certificates/import",
+    "/servers/{server}/certificate-imports",
     tags=["certificates"],
     status_code=201,
     responses=CHANGE,
