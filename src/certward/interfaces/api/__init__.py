@@ -39,7 +39,7 @@ def allowed_methods(path: str) -> list[str]:
     for sub in (servers.router, organisation.router, watching.router):
         for route in sub.routes:
             if isinstance(route, APIRoute) and route.path_regex.match(inner):
-                methods |= route.methods
+                methods |= route.methods or set()
     return sorted(methods)
 
 
