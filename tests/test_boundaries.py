@@ -1,6 +1,7 @@
 """The core speaks the domain; only the interfaces speak the shell.
 
-- No module below ``interfaces`` imports typer or rich.
+- No module below ``interfaces`` imports typer or rich, or the web frameworks (FastAPI,
+  Starlette, uvicorn, Jinja2).
 - No service module holds a command-line flag (``--force``) in any string, and no error
   raised below ``interfaces`` names one in its message: the command line adds the flag as
   a hint (``interfaces/cli/hints.py``), the API will add a problem type.
@@ -23,6 +24,8 @@ from tests.conftest import Cli
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "certward"
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
+# What only the interfaces may import: the command line's and the web service's frameworks.
+INTERFACE_PACKAGES = ("typer", "rich", "fastapi", "starlette", "uvicorn", "jinja2", "multipart")
 ERROR_CLASSES = {
     "CertwardError",
     "PkiError",
@@ -63,7 +66,7 @@ def test_no_core_module_imports_typer_or_rich() -> None:
             offenders += [
                 f"{path.relative_to(REPO)}: {n}"
                 for n in names
-                if n.split(".")[0] in ("typer", "rich")
+                if n.split(".")[0] in INTERFACE_PACKAGES
             ]
     assert not offenders, offenders
 
