@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 from certward.health.engine import TimelineEntry
 from certward.interfaces.web.timeline import timeline_svg
 from certward.model import ServiceSet, Thumbprint
+from certward.model.watch import Job, JobKind
 from certward.pki import ca
 from tests.web.conftest import Console, new_context
 
@@ -35,6 +36,7 @@ def expiring(console: Console) -> str:
         services=ServiceSet.parse("IMAP"),
         days=20,
     )
+    console.app.watch.run_job(Job(JobKind.HEALTH, dt.timedelta(hours=1)))  # its first sighting
     return result.view.thumbprint
 
 
@@ -166,6 +168,8 @@ def test_a_finding_with_its_evidence_and_both_fixes(signed_in: SignedIn, console
     page.get_by_role("link", name=re.compile("error findings or worse")).click()
     row = page.get_by_role("row").filter(has_text="CN=imap.contoso.com")
     expect(row).to_contain_text("EXCH01")
+    today = console.app.clock.now().strftime("%Y-%m-%d")
+    expect(row.get_by_role("cell").nth(3)).to_contain_text(today)  # first seen
     summary = row.get_by_text("Evidence and fixes")
     summary.focus()
     page.keyboard.press("Enter")
@@ -312,3 +316,20 @@ def test_the_renewal_wizard_end_to_end_and_its_audit_entry(
     entry = page.get_by_role("row").filter(has_text="POST /renewal/apply")
     expect(entry.first).to_contain_text("web")
     expect(entry.first).to_contain_text(renewed[0].thumbprint)
+
+
+def test_a_probe_target_with_its_stage_matrix_and_history(
+    signed_in: SignedIn, console: Console
+) -> None:
+    target = console.url  # the console itself: a real HTTPS endpoint
+    console.app.watch.add_target(target, "1h", timeout=5)
+    console.app.watch.run_job(Job(JobKind.PROBE, dt.timedelta(hours=1), target))
+    page = signed_in("reader")
+    page.goto(console.url + "/targets")
+    expect(page.get_by_role("heading", name=target, exact=True)).to_be_visible()
+    matrix = page.get_by_role("region", name=f"Stages of the latest run of {target}")
+    expect(matrix.get_by_role("columnheader").first).to_have_text("Endpoint")
+    expect(matrix.get_by_role("columnheader", name="connect")).to_be_visible()
+    expect(matrix.get_by_role("row").nth(1)).to_contain_text("ok")
+    history = page.get_by_role("region", name=f"Run history of {target}")
+    expect(history.get_by_role("row")).to_have_count(2)

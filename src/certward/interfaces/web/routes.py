@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from certward.errors import CertwardError, ConfirmationRequired, NotFoundError
-from certward.health.findings import Severity
+from certward.health.findings import Finding, Severity
 from certward.interfaces.web import _visit
 from certward.interfaces.web._visit import Refused, Visit, visit
 from certward.interfaces.web.timeline import SOON_DAYS, bars, timeline_svg
@@ -343,6 +343,7 @@ def findings(request: Request, visit: Signed, severity: str = "info", server: st
         with visit.acting():
             report = visit.app.health.check(server=server or None, min_severity=minimum)
             names = [s.server.name for s in visit.app.organisation.servers()]
+            history = visit.app.watch.findings_history(source="health", open_only=True)
     except CertwardError as exc:
         return _refusal(request, visit, exc, back="/findings", title="Findings")
     return _page(
@@ -354,7 +355,31 @@ def findings(request: Request, visit: Signed, severity: str = "info", server: st
         severity=minimum.label,
         server=server,
         servers=names,
+        first_seen={h.key: h.first_seen for h in history},
     )
+
+
+def finding_key(finding: Finding) -> str:
+    """The key under which the scheduled health runs keep a finding's history (as
+    :mod:`certward.services.watch` builds it)."""
+    return "|".join(
+        (finding.rule_id, finding.server or "", finding.thumbprint or "", finding.connector or "")
+    )
+
+
+def duration(value: dt.timedelta) -> str:
+    """``1h``, ``30m``, ``1d 6h``: an interval as ``certward target add --every`` takes it."""
+    seconds = int(value.total_seconds())
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return " ".join(parts) or "0s"
+
+
+templates.env.filters["finding_key"] = finding_key
+templates.env.filters["duration"] = duration
 
 
 # -- the renewal wizard ---------------------------------------------------------------------
