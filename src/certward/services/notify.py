@@ -25,6 +25,7 @@ from certward.codes.watch import (
     WATCH_SECRET_UNREADABLE,
     WATCH_WORKER_FAILED,
 )
+from certward.errors import CertwardError
 from certward.model.watch import (
     SEVERITIES,
     ChannelKind,
@@ -214,16 +215,41 @@ class Notifier:
         now = now or self._clock.now()
         with self._store.transaction() as repo:
             work = [(c, repo.pending_notices(c.name)) for c in repo.notify_channels()]
-        done = []
+        batches: list[tuple[NotifyChannel, list[int], list[Notice], bool]] = []
         for channel, pending in work:
             if not pending:
                 continue
+            ids = [i for i, _ in pending]
             if channel.digest:
-                if not digest_due(channel, len(pending), now):
-                    continue
-                done.append(self._send_digest(channel, pending, now))
+                if digest_due(channel, len(pending), now):
+                    summary = digest_notice([n for _, n in pending], now)
+                    batches.append((channel, ids, [summary], True))
             else:
-                done.append(self._send_each(channel, pending, now))
+                batches.append((channel, ids, [n for _, n in pending], False))
+        if not batches:
+            return []
+        try:
+            outcomes = self._send_all([(c, notices) for c, _, notices, _ in batches])
+        except CertwardError as exc:
+            with self._store.transaction() as repo:
+                for _, ids, _, _ in batches:
+                    repo.mark_notices(ids, sent=None, error=exc.message)
+            raise
+        done = []
+        with self._store.transaction() as repo:
+            for (channel, ids, _, daily), raw in zip(batches, outcomes, strict=True):
+                attempts = sum(int(r.get("attempts", 1)) for r in raw)
+                results = raw * len(ids) if daily else raw  # a digest: one for all
+                sent = [i for i, r in zip(ids, results, strict=True) if r.get("ok")]
+                errors = [str(r.get("error")) for r in results if not r.get("ok")]
+                for i, r in zip(ids, results, strict=True):
+                    if not r.get("ok"):
+                        repo.mark_notices([i], sent=None, error=str(r.get("error")))
+                repo.mark_notices(sent, sent=now)
+                if daily and sent:
+                    repo.set_channel_digest_sent(channel.name, now)
+                done.append(Delivery(channel.name, len(sent), errors[0] if errors else None,
+                                     attempts))  # fmt: skip
         return done
 
     def test(self, name: str | None = None) -> list[Delivery]:
@@ -245,17 +271,11 @@ class Notifier:
             subject="[certward] test message",
             text=f"This is a test message from certward, sent at {now:%Y-%m-%d %H:%M:%S} UTC.",
         )
-        results = []
-        for channel in channels:
-            outcome = self._send(channel, [notice])[0]
-            results.append(
-                Delivery(
-                    channel.name,
-                    int(bool(outcome.get("ok"))),
-                    outcome.get("error"),
-                    int(outcome.get("attempts", 1)),
-                )
-            )
+        outcomes = self._send_all([(c, [notice]) for c in channels])
+        results = [
+            Delivery(c.name, int(bool(o.get("ok"))), o.get("error"), int(o.get("attempts", 1)))
+            for c, (o,) in zip(channels, outcomes, strict=True)
+        ]
         failed = [d for d in results if d.error]
         if failed:
             said = "; ".join(f"{d.channel}: {d.error}" for d in failed)
@@ -264,55 +284,27 @@ class Notifier:
             )
         return results
 
-    def _send_each(
-        self, channel: NotifyChannel, pending: list[tuple[int, Notice]], now: dt.datetime
-    ) -> Delivery:
-        try:
-            outcomes = self._send(channel, [n for _, n in pending])
-        except Exception as exc:
-            return self._failed(channel, [i for i, _ in pending], str(exc))
-        sent, errors, attempts = [], [], 0
-        with self._store.transaction() as repo:
-            for (row_id, _), outcome in zip(pending, outcomes, strict=False):
-                attempts += int(outcome.get("attempts", 1))
-                if outcome.get("ok"):
-                    sent.append(row_id)
-                else:
-                    errors.append(str(outcome.get("error")))
-                    repo.mark_notices([row_id], sent=None, error=str(outcome.get("error")))
-            repo.mark_notices(sent, sent=now)
-        return Delivery(channel.name, len(sent), errors[0] if errors else None, attempts)
-
-    def _send_digest(
-        self, channel: NotifyChannel, pending: list[tuple[int, Notice]], now: dt.datetime
-    ) -> Delivery:
-        ids = [i for i, _ in pending]
-        try:
-            outcome = self._send(channel, [digest_notice([n for _, n in pending], now)])[0]
-        except Exception as exc:
-            return self._failed(channel, ids, str(exc))
-        if not outcome.get("ok"):
-            return self._failed(channel, ids, str(outcome.get("error")))
-        with self._store.transaction() as repo:
-            repo.mark_notices(ids, sent=now)
-            repo.set_channel_digest_sent(channel.name, now)
-        return Delivery(channel.name, len(ids), None, int(outcome.get("attempts", 1)))
-
-    def _failed(self, channel: NotifyChannel, ids: list[int], error: str) -> Delivery:
-        with self._store.transaction() as repo:
-            repo.mark_notices(ids, sent=None, error=error)
-        return Delivery(channel.name, 0, error)
-
-    def _send(self, channel: NotifyChannel, notices: Sequence[Notice]) -> list[dict[str, Any]]:
-        secret = read_secret(channel.secret)
-        request: dict[str, Any] = {
-            "op": channel.kind.value,
-            "settings": dict(channel.settings),
-            "messages": [n.to_json() for n in notices],
+    def _send_all(
+        self, batches: Sequence[tuple[NotifyChannel, Sequence[Notice]]]
+    ) -> list[list[dict[str, Any]]]:
+        """Send each channel's notices (in one worker process, the channels at once);
+        the outcome of each notice, by channel."""
+        request = {
+            "op": "send",
+            "batches": [
+                {
+                    "kind": channel.kind.value,
+                    "settings": dict(channel.settings),
+                    "secret": read_secret(channel.secret),
+                    "messages": [n.to_json() for n in notices],
+                }
+                for channel, notices in batches
+            ],
         }
-        request["password" if channel.kind is ChannelKind.SMTP else "secret"] = secret
         answer = run_worker(request)
         results = answer.get("results")
-        if not isinstance(results, list) or len(results) != len(notices):
+        if not isinstance(results, list) or [len(r) for r in results] != [
+            len(n) for _, n in batches
+        ]:
             raise WATCH_WORKER_FAILED("the worker's answer does not cover every message")
         return results

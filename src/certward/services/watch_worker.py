@@ -8,9 +8,9 @@ certward.services.watch_worker`` reads one JSON request on stdin (secrets travel
 never in argv) and writes one JSON answer on stdout. The parent never imports Twisted,
 whatever event loop it runs, and a hung probe is killed with its process.
 
-Requests: ``{"op": "probe", "target": {...}}``, ``{"op": "smtp", "settings": {...},
-"password": ..., "messages": [...]}``, ``{"op": "webhook", "settings": {...}, "secret": ...,
-"messages": [...]}``.
+Requests: ``{"op": "probe", "target": {...}}`` and ``{"op": "send", "batches": [{"kind":
+"smtp" | "webhook", "settings": {...}, "secret": ..., "messages": [...]}, ...]}`` (one batch
+per channel, the channels at once).
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     op = request.get("op")
     if op == "probe":
         return _probe(request["target"])
-    if op in ("smtp", "webhook"):
-        return _deliver(op, request)
+    if op == "send":
+        return _deliver(request)
     raise ValueError(f"unknown request {op!r}")
 
 
@@ -100,25 +100,30 @@ def _judged(report: dict[str, Any], status: CheckStatus, reasons: Sequence[str])
     }
 
 
-def _deliver(op: str, request: dict[str, Any]) -> dict[str, Any]:
+def _deliver(request: dict[str, Any]) -> dict[str, Any]:
+    """Each batch (one channel's messages, in order) at the same time as the others."""
     from certward.endpoints.reactor import get_reactor
 
     reactor = get_reactor()
     from twisted.internet import defer
 
-    results: list[dict[str, Any]] = []
+    batches: list[dict[str, Any]] = request["batches"]
+    results: list[list[dict[str, Any]]] = [[] for _ in batches]
 
-    async def run() -> None:
-        for message in request["messages"]:
-            if op == "smtp":
-                results.append(await _send_mail(reactor, request, message))
-            else:
-                results.append(await _send_webhook(reactor, request, message))
+    async def run(batch: dict[str, Any], out: list[dict[str, Any]]) -> None:
+        send = _send_mail if batch["kind"] == "smtp" else _send_webhook
+        for message in batch["messages"]:
+            try:
+                out.append(await send(reactor, batch, message))
+            except Exception as exc:  # a bug must not lose the other messages' results
+                out.append({"ok": False, "error": _said(exc)})
 
     def start() -> None:
-        d = defer.Deferred.fromCoroutine(run())
-        d.addErrback(lambda f: results.append({"ok": False, "error": f.getErrorMessage()}))
-        d.addBoth(lambda _: reactor.stop())
+        runs = [
+            defer.Deferred.fromCoroutine(run(b, out))
+            for b, out in zip(batches, results, strict=True)
+        ]
+        defer.DeferredList(runs, consumeErrors=True).addBoth(lambda _: reactor.stop())
 
     reactor.callWhenRunning(start)
     reactor.run(installSignalHandlers=False)
@@ -155,7 +160,7 @@ async def _send_mail(
     else:
         options = ssl.optionsForClientTLS(name)
     username = settings.get("username")
-    password = request.get("password")
+    password = request.get("secret")
     done: defer.Deferred[Any] = defer.Deferred()
     factory = smtp.ESMTPSenderFactory(  # type: ignore[no-untyped-call]
         username.encode() if username else None,
@@ -191,6 +196,11 @@ async def _send_webhook(
     failure, 429 or 5xx, waiting what ``Retry-After`` asks when the receiver says."""
     import treq
     from twisted.internet import task
+    from twisted.web.client import HTTPConnectionPool
+
+    # A connection per request: a receiver that closed its side between two notices would
+    # otherwise fail the next POST (which the pool does not retry: POST is not idempotent).
+    pool = HTTPConnectionPool(reactor, persistent=False)  # type: ignore[no-untyped-call]
 
     settings = request["settings"]
     secret = (request.get("secret") or "").encode()
@@ -215,6 +225,7 @@ async def _send_webhook(
                 headers=headers,
                 timeout=float(settings.get("timeout", 30)),
                 reactor=reactor,
+                pool=pool,
             )
             await response.content()
             code = response.code
