@@ -136,11 +136,37 @@ def test_changes_are_audited_under_the_token_and_route(api: ApiServer) -> None:
     assert mine[0]["action"] == "POST /api/v1/servers/{server}/certificates"
 
 
-def test_trust_stores(api: ApiServer, openssl_ca: OpenSslCa) -> None:
+def a_root_ca_pem() -> bytes:
+    """A self-signed CA certificate (an EC key: made in a millisecond)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "API Test Root CA")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def test_trust_stores(api: ApiServer) -> None:
     operator = api.client(AccessRole.OPERATOR)
     added = operator.post(
         f"{V1}/servers/EXCH02/stores/Root",
-        files={"file": ("root.pem", openssl_ca.root_pem.read_bytes(), "application/x-pem-file")},
+        files={"file": ("root.pem", a_root_ca_pem(), "application/x-pem-file")},
     )
     assert added.status_code == 201, added.text
     [root] = added.json()["added"]
@@ -214,6 +240,33 @@ def test_renewal_start_plan_and_apply(api: ApiServer) -> None:
     problem(
         operator.post(f"{V1}/renewals/{'0' * 40}/plan", json={}), 404, "renewal.certificate_unknown"
     )
+
+
+def test_probe_targets_runs_and_findings_history(api: ApiServer) -> None:
+    from certward.model.watch import Job, JobKind
+
+    operator = api.client(AccessRole.OPERATOR)
+    url = "smtps://mail.contoso.test:465"
+    added = operator.post(f"{V1}/probes/targets", json={"url": url, "every": "2h"})
+    assert added.status_code == 201, added.text
+    assert added.json()["every_seconds"] == 7200
+    assert url in {t["url"] for t in operator.get(f"{V1}/probes/targets").json()}
+    problem(
+        operator.post(f"{V1}/probes/targets", json={"url": "ftp://x", "every": "1h"}),
+        422,
+        "probe.target_invalid",
+    )
+    removed = operator.delete(f"{V1}/probes/targets", params={"target": url})
+    assert removed.status_code == 200, removed.text
+    assert url not in {t["url"] for t in operator.get(f"{V1}/probes/targets").json()}
+    assert operator.get(f"{V1}/probes/runs", params={"target": url}).json() == []
+
+    api.app.watch.run_job(Job(JobKind.HEALTH, api.app.watch.schedule.health))
+    runs = operator.get(f"{V1}/runs", params={"job": "health"}).json()
+    assert runs and runs[0]["job"] == "health"
+    history = operator.get(f"{V1}/health/history").json()
+    assert all(h["first_seen"] <= h["last_seen"] for h in history)
+    problem(operator.get(f"{V1}/runs", params={"job": "nope"}), 422, "api.request_invalid")
 
 
 def test_events_of_a_server(api: ApiServer) -> None:

@@ -1,5 +1,6 @@
 """The committed OpenAPI document is current, and every operation in it refuses a caller
-without a token (401) and a reader on anything that changes or exports (403)."""
+without a token (401) and a reader on anything that changes or exports (403). (A wrong or
+revoked token is refused the same way: test_flows; each costs a slow hash on purpose.)"""
 
 from __future__ import annotations
 
@@ -74,10 +75,6 @@ def _refusal(response: httpx.Response, status: int, code: str) -> None:
 def test_route_walk(api: ApiServer, method: str, path: str) -> None:
     url = _url(path)
     _refusal(api.client(None).request(method, url), 401, "api.token_missing")
-    bogus = httpx.request(
-        method, api.base_url + url, headers={"Authorization": "Bearer cw_0badc0ffee00_x"}
-    )
-    _refusal(bogus, 401, "access.token_invalid")
     reader = api.client(AccessRole.READER).request(method, url)
     if method != "get" or (method, path) in ADMIN_ONLY:
         _refusal(reader, 403, "access.denied")
