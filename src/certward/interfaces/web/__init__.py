@@ -16,6 +16,6 @@ __all__ = ["install", "router"]
 
 
 def install(app: FastAPI) -> None:
-    """Mount the console's static files (``/static``) on ``app``; include ``router`` too
-    unless the caller does."""
+    """Mount the console's static files (the stylesheet) at ``/static`` on ``app``; the
+    caller includes :data:`router` itself."""
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="console-static")
