@@ -40,6 +40,8 @@ def new_certificate(api: ApiServer, subject: str, **fields: Any) -> dict[str, An
 
 def test_servers_and_their_certificates(api: ApiServer) -> None:
     reader = api.client(AccessRole.READER)
+    organisation = reader.get(f"{V1}/organisation").json()
+    assert organisation["name"] == "Contoso" and organisation["domain"] == "contoso.com"
     servers = reader.get(f"{V1}/servers").json()
     assert [s["name"] for s in servers] == ["EXCH01", "EXCH02"]
     exch01 = reader.get(f"{V1}/servers/exch01").json()

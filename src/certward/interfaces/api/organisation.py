@@ -24,6 +24,15 @@ READ = problem_responses(401, 404, 422, 503)
 CHANGE = problem_responses(400, 401, 403, 404, 409, 422, 503)
 
 
+@router.get("/organisation", tags=["servers"], responses=READ)
+def show_organisation(app: AppDep, _: Principal = READER) -> schemas.OrganisationOut:
+    """The organisation: name, domain and auth certificate."""
+    org = app.organisation.organisation()
+    return schemas.OrganisationOut(
+        name=org.name, domain=org.domain, auth_thumbprint=org.auth_thumbprint
+    )
+
+
 # -- connectors --------------------------------------------------------------------------------
 @router.get("/connectors", tags=["connectors"], responses=READ)
 def list_connectors(app: AppDep, _: Principal = READER) -> list[schemas.ConnectorOut]:

@@ -17,6 +17,12 @@ class In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class OrganisationOut(Out):
+    name: str
+    domain: str | None
+    auth_thumbprint: str | None
+
+
 # -- servers and certificates ------------------------------------------------------------------
 class ServerOut(Out):
     name: str
