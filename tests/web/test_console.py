@@ -275,6 +275,25 @@ def test_no_page_scrolls_sideways(
         assert scroll <= inner, f"{path} is {scroll} px wide at {inner} px"
 
 
+def test_the_renewal_wizard_goes_straight_to_the_plan_for_a_self_signed_certificate(
+    signed_in: SignedIn, console: Console
+) -> None:
+    edge = next(
+        v for v in console.app.certificates.list_certificates("EDGE01") if v.subject == "CN=EDGE01"
+    )
+    page = signed_in("operator")
+    page.goto(f"{console.url}/renewal?thumbprint={edge.thumbprint}")
+    page.get_by_role("button", name="Start the renewal").click()
+    expect(page.get_by_role("listitem").filter(has_text="Review the plan")).to_have_attribute(
+        "aria-current", "step"
+    )
+    page.get_by_role("button", name="Apply the plan").click()
+    expect(page.get_by_role("status")).to_contain_text("Renewed")
+    after = console.app.certificates.list_certificates("EDGE01")
+    renewed = [v for v in after if v.subject == "CN=EDGE01" and v.thumbprint != edge.thumbprint]
+    assert renewed and "SMTP" in renewed[0].services.names
+
+
 def _ca_reply(csr_pem: str, directory: Path) -> Path:
     now = dt.datetime.now(dt.UTC)
     root = ca.make_root("Contoso Renewal Root CA", now=now)

@@ -31,6 +31,8 @@ Signed = Annotated[Visit, Depends(visit)]
 Csrf = Annotated[str, Form()]
 SERVICES = ("IIS", "SMTP", "IMAP", "POP", "UM", "UMCallRouter", "Federation")
 TIMELINE_LIMIT = 400  # rows drawn on the glance page; the servers' pages list every one
+SOON_LIMIT = 50  # certificates listed as expiring soon on the glance page
+FINDINGS_PAGE = 100  # findings per page
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -197,7 +199,8 @@ def glance(request: Request, visit: Signed) -> Response:
         visit,
         organisation=organisation,
         report=report,
-        soon=soon,
+        soon=soon[:SOON_LIMIT],
+        soon_total=len(soon),
         soon_days=SOON_DAYS,
         counts=counts,
         timeline=timeline_svg(timeline, report.as_of),
@@ -334,7 +337,9 @@ def enable(
 
 # -- health findings ------------------------------------------------------------------------
 @router.get("/findings", response_class=HTMLResponse)
-def findings(request: Request, visit: Signed, severity: str = "info", server: str = "") -> Response:
+def findings(
+    request: Request, visit: Signed, severity: str = "info", server: str = "", start: int = 0
+) -> Response:
     try:
         minimum = Severity.parse(severity)
     except ValueError:
@@ -356,6 +361,9 @@ def findings(request: Request, visit: Signed, severity: str = "info", server: st
         server=server,
         servers=names,
         first_seen={h.key: h.first_seen for h in history},
+        shown=report.findings[max(start, 0) : max(start, 0) + FINDINGS_PAGE],
+        start=max(start, 0),
+        page_size=FINDINGS_PAGE,
     )
 
 
