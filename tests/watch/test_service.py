@@ -142,3 +142,30 @@ def test_targets_are_checked_and_named(watched: tuple[App, MovingClock, dt.datet
     with pytest.raises(CertwardError) as gone:
         watch.remove_target(target.url)
     assert gone.value.code.id == "watch.target_not_found"
+
+
+def test_resolved_findings_and_sent_notices_past_the_retention_are_forgotten(
+    watched: tuple[App, MovingClock, dt.datetime],
+) -> None:
+    from certward.model.watch import FindingHistory, Notice
+
+    app, clock, _ = watched
+    long_ago = clock.now() - dt.timedelta(days=91)
+    old = FindingHistory("k", "health", "CW-OLD", "warning", "gone", None, None,
+                         long_ago, long_ago, resolved=long_ago)  # fmt: skip
+    recent = FindingHistory("r", "health", "CW-RECENT", "warning", "gone", None, None,
+                            long_ago, clock.now(), resolved=clock.now())  # fmt: skip
+    app.watch.add_channel(webhook_channel("hook", url="http://127.0.0.1:9/none", secret=None))
+    with app.store.transaction() as repo:
+        repo.save_finding_history([old, recent])
+        repo.queue_notice("hook", Notice("old", "test", "info", "s", "t"), long_ago)
+        ((row_id, _),) = repo.pending_notices("hook")
+        repo.mark_notices([row_id], sent=long_ago)
+    app.watch.schedule = Schedule(auth=1000 * HOUR)
+    app.watch.run_job(next(j for j in app.watch.jobs() if j.kind is JobKind.AUTH))
+    app.watch._prune(clock.now())
+    rules = {h.rule for h in app.watch.findings_history()}
+    assert "CW-OLD" not in rules and "CW-RECENT" in rules
+    with app.store.transaction() as repo:
+        assert repo.sent_notices("hook") == []
+        assert repo.queue_notice("hook", Notice("old", "test", "info", "s", "t"), clock.now())

@@ -70,6 +70,7 @@ def run_worker(request: Mapping[str, Any], *, timeout: float = WORKER_TIMEOUT) -
             text=True,
             timeout=timeout,
             check=False,
+            start_new_session=True,  # Ctrl-C stops the scheduler after the round, not the worker
         )
     except subprocess.TimeoutExpired:
         raise WATCH_WORKER_FAILED(f"the worker gave no answer within {timeout:.0f} s") from None

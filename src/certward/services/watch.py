@@ -353,9 +353,12 @@ class WatchService:
 
     def _prune(self, now: dt.datetime) -> None:
         with self._store.transaction() as repo:
-            drop = runs_to_drop(repo.job_run_index(), self.schedule.retention, now)
+            retention = self.schedule.retention
+            drop = runs_to_drop(repo.job_run_index(), retention, now)
             if drop:
                 repo.delete_job_runs(drop)
+            repo.delete_resolved_findings(now - retention.max_age)
+            repo.delete_sent_notices(now - retention.max_age)
 
     # -- loops -----------------------------------------------------------------------------
     def seconds_to_next(self, now: dt.datetime | None = None) -> float:

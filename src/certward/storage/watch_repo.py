@@ -183,6 +183,14 @@ class WatchRepository:
             row.resolved = h.resolved
         self._session.flush()
 
+    def delete_resolved_findings(self, before: dt.datetime) -> int:
+        """Forget findings resolved before ``before`` (the retention limit)."""
+        result = self._session.execute(
+            delete(FindingHistoryRow).where(FindingHistoryRow.resolved < before)
+        )
+        self._session.flush()
+        return int(getattr(result, "rowcount", 0) or 0)
+
     # -- channels --------------------------------------------------------------------------
     def notify_channels(self) -> list[NotifyChannel]:
         rows = self._session.scalars(select(NotifyChannelRow).order_by(NotifyChannelRow.name))
@@ -267,6 +275,14 @@ class WatchRepository:
             row.sent = sent
             row.error = error
         self._session.flush()
+
+    def delete_sent_notices(self, before: dt.datetime) -> int:
+        """Forget notices sent before ``before``. A finding's notice is keyed by when it
+        first appeared, and the expiry thresholds (60 days at most) pass sooner than the
+        retention, so forgetting them sends nothing twice."""
+        result = self._session.execute(delete(NotifyOutboxRow).where(NotifyOutboxRow.sent < before))
+        self._session.flush()
+        return int(getattr(result, "rowcount", 0) or 0)
 
     def sent_notices(self, channel: str | None = None) -> list[tuple[str, Notice, dt.datetime]]:
         query = select(NotifyOutboxRow).where(NotifyOutboxRow.sent.is_not(None))
