@@ -53,6 +53,15 @@ def test_servers_and_their_certificates(api: ApiServer) -> None:
     assert shown["is_default_smtp"] is True and shown["has_private_key"] is True
     assert "private_key" not in shown  # the view never holds key material
     problem(reader.get(f"{V1}/servers/EXCH09"), 404, "server.not_found")
+    everything = reader.get(f"{V1}/certificates", params={"limit": 1000}).json()
+    assert everything["total"] == len(everything["items"]) >= 2
+    pages = [
+        reader.get(f"{V1}/certificates", params={"limit": 1, "offset": i}).json()["items"][0]
+        for i in range(everything["total"])
+    ]
+    assert pages == everything["items"]
+    beyond = reader.get(f"{V1}/certificates", params={"offset": everything["total"]}).json()
+    assert beyond["items"] == [] and beyond["total"] == everything["total"]
     problem(reader.get(f"{V1}/servers/EXCH01/certificates/zz"), 422, "input.invalid")
 
 

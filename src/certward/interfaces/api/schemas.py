@@ -61,6 +61,13 @@ class CertificateOut(Out):
     store: str
 
 
+class CertificatePage(Out):
+    total: int = Field(description="How many certificates the organisation's servers hold.")
+    offset: int
+    limit: int
+    items: list[CertificateOut]
+
+
 Answer = Literal["replace", "keep"]
 ANSWER_HELP = (
     "The answer to the default SMTP certificate question (problem certificate."

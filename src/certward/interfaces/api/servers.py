@@ -60,6 +60,32 @@ def show_server(server: str, app: AppDep, _: Principal = READER) -> schemas.Serv
 
 
 # -- certificates ------------------------------------------------------------------------------
+@router.get("/certificates", tags=["certificates"], responses=READ)
+def list_all_certificates(
+    app: AppDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="At most this many.")] = 100,
+    offset: Annotated[int, Query(ge=0, description="Skip this many first.")] = 0,
+    _: Principal = READER,
+) -> schemas.CertificatePage:
+    """Every server's certificates (My), server by server, a page at a time; ``total``
+    counts them all. Only the servers the page reaches are read."""
+    summaries = app.organisation.servers()
+    total = sum(s.certificate_count for s in summaries)
+    items: list[schemas.CertificateOut] = []
+    start = 0  # the index of the first certificate of the server at hand
+    for summary in summaries:
+        end = start + summary.certificate_count
+        if end > offset and len(items) < limit:
+            views = app.certificates.list_certificates(summary.server.name)
+            skip = max(0, offset - start)
+            for view in views[skip : skip + limit - len(items)]:
+                items.append(schemas.CertificateOut.model_validate(view.to_json()))
+        start = end
+        if len(items) >= limit:
+            break
+    return schemas.CertificatePage(total=total, offset=offset, limit=limit, items=items)
+
+
 @router.get("/servers/{server}/certificates", tags=["certificates"], responses=READ)
 def list_certificates(
     server: str, app: AppDep, _: Principal = READER
