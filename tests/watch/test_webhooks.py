@@ -80,7 +80,10 @@ def test_a_refusal_is_not_retried_and_is_one_coded_line(
     receiver.answers = [(400, {})]
     org("notify", "add", "webhook", "chat", "--url", receiver.url, "--secret-env", "NO_SUCH_VAR")
     result = org("notify", "test", ok=False)
-    assert result.stderr.startswith("error: environment variable NO_SUCH_VAR")
+    assert result.stderr.strip() == (
+        "error: test message not delivered: chat: environment variable NO_SUCH_VAR "
+        "(a channel's secret) is not set"
+    )
     org("notify", "remove", "chat")
     org("notify", "add", "webhook", "chat", "--url", receiver.url, "--secret-file", str(key_file))
     result = org("notify", "test", ok=False)
@@ -109,6 +112,7 @@ def test_findings_are_delivered_once(
     a, clock = app
     watch = a.watch
     watch.add_channel(webhook_channel("chat", url=receiver.url, secret=f"file:{key_file}"))
+    watch.add_channel(webhook_channel("broken", url=receiver.url, secret="env:NO_SUCH_VAR"))
     watch.run_due()  # health and the auth monitor, then the deliveries
     first = receiver.wait_for(1)
     events = {r.json["event"] for r in first}
@@ -117,7 +121,10 @@ def test_findings_are_delivered_once(
     clock.advance(dt.timedelta(hours=1))
     watch.run_due()  # health again: the same findings, nothing new to say
     assert len(receiver.received) == len(first)
-    assert watch.deliver() == []
+    (broken,) = watch.deliver()  # the channel without its secret alone keeps failing
+    assert broken.channel == "broken" and broken.sent == 0
+    assert broken.error is not None and "NO_SUCH_VAR" in broken.error
+    assert len(receiver.received) == len(first)
 
 
 def test_a_digest_channel_sends_one_message_a_day(

@@ -289,23 +289,30 @@ class Notifier:
         self, batches: Sequence[tuple[NotifyChannel, Sequence[Notice]]]
     ) -> list[list[dict[str, Any]]]:
         """Send each channel's notices (in one worker process, the channels at once);
-        the outcome of each notice, by channel."""
-        request = {
-            "op": "send",
-            "batches": [
-                {
-                    "kind": channel.kind.value,
-                    "settings": dict(channel.settings),
-                    "secret": read_secret(channel.secret),
-                    "messages": [n.to_json() for n in notices],
-                }
-                for channel, notices in batches
-            ],
-        }
-        answer = run_worker(request)
-        results = answer.get("results")
-        if not isinstance(results, list) or [len(r) for r in results] != [
-            len(n) for _, n in batches
-        ]:
-            raise WATCH_WORKER_FAILED("the worker's answer does not cover every message")
-        return results
+        the outcome of each notice, by channel. A channel whose secret cannot be read
+        fails alone, with that reason."""
+        outcomes: list[list[dict[str, Any]] | None] = []
+        sending: list[dict[str, Any]] = []
+        for channel, notices in batches:
+            try:
+                secret = read_secret(channel.secret)
+            except CertwardError as exc:
+                outcomes.append([{"ok": False, "error": exc.message, "attempts": 0}] * len(notices))
+                continue
+            outcomes.append(None)
+            sending.append({
+                "kind": channel.kind.value,
+                "settings": dict(channel.settings),
+                "secret": secret,
+                "messages": [n.to_json() for n in notices],
+            })  # fmt: skip
+        if sending:
+            answer = run_worker({"op": "send", "batches": sending})
+            results = answer.get("results")
+            if not isinstance(results, list) or [len(r) for r in results] != [
+                len(b["messages"]) for b in sending
+            ]:
+                raise WATCH_WORKER_FAILED("the worker's answer does not cover every message")
+            sent = iter(results)
+            outcomes = [next(sent) if o is None else o for o in outcomes]
+        return [o or [] for o in outcomes]
