@@ -340,3 +340,18 @@ def test_without_a_valid_token_nothing_is_served(api: ApiServer) -> None:
         )
         api.tokens[AccessRole.OPERATOR] = secret
         api.clients.pop(AccessRole.OPERATOR).close()
+
+
+def test_a_refused_export_never_echoes_its_password(api: ApiServer) -> None:
+    admin = api.client(AccessRole.ADMIN)
+    default = admin.get(f"{V1}/servers/EXCH02").json()["default_smtp_thumbprint"]
+    export = f"{V1}/servers/EXCH02/certificates/{default}/export"
+    secret = "S3cret-Value-7"
+    invalid = admin.post(export, json={"password": secret, "legacy_encryption": "maybe"})
+    problem(invalid, 422, "api.request_invalid")
+    not_exportable = admin.post(export, json={"password": secret})
+    problem(not_exportable, 409, "certificate.not_exportable")
+    unknown = admin.post(export.replace(default, "0" * 40), json={"password": secret})
+    problem(unknown, 404, "certificate.not_found")
+    for response in (invalid, not_exportable, unknown):
+        assert secret not in response.text
