@@ -44,8 +44,11 @@ class ErrorLineGroup(TyperGroup):
                 from certward.model.audit import acting
 
                 pending = [*getattr(ctx, "_protected_args", ()), *ctx.args]  # not yet parsed
-                with acting(cli_actor(self, pending)):
-                    return super().invoke(ctx)
+                try:
+                    with acting(cli_actor(self, pending)):
+                        return super().invoke(ctx)
+                finally:
+                    _close_opened()
             return super().invoke(ctx)
         except CertwardError as exc:
             render.error_console().print(hints.error_line(exc), markup=False, soft_wrap=True)
@@ -171,11 +174,22 @@ ScriptDirOpt = Annotated[
 root_db: ContextVar[str | None] = ContextVar("certward_root_db", default=None)
 
 
+_opened: list[App] = []
+
+
 def open_app(db: str | None) -> App:
-    """The application for this command: its own --db, else the top-level --db."""
+    """The application for this command: its own --db, else the top-level --db. Its store
+    is closed when the command ends (in a process that runs more than one: tests)."""
     from certward.compose import build_app
 
-    return build_app(db or root_db.get())
+    application = build_app(db or root_db.get())
+    _opened.append(application)
+    return application
+
+
+def _close_opened() -> None:
+    while _opened:
+        _opened.pop().store.close()
 
 
 def as_thumbprint(text: str) -> Thumbprint:
