@@ -162,14 +162,17 @@ class WatchRepository:
 
     def save_finding_history(self, rows: Iterable[FindingHistory]) -> None:
         """Write each row: the open row of its (source, key) is updated, else one added."""
-        for h in rows:
-            row = self._session.scalars(
+        rows = list(rows)
+        open_rows: dict[tuple[str, str], FindingHistoryRow] = {}
+        for source in {h.source for h in rows}:  # one query per source, not per finding
+            for found in self._session.scalars(
                 select(FindingHistoryRow).where(
-                    FindingHistoryRow.source == h.source,
-                    FindingHistoryRow.key == h.key,
-                    FindingHistoryRow.resolved.is_(None),
+                    FindingHistoryRow.source == source, FindingHistoryRow.resolved.is_(None)
                 )
-            ).first()
+            ):
+                open_rows[(found.source, found.key)] = found
+        for h in rows:
+            row = open_rows.get((h.source, h.key))
             if row is None or _utc(row.first_seen) != h.first_seen:
                 row = FindingHistoryRow(key=h.key, source=h.source)
                 self._session.add(row)
