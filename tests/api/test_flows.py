@@ -89,7 +89,7 @@ def test_the_default_smtp_question_is_answered_by_repeating_the_call(api: ApiSer
     problem(operator.post(enable, json={"services": "BOGUS"}), 422, "input.invalid")
 
 
-def test_request_import_reply_export_and_remove(
+def test_request_import_reply_export_renew_and_remove(
     api: ApiServer, openssl_ca: OpenSslCa, tmp_path: Path
 ) -> None:
     operator = api.client(AccessRole.OPERATOR)
@@ -127,6 +127,24 @@ def test_request_import_reply_export_and_remove(
     assert audit[0]["detail"]["thumbprint"] == thumbprint
     assert len([e for e in audit if e["detail"]["thumbprint"] == thumbprint]) == 1
     assert "Pa55word" not in str(audit)
+
+    # The CA-issued certificate renewed: a new request, the CA's reply, the plan, applied.
+    renewal = f"{V1}/renewals/{thumbprint}"
+    started = operator.post(f"{renewal}/start", json={"server": "EXCH01"})
+    assert started.status_code == 200, started.text
+    assert started.json()["plan"] is None and started.json()["request"]
+    renewal_csr = tmp_path / "renewal.csr"
+    renewal_csr.write_text(started.json()["csr_pem"])
+    reply_pem = openssl_ca.sign(renewal_csr, name="renewal").read_text()
+    problem(operator.post(f"{renewal}/plan", json={}), 409, "renewal.reply_required")
+    planned = operator.post(f"{renewal}/plan", json={"reply_pem": reply_pem})
+    assert planned.status_code == 200, planned.text
+    assert planned.json()["applied"] is False
+    applied = operator.post(f"{renewal}/apply", json={"reply_pem": reply_pem})
+    assert applied.status_code == 200, applied.text
+    assert applied.json()["new_thumbprint"] == planned.json()["new_thumbprint"]
+    renewed = f"{V1}/servers/EXCH01/certificates/{applied.json()['new_thumbprint']}"
+    assert operator.get(renewed).json()["status"] == "Valid"
 
     url = f"{V1}/servers/EXCH01/certificates/{thumbprint}"
     problem(operator.delete(url), 403, "access.denied")
