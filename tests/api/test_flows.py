@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding, pkcs12
 
 from certward.interfaces.api.problems import MEDIA_TYPE, PROBLEM_BASE
 from certward.model.access import AccessRole
@@ -140,6 +142,13 @@ def test_request_import_reply_export_renew_and_remove(
     planned = operator.post(f"{renewal}/plan", json={"reply_pem": reply_pem})
     assert planned.status_code == 200, planned.text
     assert planned.json()["applied"] is False
+    both = {"reply_pem": reply_pem, "reply_base64": "AA=="}
+    problem(operator.post(f"{renewal}/plan", json=both), 422, "input.conflict")
+    bad = {"reply_base64": "not base64!"}
+    problem(operator.post(f"{renewal}/plan", json=bad), 422, "input.invalid")
+    reply_der = x509.load_pem_x509_certificate(reply_pem.encode()).public_bytes(Encoding.DER)
+    binary = {"reply_base64": base64.b64encode(reply_der).decode()}
+    assert operator.post(f"{renewal}/plan", json=binary).json() == planned.json()
     applied = operator.post(f"{renewal}/apply", json={"reply_pem": reply_pem})
     assert applied.status_code == 200, applied.text
     assert applied.json()["new_thumbprint"] == planned.json()["new_thumbprint"]

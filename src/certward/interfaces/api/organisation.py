@@ -3,11 +3,14 @@ probes, events and the audit log."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
+from certward.codes.general import INPUT_CONFLICT, INPUT_INVALID
 from certward.compose import App
 from certward.errors import one_line
 from certward.interfaces.api import schemas
@@ -151,7 +154,17 @@ def renewal_apply(
 
 
 def _reply(body: schemas.RenewPlanIn) -> tuple[bytes, str] | None:
-    return (body.reply_pem.encode(), "reply.pem") if body.reply_pem is not None else None
+    """The CA's reply as the renewal service takes it: its bytes and a name for messages."""
+    if body.reply_pem is not None and body.reply_base64 is not None:
+        raise INPUT_CONFLICT("give the CA's reply once: as reply_pem or as reply_base64")
+    if body.reply_pem is not None:
+        return body.reply_pem.encode(), "reply.pem"
+    if body.reply_base64 is not None:
+        try:
+            return base64.b64decode(body.reply_base64, validate=True), "reply"
+        except binascii.Error:
+            raise INPUT_INVALID("reply_base64 is not base64", parameter="reply_base64") from None
+    return None
 
 
 def _plan(plan: Any, *, applied: bool) -> schemas.PlanOut:

@@ -277,6 +277,9 @@ class RenewPlanIn(In):
     reply_pem: str | None = Field(
         default=None, description="The CA's reply (PEM, or a PKCS #7 chain as PEM)."
     )
+    reply_base64: str | None = Field(
+        default=None, description="The CA's reply as binary (DER, .p7b), base64-encoded."
+    )
     remove_old: bool = False
 
 
