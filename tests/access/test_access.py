@@ -153,6 +153,11 @@ def test_tokens_are_shown_once_expire_are_revoked_and_the_cache_does_not_outlive
         access.authenticate_token(secret)
     assert access.verified_tokens.hits == 3
 
+    # a request's check takes no write lock: it goes on while a writer holds the store
+    with app.store.transaction() as repo:
+        repo.set_meta("test.writing", "yes")
+        assert access.authenticate_token(secret).name == "grafana"
+
     for wrong in (secret[:-2] + "xx", "cw_nothing_here", "Bearer " + secret, ""):
         with pytest.raises(AuthenticationError) as refused:
             access.authenticate_token(wrong)

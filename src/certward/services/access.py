@@ -99,6 +99,7 @@ class _StoredSession(Protocol):
 
 class AccessStore(Protocol):
     def transaction(self) -> AbstractContextManager[AccessRepository]: ...
+    def reading(self) -> AbstractContextManager[AccessRepository]: ...
 
 
 def _digest(secret: str) -> str:
@@ -216,11 +217,11 @@ class AccessService:
         return user
 
     def users(self) -> list[User]:
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             return repo.users()
 
     def user(self, name: str) -> User:
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             return self._user(repo, name)
 
     @staticmethod
@@ -287,7 +288,7 @@ class AccessService:
             self._audit_failure("login.refused", name, source, "locked out")
             self._sleep(delay)
             raise LOGIN_FAILED(f"login as {name!r} refused", user=name, source=source)
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             user = repo.find_user(name) if name.strip() else None
         secret = Password(password.encode())
         if user is None:
@@ -365,7 +366,7 @@ class AccessService:
         return token, secret
 
     def tokens(self) -> list[ApiToken]:
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             return repo.api_tokens()
 
     def revoke_token(self, token_id: str) -> ApiToken:
@@ -383,7 +384,7 @@ class AccessService:
         if token_id is None:
             raise TOKEN_INVALID("the API token is not a certward token")
         now = self._clock.now()
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             token = repo.find_api_token(token_id)
         cached = self.verified_tokens.get(secret)
         if token is None:
@@ -422,19 +423,20 @@ class AccessService:
             return None
         key = _digest(session_id)
         now = self._clock.now()
-        with self._store.transaction() as repo:
-            stored = repo.web_session(key)
-            if stored is None:
-                return None
-            user = repo.find_user(stored.user_name)
-            if user is None or user.disabled or now - stored.last_seen_at >= SESSION_IDLE:
+        with self._store.reading() as reader:  # most requests: a read, no write lock
+            stored = reader.web_session(key)
+            user = None if stored is None else reader.find_user(stored.user_name)
+        if stored is None:
+            return None
+        if user is None or user.disabled or now - stored.last_seen_at >= SESSION_IDLE:
+            with self._store.transaction() as repo:
                 repo.delete_web_session(key)
-                return None
-            if now - stored.last_seen_at >= SESSION_TOUCH:
+            return None
+        last_seen = stored.last_seen_at
+        if now - stored.last_seen_at >= SESSION_TOUCH:
+            with self._store.transaction() as repo:
                 repo.touch_web_session(key, now)
-                last_seen = now
-            else:
-                last_seen = stored.last_seen_at
+            last_seen = now
         return WebSession(
             principal=Principal(user.name, user.role, Channel.WEB),
             csrf_token=stored.csrf_token,

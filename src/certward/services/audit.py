@@ -38,6 +38,7 @@ class AuditRepository(AuditWriter, Protocol):
 
 class AuditStore(Protocol):
     def transaction(self) -> AbstractContextManager[AuditRepository]: ...
+    def reading(self) -> AbstractContextManager[AuditRepository]: ...
 
 
 def entry_for(action: str, detail: Mapping[str, Any], now: dt.datetime) -> AuditEntry:
@@ -71,7 +72,7 @@ class AuditService:
         limit: int = 100,
     ) -> list[AuditEntry]:
         """The newest entries first, at most ``limit``; ``action`` matches a prefix."""
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             return repo.audit_entries(since=since, actor=actor, action=action, limit=limit)
 
     def record(self, action: str, detail: Mapping[str, Any]) -> AuditEntry:

@@ -24,7 +24,12 @@ from certward.model.audit import AuditChange
 
 _CHANGES = "certward_audit_changes"
 
-SKIPPED_TABLES = {"generation", "meta", "audit_log", "alembic_version"}
+SKIPPED_TABLES = {
+    *("generation", "meta", "audit_log", "alembic_version"),
+    # the scheduler's own records (issue 14's watching): its runs, what they found, the
+    # notices it queued; the targets and channels people configure are audited
+    *("job_runs", "finding_history", "notify_outbox"),
+}
 """Bookkeeping: never audited."""
 
 SECRET_COLUMNS = {
@@ -34,6 +39,7 @@ SECRET_COLUMNS = {
     "session_hash",
     "code_hash",
     "csrf_token",
+    "secret",  # a notification channel's: where its secret is
 }
 """Shown only as set/changed, never their value."""
 
@@ -126,6 +132,15 @@ register_kind("users", "user", _plain("name"))
 register_kind("api_tokens", "token", lambda _s, row: f"{row.token_id} ({row.name})")
 register_kind("web_sessions", "console session", _plain("user_name"))
 register_kind("one_time_logins", "one-time login", _plain("user_name"))
+register_kind("watch_targets", "target", _plain("url"))
+register_kind(
+    "notify_channels", "notification channel", _plain("name"), hidden=frozenset({"last_digest"})
+)
+
+
+def skip_table(table: str) -> None:
+    """Never audit ``table`` (bookkeeping another area adds)."""
+    SKIPPED_TABLES.add(table)
 
 
 def _kind(table: str) -> AuditKind:

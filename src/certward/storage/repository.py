@@ -824,6 +824,23 @@ class SqlStore:
         if wrote and self._sqlite:
             self._checkpoint()
 
+    @contextmanager
+    def reading(self) -> Iterator[Repository]:
+        """A read that takes no write lock (SQLite begins it deferred; PostgreSQL locks no
+        row), for lookups made on every request (a token, a console session). Whatever the
+        block changes is rolled back: use :meth:`transaction` to write."""
+        session = self._sessions()
+        try:
+            session.connection(execution_options={READ_ONLY: True})
+            yield Repository(session, self._vault)
+        except SQLAlchemyError as exc:
+            raise _store_error(exc) from exc
+        finally:
+            audit_capture.discard(session)
+            session.info.pop(_WROTE, None)
+            session.rollback()
+            session.close()
+
     def _checkpoint(self) -> None:
         connection = self._engine.raw_connection()  # the driver's, outside any transaction
         try:
