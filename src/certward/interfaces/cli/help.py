@@ -163,6 +163,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "certward watch",
         "certward watch --health-every 30m --auth-every 1d",
         "certward watch --once --json",
+        "certward watch --keep-runs 100 --keep-days 30",
     ),
     "pfx convert": (
         "certward pfx convert webmail.pfx --out webmail-capi.pfx --to capi --password-file pw.txt",

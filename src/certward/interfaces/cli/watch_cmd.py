@@ -303,17 +303,28 @@ def watch(
     once: Annotated[
         bool, typer.Option("--once", help="Run what is due now, deliver, and exit.")
     ] = False,
+    keep_runs: Annotated[
+        int, typer.Option("--keep-runs", metavar="N", help="Runs kept of each job.", min=1)
+    ] = 500,
+    keep_days: Annotated[
+        int, typer.Option("--keep-days", metavar="DAYS", help="Days runs are kept.", min=1)
+    ] = 90,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """The scheduler without the web service: health, the auth monitor and the probe
     targets at their intervals, each run kept, notifications sent. Stops on Ctrl-C or
     SIGTERM after the job running."""
+    from certward.model.watch import Retention
     from certward.services.watch import Schedule, every
 
     app = open_app(db)
     service = app.watch
-    service.schedule = Schedule(health=every(health_every), auth=every(auth_every))
+    service.schedule = Schedule(
+        health=every(health_every),
+        auth=every(auth_every),
+        retention=Retention(runs_per_job=keep_runs, max_age=dt.timedelta(days=keep_days)),
+    )
 
     def show(run: JobRun) -> None:
         if as_json:
