@@ -56,8 +56,4 @@ def openapi_document() -> dict[str, Any]:
         summary="The certificates and TLS of an Exchange-style organisation.",
     )
     app.include_router(router)
-    document = app.openapi()
-    document["components"]["securitySchemes"]["HTTPBearer"]["description"] = (
-        "An API token (certward token create NAME --role reader|operator|admin)."
-    )
-    return document
+    return app.openapi()

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
     from certward.compose import App
 
 PREFIX = "/api/v1"
-_bearer = HTTPBearer(auto_error=False, description="An API token: certward token create.")
+_bearer = HTTPBearer(
+    auto_error=False,
+    description="An API token (certward token create NAME --role reader|operator|admin).",
+)
 
 
 def certward_app(request: Request) -> App:
