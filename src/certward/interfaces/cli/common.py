@@ -111,11 +111,11 @@ def cli_actor(root: Any, args: list[str]) -> Actor:
                 _SECRET_OPTION.search(name) is not None and not name.endswith("-file")
             )
             if secret:
-                shown.append(f"{name}=***" if eq else name)
+                shown.append(f"{shlex.quote(name)}=***" if eq else shlex.quote(name))
                 hide_next = not eq and _takes_value(command, name)
                 continue
-        shown.append(arg)
-    action = " ".join([*words, *(shlex.quote(a) for a in shown)])
+        shown.append(shlex.quote(arg))
+    action = " ".join([*words, *shown])
     return Actor(os_account(), Channel.CLI, action[:1000])
 
 
