@@ -47,6 +47,11 @@ def test_the_service_serves_the_committed_operations(api: ApiServer) -> None:
     served = httpx.get(f"{api.base_url}/api/v1/openapi.json").json()
     api_paths = {p: item for p, item in served["paths"].items() if p.startswith("/api/")}
     assert operations({"paths": api_paths}) == operations(DOCUMENT_NOW)
+    assert api_paths == DOCUMENT_NOW["paths"]
+    schemas = served["components"]["schemas"]
+    assert {k: schemas.get(k) for k in DOCUMENT_NOW["components"]["schemas"]} == (
+        DOCUMENT_NOW["components"]["schemas"]
+    )
 
 
 def test_every_operation_declares_its_bearer_token_and_problems() -> None:
