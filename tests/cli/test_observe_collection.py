@@ -19,6 +19,7 @@ from certward.compose import build_app
 from certward.interfaces.cli.app import app
 from certward.model import Evidence, StoreName
 from tests.conftest import Cli, error_line
+from tests.interop.fixtures.collection.build import collection_zip
 
 FIXTURES = Path(__file__).parents[1] / "interop" / "fixtures" / "collection"
 FIRST = FIXTURES / "contoso-1.zip"
@@ -177,11 +178,15 @@ def test_a_collection_is_observed_alone(cli: Cli, tmp_path: Path) -> None:
     assert "alone" in line and f"certward observe {FIRST}" in line
 
 
-@pytest.mark.parametrize("name", ["collection.bin"])
-def test_a_zip_is_recognised_by_its_content_too(cli: Cli, tmp_path: Path, name: str) -> None:
-    renamed = tmp_path / name
-    renamed.write_bytes(FIRST.read_bytes())
-    assert len(cli.json("observe", str(renamed))["servers"]) == 4
+def test_a_zip_is_recognised_by_its_content_too(cli: Cli, tmp_path: Path) -> None:
+    from tests.interop.fixtures.collection.build import BUILDS, Entry, exchange_server
+
+    renamed = tmp_path / "collection.bin"
+    renamed.write_bytes(collection_zip(
+        [Entry("exchange-server", None, [exchange_server("EXCH01", *BUILDS["EXCH01"])])],
+        collected_at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+    ))  # fmt: skip
+    assert [s["server"] for s in cli.json("observe", str(renamed))["servers"]] == ["EXCH01"]
 
 
 def test_health_on_the_collection_judges_what_it_showed(observed: Cli) -> None:
@@ -201,7 +206,6 @@ def test_a_connector_naming_a_server_certward_runs_is_left_alone(org: Cli, tmp_p
     from tests.interop.fixtures.collection.build import (
         BUILDS,
         Entry,
-        collection_zip,
         exchange_server,
         send_connector,
     )
