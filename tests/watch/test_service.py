@@ -58,7 +58,7 @@ def test_a_scheduled_health_run_records_its_findings_first_seen_and_resolution(
     assert again.name == "health" and again.started == start + HOUR
     cert = next(h for h in watch.findings_history(source="health") if h.rule == "CW-CERT-001")
     assert (cert.first_seen, cert.last_seen, cert.resolved) == (start, start + HOUR, None)
-    assert watch.last_success("health") is None  # CRITICAL is a verdict, not a success
+    assert watch.last_success("health") == start + HOUR  # CRITICAL: it ran and judged
     assert watch.runs(JobKind.HEALTH)[0].summary["counts"]["error"] >= 1
 
     # Judged as of a time the certificate was young, the finding goes away (it keeps when
@@ -67,7 +67,7 @@ def test_a_scheduled_health_run_records_its_findings_first_seen_and_resolution(
     watch.run_job(next(j for j in watch.jobs() if j.kind is JobKind.HEALTH))
     resolved = next(h for h in watch.findings_history(source="health") if h.rule == "CW-CERT-001")
     assert resolved.first_seen == start and resolved.resolved == clock.now()
-    assert watch.last_success("health") == clock.now()
+    assert watch.last_success("health") == start + HOUR  # the newest run to a verdict
 
 
 def test_runs_act_as_the_scheduler(watched: tuple[App, MovingClock, dt.datetime]) -> None:

@@ -163,7 +163,7 @@ class WatchService:
 
     def last_success(self, job: str) -> dt.datetime | None:
         """When the job named ``job`` (``health``, ``auth``, ``probe:URL``) last ran to a
-        verdict (OK or WARNING)."""
+        verdict (OK, WARNING or CRITICAL; not UNKNOWN: it could not judge)."""
         with self._store.transaction() as repo:
             return repo.last_success(job)
 

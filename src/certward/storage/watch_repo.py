@@ -127,11 +127,12 @@ class WatchRepository:
         return {name: _utc(started) for name, started in rows}
 
     def last_success(self, name: str) -> dt.datetime | None:
-        """When the job ``name`` last finished with OK or WARNING (it ran and judged)."""
+        """When the job ``name`` last ran to a verdict (any status but UNKNOWN: a health
+        run that finds critical findings ran successfully; one that could not read the
+        store did not)."""
         value = self._session.scalar(
             select(func.max(JobRunRow.finished)).where(
-                JobRunRow.name == name,
-                JobRunRow.status.in_([int(CheckStatus.OK), int(CheckStatus.WARNING)]),
+                JobRunRow.name == name, JobRunRow.status != int(CheckStatus.UNKNOWN)
             )
         )
         return _utc_or_none(value)
