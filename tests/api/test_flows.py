@@ -308,8 +308,18 @@ def test_probe_targets_runs_and_findings_history(api: ApiServer) -> None:
 
 
 def test_events_of_a_server(api: ApiServer) -> None:
+    import datetime as dt
+
+    from certward.endpoints.logs import EventLog
+
     reader = api.client(AccessRole.READER)
-    assert reader.get(f"{V1}/servers/EXCH01/events").json() == []
+    assert reader.get(f"{V1}/servers/EXCH02/events").json() == []
+    # What a running endpoint of EXCH02 writes when its certificate is missing (event 12014).
+    path = api.app.settings.state_dir / "logs" / "EXCH02" / "events.jsonl"
+    log = EventLog(path, server="EXCH02", now=lambda: dt.datetime.now(dt.UTC))
+    log.write(12014, "no certificate for the FQDN", source="MSExchangeTransport", level="Error")
+    [event] = reader.get(f"{V1}/servers/exch02/events").json()
+    assert event["id"] == 12014 and event["server"] == "EXCH02" and event["level"] == "Error"
     problem(reader.get(f"{V1}/servers/EXCH09/events"), 404, "server.not_found")
 
 

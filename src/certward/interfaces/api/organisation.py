@@ -183,10 +183,10 @@ def run_probe(body: schemas.ProbeIn, _: Principal = OPERATOR) -> schemas.ProbeOu
 
 # -- events and the audit log ------------------------------------------------------------------
 @router.get("/servers/{server}/events", tags=["events"], responses=READ)
-def events(server: str, app: AppDep, _: Principal = READER) -> list[dict[str, Any]]:
-    """Exchange-style events of the server's endpoints (12014, 12016, 36885 …)."""
-    app.organisation.server(server)  # a 404 for a server that does not exist
-    return app.endpoints.events(server)
+def events(server: str, app: AppDep, _: Principal = READER) -> list[schemas.EventOut]:
+    """Exchange-style events of the server's endpoints (12014, 12016, 36885 …), oldest
+    first."""
+    return [schemas.EventOut.model_validate(event) for event in app.endpoints.events(server)]
 
 
 @router.get("/audit", tags=["audit"], responses=READ)

@@ -301,6 +301,19 @@ class ProbeOut(Out):
     domains: list[dict[str, Any]]
 
 
+class EventOut(Out):
+    """One Exchange-style application event of a server's endpoints."""
+
+    model_config = ConfigDict(extra="allow")
+
+    time: str
+    id: int = Field(description="The Exchange event number: 12014, 12016, 36885 …")
+    source: str
+    level: str
+    server: str
+    message: str
+
+
 class AuditChangeOut(Out):
     kind: str
     identity: str
