@@ -105,3 +105,51 @@ def test_the_command_line_acts_as_the_local_account_without_secret_values() -> N
         "cert export ABC --out 'web site.pfx' --db *** --password-file pw.txt --new-key=***"
     )
     assert cli_actor(root, ["quickstart", "--json"]).action == "quickstart --json"
+
+
+def _thumbprint(listed: list[dict[str, str]]) -> str:
+    return next(c["thumbprint"] for c in listed if c["subject"] == "CN=mail.contoso.com")
+
+
+def test_every_way_a_private_key_is_written_out_is_audited(cli: Cli, tmp_path: Path) -> None:
+    """``cert export`` (the store's key) and ``pfx convert`` (a key in a file, rewritten):
+    each writes a ``key.export`` entry with the file and thumbprint, never the password."""
+    secret = "pfx-password-12345"
+    (tmp_path / "pw").write_text(secret + "\n")
+    cli("org", "init", "Contoso", "--domain", "contoso.com")
+    cli("server", "add", "EXCH01", "--fqdn", "exch01.contoso.com")
+    cli("cert", "new", "--server", "EXCH01", "--subject", "CN=mail.contoso.com",
+        "--exportable", "--services", "IIS")  # fmt: skip
+    thumb = _thumbprint(cli.json("cert", "list", "--server", "EXCH01"))
+    exported, converted = tmp_path / "mail.pfx", tmp_path / "mail-capi.pfx"
+    cli("cert", "export", thumb, "--server", "EXCH01", "--out", str(exported),
+        "--password-file", str(tmp_path / "pw"))  # fmt: skip
+    cli("pfx", "convert", str(exported), "--out", str(converted), "--to", "cng",
+        "--password-file", str(tmp_path / "pw"))  # fmt: skip
+
+    entries = cli.json("audit", "list", "--action", "key.export")
+    details = {e["detail"]["file"]: e["detail"] for e in entries}
+    assert details[str(exported)]["thumbprint"] == thumb
+    assert details[str(exported)]["server"] == "EXCH01"
+    assert details[str(converted)]["thumbprint"] == thumb
+    assert details[str(converted)]["source"] == str(exported)
+    assert {e["action"].split()[0] for e in entries} == {"key.export"}
+    assert secret not in json.dumps(cli.json("audit", "list", "--limit", "1000"))
+
+
+def test_pfx_convert_without_a_store_creates_none(
+    cli: Cli, tmp_path: Path, isolated_store: Path
+) -> None:
+    (tmp_path / "pw").write_text("pfx-password-12345\n")
+    other = str(tmp_path / "other.db")  # a store elsewhere makes the PFX
+    cli("--db", other, "org", "init", "Contoso", "--domain", "contoso.com")
+    cli("--db", other, "server", "add", "EXCH01", "--fqdn", "exch01.contoso.com")
+    cli("--db", other, "cert", "new", "--server", "EXCH01", "--subject",
+        "CN=mail.contoso.com", "--exportable", "--services", "IIS")  # fmt: skip
+    thumb = _thumbprint(cli.json("--db", other, "cert", "list", "--server", "EXCH01"))
+    exported = tmp_path / "mail.pfx"
+    cli("--db", other, "cert", "export", thumb, "--server", "EXCH01", "--out",
+        str(exported), "--password-file", str(tmp_path / "pw"))  # fmt: skip
+    cli("pfx", "convert", str(exported), "--out", str(tmp_path / "capi.pfx"), "--to", "capi",
+        "--password-file", str(tmp_path / "pw"))  # fmt: skip
+    assert (tmp_path / "capi.pfx").exists() and not isolated_store.exists()

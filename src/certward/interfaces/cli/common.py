@@ -187,6 +187,19 @@ def open_app(db: str | None) -> App:
     return application
 
 
+def audit_in_existing_store(action: str, detail: dict[str, object]) -> bool:
+    """Record ``action`` in the audit log of the store the command line names, when that
+    store exists (a command that works on files alone does not create one); whether it
+    was recorded. A store that exists but cannot be opened fails the command."""
+    from certward.config import load_settings
+
+    settings = load_settings(root_db.get())
+    if settings.sqlite_path is not None and not settings.sqlite_path.exists():
+        return False
+    open_app(None).audit.record(action, detail)
+    return True
+
+
 def _close_opened() -> None:
     while _opened:
         _opened.pop().store.close()

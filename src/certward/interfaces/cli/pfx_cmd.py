@@ -15,6 +15,7 @@ from certward.interfaces.cli.common import (
     ServerOpt,
     ThumbArg,
     as_thumbprint,
+    audit_in_existing_store,
     console,
     new_typer,
     open_app,
@@ -164,6 +165,9 @@ def convert(
     password = inputs.read_password(password_file, required=True)
     assert password is not None
     result = convert_pfx(data, password, source=str(file), provider=name, legacy=legacy_encryption)
+    detail: dict[str, object] = {"thumbprint": result.thumbprint, "format": "pfx"}
+    detail |= {"source": str(file), "file": str(out), "provider": result.provider}
+    audit_in_existing_store("key.export", detail)  # a private key written out: audited
     inputs.write_file(out, result.data, private=True, force=force_out)
     profile = "3DES/SHA-1" if result.legacy else "AES-256/SHA-256"
     console().print(
