@@ -169,3 +169,24 @@ def test_resolved_findings_and_sent_notices_past_the_retention_are_forgotten(
     with app.store.transaction() as repo:
         assert repo.sent_notices("hook") == []
         assert repo.queue_notice("hook", Notice("old", "test", "info", "s", "t"), clock.now())
+
+
+def test_one_scheduler_works_a_store_at_a_time(
+    watched: tuple[App, MovingClock, dt.datetime],
+) -> None:
+    app, clock, _ = watched
+    schedule = Schedule(health=dt.timedelta(minutes=2), auth=1000 * HOUR)
+    first = app.watch
+    first.schedule = schedule
+    second = WatchService(app.store, clock, health=lambda: app.health, auth=lambda: app.auth,
+                          schedule=schedule)  # fmt: skip
+    minutes = dt.timedelta(minutes=2)
+    assert {r.name for r in first.run_due()} == {"health", "auth"}
+    clock.advance(minutes)  # health is due again: the first scheduler's lease is current
+    assert second.run_due() == []
+    assert {r.name for r in first.run_due()} == {"health"}
+    clock.advance(minutes)
+    first.release_lease()  # the first one stops
+    assert {r.name for r in second.run_due()} == {"health"}
+    clock.advance(dt.timedelta(minutes=6))  # the second's lease, not renewed, runs out
+    assert {r.name for r in first.run_due()} == {"health"}

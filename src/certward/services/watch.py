@@ -26,7 +26,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
+import socket
 import threading
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -70,6 +73,8 @@ log = logging.getLogger("certward.watch")
 HEALTH_EVERY = dt.timedelta(hours=1)
 AUTH_EVERY = dt.timedelta(hours=12)
 MAX_SLEEP = 60.0  # seconds: the loop looks again at least this often (targets added)
+LEASE = "watch.scheduler_lease"  # meta: "<holder> <until, ISO 8601>"
+LEASE_FOR = dt.timedelta(minutes=5)  # renewed before each job and each round
 
 
 def every(value: str | dt.timedelta) -> dt.timedelta:
@@ -111,6 +116,7 @@ class WatchService:
         self.schedule = schedule or Schedule()
         self.notifier = Notifier(store, clock)
         self._lock = threading.Lock()  # one round at a time per process
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
     # -- targets ---------------------------------------------------------------------------
     def targets(self) -> list[ProbeTarget]:
@@ -195,10 +201,20 @@ class WatchService:
 
     # -- running ---------------------------------------------------------------------------
     def run_due(self, now: dt.datetime | None = None) -> list[JobRun]:
-        """Run every job due at ``now``, then deliver the notices; returns the runs."""
+        """Run every job due at ``now``, then deliver the notices; returns the runs.
+
+        One scheduler works a store at a time: each round (and each job in it) first takes
+        or renews the store's scheduler lease; while another process's lease is current
+        (``certward web`` and ``certward watch`` on one store) this one runs nothing."""
         with self._lock:
             now = now or self._clock.now()
-            runs = [self.run_job(job) for job in self.due(now)]
+            runs = []
+            for job in self.due(now):
+                if not self._take_lease():
+                    break
+                runs.append(self.run_job(job))
+            if not runs and not self._take_lease():
+                return []
             if runs:
                 self._prune(self._clock.now())
             try:
@@ -206,6 +222,29 @@ class WatchService:
             except CertwardError as exc:
                 log.warning("notifications not delivered: %s", exc.message)
             return runs
+
+    def _take_lease(self) -> bool:
+        """Take or renew the store's scheduler lease; False while another holds it."""
+        now = self._clock.now()
+        with self._store.transaction() as repo:
+            held = repo.meta(LEASE)
+            if held:
+                holder, _, until = held.partition(" ")
+                try:
+                    current = dt.datetime.fromisoformat(until) > now
+                except ValueError:
+                    current = False
+                if holder != self._holder and current:
+                    return False
+            repo.set_meta(LEASE, f"{self._holder} {(now + LEASE_FOR).isoformat()}")
+        return True
+
+    def release_lease(self) -> None:
+        """Give the lease up (the loop stopping), so another scheduler need not wait."""
+        with self._store.transaction() as repo:
+            held = repo.meta(LEASE)
+            if held and held.partition(" ")[0] == self._holder:
+                repo.set_meta(LEASE, "")
 
     def run_job(self, job: Job) -> JobRun:
         """Run one job now, as the scheduler, and record its run, findings and notices."""
@@ -374,25 +413,31 @@ class WatchService:
         self, stop: threading.Event, *, on_run: Callable[[JobRun], None] | None = None
     ) -> None:
         """Run due jobs until ``stop`` is set (``certward watch``)."""
-        while not stop.is_set():
-            for run in self._round():
-                if on_run is not None:
-                    on_run(run)
-            stop.wait(self._wait())
+        try:
+            while not stop.is_set():
+                for run in self._round():
+                    if on_run is not None:
+                        on_run(run)
+                stop.wait(self._wait())
+        finally:
+            self._release()
 
     async def run_forever(
         self, stop: asyncio.Event, *, on_run: Callable[[JobRun], None] | None = None
     ) -> None:
         """Run due jobs until ``stop`` is set, inside an asyncio loop (the web service):
         each round in a worker thread, the loop free meanwhile."""
-        while not stop.is_set():
-            runs = await asyncio.to_thread(self._round)
-            for run in runs:
-                if on_run is not None:
-                    on_run(run)
-            wait = await asyncio.to_thread(self._wait)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=wait)
+        try:
+            while not stop.is_set():
+                runs = await asyncio.to_thread(self._round)
+                for run in runs:
+                    if on_run is not None:
+                        on_run(run)
+                wait = await asyncio.to_thread(self._wait)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=wait)
+        finally:
+            await asyncio.to_thread(self._release)
 
     def _round(self) -> Sequence[JobRun]:
         try:
@@ -400,6 +445,12 @@ class WatchService:
         except CertwardError as exc:  # the store unreadable for a moment: try again later
             log.warning("scheduled round failed: %s", exc.message)
             return []
+
+    def _release(self) -> None:
+        try:
+            self.release_lease()
+        except CertwardError as exc:
+            log.warning("scheduler lease not released: %s", exc.message)
 
     def _wait(self) -> float:
         try:
