@@ -30,9 +30,9 @@ _bearer = HTTPBearer(
 )
 
 
-def certward_app(request: Request) -> App:
+async def certward_app(request: Request) -> App:
     """The services of the store this web service runs on (set by the application factory
-    as ``fastapi_app.state.certward``)."""
+    as ``fastapi_app.state.certward``). Async: reading it needs no worker thread."""
     app: App = request.app.state.certward
     return app
 
@@ -58,7 +58,7 @@ def requires(role: AccessRole) -> Callable[..., AsyncIterator[Principal]]:
             raise API_TOKEN_MISSING(
                 "the request carries no bearer token in its Authorization header"
             )
-        access = certward_app(request).access
+        access = (await certward_app(request)).access
         principal = await run_in_threadpool(access.authenticate_token, credentials.credentials)
         access.require(principal, role)
         request.state.principal = principal
