@@ -15,6 +15,7 @@ from certward.interfaces.api.problems import MEDIA_TYPE, PROBLEM_BASE
 from certward.model.access import AccessRole
 from tests.api.conftest import ApiServer
 from tests.conftest import OpenSslCa
+from tests.probe.conftest import valid
 
 V1 = "/api/v1"
 
@@ -334,7 +335,7 @@ def test_a_probe_of_a_closed_port_is_a_critical_report(api: ApiServer) -> None:
         f"{V1}/probes", json={"targets": [f"smtp://127.0.0.1:{port}"], "timeout": 5}
     )
     assert probed.status_code == 200, probed.text
-    report = probed.json()
+    report = valid(probed.json())  # the same report as certward probe --json
     assert report["status"] == "CRITICAL"
     assert report["targets"][0]["port"] == port
     problem(
