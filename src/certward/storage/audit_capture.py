@@ -288,7 +288,41 @@ def take(session: Session) -> list[AuditChange]:
             order.remove(key)
             continue
         merged[key] = AuditChange(change.kind, change.identity, before, after)
-    return [merged[key] for key in order]
+    changes = []
+    for key in order:
+        change = merged[key]
+        if change.before is not None and change.after is not None:  # e.g. removed, re-added
+            differ = {
+                k
+                for k in {*change.before, *change.after}
+                if change.before.get(k) != change.after.get(k)
+            }
+            if not differ:
+                continue
+            change = AuditChange(
+                change.kind,
+                change.identity,
+                {k: v for k, v in change.before.items() if k in differ},
+                {k: v for k, v in change.after.items() if k in differ},
+            )
+        changes.append(change)
+    return _capped(changes)
+
+
+MAX_CHANGES = 1000
+"""At most this many objects are listed in one entry; the rest are counted by kind."""
+
+
+def _capped(changes: list[AuditChange]) -> list[AuditChange]:
+    if len(changes) <= MAX_CHANGES:
+        return changes
+    rest: dict[str, int] = {}
+    for change in changes[MAX_CHANGES:]:
+        rest[change.kind] = rest.get(change.kind, 0) + 1
+    more = AuditChange(
+        "(more)", f"{len(changes) - MAX_CHANGES} more objects", None, dict(sorted(rest.items()))
+    )
+    return [*changes[:MAX_CHANGES], more]
 
 
 def discard(session: Session) -> None:
