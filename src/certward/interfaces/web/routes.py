@@ -7,6 +7,7 @@ import base64
 import binascii
 import datetime as dt
 import hmac
+import threading
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,6 +18,7 @@ from fastapi.templating import Jinja2Templates
 from certward.errors import CertwardError, ConfirmationRequired, NotFoundError
 from certward.health.findings import Finding, Severity
 from certward.interfaces.web import _visit
+from certward.interfaces.web._reports import HealthReports
 from certward.interfaces.web._visit import Refused, Visit, visit
 from certward.interfaces.web.timeline import SOON_DAYS, bars, timeline_svg
 from certward.model import ServiceSet, StoreName, Thumbprint
@@ -45,6 +47,19 @@ def _page(
 ) -> HTMLResponse:
     context.update(request=request, visit=visit, now=_now(visit))
     return templates.TemplateResponse(request, template, context, status_code=status)
+
+
+def _reports(request: Request) -> HealthReports:
+    """The application's cache of health reports (made on first use)."""
+    with _REPORTS_LOCK:
+        reports = getattr(request.app.state, "console_health_reports", None)
+        if reports is None:
+            reports = HealthReports()
+            request.app.state.console_health_reports = reports
+    return reports
+
+
+_REPORTS_LOCK = threading.Lock()
 
 
 def _now(visit: Visit | None) -> dt.datetime:
@@ -185,7 +200,7 @@ def glance(request: Request, visit: Signed) -> Response:
             organisation = visit.app.organisation.organisation().name
         except NotFoundError:
             return _page(request, "empty.html", visit)
-        report = visit.app.health.check()
+        report = _reports(request).report(visit.app)
     rows = bars(report.timeline, report.as_of)
     soon = [r for r in rows if r.state in ("expired", "soon")]
     soon.sort(key=lambda r: r.not_after)
@@ -346,7 +361,9 @@ def findings(
         minimum = Severity.INFO
     try:
         with visit.acting():
-            report = visit.app.health.check(server=server or None, min_severity=minimum)
+            report = _reports(request).report(
+                visit.app, server=server or None, min_severity=minimum
+            )
             names = [s.server.name for s in visit.app.organisation.servers()]
             history = visit.app.watch.findings_history(source="health", open_only=True)
     except CertwardError as exc:
@@ -391,21 +408,28 @@ templates.env.filters["duration"] = duration
 
 
 # -- the renewal wizard ---------------------------------------------------------------------
-def _renewable(visit: Visit) -> list[dict[str, Any]]:
+RENEWAL_CHOICES = 300  # certificates offered by the wizard (those in use, soonest first)
+
+
+def _renewable(request: Request, visit: Visit, selected: str) -> list[dict[str, Any]]:
+    """The certificates in use, soonest expiry first, from the health report's timeline (no
+    second pass over the store); the one asked for is always offered."""
+    report = _reports(request).report(visit.app)
     seen: dict[str, dict[str, Any]] = {}
-    for summary in visit.app.organisation.servers():
-        for view in visit.app.certificates.list_certificates(summary.server.name):
-            if view.status.value == "PendingRequest" or view.not_after is None:
-                continue
-            entry = seen.setdefault(view.thumbprint, {"view": view, "servers": []})
-            entry["servers"].append(summary.server.name)
-    return sorted(seen.values(), key=lambda e: e["view"].not_after)
+    for entry in sorted(report.timeline, key=lambda e: e.not_after):
+        if entry.in_use or entry.thumbprint == selected:
+            found = seen.setdefault(entry.thumbprint, {"entry": entry, "servers": []})
+            found["servers"].append(entry.server)
+    choices = list(seen.values())
+    return [
+        c for i, c in enumerate(choices) if i < RENEWAL_CHOICES or c["entry"].thumbprint == selected
+    ]
 
 
 @router.get("/renewal", response_class=HTMLResponse)
 def renewal(request: Request, visit: Signed, thumbprint: str = "") -> Response:
     with visit.acting():
-        renewable = _renewable(visit)
+        renewable = _renewable(request, visit, thumbprint.upper())
     return _page(request, "renewal.html", visit, step="start", renewable=renewable,
                  selected=thumbprint.upper())  # fmt: skip
 
