@@ -3,6 +3,7 @@ findings' history across runs, retention, expiry notices queued once per channel
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 
@@ -190,3 +191,29 @@ def test_one_scheduler_works_a_store_at_a_time(
     assert {r.name for r in second.run_due()} == {"health"}
     clock.advance(dt.timedelta(minutes=6))  # the second's lease, not renewed, runs out
     assert {r.name for r in first.run_due()} == {"health"}
+
+
+def test_an_observed_servers_certificates_in_use_are_announced_too(
+    watched: tuple[App, MovingClock, dt.datetime],
+) -> None:
+    from certward.model import ObservedCertificate, Server, ServiceSet, StoreName, Thumbprint
+
+    app, clock, _ = watched
+    app.watch.add_channel(webhook_channel("hook", url="http://127.0.0.1:9/none", secret=None))
+    thumb = Thumbprint("C0FFEE" + "0" * 34)
+    observed = ObservedCertificate(
+        "MBX09", StoreName.MY, thumb, "CN=mail.fabrikam.com", "CN=Fabrikam CA",
+        clock.now() - dt.timedelta(days=300), clock.now() + dt.timedelta(days=25),
+        services=ServiceSet.parse("IIS,SMTP"),
+    )  # fmt: skip
+    archived = dataclasses.replace(observed, thumbprint=Thumbprint("AB" * 20), archived=True)
+    with app.store.transaction() as repo:
+        repo.save_server(Server("MBX09", "mbx09.fabrikam.com", observed=True))
+        repo.replace_observed_certificates("MBX09", StoreName.MY, [observed, archived])
+    app.watch.run_job(next(j for j in app.watch.jobs() if j.kind is JobKind.HEALTH))
+    with app.store.transaction() as repo:
+        pending = [n for _, n in repo.pending_notices("hook")]
+    notices = [
+        n for n in pending if n.event == "certificate.expiring" and n.data["server"] == "MBX09"
+    ]
+    assert [(n.data["thumbprint"], n.data["threshold_days"]) for n in notices] == [(thumb, 30)]

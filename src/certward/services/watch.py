@@ -314,10 +314,17 @@ class WatchService:
     def _expiry_notices(self, now: dt.datetime) -> list[Notice]:
         from certward.pki import certinfo
 
-        in_use = []
+        in_use: list[CertificateInUse] = []
         with self._store.transaction() as repo:
             for server in repo.servers():
-                if server.observed:
+                if server.observed:  # as its collection showed it
+                    in_use += [
+                        CertificateInUse(
+                            server.name, c.thumbprint, c.subject, str(c.services), c.not_after
+                        )
+                        for c in repo.observed_certificates(server.name, StoreName.MY)
+                        if c.services and not c.archived
+                    ]
                     continue
                 for record in repo.certificates(server.name, StoreName.MY):
                     if record.der is None or not record.services:

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol
 
-from certward.model import CertificateRecord, Server, StoreName
+from certward.model import CertificateRecord, ObservedCertificate, Server, StoreName
 from certward.model.watch import FindingHistory, JobKind, JobRun, Notice, NotifyChannel, ProbeTarget
 
 
@@ -19,6 +19,9 @@ class WatchRepository(Protocol):
     def certificates(
         self, server: str, store: StoreName | None = None
     ) -> list[CertificateRecord]: ...
+    def observed_certificates(
+        self, server: str, store: StoreName | None = None
+    ) -> list[ObservedCertificate]: ...
     def watch_targets(self) -> list[ProbeTarget]: ...
     def add_watch_target(self, target: ProbeTarget) -> ProbeTarget: ...
     def remove_watch_target(self, which: str) -> ProbeTarget: ...
