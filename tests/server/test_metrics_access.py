@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from certward.compose import App, build_app
 from certward.interfaces.server import WebSettings, create_app
@@ -16,7 +17,7 @@ from certward.interfaces.server.metrics import (
     CertificateSample,
     Observation,
     TargetSample,
-    render,
+    exposition,
 )
 from certward.interfaces.server.settings import is_loopback
 from certward.interfaces.server.watching import probe_samples
@@ -97,15 +98,19 @@ def test_a_probe_run_gives_one_sample_per_endpoint() -> None:
 
 def test_rendered_metrics_carry_their_labels() -> None:
     observation = Observation(
-        certificates=(CertificateSample("EXCH01", "AB" * 20, "CN=mail", "IIS,SMTP", False, NOW),),
+        certificates=(
+            CertificateSample("EXCH01", "AB" * 20, 'CN=m\\a"il', "IIS,SMTP", False, NOW),
+        ),
         findings={("cert.expiring", "warning", "EXCH01"): 2},
         targets=(TargetSample("smtp://x", "x:25", False, "TLSv1.3", 3.5, 100),),
         last_success={"health": NOW},
     )
-    families = {family.name: family for family in render(observation)}
+    text = exposition(observation).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
     (expiry,) = families["certward_certificate_not_after_timestamp_seconds"].samples
     assert expiry.value == NOW.timestamp()
     assert expiry.labels["services"] == "IIS,SMTP"
+    assert expiry.labels["subject"] == 'CN=m\\a"il'  # escaped in the text, read back
     (finding,) = families["certward_findings"].samples
     assert (finding.labels["rule"], finding.value) == ("cert.expiring", 2)
     assert families["certward_probe_success"].samples[0].value == 0

@@ -2,11 +2,11 @@
 
 One scrape reads every server's personal-store certificates in one transaction (observed
 servers' as their dumps showed them); a certificate's subject and NotAfter are read from its
-DER once per thumbprint (a thumbprint names one certificate) and remembered. Findings come
-from the scheduler's last health run when it keeps one, else from a health check of the
-store made at most once per cache period. The whole text is computed at most once per
-``metrics_cache_seconds`` and served again in between. Metric names and labels are the
-contract documented in ``docs/metrics.md``.
+DER once per thumbprint (a thumbprint names one certificate) and remembered. Findings, probe
+results and job times come from the scheduler's run history (no findings before its first
+health run: a scrape never runs the health rules itself). The whole text is computed at
+most once per ``metrics_cache_seconds`` and served again in between. Metric names and
+labels are the contract documented in ``docs/metrics.md``.
 """
 
 from __future__ import annotations
@@ -70,59 +70,46 @@ class Observation:
 
 
 class _Parsed:
-    """Subject and NotAfter of a DER certificate, by thumbprint (bounded)."""
+    """Subject and NotAfter of certificates by thumbprint, read from their DER once."""
 
     def __init__(self, limit: int = 200_000) -> None:
-        self._known: dict[str, tuple[str, dt.datetime]] = {}
+        self.known: dict[str, tuple[str, dt.datetime]] = {}
         self._limit = limit
 
-    def get(self, thumbprint: str, der: bytes) -> tuple[str, dt.datetime]:
-        found = self._known.get(thumbprint)
-        if found is None:
-            from cryptography import x509
+    def learn(self, ders: Mapping[str, bytes]) -> None:
+        from cryptography import x509
 
+        if len(self.known) + len(ders) > self._limit:
+            self.known.clear()
+        for thumbprint, der in ders.items():
             cert = x509.load_der_x509_certificate(der)
-            found = (cert.subject.rfc4514_string(), cert.not_valid_after_utc)
-            if len(self._known) >= self._limit:
-                self._known.clear()
-            self._known[thumbprint] = found
-        return found
+            self.known[thumbprint] = (cert.subject.rfc4514_string(), cert.not_valid_after_utc)
 
 
 def read_certificates(app: App, parsed: _Parsed) -> list[CertificateSample]:
-    """Every server's personal-store certificates (pending requests have no expiry)."""
-    samples: list[CertificateSample] = []
+    """Every server's personal-store certificates (pending requests have no expiry): the
+    index in one query, the DER of certificates not seen before in another."""
     with app.store.transaction() as repo:
-        for server in repo.servers():
-            if server.observed:
-                for seen in repo.observed_certificates(server.name, StoreName.MY):
-                    if seen.archived:
-                        continue
-                    samples.append(
-                        CertificateSample(
-                            server.name,
-                            str(seen.thumbprint),
-                            seen.subject,
-                            ",".join(seen.services.names),
-                            True,
-                            seen.not_after,
-                        )
-                    )
-                continue
-            for record in repo.certificates(server.name, StoreName.MY):
-                if record.der is None:
-                    continue
-                subject, not_after = parsed.get(str(record.thumbprint), record.der)
-                samples.append(
-                    CertificateSample(
-                        server.name,
-                        str(record.thumbprint),
-                        subject,
-                        ",".join(record.services.names),
-                        False,
-                        not_after,
-                    )
-                )
+        index = repo.certificate_index(StoreName.MY)
+        unknown = {str(c.thumbprint) for c in index} - parsed.known.keys()
+        if unknown:
+            parsed.learn({str(t): der for t, der in repo.certificate_ders(unknown).items()})
+        observed = repo.observed_certificate_index(StoreName.MY)
+    samples = []
+    for c in index:
+        known = parsed.known.get(str(c.thumbprint))
+        if known is not None:
+            subject, not_after = known
+            services = ",".join(c.services.names)
+            samples.append(
+                CertificateSample(c.server, str(c.thumbprint), subject, services, False, not_after)
+            )
+    samples += [
+        CertificateSample(
+            o.server, str(o.thumbprint), o.subject, ",".join(o.services.names), True, o.not_after
+        )
+        for o in observed
+    ]
     return samples
 
 
@@ -142,18 +129,39 @@ class OrgCollector(Collector):
         return iter(render(self._observe()))
 
 
-def render(obs: Observation) -> list[Metric]:
-    expiry = GaugeMetricFamily(
-        "certward_certificate_not_after_timestamp_seconds",
-        "When a certificate in a server's personal store expires (NotAfter), Unix seconds.",
-        labels=["server", "thumbprint", "subject", "services", "observed"],
-    )
-    for c in obs.certificates:
-        expiry.add_metric(
-            [c.server, c.thumbprint, c.subject, c.services, "true" if c.observed else "false"],
-            _ts(c.not_after),
+EXPIRY = "certward_certificate_not_after_timestamp_seconds"
+EXPIRY_HELP = "When a certificate in a server's personal store expires (NotAfter), Unix seconds."
+
+
+def _label(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def certificate_text(certificates: Iterable[CertificateSample]) -> bytes:
+    """The expiry family in the text format, written directly: at 20,000 certificates the
+    client library's generic writer (label validation and escaping per sample) is most of
+    a scrape's time."""
+    lines = [f"# HELP {EXPIRY} {EXPIRY_HELP}", f"# TYPE {EXPIRY} gauge"]
+    for c in certificates:
+        lines.append(
+            f'{EXPIRY}{{server="{_label(c.server)}",thumbprint="{_label(c.thumbprint)}",'
+            f'subject="{_label(c.subject)}",services="{_label(c.services)}",'
+            f'observed="{"true" if c.observed else "false"}"}} '
+            f"{_ts(c.not_after)!r}"
         )
-    out: list[Metric] = [expiry]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def exposition(obs: Observation) -> bytes:
+    """The whole ``/metrics`` text of ``obs`` (without the process's own metrics)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(OrgCollector(lambda: obs))
+    return certificate_text(obs.certificates) + generate_latest(registry)
+
+
+def render(obs: Observation) -> list[Metric]:
+    """The metric families other than the certificates' expiry (:func:`certificate_text`)."""
+    out: list[Metric] = []
     if obs.findings is not None:
         findings = GaugeMetricFamily(
             "certward_findings",
@@ -195,7 +203,7 @@ def render(obs: Observation) -> list[Metric]:
     out += [success, version, days, ca_bytes]
     last = GaugeMetricFamily(
         "certward_job_last_success_timestamp_seconds",
-        "When each scheduled job (health, auth, probe:URL) last succeeded, Unix seconds.",
+        "When each scheduled job (health, auth, probe:URL) last ran to a verdict, Unix seconds.",
         labels=["watch_job"],
     )
     for job, when in sorted((obs.last_success or {}).items()):
@@ -216,14 +224,6 @@ def render(obs: Observation) -> list[Metric]:
     took.add_metric([], obs.collect_seconds)
     out.append(took)
     return out
-
-
-def _findings_of(report: Any) -> dict[tuple[str, str, str], int]:
-    counts: dict[tuple[str, str, str], int] = {}
-    for finding in report.findings:
-        key = (finding.rule_id, finding.severity.label, finding.server or "")
-        counts[key] = counts.get(key, 0) + 1
-    return counts
 
 
 WatchReader = Callable[
@@ -255,26 +255,16 @@ class Metrics:
         self._lock = threading.Lock()
         self._text: bytes | None = None
         self._made = 0.0
-        self._findings: tuple[float, dict[tuple[str, str, str], int]] | None = None
         self._observation = Observation()
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(OrgCollector(lambda: self._observation))
         ProcessCollector(registry=self.registry)
         self.computations = 0
 
-    def _health_findings(self, known: FindingCounts | None) -> FindingCounts:
-        if known is not None:
-            return known
-        moment = time.monotonic()
-        if self._findings is None or moment - self._findings[0] > max(self._cache_seconds, 60):
-            self._findings = (moment, _findings_of(self._app.health.check()))
-        return self._findings[1]
-
     def observe(self) -> Observation:
         started = time.perf_counter()
-        known, targets, last = self._watch(self._app)
+        findings, targets, last = self._watch(self._app)
         certificates = read_certificates(self._app, self._parsed)
-        findings = self._health_findings(known)
         return Observation(
             certificates=tuple(certificates),
             findings=findings,
@@ -290,7 +280,9 @@ class Metrics:
         with self._lock:
             if self._text is None or time.monotonic() - self._made >= self._cache_seconds:
                 self._observation = self.observe()
-                self._text = generate_latest(self.registry)
+                self._text = certificate_text(self._observation.certificates) + generate_latest(
+                    self.registry
+                )
                 self._made = time.monotonic()
                 self.computations += 1
             return self._text

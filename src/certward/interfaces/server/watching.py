@@ -23,22 +23,32 @@ def read_watch(
     app: App,
 ) -> tuple[FindingCounts | None, Iterable[TargetSample], Mapping[str, dt.datetime]]:
     """(the open findings by (rule, severity, server) once health has run, else None; each
-    probe target's endpoints as its last run saw them; each job's last successful run)."""
+    probe target's endpoints as its last run saw them; each job's last successful run).
+
+    A successful run is one that reached a verdict (OK, WARNING or CRITICAL: the job ran
+    and judged; a health run that finds critical findings succeeded as a run). UNKNOWN —
+    the prober could not judge, the store was unreadable — is not a success."""
+    from certward.model import CheckStatus
     from certward.model.watch import JobKind
 
     watch = app.watch
-    last = {job: when for job, when in watch.last_successes().items() if when is not None}
-    latest: dict[str, JobRun] = {}
-    for run in watch.runs(JobKind.PROBE, limit=500):  # newest first
-        if run.target is not None and run.target not in latest:
-            latest[run.target] = run
-    targets = [sample for run in latest.values() for sample in probe_samples(run)]
+    last: dict[str, dt.datetime] = {}
+    targets: list[TargetSample] = []
+    for job in watch.jobs():
+        runs = watch.runs(job.kind, target=job.target, limit=10)  # newest first
+        judged = next((r.finished for r in runs if r.status is not CheckStatus.UNKNOWN), None)
+        when = judged or watch.last_success(job.name)
+        if when is not None:
+            last[job.name] = when
+        if job.kind is JobKind.PROBE and runs:
+            targets += probe_samples(runs[0])
     findings: FindingCounts | None = None
-    if "health" in last:
-        findings = {}
+    if JobKind.HEALTH.value in last:
+        counts: dict[tuple[str, str, str], int] = {}
         for f in watch.findings_history(open_only=True):
             key = (f.rule, f.severity, f.server or "")
-            findings[key] = findings.get(key, 0) + 1
+            counts[key] = counts.get(key, 0) + 1
+        findings = counts
     return findings, targets, last
 
 

@@ -1,0 +1,255 @@
+"""``certward web`` at the issue's scale: 1,000 servers with 20 certificates each.
+
+Builds a throw-away store: the demo organisation (its EXCH01 IIS certificate serves the
+console), then the servers and their certificates in bulk through the repository (real
+X.509 certificates, self-signed under one EC key so that 20,000 take seconds, expiries
+spread over two years so health has findings), an admin user and a reader API token. Starts
+the service in its own process with the scheduler's health and auth runs every
+``--every`` seconds (an hour of hourly runs compressed), waits for its first health run, and
+prints the p50/p95 of:
+
+- the console's certificates page of one server (``/servers/NAME``) and its findings page;
+- ``/api/v1/certificates`` (when the API has it; else one server's certificates);
+- ``/metrics``, computed for every request (``metrics_cache_seconds=0``: the worst case;
+  the service caches it for 5 s).
+
+Then the service's resident memory after each of ``--rounds`` scheduled health runs.
+Prints what it measures; asserts nothing. Targets (issue 14): pages and API under 300 ms
+p95, ``/metrics`` under 500 ms, memory flat.
+
+    python benchmarks/web.py [--servers 1000] [--certs 20] [--requests 30] [--rounds 6]
+        [--every 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import os
+import re
+import select
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding
+from cryptography.x509.oid import NameOID
+
+SERVE = """
+import datetime as dt, sys
+from certward.compose import build_app
+from certward.interfaces.server import WebSettings, serve
+from certward.services.watch import Schedule
+
+app = build_app(sys.argv[1])
+every = dt.timedelta(seconds=float(sys.argv[2]))
+app.watch.schedule = Schedule(health=every, auth=every)
+settings = WebSettings(port=0, server="EXCH01", metrics_cache_seconds=0)
+sys.exit(serve(app, settings, say=lambda line: print(line, flush=True)))
+"""
+
+
+def build(db: Path, servers: int, per_server: int) -> tuple[str, str]:
+    """The store; (a reader token's secret, an admin's one-time login code)."""
+    from certward.clock import SystemClock
+    from certward.compose import build_app
+    from certward.model import CertificateRecord, Role, Server, ServiceSet, StoreName
+    from certward.model.access import AccessRole
+    from certward.model.certificates import parse_thumbprint
+    from certward.services.demo import build_demo
+
+    app = build_app(str(db))
+    try:
+        build_demo(app.organisation, app.certificates, app.connectors, app.vdirs, SystemClock())
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        iis_smtp = ServiceSet.parse("IIS,SMTP")
+        started = time.perf_counter()
+        batch = 50
+        for first in range(0, servers, batch):
+            with app.store.transaction() as repo:
+                for n in range(first, min(first + batch, servers)):
+                    name = f"SRV{n:04d}"
+                    repo.save_server(
+                        Server(name, f"{name.lower()}.contoso.com", frozenset({Role.MAILBOX}))
+                    )
+                    for j in range(per_server):
+                        cn = f"{name.lower()}-{j:02d}.contoso.com"
+                        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+                        days = 1 + (n * per_server + j) * 7 % 800
+                        cert = (
+                            x509.CertificateBuilder()
+                            .subject_name(subject)
+                            .issuer_name(subject)
+                            .public_key(key.public_key())
+                            .serial_number(x509.random_serial_number())
+                            .not_valid_before(now - dt.timedelta(days=30))
+                            .not_valid_after(now + dt.timedelta(days=days))
+                            .add_extension(
+                                x509.SubjectAlternativeName([x509.DNSName(cn)]), critical=False
+                            )
+                            .sign(key, hashes.SHA256())
+                        )
+                        der = cert.public_bytes(Encoding.DER)
+                        repo.add_certificate(
+                            CertificateRecord(
+                                server=name,
+                                store=StoreName.MY,
+                                thumbprint=parse_thumbprint(hashlib.sha1(der).hexdigest()),
+                                der=der,
+                                services=iis_smtp if j == 0 else ServiceSet(),
+                                friendly_name=cn,
+                                created_at=now,
+                            )
+                        )
+        took = time.perf_counter() - started
+        print(f"built {servers} servers x {per_server} certificates in {took:.1f} s")
+        app.access.add_user("admin", AccessRole.ADMIN, os.urandom(16).hex())
+        _, token = app.access.create_token(
+            "benchmark", AccessRole.READER, expires_in=None, created_by="benchmark"
+        )
+        code = app.access.one_time_login("admin")
+    finally:
+        app.store.close()
+    return token, code
+
+
+def start(db: Path, every: float) -> tuple[subprocess.Popen[bytes], str]:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("CERTWARD_MASTER_KEY", None)
+    process = subprocess.Popen(
+        [sys.executable, "-c", SERVE, str(db), str(every)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    assert process.stdout is not None
+    fd, seen, deadline = process.stdout.fileno(), b"", time.monotonic() + 120
+    while True:
+        found = re.search(rb"certward web: (https://\S+) ", seen)
+        if found:
+            return process, found.group(1).decode()
+        left = deadline - time.monotonic()
+        if left <= 0 or not select.select([fd], [], [], left)[0]:
+            process.kill()
+            raise SystemExit(f"certward web did not start:\n{seen.decode()}")
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            raise SystemExit(f"certward web exited:\n{seen.decode()}")
+        seen += chunk
+
+
+def rss_kib(pid: int) -> int:
+    found = re.search(r"VmRSS:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
+    return int(found.group(1)) if found else 0
+
+
+def health_runs(client: httpx.Client) -> float | None:
+    """When the last scheduled health run succeeded (from /metrics), or None."""
+    text = client.get("/metrics").text
+    found = re.search(
+        r'certward_job_last_success_timestamp_seconds\{watch_job="health"\} (\S+)', text
+    )
+    return float(found.group(1)) if found else None
+
+
+def wait_health_after(client: httpx.Client, after: float | None, timeout: float) -> float:
+    deadline = time.monotonic() + timeout
+    while True:
+        when = health_runs(client)
+        if when is not None and (after is None or when > after):
+            return when
+        if time.monotonic() > deadline:
+            raise SystemExit("no scheduled health run finished in time")
+        time.sleep(1)  # polling the service's own report, with a deadline
+
+
+def timed(client: httpx.Client, path: str, requests: int) -> tuple[list[float], int]:
+    times = []
+    status = 0
+    for _ in range(requests):
+        began = time.perf_counter()
+        response = client.get(path)
+        times.append((time.perf_counter() - began) * 1000)
+        status = response.status_code
+    return times, status
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--servers", type=int, default=1000)
+    parser.add_argument("--certs", type=int, default=20)
+    parser.add_argument("--requests", type=int, default=30)
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--every", type=float, default=20.0, help="health/auth interval, s")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="certward-web-bench-") as tmp:
+        db = Path(tmp) / "certward.db"
+        os.environ["CERTWARD_DB"] = str(db)
+        token, code = build(db, args.servers, args.certs)
+        process, url = start(db, args.every)
+        print(f"service: {url} (pid {process.pid}), RSS at start {rss_kib(process.pid)} KiB")
+        try:
+            with (
+                httpx.Client(base_url=url, verify=False, trust_env=False, timeout=120) as console,
+                httpx.Client(
+                    base_url=url,
+                    verify=False,
+                    trust_env=False,
+                    timeout=120,
+                    headers={"authorization": f"Bearer {token}"},
+                ) as api,
+            ):
+                began = time.monotonic()
+                last = wait_health_after(api, None, timeout=600)
+                print(
+                    f"first scheduled health run done {time.monotonic() - began:.1f} s after start"
+                )
+                login = console.get(f"/login/one-time?code={code}")
+                print(f"one-time login: {login.status_code}")
+                api_path = "/api/v1/certificates"
+                if api.get(api_path + "?limit=1").status_code == 404:
+                    api_path = "/api/v1/servers/SRV0500/certificates"
+                    print("(no /api/v1/certificates in the API: measuring one server's list)")
+                measured = [
+                    ("console /servers/SRV0500", console, "/servers/SRV0500"),
+                    ("console /findings", console, "/findings"),
+                    (f"API {api_path}", api, api_path),
+                    ("/metrics (uncached)", api, "/metrics"),
+                ]
+                print(f"\n{'request':44} {'status':>6} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
+                for label, client, path in measured:
+                    client.get(path)  # warm
+                    times, status = timed(client, path, args.requests)
+                    print(
+                        f"{label:44} {status:>6} {statistics.median(times):9.1f} "
+                        f"{percentile(times, 95):9.1f} {max(times):9.1f}"
+                    )
+                size = len(api.get("/metrics").content)
+                print(f"/metrics body: {size / 1024:.0f} KiB")
+                print(f"\nRSS over scheduled health runs (every {args.every:g} s):")
+                for round_ in range(1, args.rounds + 1):
+                    last = wait_health_after(api, last, timeout=600)
+                    print(f"  after run {round_}: {rss_kib(process.pid)} KiB")
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+            print(f"service stopped: exit status {process.returncode}")
+
+
+if __name__ == "__main__":
+    main()
