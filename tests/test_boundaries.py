@@ -1,7 +1,7 @@
 """The core speaks the domain; only the interfaces speak the shell.
 
 - No module below ``interfaces`` imports typer or rich, or the web frameworks (FastAPI,
-  Starlette, uvicorn, Jinja2).
+  Starlette, uvicorn, Jinja2) or the metrics client (prometheus-client).
 - No service module holds a command-line flag (``--force``) in any string, and no error
   raised below ``interfaces`` names one in its message: the command line adds the flag as
   a hint (``interfaces/cli/hints.py``), the API will add a problem type.
@@ -25,7 +25,9 @@ REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "certward"
 FLAG = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
 # What only the interfaces may import: the command line's and the web service's frameworks.
-INTERFACE_PACKAGES = ("typer", "rich", "fastapi", "starlette", "uvicorn", "jinja2", "multipart")
+INTERFACE_PACKAGES = (
+    "typer", "rich", "fastapi", "starlette", "uvicorn", "jinja2", "multipart", "prometheus_client",
+)  # fmt: skip
 ERROR_CLASSES = {
     "CertwardError",
     "PkiError",
