@@ -24,6 +24,10 @@ from certward.pki import ca
 from tests.web.conftest import Console, new_context
 
 SignedIn = Callable[..., Page]
+UNNAMED = re.compile(
+    r"^\s*- (?:link|button|textbox|combobox|checkbox|region|table|img|navigation)(?::|\s*\[|$)",
+    re.MULTILINE,
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -273,6 +277,10 @@ def test_no_page_scrolls_sideways(
         expect(page.get_by_role("heading", level=1)).to_be_visible()
         scroll, inner = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
         assert scroll <= inner, f"{path} is {scroll} px wide at {inner} px"
+        if width < 400:  # every control on the page has an accessible name
+            tree = page.locator("body").aria_snapshot()
+            unnamed = UNNAMED.findall(tree)
+            assert not unnamed, (path, unnamed)
 
 
 def test_the_renewal_wizard_goes_straight_to_the_plan_for_a_self_signed_certificate(
