@@ -8,7 +8,7 @@ import binascii
 import datetime as dt
 import hmac
 import threading
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
@@ -35,6 +35,7 @@ SERVICES = ("IIS", "SMTP", "IMAP", "POP", "UM", "UMCallRouter", "Federation")
 TIMELINE_LIMIT = 400  # rows drawn on the glance page; the servers' pages list every one
 SOON_LIMIT = 50  # certificates listed as expiring soon on the glance page
 FINDINGS_PAGE = 100  # findings per page
+REPLY_LIMIT = 1024 * 1024  # bytes of a CA's reply the wizard reads
 
 
 # -- rendering ------------------------------------------------------------------------------
@@ -479,17 +480,26 @@ def _plan_page(
 
 
 @router.post("/renewal/plan", response_class=HTMLResponse)
-async def renewal_plan(
+def renewal_plan(
     request: Request,
     visit: Signed,
     thumbprint: Annotated[str, Form()],
     reply: Annotated[UploadFile, File()],
     csrf: Csrf = "",
 ) -> Response:
-    data = await reply.read()
-    name = Path(reply.filename or "reply.p7b").name
+    """The plan for the CA's reply (a sync handler: the service runs in the thread pool,
+    not on the event loop; the upload is already spooled, so ``file.read`` does not wait
+    on the network)."""
+    data = reply.file.read(REPLY_LIMIT + 1)
+    name = PureWindowsPath(reply.filename or "reply.p7b").name
     try:
         visit.check(csrf, AccessRole.OPERATOR)
+        if len(data) > REPLY_LIMIT:
+            raise Refused(
+                f"{name} is larger than {REPLY_LIMIT // 1024} KiB: not a CA's reply",
+                code="web.reply_too_large",
+                status=413,
+            )
         with visit.acting():
             plan = visit.app.renewal.plan(Thumbprint(thumbprint.upper()), reply=(data, name))
     except (CertwardError, Refused) as exc:
