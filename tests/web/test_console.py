@@ -220,6 +220,11 @@ def test_a_reader_is_refused_an_operator_action(signed_in: SignedIn, console: Co
     expect(alert).to_contain_text("access.denied")
     after = console.app.certificates.show_certificate("EXCH01", Thumbprint(console.webmail))
     assert "POP" not in after.services.names
+    # A coded error is a message on the page: what is wrong and its code.
+    answer = page.goto(console.url + "/servers/EXCH09")
+    assert answer is not None and answer.status == 404
+    expect(page.get_by_role("alert")).to_contain_text("EXCH09")
+    expect(page.get_by_role("alert")).to_contain_text("server.not_found")
 
 
 def test_an_operator_answers_the_default_smtp_question(
