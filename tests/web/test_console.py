@@ -85,6 +85,8 @@ def test_sign_in_shows_the_organisation_at_a_glance(browser: Browser, console: C
     soon = page.get_by_role("region", name="Expiring within 60 days")
     expect(soon.get_by_role("link", name="CN=imap.contoso.com")).to_be_visible()
     expect(page.get_by_role("img", name=re.compile("Expiry timeline of"))).to_be_visible()
+    again = page.request.get(console.url + "/")
+    assert again.status == 200 and again.headers["cache-control"] == "no-store"
     cookie = next(c for c in context.cookies() if c["name"] == "certward_session")
     assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, True, "Strict")
     # Signing out ends the session: the console asks for a login again.

@@ -47,7 +47,9 @@ def _page(
     **context: Any,
 ) -> HTMLResponse:
     context.update(request=request, visit=visit, now=_now(visit))
-    return templates.TemplateResponse(request, template, context, status_code=status)
+    response = templates.TemplateResponse(request, template, context, status_code=status)
+    response.headers["cache-control"] = "no-store"  # pages carry the session's CSRF token
+    return response
 
 
 def _reports(request: Request) -> HealthReports:
