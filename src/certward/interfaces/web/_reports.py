@@ -1,11 +1,13 @@
-"""The health reports behind the glance and findings pages, computed once per change to the
-store rather than once per request: a check of an organisation of 20,000 certificates takes
-seconds, a page must not.
+"""The health reports behind the glance, findings and renewal pages, computed once per change
+to the store rather than once per request: a check of an organisation of 20,000
+certificates takes seconds, a page must not.
 
-The store's version is its newest audit entry (every changing transaction writes one); a
-report is reused while that is unchanged and the report is younger than ``max_age`` (the
-days left move with the clock). One computation per key at a time: concurrent requests for
-the same report wait for it instead of repeating it.
+The store's version is its newest audit entry (every changing transaction writes one). A
+report made at the current version is served as it is; once it is older than ``max_age``
+(the days left move with the clock) it is still served while a fresh one is made in the
+background. After a change the next page waits for a new report: what it shows must include
+the change. One computation per key at a time: concurrent requests wait for it instead of
+repeating it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ if TYPE_CHECKING:
     from certward.compose import App
     from certward.health.engine import HealthReport
 
-MAX_AGE = 60.0  # seconds a report is shown while the store is unchanged
+MAX_AGE = 60.0  # seconds before a report of an unchanged store is made again
 
 Key = tuple[str | None, Severity]
 
@@ -42,27 +44,70 @@ class HealthReports:
         self._monotonic = monotonic
         self._cached: dict[Key, _Cached] = {}
         self._locks: dict[Key, threading.Lock] = {}
+        self._refreshing: dict[Key, threading.Thread] = {}
         self._guard = threading.Lock()
 
     def report(
         self, app: App, *, server: str | None = None, min_severity: Severity = Severity.INFO
     ) -> HealthReport:
         key = (server.casefold() if server else None, min_severity)
+        version = _version(app)
+        cached = self._cached.get(key)
+        if cached is not None and cached.version == version:
+            if self._monotonic() - cached.made >= self._max_age:
+                self._refresh_later(app, key, server, min_severity, version)
+            return cached.report
+        return self._make(app, key, server, min_severity, version)
+
+    def settle(self, timeout: float) -> None:
+        """Wait for the background refreshes started so far (tests; shutting down)."""
+        with self._guard:
+            threads = list(self._refreshing.values())
+        for thread in threads:
+            thread.join(timeout)
+
+    def _make(
+        self,
+        app: App,
+        key: Key,
+        server: str | None,
+        min_severity: Severity,
+        version: int | None,
+    ) -> HealthReport:
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            version = _version(app)
-            cached = self._cached.get(key)
-            now = self._monotonic()
+            cached = self._cached.get(key)  # made by another request meanwhile?
             if (
                 cached is not None
                 and cached.version == version
-                and now - cached.made < self._max_age
+                and self._monotonic() - cached.made < self._max_age
             ):
                 return cached.report
             report = app.health.check(server=server, min_severity=min_severity)
             self._cached[key] = _Cached(version, self._monotonic(), report)
             return report
+
+    def _refresh_later(
+        self,
+        app: App,
+        key: Key,
+        server: str | None,
+        min_severity: Severity,
+        version: int | None,
+    ) -> None:
+        with self._guard:
+            running = self._refreshing.get(key)
+            if running is not None and running.is_alive():
+                return
+            thread = threading.Thread(
+                target=self._make,
+                args=(app, key, server, min_severity, version),
+                name="console-health-refresh",
+                daemon=True,
+            )
+            self._refreshing[key] = thread
+            thread.start()
 
 
 def _version(app: App) -> int | None:
