@@ -31,6 +31,15 @@ def check_output(path: Path | None, *, force: bool) -> None:
     _refuse_own_file(path, target)
     if not force and os.path.lexists(target):
         raise OUTPUT_EXISTS(f"{path}: the file exists; it was left as it was", file=str(path))
+    _require_directory(path, target)
+
+
+def _require_directory(path: Path, target: Path) -> None:
+    """An output's directory must exist: found before the work, nothing is done (or
+    audited, as a key export is) for a file that could not be written."""
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise INPUT_INVALID(f"{path}: directory {directory} does not exist")
 
 
 def read_file(path: Path) -> bytes:
@@ -70,9 +79,7 @@ def write_file(path: Path, data: bytes, *, private: bool = False, force: bool = 
     ``force``; the store's own database, journal and key files never. ``private`` files
     (keys) are 0600 from their creation, before any byte goes in."""
     target = path.expanduser()
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise INPUT_INVALID(f"{path}: directory {directory} does not exist")
+    _require_directory(path, target)
     _refuse_own_file(path, target)
     try:
         write_atomically(target, data, mode=0o600 if private else default_mode(), replace=force)
