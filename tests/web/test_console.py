@@ -195,7 +195,7 @@ def test_a_forged_post_is_refused(signed_in: SignedIn, console: Console) -> None
     for form in ({"services": "POP", "csrf": "forged"}, {"services": "POP"}):
         answer = page.request.post(url, form=form)
         assert answer.status == 403
-        assert "web.csrf_invalid" in answer.text()
+        assert "console.csrf_invalid" in answer.text()
     # Without the session cookie the post goes nowhere but the login page.
     stranger = new_context(page.context.browser)  # type: ignore[arg-type]
     answer = stranger.request.post(url, form={"services": "POP"}, max_redirects=0)
@@ -205,7 +205,7 @@ def test_a_forged_post_is_refused(signed_in: SignedIn, console: Console) -> None
     login = {"name": "admin", "password": "admin-console-pass-1", "csrf": "forged"}
     answer = stranger.request.post(console.url + "/login", form=login, max_redirects=0)
     assert answer.status == 403
-    assert "web.csrf_invalid" in answer.text()
+    assert "console.csrf_invalid" in answer.text()
     assert not [c for c in stranger.cookies() if c["name"] == "certward_session"]
     stranger.close()
     after = console.app.certificates.show_certificate("EXCH01", Thumbprint(console.webmail))

@@ -13,6 +13,7 @@ from certward.codes import (  # noqa: F401  (each module registers its codes)
     clixml,
     collection,
     connectors,
+    console,
     edge,
     endpoints,
     general,

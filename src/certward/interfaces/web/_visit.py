@@ -12,6 +12,8 @@ from urllib.parse import quote
 
 from fastapi import HTTPException, Request, Response
 
+from certward.codes.console import CONSOLE_CSRF_INVALID
+from certward.errors import ErrorCode
 from certward.model.access import AccessRole, Channel, Principal
 from certward.model.audit import Actor, acting
 
@@ -26,10 +28,10 @@ class Refused(Exception):
     """A console request refused by the console itself (not by a service): the message shown
     on the page, a code like the services' and the HTTP status."""
 
-    def __init__(self, message: str, *, code: str, status: int) -> None:
+    def __init__(self, message: str, *, code: ErrorCode, status: int) -> None:
         super().__init__(message)
         self.message = message
-        self.code = code
+        self.code = code.id
         self.status = status
 
 
@@ -71,7 +73,7 @@ class Visit:
             raise Refused(
                 "the form's security token does not match this session; reload the page "
                 "and send the form again",
-                code="web.csrf_invalid",
+                code=CONSOLE_CSRF_INVALID,
                 status=403,
             )
         if needed is not None:

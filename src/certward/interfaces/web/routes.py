@@ -15,6 +15,11 @@ from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from certward.codes.console import (
+    CONSOLE_CSRF_INVALID,
+    CONSOLE_REPLY_INVALID,
+    CONSOLE_REPLY_TOO_LARGE,
+)
 from certward.errors import CertwardError, ConfirmationRequired, NotFoundError
 from certward.health.findings import Finding, Severity
 from certward.interfaces.web import _visit
@@ -129,7 +134,7 @@ def login(
             token=fresh,
             error={
                 "message": "the login form's security token does not match; send it again",
-                "code": "web.csrf_invalid",
+                "code": CONSOLE_CSRF_INVALID.id,
             },
         )
         _visit.set_login_cookie(response, fresh)
@@ -499,7 +504,7 @@ def renewal_plan(
         if len(data) > REPLY_LIMIT:
             raise Refused(
                 f"{name} is larger than {REPLY_LIMIT // 1024} KiB: not a CA's reply",
-                code="web.reply_too_large",
+                code=CONSOLE_REPLY_TOO_LARGE,
                 status=413,
             )
         with visit.acting():
@@ -528,7 +533,7 @@ def renewal_apply(
         except binascii.Error:
             raise Refused(
                 "the plan's reply did not come back intact; upload the CA's reply again",
-                code="web.reply_invalid",
+                code=CONSOLE_REPLY_INVALID,
                 status=400,
             ) from None
         with visit.acting():
