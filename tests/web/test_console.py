@@ -188,6 +188,23 @@ def test_a_finding_with_its_evidence_and_both_fixes(signed_in: SignedIn, console
     expect(row.get_by_role("heading", name="Fix with Exchange Management Shell")).to_be_visible()
 
 
+def test_a_probe_target_with_its_stage_matrix_and_history(
+    signed_in: SignedIn, console: Console
+) -> None:
+    target = console.url  # the console itself: a real HTTPS endpoint
+    console.app.watch.add_target(target, "1h", timeout=5)
+    console.app.watch.run_job(Job(JobKind.PROBE, dt.timedelta(hours=1), target))
+    page = signed_in("reader")
+    page.goto(console.url + "/targets")
+    expect(page.get_by_role("heading", name=target, exact=True)).to_be_visible()
+    matrix = page.get_by_role("region", name=f"Stages of the latest run of {target}")
+    expect(matrix.get_by_role("columnheader").first).to_have_text("Endpoint")
+    expect(matrix.get_by_role("columnheader", name="connect")).to_be_visible()
+    expect(matrix.get_by_role("row").nth(1)).to_contain_text("ok")
+    history = page.get_by_role("region", name=f"Run history of {target}")
+    expect(history.get_by_role("row")).to_have_count(2)
+
+
 def test_a_forged_post_is_refused(signed_in: SignedIn, console: Console) -> None:
     page = signed_in("admin")
     url = _details_url(console, "EXCH01", console.webmail) + "/enable"
@@ -351,20 +368,3 @@ def test_the_renewal_wizard_end_to_end_and_its_audit_entry(
     entry = page.get_by_role("row").filter(has_text="POST /renewal/apply")
     expect(entry.first).to_contain_text("web")
     expect(entry.first).to_contain_text(renewed[0].thumbprint)
-
-
-def test_a_probe_target_with_its_stage_matrix_and_history(
-    signed_in: SignedIn, console: Console
-) -> None:
-    target = console.url  # the console itself: a real HTTPS endpoint
-    console.app.watch.add_target(target, "1h", timeout=5)
-    console.app.watch.run_job(Job(JobKind.PROBE, dt.timedelta(hours=1), target))
-    page = signed_in("reader")
-    page.goto(console.url + "/targets")
-    expect(page.get_by_role("heading", name=target, exact=True)).to_be_visible()
-    matrix = page.get_by_role("region", name=f"Stages of the latest run of {target}")
-    expect(matrix.get_by_role("columnheader").first).to_have_text("Endpoint")
-    expect(matrix.get_by_role("columnheader", name="connect")).to_be_visible()
-    expect(matrix.get_by_role("row").nth(1)).to_contain_text("ok")
-    history = page.get_by_role("region", name=f"Run history of {target}")
-    expect(history.get_by_role("row")).to_have_count(2)
