@@ -444,7 +444,7 @@ def renewal(request: Request, visit: Signed, thumbprint: str = "") -> Response:
 
 @router.post("/renewal/start", response_class=HTMLResponse)
 def renewal_start(
-    request: Request, visit: Signed, thumbprint: Annotated[str, Form()], csrf: Csrf = ""
+    request: Request, visit: Signed, thumbprint: Annotated[str, Form()] = "", csrf: Csrf = ""
 ) -> Response:
     requests: list[bytes] = []
     try:
@@ -490,8 +490,8 @@ def _plan_page(
 def renewal_plan(
     request: Request,
     visit: Signed,
-    thumbprint: Annotated[str, Form()],
     reply: Annotated[UploadFile, File()],
+    thumbprint: Annotated[str, Form()] = "",
     csrf: Csrf = "",
 ) -> Response:
     """The plan for the CA's reply (a sync handler: the service runs in the thread pool,
@@ -518,7 +518,7 @@ def renewal_plan(
 def renewal_apply(
     request: Request,
     visit: Signed,
-    thumbprint: Annotated[str, Form()],
+    thumbprint: Annotated[str, Form()] = "",
     csrf: Csrf = "",
     reply_data: Annotated[str, Form()] = "",
     reply_name: Annotated[str, Form()] = "",
