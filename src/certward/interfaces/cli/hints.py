@@ -36,6 +36,12 @@ HINTS: dict[str, str] = {
     ),
     "renewal.reply_differs": "import it with 'certward cert import' instead",
     "renewal.no_request": "run 'certward renew start' first",
+    # -- web ----------------------------------------------------------------------------------
+    "web.no_iis_certificate": (
+        "enable one with 'certward cert enable THUMBPRINT --server {server} --services IIS'"
+    ),
+    "web.no_server": "pass --server NAME, or enable a certificate for IIS on a server",
+    "web.listen_failed": "choose another --port or --host",
     # -- watch --------------------------------------------------------------------------------
     "watch.target_not_found": "see 'certward target list'",
     "watch.channel_not_found": "see 'certward notify list'",
