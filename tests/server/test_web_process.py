@@ -29,6 +29,9 @@ def _iis_thumbprint(db: Path, server: str = "EXCH01") -> str:
     return iis.thumbprint
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
 def _copy_store(db: Path, into: Path) -> None:
     """The store's files (database, its WAL, the key file) copied into ``into``."""
     for path in db.parent.iterdir():
@@ -162,6 +165,7 @@ def test_openapi_prints_the_api_document() -> None:
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+    assert done.stdout == (REPO / "docs" / "openapi.json").read_text(encoding="utf-8")
     document = json.loads(done.stdout)
     assert document["openapi"].startswith("3.")
     assert any(path.startswith("/api/v1/") for path in document["paths"])

@@ -3,7 +3,6 @@ scheduler of checks, probes and notifications."""
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import TYPE_CHECKING, Annotated
 
@@ -52,9 +51,9 @@ def web(
     HTTPS, with the IIS certificate certward holds for the server; run the scheduled checks.
     Stops cleanly on Ctrl+C or SIGTERM."""
     if openapi:
-        from certward.interfaces.server.app import openapi_document
+        from certward.interfaces.api.openapi import render
 
-        typer.echo(json.dumps(openapi_document(), indent=2, ensure_ascii=False))
+        typer.echo(render(), nl=False)  # docs/openapi.json's bytes
         return
     from certward.interfaces.server import WebSettings, serve
 

@@ -137,11 +137,6 @@ def _routes(lifespan: Any = None) -> FastAPI:
     return fastapi_app
 
 
-def openapi_document() -> dict[str, Any]:
-    """The OpenAPI document of the service's routes (``certward web --openapi``)."""
-    return _routes().openapi()
-
-
 def create_app(
     app: App, settings: WebSettings | None = None, *, tls: LiveTls | None = None
 ) -> FastAPI:
