@@ -69,6 +69,5 @@ EXPIRY_INVALID = code(
 LAST_ADMIN = code(
     "access.last_admin",
     StoreError,
-    "The change would leave no enabled admin user; certward keeps at least one once one "
-    "exists.",
+    "The change would leave no enabled admin user; certward keeps at least one once one exists.",
 )
