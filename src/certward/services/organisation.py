@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from cryptography import x509
 
@@ -47,6 +48,22 @@ from certward.services.ports import UnitOfWork
 class ServerSummary:
     server: Server
     certificate_count: int
+
+    def to_json(self) -> dict[str, Any]:
+        """The server as ``server list --json`` and the REST API show it."""
+        server = self.server
+        return {
+            "name": server.name,
+            "fqdn": server.fqdn,
+            "roles": sorted(role.value for role in server.roles),
+            "version": int(server.version),
+            "default_smtp_thumbprint": server.default_smtp_thumbprint,
+            "tls_min_version": server.tls_min_version,
+            "tls_max_version": server.tls_max_version,
+            "send_trusted_issuer_list": server.send_trusted_issuer_list,
+            "certificate_count": self.certificate_count,
+            "observed": server.observed,
+        }
 
 
 class OrganisationService:

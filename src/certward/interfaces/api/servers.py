@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 
@@ -19,6 +19,7 @@ from certward.interfaces.api.problems import problem_responses
 from certward.interfaces.api.security import ADMIN, OPERATOR, READER, certward_app
 from certward.model import Password, StoreName
 from certward.model.access import Principal
+from certward.services.organisation import ServerSummary
 
 router = APIRouter()
 AppDep = Annotated[App, Depends(certward_app)]
@@ -26,29 +27,11 @@ READ = problem_responses(401, 404, 422, 503)
 CHANGE = problem_responses(400, 401, 403, 404, 409, 422, 503)
 
 
-def server_json(server: Any, count: int) -> dict[str, Any]:
-    return {
-        "name": server.name,
-        "fqdn": server.fqdn,
-        "roles": sorted(role.value for role in server.roles),
-        "version": int(server.version),
-        "default_smtp_thumbprint": server.default_smtp_thumbprint,
-        "tls_min_version": server.tls_min_version,
-        "tls_max_version": server.tls_max_version,
-        "send_trusted_issuer_list": server.send_trusted_issuer_list,
-        "certificate_count": count,
-        "observed": server.observed,
-    }
-
-
 # -- servers -----------------------------------------------------------------------------------
 @router.get("/servers", tags=["servers"], responses=READ)
 def list_servers(app: AppDep, _: Principal = READER) -> list[schemas.ServerOut]:
     """The organisation's servers."""
-    return [
-        schemas.ServerOut.model_validate(server_json(s.server, s.certificate_count))
-        for s in app.organisation.servers()
-    ]
+    return [schemas.ServerOut.model_validate(s.to_json()) for s in app.organisation.servers()]
 
 
 @router.get("/servers/{server}", tags=["servers"], responses=READ)
@@ -56,7 +39,7 @@ def show_server(server: str, app: AppDep, _: Principal = READER) -> schemas.Serv
     """One server."""
     found = app.organisation.server(server)
     count = len(app.certificates.list_certificates(found.name))
-    return schemas.ServerOut.model_validate(server_json(found, count))
+    return schemas.ServerOut.model_validate(ServerSummary(found, count).to_json())
 
 
 # -- certificates ------------------------------------------------------------------------------

@@ -193,7 +193,7 @@ def _inventory(application: App, as_json: bool) -> None:
         render.print_json(
             [
                 {
-                    **_server_json(summary.server, summary.certificate_count),
+                    **summary.to_json(),
                     "certificates": [
                         v.to_json() for v in certificates.list_certificates(summary.server.name)
                     ],
@@ -244,19 +244,6 @@ def org_show(db: DbOpt = None, as_json: JsonOpt = False) -> None:
 
 
 # -- server -----------------------------------------------------------------------------------
-def _server_json(server: Any, count: int) -> dict[str, Any]:
-    return {
-        "name": server.name,
-        "fqdn": server.fqdn,
-        "roles": sorted(role.value for role in server.roles),
-        "version": int(server.version),
-        "default_smtp_thumbprint": server.default_smtp_thumbprint,
-        "tls_min_version": server.tls_min_version,
-        "tls_max_version": server.tls_max_version,
-        "send_trusted_issuer_list": server.send_trusted_issuer_list,
-        "certificate_count": count,
-        "observed": server.observed,
-    }
 
 
 @server_app.command("add")
@@ -323,7 +310,7 @@ def server_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """The organisation's servers."""
     summaries = open_app(db).organisation.servers()
     if as_json:
-        render.print_json([_server_json(s.server, s.certificate_count) for s in summaries])
+        render.print_json([s.to_json() for s in summaries])
         return
     rows = [
         [
@@ -358,7 +345,10 @@ def server_show(
     """One server."""
     application = open_app(db)
     server = application.organisation.server(name)
-    data = _server_json(server, len(application.certificates.list_certificates(server.name)))
+    from certward.services.organisation import ServerSummary
+
+    count = len(application.certificates.list_certificates(server.name))
+    data = ServerSummary(server, count).to_json()
     if as_json:
         render.print_json(data)
     else:
