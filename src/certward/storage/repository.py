@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import types
 from sqlalchemy import create_engine, event, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
-from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, selectinload, sessionmaker
 
 from certward.codes.certificates import (
     CERTIFICATE_EXISTS,
@@ -501,7 +501,13 @@ class Repository(AccessRepository, WatchRepository, InventoryRepository):
     # -- certificates ---------------------------------------------------------------------
     def certificates(self, server: str, store: StoreName | None = None) -> list[CertificateRecord]:
         server_row = self._server_row(server)
-        query = select(CertificateRow).where(CertificateRow.server_id == server_row.id)
+        query = (
+            select(CertificateRow)
+            .where(CertificateRow.server_id == server_row.id)
+            # whether each has a key, in one more query (not one per certificate), without
+            # loading the sealed keys themselves
+            .options(selectinload(CertificateRow.private_key).load_only(PrivateKeyRow.id))
+        )
         if store is not None:
             query = query.where(CertificateRow.store == store.value)
         rows = self._session.scalars(query.order_by(CertificateRow.id))
