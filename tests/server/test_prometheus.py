@@ -90,7 +90,9 @@ scrape_configs:
                 assert process.poll() is None, (tmp_path / "prometheus.log").read_text()
                 assert time.monotonic() < deadline, (tmp_path / "prometheus.log").read_text()
                 try:
-                    answer = client.get("/api/v1/query", params={"query": query}).json()
+                    response = client.get("/api/v1/query", params={"query": query})
+                    # while its storage opens, Prometheus answers 503 in plain text
+                    answer = response.json() if response.status_code == 200 else {}
                 except httpx.TransportError:
                     answer = {}  # not listening yet
                 result = answer.get("data", {}).get("result", [])
