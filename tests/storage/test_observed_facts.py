@@ -86,6 +86,8 @@ def test_facts_and_certificate_columns_round_trip(database_url: str) -> None:
         repo.save_observed_organisation(org_facts)
     with app.store.transaction() as repo:
         assert repo.observed_certificates("exch01") == [cert]
+        assert repo.certificate_counts(StoreName.MY) == {"exch01": 1}  # counted by the database
+        assert repo.certificate_counts(StoreName.ROOT) == {}
         assert repo.observed_facts("EXCH01") == _facts()
         assert repo.observed_organisation() == org_facts
         repo.save_observed_facts(ObservedFacts("EXCH01"))  # a newer collection replaces it

@@ -192,13 +192,9 @@ class OrganisationService:
 
     def servers(self) -> list[ServerSummary]:
         with self._uow.transaction() as repo:
+            counts = repo.certificate_counts(StoreName.MY)
             return [
-                ServerSummary(
-                    server,
-                    len(repo.observed_certificates(server.name, StoreName.MY))
-                    if server.observed
-                    else len(repo.certificates(server.name, StoreName.MY)),
-                )
+                ServerSummary(server, counts.get(server.name.lower(), 0))
                 for server in repo.servers()
             ]
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from cryptography.hazmat.primitives.asymmetric import types
-from sqlalchemy import create_engine, event, select, update
+from sqlalchemy import create_engine, event, func, select, update
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import ORMExecuteState, Session, selectinload, sessionmaker
@@ -284,6 +284,21 @@ class Repository(AccessRepository, WatchRepository, InventoryRepository):
         row.external_url = vdir.external_url
         row.require_ssl = vdir.require_ssl
         self._session.flush()
+
+    def certificate_counts(self, store: StoreName) -> dict[str, int]:
+        """How many certificates each server has in ``store`` (lower-case server name ->
+        count; observed servers' as their dumps showed), counted by the database."""
+        counts: dict[str, int] = {}
+        for table in (CertificateRow, ObservedCertificateRow):
+            rows = self._session.execute(
+                select(ServerRow.name_key, func.count(table.id))
+                .join(table, table.server_id == ServerRow.id)
+                .where(table.store == store.value)
+                .group_by(ServerRow.name_key)
+            )
+            for name_key, count in rows:
+                counts[name_key] = counts.get(name_key, 0) + int(count)
+        return counts
 
     # -- observed servers' certificates ------------------------------------------------------
     def observed_certificates(
