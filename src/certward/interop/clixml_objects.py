@@ -34,8 +34,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 from certward.codes.clixml import (
     CLIXML_UNRECOGNISED,
@@ -436,30 +435,6 @@ def _key_algorithm(cert: x509.Certificate) -> str | None:
     return None
 
 
-def _self_signed(cert: x509.Certificate, checked: bool) -> bool:
-    """``certinfo.is_self_signed``, and for a self-issued certificate it could not check
-    (``verify_directly_issued_by`` refuses SHA-1, which Exchange's own self-signed
-    certificates use) the signature checked with the certificate's own key."""
-    if checked or cert.issuer != cert.subject:
-        return checked
-    key = cert.public_key()
-    hash_algorithm = cert.signature_hash_algorithm
-    if hash_algorithm is None:
-        return False
-    try:
-        if isinstance(key, rsa.RSAPublicKey):
-            key.verify(
-                cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hash_algorithm
-            )
-        elif isinstance(key, ec.EllipticCurvePublicKey):
-            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hash_algorithm))
-        else:
-            return False
-    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-        return False
-    return True
-
-
 def _certificate(obj: ClixmlObject, where: _Where, *, exchange: bool) -> ExchangeCertificateEntry:
     raw = obj.get("RawData")
     if raw is None:
@@ -470,7 +445,6 @@ def _certificate(obj: ClixmlObject, where: _Where, *, exchange: bool) -> Exchang
         cert = x509.load_der_x509_certificate(raw)
         facts = certinfo.facts(cert)
         algorithm = _key_algorithm(cert)
-        self_signed_by_key = _self_signed(cert, facts.is_self_signed)
     except (ValueError, TypeError, CertwardError) as exc:
         detail = exc.message if isinstance(exc, CertwardError) else str(exc).splitlines()[0]
         raise where.invalid("RawData", f"not a DER certificate ({detail[:160]})") from None
@@ -498,7 +472,7 @@ def _certificate(obj: ClixmlObject, where: _Where, *, exchange: bool) -> Exchang
         services=services or ServiceSet(),
         status=_str(obj, "Status"),
         has_private_key=_bool(obj, "HasPrivateKey", where),
-        is_self_signed=self_signed_by_key if self_signed is None else self_signed,
+        is_self_signed=facts.is_self_signed if self_signed is None else self_signed,
         public_key_size=facts.public_key_size,
         certificate_domains=tuple(domains),
         root_ca_type=_str(obj, "RootCAType"),
