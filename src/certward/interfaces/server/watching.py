@@ -28,20 +28,16 @@ def read_watch(
     A successful run is one that reached a verdict (OK, WARNING or CRITICAL: the job ran
     and judged; a health run that finds critical findings succeeded as a run). UNKNOWN —
     the prober could not judge, the store was unreadable — is not a success."""
-    from certward.model import CheckStatus
     from certward.model.watch import JobKind
 
     watch = app.watch
-    last: dict[str, dt.datetime] = {}
+    last = {name: when for name, when in watch.last_successes().items() if when is not None}
     targets: list[TargetSample] = []
     for job in watch.jobs():
-        runs = watch.runs(job.kind, target=job.target, limit=10)  # newest first
-        judged = next((r.finished for r in runs if r.status is not CheckStatus.UNKNOWN), None)
-        when = judged or watch.last_success(job.name)
-        if when is not None:
-            last[job.name] = when
-        if job.kind is JobKind.PROBE and runs:
-            targets += probe_samples(runs[0])
+        if job.kind is JobKind.PROBE:
+            latest = watch.runs(job.kind, target=job.target, limit=1)  # newest first
+            if latest:
+                targets += probe_samples(latest[0])
     findings: FindingCounts | None = None
     if JobKind.HEALTH.value in last:
         counts: dict[tuple[str, str, str], int] = {}
