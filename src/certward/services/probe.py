@@ -169,3 +169,22 @@ def run_probes(
         raise PROBE_INCOMPLETE(f"the prober failed on {said}", targets=[name for name, _ in faults])
     endpoints = [r for r in reports if r is not None] + mx_reports
     return endpoints, [d for d in domain_reports if d is not None]
+
+
+def probe_document(
+    reports: Sequence[EndpointReport], domain_reports: Sequence[DomainReport]
+) -> dict[str, Any]:
+    """The report as ``certward probe --json`` prints it and the API returns it
+    (docs/probe-schema.json): each endpoint's and domain's report with its verdict."""
+    from certward.probe import verdict
+    from certward.probe.report import SCHEMA_VERSION
+
+    def judged(data: dict[str, Any], found: verdict.Verdict) -> dict[str, Any]:
+        return {**data, "status": found.status.name, "status_reasons": list(found.reasons)}
+
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "status": verdict.run(reports, domain_reports).name,
+        "targets": [judged(r.to_json(), verdict.endpoint(r)) for r in reports],
+        "domains": [judged(d.to_json(), verdict.domain(d)) for d in domain_reports],
+    }

@@ -38,9 +38,7 @@ def _probe(targets: list[str], timeout: float) -> dict[str, Any]:
 
 def _run(targets: list[str], timeout: float) -> dict[str, Any]:
     from certward.clock import SystemClock
-    from certward.probe import verdict
-    from certward.probe.report import SCHEMA_VERSION
-    from certward.services.probe import load_roots, run_probes, split_targets
+    from certward.services.probe import load_roots, probe_document, run_probes, split_targets
 
     parsed, domains = split_targets(targets, None)
     reports, domain_reports = run_probes(
@@ -51,13 +49,4 @@ def _run(targets: list[str], timeout: float) -> dict[str, Any]:
         concurrency=4,
         domains=domains,
     )
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "status": verdict.run(reports, domain_reports).name,
-        "targets": [_judged(r.to_json(), verdict.endpoint(r)) for r in reports],
-        "domains": [_judged(d.to_json(), verdict.domain(d)) for d in domain_reports],
-    }
-
-
-def _judged(data: dict[str, Any], judged: Any) -> dict[str, Any]:
-    return {**data, "status": judged.status.name, "status_reasons": list(judged.reasons)}
+    return probe_document(reports, domain_reports)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import Progress
@@ -105,14 +105,13 @@ def _probe(
 ) -> verdict.Status:
     from certward.clock import SystemClock
     from certward.probe import html, verdict
-    from certward.probe.report import SCHEMA_VERSION
     from certward.probe.targets import (
         DnsOptions,
         parse_connect_to,
         parse_resolver,
         parse_server_name,
     )
-    from certward.services.probe import load_roots, run_probes, split_targets
+    from certward.services.probe import load_roots, probe_document, run_probes, split_targets
 
     inputs.check_output(html_file, force=force_out)
     overrides = dict(parse_connect_to(text) for text in connect_to)
@@ -135,14 +134,7 @@ def _probe(
         page = html.render(reports, domain_reports, when=SystemClock().now().isoformat())
         inputs.write_file(html_file, page.encode(), force=force_out)
     if as_json:
-        render.print_json(
-            {
-                "schema_version": SCHEMA_VERSION,
-                "status": status.name,
-                "targets": [_judged(r.to_json(), verdict.endpoint(r)) for r in reports],
-                "domains": [_judged(d.to_json(), verdict.domain(d)) for d in domain_reports],
-            }
-        )
+        render.print_json(probe_document(reports, domain_reports))
     else:
         for domain in domain_reports:
             _print_domain(domain)
@@ -151,10 +143,6 @@ def _probe(
         for report in reports:
             _print(report, stage_table=len(reports) == 1)
     return status
-
-
-def _judged(data: dict[str, Any], judged: verdict.Verdict) -> dict[str, Any]:
-    return {**data, "status": judged.status.name, "status_reasons": list(judged.reasons)}
 
 
 def _print_domain(domain: DomainReport) -> None:
