@@ -259,4 +259,10 @@ class GenerationRow(Base):
 
 
 # The tables of other areas, on the same Base (imported here so Base.metadata is complete).
-from certward.storage import schema_access, schema_watch  # noqa: E402, F401
+from certward.storage import (  # noqa: E402, F401
+    schema_access,
+    schema_acme,
+    schema_agents,
+    schema_deploy,
+    schema_watch,
+)

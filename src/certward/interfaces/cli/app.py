@@ -13,10 +13,13 @@ from certward.codes.certificates import SMTP_DEFAULT_OVERWRITE
 from certward.codes.general import INPUT_CONFLICT
 from certward.errors import ConfirmationRequired
 from certward.interfaces.cli import (
+    acme_cmd,
+    agent_cmd,
     audit_cmd,
     auth_cmd,
     collector_cmd,
     connector_cmd,
+    deploy_cmd,
     edge_cmd,
     errors_cmd,
     health_cmd,
@@ -81,6 +84,8 @@ app.add_typer(key_cmd.key_app, name="key")
 app.add_typer(user_cmd.user_app, name="user")
 app.add_typer(token_cmd.token_app, name="token")
 app.add_typer(audit_cmd.audit_app, name="audit")
+app.add_typer(acme_cmd.acme_app, name="acme")
+app.add_typer(deploy_cmd.deploy_app, name="deploy")
 cert_app.command("convert-key-provider")(pfx_cmd.convert_key_provider)
 app.command("serve")(serve_cmd.serve)
 app.command("probe")(probe_cmd.probe)
@@ -92,6 +97,7 @@ app.command("observe")(observe_cmd.observe)
 app.command("collector")(collector_cmd.collector)
 app.command("errors")(errors_cmd.errors)
 app.command("web")(web_cmd.web)
+app.command("agent")(agent_cmd.agent)
 
 
 def _print_version(value: bool) -> None:
