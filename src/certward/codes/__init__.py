@@ -7,6 +7,7 @@ generated from these modules (``certward errors --markdown``).
 
 from certward.codes import (  # noqa: F401  (each module registers its codes)
     access,
+    acme,
     api,
     auth,
     certificates,
