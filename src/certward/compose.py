@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from certward.services.auth import AuthService
     from certward.services.certificates import CertificateService
     from certward.services.connectors import Connectors
+    from certward.services.deploy import DeployService
     from certward.services.edge import EdgeService
     from certward.services.endpoints import EndpointService
     from certward.services.health import HealthService
@@ -134,6 +135,13 @@ class App:
         from certward.services.access import AccessService
 
         return AccessService(self.store, self.clock)
+
+    @cached_property
+    def deploy(self) -> DeployService:
+        """Deployments to Linux daemons: the key's audited release, runs, outcomes."""
+        from certward.services.deploy import DeployService
+
+        return DeployService(self.store, self.clock)
 
     @cached_property
     def audit(self) -> AuditService:

@@ -15,6 +15,7 @@ from certward.codes import (  # noqa: F401  (each module registers its codes)
     collection,
     connectors,
     console,
+    deploy,
     edge,
     endpoints,
     general,

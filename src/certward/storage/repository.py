@@ -64,6 +64,7 @@ from certward.model import (
 from certward.model.audit import ACTOR, AuditEntry
 from certward.storage import audit_capture, facts
 from certward.storage.access_repo import AccessRepository, audit_row
+from certward.storage.deploy_repo import DeployRepository
 from certward.storage.inventory_repo import InventoryRepository
 from certward.storage.migrations import READ_ONLY, ensure_schema
 from certward.storage.schema import (
@@ -94,7 +95,7 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-class Repository(AccessRepository, WatchRepository, InventoryRepository):
+class Repository(AccessRepository, WatchRepository, InventoryRepository, DeployRepository):
     """Domain-level reads and writes within one open transaction."""
 
     def __init__(self, session: Session, vault: KeyVault) -> None:
