@@ -8,6 +8,7 @@ generated from these modules (``certward errors --markdown``).
 from certward.codes import (  # noqa: F401  (each module registers its codes)
     access,
     acme,
+    acme_dns,
     api,
     auth,
     certificates,

@@ -1,0 +1,189 @@
+"""DNS-01 by RFC 2136 dynamic update with TSIG, against a real BIND 9 (tests/acme/bind9.py)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import josepy
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from acme import challenges
+from certward.acme.dns01 import DnsServer, Rfc2136Solver, TsigKey, load_tsig_key, parse_tsig_key
+from certward.errors import CertwardError
+from tests.acme.bind9 import REFUSING_ZONE, ZONE, Bind9, running_bind9
+
+
+@pytest.fixture(scope="module")
+def bind9(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind9]:
+    yield from running_bind9(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def account_key() -> josepy.JWK:
+    return josepy.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
+
+
+def _challenge() -> challenges.DNS01:
+    return challenges.DNS01(token=os.urandom(32))
+
+
+def _solver(bind9: Bind9, **kwargs: object) -> Rfc2136Solver:
+    options: dict[str, object] = {
+        "resolvers": [bind9.server],
+        "port": bind9.server.port,
+        "propagation_timeout": 10.0,
+        "timeout": 3.0,
+    }
+    options.update(kwargs)
+    key = options.pop("key", bind9.key)
+    assert isinstance(key, TsigKey)
+    return Rfc2136Solver(key, **options)  # type: ignore[arg-type]
+
+
+def test_perform_adds_the_txt_record_and_cleanup_removes_exactly_it(
+    bind9: Bind9, account_key: josepy.JWK
+) -> None:
+    # The zone and its primary are found from the name alone: the SOA above
+    # _acme-challenge.www.contoso.test (through the zone's wildcard), then its MNAME.
+    solver = _solver(bind9, check_nameservers=True)
+    first, second = _challenge(), _challenge()
+    name = f"_acme-challenge.www.{ZONE}"
+    solver.perform(f"www.{ZONE}", first, account_key)
+    assert bind9.txt(name) == [first.validation(account_key)]
+    # A second challenge for the same name (a wildcard's) lives beside the first.
+    solver.perform(f"*.www.{ZONE}", second, account_key)
+    assert bind9.txt(name) == sorted(
+        [first.validation(account_key), second.validation(account_key)]
+    )
+    solver.cleanup(f"www.{ZONE}", first, account_key)
+    assert bind9.txt(name) == [second.validation(account_key)]
+    solver.cleanup(f"*.www.{ZONE}", second, account_key)
+    assert bind9.txt(name) == []
+
+
+def test_a_configured_server_is_updated_without_looking_up_the_mname(
+    bind9: Bind9, account_key: josepy.JWK
+) -> None:
+    challenge = _challenge()
+    solver = _solver(bind9, server=bind9.server, resolvers=[], port=53)
+    solver.perform(ZONE, challenge, account_key)
+    assert bind9.txt(f"_acme-challenge.{ZONE}") == [challenge.validation(account_key)]
+    solver.cleanup(ZONE, challenge, account_key)
+    assert bind9.txt(f"_acme-challenge.{ZONE}") == []
+
+
+def test_a_wrong_secret_is_a_typed_tsig_error_naming_zone_and_server(
+    bind9: Bind9, account_key: josepy.JWK
+) -> None:
+    wrong = TsigKey(bind9.key.name, bind9.key.algorithm, "c2VjcmV0IHRoYXQgaXMgd3Jvbmc=")
+    with pytest.raises(CertwardError) as caught:
+        _solver(bind9, key=wrong).perform(f"mail.{ZONE}", _challenge(), account_key)
+    assert caught.value.code.id == "dns01.tsig_rejected"
+    assert caught.value.facts["zone"] == f"{ZONE}."
+    assert caught.value.facts["server"] == str(bind9.server)
+    assert str(bind9.server) in caught.value.message
+    assert wrong.secret not in caught.value.message
+    assert bind9.txt(f"_acme-challenge.mail.{ZONE}") == []
+
+
+def test_an_unknown_key_name_is_a_typed_tsig_error(bind9: Bind9, account_key: josepy.JWK) -> None:
+    unknown = TsigKey("someone-else", "hmac-sha256", bind9.key.secret)
+    with pytest.raises(CertwardError) as caught:
+        _solver(bind9, key=unknown).perform(f"mail.{ZONE}", _challenge(), account_key)
+    assert caught.value.code.id == "dns01.tsig_rejected"
+    assert bind9.key.secret not in str(caught.value.as_dict())
+
+
+def test_a_zone_the_key_may_not_update_is_refused(bind9: Bind9, account_key: josepy.JWK) -> None:
+    with pytest.raises(CertwardError) as caught:
+        _solver(bind9).perform(f"www.{REFUSING_ZONE}", _challenge(), account_key)
+    assert caught.value.code.id == "dns01.update_refused"
+    assert caught.value.facts["zone"] == f"{REFUSING_ZONE}."
+    assert REFUSING_ZONE in caught.value.message
+
+
+def test_a_name_in_no_zone_of_the_server_is_zone_not_found(
+    bind9: Bind9, account_key: josepy.JWK
+) -> None:
+    # northwind.test is no zone of this server: the SOA walk ends in REFUSED answers.
+    with pytest.raises(CertwardError) as caught:
+        _solver(bind9, server=bind9.server).perform("northwind.test", _challenge(), account_key)
+    assert caught.value.code.id == "dns01.zone_not_found"
+    assert "_acme-challenge.northwind.test" in caught.value.message
+    assert str(bind9.server) in caught.value.message
+
+
+def test_a_silent_server_is_a_timeout(bind9: Bind9, account_key: josepy.JWK) -> None:
+    # A UDP socket that never answers: the SOA look-up times out.
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
+        silent.bind(("127.0.0.1", 0))
+        server = DnsServer("127.0.0.1", silent.getsockname()[1])
+        solver = _solver(bind9, resolvers=[server], timeout=0.5)
+        with pytest.raises(CertwardError) as caught:
+            solver.perform(f"www.{ZONE}", _challenge(), account_key)
+    assert caught.value.code.id == "dns01.timeout"
+
+
+def test_the_key_file_is_bind_s_format_and_its_secret_stays_out_of_repr(bind9: Bind9) -> None:
+    key = load_tsig_key(bind9.key_file)
+    assert (key.name, key.algorithm) == ("certward-acme", "hmac-sha256")
+    assert key.secret not in repr(key)
+    commented = parse_tsig_key(
+        "# made by hand\nkey example.key. {\n algorithm HMAC-SHA512; // strong\n"
+        ' secret "c2VjcmV0"; };\n',
+        source="k.conf",
+    )
+    assert (commented.name, commented.algorithm) == ("example.key.", "hmac-sha512")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("", "no key clause"),
+        ('key "k" { algorithm hmac-sha256; };', "no secret"),
+        ('key "k" { algorithm rot13; secret "c2VjcmV0"; };', "algorithm 'rot13'"),
+        ('key "k" { algorithm hmac-sha256; secret "not base64!"; };', "not base64"),
+    ],
+)
+def test_an_unusable_key_file_is_one_line_naming_the_file(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    path = tmp_path / "bad.key"
+    path.write_text(text)
+    with pytest.raises(CertwardError) as caught:
+        load_tsig_key(path)
+    assert caught.value.code.id == "dns01.tsig_key_invalid"
+    assert str(path) in caught.value.message
+    assert problem in caught.value.message
+    assert caught.value.exit_code == 2
+
+
+def test_a_missing_key_file_names_it(tmp_path: Path) -> None:
+    with pytest.raises(CertwardError) as caught:
+        load_tsig_key(tmp_path / "absent.key")
+    assert caught.value.code.id == "dns01.tsig_key_invalid"
+    assert "absent.key" in caught.value.message
+
+
+@pytest.mark.parametrize(
+    ("text", "server"),
+    [
+        ("192.0.2.53", DnsServer("192.0.2.53", 53)),
+        ("192.0.2.53:5353", DnsServer("192.0.2.53", 5353)),
+        ("2001:db8::53", DnsServer("2001:db8::53", 53)),
+        ("[2001:db8::53]:5353", DnsServer("2001:db8::53", 5353)),
+    ],
+)
+def test_dns_servers_parse(text: str, server: DnsServer) -> None:
+    assert DnsServer.parse(text) == server
+
+
+@pytest.mark.parametrize("text", ["ns1.contoso.test", "192.0.2.53:0", "[::1]:99999", ""])
+def test_a_dns_server_that_is_no_address_is_refused(text: str) -> None:
+    with pytest.raises(CertwardError) as caught:
+        DnsServer.parse(text)
+    assert caught.value.code.id == "dns01.server_invalid"
