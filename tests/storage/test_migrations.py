@@ -64,6 +64,7 @@ def test_a_store_made_before_alembic_is_upgraded(database_url: str) -> None:
             *("users", "api_tokens", "web_sessions", "one_time_logins", "audit_log"),  # 0004
             *("watch_targets", "job_runs", "finding_history", "notify_channels"),  # 0005
             "notify_outbox",
+            *("acme_challenges", "acme_orders", "acme_accounts"),  # 0006
             *("deployments", "deploy_results"),  # 0007
         ):
             conn.execute(text(f"DROP TABLE {table}"))

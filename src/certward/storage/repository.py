@@ -64,6 +64,7 @@ from certward.model import (
 from certward.model.audit import ACTOR, AuditEntry
 from certward.storage import audit_capture, facts
 from certward.storage.access_repo import AccessRepository, audit_row
+from certward.storage.acme_repo import AcmeRepository
 from certward.storage.deploy_repo import DeployRepository
 from certward.storage.inventory_repo import InventoryRepository
 from certward.storage.migrations import READ_ONLY, ensure_schema
@@ -95,7 +96,9 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
-class Repository(AccessRepository, WatchRepository, InventoryRepository, DeployRepository):
+class Repository(
+    AccessRepository, WatchRepository, InventoryRepository, DeployRepository, AcmeRepository
+):
     """Domain-level reads and writes within one open transaction."""
 
     def __init__(self, session: Session, vault: KeyVault) -> None:
@@ -655,6 +658,8 @@ class Repository(AccessRepository, WatchRepository, InventoryRepository, DeployR
             left = None if limit is None else limit - len(found)
             query = select(PublishedCertificateRow.encrypted_pkcs8).limit(left)
             found += self._session.scalars(query)
+        if limit is None or len(found) < limit:
+            found += self.acme_sealed_keys()[: None if limit is None else limit - len(found)]
         return found
 
     def reseal_keys(self, reseal: Callable[[bytes], bytes]) -> int:
@@ -666,6 +671,7 @@ class Repository(AccessRepository, WatchRepository, InventoryRepository, DeployR
         for published in self._session.scalars(select(PublishedCertificateRow)):
             published.encrypted_pkcs8 = reseal(published.encrypted_pkcs8)
             count += 1
+        count += self.acme_reseal_keys(reseal)
         self._session.flush()
         return count
 
