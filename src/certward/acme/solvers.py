@@ -35,6 +35,7 @@ from certward.codes.acme import ACME_SOLVER_SETTINGS, ACME_SOLVER_UNKNOWN
 
 if TYPE_CHECKING:
     from josepy import jwk as jose
+
     from acme import challenges
 
 HTTP01 = "http-01"
@@ -72,10 +73,6 @@ class PendingChallenges(Protocol):
     def publish(self, token: str, key_authorization: str, domain: str) -> None: ...
 
     def withdraw(self, token: str) -> None: ...
-
-    def served_names(self) -> frozenset[str]:
-        """Names (lower case) certward's own IIS endpoint answers for, if one is running."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
