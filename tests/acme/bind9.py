@@ -14,6 +14,7 @@ validation (nothing leaves the machine), and is stopped after the test module.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import shutil
 import subprocess
@@ -27,9 +28,16 @@ import dns.flags
 import dns.message
 import dns.query
 import dns.rdatatype
+import josepy
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
+from acme import challenges, crypto_util, messages
+from acme import client as acme_client
 from certward.acme.dns01 import DnsServer, TsigKey, load_tsig_key
+from certward.acme.solvers import ChallengeSolver
 from tests.acme.pebble import free_udp_tcp_port
 
 START_DEADLINE = 20.0
@@ -161,3 +169,56 @@ def running_bind9(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bind9]:
         yield server
     finally:
         server.stop()
+
+
+def issue_with_acme_library(
+    directory_url: str,
+    ca_bundle: Path,
+    names: list[str],
+    kind: str,
+    solver: ChallengeSolver,
+) -> x509.Certificate:
+    """A certificate for ``names`` from an ACME server, driven by the ``acme`` library itself
+    with ``solver`` answering the ``kind`` challenges: proves a solver against a real server
+    (Pebble) independently of certward's ACME service."""
+    import certward.acme.tlsalpn01  # noqa: F401  (registers tls-alpn-01 with the library)
+
+    account_key = josepy.JWKEC(key=ec.generate_private_key(ec.SECP256R1()))
+    net = acme_client.ClientNetwork(
+        account_key,
+        alg=josepy.ES256,
+        verify_ssl=str(ca_bundle),  # type: ignore[arg-type]
+        user_agent="certward-tests",
+    )
+    client = acme_client.ClientV2(acme_client.ClientV2.get_directory(directory_url, net), net)
+    net.account = client.new_account(
+        messages.NewRegistration.from_data(
+            email="hostmaster@contoso.test", terms_of_service_agreed=True
+        )
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    order = client.new_order(crypto_util.make_csr(key_pem, names))
+    performed = []
+    try:
+        for authorization in order.authorizations:
+            domain = authorization.body.identifier.value
+            if authorization.body.wildcard:
+                domain = f"*.{domain}"
+            challenge_body = next(c for c in authorization.body.challenges if c.chall.typ == kind)
+            chall = challenge_body.chall
+            assert isinstance(chall, challenges.KeyAuthorizationChallenge)
+            solver.perform(domain, chall, account_key)
+            performed.append((domain, chall))
+            client.answer_challenge(challenge_body, chall.response(account_key))
+        deadline = dt.datetime.now() + dt.timedelta(seconds=60)
+        order = client.poll_and_finalize(order, deadline)
+    finally:
+        for domain, chall in performed:
+            solver.cleanup(domain, chall, account_key)
+    assert order.fullchain_pem is not None
+    return x509.load_pem_x509_certificates(order.fullchain_pem.encode())[0]

@@ -9,12 +9,20 @@ from pathlib import Path
 
 import josepy
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from acme import challenges
 from certward.acme.dns01 import DnsServer, Rfc2136Solver, TsigKey, load_tsig_key, parse_tsig_key
 from certward.errors import CertwardError
-from tests.acme.bind9 import REFUSING_ZONE, ZONE, Bind9, running_bind9
+from tests.acme.bind9 import (
+    REFUSING_ZONE,
+    ZONE,
+    Bind9,
+    issue_with_acme_library,
+    running_bind9,
+)
+from tests.acme.pebble import Pebble, start_pebble
 
 
 @pytest.fixture(scope="module")
@@ -187,3 +195,30 @@ def test_a_dns_server_that_is_no_address_is_refused(text: str) -> None:
     with pytest.raises(CertwardError) as caught:
         DnsServer.parse(text)
     assert caught.value.code.id == "dns01.server_invalid"
+
+
+# -- against a real ACME server: Pebble resolving through this named ----------------------
+
+
+@pytest.fixture(scope="module")
+def pebble_on_bind9(tmp_path_factory: pytest.TempPathFactory, bind9: Bind9) -> Iterator[Pebble]:
+    server = start_pebble(tmp_path_factory.mktemp("pebble"), dns_server=bind9.address)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_pebble_validates_dns01_records_added_to_bind9(
+    bind9: Bind9, pebble_on_bind9: Pebble
+) -> None:
+    solver = Rfc2136Solver(bind9.key, resolvers=[bind9.server], port=bind9.server.port)
+    names = [f"www.{ZONE}", f"*.{ZONE}"]
+    certificate = issue_with_acme_library(
+        pebble_on_bind9.directory_url, pebble_on_bind9.ca_bundle, names, "dns-01", solver
+    )
+    san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert sorted(san.value.get_values_for_type(x509.DNSName)) == sorted(names)
+    # Every challenge record is gone again.
+    assert bind9.txt(f"_acme-challenge.www.{ZONE}") == []
+    assert bind9.txt(f"_acme-challenge.{ZONE}") == []

@@ -25,6 +25,8 @@ from certward.acme.tlsalpn01 import (
     TlsAlpn01Solver,
 )
 from certward.errors import CertwardError
+from tests.acme.bind9 import issue_with_acme_library
+from tests.acme.pebble import Pebble
 
 
 @pytest.fixture(scope="module")
@@ -149,3 +151,25 @@ def test_the_registry_makes_the_solver_from_its_options(account_key: josepy.JWK)
         _handshake(solver.port, "www.contoso.test")
     finally:
         solver.close()
+
+
+def test_pebble_validates_tls_alpn01_against_the_listener(pebble: Pebble) -> None:
+    # Pebble resolves every name to 127.0.0.1 (pebble-challtestsrv) and connects to its
+    # tlsPort there: the solver listens on that port.
+    solver = TlsAlpn01Solver(port=pebble.tls_port, address="127.0.0.1")
+    try:
+        certificate = issue_with_acme_library(
+            pebble.directory_url,
+            pebble.ca_bundle,
+            ["mail.contoso.test", "autodiscover.contoso.test"],
+            "tls-alpn-01",
+            solver,
+        )
+    finally:
+        solver.close()
+    san = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+    assert sorted(san.value.get_values_for_type(x509.DNSName)) == [
+        "autodiscover.contoso.test",
+        "mail.contoso.test",
+    ]
+    assert solver.port is None
