@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from hypothesis import given
@@ -34,6 +34,7 @@ from certward.acme.ari import (
     parse_renewal_info,
     parse_retry_after,
     renew_at,
+    window_for,
 )
 from certward.errors import CertwardError
 from tests.acme.pebble import Pebble
@@ -342,6 +343,26 @@ def test_a_directory_without_renewal_info_means_two_thirds() -> None:
     assert fetch_renewal_info(net, directory, _certificate(5), now=NOW) is None
 
 
+def test_window_for_reads_the_directory_and_the_window(ca: _Ca) -> None:
+    # What certward's ACME service asks when it decides whether a certificate is due.
+    certificate = _certificate(0x1234)
+    ca.answers[certificate_identifier(certificate)] = (
+        200,
+        {"Content-Type": "application/json"},
+        b'{"suggestedWindow": {"start": "2026-12-10T00:00:00Z", "end": "2026-12-11T00:00:00Z"}}',
+    )
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    start, end = window_for(der, f"{ca.base}/dir", None, now=NOW) or (None, None)
+    assert (start, end) == (
+        dt.datetime(2026, 12, 10, tzinfo=UTC),
+        dt.datetime(2026, 12, 11, tzinfo=UTC),
+    )
+    with pytest.raises(CertwardError) as caught:
+        window_for(der, "http://127.0.0.1:9/dir", None, now=NOW)
+    assert caught.value.code.id == "ari.fetch_failed"
+    assert "http://127.0.0.1:9/dir" in caught.value.message
+
+
 def test_debian_s_pebble_offers_no_renewal_info(pebble: Pebble) -> None:
     # Pebble 2.4.0 (Debian 12) predates ARI: its directory has no renewalInfo, so certward
     # falls back to two thirds of the lifetime against it.
@@ -349,3 +370,5 @@ def test_debian_s_pebble_offers_no_renewal_info(pebble: Pebble) -> None:
     directory = _directory(net, pebble.directory_url)
     assert "newOrder" in directory.to_partial_json()
     assert fetch_renewal_info(net, directory, _certificate(5), now=NOW) is None
+    der = _certificate(5).public_bytes(serialization.Encoding.DER)
+    assert window_for(der, pebble.directory_url, str(pebble.ca_bundle), now=NOW) is None

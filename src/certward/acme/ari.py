@@ -23,8 +23,9 @@ import datetime as dt
 import email.utils
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import josepy
 import requests
@@ -46,11 +47,13 @@ __all__ = [
     "parse_retry_after",
     "renew_at",
     "renewal_info_url",
+    "window_for",
 ]
 
 # RFC 9773 section 4.3.3: ask again after Retry-After, kept within reasonable limits; six
 # hours when the server gives none (the acme library's default too).
 DEFAULT_RETRY_AFTER = dt.timedelta(hours=6)
+USER_AGENT = "certward-ari"
 MIN_RETRY_AFTER = dt.timedelta(minutes=1)
 MAX_RETRY_AFTER = dt.timedelta(days=1)
 
@@ -68,6 +71,11 @@ class Window:
                 raise ValueError(f"window {name} has no time zone")
         if self.end <= self.start:
             raise ValueError(f"window end {self.end} is not after its start {self.start}")
+
+    def __iter__(self) -> Iterator[dt.datetime]:
+        """``start, end = window``."""
+        yield self.start
+        yield self.end
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,3 +270,31 @@ def _reason(exc: Exception) -> str:
     if isinstance(first, requests.Response):
         return f"HTTP {first.status_code} {first.reason}"
     return str(first) or type(exc).__name__
+
+
+def window_for(
+    der: bytes,
+    directory_url: str,
+    ca_bundle: str | None,
+    *,
+    now: dt.datetime | None = None,
+) -> Window | None:
+    """The suggested renewal window of a certificate (DER) from the ACME server at
+    ``directory_url`` (HTTPS verified against ``ca_bundle`` when given), or None when the
+    directory offers no renewalInfo (then two thirds of the lifetime decide). ``now`` (the
+    service's clock) only dates the ``retry_after`` of a failure."""
+    from certward.clock import SystemClock
+
+    when = now if now is not None else SystemClock().now()
+    verify: Any = ca_bundle if ca_bundle else True  # requests takes a CA file path too
+    net = acme_client.ClientNetwork(key=None, verify_ssl=verify, user_agent=USER_AGENT)
+    try:
+        directory = acme_client.ClientV2.get_directory(directory_url, net)
+    except (messages.Error, acme_errors.Error, requests.RequestException) as exc:
+        raise ARI_FETCH_FAILED(
+            f"the ACME directory {directory_url} cannot be fetched: {_reason(exc)}",
+            url=directory_url,
+            retry_after=parse_retry_after(None, now=when).isoformat(),
+        ) from exc
+    info = fetch_renewal_info(net, directory, x509.load_der_x509_certificate(der), now=when)
+    return info.window if info is not None else None
