@@ -9,7 +9,7 @@ answers instead and is shut down when the last challenge is cleaned up.
 
 Options: ``port`` (default 80), ``address`` to listen on (default all), ``mode``: ``auto``
 (default: the endpoint if something listens on the port, else a listener), ``endpoint`` or
-``listener``; ``check_host`` (default 127.0.0.1) where readiness is checked.
+``listener``; ``check-host`` (default 127.0.0.1) where readiness is checked.
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ class Http01Solver:
             port=int_option(options, "port", HTTP01, 80),
             address=option(options, "address", HTTP01, ""),
             mode=option(options, "mode", HTTP01, "auto"),
-            check_host=option(options, "check_host", HTTP01, "127.0.0.1"),
+            check_host=option(options, "check-host", HTTP01, "127.0.0.1"),
             pending=context.pending,
             timeout=context.timeout,
         )

@@ -462,16 +462,41 @@ def cert_new(
 def cert_request(
     server: ServerOpt,
     subject: SubjectOpt,
-    out: Annotated[Path, typer.Option("--out", help="Where to write the request.")],
+    out: Annotated[Path | None, typer.Option("--out", help="Where to write the request.")] = None,
     domain: DomainOpt = None,
     exportable: ExportableOpt = False,
     key_size: KeySizeOpt = 2048,
     friendly_name: FriendlyOpt = None,
     binary: Annotated[bool, typer.Option("--binary", help="DER instead of PEM.")] = False,
     force_out: inputs.OverwriteOpt = False,
+    acme: Annotated[
+        bool, typer.Option("--acme", help="Obtain it now from the ACME account's CA.")
+    ] = False,
+    challenge: acme_cmd.ChallengeOpt = "http-01",
+    challenge_option: acme_cmd.ChallengeOptionOpt = None,
+    account: acme_cmd.AccountOpt = None,
     db: DbOpt = None,
 ) -> None:
-    """New-ExchangeCertificate -GenerateRequest: write a CSR; the request stays pending."""
+    """New-ExchangeCertificate -GenerateRequest: write a CSR; the request stays pending.
+    With --acme the certificate is obtained through ACME and completes the request."""
+    if acme:
+        acme_cmd.cert_request_acme(
+            server=server,
+            subject=subject,
+            domains=domain or [],
+            exportable=exportable,
+            key_size=key_size,
+            friendly_name=friendly_name,
+            challenge=challenge,
+            challenge_options=challenge_option or [],
+            account=account,
+            db=db,
+        )
+        return
+    if out is None:
+        from certward.codes.general import INPUT_MISSING
+
+        raise INPUT_MISSING("the request needs a file to go to (--out FILE), or --acme")
     inputs.check_output(out, force=force_out)
     view = open_app(db).certificates.request_certificate(
         server,

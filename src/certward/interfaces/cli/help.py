@@ -68,7 +68,21 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "certward cert request --server EXCH01 --exportable --out SSL-Request.req "
         '--subject "O=Contoso, CN=webmail.contoso.com" --domain webmail.contoso.com '
         "--domain autodiscover.contoso.com",
+        'certward cert request --server EXCH01 --acme --subject "CN=webmail.contoso.com" '
+        "--domain webmail.contoso.com --domain autodiscover.contoso.com",
+        'certward cert request --server EXCH01 --acme --subject "CN=mail.contoso.com" '
+        "--challenge dns-01 --challenge-option tsig-key-file=/etc/certward/tsig.key",
     ),
+    "acme account add": (
+        "certward acme account add --directory https://acme-v02.api.letsencrypt.org/directory "
+        "--email hostmaster@contoso.com",
+        "certward acme account add --directory https://acme.example.net/directory "
+        "--email hostmaster@contoso.com --eab-kid kid-1 --eab-hmac-file eab.key "
+        "--ca-bundle ca.pem",
+    ),
+    "acme account list": ("certward acme account list", "certward acme account list --json"),
+    "acme orders": ("certward acme orders", "certward acme orders --json"),
+    "acme renew": ("certward acme renew --dry-run", "certward acme renew --json"),
     "cert import": (
         "certward cert import --server EXCH01 webmail_contoso_com.p7b",
         "certward cert import --server EXCH02 webmail.pfx --password-file pw.txt",
