@@ -22,7 +22,9 @@ from tests.acme.bind9 import (
     issue_with_acme_library,
     running_bind9,
 )
+from tests.acme.helpers import register, services
 from tests.acme.pebble import Pebble, start_pebble
+from tests.conftest import Cli
 
 
 @pytest.fixture(scope="module")
@@ -222,3 +224,79 @@ def test_pebble_validates_dns01_records_added_to_bind9(
     # Every challenge record is gone again.
     assert bind9.txt(f"_acme-challenge.www.{ZONE}") == []
     assert bind9.txt(f"_acme-challenge.{ZONE}") == []
+
+
+# -- end to end: certward's ACME service, Pebble, bind9 -----------------------------------
+
+
+def _dns01_options(bind9: Bind9, key_file: Path | None = None) -> dict[str, str]:
+    return {
+        "tsig-key-file": str(key_file or bind9.key_file),
+        "resolvers": bind9.address,
+        "port": str(bind9.server.port),
+        "propagation-timeout": "20",
+    }
+
+
+def test_certward_obtains_a_certificate_by_dns01_and_imports_it(
+    org: Cli, bind9: Bind9, pebble_on_bind9: Pebble
+) -> None:
+    app, acme = services()
+    try:
+        register(acme, pebble_on_bind9)
+        names = [f"mail.{ZONE}", f"autodiscover.{ZONE}"]
+        obtained = acme.request(
+            "EXCH01",
+            subject=f"CN=mail.{ZONE}",
+            domains=names,
+            challenge="dns-01",
+            solver_options=_dns01_options(bind9),
+        )
+        view = app.certificates.show_certificate("EXCH01", obtained.thumbprint)
+        assert view.has_private_key and not view.is_self_signed
+        assert set(view.certificate_domains) == set(names)
+        with app.store.transaction() as repo:
+            record = repo.certificate("EXCH01", obtained.thumbprint)
+            assert record.csr_der is None and record.der is not None  # completed
+        (order,) = acme.orders()
+        assert order.challenge == "dns-01" and order.error is None
+        assert order.thumbprint == obtained.thumbprint
+        # The order keeps where the key is, never the secret.
+        assert order.solver_options["tsig-key-file"] == str(bind9.key_file)
+        assert bind9.key.secret not in str(order.to_json())
+        for name in names:
+            assert bind9.txt(f"_acme-challenge.{name}") == []
+    finally:
+        app.store.close()
+
+
+def test_a_wrong_tsig_key_fails_the_request_with_its_code_and_leaves_nothing(
+    org: Cli, bind9: Bind9, pebble_on_bind9: Pebble, tmp_path: Path
+) -> None:
+    wrong = tmp_path / "wrong.key"
+    wrong.write_text(
+        f'key "{bind9.key.name}" {{ algorithm hmac-sha256; '
+        'secret "c2VjcmV0IHRoYXQgaXMgd3Jvbmc="; };\n'
+    )
+    app, acme = services()
+    try:
+        register(acme, pebble_on_bind9)
+        before = {c.thumbprint for c in app.certificates.list_certificates("EXCH01")}
+        with pytest.raises(CertwardError) as caught:
+            acme.request(
+                "EXCH01",
+                subject=f"CN=smtp.{ZONE}",
+                domains=[f"smtp.{ZONE}"],
+                challenge="dns-01",
+                solver_options=_dns01_options(bind9, wrong),
+                notify=False,
+            )
+        assert caught.value.code.id == "dns01.tsig_rejected"
+        assert str(bind9.server) in caught.value.message
+        (order,) = acme.orders()
+        assert order.error is not None and order.error.code == "dns01.tsig_rejected"
+        assert order.next_attempt is not None  # retried with backoff by renew
+        # The pending request the attempt made is gone with its key.
+        assert {c.thumbprint for c in app.certificates.list_certificates("EXCH01")} == before
+    finally:
+        app.store.close()
