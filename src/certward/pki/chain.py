@@ -75,8 +75,10 @@ def path_error(
     intermediates: Sequence[x509.Certificate],
     roots: Sequence[x509.Certificate],
     now: dt.datetime,
+    store: verification.Store | None = None,
 ) -> str | None:
-    """Why ``leaf`` does not validate to one of ``roots`` (None when it does).
+    """Why ``leaf`` does not validate to one of ``roots`` (None when it does); ``store``:
+    ``roots`` made into a verification store once, by a caller that judges many leaves.
 
     cryptography's verifier checks dates, signatures and CA constraints. The leaf's
     usage-specific extension rules are relaxed: Exchange's Status, a partner's mutual-TLS
@@ -87,7 +89,7 @@ def path_error(
     try:
         (
             verification.PolicyBuilder()
-            .store(verification.Store(list(roots)))  # an empty store is a ValueError too
+            .store(verification.Store(list(roots)) if store is None else store)  # empty: ValueError
             .time(now)
             .max_chain_depth(_MAX_DEPTH)
             .extension_policies(

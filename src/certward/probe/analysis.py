@@ -13,6 +13,7 @@ from service_identity.cryptography import (
 )
 
 from certward.pki import certinfo, clientca, hostnames
+from certward.pki.names import dotnet_x500
 from certward.pki.profile import key_type
 from certward.probe import trust
 from certward.probe.report import (
@@ -48,24 +49,19 @@ def certificate_report(
     *,
     reference: str,
     now: dt.datetime,
-    roots: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate] | trust.TrustAnchors,
 ) -> CertificateReport:
-    """Trust (path validation to ``roots``) and the name (``reference``: the server name,
-    or the IP address of a target given without one) are judged separately."""
+    """Trust (path validation to ``roots``, prepared once with ``trust.TrustAnchors`` when
+    judging many) and the name (``reference``: the server name, or the IP address of a
+    target given without one) are judged separately. A certificate with a part that cannot
+    be read is ``pki.certificate_damaged``."""
+    entries = tuple(map(_chain_entry, chain))
     leaf = chain[0]
     failure, words = trust.judge(leaf, intermediates=chain[1:], roots=roots, now=now)
     hash_algorithm = leaf.signature_hash_algorithm
     hash_name = hash_algorithm.name if hash_algorithm is not None else "none"
     return CertificateReport(
-        chain=tuple(
-            ChainEntry(
-                subject=facts.subject,
-                issuer=facts.issuer,
-                thumbprint_sha1=facts.thumbprint,
-                not_after=facts.not_after.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            )
-            for facts in map(certinfo.facts, chain)
-        ),
+        chain=entries,
         includes_root=len(chain) > 1 and certinfo.is_self_signed(chain[-1]),
         trust_failure=failure,
         trust_error=words,
@@ -76,6 +72,21 @@ def certificate_report(
         signature_hash=hash_name,
         sha1_signature=hash_name in ("sha1", "md5"),
     )
+
+
+def _chain_entry(cert: x509.Certificate) -> ChainEntry:
+    """One certificate as sent, every part of it checked readable first (as every reader
+    of certificates does), so judging it cannot stumble on a damaged part later."""
+    der = certinfo.to_der(cert)
+    thumbprint = certinfo.thumbprint(der)
+    certinfo.check_readable(cert, source=f"certificate {thumbprint}")
+    with certinfo.quietly():  # cryptography's warnings about tolerated defects, as there
+        return ChainEntry(
+            subject=dotnet_x500(cert.subject),
+            issuer=dotnet_x500(cert.issuer),
+            thumbprint_sha1=thumbprint,
+            not_after=cert.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
 
 
 def client_auth_report(

@@ -195,5 +195,5 @@ async def _fetch_policy(
         return policy_fetch.FetchedPolicy(None, error=f"{host} has no A record")
     return await policy_fetch.fetch(
         reactor, host=host, address=address, port=port, timeout=options.timeout,
-        roots=options.roots, now=options.now,
+        roots=options.anchors, now=options.now,
     )  # fmt: skip

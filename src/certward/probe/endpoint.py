@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cryptography import x509
@@ -26,6 +26,7 @@ from certward.probe.report import (
 )
 from certward.probe.stages import Quiet, Stages, within
 from certward.probe.targets import Target, is_ip
+from certward.probe.trust import TrustAnchors
 from certward.probe.wire import (
     ProbeFailure,
     ProbeTlsCreator,
@@ -51,6 +52,11 @@ class ProbeOptions:
     # Host name to address by the resolver given with --resolver (dnspython); None: the
     # system's resolver (which also reads /etc/hosts).
     resolve: Callable[[str], Awaitable[str]] | None = None
+    # ``roots`` prepared once for every endpoint of the run.
+    anchors: TrustAnchors = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "anchors", TrustAnchors.of(self.roots))
 
 
 async def _resolve(
@@ -121,7 +127,7 @@ async def probe(reactor: Any, target: Target, options: ProbeOptions) -> Endpoint
     chain = handshake.chain if handshake is not None else ()
     certificate = (
         analysis.certificate_report(
-            chain, reference=target.reference, now=options.now(), roots=options.roots
+            chain, reference=target.reference, now=options.now(), roots=options.anchors
         )
         if chain
         else None

@@ -27,6 +27,7 @@ from zope.interface import implementer
 from certward.probe import analysis
 from certward.probe.policy import MAX_POLICY_BYTES
 from certward.probe.report import FailureReason, NameMatch
+from certward.probe.trust import TrustAnchors
 from certward.probe.wire import ProbeFailure, closed, tls_endpoint
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
@@ -54,7 +55,10 @@ class _JudgingCreator:
     against the roots and the host name, and the connection refused when it fails."""
 
     def __init__(
-        self, host: str, roots: Sequence[x509.Certificate], now: Callable[[], dt.datetime]
+        self,
+        host: str,
+        roots: Sequence[x509.Certificate] | TrustAnchors,
+        now: Callable[[], dt.datetime],
     ) -> None:
         self._host = host
         self._roots = roots
@@ -104,7 +108,7 @@ async def fetch(
     address: str,
     port: int,
     timeout: float,
-    roots: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate] | TrustAnchors,
     now: Callable[[], dt.datetime],
 ) -> FetchedPolicy:
     creator = _JudgingCreator(host, roots, now)

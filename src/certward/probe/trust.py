@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 
 from cryptography import x509
+from cryptography.x509 import verification
 
 from certward.pki import chain as chains
 from certward.pki.certinfo import is_self_signed, to_der
@@ -28,16 +29,40 @@ def _day(moment: dt.datetime) -> str:
     return moment.strftime("%Y-%m-%d")
 
 
+class TrustAnchors:
+    """The trusted roots, prepared once for judging many chains: their DER encodings (is a
+    certificate one of them?) and the verification store (Mozilla's bundle is over a hundred
+    roots; encoding them again and building a store for every endpoint cost more than the
+    rest of judging it)."""
+
+    __slots__ = ("certificates", "ders", "store")
+
+    def __init__(self, roots: Sequence[x509.Certificate]) -> None:
+        self.certificates = tuple(roots)
+        self.ders = frozenset(to_der(root) for root in self.certificates)
+        # None for no roots: nothing is trusted (the verifier refuses an empty store).
+        self.store = verification.Store(list(self.certificates)) if self.certificates else None
+
+    @classmethod
+    def of(cls, roots: Sequence[x509.Certificate] | TrustAnchors) -> TrustAnchors:
+        return roots if isinstance(roots, TrustAnchors) else cls(roots)
+
+
 def judge(
     leaf: x509.Certificate,
     *,
     intermediates: Sequence[x509.Certificate],
-    roots: Sequence[x509.Certificate],
+    roots: Sequence[x509.Certificate] | TrustAnchors,
     now: dt.datetime,
 ) -> tuple[TrustFailure | None, str]:
-    """(None, "") when ``leaf`` validates through ``intermediates`` to one of ``roots``;
-    else the reason and its words."""
-    verifier_says = chains.path_error(leaf, intermediates=intermediates, roots=roots, now=now)
+    """(None, "") when ``leaf`` validates through ``intermediates`` to one of ``roots``
+    (prepared once with :class:`TrustAnchors` when judging many); else the reason and its
+    words."""
+    anchors = TrustAnchors.of(roots)
+    verifier_says = chains.path_error(
+        leaf, intermediates=intermediates, roots=anchors.certificates, now=now,
+        store=anchors.store,
+    )  # fmt: skip
     if verifier_says is None:
         return None, ""
     if now > leaf.not_valid_after_utc:
@@ -48,10 +73,9 @@ def judge(
         )
     if now < leaf.not_valid_before_utc:
         return TrustFailure.NOT_YET_VALID, f"not valid before {_day(leaf.not_valid_before_utc)}"
-    root_ders = {to_der(root) for root in roots}
     if is_self_signed(leaf):
         return TrustFailure.SELF_SIGNED, "self-signed, not in the trusted roots"
-    pool = [*intermediates, *roots]
+    pool = [*intermediates, *anchors.certificates]
     path = chains.build_chain(leaf, pool)
     last = path[-1] if path else leaf
     for issuer in path:
@@ -59,7 +83,7 @@ def judge(
             return TrustFailure.ISSUER_EXPIRED, (
                 f"the issuer {_name(issuer)} expired on {_day(issuer.not_valid_after_utc)}"
             )
-    if not any(to_der(c) in root_ders for c in path):
+    if not any(to_der(c) in anchors.ders for c in path):
         if path and is_self_signed(last):
             return TrustFailure.UNTRUSTED_ROOT, (
                 f"the chain ends at {_name(last)}, which is not in the trusted roots"
