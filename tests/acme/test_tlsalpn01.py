@@ -26,7 +26,9 @@ from certward.acme.tlsalpn01 import (
 )
 from certward.errors import CertwardError
 from tests.acme.bind9 import issue_with_acme_library
+from tests.acme.helpers import register, services
 from tests.acme.pebble import Pebble
+from tests.conftest import Cli
 
 
 @pytest.fixture(scope="module")
@@ -173,3 +175,27 @@ def test_pebble_validates_tls_alpn01_against_the_listener(pebble: Pebble) -> Non
         "mail.contoso.test",
     ]
     assert solver.port is None
+
+
+def test_certward_obtains_a_certificate_by_tls_alpn01(org: Cli, pebble: Pebble) -> None:
+    app, acme = services()
+    try:
+        register(acme, pebble)
+        names = ["mail.contoso.test", "autodiscover.contoso.test"]
+        obtained = acme.request(
+            "EXCH01",
+            subject="CN=mail.contoso.test",
+            domains=names,
+            challenge="tls-alpn-01",
+            solver_options={"port": str(pebble.tls_port), "address": "127.0.0.1"},
+        )
+        view = app.certificates.show_certificate("EXCH01", obtained.thumbprint)
+        assert view.has_private_key and not view.is_self_signed
+        assert set(view.certificate_domains) == set(names)
+        (order,) = acme.orders()
+        assert order.challenge == "tls-alpn-01" and order.error is None
+        # The listener is gone with the challenges.
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", pebble.tls_port), timeout=5).close()
+    finally:
+        app.store.close()
