@@ -41,6 +41,27 @@ class _VirtualDirectory(resource.Resource):
         return body.encode()
 
 
+class _AcmeChallenge(resource.Resource):
+    """``/.well-known/acme-challenge/TOKEN``: an ACME HTTP-01 key authorization the store
+    holds while a validation is pending (RFC 8555 section 8.3; issue 15)."""
+
+    isLeaf = True
+
+    def __init__(self, snapshot: Callable[[], EndpointSnapshot]) -> None:
+        super().__init__()
+        self._snapshot = snapshot
+
+    def render_GET(self, request: Any) -> bytes:
+        path = [p for p in request.postpath if p]
+        token = path[0].decode("ascii", "replace") if len(path) == 1 else ""
+        answer = self._snapshot().acme_challenges.get(token)
+        if answer is None:
+            request.setResponseCode(404)
+            return b"404 Not Found\n"
+        request.setHeader(b"content-type", b"application/octet-stream")
+        return answer.encode("ascii")
+
+
 class _Channel(http.HTTPChannel):
     """Twisted's channel, answering an over-long request or header line with 431 (Twisted
     only drops the connection, which a TLS client may not notice for a long time)."""
@@ -70,6 +91,9 @@ def site(
     snapshot: Callable[[], EndpointSnapshot], *, secure: bool, limit: SourceLimit | None = None
 ) -> server.Site:
     root = resource.Resource()
+    well_known = resource.Resource()
+    well_known.putChild(b"acme-challenge", _AcmeChallenge(snapshot))
+    root.putChild(b".well-known", well_known)
     for vdir in snapshot().vdirs:
         root.putChild(vdir.path.strip("/").encode(), _VirtualDirectory(snapshot, vdir.name, secure))
         lower = vdir.path.strip("/").lower().encode()

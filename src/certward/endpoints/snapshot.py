@@ -38,6 +38,8 @@ class EndpointSnapshot:
     accepted_domains: tuple[str, ...]
     mailboxes: Mapping[str, Mailbox] = field(repr=False)
     vdirs: tuple[VirtualDirectory, ...] = ()
+    # HTTP-01 key authorizations by token, answered at /.well-known/acme-challenge/ (issue 15)
+    acme_challenges: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def receive_connectors(self) -> tuple[Connector, ...]:
@@ -79,6 +81,7 @@ class EndpointSnapshot:
         digest.update(repr((self.connectors, self.receive_domain_secure)).encode())
         digest.update(repr(sorted(self.mailboxes)).encode())
         digest.update(repr(self.vdirs).encode())
+        digest.update(repr(sorted(self.acme_challenges.items())).encode())
         return digest.hexdigest()
 
 

@@ -70,6 +70,7 @@ def load_snapshot(
             accepted_domains=tuple(repo.accepted_domains()),
             mailboxes={m.address: m for m in repo.mailboxes()},  # the organisation's
             vdirs=tuple(repo.virtual_directories(srv.name)),
+            acme_challenges=repo.acme_challenges(),
         )
 
 
