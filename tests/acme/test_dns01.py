@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import socket
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ from tests.acme.bind9 import (
     issue_with_acme_library,
     running_bind9,
 )
-from tests.acme.helpers import register, services
+from tests.acme.helpers import at, register, services
 from tests.acme.pebble import Pebble, start_pebble
 from tests.conftest import Cli
 
@@ -298,5 +299,45 @@ def test_a_wrong_tsig_key_fails_the_request_with_its_code_and_leaves_nothing(
         assert order.next_attempt is not None  # retried with backoff by renew
         # The pending request the attempt made is gone with its key.
         assert {c.thumbprint for c in app.certificates.list_certificates("EXCH01")} == before
+    finally:
+        app.store.close()
+
+
+def test_a_dns01_certificate_is_renewed_at_two_thirds_of_its_lifetime(
+    org: Cli, bind9: Bind9, pebble_on_bind9: Pebble
+) -> None:
+    # Pebble offers no renewal information: two thirds of the lifetime decide. The renewal
+    # proves the names again by DNS-01 with the key file the order names.
+    app, acme = services()
+    try:
+        register(acme, pebble_on_bind9)
+        first = acme.request(
+            "EXCH01",
+            subject=f"CN=owa.{ZONE}",
+            domains=[f"owa.{ZONE}"],
+            challenge="dns-01",
+            solver_options=_dns01_options(bind9),
+        )
+        old = app.certificates.show_certificate("EXCH01", first.thumbprint)
+    finally:
+        app.store.close()
+    not_before, not_after = old.not_before, old.not_after
+    assert not_before is not None and not_after is not None
+    two_thirds = not_before + (not_after - not_before) * 2 / 3
+    app, acme = services(at(two_thirds - dt.timedelta(minutes=1)))
+    try:
+        (outcome,) = acme.renew().outcomes
+        assert outcome.action == "not-due", outcome.reason
+    finally:
+        app.store.close()
+    app, acme = services(at(two_thirds + dt.timedelta(minutes=1)))
+    try:
+        (outcome,) = acme.renew().outcomes
+        assert outcome.action == "renewed", outcome.reason
+        assert "two thirds" in outcome.reason
+        assert outcome.new is not None and outcome.new != first.thumbprint
+        renewed = app.certificates.show_certificate("EXCH01", outcome.new)
+        assert renewed.has_private_key and list(renewed.certificate_domains) == [f"owa.{ZONE}"]
+        assert bind9.txt(f"_acme-challenge.owa.{ZONE}") == []
     finally:
         app.store.close()
