@@ -94,6 +94,11 @@ HINTS: dict[str, str] = {
     "probe.resolver_invalid": "pass --resolver IP[:PORT], e.g. 192.0.2.53:53 or [2001:db8::53]:53",
     "probe.server_name_invalid": "pass --sni a DNS name such as mail.contoso.com",
     "probe.connect_to_invalid": "pass --connect-to HOST:IP, e.g. mail.contoso.com:192.0.2.10",
+    # -- ACME challenge solvers: DNS-01, TLS-ALPN-01 -----------------------------------------
+    "dns01.tsig_key_invalid": "pass --challenge-option tsig-key-file=FILE, a key made by "
+    "'tsig-keygen -a hmac-sha256 NAME'",
+    "dns01.server_invalid": "give --challenge-option server=IP[:PORT] or resolvers=IP[:PORT],…",
+    "tls_alpn01.listen_failed": "pass --challenge-option port=N of a free port (or address=IP)",
     # -- keys, files -------------------------------------------------------------------------
     "output.exists": "pass --force to replace it",
     "output.protected": "write to another file",
