@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import socket
 from collections.abc import Iterator
@@ -56,8 +57,9 @@ def _solver(bind9: Bind9, **kwargs: object) -> Rfc2136Solver:
 
 
 def test_perform_adds_the_txt_record_and_cleanup_removes_exactly_it(
-    bind9: Bind9, account_key: josepy.JWK
+    bind9: Bind9, account_key: josepy.JWK, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.DEBUG)
     # The zone and its primary are found from the name alone: the SOA above
     # _acme-challenge.www.contoso.test (through the zone's wildcard), then its MNAME.
     solver = _solver(bind9, check_nameservers=True)
@@ -74,6 +76,7 @@ def test_perform_adds_the_txt_record_and_cleanup_removes_exactly_it(
     assert bind9.txt(name) == [second.validation(account_key)]
     solver.cleanup(f"*.www.{ZONE}", second, account_key)
     assert bind9.txt(name) == []
+    assert bind9.key.secret not in caplog.text + repr(solver) + repr(vars(solver))
 
 
 def test_a_configured_server_is_updated_without_looking_up_the_mname(

@@ -226,7 +226,7 @@ class Rfc2136Solver:
         poll_interval: float = 0.2,
         check_nameservers: bool = False,
     ) -> None:
-        self._key = key.to_dnspython()
+        self._key = key  # the dnspython key (whose repr shows the secret) is made per update
         self._server = server
         self._resolvers = tuple(resolvers) or ((server,) if server is not None else ())
         self._port = port
@@ -385,7 +385,7 @@ class Rfc2136Solver:
     # -- talking to the primary ----------------------------------------------------------
 
     def _update(self, zone: dns.name.Name) -> dns.update.UpdateMessage:
-        return dns.update.UpdateMessage(zone, keyring=self._key)
+        return dns.update.UpdateMessage(zone, keyring=self._key.to_dnspython())
 
     def _send(self, update: dns.update.UpdateMessage, placed: _Placed) -> None:
         zone, server = placed.zone.to_text(), str(placed.primary)
