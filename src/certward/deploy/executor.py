@@ -189,8 +189,10 @@ def apply(
     reload_problem = _reload(run, "reload")
     if reload_problem is not None:
         failure = (DEPLOY_RELOAD_FAILED, reload_problem)
-    served = verify(d.verify, sni=d.sni, expect=new, wait=d.wait)
-    run.step(f"{d.verify} serves {served or 'no certificate'}")
+    served = None
+    if failure is None:  # a failed reload changed nothing the daemon serves: no waiting
+        served = verify(d.verify, sni=d.sni, expect=new, wait=d.wait)
+        run.step(f"{d.verify} serves {served or 'no certificate'}")
     if served == new and failure is None:
         return run.outcome(
             True, deployed=new, served=served, previous=previous, detail=f"{d.verify} serves {new}"

@@ -1,0 +1,83 @@
+"""Deploying to a real nginx (Debian's) on a loopback port: the new certificate served,
+a broken deploy rolled back with the old certificate still served."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from certward.compose import App
+from certward.deploy.executor import apply
+from certward.deploy.material import DeployMaterial
+from certward.deploy.verify import probe_served
+from certward.model import ServiceSet
+from certward.model.deploy import DeployKind, Deployment, DeployPaths
+from tests.deploy.conftest import Pem, new_certificate
+from tests.deploy.daemons import Daemon, daemon_dir, start_nginx
+
+
+@pytest.fixture
+def nginx(old_pem: Pem) -> Iterator[Daemon]:
+    directory = daemon_dir("nginx")
+    paths = DeployPaths.in_directory(DeployKind.NGINX, str(directory))
+    assert paths.key is not None
+    Path(paths.certificate).write_bytes(old_pem.cert)
+    Path(paths.key).write_bytes(old_pem.key)
+    Path(paths.key).chmod(0o600)
+    with start_nginx(directory, Path(paths.certificate), Path(paths.key)) as daemon:
+        yield daemon
+
+
+def _deployment(nginx: Daemon) -> Deployment:
+    return Deployment(
+        name="web",
+        kind=DeployKind.NGINX,
+        server="EXCH01",
+        services=ServiceSet.parse("IIS"),
+        paths=DeployPaths.in_directory(DeployKind.NGINX, str(nginx.directory)),
+        verify=nginx.url,
+        reload=nginx.reload,
+    )
+
+
+def test_a_new_certificate_from_the_store_is_served(app: App, nginx: Daemon, old_pem: Pem) -> None:
+    assert probe_served(nginx.url) == old_pem.thumbprint
+    thumb = new_certificate(app, "IIS")
+    app.deploy.add(_deployment(nginx))
+
+    outcome = app.deploy.run("web")
+
+    assert outcome.ok, outcome
+    assert outcome.deployed == outcome.served == thumb
+    assert outcome.previous == old_pem.thumbprint
+    assert probe_served(nginx.url) == thumb
+    paths = DeployPaths.in_directory(DeployKind.NGINX, str(nginx.directory))
+    assert paths.key is not None
+    assert stat.S_IMODE(Path(paths.key).stat().st_mode) == 0o600
+    assert stat.S_IMODE(Path(paths.certificate).stat().st_mode) == 0o644
+    assert Path(paths.certificate + ".previous").read_bytes() == old_pem.cert
+    (record,) = app.deploy.deployments()
+    assert record.last is not None and record.last.ok and record.last.served == thumb
+
+
+def test_a_key_that_does_not_match_is_rolled_back(
+    app: App, nginx: Daemon, old_pem: Pem, other_pem: Pem
+) -> None:
+    thumb = new_certificate(app, "IIS")
+    d = app.deploy.add(_deployment(nginx))
+    released = app.deploy.material_for("web")
+    broken = DeployMaterial(released.material.certificate_pem, (), other_pem.key)
+
+    outcome = apply(d, broken, check_material=False)
+
+    assert not outcome.ok and outcome.rolled_back, outcome
+    assert outcome.code == "deploy.reload_failed"  # nginx -s reload tests the files first
+    assert outcome.deployed == thumb and outcome.served == old_pem.thumbprint
+    assert probe_served(nginx.url) == old_pem.thumbprint
+    paths = DeployPaths.in_directory(DeployKind.NGINX, str(nginx.directory))
+    assert Path(paths.certificate).read_bytes() == old_pem.cert
+    assert paths.key is not None and Path(paths.key).read_bytes() == old_pem.key
+    assert "key values mismatch" in nginx.log_text()
