@@ -35,6 +35,7 @@ from certward.model import (
     Thumbprint,
     VirtualDirectory,
 )
+from certward.model.acme import AcmeOrder
 from certward.pki import tlsname
 from certward.pki.names import dotnet_x500
 from certward.pki.profile import CertProfile
@@ -158,6 +159,8 @@ class OrgSnapshot:
     edge_subscriptions: tuple[EdgeSubscription, ...] = ()
     # What the organisation-wide outputs of a real organisation showed (a collection).
     observed_organisation: ObservedOrganisationFacts | None = None
+    # Certificates kept by ACME with their last attempt (issue 15; rule CW-ACME-001).
+    acme_orders: tuple[AcmeOrder, ...] = ()
 
     @property
     def observed(self) -> bool:

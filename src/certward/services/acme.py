@@ -265,12 +265,18 @@ class AcmeService:
         context = SolverContext(pending=StorePending(self._store, self._clock), timeout=30.0)
         return make_solver(settings, context)
 
-    def _obtain(
-        self, account: AcmeAccount, key: types.PrivateKeyTypes, csr_pem: bytes, order: AcmeOrder
-    ) -> tuple[bytes, str | None]:
+    def _order_solver(self, order: AcmeOrder) -> ChallengeSolver:
         from certward.acme.solvers import SolverSettings
 
-        solver = self._solver(SolverSettings(order.challenge, dict(order.solver_options)))
+        return self._solver(SolverSettings(order.challenge, dict(order.solver_options)))
+
+    def _obtain(
+        self,
+        account: AcmeAccount,
+        key: types.PrivateKeyTypes,
+        csr_pem: bytes,
+        solver: ChallengeSolver,
+    ) -> tuple[bytes, str | None]:
         client = self._client(account, account.directory_url, key, account.ca_bundle)
         client.timeout = self.timeout
         try:
@@ -302,6 +308,7 @@ class AcmeService:
         from certward.acme.solvers import SolverSettings
 
         settings = SolverSettings(challenge, dict(solver_options or {}))  # unknown kind: refused
+        solver = self._solver(settings)  # unusable options: refused before anything is stored
         acct, key = self._account(account)
         assert acct.account_id is not None
         certificates = self._certificates()
@@ -333,7 +340,7 @@ class AcmeService:
         )
         now = self._clock.now()
         try:
-            chain, order_url = self._obtain(acct, key, csr[0], order)
+            chain, order_url = self._obtain(acct, key, csr[0], solver)
             result = certificates.import_file(
                 view.server, chain, source=f"ACME order {order_url or acct.directory_url}"
             )
@@ -549,7 +556,7 @@ class AcmeService:
                     thumbprint=thumbprint,
                 )
             pending = started.new
-            chain, order_url = self._obtain(acct, key, csr[0], order)
+            chain, order_url = self._obtain(acct, key, csr[0], self._order_solver(order))
             plan = renewal.apply(
                 thumbprint, reply=(chain, f"ACME order {order_url or acct.directory_url}")
             )

@@ -50,6 +50,7 @@ def read_snapshot(repo: Repository) -> OrgSnapshot:
         auth_certificates=auth,
         edge_subscriptions=tuple(repo.edge_subscriptions()),
         observed_organisation=repo.observed_organisation(),
+        acme_orders=tuple(repo.acme_orders()),
     )
 
 

@@ -21,6 +21,7 @@ from certward.model import (
     Thumbprint,
     VirtualDirectory,
 )
+from certward.model.acme import AcmeOrder
 from certward.model.audit import AuditEntry
 
 
@@ -90,6 +91,7 @@ class Repository(Protocol):
     def mailboxes(self, server: str | None = None) -> list[Mailbox]: ...
     def add_mailbox(self, mailbox: Mailbox) -> None: ...
     def acme_challenges(self) -> dict[str, str]: ...  # pending HTTP-01 answers (issue 15)
+    def acme_orders(self) -> list[AcmeOrder]: ...  # certificates kept by ACME (issue 15)
 
 
 class UnitOfWork(Protocol):

@@ -7,6 +7,7 @@ one module per area.
 """
 
 from certward.health.rules import (  # noqa: F401 - importing registers the rules
+    acme,
     auth,
     certificates,
     connectors,
