@@ -96,8 +96,9 @@ class Bind9:
                 self.process.wait(timeout=10)
 
 
-def start_bind9(directory: Path) -> Bind9:
-    """named on a free 127.0.0.1 port in ``directory``; returns once it answers the SOA."""
+def start_bind9(directory: Path, *, zone: str = ZONE, refusing_zone: str = REFUSING_ZONE) -> Bind9:
+    """named on a free 127.0.0.1 port in ``directory``, primary for ``zone`` (updatable with
+    the key) and ``refusing_zone`` (updatable by nobody); returns once it answers the SOA."""
     named, keygen = shutil.which("named", path=_SBIN), shutil.which("tsig-keygen", path=_SBIN)
     if named is None or keygen is None:
         raise RuntimeError("named and tsig-keygen are not installed (.ci/run installs bind9)")
@@ -109,8 +110,8 @@ def start_bind9(directory: Path) -> Bind9:
         ).stdout
     )
     key_file.chmod(0o600)
-    for zone in (ZONE, REFUSING_ZONE):
-        (directory / f"{zone}.zone").write_text(_zone_file(zone))
+    for name in (zone, refusing_zone):
+        (directory / f"{name}.zone").write_text(_zone_file(name))
     port = free_udp_tcp_port()
     conf = directory / "named.conf"
     conf.write_text(
@@ -127,9 +128,9 @@ def start_bind9(directory: Path) -> Bind9:
         "    notify no;\n"
         "};\n"
         "controls { };\n"
-        f'zone "{ZONE}" {{ type primary; file "{ZONE}.zone"; '
+        f'zone "{zone}" {{ type primary; file "{zone}.zone"; '
         'allow-update { key "certward-acme"; }; };\n'
-        f'zone "{REFUSING_ZONE}" {{ type primary; file "{REFUSING_ZONE}.zone"; '
+        f'zone "{refusing_zone}" {{ type primary; file "{refusing_zone}.zone"; '
         "allow-update { none; }; };\n"
     )
     command = [_unconfined(named, directory), "-g", "-c", str(conf)]
@@ -142,7 +143,7 @@ def start_bind9(directory: Path) -> Bind9:
         DnsServer("127.0.0.1", port), key_file, load_tsig_key(key_file), directory, process
     )
     deadline = time.monotonic() + START_DEADLINE
-    query = dns.message.make_query(ZONE, dns.rdatatype.SOA)
+    query = dns.message.make_query(zone, dns.rdatatype.SOA)
     while True:
         if process.poll() is not None:
             raise RuntimeError(f"named exited: {bind.log()[-2000:]}")
@@ -154,7 +155,7 @@ def start_bind9(directory: Path) -> Bind9:
             pass
         if time.monotonic() > deadline:
             bind.stop()
-            raise RuntimeError(f"named did not answer the SOA of {ZONE}: {bind.log()[-2000:]}")
+            raise RuntimeError(f"named did not answer the SOA of {zone}: {bind.log()[-2000:]}")
         time.sleep(0.05)
 
 

@@ -23,6 +23,7 @@ from tests.acme.bind9 import (
     Bind9,
     issue_with_acme_library,
     running_bind9,
+    start_bind9,
 )
 from tests.acme.helpers import at, register, services
 from tests.acme.pebble import Pebble, start_pebble
@@ -129,6 +130,23 @@ def test_a_name_in_no_zone_of_the_server_is_zone_not_found(
     assert caught.value.code.id == "dns01.zone_not_found"
     assert "_acme-challenge.northwind.test" in caught.value.message
     assert str(bind9.server) in caught.value.message
+
+
+def test_a_primary_that_does_not_hold_the_zone_is_not_authoritative(
+    bind9: Bind9, account_key: josepy.JWK, tmp_path: Path
+) -> None:
+    # Another named holds northwind.test; the update is sent to this one, which does not.
+    other = start_bind9(tmp_path / "other", zone="northwind.test", refusing_zone="other.test")
+    try:
+        solver = _solver(bind9, resolvers=[other.server], server=bind9.server)
+        with pytest.raises(CertwardError) as caught:
+            solver.perform("www.northwind.test", _challenge(), account_key)
+    finally:
+        other.stop()
+    assert caught.value.code.id == "dns01.not_authoritative"
+    assert caught.value.facts["zone"] == "northwind.test."
+    assert "NOTAUTH" in caught.value.message
+    assert caught.value.facts["server"] == str(bind9.server)
 
 
 def test_a_silent_server_is_a_timeout(bind9: Bind9, account_key: josepy.JWK) -> None:
