@@ -100,3 +100,28 @@ def test_the_command_line_refuses_in_one_line(org: Cli, pebble: Pebble) -> None:
     assert result.exit_code == 2 and "not a whole number" in result.stderr
     orders = json.loads(org("acme", "orders", "--json").stdout)
     assert orders[0]["last_error"]["code"] == "acme.rejected_identifier"
+
+
+def test_the_scheduler_runs_acme_and_records_the_finding(org: Cli, pebble: Pebble) -> None:
+    from certward.model import CheckStatus
+    from certward.model.watch import JobKind
+
+    app, acme = services()
+    try:
+        assert JobKind.ACME not in {j.kind for j in app.watch.jobs()}  # nothing kept by ACME
+        register(acme, pebble)
+        with pytest.raises(CertwardError):
+            acme.request("EXCH01", subject=f"CN={BLOCKED}", solver_options=listener(pebble))
+        (order,) = acme.orders()
+        assert order.next_attempt is not None
+    finally:
+        app.store.close()
+    app, _ = services(at(order.next_attempt + dt.timedelta(seconds=1)))
+    try:
+        job = next(j for j in app.watch.jobs() if j.kind is JobKind.ACME)
+        run = app.watch.run_job(job)
+        assert run.status is CheckStatus.WARNING and run.summary == {"failed": 1}
+        (finding,) = [f for f in app.watch.findings_history() if f.rule == "CW-ACME-001"]
+        assert finding.source == "acme" and BLOCKED in finding.message and finding.open
+    finally:
+        app.store.close()

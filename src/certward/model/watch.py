@@ -24,6 +24,7 @@ class JobKind(enum.StrEnum):
     HEALTH = "health"  # the health rules over the organisation
     AUTH = "auth"  # the auth certificate monitor (MonitorExchangeAuthCertificate.ps1)
     PROBE = "probe"  # one configured probe target
+    ACME = "acme"  # ACME renewal of due certificates (issue 15), when any is kept by ACME
 
 
 @dataclass(frozen=True, slots=True)

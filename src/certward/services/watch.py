@@ -65,6 +65,7 @@ from certward.services.notify import Delivery, Notifier, run_worker
 from certward.services.watch_ports import WatchStore
 
 if TYPE_CHECKING:
+    from certward.services.acme import AcmeService
     from certward.services.auth import AuthService
     from certward.services.health import HealthService
 
@@ -72,6 +73,7 @@ log = logging.getLogger("certward.watch")
 
 HEALTH_EVERY = dt.timedelta(hours=1)
 AUTH_EVERY = dt.timedelta(hours=12)
+ACME_EVERY = dt.timedelta(hours=1)  # a due renewal waits at most this; failures back off
 MAX_SLEEP = 60.0  # seconds: the loop looks again at least this often (targets added)
 LEASE = "watch.scheduler_lease"  # meta: "<holder> <until, ISO 8601>"
 LEASE_FOR = dt.timedelta(minutes=5)  # renewed before each job and each round
@@ -93,6 +95,7 @@ def every(value: str | dt.timedelta) -> dt.timedelta:
 class Schedule:
     health: dt.timedelta = HEALTH_EVERY
     auth: dt.timedelta = AUTH_EVERY
+    acme: dt.timedelta = ACME_EVERY
     retention: Retention = field(default_factory=Retention)
     thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS
 
@@ -149,7 +152,14 @@ class WatchService:
     # -- reads -----------------------------------------------------------------------------
     def jobs(self) -> list[Job]:
         jobs = [Job(JobKind.HEALTH, self.schedule.health), Job(JobKind.AUTH, self.schedule.auth)]
+        if self._acme().orders():  # issue 15: only where a certificate is kept by ACME
+            jobs.append(Job(JobKind.ACME, self.schedule.acme))
         return jobs + [Job(JobKind.PROBE, t.every, t.url) for t in self.targets()]
+
+    def _acme(self) -> AcmeService:
+        from certward.services.acme import acme_service
+
+        return acme_service(self._store, self._clock)
 
     def runs(
         self, job: JobKind | str | None = None, target: str | None = None, limit: int = 100
@@ -286,7 +296,29 @@ class WatchService:
             return self._run_health(now)
         if job.kind is JobKind.AUTH:
             return self._run_auth(now)
+        if job.kind is JobKind.ACME:
+            return self._run_acme()
         return self._run_probe(job)
+
+    def _run_acme(self) -> tuple[CheckStatus, dict[str, Any], list[Observation], list[Notice]]:
+        """Renew what is due (issue 15); failing orders are findings, notified as findings."""
+        report = self._acme().renew(notify=False)
+        seen = [
+            Observation(
+                key=f"CW-ACME-001|{o.order.order_id}",
+                source="acme",
+                rule="CW-ACME-001",
+                severity="error",
+                message=f"ACME failed for {', '.join(o.order.names)}: {o.order.error.detail}",
+                server=o.order.server,
+                thumbprint=o.order.thumbprint,
+            )
+            for o in report.outcomes
+            if o.order.error is not None
+        ]
+        actions = [o.action for o in report.outcomes]
+        summary = {a: actions.count(a) for a in sorted(set(actions))}
+        return (CheckStatus.WARNING if seen else CheckStatus.OK), summary, seen, []
 
     def _run_health(
         self, now: dt.datetime
