@@ -51,8 +51,14 @@ def test_probe_a_certward_smtp_server(
         org("connector", "remove", f"{name} EXCH01")
     with serving("EXCH01", isolated_store):
         code, result = probe_json(
+            isolated_store, f"smtp://localhost:{port}", "--ca-file", str(openssl_ca.root_pem),
+            "--exchange-view",
+        )  # fmt: skip
+        # Without --exchange-view the store is not read: nobody asked.
+        _, unasked = probe_json(
             isolated_store, f"smtp://localhost:{port}", "--ca-file", str(openssl_ca.root_pem)
         )
+    assert unasked["targets"][0]["exchange_view"] == []
     assert code == OK and result["schema_version"] == 1 and result["status"] == "OK"
     (report,) = result["targets"]
     assert report["status"] == "OK" and report["failure"] is None

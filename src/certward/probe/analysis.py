@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 
 import service_identity
@@ -74,9 +75,11 @@ def certificate_report(
     )
 
 
+@functools.lru_cache(maxsize=1024)
 def _chain_entry(cert: x509.Certificate) -> ChainEntry:
     """One certificate as sent, every part of it checked readable first (as every reader
-    of certificates does), so judging it cannot stumble on a damaged part later."""
+    of certificates does), so judging it cannot stumble on a damaged part later. Kept for
+    the run: endpoints share certificates (a wildcard, the CA's intermediates)."""
     der = certinfo.to_der(cert)
     thumbprint = certinfo.thumbprint(der)
     certinfo.check_readable(cert, source=f"certificate {thumbprint}")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from OpenSSL import SSL
-from twisted.internet import defer, endpoints, error, protocol
+from twisted.internet import defer, error, protocol
 from twisted.internet.interfaces import (
     IHandshakeListener,
     IOpenSSLClientConnectionCreator,
@@ -327,6 +327,8 @@ def tls_endpoint(
 ) -> IStreamClientEndpoint:
     """A TLS client endpoint to an IPv4 or IPv6 address (for twisted.web's Agent), whose
     connection failures are ProbeFailures."""
+    from twisted.internet import endpoints  # only the MTA-STS fetch needs it (and its cost)
+
     kind = endpoints.TCP6ClientEndpoint if ":" in address else endpoints.TCP4ClientEndpoint
     tcp = _TranslatedEndpoint(kind(reactor, address, port, timeout=timeout), address, port)
     endpoint: IStreamClientEndpoint = endpoints.wrapClientTLS(creator, tcp)

@@ -2,30 +2,31 @@
 
 The exit status follows the monitoring-plugins convention (``probe/verdict.py``): 0 OK,
 1 WARNING, 2 CRITICAL, 3 UNKNOWN; a usage error or anything that stops the judging is 3.
+
+A probe loads only what probing needs: the prober's machinery (Twisted, pyOpenSSL; dnspython
+for a mail domain or ``--resolver``) when it runs, the HTML writer for ``--html``, the
+progress bar on a terminal with several targets, and the store only for ``--exchange-view``.
 """
 
 from __future__ import annotations
 
 import sys
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import Progress
-from rich.table import Table
-from rich.text import Text
 
 from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import JsonOpt, console, open_app, root_db
-from certward.model import Thumbprint
 
 if TYPE_CHECKING:
-    from certward.probe import verdict
-    from certward.probe.report import EndpointReport, MatrixCell
+    from rich.table import Table
+    from rich.text import Text
 
-if TYPE_CHECKING:  # the prober's machinery (Twisted, dnspython) loads when a probe runs
+    from certward.probe import verdict
     from certward.probe.domain import DomainReport
+    from certward.probe.report import EndpointReport, MatrixCell
 
 
 def probe(
@@ -69,6 +70,14 @@ def probe(
         Path | None, typer.Option("--html", help="Write a self-contained HTML report.")
     ] = None,
     force_out: inputs.OverwriteOpt = False,
+    exchange_view: Annotated[
+        bool,
+        typer.Option(
+            "--exchange-view",
+            help="Also say which of your organisation's servers hold each certificate "
+            "found, and for which services (reads certward's store).",
+        ),
+    ] = False,
     mx_port: Annotated[int, typer.Option("--mx-port", hidden=True)] = 25,
     policy_port: Annotated[int, typer.Option("--policy-port", hidden=True)] = 443,
     as_json: JsonOpt = False,
@@ -81,7 +90,7 @@ def probe(
         target or [], targets_file, timeout=timeout, concurrency=concurrency,
         ca_file=ca_file, mail_from=mail_from, rcpt_to=rcpt_to, resolver=resolver, sni=sni,
         connect_to=connect_to or [], html_file=html_file, force_out=force_out,
-        dns_ports=(mx_port, policy_port), as_json=as_json,
+        dns_ports=(mx_port, policy_port), as_json=as_json, exchange_view=exchange_view,
     )  # fmt: skip
     raise typer.Exit(status)
 
@@ -102,9 +111,10 @@ def _probe(
     force_out: bool,
     dns_ports: tuple[int, int],
     as_json: bool,
+    exchange_view: bool = False,
 ) -> verdict.Status:
     from certward.clock import SystemClock
-    from certward.probe import html, verdict
+    from certward.probe import verdict
     from certward.probe.targets import (
         DnsOptions,
         parse_connect_to,
@@ -119,18 +129,31 @@ def _probe(
     targets, domains = split_targets(texts, targets_file, sni=server_name, connect_to=overrides)
     roots = load_roots(ca_file)
     dns_options = DnsOptions(parse_resolver(resolver) if resolver is not None else None, *dns_ports)
-    total = len(targets) + len(domains)
-    show_progress = not as_json and total > 1 and sys.stderr.isatty()
-    with Progress(transient=True, console=render.error_console(), disable=not show_progress) as bar:
-        task = bar.add_task("probing", total=total)
-        reports, domain_reports = run_probes(
+
+    def run(
+        on_done: Callable[[str], None] | None,
+    ) -> tuple[list[EndpointReport], list[DomainReport]]:
+        return run_probes(
             targets, clock=SystemClock(), roots=roots, timeout=timeout, concurrency=concurrency,
             mail_from=mail_from, rcpt_to=rcpt_to, domains=domains, dns_options=dns_options,
-            on_done=lambda _: bar.advance(task),
+            on_done=on_done,
         )  # fmt: skip
-    reports = _exchange_view(reports)
+
+    total = len(targets) + len(domains)
+    if not as_json and total > 1 and sys.stderr.isatty():
+        from rich.progress import Progress
+
+        with Progress(transient=True, console=render.error_console()) as bar:
+            task = bar.add_task("probing", total=total)
+            reports, domain_reports = run(lambda _: bar.advance(task))
+    else:
+        reports, domain_reports = run(None)
+    if exchange_view:
+        reports = _exchange_view(reports)
     status = verdict.run(reports, domain_reports)
     if html_file is not None:
+        from certward.probe import html
+
         page = html.render(reports, domain_reports, when=SystemClock().now().isoformat())
         inputs.write_file(html_file, page.encode(), force=force_out)
     if as_json:
@@ -170,6 +193,8 @@ def _print_domain(domain: DomainReport) -> None:
 
 
 def _cell(cell: MatrixCell | None, *, times: bool) -> Text:
+    from rich.text import Text
+
     if cell is None:
         return Text("–", style="dim")
     mark = Text("✓", style="green") if cell.ok else Text("✗", style="bold red")
@@ -184,6 +209,8 @@ def _matrix_table(
     times: bool,
     titled: bool = True,
 ) -> Table:
+    from rich.table import Table
+
     table = Table(title=_matrix_title(times) if titled else None, title_justify="left",
                   header_style="bold", box=None, pad_edge=False)  # fmt: skip
     table.add_column("Endpoint", no_wrap=True)
@@ -277,8 +304,12 @@ def _print(report: EndpointReport, *, stage_table: bool = True) -> None:
 
 
 def _exchange_view(reports: list[EndpointReport]) -> list[EndpointReport]:
-    """Mark the certificates that belong to your organisation (when certward has a store)."""
+    """Mark the certificates that belong to your organisation (``--exchange-view``: when
+    certward has a store; probing never creates one)."""
+    from dataclasses import replace
+
     from certward.config import load_settings
+    from certward.model import Thumbprint
 
     settings = load_settings(root_db.get())
     if settings.sqlite_path is not None and not settings.sqlite_path.exists():
