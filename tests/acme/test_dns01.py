@@ -27,7 +27,7 @@ from tests.acme.bind9 import (
 )
 from tests.acme.helpers import at, register, services
 from tests.acme.pebble import Pebble, start_pebble
-from tests.conftest import Cli
+from tests.conftest import Cli, error_line
 
 
 @pytest.fixture(scope="module")
@@ -362,3 +362,40 @@ def test_a_dns01_certificate_is_renewed_at_two_thirds_of_its_lifetime(
         assert bind9.txt(f"_acme-challenge.owa.{ZONE}") == []
     finally:
         app.store.close()
+
+
+def test_the_command_line_obtains_by_dns01_and_says_what_a_bad_key_file_needs(
+    org: Cli, bind9: Bind9, pebble_on_bind9: Pebble, tmp_path: Path
+) -> None:
+    org(
+        "acme", "account", "add", "--directory", pebble_on_bind9.directory_url,
+        "--email", "hostmaster@contoso.test", "--ca-bundle", str(pebble_on_bind9.ca_bundle),
+    )  # fmt: skip
+    options = [
+        "--challenge", "dns-01",
+        "--challenge-option", f"tsig-key-file={bind9.key_file}",
+        "--challenge-option", f"resolvers={bind9.address}",
+        "--challenge-option", f"port={bind9.server.port}",
+    ]  # fmt: skip
+    result = org(
+        "cert", "request", "--server", "EXCH01", "--acme", "--subject", f"CN=imap.{ZONE}",
+        "--domain", f"imap.{ZONE}", *options,
+    )  # fmt: skip
+    assert "Obtained through ACME" in result.stdout
+    assert bind9.key.secret not in result.output
+    (listed,) = [
+        c
+        for c in org.json("cert", "list", "--server", "EXCH01")
+        if c["subject"] == f"CN=imap.{ZONE}"
+    ]
+    assert listed["has_private_key"] and not listed["is_self_signed"]
+    assert listed["certificate_domains"] == [f"imap.{ZONE}"]
+    bad = tmp_path / "bad.key"
+    bad.write_text("not a key\n")
+    line = error_line(
+        org,
+        "cert", "request", "--server", "EXCH01", "--acme", "--subject", f"CN=pop.{ZONE}",
+        "--domain", f"pop.{ZONE}", *options[:2], "--challenge-option", f"tsig-key-file={bad}",
+    )  # fmt: skip
+    assert str(bad) in line and "no key clause" in line
+    assert "tsig-key-file=FILE" in line  # the hint
