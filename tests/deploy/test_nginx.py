@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import stat
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def test_a_key_that_does_not_match_is_rolled_back(
     app: App, nginx: Daemon, old_pem: Pem, other_pem: Pem
 ) -> None:
     thumb = new_certificate(app, "IIS")
-    d = app.deploy.add(_deployment(nginx))
+    d = app.deploy.add(replace(_deployment(nginx), wait=4.0))  # it will not come: give up soon
     released = app.deploy.material_for("web")
     broken = DeployMaterial(released.material.certificate_pem, (), other_pem.key)
 

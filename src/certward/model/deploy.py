@@ -61,6 +61,13 @@ DEFAULT_RELOAD: Mapping[DeployKind, tuple[str, ...]] = {
 its own configuration directory is reloaded with ``postfix -c DIR reload``, ``doveadm -c
 CONF reload``, ``nginx -c CONF -s reload``: give that as the deployment's command)."""
 
+DEFAULT_VERIFY: Mapping[DeployKind, str] = {
+    DeployKind.POSTFIX: "smtp://127.0.0.1:25",
+    DeployKind.DOVECOT: "imaps://127.0.0.1:993",
+    DeployKind.NGINX: "https://127.0.0.1:443",
+}
+"""The port each kind is probed on when no URL is given (``files`` has none: give one)."""
+
 _DIR_NAMES: Mapping[DeployKind, tuple[str, str | None, str | None]] = {
     # certificate file, key file (None: in the certificate file, first), chain file
     DeployKind.POSTFIX: ("certward.pem", None, None),

@@ -154,6 +154,20 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "edge remove": ("certward edge remove EDGE01",),
     "edge sync": ("certward edge sync", "certward edge sync --json"),
     "pfx inspect": ("certward pfx inspect webmail.pfx --password-file pw.txt",),
+    "deploy add": (
+        "certward deploy add mx --kind postfix --server EXCH01 --services SMTP "
+        "--dir /etc/postfix/tls --verify smtp://127.0.0.1:25",
+        "certward deploy add web --kind nginx --server EXCH01 --services IIS --host web1 "
+        "--cert-file /etc/nginx/tls/fullchain.pem --key-file /etc/nginx/tls/key.pem "
+        "--verify https://127.0.0.1:443 --sni mail.contoso.com",
+        "certward deploy add imap --kind dovecot --server EXCH01 --services IMAP "
+        "--dir /etc/dovecot/private --group dovecot --mode 0640 "
+        "--reload 'doveadm reload' --verify imaps://127.0.0.1:993",
+    ),
+    "deploy list": ("certward deploy list", "certward deploy list --json"),
+    "deploy show": ("certward deploy show mx", "certward deploy show mx --json"),
+    "deploy run": ("certward deploy run mx", "certward deploy run --all --json"),
+    "deploy remove": ("certward deploy remove mx",),
     "target add": (
         "certward target add smtp://mail.contoso.com --every 1h",
         "certward target add imaps://mail.contoso.com:993 --every 15m --ca-file corp-roots.pem",
