@@ -333,6 +333,22 @@ def test_a_421_banner_is_rate_limiting_not_a_crash(isolated_store: Path) -> None
     assert "rate limited" in stage(report, "banner")["detail"]
 
 
+def _markup_banner(conn: socket.socket) -> None:
+    conn.sendall(b"554 [/red] no :fire: here [bold]\r\n")
+
+
+def test_what_a_server_says_is_printed_as_it_is(isolated_store: Path) -> None:
+    """A banner is neither rich markup (``[/red]`` would stop the command) nor emoji codes."""
+    with hostile(_markup_banner) as port:
+        result = run_certward(
+            isolated_store, "probe", f"smtp://localhost:{port}", ok=False, check_status=False
+        )
+    assert result.returncode == CRITICAL, result.stderr
+    said = "554 [/red] no :fire: here [bold]"
+    assert "banner\tFAIL\t" in result.stdout and said in result.stdout, result.stdout
+    assert f"Status: CRITICAL (banner: banner {said})" in result.stdout, result.stdout
+
+
 def test_mail_from_rcpt_to_and_the_html_report(
     org: Cli, tmp_path: Path, isolated_store: Path
 ) -> None:

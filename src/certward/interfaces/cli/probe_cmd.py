@@ -13,12 +13,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import JsonOpt, console, open_app, root_db
+
+# Printed as written: text from servers and targets is never read as rich markup or emoji.
+LITERAL: dict[str, Any] = {"markup": False, "emoji": False}
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -173,23 +176,34 @@ def _print_domain(domain: DomainReport) -> None:
 
     data = domain.to_json()
     out = console()
-    out.print(f"\n{data['domain']}: score {data['score']}", markup=False)
+    out.print(f"\n{data['domain']}: score {data['score']}", **LITERAL)
     for mx in data["mx"]:
-        out.print(f"  MX {mx['preference']} {mx['host']} ({mx['address']})", markup=False)
+        out.print(f"  MX {mx['preference']} {mx['host']} ({mx['address']})", **LITERAL)
     sts = data["mta_sts"]
-    out.print(f"  MTA-STS: {sts['mode'] or 'none'} {'; '.join(sts['errors'])}", markup=False)
-    out.print(f"  TLS-RPT: {', '.join(data['tls_rpt']['rua']) or 'none'}", markup=False)
+    out.print(f"  MTA-STS: {sts['mode'] or 'none'} {'; '.join(sts['errors'])}", **LITERAL)
+    out.print(f"  TLS-RPT: {', '.join(data['tls_rpt']['rua']) or 'none'}", **LITERAL)
     for dane in data["dane"]:
         out.print(
             f"  DANE {dane['mx']}: {'matched' if dane['matched'] else 'no'}"
             f"{' (DNSSEC)' if dane['authenticated'] else ''}",
             markup=False,
+            emoji=False,
         )
     judged = verdict.domain(domain)
     reasons = "; ".join(judged.reasons)
     out.print(
-        f"  Status: {judged.status.name}" + (f" ({reasons})" if reasons else ""), markup=False
+        f"  Status: {judged.status.name}" + (f" ({reasons})" if reasons else ""),
+        markup=False,
+        emoji=False,
     )
+
+
+def _plain(text: str) -> Text:
+    """What a server or a target said, printed as it is: never read as rich markup (a banner
+    with ``[/x]`` would stop the command) or emoji codes (``:fire:``)."""
+    from rich.text import Text
+
+    return Text(text)
 
 
 def _cell(cell: MatrixCell | None, *, times: bool) -> Text:
@@ -218,7 +232,8 @@ def _matrix_table(
         table.add_column(header, no_wrap=True)
     table.add_column("score", justify="right", no_wrap=True)
     for report, cells in zip(reports, rows, strict=True):
-        table.add_row(report.target, *(_cell(c, times=times) for c in cells), str(report.score))
+        table.add_row(_plain(report.target), *(_cell(c, times=times) for c in cells),
+                      str(report.score))  # fmt: skip
     return table
 
 
@@ -238,9 +253,9 @@ def _print_matrix(reports: list[EndpointReport]) -> None:
     legend = "; ".join(f"{header}: {meaning}" for header, meaning in columns)
     if not out.is_terminal:
         out.print()
-        out.print(_matrix_title(times=True), markup=False)
+        out.print(_matrix_title(times=True), **LITERAL)
         out.print(_matrix_table(reports, columns, rows, times=True, titled=False))
-        out.print(legend, markup=False)
+        out.print(legend, **LITERAL)
         return
     unbounded = out.options.update_width(10_000)
     table = _matrix_table(reports, columns, rows, times=True)
@@ -253,7 +268,7 @@ def _print_matrix(reports: list[EndpointReport]) -> None:
     out.width = max(narrow, natural)  # the terminal wraps a wider row; no cell is cut
     out.print(table)
     out.width = narrow
-    out.print(legend, markup=False, style="dim")
+    out.print(legend, **LITERAL, style="dim")
 
 
 def _print(report: EndpointReport, *, stage_table: bool = True) -> None:
@@ -262,20 +277,28 @@ def _print(report: EndpointReport, *, stage_table: bool = True) -> None:
     from certward.probe import verdict
 
     out = console()
-    out.print(f"\n{report.target}  ({report.host}:{report.port})", markup=False)
+    out.print(f"\n{report.target}  ({report.host}:{report.port})", **LITERAL)
     if stage_table:
-        rows = [
-            [s.name, "ok" if s.ok else "FAIL", f"{s.ms:.0f} ms" if s.ms else "", s.detail]
-            for s in report.stages
-        ]
-        out.print(render.simple_table(["Stage", "Result", "Time", "Detail"], rows))
+        from rich.table import Table
+
+        table = Table(box=None, header_style="bold", pad_edge=False)  # as render.simple_table
+        for header in ("Stage", "Result", "Time", "Detail"):
+            table.add_column(header, overflow="fold")
+        for s in report.stages:
+            table.add_row(s.name, "ok" if s.ok else "FAIL", f"{s.ms:.0f} ms" if s.ms else "",
+                          _plain(s.detail))  # fmt: skip
+        out.print(table)
     else:
         for s in report.stages:
             if not s.ok:
-                out.print(f"FAIL {s.name}: {s.detail}", markup=False)
+                out.print(f"FAIL {s.name}: {s.detail}", **LITERAL)
     if report.negotiated_version:
         versions = ", ".join(f"{v}: {'yes' if ok else 'no'}" for v, ok in report.versions.items())
-        out.print(f"TLS: {report.negotiated_version} {report.cipher}; {versions}", markup=False)
+        out.print(
+            f"TLS: {report.negotiated_version} {report.cipher}; {versions}",
+            markup=False,
+            emoji=False,
+        )
     cert = report.certificate
     if cert is not None:
         leaf = cert.chain[0]
@@ -284,6 +307,7 @@ def _print(report: EndpointReport, *, stage_table: bool = True) -> None:
             f"name: {cert.name_match}; {cert.days_left} days left; {cert.key_type} "
             f"{cert.key_size}; {cert.signature_hash}",
             markup=False,
+            emoji=False,
         )
     auth = report.client_auth
     if auth.requested != "none":
@@ -291,16 +315,25 @@ def _print(report: EndpointReport, *, stage_table: bool = True) -> None:
             f"Client certificate {auth.requested}: {auth.ca_names_count} CA names, "
             f"{auth.ca_names_size} bytes",
             markup=False,
+            emoji=False,
         )
     for entry in report.exchange_view:
         services = ", ".join(entry["services"]) or "no services"
-        out.print(f"Your certificate, on {entry['server']} ({services})", markup=False)
+        out.print(f"Your certificate, on {entry['server']} ({services})", **LITERAL)
     for warning in report.warnings:
-        out.print(f"warning: {warning}", markup=False)
-    out.print(f"Secure: {'yes' if report.secure else 'NO'}; score {report.score}", markup=False)
+        out.print(f"warning: {warning}", **LITERAL)
+    out.print(
+        f"Secure: {'yes' if report.secure else 'NO'}; score {report.score}",
+        markup=False,
+        emoji=False,
+    )
     judged = verdict.endpoint(report)
     reasons = "; ".join(judged.reasons)
-    out.print(f"Status: {judged.status.name}" + (f" ({reasons})" if reasons else ""), markup=False)
+    out.print(
+        f"Status: {judged.status.name}" + (f" ({reasons})" if reasons else ""),
+        markup=False,
+        emoji=False,
+    )
 
 
 def _exchange_view(reports: list[EndpointReport]) -> list[EndpointReport]:
