@@ -131,16 +131,6 @@ def next_attempt(
     return when
 
 
-def two_thirds_due(not_before: dt.datetime, not_after: dt.datetime, now: dt.datetime) -> bool:
-    """Without renewal information: due once two thirds of the lifetime have passed."""
-    return now >= renewal_point(not_before, not_after)
-
-
-def renewal_point(not_before: dt.datetime, not_after: dt.datetime) -> dt.datetime:
-    """Two thirds into the lifetime ``not_before``..``not_after``."""
-    return not_before + (not_after - not_before) * 2 / 3
-
-
 def may_attempt(order: AcmeOrder, now: dt.datetime) -> bool:
     """Whether the stored backoff and ``Retry-After`` allow an attempt at ``now``."""
     if order.retry_after is not None and now < order.retry_after:

@@ -36,13 +36,12 @@ from certward.model.acme import (
     AcmeOrder,
     may_attempt,
     next_attempt,
-    renewal_point,
-    two_thirds_due,
 )
 from certward.model.watch import Notice
 from certward.pki import certinfo
 
 if TYPE_CHECKING:
+    from certward.acme import ari
     from certward.acme.client import AcmeClient, Eab
     from certward.acme.solvers import ChallengeSolver, SolverSettings
     from certward.services.certificates import CertificateService
@@ -471,40 +470,32 @@ class AcmeService:
         not_after: dt.datetime,
         now: dt.datetime,
     ) -> tuple[bool, str]:
-        window = self._renewal_window(order, der)
+        """Due inside the CA's suggested renewal window (ACME Renewal Information, at a point
+        fixed per certificate) when its directory offers one, else at two thirds of the
+        lifetime (:func:`certward.acme.ari.renew_at`)."""
+        from certward.acme import ari
+
+        window = self._renewal_window(order, der, now)
+        point = ari.renew_at(window, not_before, not_after, jitter_seed=order.thumbprint or "")
         if window is not None:
-            start, end = window
-            if now >= start:
-                return (
-                    True,
-                    f"inside the renewal window the CA suggests ({_iso(start)} .. {_iso(end)})",
-                )
-            return False, f"the CA's renewal window starts at {_iso(start)}"
-        point = renewal_point(not_before, not_after)
-        if two_thirds_due(not_before, not_after, now):
+            where = f"the CA's renewal window {_iso(window.start)} .. {_iso(window.end)}"
+            if now >= point:
+                return True, f"inside {where} (renewing from {_iso(point)})"
+            return False, f"due at {_iso(point)}, inside {where}"
+        if now >= point:
             return True, f"two thirds of its lifetime passed at {_iso(point)}"
         return False, f"due at two thirds of its lifetime, {_iso(point)}"
 
-    def _renewal_window(
-        self, order: AcmeOrder, der: bytes
-    ) -> tuple[dt.datetime, dt.datetime] | None:
-        """The CA's suggested window (ACME Renewal Information), when its directory offers it."""
-        try:
-            from certward.acme import ari
-        except ImportError:
-            return None
-        finder = getattr(ari, "window_for", None)
-        if not callable(finder):
-            return None
+    def _renewal_window(self, order: AcmeOrder, der: bytes, now: dt.datetime) -> ari.Window | None:
+        """The CA's suggested window when its directory offers renewalInfo; None otherwise,
+        and when it cannot be fetched now (then the lifetime rule decides this run)."""
+        from certward.acme import ari
+
         try:
             acct, _ = self._account(order.account_id)
-            window = finder(der, acct.directory_url, acct.ca_bundle)
+            return ari.window_for(der, acct.directory_url, acct.ca_bundle, now=now)
         except CertwardError:
-            return None  # no renewal information now: the lifetime rule decides
-        if window is None:
             return None
-        start, end = window
-        return start, end
 
     def _followers(self, thumbprint: Thumbprint, now: dt.datetime) -> tuple[Follower, ...]:
         from certward.services.connectors import resolve_on_server
