@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from acme import challenges
 from certward.acme.dns01 import DnsServer, Rfc2136Solver, TsigKey, load_tsig_key, parse_tsig_key
+from certward.acme.solvers import SolverContext, SolverSettings, make_solver
 from certward.errors import CertwardError
 from tests.acme.bind9 import (
     REFUSING_ZONE,
@@ -399,3 +400,19 @@ def test_the_command_line_obtains_by_dns01_and_says_what_a_bad_key_file_needs(
     )  # fmt: skip
     assert str(bad) in line and "no key clause" in line
     assert "tsig-key-file=FILE" in line  # the hint
+
+
+def test_the_registry_makes_the_solver_and_refuses_unusable_options(bind9: Bind9) -> None:
+    good = {"tsig-key-file": str(bind9.key_file), "server": bind9.address}
+    solver = make_solver(SolverSettings("dns-01", good), SolverContext())
+    assert isinstance(solver, Rfc2136Solver)
+    for options, problem in [
+        ({}, "'tsig-key-file'"),
+        ({**good, "tsig_key_file": "x"}, "no option 'tsig_key_file'"),
+        ({**good, "port": "0"}, "between 1 and 65535"),
+        ({**good, "check-nameservers": "maybe"}, "not yes or no"),
+    ]:
+        with pytest.raises(CertwardError) as caught:
+            make_solver(SolverSettings("dns-01", options), SolverContext())
+        assert caught.value.code.id == "acme.solver_settings", options
+        assert problem in caught.value.message

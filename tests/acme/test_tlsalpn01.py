@@ -199,3 +199,10 @@ def test_certward_obtains_a_certificate_by_tls_alpn01(org: Cli, pebble: Pebble) 
             socket.create_connection(("127.0.0.1", pebble.tls_port), timeout=5).close()
     finally:
         app.store.close()
+
+
+def test_an_unknown_option_is_refused() -> None:
+    with pytest.raises(CertwardError) as caught:
+        make_solver(SolverSettings("tls-alpn-01", {"prot": "443"}), SolverContext())
+    assert caught.value.code.id == "acme.solver_settings"
+    assert "'prot'" in caught.value.message

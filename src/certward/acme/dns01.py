@@ -246,8 +246,16 @@ class Rfc2136Solver:
         SOA/NS/address look-ups; default: the system's), ``port`` (of the primary and name
         servers found by name, default 53), ``ttl`` (default 60), ``propagation-timeout``
         (seconds, default 120), ``check-nameservers`` (``yes``/``no``, default ``no``)."""
+        _known_options(options, cls.kind, _DNS01_OPTIONS)
         key = load_tsig_key(Path(option(options, "tsig-key-file", cls.kind)))
         port = int_option(options, "port", cls.kind, 53)
+        if not 0 < port < 65536:
+            raise ACME_SOLVER_SETTINGS(
+                f"the {cls.kind} challenge solver's option 'port' is not between 1 and 65535: "
+                f"{port}",
+                kind=cls.kind,
+                option="port",
+            )
         server_text = options.get("server")
         server = DnsServer.parse(server_text, default_port=port) if server_text else None
         resolvers = tuple(
@@ -457,6 +465,24 @@ class Rfc2136Solver:
                     name=name.to_text(),
                 )
             time.sleep(min(self._poll_interval, remaining))
+
+
+_DNS01_OPTIONS = frozenset(
+    {"tsig-key-file", "server", "resolvers", "port", "ttl", "propagation-timeout",
+     "check-nameservers"}
+)  # fmt: skip
+
+
+def _known_options(options: Mapping[str, str], kind: str, known: frozenset[str]) -> None:
+    """Refuse an option the solver does not have (a misspelt one would be ignored)."""
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise ACME_SOLVER_SETTINGS(
+            f"the {kind} challenge solver has no option {unknown[0]!r} "
+            f"(it has {', '.join(sorted(known))})",
+            kind=kind,
+            option=unknown[0],
+        )
 
 
 def _txt(value: str) -> dns.rdtypes.ANY.TXT.TXT:

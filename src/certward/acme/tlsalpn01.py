@@ -39,6 +39,7 @@ from OpenSSL import SSL
 
 from acme import challenges, standalone
 from certward.acme.solvers import SolverContext, int_option, option
+from certward.codes.acme import ACME_SOLVER_SETTINGS
 from certward.codes.acme_dns import TLS_ALPN01_LISTEN_FAILED
 
 __all__ = [
@@ -196,6 +197,14 @@ class TlsAlpn01Solver:
     @classmethod
     def from_settings(cls, options: Mapping[str, str], context: SolverContext) -> TlsAlpn01Solver:
         """``port`` (default 443) and ``address`` (default every address)."""
+        unknown = sorted(set(options) - {"port", "address"})
+        if unknown:
+            raise ACME_SOLVER_SETTINGS(
+                f"the {cls.kind} challenge solver has no option {unknown[0]!r} "
+                "(it has address, port)",
+                kind=cls.kind,
+                option=unknown[0],
+            )
         return cls(
             port=int_option(options, "port", cls.kind, 443),
             address=option(options, "address", cls.kind, ""),
