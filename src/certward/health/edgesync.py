@@ -52,11 +52,14 @@ class HubCheck:
 def subscribed_hubs(snap: OrgSnapshot) -> list[ServerState]:
     """The Hub (Mailbox) servers that synchronise to Edge servers. certward has no AD sites
     yet, so every Mailbox or Hub Transport server is taken to be in the subscribed site."""
-    return [
-        s
-        for s in snap.servers
-        if not s.server.is_edge and s.server.roles & {Role.MAILBOX, Role.HUB_TRANSPORT}
-    ]
+    return [s for s in snap.servers if is_subscribed_hub(s)]
+
+
+def is_subscribed_hub(state: ServerState) -> bool:
+    """Whether the server is one of :func:`subscribed_hubs`."""
+    return not state.server.is_edge and bool(
+        state.server.roles & {Role.MAILBOX, Role.HUB_TRANSPORT}
+    )
 
 
 def check_hub(hub: ServerState, edge: ServerState) -> HubCheck:
@@ -76,8 +79,7 @@ def _missing_chain(
     hub: ServerState, edge: ServerState, profile: CertProfile
 ) -> tuple[MissingChain, ...]:
     """The chain certificates (found through the Hub's stores) that the Edge lacks."""
-    edge_roots = {r.profile.subject.public_bytes() for r in edge.roots}
-    edge_cas = {c.profile.subject.public_bytes() for c in edge.intermediates}
+    edge_roots, edge_cas = edge.root_subjects, edge.ca_subjects
     chain, not_found = hub.issuer_chain(profile)
     missing: list[MissingChain] = []
     for found in chain:

@@ -11,7 +11,6 @@ from certward.health.findings import RULES, Finding, Rule, Severity
 from certward.health.snapshot import OrgSnapshot
 from certward.interop.powershell import DEFAULT_SCRIPT_DIR, fixes_script
 from certward.model import CheckStatus
-from certward.pki.names import dotnet_x500
 
 REPORT_SCHEMA_VERSION = 1
 
@@ -100,7 +99,7 @@ def evaluate(
                 TimelineEntry(
                     state.name,
                     cert.thumbprint,
-                    dotnet_x500(cert.profile.subject),
+                    snapshot.x500(cert.profile.subject),
                     cert.profile.not_before,
                     cert.profile.not_after,
                     cert.thumbprint in used,

@@ -13,6 +13,7 @@ no recorded facts, what its stores and records show (:func:`inferred_evidence`).
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from functools import cached_property
 
 from cryptography import x509
 
+from certward.health import profiles
 from certward.model import (
     Connector,
     ConnectorKind,
@@ -33,6 +35,7 @@ from certward.model import (
     Service,
     ServiceSet,
     Thumbprint,
+    TlsNameStatus,
     VirtualDirectory,
 )
 from certward.model.acme import AcmeOrder
@@ -42,6 +45,7 @@ from certward.pki.profile import CertProfile
 from certward.pki.selection import Candidate
 
 _MAX_DEPTH = 10
+_RECEIVE = ConnectorKind.RECEIVE
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,10 @@ class HeldCertificate:
     status: str | None = None  # Get-ExchangeCertificate's Status, as a real server showed it
 
     def candidate(self) -> Candidate:
+        return self._candidate
+
+    @cached_property
+    def _candidate(self) -> Candidate:
         return Candidate(self.thumbprint, self.profile, self.has_private_key, self.services)
 
 
@@ -65,6 +73,24 @@ class TrustedCertificate:
 
     thumbprint: Thumbprint
     profile: CertProfile
+
+    # Worked out once per certificate: servers that trust the same roots share these objects.
+    @cached_property
+    def subject_key(self) -> NameKey:
+        return name_key(self.profile.subject)
+
+    @cached_property
+    def subject_bytes(self) -> bytes:
+        return self.profile.subject.public_bytes()
+
+
+NameKey = tuple[frozenset[tuple[str, str | bytes]], ...]
+
+
+def name_key(name: x509.Name) -> NameKey:
+    """A key equal for two names exactly when the names are equal (``==``: RDN by RDN, each
+    attribute's type and value), cheaper to hash than the name."""
+    return tuple(frozenset((a.oid.dotted_string, a.value) for a in rdn) for rdn in name.rdns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,7 +124,33 @@ class ServerState:
     def find(self, thumbprint: Thumbprint | None) -> HeldCertificate | None:
         if thumbprint is None:
             return None
-        return next((c for c in self.certificates if c.thumbprint == thumbprint), None)
+        return self._by_thumbprint.get(thumbprint)
+
+    # Indexes, made once per state (rules ask for each certificate of each server).
+    @cached_property
+    def _by_thumbprint(self) -> dict[Thumbprint, HeldCertificate]:
+        found: dict[Thumbprint, HeldCertificate] = {}
+        for cert in self.certificates:
+            found.setdefault(cert.thumbprint, cert)  # the first, as a scan finds it
+        return found
+
+    @cached_property
+    def _issuers_by_subject(self) -> dict[NameKey, TrustedCertificate]:
+        """The CA store, then the Root store, by subject: the first of each subject."""
+        found: dict[NameKey, TrustedCertificate] = {}
+        for cert in (*self.intermediates, *self.roots):
+            found.setdefault(cert.subject_key, cert)
+        return found
+
+    @cached_property
+    def root_subjects(self) -> frozenset[bytes]:
+        """The Root store's subjects, DER-encoded."""
+        return frozenset(r.subject_bytes for r in self.roots)
+
+    @cached_property
+    def ca_subjects(self) -> frozenset[bytes]:
+        """The CA (intermediate) store's subjects, DER-encoded."""
+        return frozenset(c.subject_bytes for c in self.intermediates)
 
     def issuer_chain(
         self, profile: CertProfile
@@ -106,11 +158,11 @@ class ServerState:
         """The issuers of ``profile`` found by name in the CA and Root stores, nearest first,
         up to a self-issued one; and the name of the first issuer in neither store (None when
         the walk reached a self-issued certificate)."""
-        pool = [*self.intermediates, *self.roots]
+        pool = self._issuers_by_subject
         chain: list[TrustedCertificate] = []
         wanted = profile.issuer
         for _ in range(_MAX_DEPTH):
-            found = next((c for c in pool if c.profile.subject == wanted), None)
+            found = pool.get(name_key(wanted))
             if found is None:
                 return chain, wanted
             chain.append(found)
@@ -122,7 +174,7 @@ class ServerState:
     def chain_gap(self, profile: CertProfile) -> ChainGap | None:
         """None when the chain reaches a root in the Root store; else where it stops. Past
         the leaf, a missing issuer is the root."""
-        roots = {r.profile.subject.public_bytes() for r in self.roots}
+        roots = self.root_subjects
         if profile.subject.public_bytes() in roots:
             return None
         chain, missing = self.issuer_chain(profile)
@@ -140,7 +192,11 @@ class ServerState:
         return ChainGap(False, f"root {name} is not in the Root store")
 
     def candidates(self) -> list[Candidate]:
-        return [c.candidate() for c in self.certificates]
+        return list(self._candidates)
+
+    @cached_property
+    def _candidates(self) -> tuple[Candidate, ...]:
+        return tuple(c.candidate() for c in self.certificates)
 
     @property
     def is_transport(self) -> bool:
@@ -209,15 +265,52 @@ class OrgSnapshot:
         return result
 
     def server(self, name: str) -> ServerState | None:
-        return next((s for s in self.servers if s.name.lower() == name.lower()), None)
+        return self._servers_by_name.get(name.lower())
 
     def receive_connectors(self, server: str) -> list[Connector]:
-        return [
-            c for c in self.connectors if c.kind is ConnectorKind.RECEIVE and server in c.servers
-        ]
+        return [c for c in self._connectors_by_server.get(server, ()) if c.kind is _RECEIVE]
 
     def send_connectors(self) -> list[Connector]:
         return [c for c in self.connectors if c.kind is ConnectorKind.SEND]
+
+    def connectors_of(self, server: str) -> list[Connector]:
+        """The connectors (of either kind) that list ``server`` among their servers."""
+        return list(self._connectors_by_server.get(server, ()))
+
+    # Indexes, made once per snapshot: rules ask for each server and each certificate.
+    @cached_property
+    def _servers_by_name(self) -> dict[str, ServerState]:
+        found: dict[str, ServerState] = {}
+        for state in self.servers:
+            found.setdefault(state.name.lower(), state)  # the first, as a scan finds it
+        return found
+
+    @cached_property
+    def _connectors_by_server(self) -> dict[str, list[Connector]]:
+        """Each server name (as connectors spell it) and its connectors, in their order."""
+        found: dict[str, list[Connector]] = {}
+        for connector in self.connectors:
+            for name in dict.fromkeys(connector.servers):
+                found.setdefault(name, []).append(connector)
+        return found
+
+    @cached_property
+    def _naming_by_server(self) -> dict[str, list[tuple[Connector, tuple[str, str]]]]:
+        """Each server's connectors whose TlsCertificateName is set and well formed, with
+        the name's issuer and subject as :func:`certward.pki.names.same_name` compares them."""
+        texts: dict[int, tuple[str, str]] = {}
+        for c in self.connectors:
+            value = c.tls_certificate_name
+            if value and tlsname.check(value) is None:
+                issuer, subject = tlsname.parse_names(value)
+                texts[id(c)] = (
+                    dotnet_x500(issuer).casefold(),
+                    dotnet_x500(subject).casefold(),
+                )
+        return {
+            name: [(c, named) for c in connectors if (named := texts.get(id(c))) is not None]
+            for name, connectors in self._connectors_by_server.items()
+        }
 
     def in_use(self, state: ServerState) -> list[tuple[HeldCertificate, list[str]]]:
         """The server's certificates that something uses, each with what uses it."""
@@ -228,10 +321,16 @@ class OrgSnapshot:
         """Worked out once per snapshot: several rules and the report's timeline ask."""
         auth = self.organisation.auth.current_thumbprint if self.organisation else None
         result: dict[str, list[tuple[HeldCertificate, list[str]]]] = {}
+        services: dict[ServiceSet, list[str]] = {}
         for state in self.servers:
             used = result.setdefault(state.name, [])
             for cert in state.certificates:
-                uses = [f"{s.name} service" for s in Service if s in cert.services and s.name]
+                named = services.get(cert.services)
+                if named is None:
+                    named = services[cert.services] = [
+                        f"{s.name} service" for s in Service if s in cert.services and s.name
+                    ]
+                uses = list(named)
                 if cert.thumbprint == state.server.default_smtp_thumbprint:
                     uses.append("default SMTP certificate")
                 if cert.thumbprint == auth:
@@ -242,14 +341,53 @@ class OrgSnapshot:
         return result
 
     def connectors_naming(self, state: ServerState, cert: HeldCertificate) -> list[Connector]:
-        found = []
-        for connector in self.connectors:
-            value = connector.tls_certificate_name
-            if state.name not in connector.servers or not value:
-                continue
-            if tlsname.check(value) is None and tlsname.matches(cert.profile, value):
-                found.append(connector)
-        return found
+        """The server's connectors whose TlsCertificateName names ``cert``
+        (:func:`certward.pki.tlsname.matches`, each name's text made once)."""
+        naming = self._naming_by_server.get(state.name)
+        if not naming:
+            return []
+        names = self._compared(cert.profile)
+        return [connector for connector, named in naming if named == names]
+
+    def resolve_tls_name(
+        self, state: ServerState, value: str | None, *, now: dt.datetime
+    ) -> tuple[TlsNameStatus, list[Candidate]]:
+        """:func:`certward.pki.selection.resolve_tls_name` over the server's certificates,
+        each name's text made once: the certificates ``value`` names, best first (valid
+        before expired, CA-issued before self-signed, newest NotBefore first)."""
+        status = tlsname.check(value)
+        if status is not None:
+            return status, []
+        assert value is not None
+        named = self._tls_texts.get(value)
+        if named is None:
+            issuer, subject = tlsname.parse_names(value)
+            named = self._tls_texts[value] = (
+                dotnet_x500(issuer).casefold(),
+                dotnet_x500(subject).casefold(),
+            )
+        found = [c for c in state.candidates() if self._compared(c.profile) == named]
+        found.sort(
+            key=lambda c: (
+                c.profile.expired(now),
+                c.profile.self_signed,
+                -c.profile.not_before.timestamp(),
+            )
+        )
+        return (TlsNameStatus.MATCH if found else TlsNameStatus.NOT_FOUND), found
+
+    def _compared(self, profile: CertProfile) -> tuple[str, str]:
+        """Issuer and subject as :func:`certward.pki.names.same_name` compares them."""
+        return self.x500(profile.issuer).casefold(), self.x500(profile.subject).casefold()
+
+    @cached_property
+    def _tls_texts(self) -> dict[str, tuple[str, str]]:
+        return {}
+
+    def x500(self, name: x509.Name) -> str:
+        """:func:`dotnet_x500` of ``name``, made once per name object (the servers'
+        certificates share their issuers' and roots' names)."""
+        return profiles.x500(name)
 
 
 def inferred_evidence(

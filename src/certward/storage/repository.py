@@ -84,6 +84,7 @@ from certward.storage.schema import (
     ServerRow,
     VirtualDirectoryRow,
 )
+from certward.storage.snapshot_repo import SnapshotRepository
 from certward.storage.vault import KeyVault
 from certward.storage.watch_repo import WatchRepository
 
@@ -97,7 +98,12 @@ def _utc(value: dt.datetime | None) -> dt.datetime | None:
 
 
 class Repository(
-    AccessRepository, WatchRepository, InventoryRepository, DeployRepository, AcmeRepository
+    AccessRepository,
+    WatchRepository,
+    InventoryRepository,
+    DeployRepository,
+    AcmeRepository,
+    SnapshotRepository,
 ):
     """Domain-level reads and writes within one open transaction."""
 

@@ -148,8 +148,9 @@ def auth_certificate_on_servers(snap: OrgSnapshot, now: dt.datetime) -> Iterator
         return
     holders = [s.name for s in snap.servers if (c := s.find(current)) and c.has_private_key]
     source = holders[0] if holders else "<server>"
+    holding = set(holders)
     for state in snap.servers:
-        if state.server.is_edge or state.name in holders:
+        if state.server.is_edge or state.name in holding:
             continue
         yield Finding(
             "CW-AUTH-002",

@@ -27,7 +27,7 @@ from certward.model import (
 )
 from certward.pki.names import dotnet_x500
 from certward.pki.profile import CertProfile
-from certward.pki.selection import Candidate, resolve_tls_name
+from certward.pki.selection import Candidate
 
 
 def _needs_tls_name(connector: Connector) -> bool:
@@ -56,7 +56,7 @@ def connector_tls_name(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
             if state is None:
                 continue
             candidates = state.candidates()
-            status, found = resolve_tls_name(candidates, value, now=now)
+            status, found = snap.resolve_tls_name(state, value, now=now)
             if status is TlsNameStatus.EMPTY:
                 if not _needs_tls_name(connector):
                     break
@@ -341,7 +341,7 @@ def hybrid_configuration(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Findin
     for state in snap.servers:
         if not _hybrid_servers(snap, state):
             continue
-        status, found = resolve_tls_name(state.candidates(), value, now=now)
+        status, found = snap.resolve_tls_name(state, value, now=now)
         if status is TlsNameStatus.MATCH and not all(c.profile.expired(now) for c in found):
             continue
         if status is TlsNameStatus.MATCH:

@@ -32,7 +32,7 @@ from certward.model import (
     '"EdgeSync failed to synchronize because it only supports Cryptographic API '
     'certificates"',
     needs=(Evidence.TRANSPORT_SERVICE, Evidence.MY_STORE),
-    scope=lambda snap, state: state in edgesync.subscribed_hubs(snap),
+    scope=lambda snap, state: edgesync.is_subscribed_hub(state),
 )
 def edge_cng_key(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A Hub (Mailbox) server's default transport certificate has its private key in a CNG

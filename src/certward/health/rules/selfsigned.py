@@ -23,7 +23,7 @@ from certward.model import (
     Evidence,
     Service,
 )
-from certward.pki.selection import Candidate, resolve_tls_name, select_certificate, select_iis
+from certward.pki.selection import Candidate, select_certificate, select_iis
 
 
 @rule(
@@ -72,7 +72,7 @@ def self_signed_iis(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     prevents="Seeds 000 and 002: the partner (or Exchange Online) refuses a self-signed "
     "certificate in mutual TLS",
     needs=(Evidence.EXCHANGE_CERTIFICATE,),
-    scope=lambda snap, state: any(state.name in c.servers for c in snap.connectors),
+    scope=lambda snap, state: bool(snap.connectors_of(state.name)),
 )
 def self_signed_connector(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A domain-secure receive connector presents a self-signed certificate, or a
@@ -88,7 +88,7 @@ def self_signed_connector(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Findi
             state = snap.server(server)
             if state is None:
                 continue
-            presented = _presented(state, connector, now)
+            presented = _presented(snap, state, connector, now)
             if presented is None or not presented.profile.self_signed:
                 continue
             fqdn = state.server.fqdn
@@ -130,7 +130,9 @@ def self_signed_connector(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Findi
             )
 
 
-def _presented(state: ServerState, connector: Connector, now: dt.datetime) -> Candidate | None:
+def _presented(
+    snap: OrgSnapshot, state: ServerState, connector: Connector, now: dt.datetime
+) -> Candidate | None:
     """The certificate the server presents on this connector (as certward's endpoints do)."""
     candidates = state.candidates()
     if connector.kind is ConnectorKind.RECEIVE:
@@ -141,7 +143,7 @@ def _presented(state: ServerState, connector: Connector, now: dt.datetime) -> Ca
             host_name=connector.fqdn or state.server.fqdn,
             tls_certificate_name=connector.tls_certificate_name,
         ).chosen
-    _status, found = resolve_tls_name(candidates, connector.tls_certificate_name, now=now)
+    _status, found = snap.resolve_tls_name(state, connector.tls_certificate_name, now=now)
     if found:
         return found[0]
     held = state.find(state.server.default_smtp_thumbprint)

@@ -1,0 +1,129 @@
+"""Certificates' profiles for a health snapshot, parsed once per thumbprint (pure, no I/O).
+
+An organisation's servers share certificates (the same roots in every Root store, a SAN
+certificate on every server) and a scheduled health run sees the same certificates again and
+again, while a thumbprint names one certificate whose content never changes. So a profile
+is made once per thumbprint and remembered (:class:`ProfileMemo`), and made by
+:func:`profile_of_der`, which reads each part of the certificate once, in one warnings
+context, instead of :meth:`CertProfile.of`'s context per part: the same profile, about a
+third of the time. Anything unusual (a part that cannot be read) goes the checked way,
+so a damaged certificate gives the same coded error.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Collection, Mapping
+
+from cryptography import x509
+
+from certward.model import Thumbprint
+from certward.pki import certinfo
+from certward.pki.names import dotnet_x500
+from certward.pki.profile import CertProfile, key_type
+
+
+def checked_profile(der: bytes) -> CertProfile:
+    """:meth:`CertProfile.of` the certificate: each part checked, a damaged one coded."""
+    return CertProfile.of(certinfo.load_der(der))
+
+
+def profile_of_der(der: bytes) -> CertProfile:
+    """The certificate's profile, equal to :func:`checked_profile`'s (and raising what it
+    raises for a certificate it cannot read)."""
+    try:
+        with certinfo.quietly():
+            return _profile(x509.load_der_x509_certificate(der))
+    except Exception:  # any surprise: the checked way says what it is
+        return checked_profile(der)
+
+
+def _profile(cert: x509.Certificate) -> CertProfile:
+    # What certinfo.check_readable reads, each part once (a failure: the checked way).
+    version = cert.version
+    _ = cert.serial_number
+    subject, issuer = cert.subject, cert.issuer
+    x500(subject)
+    x500(issuer)
+    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
+    extensions = cert.extensions
+    for extension in extensions:
+        _ = extension.value
+    public_key = cert.public_key()
+    signature = certinfo.signature_algorithm(cert)
+    try:
+        san = extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        dns_names = tuple(san.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        dns_names = ()
+    self_issued = issuer == subject
+    try:
+        is_ca = bool(extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:  # a v1 self-signed certificate is a root by convention
+        is_ca = version is x509.Version.v1 and self_issued
+    return CertProfile(
+        subject=subject,
+        issuer=issuer,
+        dns_names=dns_names,
+        not_before=not_before,
+        not_after=not_after,
+        self_signed=self_issued and certinfo.signed_by(cert, cert),
+        is_ca=is_ca,
+        version=version.value + 1,
+        key_type=key_type(public_key),
+        key_size=certinfo.key_size(public_key),
+        signature_algorithm=signature,
+    )
+
+
+_TEXTS: dict[int, tuple[x509.Name, str]] = {}
+_TEXTS_LIMIT = 400_000
+
+
+def x500(name: x509.Name) -> str:
+    """:func:`dotnet_x500` of ``name``, remembered for the name object (profiles made here
+    have theirs already: reading a certificate makes them)."""
+    found = _TEXTS.get(id(name))
+    if found is not None and found[0] is name:
+        return found[1]
+    text = dotnet_x500(name)
+    if len(_TEXTS) >= _TEXTS_LIMIT:
+        _TEXTS.clear()
+    _TEXTS[id(name)] = (name, text)
+    return text
+
+
+class ProfileMemo:
+    """Profiles by thumbprint, shared by the snapshots one process reads; safe to use from
+    several threads. Bounded: past ``limit`` it keeps only what the last read asked for."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._known: dict[Thumbprint, CertProfile] = {}
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._known)
+
+    def profiles(
+        self,
+        thumbprints: Collection[Thumbprint],
+        ders: Callable[[Collection[Thumbprint]], Mapping[Thumbprint, bytes]],
+    ) -> dict[Thumbprint, CertProfile]:
+        """The profile of each of ``thumbprints`` whose DER ``ders`` gives; ``ders`` is
+        asked only for the thumbprints not known yet."""
+        wanted = set(thumbprints)
+        with self._lock:
+            known = self._known
+            unknown = wanted - known.keys()
+        made = {tp: profile_of_der(der) for tp, der in ders(unknown).items()} if unknown else {}
+        with self._lock:
+            if len(self._known) + len(made) > self._limit:
+                self._known = {tp: p for tp, p in self._known.items() if tp in wanted}
+            self._known.update(made)
+            known = self._known
+        return {tp: p for tp in wanted if (p := known.get(tp) or made.get(tp)) is not None}
+
+
+PROFILES = ProfileMemo()
+"""The process's memo (the web service's scheduled runs share it)."""
