@@ -32,7 +32,7 @@ from certward.codes.deploy import (
 from certward.deploy.executor import Reloader, Verifier
 from certward.deploy.material import DeployMaterial
 from certward.errors import CertwardError
-from certward.model import CertificateRecord, Server, StoreName
+from certward.model import CertificateRecord, Server, Service, StoreName
 from certward.model.audit import AuditEntry
 from certward.model.deploy import (
     DEFAULT_RELOAD,
@@ -245,9 +245,10 @@ class DeployService:
 def _current_certificate(
     repo: DeployRepository, d: Deployment, now: dt.datetime
 ) -> CertificateRecord:
-    """The server's issued certificate with a key enabled for all the deployment's services
-    and valid at ``now``; of several, the one valid longest."""
-    candidates = []
+    """The certificate the server uses for the deployment's services: an issued one with a
+    key, enabled for all of them and valid at ``now``. For SMTP the server's default SMTP
+    certificate when it qualifies (the one Exchange presents); else the newest."""
+    candidates: list[tuple[dt.datetime, dt.datetime, CertificateRecord]] = []
     for record in repo.certificates(d.server, StoreName.MY):
         if record.der is None or not record.has_private_key:
             continue
@@ -255,7 +256,7 @@ def _current_certificate(
             continue
         cert = certinfo.load_der(record.der)
         if cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
-            candidates.append((cert.not_valid_after_utc, cert.not_valid_before_utc, record))
+            candidates.append((cert.not_valid_before_utc, cert.not_valid_after_utc, record))
     if not candidates:
         raise DEPLOY_NO_CERTIFICATE(
             f"server {d.server} has no valid certificate with a private key enabled for "
@@ -263,4 +264,9 @@ def _current_certificate(
             server=d.server,
             deployment=d.name,
         )
+    if Service.SMTP in d.services:
+        default = repo.server(d.server).default_smtp_thumbprint
+        for *_, record in candidates:
+            if record.thumbprint == default:
+                return record
     return max(candidates, key=lambda c: (c[0], c[1]))[2]
