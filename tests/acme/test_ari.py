@@ -10,7 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import http.server
 import json
+import ssl
 import threading
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -37,7 +39,9 @@ from certward.acme.ari import (
     window_for,
 )
 from certward.errors import CertwardError
+from tests.acme.helpers import at, listener, services
 from tests.acme.pebble import Pebble
+from tests.conftest import Cli
 
 UTC = dt.UTC
 NOW = dt.datetime(2026, 12, 4, 1, 0, tzinfo=UTC)
@@ -372,3 +376,112 @@ def test_debian_s_pebble_offers_no_renewal_info(pebble: Pebble) -> None:
     assert fetch_renewal_info(net, directory, _certificate(5), now=NOW) is None
     der = _certificate(5).public_bytes(serialization.Encoding.DER)
     assert window_for(der, pebble.directory_url, str(pebble.ca_bundle), now=NOW) is None
+
+
+# -- end to end: certward's ACME service renewing inside the CA's window ------------------
+
+
+@dataclass
+class _AriFront:
+    """An HTTPS front for Pebble: its directory with a ``renewalInfo`` URL added, and the
+    renewal information the test sets (Pebble's own order, account and nonce URLs stay
+    Pebble's)."""
+
+    url: str = ""
+    window: tuple[str, str] | None = None
+    asked: list[str] = field(default_factory=list)
+
+
+@pytest.fixture
+def ari_front(pebble: Pebble) -> Iterator[_AriFront]:
+    front = _AriFront()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            front.asked.append(self.path)
+            if self.path == "/dir":
+                with urllib.request.urlopen(
+                    pebble.directory_url, context=pebble.ssl_context(), timeout=10
+                ) as answer:
+                    directory = json.load(answer)
+                directory["renewalInfo"] = f"{front.url}/renewal-info"
+                status, body, headers = 200, json.dumps(directory).encode(), {}
+            elif self.path.startswith("/renewal-info/") and front.window is not None:
+                start, end = front.window
+                document = {"suggestedWindow": {"start": start, "end": end}}
+                status, body, headers = 200, json.dumps(document).encode(), {"Retry-After": "3600"}
+            else:
+                status, body, headers = 404, b"", {}
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(
+        pebble.config.parent / "pebble-cert.pem", pebble.config.parent / "pebble-key.pem"
+    )
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    front.url = f"https://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield front
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_certward_renews_inside_the_window_the_ca_suggests(
+    org: Cli, pebble: Pebble, ari_front: _AriFront
+) -> None:
+    app, acme = services()
+    try:
+        acme.add_account(
+            f"{ari_front.url}/dir", "admin@contoso.test", ca_bundle=str(pebble.ca_bundle)
+        )
+        obtained = acme.request(
+            "EXCH01",
+            subject="CN=mail.contoso.test",
+            domains=["mail.contoso.test"],
+            solver_options=listener(pebble),
+        )
+        with app.store.transaction() as repo:
+            der = repo.certificate("EXCH01", obtained.thumbprint).der
+        assert der is not None
+    finally:
+        app.store.close()
+    issued = x509.load_der_x509_certificate(der)
+    # A window long before two thirds of the (five-year) lifetime: only ARI makes it due.
+    start = issued.not_valid_before_utc.replace(microsecond=0) + dt.timedelta(days=10)
+    end = start + dt.timedelta(seconds=1)
+    ari_front.window = (_rfc3339(start), _rfc3339(end))
+
+    app, acme = services(at(start - dt.timedelta(minutes=1)))
+    try:
+        (outcome,) = acme.renew().outcomes
+        assert outcome.action == "not-due", outcome.reason
+    finally:
+        app.store.close()
+    assert f"/renewal-info/{certificate_identifier(issued)}" in ari_front.asked
+
+    app, acme = services(at(end + dt.timedelta(minutes=1)))
+    try:
+        (outcome,) = acme.renew().outcomes
+        assert outcome.action == "renewed", outcome.reason
+        assert "window" in outcome.reason
+        assert outcome.old == obtained.thumbprint and outcome.new not in {None, outcome.old}
+    finally:
+        app.store.close()
