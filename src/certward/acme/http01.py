@@ -67,6 +67,7 @@ class Http01Solver:
         self._server: standalone.BaseDualNetworkedServers | standalone.HTTP01Server | None = None
         self._thread: threading.Thread | None = None
         self._published: set[str] = set()  # tokens answered by the IIS endpoint
+        self._auto: str | None = None  # what mode "auto" chose for this solver
 
     @classmethod
     def from_settings(cls, options: Mapping[str, str], context: SolverContext) -> Http01Solver:
@@ -88,7 +89,12 @@ class Http01Solver:
                 f"the http-01 solver cannot answer a {challenge.typ} challenge", domain=domain
             )
         key_authorization = challenge.validation(account_key)
-        use_endpoint = self.mode == "endpoint" or (self.mode == "auto" and self._listening())
+        mode = self.mode
+        if mode == "auto":  # decided once: the second name must not find our own listener
+            if self._auto is None:
+                self._auto = "endpoint" if self._listening() else "listener"
+            mode = self._auto
+        use_endpoint = mode == "endpoint"
         if use_endpoint:
             self._publish(domain, challenge, key_authorization)
         else:
