@@ -150,6 +150,34 @@ def test_a_primary_that_does_not_hold_the_zone_is_not_authoritative(
     assert caught.value.facts["server"] == str(bind9.server)
 
 
+def test_a_name_server_that_never_answers_the_record_is_not_visible_by_the_deadline(
+    bind9: Bind9, account_key: josepy.JWK, tmp_path: Path
+) -> None:
+    # The zone's NS (ns1.contoso.test, 127.0.0.1) is looked for on another named's port:
+    # that server does not hold the zone, so it never answers the record.
+    other = start_bind9(tmp_path / "other", zone="northwind.test", refusing_zone="other.test")
+    challenge = _challenge()
+    try:
+        solver = _solver(
+            bind9,
+            server=bind9.server,
+            port=other.server.port,
+            check_nameservers=True,
+            propagation_timeout=1.0,
+        )
+        with pytest.raises(CertwardError) as caught:
+            solver.perform(f"www.{ZONE}", challenge, account_key)
+    finally:
+        other.stop()
+    assert caught.value.code.id == "dns01.not_visible"
+    assert caught.value.facts["server"] == str(other.server)
+    assert caught.value.facts["zone"] == f"{ZONE}."
+    # The primary has it; cleanup removes it.
+    assert bind9.txt(f"_acme-challenge.www.{ZONE}") == [challenge.validation(account_key)]
+    solver.cleanup(f"www.{ZONE}", challenge, account_key)
+    assert bind9.txt(f"_acme-challenge.www.{ZONE}") == []
+
+
 def test_a_silent_server_is_a_timeout(bind9: Bind9, account_key: josepy.JWK) -> None:
     # A UDP socket that never answers: the SOA look-up times out.
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:
