@@ -359,7 +359,11 @@ class AcmeClient:
                     response = chall.response(self.key)
                     self._answer(challb, response)
                 deadline = dt.datetime.now() + dt.timedelta(seconds=self.timeout)
-                finished = self._retrying(lambda: self._client.poll_and_finalize(orderr, deadline))
+                # each step may be repeated after a retryable answer: polling the
+                # authorizations reads; polling for finalization finalizes a ready order
+                # and otherwise reads, so a repeat never finalizes twice
+                ready = self._retrying(lambda: self._client.poll_authorizations(orderr, deadline))
+                finished = self._retrying(lambda: self._client.poll_finalization(ready, deadline))
         finally:
             for domain, chall in reversed(performed):
                 # what a failed cleanup leaves is replaced by the next perform, or expires
