@@ -4,6 +4,7 @@ the address to connect to (pure parsing)."""
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -42,7 +43,9 @@ DEFAULT_PORTS = {
 }
 
 
+@functools.lru_cache(maxsize=4096)
 def is_ip(text: str) -> bool:
+    """Whether ``text`` is an IPv4 or IPv6 address (asked of each target several times)."""
     try:
         ipaddress.ip_address(text)
     except ValueError:

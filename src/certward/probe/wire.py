@@ -61,8 +61,10 @@ _OBSERVATIONS: weakref.WeakKeyDictionary[SSL.Connection, TlsObservation] = (
 
 def _observe_handshake(connection: SSL.Connection, where: int, _ret: int) -> None:
     observation = _OBSERVATIONS.get(connection)
+    if observation is None or observation.requested:
+        return  # called at every state change of every handshake: nothing more to see
     names = requested_ca_names(connection, where)
-    if names is not None and observation is not None and not observation.requested:
+    if names is not None:
         observation.requested = True
         observation.ca_names = names
 
