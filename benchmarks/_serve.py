@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import select
 import socket
 import subprocess
@@ -15,7 +16,9 @@ CERTWARD = [sys.executable, "-m", "certward.interfaces.cli"]
 
 
 def certward(env: dict[str, str], *args: str) -> None:
-    subprocess.run([*CERTWARD, *args], env=env, check=True, capture_output=True)
+    done = subprocess.run([*CERTWARD, *args], env=env, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"certward {' '.join(args)} failed:\n{done.stdout}{done.stderr}")
 
 
 def free_port() -> int:
@@ -44,21 +47,48 @@ def wait_ready(process: subprocess.Popen[bytes], timeout: float = 60) -> None:
 
 
 def bench_env(tmp: str) -> dict[str, str]:
+    """The environment of the benchmark's certward commands: their own store, and a random
+    master key in the key file's format (a passphrase would cost each process a scrypt)."""
     return {**os.environ, "CERTWARD_DB": str(Path(tmp) / "bench.db"),
-            "CERTWARD_MASTER_KEY": "benchmark-only", "PYTHONUNBUFFERED": "1"}  # fmt: skip
+            "CERTWARD_MASTER_KEY": secrets.token_hex(32), "PYTHONUNBUFFERED": "1"}  # fmt: skip
 
 
-def organisation(env: dict[str, str], tmp: str, port: int) -> None:
-    """EXCH01 with only its Default Frontend connector, on 127.0.0.1:port; alice@contoso.com."""
-    certward(env, "org", "init", "Bench")
-    certward(env, "server", "add", "EXCH01", "--fqdn", "exch01.contoso.com")
-    certward(env, "connector", "set", "Default Frontend EXCH01", "--bind", f"127.0.0.1:{port}")
+def organisation(
+    env: dict[str, str], tmp: str, port: int, *, pfx: Path | None = None, password: str = ""
+) -> str | None:
+    """EXCH01 with only its Default Frontend connector, on 127.0.0.1:port; alice@contoso.com.
+
+    Built through the services in this process (not one command per step). With ``pfx``,
+    its certificate is imported, enabled for SMTP and named by the connector; its
+    thumbprint is returned."""
+    from certward.compose import build_app
+    from certward.model import Binding, Password, ServiceSet
+    from certward.services.connectors import ConnectorSettings
+
+    os.environ["CERTWARD_MASTER_KEY"] = env["CERTWARD_MASTER_KEY"]
+    app = build_app(env["CERTWARD_DB"])
+    app.organisation.init_organisation("Bench")
+    app.organisation.add_server("EXCH01", fqdn="exch01.contoso.com")
     for name in ("Client Frontend", "Outbound Proxy Frontend", "Default", "Client Proxy"):
-        certward(env, "connector", "remove", f"{name} EXCH01")
-    certward(env, "domain", "add", "contoso.com")
-    (Path(tmp) / "pw").write_text("x\n")
-    certward(env, "mailbox", "add", "alice@contoso.com", "--server", "EXCH01",
-             "--password-file", str(Path(tmp) / "pw"))  # fmt: skip
+        app.connectors.remove(f"{name} EXCH01")
+    app.mail.add_domain("contoso.com")
+    app.mail.add_mailbox("alice@contoso.com", server="EXCH01", password=Password(b"x"))
+    thumbprint = None
+    if pfx is not None:
+        thumbprint = app.certificates.import_file(
+            "EXCH01", pfx.read_bytes(), source=str(pfx), password=Password(password.encode())
+        ).thumbprint
+        app.certificates.enable(
+            "EXCH01", thumbprint, ServiceSet.parse("SMTP"), replace_default_smtp=False
+        )
+    app.connectors.set(
+        "Default Frontend EXCH01",
+        ConnectorSettings(
+            bindings=(Binding.parse(f"127.0.0.1:{port}"),), tls_certificate=thumbprint
+        ),
+    )
+    app.store.close()
+    return thumbprint
 
 
 def serve(env: dict[str, str], *args: str) -> subprocess.Popen[bytes]:

@@ -11,6 +11,7 @@ plaintext (CVE-2011-0411): :class:`StartTlsBarrier`.
 
 from __future__ import annotations
 
+import zlib
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,22 +64,84 @@ class _Refusal(protocol.Protocol):
         self.transport.loseConnection()
 
 
-class SourceLimit:
-    """Open connections per source address, shared by every listener of one server."""
+class SharedCounts:
+    """Open connections per source address, shared by the worker processes of one server.
 
-    def __init__(self, per_source: int = PER_SOURCE) -> None:
+    Made before the workers fork: one row of counters per worker in shared memory, a
+    source address's slot chosen by a hash of it (two addresses sharing one of the 65,536
+    slots share a count). A worker adds to its own row only and reads every row, so no lock
+    is held across processes (a worker that dies holds none), and the supervisor clears
+    the row of a worker it replaces. Admission adds first and checks the total after, so
+    simultaneous admissions in several workers can only refuse early, never let the total
+    pass the limit by more than those few racing connections.
+    """
+
+    SLOTS = 65_536
+
+    def __init__(self, workers: int, slots: int = SLOTS) -> None:
+        import multiprocessing
+
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        self._slots = slots
+        self._workers = workers
+        self._counts = multiprocessing.get_context("fork").RawArray("i", workers * slots)
+        self.worker = 0  # the row this process adds to (set in each worker after the fork)
+
+    def _slot(self, host: str) -> int:
+        return zlib.crc32(host.encode()) % self._slots
+
+    def acquire(self, host: str, limit: int) -> bool:
+        """Count one more connection from ``host``, unless that would pass ``limit``."""
+        slot = self._slot(host)
+        counts = self._counts
+        mine = self.worker * self._slots + slot
+        counts[mine] += 1
+        total = sum(counts[w * self._slots + slot] for w in range(self._workers))
+        if total > limit:
+            counts[mine] -= 1
+            return False
+        return True
+
+    def release(self, host: str) -> None:
+        mine = self.worker * self._slots + self._slot(host)
+        if self._counts[mine] > 0:
+            self._counts[mine] -= 1
+
+    def clear(self, worker: int) -> None:
+        """Forget the connections of a worker that is gone (its row)."""
+        start = worker * self._slots
+        self._counts[start : start + self._slots] = [0] * self._slots
+
+
+class SourceLimit:
+    """Open connections per source address, shared by every listener of one server (and,
+    with :class:`SharedCounts`, by every worker process of it)."""
+
+    def __init__(self, per_source: int = PER_SOURCE, shared: SharedCounts | None = None) -> None:
         self.per_source = per_source
-        self.open: Counter[str] = Counter()
+        self.open: Counter[str] = Counter()  # this process's connections
         self.refused = 0
+        self._shared = shared
 
     def build(self, addr: Any, make: Callable[[], Any], kind: str) -> Any:
         """The session ``make()`` builds, or a refusal when ``addr``'s host has too many
         connections open; the count drops when the session's connection is lost."""
         host = str(getattr(addr, "host", addr))
-        if self.open[host] >= self.per_source:
+        shared = self._shared
+        if shared is None:
+            admitted = self.open[host] < self.per_source
+        else:
+            admitted = shared.acquire(host, self.per_source)
+        if not admitted:
             self.refused += 1
             return _Refusal(REFUSALS[kind])
-        session = make()
+        try:
+            session = make()
+        except BaseException:
+            if shared is not None:
+                shared.release(host)
+            raise
         self.open[host] += 1
         lost = session.connectionLost
 
@@ -86,6 +149,8 @@ class SourceLimit:
             self.open[host] -= 1
             if self.open[host] <= 0:
                 del self.open[host]
+            if shared is not None:
+                shared.release(host)
             lost(reason)
 
         session.connectionLost = connection_lost

@@ -1,16 +1,23 @@
-"""Running one server's endpoints in one process on Twisted's asyncio reactor.
+"""Running one server's endpoints on Twisted's asyncio reactor: one process, or one of
+several worker processes (:mod:`certward.endpoints.workers`).
 
 The runtime is handed a :class:`Reloader` (the services layer reads the store) and polls it
 once a second; it reads the store's change counter and loads a new snapshot only when that
 moved. A changed binding is used by the next connection, and a changed or new
 receive-connector binding is listened on, so no restart (no IISRESET) is needed. TLS
 contexts whose certificate and settings did not change are reused.
+
+With several workers each listens on every receive connector's address with
+``SO_REUSEPORT`` (the kernel spreads the connections over them); the first worker also
+serves IIS, IMAP and POP3, whose login throttling and lockouts are one tally per server.
+The protocol log is kept open and written once per session (and once a second).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +31,7 @@ from OpenSSL import SSL  # noqa: E402
 
 from certward.endpoints import https  # noqa: E402
 from certward.endpoints.imap import ImapFactory  # noqa: E402
-from certward.endpoints.limits import Limits, SourceLimit  # noqa: E402
+from certward.endpoints.limits import Limits, SharedCounts, SourceLimit  # noqa: E402
 from certward.endpoints.logins import PasswordChecker  # noqa: E402
 from certward.endpoints.logs import EventLog, ProtocolLog  # noqa: E402
 from certward.endpoints.mailstore import MailStore  # noqa: E402
@@ -40,6 +47,7 @@ from certward.paths import safe_join  # noqa: E402
 from certward.pki.selection import select_certificate, select_iis  # noqa: E402
 
 RELOAD_SECONDS = 1.0
+LOG_BUFFER_BYTES = 64 * 1024  # protocol-log lines kept before a write (else at session end)
 
 
 @dataclass
@@ -73,6 +81,16 @@ class Runtime:
     _service_contexts: dict[Service, tuple[str, ContextFactory | None]] = field(
         default_factory=dict
     )
+    worker: int = 0  # the first (or only) worker also serves IIS, IMAP and POP3
+    reuse_port: bool = False  # listen with SO_REUSEPORT, beside the other workers
+    shared_counts: SharedCounts | None = None  # per-source counts of all workers
+    # State lines ("listening", "reloaded", "ready", "stopped"): a supervisor prints each
+    # once every worker has said it; alone, the runtime says them.
+    announce: Callable[[str], None] | None = None
+    _stopping: bool = False
+
+    def _state(self, line: str) -> None:
+        (self.announce or self.say)(line)
 
     def run(self) -> int:
         from twisted.internet import task
@@ -80,8 +98,7 @@ class Runtime:
         reactor = get_reactor()
 
         install_flush_fix()
-        snapshot = self.reloader.poll()
-        assert snapshot is not None  # the first poll always loads
+        snapshot = self.reloader.current()  # a worker starts from the supervisor's
         name = snapshot.server.name
         logs = safe_join(self.state_dir, "logs", name)
         self.receive = ReceiveState(
@@ -91,19 +108,21 @@ class Runtime:
                 kind="SMTP Receive Protocol Log",
                 prefix="RECV",
                 now=self.now,
+                buffer_bytes=LOG_BUFFER_BYTES,
             ),
             events=EventLog(logs / "events.jsonl", server=name, now=self.now),
             mail=MailStore(self.state_dir / "mail"),
             now=self.now,
         )
-        self.limit = SourceLimit(self.options.limits.per_source)
+        self.limit = SourceLimit(self.options.limits.per_source, shared=self.shared_counts)
         self.checker = PasswordChecker(lambda: self.receive.snapshot.mailboxes, self.receive.events)
         self._sync_listeners(snapshot)
-        self._listen_web(snapshot)
-        self._listen_mail_access()
-        if not self._listening and not self._fixed:
-            self.say(f"error: server {name} has nothing to listen on")
-            return 1
+        if self.worker == 0:
+            self._listen_web(snapshot)
+            self._listen_mail_access()
+            if not self._listening and not self._fixed:
+                self.say(f"error: server {name} has nothing to listen on")
+                return 1
         loop = task.LoopingCall(self._reload)
         loop.start(RELOAD_SECONDS, now=False)
 
@@ -112,9 +131,10 @@ class Runtime:
 
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
-        self.say(f"{name}: ready")
+        self._state(f"{name}: ready")
         reactor.run(installSignalHandlers=False)
-        self.say(f"{name}: stopped")
+        self.receive.protocol_log.close()
+        self._state(f"{name}: stopped")
         return 0
 
     def _iis_context(self) -> SSL.Context:
@@ -228,11 +248,15 @@ class Runtime:
             self.say(f"{label} listening on {host}:{port.getHost().port}")
 
     def _stop(self, reactor: Any) -> None:
+        if self._stopping:  # SIGINT from the terminal and SIGTERM from the supervisor
+            return
+        self._stopping = True
         for listening in [*self._listening.values(), *self._fixed.values()]:
             listening.port.stopListening()
         reactor.stop()
 
     def _reload(self) -> None:
+        self.receive.protocol_log.flush()  # lines of sessions still open
         try:
             snapshot = self.reloader.poll()
         except Exception as exc:
@@ -241,7 +265,7 @@ class Runtime:
         if snapshot is not None and snapshot.version != self.receive.snapshot.version:
             self.receive.update(snapshot)
             self._sync_listeners(snapshot)
-            self.say(f"{snapshot.server.name}: configuration reloaded")
+            self._state(f"{snapshot.server.name}: configuration reloaded")
 
     def _sync_listeners(self, snapshot: EndpointSnapshot) -> None:
         from twisted.internet.error import CannotListenError
@@ -257,19 +281,38 @@ class Runtime:
             if identity in self._listening:
                 continue
             host, port = self._address(connector.bindings[0])
+            factory = ReceiveFactory(self.receive, identity, self.limit)
             try:
-                listening = reactor.listenTCP(
-                    port,
-                    ReceiveFactory(self.receive, identity, self.limit),
-                    backlog=self.options.limits.backlog,
-                    interface=host,
-                )
+                if self.reuse_port:
+                    listening = self._listen_shared(host, port, factory)
+                else:
+                    listening = reactor.listenTCP(
+                        port, factory, backlog=self.options.limits.backlog, interface=host
+                    )
             except CannotListenError as exc:
                 self.say(f"warning: {identity}: cannot listen on {host}:{port} ({exc.socketError})")
                 continue
             actual = listening.getHost().port
             self._listening[identity] = _Listening((host, port), listening)
-            self.say(f"SMTP {identity} listening on {host}:{actual}")
+            self._state(f"SMTP {identity} listening on {host}:{actual}")
+
+    def _listen_shared(self, host: str, port: int, factory: Any) -> Any:
+        """Listen on ``host:port`` beside the other workers (``SO_REUSEPORT``)."""
+        from twisted.internet.error import CannotListenError
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            sock.bind((host, port))
+            sock.listen(self.options.limits.backlog)
+            sock.setblocking(False)
+            return get_reactor().adoptStreamPort(sock.fileno(), family, factory)
+        except OSError as exc:
+            raise CannotListenError(host, port, exc) from exc
+        finally:
+            sock.close()  # the reactor listens on its own duplicate
 
     def _address(self, binding: Binding) -> tuple[str, int]:
         host = self.options.host if binding.host in ("0.0.0.0", "::", "") else binding.host  # noqa: S104

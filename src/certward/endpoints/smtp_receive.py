@@ -42,6 +42,15 @@ class _ConnectorTls:
     selection: Selection
     context: tls.ContextFactory | None
     issuer_list: clientca.IssuerList | None
+    snapshot: EndpointSnapshot | None = None  # the snapshot it was made for
+    connector: Connector | None = None
+    _facts: certinfo.CertificateFacts | None = None
+
+    def facts(self) -> certinfo.CertificateFacts | None:
+        """The chosen certificate's facts for the protocol log (computed once)."""
+        if self._facts is None and self.selection.chosen is not None:
+            self._facts = certinfo.facts(self.selection.chosen.x509())
+        return self._facts
 
 
 class ReceiveState:
@@ -74,8 +83,11 @@ class ReceiveState:
         """Selection and TLS context for a connector, rebuilt when the snapshot changes."""
         snap = self.snapshot
         cached = self._tls.get(connector.identity)
+        if cached is not None and cached.snapshot is snap and cached.connector is connector:
+            return cached  # the common case: nothing changed since the last connection
         version = snap.version + repr(connector)
         if cached is not None and cached.version == version:
+            cached.snapshot, cached.connector = snap, connector
             return cached
         selection = select_certificate(
             snap.candidates,
@@ -111,7 +123,7 @@ class ReceiveState:
                 client_cas=[r for r in roots if r.subject.public_bytes() in sent],
             )
             context = tls.ContextFactory(self.contexts.context(config))
-        state = _ConnectorTls(version, selection, context, issuers)
+        state = _ConnectorTls(version, selection, context, issuers, snap, connector)
         self._tls[connector.identity] = state
         return state
 
@@ -165,8 +177,15 @@ class _Message:
         self._lines.append(line)
 
     def eomReceived(self) -> defer.Deferred[str]:
-        self._store.deliver(self._address, b"\n".join(self._lines) + b"\n")
-        return defer.succeed(self._address)
+        """Stored (and synced to disk) on the reactor's thread pool, so that the event loop
+        goes on with the other sessions meanwhile; the 250 reply follows the sync."""
+        from twisted.internet import threads
+
+        message, self._lines = b"\n".join(self._lines) + b"\n", []
+        stored: defer.Deferred[str] = threads.deferToThread(
+            self._store.deliver, self._address, message
+        )
+        return stored.addCallback(lambda _key: self._address)
 
     def connectionLost(self) -> None:
         self._lines = []
@@ -249,9 +268,8 @@ class ReceiveSession(StartTlsBarrier, smtp.ESMTP):
 
     def ext_STARTTLS(self, rest: bytes) -> None:
         if self.ctx is not None and not self.startedTLS and self._tls_state is not None:
-            chosen = self._tls_state.selection.chosen
-            assert chosen is not None
-            facts = certinfo.facts(chosen.x509())
+            facts = self._tls_state.facts()
+            assert facts is not None
             self._log("*", "", "Sending certificate")
             self._log("*", facts.subject, "Certificate subject")
             self._log("*", facts.issuer, "Certificate issuer name")
@@ -334,6 +352,7 @@ class ReceiveSession(StartTlsBarrier, smtp.ESMTP):
     def connectionLost(self, reason: failure.Failure = protocol.connectionDone) -> None:
         if self._connector is not None:
             self._log("-", "", "Local")
+            self.state.protocol_log.flush()  # the session's lines, in one write
         super().connectionLost(reason)
 
 

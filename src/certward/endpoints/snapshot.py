@@ -98,6 +98,7 @@ class Reloader:
     load: Callable[[], EndpointSnapshot]
     polls: int = 0
     loads: int = 0
+    last: EndpointSnapshot | None = None  # the snapshot the last load read
     _seen: int | None = None
 
     def poll(self) -> EndpointSnapshot | None:
@@ -109,4 +110,11 @@ class Reloader:
         snapshot = self.load()
         self._seen = current
         self.loads += 1
+        self.last = snapshot
+        return snapshot
+
+    def current(self) -> EndpointSnapshot:
+        """The store's snapshot now: loaded if the store changed, else the last one."""
+        snapshot = self.poll() or self.last
+        assert snapshot is not None  # the first poll always loads
         return snapshot

@@ -94,24 +94,70 @@ class EndpointService:
         say: Callable[[str], None],
         ports: Mapping[str, int | None] | None = None,
         max_connections_per_source: int | None = None,
+        workers: int | None = None,
     ) -> int:
-        """Run until SIGINT/SIGTERM; the exit status."""
-        from certward.endpoints.limits import Limits
-        from certward.endpoints.runtime import Runtime, ServeOptions
+        """Run until SIGINT/SIGTERM; the exit status.
 
+        ``workers`` defaults to one per core; above one, that many worker processes share
+        the receive connectors' ports (:mod:`certward.endpoints.workers`); the store is read
+        once (keys decrypted once) before they fork, and each reads it again when it
+        changes."""
+        from certward.endpoints.limits import Limits
+        from certward.endpoints.workers import default_workers
+
+        if workers is None:
+            workers = default_workers()
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
         limits = Limits()
         if max_connections_per_source is not None:
             limits = Limits(backlog=limits.backlog, per_source=max_connections_per_source)
 
         name = self._name(server)  # fails early, with one line, for an unknown server
-        runtime = Runtime(
-            reloader=self.reloader(name),
-            state_dir=self._state,
-            options=ServeOptions(host=host, limits=limits, **(ports or {})),
-            now=self._clock.now,
-            say=say,
-        )
-        return runtime.run()
+        reloader = self.reloader(name)
+        if workers == 1:
+            from certward.endpoints.runtime import Runtime, ServeOptions
+
+            runtime = Runtime(
+                reloader=reloader,
+                state_dir=self._state,
+                options=ServeOptions(host=host, limits=limits, **(ports or {})),
+                now=self._clock.now,
+                say=say,
+            )
+            return runtime.run()
+
+        from certward.endpoints.limits import SharedCounts
+        from certward.endpoints.workers import Supervisor
+
+        counts = SharedCounts(workers)
+
+        def start(index: int, once: Callable[[str], None], state: Callable[[str], None]) -> int:
+            from certward.endpoints.runtime import Runtime, ServeOptions
+
+            counts.worker = index
+            runtime = Runtime(
+                reloader=reloader,
+                state_dir=self._state,
+                options=ServeOptions(host=host, limits=limits, **(ports or {})),
+                now=self._clock.now,
+                say=once,
+                worker=index,
+                reuse_port=True,
+                shared_counts=counts,
+                announce=state,
+            )
+            return runtime.run()
+
+        def before_fork() -> None:
+            reloader.current()  # read (and decrypt) once, for every worker
+            closing = getattr(self._uow, "close", None)
+            if closing is not None:
+                closing()  # no database connection crosses the fork; each worker opens its own
+
+        return Supervisor(
+            workers, start, say, before_fork=before_fork, on_replace=counts.clear
+        ).run()
 
     def reloader(self, server: str) -> Reloader:
         """Reads ``server``'s snapshot when the store changed (every time, for a store

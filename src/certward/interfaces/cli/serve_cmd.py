@@ -53,10 +53,18 @@ def serve(
             help="Open connections one client address may hold across all endpoints.",
         ),
     ] = 50,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Worker processes sharing the SMTP ports (default: one per core).",
+        ),
+    ] = None,
     db: DbOpt = None,
 ) -> None:
-    """Run the server's endpoints: every receive connector (SMTP with STARTTLS); IIS's
-    virtual directories, IMAP and POP3 on the ports given."""
+    """Run the server's endpoints: every receive connector (SMTP with STARTTLS), in one
+    worker process per core; IIS's virtual directories, IMAP and POP3 on the ports given."""
     status = open_app(db).endpoints.serve(
         server,
         host=host,
@@ -65,7 +73,7 @@ def serve(
             "https_port": https_port, "http_port": http_port, "imap_port": imap_port,
             "imaps_port": imaps_port, "pop3_port": pop3_port, "pop3s_port": pop3s_port,
         },
-        max_connections_per_source=max_connections_per_source,
+        max_connections_per_source=max_connections_per_source, workers=workers,
     )  # fmt: skip
     raise typer.Exit(status)
 
