@@ -15,6 +15,7 @@ from certward.config import Settings, load_settings, prepare_database_file
 
 if TYPE_CHECKING:
     from certward.services.access import AccessService
+    from certward.services.agents import AgentsService
     from certward.services.audit import AuditService
     from certward.services.auth import AuthService
     from certward.services.certificates import CertificateService
@@ -142,6 +143,13 @@ class App:
         from certward.services.deploy import DeployService
 
         return DeployService(self.store, self.clock)
+
+    @cached_property
+    def agents(self) -> AgentsService:
+        """Host agents: their deployments with keys (their own host's only), their reports."""
+        from certward.services.agents import AgentsService
+
+        return AgentsService(self.store, self.clock, deploy=self.deploy, access=self.access)
 
     @cached_property
     def audit(self) -> AuditService:

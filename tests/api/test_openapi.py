@@ -20,6 +20,7 @@ from tests.conftest import Cli
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "openapi.json"
 METHODS = ("get", "post", "put", "patch", "delete")
 EXAMPLES = {"server": "EXCH01", "thumbprint": "0" * 40, "store": "Root", "name": "Nope"}
+EXAMPLES["host"] = "mail1"  # an agents' host (issue 15)
 DOCUMENT_NOW = openapi_document()
 ADMIN_ONLY = {
     ("post", "/api/v1/servers/{server}/certificates/{thumbprint}/export"),

@@ -66,6 +66,7 @@ def test_a_store_made_before_alembic_is_upgraded(database_url: str) -> None:
             "notify_outbox",
             *("acme_challenges", "acme_orders", "acme_accounts"),  # 0006
             *("deployments", "deploy_results"),  # 0007
+            *("agent_tokens", "agent_checkins"),  # 0008
         ):
             conn.execute(text(f"DROP TABLE {table}"))
         for column in ("archived", "exportable", "status", "public_key_algorithm", "der"):

@@ -9,6 +9,7 @@ from certward.codes import (  # noqa: F401  (each module registers its codes)
     access,
     acme,
     acme_dns,
+    agents,
     api,
     auth,
     certificates,

@@ -2,7 +2,9 @@
 
 Three roles, each allowing what the one before it does: a **reader** sees everything but
 private keys; an **operator** also enables certificates, renews, probes and runs checks; an
-**admin** also exports keys, rotates the master key and manages users and tokens. Passwords
+**admin** also exports keys, rotates the master key and manages users and tokens. A fourth,
+**agent** (issue 15), is below them all and belongs to API tokens bound to one host: it may
+only fetch that host's deployments (with their keys) and report their results. Passwords
 and token secrets are stored only as slow hashes (``certward.passwords``); a token's
 secret is shown once, when it is made.
 """
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 
 class AccessRole(enum.StrEnum):
+    AGENT = "agent"  # a host agent's token only: its own host's deployments, nothing else
     READER = "reader"
     OPERATOR = "operator"
     ADMIN = "admin"
@@ -36,7 +39,12 @@ class AccessRole(enum.StrEnum):
         raise ValueError(f"unknown role {text!r}; valid roles: {valid}")
 
 
-_RANKS = {AccessRole.READER: 0, AccessRole.OPERATOR: 1, AccessRole.ADMIN: 2}
+_RANKS = {
+    AccessRole.AGENT: -1,
+    AccessRole.READER: 0,
+    AccessRole.OPERATOR: 1,
+    AccessRole.ADMIN: 2,
+}
 
 
 class Channel(enum.StrEnum):
@@ -73,6 +81,7 @@ class ApiToken:
     expires_at: dt.datetime | None = None  # None: never
     last_used_at: dt.datetime | None = None
     revoked: bool = False
+    host: str | None = None  # an agent token's host (role agent only)
 
     def valid_at(self, now: dt.datetime) -> bool:
         return not self.revoked and (self.expires_at is None or now < self.expires_at)
@@ -86,6 +95,7 @@ class Principal:
     name: str
     role: AccessRole
     via: Channel
+    host: str | None = None  # an agent token's host (role agent only)
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,12 @@ from certward.codes.access import (
     USER_NAME_INVALID,
     USER_NOT_FOUND,
 )
+from certward.codes.agents import (
+    AGENT_HOST_INVALID,
+    AGENT_HOST_REQUIRED,
+    AGENT_OTHER_HOST,
+    AGENT_ROLE_FOR_TOKENS,
+)
 from certward.endpoints.logins import LoginPolicy, LoginThrottle
 from certward.model import Password
 from certward.model.access import (
@@ -88,6 +94,9 @@ class AccessRepository(Protocol):
     def take_one_time_login(self, code_hash: str) -> tuple[str, dt.datetime] | None: ...
     def delete_expired_one_time_logins(self, now: dt.datetime) -> None: ...
     def add_audit_entry(self, entry: AuditEntry) -> None: ...
+    def bind_agent_token(self, token_id: str, host: str) -> None: ...
+    def agent_token_host(self, token_id: str) -> str | None: ...
+    def agent_token_hosts(self) -> dict[str, str]: ...
 
 
 class _StoredSession(Protocol):
@@ -206,6 +215,7 @@ class AccessService:
 
     # -- users ------------------------------------------------------------------------------
     def add_user(self, name: str, role: AccessRole, password: str) -> User:
+        _user_role(role)
         user = User(
             name=check_name(name),
             role=role,
@@ -233,6 +243,7 @@ class AccessService:
         return found
 
     def set_role(self, name: str, role: AccessRole) -> User:
+        _user_role(role)
         with self._store.transaction() as repo:
             user = replace(self._user(repo, name), role=role)
             self._keep_an_admin(repo, user)
@@ -345,10 +356,13 @@ class AccessService:
         *,
         expires_in: dt.timedelta | None,
         created_by: str,
+        host: str | None = None,
     ) -> tuple[ApiToken, str]:
-        """A new token and its secret, which is shown once and never stored."""
+        """A new token and its secret, which is shown once and never stored. A token of
+        the agent role is bound to ``host`` (required for it, refused for the others)."""
         if expires_in is not None and expires_in <= dt.timedelta(0):
             raise EXPIRY_INVALID(f"a token's lifetime must be positive, not {expires_in}")
+        host = _agent_host(role, host)
         token_id = secrets.token_hex(6)
         secret = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         now = self._clock.now()
@@ -360,14 +374,18 @@ class AccessService:
             created_at=now,
             created_by=created_by,
             expires_at=None if expires_in is None else now + expires_in,
+            host=host,
         )
         with self._store.transaction() as repo:
             repo.add_api_token(token)
+            if host is not None:
+                repo.bind_agent_token(token.token_id, host)
         return token, secret
 
     def tokens(self) -> list[ApiToken]:
         with self._store.reading() as repo:
-            return repo.api_tokens()
+            hosts = repo.agent_token_hosts()
+            return [replace(t, host=hosts.get(t.token_id)) for t in repo.api_tokens()]
 
     def revoke_token(self, token_id: str) -> ApiToken:
         token_id = token_id.strip()
@@ -386,6 +404,8 @@ class AccessService:
         now = self._clock.now()
         with self._store.reading() as repo:
             token = repo.find_api_token(token_id)
+            if token is not None and token.role is AccessRole.AGENT:
+                token = replace(token, host=repo.agent_token_host(token.token_id))
         cached = self.verified_tokens.get(secret)
         if token is None:
             if cached is None:
@@ -403,6 +423,10 @@ class AccessService:
         if token.last_used_at is None or now - token.last_used_at >= SESSION_TOUCH:
             with self._store.transaction() as repo:
                 repo.touch_api_token(token.token_id, now)
+        if token.role is AccessRole.AGENT:
+            if token.host is None:  # an agent token always has its host; never without
+                raise TOKEN_INVALID(f"API token {token_id} is not valid", token=token_id)
+            return Principal(token.name, token.role, Channel.AGENT, host=token.host)
         return Principal(token.name, token.role, Channel.API)
 
     # -- console sessions -------------------------------------------------------------------
@@ -469,6 +493,25 @@ class AccessService:
 
     # -- roles ------------------------------------------------------------------------------
     @staticmethod
+    def require_agent_of(principal: Principal, host: str) -> None:
+        """``principal`` is the agent token bound to ``host`` (host names compare without
+        case); else ``agent.other_host``, or ``access.denied`` for a token of another role."""
+        if principal.role is not AccessRole.AGENT or principal.host is None:
+            raise DENIED(
+                f"{principal.name} ({principal.role.value}) may not do this: it needs a "
+                f"host agent's token for {host}",
+                principal=principal.name,
+                role=principal.role.value,
+                needed=AccessRole.AGENT.value,
+            )
+        if principal.host.lower() != host.strip().lower():
+            raise AGENT_OTHER_HOST(
+                f"agent token {principal.name} is bound to host {principal.host}, not {host}",
+                principal=principal.name,
+                host=host,
+            )
+
+    @staticmethod
     def require(principal: Principal, needed: AccessRole) -> None:
         if not principal.role.allows(needed):
             raise DENIED(
@@ -478,3 +521,30 @@ class AccessService:
                 role=principal.role.value,
                 needed=needed.value,
             )
+
+
+def _user_role(role: AccessRole) -> None:
+    if role is AccessRole.AGENT:
+        raise AGENT_ROLE_FOR_TOKENS(
+            "the agent role is for API tokens bound to a host, not for users", role=role.value
+        )
+
+
+def _agent_host(role: AccessRole, host: str | None) -> str | None:
+    """The host an agent token is bound to (checked); None for the other roles."""
+    from certward.model.agents import check_host
+
+    if role is not AccessRole.AGENT:
+        if host is not None:
+            raise AGENT_HOST_REQUIRED(
+                f"only a token of the agent role is bound to a host, not a {role.value} token",
+                role=role.value,
+                host=host,
+            )
+        return None
+    if host is None or not host.strip():
+        raise AGENT_HOST_REQUIRED("a token of the agent role is bound to a host: name it")
+    try:
+        return check_host(host)
+    except ValueError as exc:
+        raise AGENT_HOST_INVALID(str(exc), host=host) from None

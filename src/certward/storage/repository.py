@@ -65,6 +65,7 @@ from certward.model.audit import ACTOR, AuditEntry
 from certward.storage import audit_capture, facts
 from certward.storage.access_repo import AccessRepository, audit_row
 from certward.storage.acme_repo import AcmeRepository
+from certward.storage.agents_repo import AgentsRepository
 from certward.storage.deploy_repo import DeployRepository
 from certward.storage.inventory_repo import InventoryRepository
 from certward.storage.migrations import READ_ONLY, ensure_schema
@@ -103,6 +104,7 @@ class Repository(
     InventoryRepository,
     DeployRepository,
     AcmeRepository,
+    AgentsRepository,
     SnapshotRepository,
 ):
     """Domain-level reads and writes within one open transaction."""

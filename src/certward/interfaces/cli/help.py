@@ -209,9 +209,16 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "token create": (
         "certward token create grafana --role reader --expires 90d",
         "certward token create deploy --role operator --expires 12h --json",
+        "certward token create mail1-agent --role agent --host mail1 --expires 90d",
     ),
     "token list": ("certward token list", "certward token list --json"),
     "token revoke": ("certward token revoke 3f9a1c2b7d4e",),
+    "agent": (
+        "certward agent --api https://certward.example.net:8443 --token-file agent.token "
+        "--host mail1 --root agent-state --ca-bundle ca.pem",
+        "certward agent --api https://127.0.0.1:8443 --token-file agent.token --host mail1 "
+        "--root agent-state --every 5m --once",
+    ),
     "audit list": (
         "certward audit list",
         "certward audit list --since 2026-12-01 --actor alice --action 'cert enable'",

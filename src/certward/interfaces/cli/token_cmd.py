@@ -59,6 +59,7 @@ def token_json(token: ApiToken, now: dt.datetime) -> dict[str, Any]:
         "last_used_at": None if token.last_used_at is None else token.last_used_at.isoformat(),
         "revoked": token.revoked,
         "valid": token.valid_at(now),
+        "host": token.host,
     }
 
 
@@ -70,6 +71,12 @@ def token_create(
         str,
         typer.Option("--expires", metavar="DURATION", help="Lifetime: 12h, 90d, 2w, or never."),
     ] = "90d",
+    host: Annotated[
+        str | None,
+        typer.Option(
+            "--host", metavar="HOST", help="The host an agent token serves (role agent only)."
+        ),
+    ] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -78,7 +85,7 @@ def token_create(
     lifetime = parse_expiry(expires)
     application = open_app(db)
     token, secret = application.access.create_token(
-        name, wanted, expires_in=lifetime, created_by=os_account()
+        name, wanted, expires_in=lifetime, created_by=os_account(), host=host
     )
     if as_json:
         render.print_json({**token_json(token, application.clock.now()), "secret": secret})
@@ -88,8 +95,10 @@ def token_create(
         if token.expires_at is None
         else f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC"
     )
+    bound = "" if token.host is None else f" for host {token.host}"
     console().print(
-        f"Token {token.token_id} ({token.name}, {token.role.value}, {until}):", markup=False
+        f"Token {token.token_id} ({token.name}, {token.role.value}{bound}, {until}):",
+        markup=False,
     )
     typer.echo(secret)
     render.error_console().print(
@@ -116,7 +125,7 @@ def token_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         (
             t.token_id,
             t.name,
-            t.role.value,
+            t.role.value if t.host is None else f"{t.role.value} ({t.host})",
             state(t),
             "never" if t.expires_at is None else f"{t.expires_at:%Y-%m-%d %H:%M}",
             "never" if t.last_used_at is None else f"{t.last_used_at:%Y-%m-%d %H:%M}",

@@ -1,0 +1,252 @@
+"""The agent's loop: pull, deploy and verify, report; again every interval.
+
+One cycle:
+
+1. ``GET /api/v1/agents/{host}/deployments``: the host's deployments with their material.
+   Unreachable → one log line, nothing on the host touched (the daemons keep serving what
+   they have), and a retry after a wait that doubles per failure up to the interval.
+2. For each deployment, :func:`certward.model.agents.deploy_reason` decides from the state
+   file and a probe of the live port whether to deploy; a deploy marks the deployment
+   *pending* in the state file, runs :func:`certward.deploy.executor.apply` (atomic writes,
+   reload, verification by probe, rollback) in a worker thread, and keeps the outcome.
+3. ``POST /api/v1/agents/{host}/results``: the outcomes not yet reported and what each port
+   served. Outcomes stay in the state file until the API has them.
+
+No log line, state file or report holds key material (:class:`DeployMaterial` redacts its
+``repr``; the executor writes the key only into the key file).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from certward.clock import Clock, SystemClock
+from certward.deploy.material import DeployMaterial
+from certward.errors import CertwardError
+from certward.interfaces.agent.client import ApiClient
+from certward.interfaces.agent.state import AgentState, Deployed, StateFile
+from certward.model.agents import PortServed, deploy_reason, retry_wait
+from certward.model.deploy import Deployment, DeployOutcome
+
+log = logging.getLogger("certward.agent")
+
+PORT_CHECK_WAIT = 3.0
+"""Seconds a port check waits for the expected certificate (a reload settling)."""
+
+Prober = Callable[[str, str | None, str | None, float], str | None]
+"""(url, sni, expect, wait) → the thumbprint served (None: none seen)."""
+
+
+def _default_prober(url: str, sni: str | None, expect: str | None, wait: float) -> str | None:
+    from certward.deploy.verify import probe_served
+
+    return probe_served(url, sni=sni, expect=expect, wait=wait)
+
+
+@dataclass
+class CycleResult:
+    """What one cycle did: whether the API was reached both ways, and each deployment's
+    outcome (deployed now) or check (served as expected)."""
+
+    reached: bool = False
+    reported: bool = False
+    deployed: list[tuple[str, DeployOutcome]] = field(default_factory=list)
+    ports: list[PortServed] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return (
+            self.reached
+            and self.reported
+            and not self.problems
+            and all(o.ok for _, o in self.deployed)
+            and all(p.ok for p in self.ports)
+        )
+
+
+class HostAgent:
+    """One host's agent: its API client, its state file, its deploys."""
+
+    def __init__(
+        self,
+        reactor: Any,
+        client: ApiClient,
+        *,
+        host: str,
+        root: Path,
+        every: float,
+        version: str = "",
+        clock: Clock | None = None,
+        prober: Prober | None = None,
+    ) -> None:
+        self._reactor = reactor
+        self._client = client
+        self.host = host
+        self._file = StateFile(root)
+        self._every = every
+        self._version = version
+        self._clock = clock or SystemClock()
+        self._prober = prober or _default_prober
+        self.state: AgentState = self._file.load(host)
+        self.failures = 0
+
+    # -- the loop ------------------------------------------------------------------------------
+    async def run(self, *, once: bool = False) -> CycleResult:
+        """Cycle until stopped (``once``: one cycle); the last cycle's result."""
+        from twisted.internet import task
+
+        while True:
+            result = await self.cycle()
+            if once:
+                return result
+            wait = retry_wait(self._every, self.failures)
+            await task.deferLater(self._reactor, wait, lambda: None)
+
+    async def cycle(self) -> CycleResult:
+        result = CycleResult()
+        try:
+            items = await self._client.deployments(self.host)
+        except CertwardError as exc:
+            self._failed("fetch", exc)
+            return result
+        result.reached = True
+        for item in items:
+            await self._one(item, result)
+        body = {
+            "version": self._version,
+            "results": [
+                {"deployment": name, "outcome": outcome.to_json()}
+                for name, outcome in self.state.unreported
+            ],
+            "ports": [p.to_json() for p in result.ports],
+        }
+        try:
+            await self._client.report(self.host, body)
+        except CertwardError as exc:
+            self._failed("report", exc)
+            return result
+        result.reported = True
+        if self.state.unreported:
+            self.state.unreported = []
+            self._file.save(self.state)
+        if self.failures:
+            log.info("the API answers again after %d failed attempts", self.failures)
+        self.failures = 0
+        return result
+
+    def _failed(self, what: str, exc: CertwardError) -> None:
+        self.failures += 1
+        wait = retry_wait(self._every, self.failures)
+        log.warning(
+            "%s failed (attempt %d): %s; the deployed files stay as they are, retrying in %gs",
+            what,
+            self.failures,
+            exc.message,
+            wait,
+        )
+
+    # -- one deployment ------------------------------------------------------------------------
+    async def _one(self, item: dict[str, Any], result: CycleResult) -> None:
+        from twisted.internet import threads
+
+        try:
+            d = Deployment.from_json(item["deployment"])
+        except (KeyError, ValueError, TypeError) as exc:
+            result.problems.append(f"a deployment the API sent cannot be read: {exc}")
+            log.warning("a deployment the API sent cannot be read: %s", exc)
+            return
+        if not item.get("thumbprint"):
+            said = f"{item.get('code') or 'no certificate'}: {item.get('detail') or ''}"
+            result.problems.append(f"{d.name}: {said.rstrip(': ')}")
+            log.warning("deployment %s: nothing to deploy (%s)", d.name, said.rstrip(": "))
+            return
+        desired = str(item["thumbprint"]).upper()
+        if item.get("material") is None:
+            await self._check(d, desired, result)
+            return
+        try:
+            material = DeployMaterial.from_json(item["material"])
+        except CertwardError as exc:
+            result.problems.append(f"{d.name}: {exc.message}")
+            log.warning("deployment %s: %s", d.name, exc.message)
+            return
+        last = self.state.deployed.get(d.name)
+        pending = self.state.pending.get(d.name)
+        now = self._clock.now()
+
+        def reason(served: str | None) -> str | None:
+            return deploy_reason(
+                desired,
+                last_thumbprint=None if last is None else last.thumbprint,
+                last_ok=last is not None and last.ok,
+                last_when=None if last is None else last.when,
+                pending=pending,
+                served=served,
+                now=now,
+            )
+
+        served: str | None = None
+        why = reason(desired)  # what is due without probing: new, interrupted, retry
+        if why is None and last is not None and last.ok:
+            served = await threads.deferToThread(
+                self._prober, d.verify, d.sni, desired, PORT_CHECK_WAIT
+            )
+            why = reason(served)
+        if why is None:
+            result.ports.append(PortServed(d.name, d.verify, served, desired, now))
+            return
+        log.info("deployment %s: %s", d.name, why)
+        outcome = await self._deploy(d, material, desired)
+        result.deployed.append((d.name, outcome))
+        result.ports.append(
+            PortServed(d.name, d.verify, outcome.served, desired, self._clock.now())
+        )
+
+    async def _check(self, d: Deployment, desired: str, result: CycleResult) -> None:
+        """The service sent no material: its last report showed ``desired`` served. Probe
+        the port: still served → nothing to do (an interrupted deploy's files are whole);
+        not served → reported so, and the next fetch brings the material."""
+        from twisted.internet import threads
+
+        served = await threads.deferToThread(
+            self._prober, d.verify, d.sni, desired, PORT_CHECK_WAIT
+        )
+        now = self._clock.now()
+        result.ports.append(PortServed(d.name, d.verify, served, desired, now))
+        if served == desired:
+            last = self.state.deployed.get(d.name)
+            if d.name in self.state.pending or last is None or last.thumbprint != desired:
+                self.state.pending.pop(d.name, None)
+                self.state.deployed[d.name] = Deployed(desired, True, now)
+                self._file.save(self.state)
+            return
+        log.warning(
+            "deployment %s: %s serves %s, not %s; the material comes with the next fetch",
+            d.name,
+            d.verify,
+            served or "no certificate",
+            desired,
+        )
+
+    async def _deploy(self, d: Deployment, material: DeployMaterial, desired: str) -> DeployOutcome:
+        from twisted.internet import threads
+
+        from certward.deploy.executor import apply
+
+        self.state.pending[d.name] = desired
+        self._file.save(self.state)
+        outcome: DeployOutcome = await threads.deferToThread(apply, d, material, clock=self._clock)
+        self.state.pending.pop(d.name, None)
+        self.state.deployed[d.name] = Deployed(desired, outcome.ok, outcome.when)
+        self.state.unreported.append((d.name, outcome))
+        self._file.save(self.state)
+        if outcome.ok:
+            log.info("deployment %s: %s", d.name, outcome.detail)
+        else:
+            log.warning("deployment %s failed (%s): %s", d.name, outcome.code, outcome.detail)
+        return outcome

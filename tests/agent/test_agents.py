@@ -1,0 +1,196 @@
+"""Host agents against the real service on PostgreSQL: two agents (two processes, two --root
+directories, two nginx) deploy their own host's certificate and prove it served by probe;
+the service records their outcomes and what their ports serve; a key reaches only its own
+host's agent; an agent killed mid-deploy converges when restarted; an agent whose API goes
+away keeps its files and catches up when the API returns."""
+
+from __future__ import annotations
+
+import json
+import signal
+from collections.abc import Callable
+from typing import Any
+
+from certward.interfaces.api import openapi_document
+from certward.model import ServiceSet
+from certward.model.access import AccessRole
+from certward.model.deploy import DeployKind, Deployment, DeployPaths
+from tests.agent.conftest import (
+    Host,
+    Service,
+    start_agent,
+    stop_agent,
+    wait_until,
+)
+
+V1 = "/api/v1"
+
+
+def _agent_row(service: Service, host: Host) -> dict[str, Any] | None:
+    with service.client(service.token("tests-reader", AccessRole.READER)) as reader:
+        rows = reader.get(f"{V1}/agents").json()
+    return next((r for r in rows if r["host"] == host.name), None)
+
+
+def _reported_ok(service: Service, host: Host, thumbprint: str) -> bool:
+    row = _agent_row(service, host)
+    if row is None or not row["ports"]:
+        return False
+    (port,) = row["ports"]
+    return bool(port["ok"] and port["served"] == thumbprint)
+
+
+def test_two_agents_deploy_verify_and_report(service: Service, hosts: Callable[..., Host]) -> None:
+    one, two = hosts("mail1"), hosts("mail2")
+    want = {h.name: h.thumbprint for h in (one, two)}
+    for host in (one, two):
+        assert host.served() != want[host.name]
+        start_agent(service, host)
+    for host in (one, two):
+        wait_until(lambda h=host: h.served() == want[h.name], f"{host.name}'s nginx to serve")
+        wait_until(
+            lambda h=host: _reported_ok(service, h, want[h.name]),
+            f"{host.name}'s report",
+            hosts=(host,),
+        )
+    # Each deployed its own host's certificate into its own files, and remembers it.
+    for host, other in ((one, two), (two, one)):
+        state = json.loads((host.root / "agent-state.json").read_text())
+        assert state["deployed"][host.deployment]["thumbprint"] == want[host.name]
+        assert state["deployed"][host.deployment]["ok"] is True
+        assert state["pending"] == {}
+        assert host.served() != want[other.name]
+        assert "PRIVATE KEY" not in host.log_text()
+    # The service recorded each outcome as the agent's, and the release of each key once:
+    # once a report shows the certificate served, the fetches carry no key.
+    _, outcomes = service.app.deploy.show(one.deployment)
+    assert outcomes and outcomes[0].ok and outcomes[0].served == want[one.name]
+    row = _agent_row(service, one)
+    assert row is not None and row["seen_at"] and row["version"]
+    assert row["deployments"] == [{"name": one.deployment, "last": row["deployments"][0]["last"]}]
+    assert row["deployments"][0]["last"]["ok"] is True
+    seen_at = row["seen_at"]
+    wait_until(lambda: _agent_row(service, one)["seen_at"] != seen_at, "another fetch")
+    for host in (one, two):
+        exports = [
+            e
+            for e in service.app.audit.entries(action="key.export", limit=1000)
+            if e.detail.get("deployment") == host.deployment
+        ]
+        assert len(exports) == 1, exports
+        assert exports[0].detail["host"] == host.name and exports[0].via == "agent"
+
+
+def test_a_token_fetches_only_its_own_hosts_keys(
+    service: Service, hosts: Callable[..., Host]
+) -> None:
+    one, two = hosts("mail3"), hosts("mail4")
+    mine = service.token(f"{one.name}-agent", AccessRole.AGENT, host=one.name)
+    with service.client(mine) as agent:
+        own = agent.get(f"{V1}/agents/{one.name}/deployments")
+        assert own.status_code == 200, own.text
+        (item,) = own.json()
+        assert item["material"]["key"].startswith("-----BEGIN PRIVATE KEY-----")
+        other = agent.get(f"{V1}/agents/{two.name}/deployments")
+        assert other.status_code == 403
+        assert other.headers["content-type"].startswith("application/problem+json")
+        assert other.json()["code"] == "agent.other_host"
+        assert "key" not in other.text.lower() or "PRIVATE KEY" not in other.text
+        refused = agent.post(f"{V1}/agents/{two.name}/results", json={"results": []})
+        assert refused.status_code == 403 and refused.json()["code"] == "agent.other_host"
+        # No other route answers an agent's token: every one is refused before it runs.
+        for path, item in openapi_document()["paths"].items():
+            for method in ("get", "post", "put", "patch", "delete"):
+                if method not in item or path.startswith(f"{V1}/agents/{{host}}"):
+                    continue
+                url = path.replace("{host}", one.name)
+                for name, value in {
+                    "server": one.server,
+                    "thumbprint": "0" * 40,
+                    "store": "Root",
+                    "name": "Nope",
+                }.items():
+                    url = url.replace("{" + name + "}", value)
+                answer = agent.request(method, url)
+                assert answer.status_code == 403, (method, path, answer.text)
+                assert answer.json()["code"] == "access.denied", (method, path)
+                assert "PRIVATE KEY" not in answer.text
+    # Readers and admins see the deployments through this route, never a key.
+    for role in (AccessRole.READER, AccessRole.ADMIN):
+        with service.client(service.token(f"tests-{role.value}", role)) as person:
+            seen = person.get(f"{V1}/agents/{one.name}/deployments")
+            assert seen.status_code == 200
+            assert [i["material"] for i in seen.json()] == [None]
+            assert "PRIVATE KEY" not in seen.text
+            posted = person.post(f"{V1}/agents/{one.name}/results", json={"results": []})
+            assert posted.status_code == 403 and posted.json()["code"] == "access.denied"
+    with service.client(None) as nobody:
+        assert nobody.get(f"{V1}/agents/{one.name}/deployments").status_code == 401
+
+
+def test_an_agent_killed_mid_deploy_converges_when_restarted(
+    service: Service, hosts: Callable[..., Host], tmp_path: Any
+) -> None:
+    # The reload hangs while the flag file exists: the agent is killed inside its deploy,
+    # after the new files are in place and before the daemon reloads.
+    flag, inside = tmp_path / "hang", tmp_path / "reloading"
+    host = hosts("mail5")
+    script = tmp_path / "reload.sh"
+    script.write_text(
+        f'#!/bin/sh\nif [ -e "{flag}" ]; then touch "{inside}"; exec sleep 600; fi\nexec "$@"\n'
+    )
+    script.chmod(0o755)
+    service.app.deploy.remove(host.deployment)
+    service.app.deploy.add(
+        Deployment(
+            name=host.deployment,
+            kind=DeployKind.NGINX,
+            server=host.server,
+            services=ServiceSet.parse("IIS"),
+            paths=DeployPaths(str(host.nginx.certificate), str(host.nginx.key)),
+            verify=f"https://127.0.0.1:{host.nginx.port}",
+            host=host.name,
+            reload=(str(script), *host.nginx.reload_argv),
+            sni=host.sni,
+            wait=10.0,
+        )
+    )
+    want = host.thumbprint
+    old = host.served()
+    flag.touch()
+    start_agent(service, host)
+    wait_until(inside.exists, "the agent to be inside its reload")
+    stop_agent(host, signal.SIGKILL)
+    state = json.loads((host.root / "agent-state.json").read_text())
+    assert state["pending"] == {host.deployment: want}
+    assert host.served() == old  # the files are new, the daemon not yet reloaded
+    flag.unlink()
+    start_agent(service, host)
+    wait_until(lambda: host.served() == want, "the restarted agent to deploy again")
+    wait_until(lambda: _reported_ok(service, host, want), "the restarted agent's report")
+    state = json.loads((host.root / "agent-state.json").read_text())
+    assert state["pending"] == {} and state["deployed"][host.deployment]["ok"] is True
+
+
+def test_an_unreachable_api_keeps_the_files_and_is_retried(
+    service: Service, hosts: Callable[..., Host]
+) -> None:
+    host = hosts("mail6")
+    first = host.thumbprint
+    start_agent(service, host)
+    wait_until(lambda: _reported_ok(service, host, first), "the first deploy's report")
+    files = (host.nginx.certificate.read_bytes(), host.nginx.key.read_bytes())
+    service.stop()
+    try:
+        wait_until(lambda: host.log_text().count("fetch failed") >= 2, "two failed fetches")
+        assert (host.nginx.certificate.read_bytes(), host.nginx.key.read_bytes()) == files
+        assert host.served() == first
+        # A new certificate while the API is away: deployed once the API is back.
+        second = service.certificate(host.server, [host.sni], days=3800)
+    finally:
+        service.start()
+    wait_until(lambda: host.served() == second, "the agent to deploy the new certificate")
+    wait_until(lambda: _reported_ok(service, host, second), "the report after the outage")
+    failures = [line for line in host.log_text().splitlines() if "fetch failed" in line]
+    assert all("retrying in" in line for line in failures)
+    assert "PRIVATE KEY" not in host.log_text()
