@@ -33,6 +33,9 @@ def test_add_run_list_show_remove_against_nginx(cli: Cli, app: App, old_pem: Pem
         (result,) = json.loads(ran.stdout)
         assert result["ok"] and result["served"] == thumb, result
 
+        (again,) = json.loads(cli("deploy", "run", "--all", "--json").stdout)
+        assert again["name"] == "web" and again["ok"] and again["previous"] == thumb
+
         (listed,) = cli.json("deploy", "list")
         assert listed["name"] == "web" and listed["last"]["served"] == thumb
         shown = cli("deploy", "show", "web").stdout

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import grp
 import stat
 from collections.abc import Iterator
 from dataclasses import replace
@@ -49,7 +50,7 @@ def test_a_new_certificate_from_the_store_is_served(
 ) -> None:
     assert probe_served(dovecot.url) == old_pem.thumbprint
     thumb = new_certificate(app, "IMAP")
-    app.deploy.add(_deployment(dovecot))
+    app.deploy.add(replace(_deployment(dovecot), group="dovecot", key_mode=0o640))
 
     outcome = app.deploy.run("imap")
 
@@ -58,7 +59,9 @@ def test_a_new_certificate_from_the_store_is_served(
     assert probe_served(dovecot.url) == thumb
     paths = DeployPaths.in_directory(DeployKind.DOVECOT, str(dovecot.directory))
     assert paths.key is not None
-    assert stat.S_IMODE(Path(paths.key).stat().st_mode) == 0o600
+    key_info = Path(paths.key).stat()
+    assert stat.S_IMODE(key_info.st_mode) == 0o640  # root:dovecot, as --group/--mode said
+    assert key_info.st_uid == 0 and key_info.st_gid == grp.getgrnam("dovecot").gr_gid
     assert stat.S_IMODE(Path(paths.certificate).stat().st_mode) == 0o644
 
 
