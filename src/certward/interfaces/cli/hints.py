@@ -36,6 +36,17 @@ HINTS: dict[str, str] = {
     ),
     "renewal.reply_differs": "import it with 'certward cert import' instead",
     "renewal.no_request": "run 'certward renew start' first",
+    # -- acme (issue 15) ----------------------------------------------------------------------
+    "acme.account_not_found": (
+        "register one with 'certward acme account add --directory URL --email ADDRESS', "
+        "or name it with --account (see 'certward acme account list')"
+    ),
+    "acme.account_refused": (
+        "where the CA requires an external account binding, pass --eab-kid and --eab-hmac-file"
+    ),
+    "acme.solver_unknown": "pass --challenge http-01, dns-01 or tls-alpn-01",
+    "acme.solver_settings": "pass the solver's settings as --challenge-option NAME=VALUE",
+    "acme.rate_limited": "'certward acme renew' tries again after the time the CA asked for",
     # -- web ----------------------------------------------------------------------------------
     "web.no_iis_certificate": (
         "enable one with 'certward cert enable THUMBPRINT --server {server} --services IIS'"
