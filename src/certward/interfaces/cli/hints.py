@@ -47,6 +47,11 @@ HINTS: dict[str, str] = {
     "acme.solver_unknown": "pass --challenge http-01, dns-01 or tls-alpn-01",
     "acme.solver_settings": "pass the solver's settings as --challenge-option NAME=VALUE",
     "acme.rate_limited": "'certward acme renew' tries again after the time the CA asked for",
+    # -- deploy (issue 15) --------------------------------------------------------------------
+    "deploy.not_found": "see 'certward deploy list'",
+    "deploy.key_not_exportable": "create or import the certificate with --exportable",
+    "deploy.wrong_host": "the agent of that host deploys it ('certward agent --host')",
+    "deploy.exists": "remove it first with 'certward deploy remove NAME'",
     # -- web ----------------------------------------------------------------------------------
     "web.no_iis_certificate": (
         "enable one with 'certward cert enable THUMBPRINT --server {server} --services IIS'"
