@@ -15,6 +15,11 @@ def test_request_orders_and_dry_run(org: Cli, pebble: Pebble) -> None:
     )
     org("acme", "account", "add", "--directory", pebble.directory_url,
         "--email", "admin@contoso.test", "--ca-bundle", str(pebble.ca_bundle))  # fmt: skip
+    again = error_line(
+        org, "acme", "account", "add", "--directory", pebble.directory_url,
+        "--email", "admin@contoso.test", "--ca-bundle", str(pebble.ca_bundle),
+    )  # fmt: skip
+    assert "already registered" in again
     listed = org("acme", "account", "list").stdout
     assert pebble.directory_url in listed and "admin@contoso.test" in listed
     done = org("cert", "request", "--server", "EXCH01", "--acme",

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cryptography.hazmat.primitives.asymmetric import types
 
 from certward.clock import Clock
-from certward.codes.acme import ACME_ACCOUNT_NOT_FOUND, ACME_NOT_ACME
+from certward.codes.acme import ACME_ACCOUNT_EXISTS, ACME_ACCOUNT_NOT_FOUND, ACME_NOT_ACME
 from certward.errors import CertwardError
 from certward.model import StoreName, Thumbprint
 from certward.model.acme import (
@@ -215,6 +215,14 @@ class AcmeService:
         """Register a new account (terms of service agreed) and store it, its key sealed."""
         from certward.acme.client import jwk_thumbprint, new_account_key, public_jwk_json
 
+        for known in self.accounts():  # refused before the CA is asked
+            if known.directory_url == directory_url and known.email == email:
+                raise ACME_ACCOUNT_EXISTS(
+                    f"an ACME account for {email} at {directory_url} is already registered "
+                    f"(account {known.account_id}, {known.account_url})",
+                    directory=directory_url,
+                    email=email,
+                )
         key = new_account_key()
         client = self._client(None, directory_url, key, ca_bundle)
         registered = client.register(email, eab=eab)
