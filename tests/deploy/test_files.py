@@ -163,3 +163,27 @@ def test_files_not_served_are_rolled_back_and_a_first_deploy_removed(
     third = apply(_deployment(empty), other_pem.material, verify=verify)
     assert not third.ok and third.rolled_back and "files removed" in third.detail
     assert list(empty.iterdir()) == []
+
+
+def test_a_directory_that_cannot_be_written_is_reported_and_nothing_probed(
+    tmp_path: Path, old_pem: Pem
+) -> None:
+    def verify(url: str, *, sni: str | None, expect: str | None, wait: float) -> str | None:
+        raise AssertionError("nothing was written: nothing to probe")
+
+    outcome = apply(_deployment(tmp_path / "missing"), old_pem.material, verify=verify)
+
+    assert not outcome.ok and outcome.code == "deploy.write_failed"
+    assert "cannot write" in outcome.detail and "the previous files are in place" in outcome.detail
+    assert not (tmp_path / "missing").exists()
+
+
+def test_a_verifier_that_fails_counts_as_not_served(tmp_path: Path, old_pem: Pem) -> None:
+    def verify(url: str, *, sni: str | None, expect: str | None, wait: float) -> str | None:
+        raise RuntimeError("prober broke")
+
+    outcome = apply(_deployment(tmp_path), old_pem.material, verify=verify)
+
+    assert not outcome.ok and outcome.rolled_back and outcome.code == "deploy.not_served"
+    assert "probe failed: RuntimeError: prober broke" in outcome.steps
+    assert list(tmp_path.iterdir()) == []  # a first deploy: its files removed again

@@ -191,7 +191,7 @@ def apply(
         failure = (DEPLOY_RELOAD_FAILED, reload_problem)
     served = None
     if failure is None:  # a failed reload changed nothing the daemon serves: no waiting
-        served = verify(d.verify, sni=d.sni, expect=new, wait=d.wait)
+        served = _probe(run, verify, expect=new)
         run.step(f"{d.verify} serves {served or 'no certificate'}")
     if served == new and failure is None:
         return run.outcome(
@@ -208,7 +208,7 @@ def apply(
     problems = files.restore([s.path for s in specs], staged.existed)
     run.step("previous files restored" if not problems else "restore: " + "; ".join(problems))
     again = _reload(run, "reload after restoring")
-    back = verify(d.verify, sni=d.sni, expect=previous, wait=d.wait)
+    back = _probe(run, verify, expect=previous)
     run.step(f"{d.verify} serves {back or 'no certificate'} after the rollback")
     if problems or again is not None or (previous is not None and back != previous):
         said = "; ".join([*problems, *([again] if again else [])]) or (
@@ -233,6 +233,17 @@ def apply(
         code=code,
         detail=f"{detail}; rolled back: {restored}",
     )
+
+
+def _probe(run: _Run, verify: Verifier, *, expect: str | None) -> str | None:
+    """What the port serves; a verifier that fails counts as nothing served (the files are
+    then rolled back like any other failure)."""
+    d = run.d
+    try:
+        return verify(d.verify, sni=d.sni, expect=expect, wait=d.wait)
+    except Exception as exc:  # a verifier's fault must not leave the new files unverified
+        run.step(f"probe failed: {type(exc).__name__}: {exc}")
+        return None
 
 
 def _reload(run: _Run, what: str) -> str | None:
