@@ -443,6 +443,7 @@ class AcmeService:
         with self._store.transaction() as repo:
             record = repo.find_certificate(order.server, thumbprint, StoreName.MY)
             der = record.der if record is not None else None
+            exportable = record.exportable if record is not None else False
         if der is None:
             return RenewalOutcome(
                 order,
@@ -468,7 +469,9 @@ class AcmeService:
         followers = self._followers(thumbprint, now)
         if dry_run:
             return RenewalOutcome(order, "due", why, old=thumbprint, followers=followers)
-        return self._renew_now(order, thumbprint, why, followers, now, notify=notify)
+        return self._renew_now(
+            order, thumbprint, why, followers, now, notify=notify, exportable=exportable
+        )
 
     def _due(
         self,
@@ -540,12 +543,23 @@ class AcmeService:
         now: dt.datetime,
         *,
         notify: bool,
+        exportable: bool,
     ) -> RenewalOutcome:
+        from certward.codes.renewal import RENEWAL_KEY_NOT_EXPORTABLE
         from certward.services._records import RenewResult
 
         renewal = self._renewal()
         pending: Thumbprint | None = None
         try:
+            others = [f.name for f in followers if f.kind == "server" and f.name != order.server]
+            if others and not exportable:  # found out before the CA issues anything
+                raise RENEWAL_KEY_NOT_EXPORTABLE(
+                    f"the new key would not be exportable, so the renewed certificate could "
+                    f"not be put on {', '.join(others)}; request it again with an exportable "
+                    "key",
+                    thumbprint=thumbprint,
+                    servers=others,
+                )
             acct, key = self._account(order.account_id)
             csr: list[bytes] = []
             started = renewal.start(thumbprint, server=order.server, sink=csr.append)
