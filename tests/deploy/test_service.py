@@ -131,3 +131,8 @@ def test_an_agent_s_deployments_and_outcomes(app: App) -> None:
     assert Deployment.from_json(d.to_json()) == d
     app.deploy.remove("a")
     assert [r.deployment.name for r in app.deploy.deployments()] == ["b", "c"]
+    changes = [c for e in app.audit.entries(limit=1000) for c in e.changes]
+    added = next(c for c in changes if c.kind == "deployment" and c.before is None)
+    assert added.after is not None and added.after["verify"] == "smtp://127.0.0.1:25"
+    assert any(c.kind == "deployment" and c.identity == "a" and c.after is None for c in changes)
+    assert not any(c.kind.startswith("deploy result") for c in changes)  # runs: not config
