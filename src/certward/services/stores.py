@@ -7,11 +7,12 @@ from dataclasses import dataclass
 
 from certward.clock import Clock
 from certward.codes.certificates import TRUST_STORE_IS_MY
-from certward.model import StoreName, Thumbprint
+from certward.model import CertificateRecord, StoreName, Thumbprint
 from certward.pki import certinfo, formats
-from certward.services._records import add_record, thumb, views_of
+from certward.pki.names import dotnet_x500
+from certward.services._records import auth_thumbprint, views_of
 from certward.services.ports import UnitOfWork
-from certward.services.views import CertificateView
+from certward.services.views import CertificateView, TrustStores, describe
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +22,11 @@ class StoreAddResult:
 
 
 class TrustStoreService:
-    """List, add and remove certificates of a server's Root and CA stores."""
+    """List, add and remove certificates of a server's Root and CA stores.
+
+    A bundle of thousands is one transaction of a few statements: the store's thumbprints
+    read once, the new certificates written with one INSERT; a listing reads each store
+    once and parses each certificate once."""
 
     def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
         self._uow = uow
@@ -31,7 +36,35 @@ class TrustStoreService:
         _trust_store(store)
         now = self._clock.now()
         with self._uow.transaction() as repo:
-            return views_of(repo, repo.server(server), store, now)
+            srv = repo.server(server)
+            if srv.observed:
+                return views_of(repo, srv, store, now)
+            listed = repo.certificate_records(srv.name, store)
+            other = StoreName.CA if store is StoreName.ROOT else StoreName.ROOT
+            parsed = {r.thumbprint: certinfo.load_der(r.der) for r in listed if r.der is not None}
+            others = [
+                certinfo.load_der(r.der)
+                for r in repo.certificate_records(srv.name, other)
+                if r.der is not None
+            ]
+            mine = [parsed[r.thumbprint] for r in listed if r.der is not None]
+            trust = (
+                TrustStores(roots=mine, intermediates=others)
+                if store is StoreName.ROOT
+                else TrustStores(roots=others, intermediates=mine)
+            )
+            auth = auth_thumbprint(repo)
+            return [
+                describe(
+                    record,
+                    server=srv,
+                    trust=trust,
+                    now=now,
+                    auth_thumbprint=auth,
+                    certificate=parsed.get(record.thumbprint),
+                )
+                for record in listed
+            ]
 
     def store_add(
         self, server: str, store: StoreName, data: bytes, *, source: str
@@ -41,20 +74,24 @@ class TrustStoreService:
         now = self._clock.now()
         with self._uow.transaction() as repo:
             srv = repo.server(server)
+            stored = repo.certificate_thumbprints(srv.name, store)
             added: list[tuple[Thumbprint, str]] = []
             present: list[Thumbprint] = []
-            seen: set[str] = set()
+            records: list[CertificateRecord] = []
             for cert in certificates:
-                thumbprint = thumb(cert)
-                if (
-                    thumbprint in seen
-                    or repo.find_certificate(srv.name, thumbprint, store) is not None
-                ):
+                der = certinfo.to_der(cert)
+                thumbprint = certinfo.thumbprint(der)
+                if thumbprint in stored:
                     present.append(thumbprint)
                     continue
-                seen.add(thumbprint)
-                add_record(repo, srv.name, cert, now=now, store=store)
-                added.append((thumbprint, certinfo.facts(cert).subject))
+                stored.add(thumbprint)
+                records.append(
+                    CertificateRecord(
+                        server=srv.name, store=store, thumbprint=thumbprint, der=der, created_at=now
+                    )
+                )
+                added.append((thumbprint, dotnet_x500(cert.subject)))
+            repo.add_certificates(records)
             return StoreAddResult(added, present)
 
     def store_remove(self, server: str, store: StoreName, *thumbprints: Thumbprint) -> None:

@@ -111,7 +111,12 @@ class _Content:
     serial_number: str
 
 
-def _content(record: CertificateRecord, trust: TrustStores, now: dt.datetime) -> _Content:
+def _content(
+    record: CertificateRecord,
+    trust: TrustStores,
+    now: dt.datetime,
+    cert: x509.Certificate | None = None,
+) -> _Content:
     if record.csr_der is not None:
         csr = x509.load_der_x509_csr(record.csr_der)
         return _Content(
@@ -127,17 +132,23 @@ def _content(record: CertificateRecord, trust: TrustStores, now: dt.datetime) ->
             serial_number="",
         )
     assert record.der is not None
-    cert = certinfo.load_der(record.der)
+    cert = certinfo.load_der(record.der) if cert is None else cert
     facts = certinfo.facts(cert)
+    if not facts.not_before <= now <= facts.not_after:
+        status = CertStatus.DATE_INVALID
+    elif facts.is_self_signed:  # its signature checked once, by facts
+        status = CertStatus.VALID
+    else:
+        status = chain.certificate_status(
+            cert, roots=trust.roots, intermediates=trust.intermediates, now=now
+        )
     return _Content(
         subject=facts.subject,
         issuer=facts.issuer,
         certificate_domains=facts.certificate_domains,
         not_before=facts.not_before,
         not_after=facts.not_after,
-        status=chain.certificate_status(
-            cert, roots=trust.roots, intermediates=trust.intermediates, now=now
-        ),
+        status=status,
         is_self_signed=facts.is_self_signed,
         public_key_size=facts.public_key_size,
         signature_algorithm=facts.signature_algorithm,
@@ -152,8 +163,11 @@ def describe(
     trust: TrustStores,
     now: dt.datetime,
     auth_thumbprint: str | None,
+    certificate: x509.Certificate | None = None,
 ) -> CertificateView:
-    content = _content(record, trust, now)
+    """``record`` as Get-ExchangeCertificate shows it; ``certificate``: its DER already
+    parsed (by a caller that parsed the store for ``trust``)."""
+    content = _content(record, trust, now, certificate)
     return CertificateView(
         server=server.name,
         store=record.store,

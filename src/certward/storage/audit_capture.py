@@ -266,6 +266,21 @@ def note_bulk(session: Session, table: str) -> None:
     pending.append(AuditChange(_kind(table).word, "(bulk change)", None, {"table": table}))
 
 
+def note_new(session: Session, table: str, identity: str, values: dict[str, Any]) -> None:
+    """A row a Core statement inserted (a bulk write, outside the flush): its creation,
+    shown as :func:`collect` shows a new object."""
+    if table in SKIPPED_TABLES:
+        return
+    kind = _kind(table)
+    after = {
+        c: shown(c, v)
+        for c, v in values.items()
+        if c not in IGNORED_COLUMNS and c not in kind.hidden and not c.endswith("_id")
+    }
+    pending: list[AuditChange] = session.info.setdefault(_CHANGES, [])
+    pending.append(AuditChange(kind.word, identity, None, after))
+
+
 def take(session: Session) -> list[AuditChange]:
     """The transaction's changes, merged per object (created then changed: one creation)."""
     pending: list[AuditChange] = session.info.pop(_CHANGES, [])

@@ -1,21 +1,32 @@
-"""The repository's bulk reads of the whole organisation's certificates (issue 14: the web
-service's ``/metrics`` at 20,000 certificates), mixed into :class:`certward.storage.Repository`.
+"""The repository's bulk reads and writes of certificates, mixed into
+:class:`certward.storage.Repository`: the whole organisation's (issue 14: the web service's
+``/metrics`` at 20,000 certificates) and a trust store's (issue 16: ``store add`` and
+``store list`` of 10,000).
 
 One query each, without the per-row loads of :meth:`Repository.certificates` (its key
 relationship): a scrape reads the index every time and the DER only of thumbprints it has
-not parsed yet (a thumbprint names one certificate, whose content never changes)."""
+not parsed yet (a thumbprint names one certificate, whose content never changes). Many
+certificates without keys go in with one INSERT (executemany), audited row by row."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from certward.model import Service, ServiceSet, StoreName, Thumbprint
-from certward.storage.schema import CertificateRow, ObservedCertificateRow, ServerRow
+from certward.codes.general import SERVER_OBSERVED
+from certward.model import CertificateRecord, Service, ServiceSet, StoreName, Thumbprint
+from certward.storage import audit_capture
+from certward.storage.schema import (
+    CertificateRow,
+    ObservedCertificateRow,
+    PrivateKeyRow,
+    ServerRow,
+)
 
 _CHUNK = 500  # SQLite's bound parameters per IN (...)
 
@@ -42,6 +53,106 @@ class IndexedObservedCertificate:
 
 class InventoryRepository:
     _session: Session
+
+    def _server_row(self, name: str) -> ServerRow:  # pragma: no cover - Repository's own
+        raise NotImplementedError
+
+    # -- a trust store's certificates, many at once -----------------------------------------
+    def certificate_thumbprints(self, server: str, store: StoreName) -> set[Thumbprint]:
+        """The thumbprints of every record in ``store`` of ``server`` (one query)."""
+        server_id = self._server_row(server).id
+        return {
+            Thumbprint(thumb)
+            for thumb in self._session.scalars(
+                select(CertificateRow.thumbprint).where(
+                    CertificateRow.server_id == server_id, CertificateRow.store == store.value
+                )
+            )
+        }
+
+    def certificate_records(self, server: str, store: StoreName) -> list[CertificateRecord]:
+        """``store`` of ``server`` as :meth:`Repository.certificates` gives it, in one query
+        (whether each has a key by an outer join, no key loaded)."""
+        server_row = self._server_row(server)
+        rows = self._session.execute(
+            select(
+                CertificateRow.thumbprint,
+                CertificateRow.der,
+                CertificateRow.csr_der,
+                CertificateRow.services,
+                CertificateRow.friendly_name,
+                CertificateRow.exportable,
+                CertificateRow.key_provider,
+                CertificateRow.created_at,
+                PrivateKeyRow.id,
+            )
+            .outerjoin(PrivateKeyRow, PrivateKeyRow.certificate_id == CertificateRow.id)
+            .where(CertificateRow.server_id == server_row.id, CertificateRow.store == store.value)
+            .order_by(CertificateRow.id)
+        )
+        return [
+            CertificateRecord(
+                server=server_row.name,
+                store=store,
+                thumbprint=Thumbprint(thumb),
+                der=der,
+                csr_der=csr_der,
+                services=ServiceSet(Service(services)),
+                friendly_name=friendly_name,
+                has_private_key=key_id is not None,
+                exportable=exportable,
+                key_provider=key_provider,
+                created_at=_utc(created_at),
+            )
+            for thumb, der, csr_der, services, friendly_name, exportable, key_provider, created_at, key_id in rows  # noqa: E501
+        ]
+
+    def add_certificates(self, records: list[CertificateRecord]) -> None:
+        """Store ``records`` (certificates without private keys: a trust store's) with one
+        INSERT for all of them; each is audited as a new certificate, as
+        :meth:`Repository.add_certificate` is. A record already stored fails the whole
+        transaction (the unique constraint): callers leave those out."""
+        from certward.storage.repository import _WROTE
+
+        if not records:
+            return
+        servers: dict[str, ServerRow] = {}
+        rows: list[dict[str, Any]] = []
+        for record in records:
+            if record.has_private_key:
+                raise ValueError(f"{record.thumbprint}: add_certificates stores no keys")
+            server_row = servers.get(record.server)
+            if server_row is None:
+                server_row = servers[record.server] = self._server_row(record.server)
+                if server_row.observed:
+                    raise SERVER_OBSERVED(
+                        f"{server_row.name} is an observed server: certward records what its "
+                        "output shows and holds none of its keys; make this change on the "
+                        "server itself",
+                        server=server_row.name,
+                    )
+            rows.append(
+                {
+                    "server_id": server_row.id,
+                    "store": record.store.value,
+                    "thumbprint": record.thumbprint,
+                    "der": record.der,
+                    "csr_der": record.csr_der,
+                    "spki_sha1": None,
+                    "services": record.services.value.value,
+                    "friendly_name": record.friendly_name,
+                    "exportable": record.exportable,
+                    "key_provider": record.key_provider,
+                    "created_at": record.created_at or dt.datetime.now(dt.UTC),
+                }
+            )
+        # On the session's connection, not session.execute: the statement is audited
+        # row by row below, not as one "bulk change".
+        self._session.connection().execute(insert(CertificateRow), rows)
+        self._session.info[_WROTE] = True
+        for record, row in zip(records, rows, strict=True):
+            identity = f"{servers[record.server].name}/{row['store']}/{row['thumbprint']}"
+            audit_capture.note_new(self._session, "certificates", identity, row)
 
     def certificate_index(self, store: StoreName = StoreName.MY) -> list[IndexedCertificate]:
         """Every completed certificate in ``store`` of every server certward runs."""
@@ -105,3 +216,9 @@ class InventoryRepository:
             )
             for name, thumb, subject, not_after, services in rows
         ]
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -9,36 +9,12 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from certward.codes.certificates import SMTP_DEFAULT_OVERWRITE
-from certward.codes.general import INPUT_CONFLICT
-from certward.errors import ConfirmationRequired
-from certward.interfaces.cli import (
-    acme_cmd,
-    agent_cmd,
-    audit_cmd,
-    auth_cmd,
-    collector_cmd,
-    connector_cmd,
-    deploy_cmd,
-    edge_cmd,
-    errors_cmd,
-    health_cmd,
-    inputs,
-    key_cmd,
-    observe_cmd,
-    pfx_cmd,
-    probe_cmd,
-    render,
-    renew_cmd,
-    serve_cmd,
-    token_cmd,
-    user_cmd,
-    watch_cmd,
-    web_cmd,
-)
+# acme_cmd names the options of `cert request --acme` (it imports nothing heavy at start)
+from certward.interfaces.cli import acme_cmd, inputs, render
 from certward.interfaces.cli.common import (
     DbOpt,
     JsonOpt,
+    LazyCommand,
     PasswordFileOpt,
     ServerOpt,
     ThumbArg,
@@ -49,55 +25,270 @@ from certward.interfaces.cli.common import (
     parse,
     root_db,
 )
-from certward.model import ExchangeVersion, Role, ServiceSet, StoreName
 
 if TYPE_CHECKING:
     from certward.compose import App
+    from certward.model import ServiceSet
     from certward.services.views import CertificateView
 
 T = TypeVar("T")
 
-app = new_typer("certward: the certificates and TLS of an Exchange-style organisation.", root=True)
+_CLI = "certward.interfaces.cli."
+
+
+def _commands(module: str, table: dict[str, tuple[str, str]]) -> dict[str, LazyCommand]:
+    return {
+        name: LazyCommand(_CLI + module, attr, summary) for name, (attr, summary) in table.items()
+    }
+
+
+# Every command below ``certward``, in the order ``certward --help`` lists them: the module
+# is imported only when the command runs (or its own --help is asked for); the summary is
+# what the listing shows, the start of the command's own help (a test keeps them equal).
+COMMANDS: dict[str, LazyCommand] = {
+    **_commands(
+        "serve_cmd",
+        {
+            "serve": (
+                "serve",
+                "Run the server's endpoints: every receive connector (SMTP with STARTTLS)",
+            )
+        },
+    ),
+    **_commands(
+        "probe_cmd",
+        {
+            "probe": (
+                "probe",
+                "Stages, TLS versions, chain, trust, names (SAN vs CN), client-CA list size; "
+                "for a mail domain its MX hosts, MTA-STS, TLS-RPT and DANE.",
+            )
+        },
+    ),
+    **_commands(
+        "watch_cmd",
+        {
+            "watch": (
+                "watch",
+                "The scheduler without the web service: health, the auth monitor and the probe "
+                "targets at their intervals, each run kept, notifications sent.",
+            )
+        },
+    ),
+    **_commands(
+        "serve_cmd",
+        {
+            "events": (
+                "events",
+                "Exchange-style events of the server's endpoints (12014, 12016, 36885, ...).",
+            )
+        },
+    ),
+    **_commands(
+        "health_cmd",
+        {
+            "health": (
+                "health",
+                "Every health rule over the organisation: findings by server and severity, each "
+                "with the certward command and the Exchange Management Shell equivalent that "
+                "fix it.",
+            ),
+            "rules": ("rules", "The health rules: ID, title, severities and what each prevents."),
+        },
+    ),
+    **_commands(
+        "observe_cmd",
+        {
+            "observe": (
+                "observe",
+                "Build (or refresh) observed servers from a real organisation's output; then "
+                "run 'certward health' on them.",
+            )
+        },
+    ),
+    **_commands(
+        "collector_cmd",
+        {
+            "collector": (
+                "collector",
+                "Write the collector script: run on one Exchange server, it saves what certward "
+                "reads of every server",
+            )
+        },
+    ),
+    **_commands(
+        "errors_cmd",
+        {"errors": ("errors", "The stable error codes: code, kind, exit status and meaning.")},
+    ),
+    **_commands(
+        "web_cmd",
+        {
+            "web": (
+                "web",
+                "Serve the console, the REST API (/api/v1) and Prometheus metrics (/metrics) "
+                "over HTTPS.",
+            )
+        },
+    ),
+    **_commands(
+        "agent_cmd",
+        {
+            "agent": (
+                "agent",
+                "Run the host agent: pull this host's deployments from certward's API, deploy "
+                "and verify each, report what its ports serve; again every interval.",
+            )
+        },
+    ),
+    **_commands(
+        "app",
+        {
+            "quickstart": (
+                "quickstart",
+                "Build a demo organisation (seed 002's scenario) and print its certificate "
+                "inventory.",
+            ),
+            "inventory": (
+                "inventory",
+                "Every server's certificates, with services, status and expiry.",
+            ),
+            "org": ("org_app", "The organisation and its OAuth auth certificate."),
+            "server": ("server_app", "Servers, their roles and versions."),
+            "cert": (
+                "cert_app",
+                "Certificates in a server's personal (My) store: the Exchange cmdlets.",
+            ),
+            "store": ("store_app", "A server's trusted roots (Root) and intermediates (CA)."),
+        },
+    ),
+    **_commands(
+        "connector_cmd",
+        {
+            "connector": (
+                "connector_app",
+                "Send and Receive connectors and their TLS certificate names.",
+            ),
+            "transport": (
+                "transport_app",
+                "Organisation-wide transport settings (domain security).",
+            ),
+        },
+    ),
+    **_commands(
+        "auth_cmd",
+        {"auth": ("auth_app", "The organisation's OAuth auth certificate (Get-AuthConfig).")},
+    ),
+    **_commands(
+        "renew_cmd",
+        {"renew": ("renew_app", "Renew a certificate everywhere it is used, as one transaction.")},
+    ),
+    **_commands(
+        "serve_cmd",
+        {
+            "domain": ("domain_app", "Accepted domains."),
+            "mailbox": (
+                "mailbox_app",
+                "Mailboxes that SMTP delivers to and IMAP/POP3 read from.",
+            ),
+            "log": ("log_app", "Protocol logs of the live endpoints."),
+            "mail": ("mail_app", "Send mail through a Send connector."),
+            "queue": ("queue_app", "Messages waiting to be sent."),
+            "vdir": (
+                "vdir_app",
+                "IIS virtual directories (OWA, ECP, EWS, ActiveSync, Autodiscover, OAB).",
+            ),
+        },
+    ),
+    **_commands(
+        "edge_cmd",
+        {"edge": ("edge_app", "Edge subscriptions and EdgeSync (direct trust, seed 004).")},
+    ),
+    **_commands(
+        "pfx_cmd",
+        {
+            "pfx": (
+                "pfx_app",
+                "PFX files: key provider (CNG or CAPI), chain and encryption, as Windows sees "
+                "them.",
+            )
+        },
+    ),
+    **_commands(
+        "watch_cmd",
+        {
+            "target": (
+                "target_app",
+                "Probe targets the scheduler watches (certward watch, certward web).",
+            ),
+            "notify": (
+                "notify_app",
+                "Where the scheduler sends notifications: e-mail and webhooks.",
+            ),
+        },
+    ),
+    **_commands(
+        "key_cmd",
+        {
+            "key": (
+                "key_app",
+                "The master key that seals the stored private keys: check and rotate it.",
+            )
+        },
+    ),
+    **_commands(
+        "user_cmd", {"user": ("user_app", "Users of the console and the API, and their roles.")}
+    ),
+    **_commands(
+        "token_cmd",
+        {"token": ("token_app", "API tokens: made with a role, shown once, revoked by id.")},
+    ),
+    **_commands(
+        "audit_cmd",
+        {"audit": ("audit_app", "The audit log: who changed what, when, through what.")},
+    ),
+    **_commands(
+        "acme_cmd",
+        {
+            "acme": (
+                "acme_app",
+                "ACME (RFC 8555): accounts, and renewal of certificates obtained by ACME.",
+            )
+        },
+    ),
+    **_commands(
+        "deploy_cmd",
+        {
+            "deploy": (
+                "deploy_app",
+                "Deploy certificates to Linux daemons (Postfix, Dovecot, nginx, files), "
+                "verified by probe.",
+            )
+        },
+    ),
+}
+CERT_COMMANDS = _commands(
+    "pfx_cmd",
+    {
+        "convert-key-provider": (
+            "convert_key_provider",
+            "Move a certificate's private key to a CAPI (or CNG) provider in the store.",
+        )
+    },
+)
+
+app = new_typer(
+    "certward: the certificates and TLS of an Exchange-style organisation.",
+    root=True,
+    lazy=COMMANDS,
+)
 org_app = new_typer("The organisation and its OAuth auth certificate.")
 server_app = new_typer("Servers, their roles and versions.")
-cert_app = new_typer("Certificates in a server's personal (My) store: the Exchange cmdlets.")
+cert_app = new_typer(
+    "Certificates in a server's personal (My) store: the Exchange cmdlets.", lazy=CERT_COMMANDS
+)
 store_app = new_typer("A server's trusted roots (Root) and intermediates (CA).")
-app.add_typer(org_app, name="org")
-app.add_typer(server_app, name="server")
-app.add_typer(cert_app, name="cert")
-app.add_typer(store_app, name="store")
-app.add_typer(connector_cmd.connector_app, name="connector")
-app.add_typer(connector_cmd.transport_app, name="transport")
-app.add_typer(auth_cmd.auth_app, name="auth")
-app.add_typer(renew_cmd.renew_app, name="renew")
-app.add_typer(serve_cmd.domain_app, name="domain")
-app.add_typer(serve_cmd.mailbox_app, name="mailbox")
-app.add_typer(serve_cmd.log_app, name="log")
-app.add_typer(serve_cmd.mail_app, name="mail")
-app.add_typer(serve_cmd.queue_app, name="queue")
-app.add_typer(serve_cmd.vdir_app, name="vdir")
-app.add_typer(edge_cmd.edge_app, name="edge")
-app.add_typer(pfx_cmd.pfx_app, name="pfx")
-app.add_typer(watch_cmd.target_app, name="target")
-app.add_typer(watch_cmd.notify_app, name="notify")
-app.add_typer(key_cmd.key_app, name="key")
-app.add_typer(user_cmd.user_app, name="user")
-app.add_typer(token_cmd.token_app, name="token")
-app.add_typer(audit_cmd.audit_app, name="audit")
-app.add_typer(acme_cmd.acme_app, name="acme")
-app.add_typer(deploy_cmd.deploy_app, name="deploy")
-cert_app.command("convert-key-provider")(pfx_cmd.convert_key_provider)
-app.command("serve")(serve_cmd.serve)
-app.command("probe")(probe_cmd.probe)
-app.command("watch")(watch_cmd.watch)
-app.command("events")(serve_cmd.events)
-app.command("health")(health_cmd.health)
-app.command("rules")(health_cmd.rules)
-app.command("observe")(observe_cmd.observe)
-app.command("collector")(collector_cmd.collector)
-app.command("errors")(errors_cmd.errors)
-app.command("web")(web_cmd.web)
-app.command("agent")(agent_cmd.agent)
+# quickstart and inventory are commands of the root: COMMANDS makes them, not a decorator.
+_top = typer.Typer()
 
 
 def _print_version(value: bool) -> None:
@@ -135,6 +326,10 @@ def _show_views(views: list[CertificateView], as_json: bool, title: str | None =
 
 def _ask_default_smtp(action: Callable[[bool | None], T], force: bool, keep_default: bool) -> T:
     """Run ``action``; answer Exchange's default-SMTP question from the flags or a terminal."""
+    from certward.codes.certificates import SMTP_DEFAULT_OVERWRITE
+    from certward.codes.general import INPUT_CONFLICT
+    from certward.errors import ConfirmationRequired
+
     if force and keep_default:
         raise INPUT_CONFLICT("--force and --keep-default-smtp contradict each other")
     answer: bool | None = True if force else False if keep_default else None
@@ -153,7 +348,7 @@ def _ask_default_smtp(action: Callable[[bool | None], T], force: bool, keep_defa
 
 
 # -- quickstart and inventory ----------------------------------------------------------------
-@app.command()
+@_top.command()
 def quickstart(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Build a demo organisation (seed 002's scenario) and print its certificate inventory."""
     from certward.clock import SystemClock
@@ -186,7 +381,7 @@ def quickstart(db: DbOpt = None, as_json: JsonOpt = False) -> None:
         console().print(f"Health: {summary or 'no findings'} (details: certward health)")
 
 
-@app.command()
+@_top.command()
 def inventory(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Every server's certificates, with services, status and expiry."""
     _inventory(open_app(db), as_json)
@@ -270,6 +465,8 @@ def server_add(
     db: DbOpt = None,
 ) -> None:
     """Add a server; like setup, it gets a self-signed certificate as default SMTP cert."""
+    from certward.model import ExchangeVersion, Role
+
     roles = [parse(Role.parse, value) for value in role or []]
     server = open_app(db).organisation.add_server(
         name, fqdn=fqdn, roles=roles, version=parse(ExchangeVersion.parse, version)
@@ -409,6 +606,8 @@ FriendlyOpt = Annotated[str | None, typer.Option("--friendly-name", help="Friend
 
 
 def _services(text: str) -> ServiceSet:
+    from certward.model import ServiceSet
+
     return parse(ServiceSet.parse, text)
 
 
@@ -629,6 +828,8 @@ def store_list(
     server: ServerOpt, store: StoreOpt, db: DbOpt = None, as_json: JsonOpt = False
 ) -> None:
     """Certificates in the Root or CA store."""
+    from certward.model import StoreName
+
     views = open_app(db).stores.store_list(server, parse(StoreName.parse, store))
     _show_views(views, as_json)
 
@@ -641,6 +842,8 @@ def store_add(
     db: DbOpt = None,
 ) -> None:
     """Add one or many certificates (a bundle of hundreds goes in one call)."""
+    from certward.model import StoreName
+
     result = open_app(db).stores.store_add(
         server, parse(StoreName.parse, store), inputs.read_file(file), source=str(file)
     )
@@ -661,6 +864,8 @@ def store_remove(
     db: DbOpt = None,
 ) -> None:
     """Remove certificates from the Root or CA store (many at once: seed 001's fix)."""
+    from certward.model import StoreName
+
     thumbs = [as_thumbprint(t) for t in thumbprint]
     open_app(db).stores.store_remove(server, parse(StoreName.parse, store), *thumbs)
     for thumb in thumbs:

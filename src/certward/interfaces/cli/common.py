@@ -7,23 +7,25 @@ import getpass
 import os
 import re
 import shlex
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NamedTuple, TypeVar
 
 import typer
-from rich.console import Console
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
-from certward.codes.general import INPUT_INVALID
 from certward.errors import CertwardError
-from certward.interfaces.cli import hints, render
-from certward.model import Thumbprint, parse_thumbprint
-from certward.model.audit import Actor
+from certward.interfaces.cli import render
 
-if TYPE_CHECKING:  # the store (SQLAlchemy) loads only when a command opens it
+if TYPE_CHECKING:  # the store (SQLAlchemy) and the model load only when a command needs them
+    from rich.console import Console
+
     from certward.compose import App
+    from certward.model import Thumbprint
+    from certward.model.audit import Actor
 
 T = TypeVar("T")
 
@@ -34,9 +36,85 @@ CHECKS = frozenset({"health", "probe", "auth monitor"})
 UNKNOWN = 3
 
 
+class LazyCommand(NamedTuple):
+    """A command resolved by name when it runs: ``attribute`` of ``module`` (a Typer, made a
+    group, or a function, made a command) and the one-line ``summary`` its group's help
+    lists, so that ``certward --help`` imports no command module."""
+
+    module: str
+    attribute: str
+    summary: str
+
+
+class LazyCommands(MutableMapping[str, Any]):
+    """A group's commands: those built, and those (``LazyCommand``) built on first access."""
+
+    def __init__(self, built: Mapping[str, Any], lazy: Mapping[str, LazyCommand]) -> None:
+        self._lazy = dict(lazy)
+        self._built: dict[str, Any] = {name: None for name in self._lazy}  # listing order
+        self._built.update(built)
+
+    def __getitem__(self, name: str) -> Any:
+        command = self._built[name]
+        if command is None:
+            command = self._built[name] = _load(name, self._lazy.pop(name))
+        return command
+
+    def __setitem__(self, name: str, command: Any) -> None:
+        self._lazy.pop(name, None)
+        self._built[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        self._lazy.pop(name, None)
+        del self._built[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built)
+
+    def __len__(self) -> int:
+        return len(self._built)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._built
+
+    def stub(self, name: str) -> Any:
+        """The command ``name`` as its group's help lists it: built, or a stand-in that
+        carries its summary (nothing imported)."""
+        lazy = self._lazy.get(name)
+        if lazy is None:
+            return self._built.get(name)
+        return TyperCommand(name=name, help=lazy.summary)
+
+
+def _load(name: str, lazy: LazyCommand) -> Any:
+    import typer.main
+    from typer.models import CommandInfo
+
+    __import__(lazy.module)  # not importlib.import_module: -X importtime shows this import
+    target = getattr(sys.modules[lazy.module], lazy.attribute)
+    if isinstance(target, typer.Typer):
+        command: Any = typer.main.get_group(target)
+    else:
+        command = typer.main.get_command_from_info(
+            CommandInfo(name=name, callback=target),
+            pretty_exceptions_short=True,
+            rich_markup_mode=TyperGroup(name=None).rich_markup_mode,
+        )
+    command.name = name
+    return command
+
+
 class ErrorLineGroup(TyperGroup):
-    """Maps every CertwardError to one ``error: ...`` line and its exit status, and gives
-    every command certward's help conventions (see ``help.py``)."""
+    """Maps every CertwardError to one ``error: ...`` line and its exit status, gives
+    every command certward's help conventions (see ``help.py``), and imports a command's
+    module only when that command is resolved (``lazy``: set by :func:`new_typer`)."""
+
+    lazy: Mapping[str, LazyCommand] = {}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands = LazyCommands(self.commands, self.lazy)
+        self._listing = False
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -51,6 +129,8 @@ class ErrorLineGroup(TyperGroup):
                     _close_opened()
             return super().invoke(ctx)
         except CertwardError as exc:
+            from certward.interfaces.cli import hints
+
             render.error_console().print(hints.error_line(exc), markup=False, soft_wrap=True)
             raise typer.Exit(UNKNOWN if _is_check(ctx) else exc.exit_code) from None
         except typer.TyperException as exc:  # click's usage errors (exit status 2)
@@ -58,19 +138,123 @@ class ErrorLineGroup(TyperGroup):
                 exc.exit_code = UNKNOWN
             raise
 
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands)  # names only: listing builds nothing
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True  # the commands panel needs names and summaries, not modules
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        commands = self.commands
+        if self._listing and isinstance(commands, LazyCommands):
+            return commands.stub(cmd_name)
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             from certward.interfaces.cli.help import polish
 
             polish(command, _path(ctx, cmd_name), ctx)
+            _plain_coercion([*command.params, command.get_help_option(ctx)])
         return command
 
     def get_params(self, ctx: Any) -> Any:
         from certward.interfaces.cli.help import polish
 
         polish(self, "", ctx)  # a group: metavars only (its commands carry the examples)
-        return super().get_params(ctx)
+        params = super().get_params(ctx)
+        _plain_coercion(params)
+        return params
+
+
+def _plain_coercion(params: Iterable[Any]) -> None:
+    """Convert plain values (text, whole numbers, paths) without building a pydantic
+    TypeAdapter per parameter (typer's way, which imports pydantic: a tenth of a second
+    at every start). Anything else, and any value these cannot convert, goes to typer's
+    own conversion, so its messages are unchanged. Without typer's internals (another
+    typer version) nothing changes."""
+    try:
+        from typer._coercion import RuntimeParam, build_runtime_param
+        from typer._param_types import coerce_cli_path
+    except ImportError:  # pragma: no cover - another typer
+        return
+
+    @dataclass(frozen=True)
+    class PlainRuntimeParam(RuntimeParam):
+        convert: Callable[[Any, Any, Any], Any]
+        many: bool
+
+        def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
+            try:
+                if self.many:
+                    return [self.convert(item, param, ctx) for item in value]
+                return self.convert(value, param, ctx)
+            except _Unconverted:
+                fallback = build_runtime_param(param.type_descriptor)
+                return fallback._coerce_value(value, param=param, ctx=ctx)
+
+    for param in params:
+        descriptor = getattr(param, "type_descriptor", None)
+        if descriptor is None or getattr(param, "_runtime_param", True) is not None:
+            continue
+        annotation: Any = descriptor.annotation
+        many: bool = descriptor.is_list
+        if many:
+            args: tuple[Any, ...] = getattr(annotation, "__args__", ())
+            annotation = args[0] if len(args) == 1 else None
+        info = descriptor.parameter_info
+        if info.parser is not None or descriptor.is_file or descriptor.is_choice:
+            continue
+        convert: Callable[[Any, Any, Any], Any]
+        if annotation is str:
+            convert = _to_text
+        elif annotation is bool:
+            convert = _to_bool
+        elif annotation is int and not descriptor.is_ranged:
+            convert = _to_int
+        elif descriptor.is_path or (
+            many and isinstance(annotation, type) and issubclass(annotation, Path)
+        ):
+            path_type = info.path_type or annotation
+
+            def convert(
+                value: Any, param: Any, ctx: Any, _info: Any = info, _type: Any = path_type
+            ) -> Any:
+                return coerce_cli_path(value, _info, path_type=_type, param=param, ctx=ctx)
+        else:
+            continue
+        param._runtime_param = PlainRuntimeParam(
+            parameter_info=info, annotation=descriptor.annotation, convert=convert, many=many
+        )
+
+
+class _Unconverted(Exception):
+    """A value the plain conversion leaves to typer's (for typer's error message)."""
+
+
+def _to_text(value: Any, param: Any, ctx: Any) -> str:
+    if isinstance(value, str):
+        return value
+    raise _Unconverted
+
+
+def _to_bool(value: Any, param: Any, ctx: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise _Unconverted
+
+
+_WHOLE = re.compile(r"[+-]?[0-9]+")
+
+
+def _to_int(value: Any, param: Any, ctx: Any) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
+        return int(value)
+    raise _Unconverted
 
 
 _SECRET_OPTION = re.compile(r"pass|secret|token|key|credential", re.IGNORECASE)
@@ -91,6 +275,7 @@ def cli_actor(root: Any, args: list[str]) -> Actor:
     secret (``--db``'s URL, anything named like a password or key, other than a file name)
     are not shown."""
     from certward.model.access import Channel
+    from certward.model.audit import Actor
 
     words: list[str] = []
     command = root
@@ -136,10 +321,15 @@ def _is_check(ctx: Any) -> bool:
     return _path(ctx, ctx.invoked_subcommand) in CHECKS
 
 
-def new_typer(help_text: str, *, root: bool = False) -> typer.Typer:
+def new_typer(
+    help_text: str, *, root: bool = False, lazy: Mapping[str, LazyCommand] | None = None
+) -> typer.Typer:
+    """A command group with certward's conventions; ``lazy`` names commands whose modules
+    are imported only when they run."""
+    cls = type("LazyErrorLineGroup", (ErrorLineGroup,), {"lazy": lazy}) if lazy else ErrorLineGroup
     return typer.Typer(
         help=help_text,
-        cls=ErrorLineGroup,
+        cls=cls,
         no_args_is_help=True,
         pretty_exceptions_enable=False,
         add_completion=root,
@@ -206,6 +396,8 @@ def _close_opened() -> None:
 
 
 def as_thumbprint(text: str) -> Thumbprint:
+    from certward.model import parse_thumbprint
+
     return parse(parse_thumbprint, text)
 
 
@@ -214,6 +406,8 @@ def parse(parser: Callable[[str], T], value: str) -> T:
     try:
         return parser(value)
     except ValueError as exc:
+        from certward.codes.general import INPUT_INVALID
+
         raise INPUT_INVALID(str(exc)) from None
 
 

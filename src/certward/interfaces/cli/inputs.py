@@ -6,7 +6,7 @@ import getpass
 import os
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -14,7 +14,9 @@ from certward.atomic import default_mode, write_atomically
 from certward.codes.general import INPUT_FILE_UNREADABLE, INPUT_INVALID, INPUT_MISSING
 from certward.codes.keys import OUTPUT_EXISTS, OUTPUT_PROTECTED
 from certward.interfaces.cli.common import root_db
-from certward.model import Password
+
+if TYPE_CHECKING:
+    from certward.model import Password
 
 # Every command that writes an output file offers this flag (and nothing else replaces a file).
 OverwriteOpt = Annotated[
@@ -55,6 +57,8 @@ def read_file(path: Path) -> bytes:
 
 def read_password(path: Path | None, *, confirm: bool = False, required: bool) -> Password | None:
     """The password from a file (first line), else typed at a terminal, else none."""
+    from certward.model import Password
+
     if path is not None:
         lines = read_file(path).splitlines()
         value = lines[0] if lines else b""

@@ -1,0 +1,105 @@
+"""Start-up (issue 16): a command imports its own module and what it runs, nothing else.
+
+``certward --help`` lists every command from the table in ``app.COMMANDS`` without importing
+a command module; the store (SQLAlchemy), the endpoints (Twisted, pyOpenSSL) and pydantic
+load only for commands that use them. Measured by the interpreter's own import log.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import typer.main
+
+from certward.interfaces.cli.app import CERT_COMMANDS, COMMANDS, app
+from tests.conftest import Cli
+
+HEAVY = ("sqlalchemy", "pydantic", "twisted", "OpenSSL", "alembic", "fastapi", "acme")
+
+
+def _imported(tmp_path: Path, *args: str) -> set[str]:
+    """Modules a fresh ``python -m certward ARGS`` imports."""
+    env = {**os.environ, "CERTWARD_DB": str(tmp_path / "certward.db"), "COLUMNS": "120"}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "certward", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def _command_modules(modules: set[str]) -> set[str]:
+    return {m for m in modules if m.startswith("certward.interfaces.cli.") and m.endswith("_cmd")}
+
+
+def _roots(modules: set[str]) -> set[str]:
+    return {m.split(".")[0] for m in modules}
+
+
+def test_every_listed_summary_starts_its_commands_own_help() -> None:
+    """The listing's summaries come from the table: each must still be how the command's
+    own help begins (change ``app.COMMANDS`` with the command's first sentence)."""
+    root = typer.main.get_command(app)
+    tables = [("", root, COMMANDS), ("cert ", root.commands["cert"], CERT_COMMANDS)]
+    for prefix, group, table in tables:
+        assert list(table) == [name for name in group.commands if name in table]
+        for name, lazy in table.items():
+            command = group.commands[name]
+            own = " ".join((command.help or "").split())
+            summary = " ".join(lazy.summary.split()).rstrip(".")
+            assert own.startswith(summary), (
+                f"certward {prefix}{name}: app.COMMANDS says {summary!r}, its help {own[:120]!r}"
+            )
+
+
+def test_help_and_version_import_no_command_module_and_nothing_heavy(tmp_path: Path) -> None:
+    for args in (["--help"], ["--version"]):
+        modules = _imported(tmp_path, *args)
+        # acme_cmd names the options of `cert request --acme` that app.py declares
+        assert _command_modules(modules) <= {"certward.interfaces.cli.acme_cmd"}, args
+        assert not _roots(modules) & set(HEAVY), args
+        assert "certward.model" not in modules and "certward.compose" not in modules, args
+
+
+def test_a_command_imports_its_own_module_only(tmp_path: Path) -> None:
+    modules = _imported(tmp_path, "probe", "--help")
+    assert _command_modules(modules) - {"certward.interfaces.cli.acme_cmd"} == {
+        "certward.interfaces.cli.probe_cmd"
+    }
+    modules = _imported(tmp_path, "rules")
+    assert _command_modules(modules) - {"certward.interfaces.cli.acme_cmd"} == {
+        "certward.interfaces.cli.health_cmd"
+    }
+
+
+@pytest.mark.parametrize("args", [["server", "list"], ["cert", "list", "--server", "EXCH01"]])
+def test_read_commands_load_no_endpoint_stack_and_no_pydantic(
+    tmp_path: Path, args: list[str]
+) -> None:
+    env = {**os.environ, "CERTWARD_DB": str(tmp_path / "certward.db")}
+    for setup in (["org", "init", "Contoso"], ["server", "add", "EXCH01", "--fqdn", "x.example"]):
+        subprocess.run(
+            [sys.executable, "-m", "certward", *setup], env=env, capture_output=True, check=True
+        )
+    modules = _imported(tmp_path, *args)
+    assert "sqlalchemy" in modules  # it did open the store
+    assert not _roots(modules) & {"pydantic", "twisted", "OpenSSL", "alembic", "fastapi"}
+
+
+def test_values_keep_typers_conversion_and_messages(cli: Cli) -> None:
+    """Plain values skip pydantic; a value they cannot convert still gets typer's message."""
+    bad = cli("cert", "new", "--server", "X", "--subject", "CN=x", "--key-size", "big", ok=False)
+    assert bad.exit_code == 2 and "Invalid value for '--key-size'" in bad.stderr
+    listed = cli("cert", "list", "--server", "NOPE", ok=False)
+    assert listed.exit_code == 1 and "NOPE" in listed.stderr
