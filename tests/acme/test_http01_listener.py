@@ -3,16 +3,18 @@ request would be."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from cryptography import x509
 
-from certward.model import StoreName
+from certward.model import CertStatus, StoreName
 from certward.pki import certinfo
 from tests.acme.helpers import listener, register, services
 from tests.acme.pebble import Pebble
 from tests.conftest import Cli
 
 
-def test_request_is_completed_like_a_ca_reply(org: Cli, pebble: Pebble) -> None:
+def test_request_is_completed_like_a_ca_reply(org: Cli, pebble: Pebble, tmp_path: Path) -> None:
     app, acme = services()
     try:
         register(acme, pebble)
@@ -23,19 +25,28 @@ def test_request_is_completed_like_a_ca_reply(org: Cli, pebble: Pebble) -> None:
             solver_options=listener(pebble),
         )
         view = app.certificates.show_certificate("EXCH01", obtained.thumbprint)
-        assert view.status.value == "Valid" or view.has_private_key
         assert view.has_private_key and not view.is_self_signed
         assert set(view.certificate_domains) == {"mail.contoso.test", "autodiscover.contoso.test"}
+        assert view.status is CertStatus.UNTRUSTED  # pebble's root is in no store yet
         with app.store.transaction() as repo:
             record = repo.certificate("EXCH01", obtained.thumbprint)
             assert record.csr_der is None and record.der is not None
             assert repo.private_key(record) is not None  # the request's key, sealed
             leaf = certinfo.load_der(record.der)
-            intermediates = repo.certificates("EXCH01", StoreName.CA)
-        issuer = leaf.issuer
-        assert any(certinfo.load_der(c.der).subject == issuer for c in intermediates if c.der)
-        root = x509.load_pem_x509_certificate(pebble.issuing_root())
-        assert root.subject != issuer or root.issuer == root.subject
+            intermediates = [
+                certinfo.load_der(c.der) for c in repo.certificates("EXCH01", StoreName.CA) if c.der
+            ]
+        # the chain as imported: the leaf, the intermediate in the CA store, pebble's root
+        (intermediate,) = [c for c in intermediates if c.subject == leaf.issuer]
+        leaf.verify_directly_issued_by(intermediate)
+        root_pem = tmp_path / "pebble-root.pem"
+        root_pem.write_bytes(pebble.issuing_root())
+        intermediate.verify_directly_issued_by(
+            x509.load_pem_x509_certificate(root_pem.read_bytes())
+        )
+        org("store", "add", "--server", "EXCH01", "--store", "Root", str(root_pem))
+        view = app.certificates.show_certificate("EXCH01", obtained.thumbprint)
+        assert view.status is CertStatus.VALID
         (order,) = acme.orders()
         assert order.thumbprint == obtained.thumbprint and order.error is None
         assert order.order_url and order.challenge == "http-01"
