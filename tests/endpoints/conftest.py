@@ -11,12 +11,18 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from certward.compose import App, build_app
+from certward.model import Binding
+from certward.services.connectors import ConnectorSettings
+from tests.conftest import OpenSslCa, openssl
 
 READY_TIMEOUT = 60.0
 
@@ -81,9 +87,11 @@ class Served:
 
 @contextmanager
 def serving(server: str, db: Path, *extra: str) -> Iterator[Served]:
+    """``certward serve`` in one worker process, unless ``extra`` says ``--workers``."""
     env = {**os.environ, "CERTWARD_DB": str(db), "PYTHONUNBUFFERED": "1"}
+    workers = [] if "--workers" in extra else ["--workers", "1"]
     process = subprocess.Popen(
-        [*certward_command(), "serve", "--server", server, *extra],
+        [*certward_command(), "serve", "--server", server, *workers, *extra],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         bufsize=0,
@@ -137,3 +145,83 @@ def run_certward(
     if not ok and done.returncode == 0:
         raise AssertionError(f"certward {' '.join(args)} succeeded:\n{done.stdout}")
     return done
+
+
+# -- organisations built through the services (no command per step) -------------------------
+@contextmanager
+def store_app(db: Path) -> Iterator[App]:
+    """The services over the store ``db`` (its key file beside it), closed afterwards."""
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CERTWARD_DB", str(db))
+        env.delenv("CERTWARD_MASTER_KEY", raising=False)
+        app = build_app(str(db))
+        try:
+            yield app
+        finally:
+            app.store.close()
+
+
+def copy_store(source: Path, db: Path) -> Path:
+    """Copy the store of the database file ``source`` (with its WAL and key) to ``db``."""
+    db.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal"):
+        if source.with_name(source.name + suffix).exists():
+            shutil.copy2(source.with_name(source.name + suffix), db.with_name(db.name + suffix))
+    key = source.with_name("certward.key")
+    if key.exists():
+        shutil.copy2(key, db.with_name("certward.key"))
+    return db
+
+
+def issue(app: App, ca: OpenSslCa, server: str, subject: str, *domains: str, name: str) -> str:
+    """A certificate for ``server`` requested in the store and signed by ``ca``, imported
+    (completing the request); its thumbprint."""
+    csr: list[bytes] = []
+    app.certificates.request_certificate(server, subject=subject, domains=domains, sink=csr.append)
+    request = ca.directory / f"{name}.csr"
+    request.write_bytes(csr[0])
+    reply = ca.p7b(ca.sign(request, name=name), name=name)
+    return app.certificates.import_file(server, reply.read_bytes(), source=str(reply)).thumbprint
+
+
+def bind(app: App, connector: str, port: int, **settings: Any) -> None:
+    app.connectors.set(
+        connector,
+        ConnectorSettings(bindings=(Binding.parse(f"127.0.0.1:{port}"),), **settings),
+    )
+
+
+def make_ca(directory: Path) -> OpenSslCa:
+    """A root and an intermediate CA made with the openssl command (as tests/conftest's
+    ``openssl_ca``, for fixtures shared by a module)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    root_key, root = directory / "root.key", directory / "root.pem"
+    int_key, int_csr = directory / "int.key", directory / "int.csr"
+    intermediate, ext = directory / "int.pem", directory / "int.ext"
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(root_key),
+            "-subj", "/C=US/O=Bar Test/CN=Bar Test Root CA", "-days", "3650", "-sha256",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", str(root))  # fmt: skip
+    openssl("req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", str(int_key),
+            "-subj", "/C=US/O=Bar Test/CN=Bar Test Issuing CA", "-out", str(int_csr))  # fmt: skip
+    ext.write_text(
+        "basicConstraints=critical,CA:TRUE,pathlen:0\n"
+        "keyUsage=critical,keyCertSign,cRLSign\n"
+        "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+    )
+    openssl("x509", "-req", "-in", str(int_csr), "-CA", str(root), "-CAkey", str(root_key),
+            "-CAcreateserial", "-days", "1825", "-sha256", "-extfile", str(ext),
+            "-out", str(intermediate))  # fmt: skip
+    return OpenSslCa(directory, root, intermediate, int_key)
+
+
+def wait_until(condition: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
+    """Poll ``condition`` until it returns something true (its value), with a deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not so after {timeout} s")
+        time.sleep(0.05)  # polling a condition, with a deadline

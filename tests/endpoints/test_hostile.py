@@ -140,7 +140,8 @@ def site(org_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             cli("connector", "remove", name)
         ports = {n: free_port() for n in ("imap", "imaps", "pop3", "pop3s", "https")}
         extra = [a for name, port in ports.items() for a in (f"--{name}-port", str(port))]
-        with serving("EXCH01", db, *extra) as served:
+        # Two workers: the per-source limit holds across processes (their shared counts).
+        with serving("EXCH01", db, "--workers", "2", *extra) as served:
             yield Site(cli, db, served, smtp, ports)
 
 

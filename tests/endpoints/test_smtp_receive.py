@@ -12,13 +12,24 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from certward.clock import FixedClock
 from certward.compose import build_app
 from certward.endpoints.mailstore import MailStore
-from certward.model import ServiceSet
-from tests.conftest import Cli, OpenSslCa, find_openssl, thumbprints
-from tests.endpoints.conftest import Served, free_port, serving
+from certward.model import Password, ServiceSet
+from tests.conftest import Cli, OpenSslCa, find_openssl
+from tests.endpoints.conftest import (
+    Served,
+    bind,
+    copy_store,
+    free_port,
+    issue,
+    make_ca,
+    serving,
+    store_app,
+    wait_until,
+)
 
 SUBJECT = "c=NL, O=Contoso, CN=webmail.contoso.com"
 
@@ -34,33 +45,62 @@ class Site:
     client: int  # Client Frontend EXCH01: RequireTLS, no TlsCertificateName -> server FQDN
 
 
-@pytest.fixture
-def site(org: Cli, openssl_ca: OpenSslCa, tmp_path: Path, isolated_store: Path) -> Site:
-    cli = org
-    csr = tmp_path / "webmail.csr"
-    cli("cert", "request", "--server", "EXCH01", "--subject", SUBJECT,
-        "--domain", "webmail.contoso.com", "--domain", "autodiscover.contoso.com",
-        "--out", str(csr))  # fmt: skip
-    reply = openssl_ca.p7b(openssl_ca.sign(csr))
-    cli("cert", "import", "--server", "EXCH01", str(reply))
-    certs = thumbprints(cli, "EXCH01")
-    webmail = next(t for t, c in certs.items() if "webmail" in c["subject"])
-    own = next(t for t, c in certs.items() if c["subject"] == "CN=EXCH01")
-    cli("cert", "enable", webmail, "--server", "EXCH01", "--services", "IIS,SMTP",
-        "--keep-default-smtp")  # fmt: skip
-    cli("domain", "add", "contoso.com")
-    password = tmp_path / "alice.txt"
-    password.write_text("alice-secret\n")
-    cli("mailbox", "add", "alice@contoso.com", "--server", "EXCH01",
-        "--password-file", str(password))  # fmt: skip
+@dataclass(frozen=True)
+class Template:
+    """Contoso with webmail's CA certificate enabled on EXCH01, built once for the module."""
+
+    db: Path
+    ca: OpenSslCa
+    webmail: str
+    own: str
+
+
+@pytest.fixture(scope="module")
+def template(org_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Template:
+    directory = tmp_path_factory.mktemp("receive")
+    db = copy_store(org_template / "certward.db", directory / "store" / "certward.db")
+    ca = make_ca(directory / "ca")
+    with store_app(db) as app:
+        webmail = issue(app, ca, "EXCH01", SUBJECT, "webmail.contoso.com",
+                        "autodiscover.contoso.com", name="webmail")  # fmt: skip
+        own = next(c.thumbprint for c in app.certificates.list_certificates("EXCH01")
+                   if c.subject == "CN=EXCH01")  # fmt: skip
+        app.certificates.enable(
+            "EXCH01", webmail, ServiceSet.parse("IIS,SMTP"), replace_default_smtp=False
+        )
+        app.mail.add_domain("contoso.com")
+        app.mail.add_mailbox("alice@contoso.com", server="EXCH01", password=Password(b"secret"))
+        for name in ("Outbound Proxy Frontend EXCH01", "Default EXCH01", "Client Proxy EXCH01"):
+            app.connectors.remove(name)
+    return Template(db, ca, webmail, own)
+
+
+def _site(template: Template, db: Path, cli: Cli) -> Site:
+    """A copy of the template at ``db``, its two connectors bound to fresh ports."""
+    copy_store(template.db, db)
     frontend, client = free_port(), free_port()
-    cli("connector", "set", "Default Frontend EXCH01", "--bind", f"127.0.0.1:{frontend}",
-        "--tls-certificate", webmail)  # fmt: skip
-    cli("connector", "set", "Client Frontend EXCH01", "--bind", f"127.0.0.1:{client}",
-        "--require-tls")  # fmt: skip
-    for name in ("Outbound Proxy Frontend EXCH01", "Default EXCH01", "Client Proxy EXCH01"):
-        cli("connector", "remove", name)
-    return Site(cli, isolated_store, openssl_ca.root_pem, webmail, own, frontend, client)
+    with store_app(db) as app:
+        bind(app, "Default Frontend EXCH01", frontend, tls_certificate=template.webmail)
+        bind(app, "Client Frontend EXCH01", client, require_tls=True)
+    return Site(cli, db, template.ca.root_pem, template.webmail, template.own, frontend, client)
+
+
+@pytest.fixture
+def site(template: Template, cli: Cli, isolated_store: Path) -> Site:
+    """The template in this test's own store (for tests that change it)."""
+    return _site(template, isolated_store, cli)
+
+
+@pytest.fixture(scope="module")
+def shared(template: Template, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    """One served copy of the template for the tests that change nothing in the store."""
+    db = tmp_path_factory.mktemp("receive-shared") / "store" / "certward.db"
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("CERTWARD_DB", str(db))
+        env.delenv("CERTWARD_MASTER_KEY", raising=False)
+        site = _site(template, db, Cli(CliRunner()))
+    with serving("EXCH01", db):
+        yield site
 
 
 @pytest.fixture
@@ -80,22 +120,18 @@ def presented_subject(port: int) -> str:
     return line.removeprefix("subject=").strip()
 
 
-def test_the_connector_tls_certificate_name_picks_the_ca_certificate(
-    site: Site, served: Served
-) -> None:
-    assert "CN = webmail.contoso.com" in presented_subject(site.frontend)
+def test_the_connector_tls_certificate_name_picks_the_ca_certificate(shared: Site) -> None:
+    assert "CN = webmail.contoso.com" in presented_subject(shared.frontend)
 
 
-def test_without_a_name_the_server_fqdn_picks_the_self_signed_certificate(
-    site: Site, served: Served
-) -> None:
+def test_without_a_name_the_server_fqdn_picks_the_self_signed_certificate(shared: Site) -> None:
     # The CA certificate does not carry exch01.contoso.com; the self-signed one does.
-    assert presented_subject(site.client) == "CN = EXCH01"
+    assert presented_subject(shared.client) == "CN = EXCH01"
 
 
-def test_smtplib_delivers_over_starttls_validating_the_chain(site: Site, served: Served) -> None:
-    context = ssl.create_default_context(cafile=str(site.root))
-    with smtplib.SMTP("127.0.0.1", site.frontend, timeout=30) as smtp:
+def test_smtplib_delivers_over_starttls_validating_the_chain(shared: Site) -> None:
+    context = ssl.create_default_context(cafile=str(shared.root))
+    with smtplib.SMTP("127.0.0.1", shared.frontend, timeout=30) as smtp:
         smtp.ehlo("mail.fabrikam.com")
         assert smtp.has_extn("starttls")
         smtp._host = "webmail.contoso.com"  # the name the certificate must carry
@@ -104,22 +140,22 @@ def test_smtplib_delivers_over_starttls_validating_the_chain(site: Site, served:
             "bob@fabrikam.com", ["alice@contoso.com"], b"Subject: seed 002\r\n\r\nhello\r\n"
         )
     assert refused == {}
-    messages = MailStore(site.db.parent / "mail").messages("alice@contoso.com")
+    messages = MailStore(shared.db.parent / "mail").messages("alice@contoso.com")
     assert len(messages) == 1
     assert b"hello" in messages[0]
     assert b"with TLSv1.3" in messages[0] or b"with TLSv1.2" in messages[0]
 
 
-def test_require_tls_refuses_mail_before_starttls(site: Site, served: Served) -> None:
-    with smtplib.SMTP("127.0.0.1", site.client, timeout=30) as smtp:
+def test_require_tls_refuses_mail_before_starttls(shared: Site) -> None:
+    with smtplib.SMTP("127.0.0.1", shared.client, timeout=30) as smtp:
         smtp.ehlo("mail.fabrikam.com")
         code, message = smtp.mail("bob@fabrikam.com")
     assert code == 530
     assert message.startswith(b"5.7.0")
 
 
-def test_unknown_recipients_are_refused(site: Site, served: Served) -> None:
-    with smtplib.SMTP("127.0.0.1", site.frontend, timeout=30) as smtp:
+def test_unknown_recipients_are_refused(shared: Site) -> None:
+    with smtplib.SMTP("127.0.0.1", shared.frontend, timeout=30) as smtp:
         smtp.ehlo("mail.fabrikam.com")
         smtp.mail("bob@fabrikam.com")
         assert smtp.rcpt("nobody@contoso.com")[0] == 550
@@ -145,35 +181,40 @@ def test_a_binding_change_is_picked_up_without_a_restart(site: Site, served: Ser
     assert presented_subject(site.frontend) == "CN = EXCH01"
 
 
-def test_the_protocol_log_shows_the_certificate_sent(site: Site, served: Served) -> None:
-    presented_subject(site.frontend)
-    rows = json.loads(
-        site.cli("log", "show", "--server", "EXCH01", "--connector", "Default Frontend",
-                 "--json").stdout
-    )  # fmt: skip
+def test_the_protocol_log_shows_the_certificate_sent(shared: Site) -> None:
+    presented_subject(shared.frontend)
+
+    def ended_sessions() -> list[dict[str, str]]:
+        rows: list[dict[str, str]] = json.loads(
+            shared.cli("log", "show", "--server", "EXCH01", "--connector", "Default Frontend",
+                       "--json", "--db", str(shared.db)).stdout
+        )  # fmt: skip
+        # A session's lines are written when it ends (and once a second while it lasts).
+        events = [r["event"] for r in rows]
+        return rows if events.count("+") == events.count("-") > 0 else []
+
+    rows = wait_until(ended_sessions, "every session on the log, to its end")
     contexts = {r["context"]: r["data"] for r in rows if r["event"] == "*"}
     assert "Sending certificate" in contexts
-    assert contexts["Certificate thumbprint"] == site.webmail
+    assert contexts["Certificate thumbprint"] == shared.webmail
     assert contexts["Certificate subject"].startswith("CN=webmail.contoso.com")
     assert any(c.startswith("TLS protocol TLSv1.") for c in contexts)
     assert rows[0]["event"] == "+" and rows[0]["connector-id"] == "EXCH01\\Default Frontend EXCH01"
 
 
 def test_a_ca_certificate_for_the_fqdn_beats_the_self_signed_one(
-    site: Site, openssl_ca: OpenSslCa, tmp_path: Path
+    site: Site, template: Template
 ) -> None:
-    csr = tmp_path / "exch01.csr"
-    site.cli("cert", "request", "--server", "EXCH01", "--subject", "CN=exch01.contoso.com",
-             "--out", str(csr))  # fmt: skip
-    site.cli("cert", "import", "--server", "EXCH01",
-             str(openssl_ca.p7b(openssl_ca.sign(csr, name="exch01"), name="exch01")))  # fmt: skip
-    issued = next(
-        t
-        for t, c in thumbprints(site.cli, "EXCH01").items()
-        if c["subject"] == "CN=exch01.contoso.com"
-    )
-    site.cli("cert", "enable", issued, "--server", "EXCH01", "--services", "SMTP",
-             "--keep-default-smtp")  # fmt: skip
+    with store_app(site.db) as app:
+        issue(app, template.ca, "EXCH01", "CN=exch01.contoso.com", name="exch01")
+        issued = next(
+            c.thumbprint
+            for c in app.certificates.list_certificates("EXCH01")
+            if c.subject == "CN=exch01.contoso.com"
+        )
+        app.certificates.enable(
+            "EXCH01", issued, ServiceSet.parse("SMTP"), replace_default_smtp=False
+        )
     with serving("EXCH01", site.db):
         assert presented_subject(site.client) == "CN = exch01.contoso.com"
 

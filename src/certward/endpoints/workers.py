@@ -33,6 +33,33 @@ STOP_TIMEOUT = 20.0
 MAX_RESTARTS = 10
 
 
+# Imported once before the fork, so that each worker does not import them again; none of
+# them installs a reactor (each worker installs its own asyncio reactor).
+PRELOAD = (
+    "OpenSSL.SSL",
+    "twisted.internet.asyncioreactor",
+    "twisted.internet.task",
+    "twisted.internet.threads",
+    "twisted.protocols.tls",
+    "twisted.web.server",
+    "twisted.mail.imap4",
+    "certward.endpoints.tls",
+    "certward.endpoints.snapshot",
+    "certward.endpoints.logs",
+    "certward.endpoints.limits",
+)
+
+
+def preload() -> None:
+    """Import what every worker needs and that is safe to share across the fork."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    if "twisted.internet.reactor" in sys.modules:
+        raise RuntimeError("a preloaded module installed a reactor: review PRELOAD")
+
+
 def default_workers() -> int:
     """One worker per core this process may run on."""
     if hasattr(os, "sched_getaffinity"):

@@ -128,7 +128,7 @@ class EndpointService:
             return runtime.run()
 
         from certward.endpoints.limits import SharedCounts
-        from certward.endpoints.workers import Supervisor
+        from certward.endpoints.workers import Supervisor, preload
 
         counts = SharedCounts(workers)
 
@@ -150,6 +150,7 @@ class EndpointService:
             return runtime.run()
 
         def before_fork() -> None:
+            preload()
             reloader.current()  # read (and decrypt) once, for every worker
             closing = getattr(self._uow, "close", None)
             if closing is not None:
