@@ -140,3 +140,16 @@ def test_the_failure_notice_is_keyed_per_attempt() -> None:
     notice = failure_notice(order)
     assert notice is not None and notice.key == "acme:4:acme.rejected_identifier:3"
     assert failure_notice(AcmeOrder(1, "EXCH01", ("a.test",), "http-01")) is None
+
+
+def test_the_binding_s_hmac_key_is_read_checked_and_never_shown() -> None:
+    from certward.acme.client import Eab
+
+    key = "zWNDZM6eQGHWpSRTPal5eIUYFTu7EajVIoguysqZ9wG44nMEtx3MUAsUDkMTQ12W"
+    eab = Eab.read(" kid-1 ", (key + "\n").encode(), source="eab.key")
+    assert eab.kid == "kid-1" and eab.hmac_key == key
+    assert key not in repr(eab) and "redacted" in repr(eab)
+    for bad in (b"", b"c2hvcnQ", b"two words"):
+        with pytest.raises(CertwardError) as refused:
+            Eab.read("kid-1", bad, source="eab.key")
+        assert refused.value.code.id == "acme.eab_invalid" and "eab.key" in refused.value.message
