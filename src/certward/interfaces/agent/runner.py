@@ -19,7 +19,6 @@ No log line, state file or report holds key material (:class:`DeployMaterial` re
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from typing import Any
 from certward.clock import Clock, SystemClock
 from certward.deploy.material import DeployMaterial
 from certward.errors import CertwardError
+from certward.interfaces.agent import probing
 from certward.interfaces.agent.client import ApiClient
 from certward.interfaces.agent.state import AgentState, Deployed, StateFile
 from certward.model.agents import PortServed, deploy_reason, retry_wait
@@ -36,15 +36,6 @@ log = logging.getLogger("certward.agent")
 
 PORT_CHECK_WAIT = 3.0
 """Seconds a port check waits for the expected certificate (a reload settling)."""
-
-Prober = Callable[[str, str | None, str | None, float], str | None]
-"""(url, sni, expect, wait) → the thumbprint served (None: none seen)."""
-
-
-def _default_prober(url: str, sni: str | None, expect: str | None, wait: float) -> str | None:
-    from certward.deploy.verify import probe_served
-
-    return probe_served(url, sni=sni, expect=expect, wait=wait)
 
 
 @dataclass
@@ -82,7 +73,6 @@ class HostAgent:
         every: float,
         version: str = "",
         clock: Clock | None = None,
-        prober: Prober | None = None,
     ) -> None:
         self._reactor = reactor
         self._client = client
@@ -91,7 +81,7 @@ class HostAgent:
         self._every = every
         self._version = version
         self._clock = clock or SystemClock()
-        self._prober = prober or _default_prober
+        self._verifier = probing.blocking_verifier(reactor)
         self.state: AgentState = self._file.load(host)
         self.failures = 0
 
@@ -152,7 +142,6 @@ class HostAgent:
 
     # -- one deployment ------------------------------------------------------------------------
     async def _one(self, item: dict[str, Any], result: CycleResult) -> None:
-        from twisted.internet import threads
 
         try:
             d = Deployment.from_json(item["deployment"])
@@ -193,9 +182,7 @@ class HostAgent:
         served: str | None = None
         why = reason(desired)  # what is due without probing: new, interrupted, retry
         if why is None and last is not None and last.ok:
-            served = await threads.deferToThread(
-                self._prober, d.verify, d.sni, desired, PORT_CHECK_WAIT
-            )
+            served = await self._served(d, desired)
             why = reason(served)
         if why is None:
             result.ports.append(PortServed(d.name, d.verify, served, desired, now))
@@ -207,15 +194,17 @@ class HostAgent:
             PortServed(d.name, d.verify, outcome.served, desired, self._clock.now())
         )
 
+    async def _served(self, d: Deployment, desired: str) -> str | None:
+        return await probing.served(
+            self._reactor, d.verify, sni=d.sni, expect=desired, wait=PORT_CHECK_WAIT
+        )
+
     async def _check(self, d: Deployment, desired: str, result: CycleResult) -> None:
         """The service sent no material: its last report showed ``desired`` served. Probe
         the port: still served → nothing to do (an interrupted deploy's files are whole);
         not served → reported so, and the next fetch brings the material."""
-        from twisted.internet import threads
-
-        served = await threads.deferToThread(
-            self._prober, d.verify, d.sni, desired, PORT_CHECK_WAIT
-        )
+        served = await self._served(d, desired)
+        now = self._clock.now()
         now = self._clock.now()
         result.ports.append(PortServed(d.name, d.verify, served, desired, now))
         if served == desired:
@@ -240,7 +229,9 @@ class HostAgent:
 
         self.state.pending[d.name] = desired
         self._file.save(self.state)
-        outcome: DeployOutcome = await threads.deferToThread(apply, d, material, clock=self._clock)
+        outcome: DeployOutcome = await threads.deferToThread(
+            apply, d, material, verify=self._verifier, clock=self._clock
+        )
         self.state.pending.pop(d.name, None)
         self.state.deployed[d.name] = Deployed(desired, outcome.ok, outcome.when)
         self.state.unreported.append((d.name, outcome))
