@@ -60,6 +60,8 @@ def test_renewed_at_two_thirds_with_servers_and_connectors_following(
             kind == "connector" and "Default Frontend EXCH01" in name for kind, name in followers
         )
         assert app.certificates.holders(old)  # nothing changed by the dry run
+        assert planned.steps[0] == "complete the pending request on EXCH01 with the CA reply"
+        assert "put the new certificate and its key on EXCH02" in planned.steps
 
         (renewed,) = acme.renew().outcomes
         assert renewed.action == "renewed", renewed.reason
@@ -69,6 +71,8 @@ def test_renewed_at_two_thirds_with_servers_and_connectors_following(
         assert holders["EXCH01"] == iis_smtp
         assert holders["EXCH02"] == ServiceSet(Service.SMTP)
         assert any("connector" in step for step in renewed.steps)
+        # the dry run's plan is the plan that ran (a connector's note aside)
+        assert [s.split(" (")[0] for s in renewed.steps] == list(planned.steps)
         (order,) = acme.orders()
         assert order.thumbprint == new and order.error is None
         with app.store.transaction() as repo:

@@ -468,7 +468,10 @@ class AcmeService:
             )
         followers = self._followers(thumbprint, now)
         if dry_run:
-            return RenewalOutcome(order, "due", why, old=thumbprint, followers=followers)
+            steps = self._planned_steps(order.server, thumbprint, now)
+            return RenewalOutcome(
+                order, "due", why, old=thumbprint, followers=followers, steps=steps
+            )
         return self._renew_now(
             order, thumbprint, why, followers, now, notify=notify, exportable=exportable
         )
@@ -533,6 +536,54 @@ class AcmeService:
                         )
                     )
         return tuple(found)
+
+    def _planned_steps(
+        self, origin: str, thumbprint: Thumbprint, now: dt.datetime
+    ) -> tuple[str, ...]:
+        """The renewal plan's steps as they will run, before the CA is asked: the organisation-
+        wide renewal's own steps (:mod:`certward.services.renewal`), for a reply that completes
+        the request on ``origin``. A connector is shown as pointed at the new certificate (its
+        name stays the same when the CA's issuer does)."""
+        from certward.services.connectors import resolve_on_server
+        from certward.services.renewal import (
+            CompleteRequest,
+            CopyCertificate,
+            Enable,
+            KeepOld,
+            PointConnector,
+            Step,
+        )
+
+        with self._store.transaction() as repo:
+            holders = [
+                s.name
+                for s in repo.servers()
+                if (r := repo.find_certificate(s.name, thumbprint)) is not None and r.der
+            ]
+            origin = next((h for h in holders if h.lower() == origin.lower()), origin)
+            copies = [h for h in holders if h != origin]
+            steps: list[Step] = [CompleteRequest(origin)]
+            steps += [CopyCertificate(h, origin) for h in copies]
+            for name in [origin, *copies]:
+                record = repo.find_certificate(name, thumbprint)
+                default = repo.server(name).default_smtp_thumbprint == thumbprint
+                if record is not None and (record.services or default):
+                    steps.append(Enable(name, record.services, default))
+            for connector in repo.connectors():
+                if any(
+                    thumbprint in resolve_on_server(repo, connector, s, now).thumbprints
+                    for s in connector.servers
+                ):
+                    steps.append(
+                        PointConnector(
+                            connector.identity,
+                            connector.kind,
+                            connector.tls_certificate_name or "",
+                            unchanged=False,
+                        )
+                    )
+            steps += [KeepOld(h) for h in holders]
+        return tuple(step.describe() for step in steps)
 
     def _renew_now(
         self,
