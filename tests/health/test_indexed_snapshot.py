@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from certward.compose import build_app
 from certward.errors import CertwardError
-from certward.health.engine import evaluate
+from certward.health.engine import evaluate, narrowed
+from certward.health.findings import Severity
 from certward.health.profiles import ProfileMemo, checked_profile, profile_of_der
 from certward.health.snapshot import (
     _MAX_DEPTH,
@@ -365,3 +366,19 @@ def test_the_organisation_read_at_once_is_the_organisation_read_server_by_server
     assert at_once == by_server
     assert [len(s.certificates) for s in at_once.servers] == [len(pool), len(pool) - 1, 1]
     assert evaluate(at_once, NOW) == evaluate(by_server, NOW)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    _organisations(),
+    st.sampled_from([None, *_NAMES, "exch02"]),
+    st.sampled_from(list(Severity)),
+)
+def test_a_report_narrowed_from_the_whole_one_is_the_report_asked_for(
+    scanned: OrgSnapshot, server: str | None, minimum: Severity
+) -> None:
+    snap = _indexed(scanned)
+    whole = evaluate(snap, NOW)
+    assert narrowed(whole, server=server, min_severity=minimum) == evaluate(
+        snap, NOW, server=server, min_severity=minimum
+    )

@@ -109,6 +109,24 @@ def evaluate(
     return HealthReport(now, tuple(findings), names, len(chosen), tuple(timeline))
 
 
+def narrowed(
+    report: HealthReport, *, server: str | None = None, min_severity: Severity = Severity.INFO
+) -> HealthReport:
+    """What :func:`evaluate` gives with ``server`` and ``min_severity``, from its report of
+    the whole organisation at every severity (the same findings, servers and timeline)."""
+
+    def wanted(name: str | None) -> bool:
+        return server is None or name is None or name.lower() == server.lower()
+
+    return HealthReport(
+        report.as_of,
+        tuple(f for f in report.findings if f.severity >= min_severity and wanted(f.server)),
+        tuple(name for name in report.servers if wanted(name)),
+        report.rules_run,
+        tuple(entry for entry in report.timeline if wanted(entry.server)),
+    )
+
+
 def powershell(report: HealthReport, *, directory: str = DEFAULT_SCRIPT_DIR) -> str:
     """The findings' Exchange Management Shell fixes as one script to review, worst first;
     a fix several findings share is written once. Files are read from and written to

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from certward.interfaces.server.metrics import CONTENT_TYPE, Metrics
 from certward.interfaces.server.settings import WebSettings, is_loopback
+from certward.interfaces.web._reports import HealthReports
 
 if TYPE_CHECKING:
     from certward.compose import App
@@ -165,6 +166,10 @@ def create_app(
 
     fastapi_app = _routes(lifespan)
     fastapi_app.state.certward = app
+    # The scheduler's health runs are the console's reports (one check, not two).
+    reports = HealthReports()
+    fastapi_app.state.console_health_reports = reports
+    app.watch.health_check = lambda now: reports.keep(app, now)
     fastapi_app.state.settings = settings
     fastapi_app.state.tls = tls
 

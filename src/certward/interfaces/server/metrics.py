@@ -5,8 +5,11 @@ servers' as their dumps showed them); a certificate's subject and NotAfter are r
 DER once per thumbprint (a thumbprint names one certificate) and remembered. Findings, probe
 results and job times come from the scheduler's run history (no findings before its first
 health run: a scrape never runs the health rules itself). The whole text is computed at
-most once per ``metrics_cache_seconds`` and served again in between. Metric names and
-labels are the contract documented in ``docs/metrics.md``.
+most once per ``metrics_cache_seconds`` and served again in between; past that, the
+organisation's part is computed again only when the store changed (its generation counter,
+which every changing transaction, the scheduler's runs included, moves on) or the console's
+certificate did: a scrape of an unchanged store at 20,000 certificates reads one row.
+Metric names and labels are the contract documented in ``docs/metrics.md``.
 """
 
 from __future__ import annotations
@@ -256,9 +259,12 @@ class Metrics:
         self._text: bytes | None = None
         self._made = 0.0
         self._observation = Observation()
+        self._organisation: bytes | None = None  # the organisation's families, as text
+        self._seen: tuple[int, tuple[str, str] | None] | None = None  # (generation, console)
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(OrgCollector(lambda: self._observation))
-        ProcessCollector(registry=self.registry)
+        self._process = CollectorRegistry(auto_describe=False)
+        ProcessCollector(registry=self._process)
         self.computations = 0
 
     def observe(self) -> Observation:
@@ -275,14 +281,21 @@ class Metrics:
         )
 
     def text(self) -> bytes:
-        """The exposition text, computed again when the cached one is older than the cache
-        period (one computation at a time; concurrent scrapes share it)."""
+        """The exposition text, served again while younger than the cache period; after it,
+        the organisation's part is computed again when the store's generation or the
+        console's certificate changed, and the process's own metrics always are (one
+        computation at a time; concurrent scrapes share it)."""
         with self._lock:
-            if self._text is None or time.monotonic() - self._made >= self._cache_seconds:
+            if self._text is not None and time.monotonic() - self._made < self._cache_seconds:
+                return self._text
+            seen = (self._app.store.generation(), self._console())
+            if self._organisation is None or seen != self._seen:
                 self._observation = self.observe()
-                self._text = certificate_text(self._observation.certificates) + generate_latest(
-                    self.registry
-                )
-                self._made = time.monotonic()
+                self._organisation = certificate_text(
+                    self._observation.certificates
+                ) + generate_latest(self.registry)
+                self._seen = seen
                 self.computations += 1
+            self._text = self._organisation + generate_latest(self._process)
+            self._made = time.monotonic()
             return self._text

@@ -8,10 +8,16 @@ report made at the current version is served as it is; once it is older than ``m
 background. After a change the next page waits for a new report: what it shows must include
 the change. One computation per key at a time: concurrent requests wait for it instead of
 repeating it.
+
+The report of the whole organisation at every severity is the one the scheduler's health
+runs make in this process (:meth:`HealthReports.keep`); a page for one server or a higher
+severity is narrowed from it (:func:`certward.health.engine.narrowed`) rather than checked
+again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +33,7 @@ if TYPE_CHECKING:
 MAX_AGE = 60.0  # seconds before a report of an unchanged store is made again
 
 Key = tuple[str | None, Severity]
+_WHOLE: Key = (None, Severity.INFO)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +64,40 @@ class HealthReports:
             if self._monotonic() - cached.made >= self._max_age:
                 self._refresh_later(app, key, server, min_severity, version)
             return cached.report
+        narrow = self._narrowed(key, server, min_severity, version)
+        if narrow is not None:
+            return narrow
         return self._make(app, key, server, min_severity, version)
+
+    def _narrowed(
+        self, key: Key, server: str | None, min_severity: Severity, version: int | None
+    ) -> HealthReport | None:
+        """The page's report narrowed from a fresh one of the whole organisation, if any."""
+        whole = self._cached.get(_WHOLE)
+        if (
+            key == _WHOLE
+            or whole is None
+            or whole.version != version
+            or self._monotonic() - whole.made >= self._max_age
+        ):
+            return None
+        if server is not None and server.casefold() not in {
+            name.casefold() for name in whole.report.servers
+        }:
+            return None  # a server the report does not know: the check says so
+        from certward.health.engine import narrowed
+
+        report = narrowed(whole.report, server=server, min_severity=min_severity)
+        self._cached[key] = _Cached(version, whole.made, report)
+        return report
+
+    def keep(self, app: App, as_of: dt.datetime) -> HealthReport:
+        """A check of the whole organisation as of ``as_of`` (a scheduled health run's),
+        kept as the console's report of the store as it was when the check began."""
+        version = _version(app)
+        report = app.health.check(as_of=as_of)
+        self._cached[_WHOLE] = _Cached(version, self._monotonic(), report)
+        return report
 
     def settle(self, timeout: float) -> None:
         """Wait for the background refreshes started so far (tests; shutting down)."""
