@@ -93,6 +93,9 @@ def test_solver_settings_are_checked() -> None:
     assert bad.value.code.id == "acme.solver_settings"
     with pytest.raises(CertwardError):
         make_solver(SolverSettings("http-01", {"mode": "sometimes"}))
+    with pytest.raises(CertwardError) as typo:
+        make_solver(SolverSettings("http-01", {"prot": "80"}))
+    assert "'prot'" in typo.value.message
     assert parse_options(["port=80", "address=::"], "http-01") == {"port": "80", "address": "::"}
     with pytest.raises(CertwardError):
         parse_options(["port"], "http-01")

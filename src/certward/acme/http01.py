@@ -28,6 +28,7 @@ from certward.acme.solvers import HTTP01, PendingChallenges, SolverContext, int_
 from certward.codes.acme import ACME_SOLVER_FAILED, ACME_SOLVER_SETTINGS
 
 MODES = ("auto", "endpoint", "listener")
+OPTIONS = ("port", "address", "mode", "check-host")
 _POLL = 0.1
 
 
@@ -71,6 +72,14 @@ class Http01Solver:
 
     @classmethod
     def from_settings(cls, options: Mapping[str, str], context: SolverContext) -> Http01Solver:
+        unknown = sorted(set(options) - set(OPTIONS))
+        if unknown:
+            raise ACME_SOLVER_SETTINGS(
+                f"the http-01 challenge solver has no option {unknown[0]!r} "
+                f"(it has {', '.join(OPTIONS)})",
+                kind=HTTP01,
+                option=unknown[0],
+            )
         return cls(
             port=int_option(options, "port", HTTP01, 80),
             address=option(options, "address", HTTP01, ""),
