@@ -15,9 +15,10 @@ The registry maps a kind to the class by its dotted path, imported on first use.
 Kinds and their options (all values are strings):
 
 ``http-01`` (:mod:`certward.acme.http01`)
-    ``port`` (the short-lived listener's port, default 80), ``address`` (default ``""``, all).
-    When ``certward serve`` serves the name, the key authorization is published in the store
-    and the IIS endpoint answers ``/.well-known/acme-challenge/`` itself.
+    ``port`` (default 80), ``address`` (the listener's, default all), ``mode`` (``auto``,
+    ``endpoint``, ``listener``), ``check-host`` (default 127.0.0.1). When ``certward serve``
+    listens on the port, the key authorization is published in the store and the IIS
+    endpoint answers ``/.well-known/acme-challenge/`` itself; else a short-lived listener.
 ``dns-01`` (:mod:`certward.acme.dns01`)
     RFC 2136 dynamic update with TSIG to the zone's primary (see that module).
 ``tls-alpn-01`` (:mod:`certward.acme.tlsalpn01`)
