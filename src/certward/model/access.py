@@ -17,10 +17,10 @@ from dataclasses import dataclass, field
 
 
 class AccessRole(enum.StrEnum):
-    AGENT = "agent"  # a host agent's token only: its own host's deployments, nothing else
     READER = "reader"
     OPERATOR = "operator"
     ADMIN = "admin"
+    AGENT = "agent"  # a host agent's token only: its own host's deployments, nothing else
 
     @property
     def rank(self) -> int:
