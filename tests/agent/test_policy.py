@@ -1,0 +1,141 @@
+"""The agent's pure policies (when to deploy, how long to wait), its state file, and agent
+tokens from the command line — no daemons, no network."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from certward.errors import CertwardError
+from certward.interfaces.agent.state import AgentState, Deployed, StateFile, locked
+from certward.model.agents import check_host, deploy_reason, retry_wait
+from certward.model.deploy import DeployOutcome
+from tests.conftest import Cli, error_line
+
+NOW = dt.datetime(2026, 12, 4, 12, 0, tzinfo=dt.UTC)
+A, B = "A" * 40, "B" * 40
+
+
+def reason(**given: object) -> str | None:
+    facts: dict[str, object] = {
+        "last_thumbprint": A,
+        "last_ok": True,
+        "last_when": NOW - dt.timedelta(hours=2),
+        "pending": None,
+        "served": A,
+        "now": NOW,
+    }
+    facts.update(given)
+    return deploy_reason(A, **facts)  # type: ignore[arg-type]
+
+
+def test_what_makes_an_agent_deploy() -> None:
+    assert reason() is None  # deployed, served: nothing to do
+    assert "never deployed" in (reason(last_thumbprint=None, last_ok=False) or "")
+    assert "new certificate" in (reason(last_thumbprint=B) or "")
+    assert "interrupted" in (reason(pending=A) or "")
+    assert "serves no certificate" in (reason(served=None) or "")
+    assert f"serves {B}" in (reason(served=B) or "")
+    # A failed deploy (rolled back) is not retried at every cycle, but after an hour.
+    assert reason(last_ok=False, last_when=NOW - dt.timedelta(minutes=5), served=B) is None
+    assert "again" in (reason(last_ok=False, served=B) or "")
+    # Thumbprints compare without case.
+    assert reason(last_thumbprint=A.lower(), served=A.lower()) is None
+
+
+@given(
+    every=st.floats(min_value=0.5, max_value=86400),
+    failures=st.integers(min_value=0, max_value=10_000),
+)
+def test_retries_double_and_never_wait_longer_than_the_interval(
+    every: float, failures: int
+) -> None:
+    wait = retry_wait(every, failures)
+    assert 0 < wait <= every
+    if failures == 0:
+        assert wait == every
+    else:
+        assert wait >= min(every, retry_wait(every, failures - 1) if failures > 1 else 0)
+
+
+def test_retry_waits_for_a_minute_interval() -> None:
+    assert [retry_wait(60, n) for n in range(7)] == [60, 5, 10, 20, 40, 60, 60]
+    with pytest.raises(ValueError, match="every"):
+        retry_wait(0, 1)
+
+
+def test_host_names() -> None:
+    assert check_host(" mail1.contoso.com ") == "mail1.contoso.com"
+    for bad in ("", "-x", "a b", "a/b", "x" * 254):
+        with pytest.raises(ValueError, match="host"):
+            check_host(bad)
+
+
+def test_the_state_file_round_trips_and_holds_no_key(tmp_path: Path) -> None:
+    file = StateFile(tmp_path)
+    assert file.load("mail1") == AgentState("mail1")
+    outcome = DeployOutcome(ok=True, when=NOW, deployed=A, served=A, detail="served")
+    state = AgentState(
+        "mail1",
+        deployed={"web": Deployed(A, True, NOW)},
+        pending={"smtp": B},
+        unreported=[("web", outcome)],
+    )
+    file.save(state)
+    assert (tmp_path / "agent-state.json").stat().st_mode & 0o777 == 0o600
+    assert file.load("MAIL1") == state
+    assert file.load("mail2") == AgentState("mail2")  # another host's state is not used
+    assert "PRIVATE" not in (tmp_path / "agent-state.json").read_text()
+    (tmp_path / "agent-state.json").write_text("{not json")
+    with pytest.raises(CertwardError, match="not an agent state file") as refused:
+        file.load("mail1")
+    assert refused.value.code.id == "agent.state_invalid"
+
+
+def test_one_agent_per_root(tmp_path: Path) -> None:
+    with locked(tmp_path) as first:
+        assert first
+        with locked(tmp_path) as second:
+            assert not second
+    with locked(tmp_path) as again:
+        assert again
+
+
+def test_agent_tokens_from_the_command_line(cli: Cli, tmp_path: Path) -> None:
+    cli("org", "init", "Contoso")
+    made = json.loads(
+        cli("token", "create", "mail1-agent", "--role", "agent", "--host", "mail1", "--json").stdout
+    )
+    assert made["role"] == "agent" and made["host"] == "mail1" and made["secret"].startswith("cw_")
+    listed = cli.json("token", "list")
+    assert [(t["name"], t["host"]) for t in listed] == [("mail1-agent", "mail1")]
+    assert "agent (mail1)" in cli("token", "list").stdout
+    assert "bound to a host" in error_line(cli, "token", "create", "x", "--role", "agent")
+    assert "only a token of the agent role" in error_line(
+        cli, "token", "create", "x", "--role", "reader", "--host", "mail1"
+    )
+    assert "not 1 to 253" in error_line(
+        cli, "token", "create", "x", "--role", "agent", "--host", "a b"
+    )
+    password = tmp_path / "pw"
+    password.write_text("a long enough password\n")
+    assert "not for users" in error_line(
+        cli, "user", "add", "bob", "--role", "agent", "--password-file", str(password)
+    )
+
+
+def test_agent_usage_errors(cli: Cli, tmp_path: Path) -> None:
+    base = ["agent", "--host", "mail1", "--root", str(tmp_path / "root"), "--once"]
+    plain = cli(*base, "--api", "http://127.0.0.1:8443", "--token", "cw_x_y", ok=False)
+    assert "keys travel only over TLS" in plain.stderr and plain.exit_code == 2
+    both = cli(*base, "--api", "https://h", "--token", "t", "--token-file", "f", ok=False)
+    assert both.exit_code == 2 and "exactly one of" in both.stderr
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("not a certificate\n")
+    refused = cli(*base, "--api", "https://h", "--token", "t", "--ca-bundle", str(bundle), ok=False)
+    assert "holds no PEM certificate" in refused.stderr and refused.exit_code == 2
