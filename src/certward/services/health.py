@@ -60,7 +60,8 @@ class SnapshotReads(Protocol):
     """The store's reads of the whole organisation at once (a few queries, not a set per
     server): :class:`certward.storage.snapshot_repo.SnapshotRepository`."""
 
-    def held_certificates(self) -> Mapping[str, Sequence[HeldEntry]]: ...
+    def personal_certificates(self) -> Mapping[str, Sequence[HeldEntry]]: ...
+    def trusted_thumbprints(self) -> Mapping[tuple[str, StoreName], Sequence[Thumbprint]]: ...
     def distinct_ders(self, thumbprints: Collection[str]) -> Mapping[Thumbprint, bytes]: ...
     def all_virtual_directories(self) -> Mapping[str, Sequence[VirtualDirectory]]: ...
     def all_observed_certificates(self) -> Mapping[str, Sequence[ObservedCertificate]]: ...
@@ -110,31 +111,48 @@ def _snapshot(repo: Repository, states: list[ServerState]) -> OrgSnapshot:
 
 def _read_at_once(repo: Repository, reads: SnapshotReads) -> OrgSnapshot:
     servers = repo.servers()
-    held = reads.held_certificates()
+    personal = reads.personal_certificates()
+    trusted = reads.trusted_thumbprints()
     vdirs = reads.all_virtual_directories()
     observed: Mapping[str, Sequence[ObservedCertificate]] = {}
     facts: Mapping[str, ObservedFacts] = {}
     if any(s.observed for s in servers):
         observed = reads.all_observed_certificates()
         facts = reads.all_observed_facts()
-    thumbprints = {e.thumbprint for entries in held.values() for e in entries}
+    thumbprints = {e.thumbprint for entries in personal.values() for e in entries}
+    thumbprints.update(tp for tps in trusted.values() for tp in tps)
     profiles = PROFILES.profiles(thumbprints, reads.distinct_ders)
-    # One object per distinct certificate and binding: 1,000 servers trusting the same 300
-    # roots hold 300 objects, not 300,000.
+    # One object per distinct certificate (and binding): 1,000 servers trusting the same
+    # 300 roots hold 300 objects, not 300,000, and share one tuple of them.
     shared: dict[tuple[Thumbprint, ServiceSet, bool, str | None], HeldCertificate] = {}
-    trusted: dict[int, TrustedCertificate] = {}
+    stores: dict[Thumbprint, TrustedCertificate] = {}
+    same: dict[tuple[Thumbprint, ...], tuple[TrustedCertificate, ...]] = {}
+
+    def store(server: str, name: StoreName) -> tuple[TrustedCertificate, ...]:
+        tps = tuple(trusted.get((server, name), ()))
+        found = same.get(tps)
+        if found is None:
+            entries = []
+            for tp in tps:
+                entry = stores.get(tp)
+                if entry is None and (profile := profiles.get(tp)) is not None:
+                    entry = stores[tp] = TrustedCertificate(tp, profile)
+                if entry is not None:  # else written since the index was read
+                    entries.append(entry)
+            found = same[tps] = tuple(entries)
+        return found
+
     states = []
     for server in servers:
+        name = server.name
         if server.observed:
             states.append(
-                _observed_state(
-                    server, facts.get(server.name), observed.get(server.name, ()),
-                    vdirs.get(server.name, ()),
-                )
+                _observed_state(server, facts.get(name), observed.get(name, ()),
+                                vdirs.get(name, ()))
             )  # fmt: skip
             continue
-        entries = []
-        for e in held.get(server.name, ()):
+        certificates = []
+        for e in personal.get(name, ()):
             profile = profiles.get(e.thumbprint)
             if profile is None:  # written since the index was read
                 continue
@@ -144,8 +162,16 @@ def _read_at_once(repo: Repository, reads: SnapshotReads) -> OrgSnapshot:
                 cert = shared[key] = HeldCertificate(
                     e.thumbprint, profile, e.services, e.has_private_key, e.key_provider
                 )
-            entries.append((e.store, cert))
-        states.append(_state(server, entries, vdirs.get(server.name, ()), trusted=trusted))
+            certificates.append(cert)
+        states.append(
+            ServerState(
+                server=server,
+                certificates=tuple(certificates),
+                roots=store(name, StoreName.ROOT),
+                intermediates=store(name, StoreName.CA),
+                vdirs=tuple(vdirs.get(name, ())),
+            )
+        )
     return _snapshot(repo, states)
 
 
@@ -218,23 +244,15 @@ def _state(
     *,
     facts: ObservedFacts | None = None,
     skipped: list[tuple[HeldCertificate, str]] | None = None,
-    trusted: dict[int, TrustedCertificate] | None = None,
 ) -> ServerState:
-    """``trusted``: the Root and CA store entries made so far by the held certificate they
-    come from (servers that share a held certificate share its entry)."""
-    trusted = {} if trusted is None else trusted
-
-    def as_trusted(held: HeldCertificate) -> TrustedCertificate:
-        found = trusted.get(id(held))
-        if found is None:
-            found = trusted[id(held)] = TrustedCertificate(held.thumbprint, held.profile)
-        return found
+    def trusted(store: StoreName) -> tuple[TrustedCertificate, ...]:
+        return tuple(TrustedCertificate(h.thumbprint, h.profile) for s, h in entries if s is store)
 
     return ServerState(
         server=server,
         certificates=tuple(h for store, h in entries if store is StoreName.MY),
-        roots=tuple(as_trusted(h) for s, h in entries if s is StoreName.ROOT),
-        intermediates=tuple(as_trusted(h) for s, h in entries if s is StoreName.CA),
+        roots=trusted(StoreName.ROOT),
+        intermediates=trusted(StoreName.CA),
         vdirs=tuple(vdirs),
         facts=facts,
         skipped=tuple(skipped or ()),

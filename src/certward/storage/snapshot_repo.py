@@ -10,6 +10,8 @@ thumbprint names one certificate, whose content never changes.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import operator
 from collections.abc import Collection
 from dataclasses import dataclass
 
@@ -56,13 +58,13 @@ def _utc(value: dt.datetime) -> dt.datetime:
 class SnapshotRepository:
     _session: Session
 
-    def held_certificates(self) -> dict[str, list[HeldRow]]:
-        """Every completed certificate of every server certward runs, by server name (in
-        the order they were stored), and whether each has a key: one query."""
+    def personal_certificates(self) -> dict[str, list[HeldRow]]:
+        """Every completed certificate in the Personal store of every server certward runs,
+        by server name (in the order they were stored), and whether each has a key: one
+        query."""
         rows = self._session.execute(
             select(
                 ServerRow.name,
-                CertificateRow.store,
                 CertificateRow.thumbprint,
                 CertificateRow.services,
                 CertificateRow.key_provider,
@@ -70,19 +72,46 @@ class SnapshotRepository:
             )
             .join(ServerRow, CertificateRow.server_id == ServerRow.id)
             .outerjoin(PrivateKeyRow, PrivateKeyRow.certificate_id == CertificateRow.id)
-            .where(CertificateRow.der.is_not(None), ServerRow.observed.is_(False))
+            .where(
+                CertificateRow.store == StoreName.MY.value,
+                CertificateRow.der.is_not(None),
+                ServerRow.observed.is_(False),
+            )
             .order_by(CertificateRow.id)
         )
         found: dict[str, list[HeldRow]] = {}
-        stores = {s.value: s for s in StoreName}
         service_sets: dict[int, ServiceSet] = {}
-        for server, store, thumb, services, provider, key_id in rows:
+        for server, thumb, services, provider, key_id in rows:
             service_set = service_sets.get(services)
             if service_set is None:
                 service_set = service_sets[services] = ServiceSet(Service(services))
             found.setdefault(server, []).append(
-                HeldRow(stores[store], Thumbprint(thumb), service_set, key_id is not None, provider)
+                HeldRow(StoreName.MY, Thumbprint(thumb), service_set, key_id is not None, provider)
             )
+        return found
+
+    def trusted_thumbprints(self) -> dict[tuple[str, StoreName], list[Thumbprint]]:
+        """The thumbprints in the Root and CA stores of every server certward runs, by
+        (server name, store), in the order they were stored: one query, whose rows (300
+        roots on each of 1,000 servers) are only grouped."""
+        names = dict(
+            self._session.execute(
+                select(ServerRow.id, ServerRow.name).where(ServerRow.observed.is_(False))
+            ).all()
+        )
+        rows = self._session.execute(
+            select(CertificateRow.server_id, CertificateRow.store, CertificateRow.thumbprint)
+            .where(
+                CertificateRow.store.in_((StoreName.ROOT.value, StoreName.CA.value)),
+                CertificateRow.der.is_not(None),
+            )
+            .order_by(CertificateRow.server_id, CertificateRow.store, CertificateRow.id)
+        )
+        found: dict[tuple[str, StoreName], list[Thumbprint]] = {}
+        for (server_id, store), group in itertools.groupby(rows, key=operator.itemgetter(0, 1)):
+            name = names.get(server_id)
+            if name is not None:
+                found[(name, StoreName(store))] = [Thumbprint(row[2]) for row in group]
         return found
 
     def distinct_ders(self, thumbprints: Collection[str]) -> dict[Thumbprint, bytes]:
