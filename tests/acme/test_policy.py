@@ -102,6 +102,14 @@ def test_solver_settings_are_checked() -> None:
     assert SolverSettings.from_json(SolverSettings("http-01", {"port": "80"}).to_json()).options
 
 
+def test_a_key_file_named_on_the_command_line_is_stored_absolute(monkeypatch, tmp_path) -> None:
+    """The scheduler renews from another working directory: a relative TSIG key file named
+    when the certificate was requested must still be found then."""
+    monkeypatch.chdir(tmp_path)
+    options = parse_options(["tsig-key-file=keys/tsig.key", "server=127.0.0.1"], "dns-01")
+    assert options == {"tsig-key-file": str(tmp_path / "keys" / "tsig.key"), "server": "127.0.0.1"}
+
+
 def _held(days_left: float) -> tuple[ServerState, Thumbprint]:
     key = build.generate_key(2048)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.contoso.test")])

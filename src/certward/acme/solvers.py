@@ -30,6 +30,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from certward.codes.acme import ACME_SOLVER_SETTINGS, ACME_SOLVER_UNKNOWN
@@ -156,6 +157,10 @@ def int_option(options: Mapping[str, str], name: str, kind: str, default: int | 
         ) from exc
 
 
+FILE_OPTIONS = frozenset({"tsig-key-file"})
+"""Options naming a file: made absolute when read from the command line."""
+
+
 def parse_options(pairs: list[str], kind: str) -> dict[str, str]:
     """``NAME=VALUE`` strings (from the command line) as an options mapping."""
     options: dict[str, str] = {}
@@ -165,5 +170,9 @@ def parse_options(pairs: list[str], kind: str) -> dict[str, str]:
             raise ACME_SOLVER_SETTINGS(
                 f"a {kind} challenge option is not NAME=VALUE: {pair!r}", kind=kind
             )
-        options[name.strip()] = value
+        name = name.strip()
+        if name in FILE_OPTIONS and value:
+            # Stored with the order and read again by the scheduler, which runs elsewhere.
+            value = str(Path(value).expanduser().absolute())
+        options[name] = value
     return options
