@@ -10,12 +10,16 @@ prints the p50/p95 of:
 
 - the console's certificates page of one server (``/servers/NAME``) and its findings page;
 - ``/api/v1/certificates`` (when the API has it; else one server's certificates);
-- ``/metrics``, computed for every request (``metrics_cache_seconds=0``: the worst case;
-  the service caches it for 5 s).
+- ``/metrics`` with ``metrics_cache_seconds=0`` (no time-based cache; the service's
+  default is 5 s): its organisation part is computed again whenever the store changed,
+  which every scheduled run does.
 
-Then the service's resident memory after each of ``--rounds`` scheduled health runs.
-Prints what it measures; asserts nothing. Targets (issue 14): pages and API under 300 ms
-p95, ``/metrics`` under 500 ms, memory flat.
+The four are requested in turn, ``--requests`` times each, paced over one whole scheduler
+interval so that requests meet a scheduled health run as they would in service. Then the
+service's resident memory over ``--rounds`` scheduled health runs (``--rounds 120 --every
+30``: an hour of runs compressed). Prints the load average with each figure; asserts
+nothing. Targets (issue 14): pages and API under 300 ms p95, ``/metrics`` under 500 ms,
+memory flat.
 
     python benchmarks/web.py [--servers 1000] [--certs 20] [--requests 30] [--rounds 6]
         [--every 20]
@@ -189,6 +193,10 @@ def timed(client: httpx.Client, path: str, requests: int) -> tuple[list[float], 
     return times, status
 
 
+def load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
@@ -203,6 +211,7 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=20.0, help="health/auth interval, s")
     parser.add_argument("--timeout", type=float, default=60.0, help="per request, s")
     args = parser.parse_args()
+    print(f"load average at start: {load()}  ({os.cpu_count()} CPUs)")
 
     with tempfile.TemporaryDirectory(prefix="certward-web-bench-") as tmp:
         db = Path(tmp) / "certward.db"
@@ -240,21 +249,44 @@ def main() -> None:
                     (f"API {api_path}", api, api_path),
                     ("/metrics (uncached)", api, "/metrics"),
                 ]
+                for _label, client, path in measured:
+                    timed(client, path, 1)  # warm
+                print(f"load average before the requests: {load()}")
+                times: dict[str, list[float]] = {label: [] for label, _, _ in measured}
+                statuses: dict[str, int | str] = {}
+                began = time.monotonic()
+                pace = args.every / args.requests  # the requests span one scheduler interval
+                for n in range(args.requests):
+                    for label, client, path in measured:
+                        if statuses.get(label) == "timeout":
+                            continue
+                        took, statuses[label] = timed(client, path, 1)
+                        times[label] += took
+                    time.sleep(max(0.0, began + (n + 1) * pace - time.monotonic()))  # pacing
                 print(f"\n{'request':44} {'status':>6} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
-                for label, client, path in measured:
-                    times, status = timed(client, path, 1)  # warm
-                    if status != "timeout":
-                        times, status = timed(client, path, args.requests)
+                for label, _, _ in measured:
+                    got = times[label]
                     print(
-                        f"{label:44} {status:>6} {statistics.median(times):9.1f} "
-                        f"{percentile(times, 95):9.1f} {max(times):9.1f}"
+                        f"{label:44} {statuses[label]:>6} {statistics.median(got):9.1f} "
+                        f"{percentile(got, 95):9.1f} {max(got):9.1f}"
                     )
+                print(f"({args.requests} each over {time.monotonic() - began:.0f} s; load "
+                      f"average after: {load()})")  # fmt: skip
                 size = len(api.get("/metrics").content)
                 print(f"/metrics body: {size / 1024:.0f} KiB")
-                print(f"\nRSS over scheduled health runs (every {args.every:g} s):")
+                print(f"\nRSS over {args.rounds} scheduled health runs (every {args.every:g} s):")
+                shown = max(1, args.rounds // 12)
+                rss = []
                 for round_ in range(1, args.rounds + 1):
                     last = wait_health_after(api, last, timeout=1200)
-                    print(f"  after run {round_}: {rss_kib(process.pid)} KiB")
+                    rss.append(rss_kib(process.pid))
+                    if round_ % shown == 0 or round_ == args.rounds:
+                        print(f"  after run {round_}: {rss[-1]} KiB  (load {load()})")
+                if rss:
+                    print(
+                        f"RSS first {rss[0]} KiB, min {min(rss)}, max {max(rss)}, last "
+                        f"{rss[-1]} KiB: growth {rss[-1] - rss[0]:+} KiB over {len(rss)} runs"
+                    )
         finally:
             process.terminate()
             process.wait(timeout=60)
