@@ -305,6 +305,8 @@ def make_host(
     name: str,
     *,
     reload: list[str] | None = None,
+    paths: tuple[Path, Path] | None = None,
+    wait: float = 10.0,
 ) -> Host:
     """A host ``name`` with its server (certificate enabled for IIS), nginx serving an old
     self-issued certificate, a deployment for the agent and an agent token."""
@@ -321,12 +323,12 @@ def make_host(
             kind=DeployKind.NGINX,
             server=server,
             services=ServiceSet.parse("IIS"),
-            paths=DeployPaths(str(nginx.certificate), str(nginx.key)),
+            paths=DeployPaths(*(str(p) for p in paths or (nginx.certificate, nginx.key))),
             verify=f"https://127.0.0.1:{nginx.port}",
             host=name,
             reload=tuple(reload or nginx.reload_argv),
             sni=sni,
-            wait=10.0,
+            wait=wait,
         )
     )
     token_file = directory / "agent.token"

@@ -194,3 +194,43 @@ def test_an_unreachable_api_keeps_the_files_and_is_retried(
     failures = [line for line in host.log_text().splitlines() if "fetch failed" in line]
     assert all("retrying in" in line for line in failures)
     assert "PRIVATE KEY" not in host.log_text()
+
+
+def test_a_deploy_not_served_is_rolled_back_reported_and_not_repeated(
+    service: Service, hosts: Callable[..., Host], tmp_path: Any
+) -> None:
+    # The deployment writes where nginx does not read: nginx reloads and still serves the
+    # old certificate, so the executor restores the files and the agent reports a failure.
+    wrong = tmp_path / "elsewhere"
+    wrong.mkdir()
+    host = hosts("mail7", paths=(wrong / "cert.pem", wrong / "key.pem"), wait=2.0)
+    old = host.served()
+    start_agent(service, host)
+
+    def failed() -> dict[str, Any] | None:
+        row = _agent_row(service, host)
+        last = None if row is None else row["deployments"][0]["last"]
+        return row if last is not None and row["ports"] else None
+
+    row = wait_until(failed, "the failure's report", hosts=(host,))
+    assert isinstance(row, dict)
+    last = row["deployments"][0]["last"]
+    assert (last["ok"], last["code"], last["rolled_back"]) == (False, "deploy.not_served", True)
+    assert last["deployed"] == host.thumbprint and last["served"] == old
+    assert row["ports"][0]["ok"] is False and row["ports"][0]["served"] == old
+    assert host.served() == old
+    assert not (wrong / "cert.pem").exists() and not (wrong / "key.pem").exists()
+    # The failed certificate is not deployed again at every cycle, nor its key sent again.
+    seen = row["seen_at"]
+    wait_until(lambda: _agent_row(service, host)["seen_at"] != seen, "another fetch")  # type: ignore[index]
+    seen = _agent_row(service, host)["seen_at"]  # type: ignore[index]
+    wait_until(lambda: _agent_row(service, host)["seen_at"] != seen, "a third fetch")  # type: ignore[index]
+    exports = [
+        e
+        for e in service.app.audit.entries(action="key.export", limit=1000)
+        if e.detail.get("deployment") == host.deployment
+    ]
+    assert len(exports) == 1
+    assert host.log_text().count("files in place") == 1
+    state = json.loads((host.root / "agent-state.json").read_text())
+    assert state["deployed"][host.deployment]["ok"] is False

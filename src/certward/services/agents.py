@@ -10,10 +10,13 @@ Its reports (:meth:`AgentsService.report`) are the outcomes of its deploys, reco
 the deploy service as ``agent:HOST``, and what each verified port served, kept as the
 host's check-in.
 
-A key travels only when the agent needs it: when the host's last report says a
-deployment's port serves the deployment's current certificate, the agent receives the
-deployment and that thumbprint without the material (nothing released, nothing to audit);
-when the certificate changes, or the port stops serving it, the next fetch releases it.
+A key travels only when the agent needs it, judged by the agent's own policy
+(:func:`certward.model.agents.deploy_reason`) over what the service knows: the agent's
+last recorded outcome for the deployment and what its last report said the port serves.
+When no deploy is due — the current certificate is served, or its deploy failed less than
+an hour ago — the agent receives the deployment and the thumbprint without the material
+(nothing released, nothing to audit); when the certificate changes, the port stops serving
+it, or the hour has passed, the next fetch releases it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from certward.codes.agents import AGENT_HOST_INVALID, AGENT_REPORT_INVALID
 from certward.deploy.material import DeployMaterial
 from certward.errors import CertwardError
 from certward.model.access import AccessRole, Principal
-from certward.model.agents import AgentCheckin, PortServed, check_host
+from certward.model.agents import AgentCheckin, PortServed, check_host, deploy_reason
 from certward.model.deploy import Deployment, DeployOutcome
 from certward.services.access import AccessService
 from certward.services.deploy import DeployRepository, DeployService
@@ -134,14 +137,25 @@ class AgentsService:
             return [HostDeployment(d) for d in self._deploy.for_host(host)]
         self._access.require_agent_of(principal, host)
         serving = self._seen(principal, host, version)
+        now = self._clock.now()
         found: list[HostDeployment] = []
         for d in self._deploy.for_host(host):
             current = self._current(d)
-            if current is not None and serving.get(d.name.lower()) == current:
-                found.append(
-                    HostDeployment(d, current, detail=f"the host's agent reported {current} served")
+            if current is not None:
+                results = self._deploy.results(d.name, limit=1)
+                last = results[0] if results else None
+                due = deploy_reason(
+                    current,
+                    last_thumbprint=None if last is None else last.deployed,
+                    last_ok=last is not None and last.ok,
+                    last_when=None if last is None else last.when,
+                    pending=None,
+                    served=serving.get(d.name.lower()),
+                    now=now,
                 )
-                continue
+                if due is None:
+                    found.append(HostDeployment(d, current, detail=_why_not(current, last)))
+                    continue
             try:
                 released = self._deploy.material_for(d.name, host=host)
             except CertwardError as exc:
@@ -215,9 +229,7 @@ class AgentsService:
             repo.agent_seen(host, token_name=principal.name, version=version, now=self._clock.now())
         if before is None:
             return {}
-        return {
-            p.deployment.lower(): p.served for p in before.ports if p.ok and p.served is not None
-        }
+        return {p.deployment.lower(): p.served for p in before.ports if p.served is not None}
 
     def _current(self, d: Deployment) -> str | None:
         """The thumbprint of the certificate ``d`` deploys now (None: there is none; the
@@ -229,6 +241,16 @@ class AgentsService:
                 return str(_current_certificate(repo, d, self._clock.now()).thumbprint)
         except CertwardError:
             return None
+
+
+def _why_not(current: str, last: DeployOutcome | None) -> str:
+    """Why the material of ``current`` is not sent (no deploy is due)."""
+    if last is not None and not last.ok:
+        return (
+            f"the deploy of {current} failed at {last.when:%Y-%m-%d %H:%M} UTC ({last.code}); "
+            "it is tried again an hour after"
+        )
+    return f"the host's agent reported {current} served"
 
 
 def _host(host: str) -> str:
