@@ -14,7 +14,9 @@ import hashlib
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -63,13 +65,16 @@ def reading(part: str, where: str | x509.Certificate) -> Iterator[None]:
         try:
             yield
         except _UNREADABLE as exc:
-            if isinstance(where, x509.Certificate):
-                where = f"certificate {thumbprint(to_der(where))}"
+            name = _where(where)
             raise CERTIFICATE_DAMAGED(
-                f"{where}: the certificate's {part} cannot be read ({exc})",
-                file=where,
-                field=part,
+                f"{name}: the certificate's {part} cannot be read ({exc})", file=name, field=part
             ) from exc
+
+
+def _where(where: str | x509.Certificate) -> str:
+    return (
+        f"certificate {thumbprint(to_der(where))}" if isinstance(where, x509.Certificate) else where
+    )
 
 
 @contextmanager
@@ -77,11 +82,23 @@ def quietly() -> Iterator[None]:
     """Without cryptography's warnings about defects it tolerates (a serial number that is not
     positive, a country code of the wrong length, a PKCS#12 file in BER): Windows reads such
     files too, and a warning would print lines of Python around the command's output."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CryptographyDeprecationWarning)
-        warnings.filterwarnings("ignore", "Attribute's length", UserWarning)
-        warnings.filterwarnings("ignore", "PKCS#12 bundle could not be parsed as DER", UserWarning)
+    if _QUIET.get():  # already inside: the filters are set (and cost to set, per call)
         yield
+        return
+    token = _QUIET.set(True)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            warnings.filterwarnings("ignore", "Attribute's length", UserWarning)
+            warnings.filterwarnings(
+                "ignore", "PKCS#12 bundle could not be parsed as DER", UserWarning
+            )
+            yield
+    finally:
+        _QUIET.reset(token)
+
+
+_QUIET: ContextVar[bool] = ContextVar("certward_quietly", default=False)
 
 
 # Each part cryptography parses lazily, read as the services read it.
@@ -100,10 +117,24 @@ _PARTS: tuple[tuple[str, Callable[[x509.Certificate], object]], ...] = (
 def check_readable(cert: x509.Certificate, *, source: str) -> x509.Certificate:
     """``cert`` when every part of it can be read; else ``pki.certificate_damaged`` naming
     ``source`` and the part. Readers call it on each certificate they return."""
-    for part, read in _PARTS:
-        with reading(part, source):
-            read(cert)
+    _read_parts(cert, source)
     return cert
+
+
+def _read_parts(cert: x509.Certificate, source: str) -> dict[str, Any]:
+    """Each part of ``cert`` as ``_PARTS`` reads it (what :func:`facts` then uses)."""
+    values: dict[str, Any] = {}
+    with quietly():  # once for all parts: a bundle of thousands is read part by part
+        for part, read in _PARTS:
+            try:
+                values[part] = read(cert)
+            except _UNREADABLE as exc:
+                raise CERTIFICATE_DAMAGED(
+                    f"{source}: the certificate's {part} cannot be read ({exc})",
+                    file=source,
+                    field=part,
+                ) from exc
+    return values
 
 
 def thumbprint(der: bytes) -> Thumbprint:
@@ -243,25 +274,29 @@ def read_whole(cert: x509.Certificate) -> Iterator[None]:
 
 
 def facts(cert: x509.Certificate) -> CertificateFacts:
-    """The certificate's facts; ``pki.certificate_damaged`` names a part that cannot be read."""
-    with read_whole(cert):
-        return _facts(cert, to_der(cert))
+    """The certificate's facts; ``pki.certificate_damaged`` names a part that cannot be read.
 
-
-def _facts(cert: x509.Certificate, der: bytes) -> CertificateFacts:
-    return CertificateFacts(
-        thumbprint=thumbprint(der),
-        subject=dotnet_x500(cert.subject),
-        issuer=dotnet_x500(cert.issuer),
-        certificate_domains=tuple(certificate_domains(cert)),
-        not_before=cert.not_valid_before_utc,
-        not_after=cert.not_valid_after_utc,
-        is_self_signed=is_self_signed(cert),
-        public_key_size=key_size(cert.public_key()),
-        signature_algorithm=signature_algorithm(cert),
-        serial_number=f"{cert.serial_number:X}".rjust(2, "0"),
-        version=cert.version.value + 1,
-    )
+    Each part is read once (checked and kept, as :func:`read_whole` checks them), the
+    warnings filtered once: a store listing gives the facts of thousands."""
+    der = to_der(cert)
+    thumb = thumbprint(der)
+    where = f"certificate {thumb}"
+    parts = _read_parts(cert, where)
+    with reading("facts", where):
+        not_before, not_after = parts["validity"]
+        return CertificateFacts(
+            thumbprint=thumb,
+            subject=parts["subject"],
+            issuer=parts["issuer"],
+            certificate_domains=tuple(certificate_domains(cert)),
+            not_before=not_before,
+            not_after=not_after,
+            is_self_signed=is_self_signed(cert),
+            public_key_size=key_size(parts["public key"]),
+            signature_algorithm=parts["signature algorithm"],
+            serial_number=f"{parts['serial number']:X}".rjust(2, "0"),
+            version=parts["version"].value + 1,
+        )
 
 
 def load_der(der: bytes) -> x509.Certificate:

@@ -847,11 +847,9 @@ def store_add(
     result = open_app(db).stores.store_add(
         server, parse(StoreName.parse, store), inputs.read_file(file), source=str(file)
     )
-    for thumb, subject in result.added:
-        console().print(f"Added {thumb}  {subject}", markup=False)
-    console().print(
-        f"{len(result.added)} added, {len(result.already_present)} already present", markup=False
-    )
+    lines = [f"Added {thumb}  {subject}" for thumb, subject in result.added]
+    lines.append(f"{len(result.added)} added, {len(result.already_present)} already present")
+    console().print("\n".join(lines), markup=False, soft_wrap=True)  # one call for thousands
 
 
 @store_app.command("remove")
