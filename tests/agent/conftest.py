@@ -37,7 +37,7 @@ from certward.compose import App, build_app
 from certward.model import ServiceSet
 from certward.model.access import AccessRole
 from certward.model.deploy import DeployKind, Deployment, DeployPaths
-from tests.agent.nginx import Nginx, free_port, start_nginx
+from tests.deploy.daemons import Daemon, daemon_dir, free_port, start_nginx
 from tests.server.conftest import WebProcess
 from tests.storage.conftest import postgresql_url  # noqa: F401  (a fixture)
 
@@ -284,7 +284,9 @@ class Host:
     name: str
     server: str
     sni: str
-    nginx: Nginx
+    nginx: Daemon
+    certificate: Path  # the files nginx serves
+    key: Path
     root: Path
     token_file: Path
     deployment: str
@@ -310,12 +312,18 @@ def make_host(
 ) -> Host:
     """A host ``name`` with its server (certificate enabled for IIS), nginx serving an old
     self-issued certificate, a deployment for the agent and an agent token."""
+    directory.mkdir(parents=True, exist_ok=True)
     server = name.upper()
     sni = f"{name}.contoso.com"
     service.app.organisation.add_server(server, fqdn=sni)
     thumbprint = service.certificate(server, [sni], days=3700)
     old_cert, old_key, _ = service.ca.issue([sni], days=30)
-    nginx = start_nginx(directory / "nginx", sni, old_cert, old_key)
+    where = daemon_dir("nginx")  # 0755: nginx's workers need their temporary directory
+    certificate, key = where / "fullchain.pem", where / "key.pem"
+    certificate.write_bytes(old_cert)
+    key.touch(mode=0o600)
+    key.write_bytes(old_key)
+    nginx = start_nginx(where, certificate, key)
     deployment = f"{name}-nginx"
     service.app.deploy.add(
         Deployment(
@@ -323,10 +331,10 @@ def make_host(
             kind=DeployKind.NGINX,
             server=server,
             services=ServiceSet.parse("IIS"),
-            paths=DeployPaths(*(str(p) for p in paths or (nginx.certificate, nginx.key))),
+            paths=DeployPaths(*(str(p) for p in paths or (certificate, key))),
             verify=f"https://127.0.0.1:{nginx.port}",
             host=name,
-            reload=tuple(reload or nginx.reload_argv),
+            reload=tuple(reload or nginx.reload),
             sni=sni,
             wait=wait,
         )
@@ -334,7 +342,18 @@ def make_host(
     token_file = directory / "agent.token"
     token_file.write_text(service.token(f"{name}-agent", AccessRole.AGENT, host=name) + "\n")
     token_file.chmod(0o600)
-    return Host(name, server, sni, nginx, directory / "root", token_file, deployment, thumbprint)
+    return Host(
+        name,
+        server,
+        sni,
+        nginx,
+        certificate,
+        key,
+        directory / "root",
+        token_file,
+        deployment,
+        thumbprint,
+    )
 
 
 def start_agent(service: Service, host: Host, *args: str, every: str = "1s") -> None:

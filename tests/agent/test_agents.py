@@ -147,10 +147,10 @@ def test_an_agent_killed_mid_deploy_converges_when_restarted(
             kind=DeployKind.NGINX,
             server=host.server,
             services=ServiceSet.parse("IIS"),
-            paths=DeployPaths(str(host.nginx.certificate), str(host.nginx.key)),
+            paths=DeployPaths(str(host.certificate), str(host.key)),
             verify=f"https://127.0.0.1:{host.nginx.port}",
             host=host.name,
-            reload=(str(script), *host.nginx.reload_argv),
+            reload=(str(script), *host.nginx.reload),
             sni=host.sni,
             wait=10.0,
         )
@@ -179,11 +179,11 @@ def test_an_unreachable_api_keeps_the_files_and_is_retried(
     first = host.thumbprint
     start_agent(service, host)
     wait_until(lambda: _reported_ok(service, host, first), "the first deploy's report")
-    files = (host.nginx.certificate.read_bytes(), host.nginx.key.read_bytes())
+    files = (host.certificate.read_bytes(), host.key.read_bytes())
     service.stop()
     try:
         wait_until(lambda: host.log_text().count("fetch failed") >= 2, "two failed fetches")
-        assert (host.nginx.certificate.read_bytes(), host.nginx.key.read_bytes()) == files
+        assert (host.certificate.read_bytes(), host.key.read_bytes()) == files
         assert host.served() == first
         # A new certificate while the API is away: deployed once the API is back.
         second = service.certificate(host.server, [host.sni], days=3800)
