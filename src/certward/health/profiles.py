@@ -12,7 +12,9 @@ so a damaged certificate gives the same coded error.
 
 from __future__ import annotations
 
+import functools
 import threading
+import weakref
 from collections.abc import Callable, Collection, Mapping
 
 from cryptography import x509
@@ -77,21 +79,27 @@ def _profile(cert: x509.Certificate) -> CertProfile:
     )
 
 
-_TEXTS: dict[int, tuple[x509.Name, str]] = {}
-_TEXTS_LIMIT = 400_000
+# Texts by the id of their name object, each held only while the name lives (a weak
+# reference), so the memo never keeps a snapshot's names alive after it.
+_TEXTS: dict[int, tuple[weakref.ref[x509.Name], str]] = {}
 
 
 def x500(name: x509.Name) -> str:
-    """:func:`dotnet_x500` of ``name``, remembered for the name object (profiles made here
-    have theirs already: reading a certificate makes them)."""
-    found = _TEXTS.get(id(name))
-    if found is not None and found[0] is name:
+    """:func:`dotnet_x500` of ``name``, remembered for the name object while it lives
+    (profiles made here have their subject's already: reading a certificate makes it)."""
+    key = id(name)
+    found = _TEXTS.get(key)
+    if found is not None and found[0]() is name:
         return found[1]
     text = dotnet_x500(name)
-    if len(_TEXTS) >= _TEXTS_LIMIT:
-        _TEXTS.clear()
-    _TEXTS[id(name)] = (name, text)
+    _TEXTS[key] = (weakref.ref(name, functools.partial(_forget, key)), text)
     return text
+
+
+def _forget(key: int, ref: weakref.ref[x509.Name]) -> None:
+    found = _TEXTS.get(key)
+    if found is not None and found[0] is ref:
+        del _TEXTS[key]
 
 
 class ProfileMemo:
