@@ -42,7 +42,6 @@ from certward.model import (
 from certward.pki import build, certinfo
 from certward.pki.names import parse_exchange_dn
 from certward.services import _names
-from certward.services.health import server_state
 from certward.services.ports import Repository
 from certward.services.views import (
     CertificateView,
@@ -524,6 +523,8 @@ def observed_views(
     """An observed server's certificates in ``stores`` (in that order), as its dumps showed
     them. Status from dates and from the chain by names through its observed CA and Root
     stores (signatures cannot be checked without the certificates' bytes)."""
+    from certward.services.health import server_state  # the health rules: observed only
+
     state = server_state(repo, srv)
     profiles = {(StoreName.MY, c.thumbprint): c.profile for c in state.certificates}
     profiles |= {(StoreName.ROOT, c.thumbprint): c.profile for c in state.roots}

@@ -1,0 +1,131 @@
+"""A trust store in bulk (issue 16): ``store add`` writes a bundle with one INSERT and
+``store list`` reads each store once. What they store, list and audit is what the
+one-certificate-at-a-time paths give."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from certward.compose import App, build_app
+from certward.model import CertificateRecord, CertStatus, StoreName, Thumbprint
+from certward.pki import certinfo
+from certward.services._records import views_of
+
+NOW = dt.datetime.now(dt.UTC)
+KEY = ec.generate_private_key(ec.SECP256R1())
+
+
+def _cert(
+    cn: str,
+    *,
+    issuer: tuple[str, ec.EllipticCurvePrivateKey] | None = None,
+    days: tuple[int, int] = (-1, 3650),
+    key: ec.EllipticCurvePrivateKey = KEY,
+) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    issuer_name, signer = (
+        (x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer[0])]), issuer[1])
+        if issuer
+        else (name, key)
+    )
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(issuer_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW + dt.timedelta(days=days[0]))
+        .not_valid_after(NOW + dt.timedelta(days=days[1]))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(signer, hashes.SHA256())
+    )
+
+
+def _pem(*certs: x509.Certificate) -> bytes:
+    return b"".join(c.public_bytes(serialization.Encoding.PEM) for c in certs)
+
+
+@pytest.fixture
+def app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
+    monkeypatch.setenv("CERTWARD_MASTER_KEY", "bulk-test-master-key-0123456789abcdef")
+    application = build_app(str(tmp_path / "certward.db"))
+    application.organisation.init_organisation("Contoso", domain="contoso.com")
+    application.organisation.add_server("EXCH01", fqdn="exch01.contoso.com")
+    try:
+        yield application
+    finally:
+        application.store.close()
+
+
+def test_a_bundle_goes_in_once_duplicates_and_stored_ones_are_reported(app: App) -> None:
+    roots = [_cert(f"Bulk Root {n}") for n in range(50)]
+    thumbs = [certinfo.thumbprint(certinfo.to_der(r)) for r in roots]
+    result = app.stores.store_add("EXCH01", StoreName.ROOT, _pem(*roots, roots[0]), source="b")
+    assert [t for t, _ in result.added] == thumbs
+    assert result.added[3][1] == "CN=Bulk Root 3"
+    assert result.already_present == [thumbs[0]]
+    again = app.stores.store_add("EXCH01", StoreName.ROOT, _pem(*roots[:5]), source="b")
+    assert again.added == [] and again.already_present == thumbs[:5]
+
+    listed = app.stores.store_list("EXCH01", StoreName.ROOT)
+    assert [v.thumbprint for v in listed] == thumbs
+    assert all(v.status is CertStatus.VALID and not v.has_private_key for v in listed)
+
+    # the audit log: the bundle is one entry, each certificate a creation in it
+    bundle = max(app.audit.entries(limit=100), key=lambda e: len(e.changes))
+    identities = {c.identity for c in bundle.changes if c.kind == "certificate"}
+    assert {f"EXCH01/Root/{t}" for t in thumbs[:10]} <= identities
+    first = f"EXCH01/Root/{thumbs[0]}"
+    change = next(c for c in bundle.changes if c.identity == first)
+    assert change.before is None and change.after is not None
+    assert change.after["der"].startswith("(DER, SHA-1 ")
+
+
+def test_bulk_records_and_listing_equal_the_one_at_a_time_paths(app: App) -> None:
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root = _cert("Bulk CA Root", key=root_key)
+    expired = _cert("Bulk Expired Root", days=(-20, -10))
+    intermediate = _cert("Bulk Issuing CA", issuer=("Bulk CA Root", root_key))
+    orphan = _cert("Bulk Orphan CA", issuer=("Nobody", ec.generate_private_key(ec.SECP256R1())))
+    app.stores.store_add("EXCH01", StoreName.ROOT, _pem(root, expired), source="roots")
+    app.stores.store_add("EXCH01", StoreName.CA, _pem(intermediate, orphan), source="cas")
+
+    with app.store.transaction() as repo:
+        for store in (StoreName.MY, StoreName.ROOT, StoreName.CA):
+            assert repo.certificate_records("EXCH01", store) == repo.certificates("EXCH01", store)
+        assert any(r.has_private_key for r in repo.certificate_records("EXCH01", StoreName.MY))
+        srv = repo.server("EXCH01")
+        one_at_a_time = {
+            store: views_of(repo, srv, store, NOW) for store in (StoreName.ROOT, StoreName.CA)
+        }
+    for store, expected in one_at_a_time.items():
+        listed = app.stores.store_list("EXCH01", store)
+        assert [v.to_json() for v in listed] == [v.to_json() for v in expected]
+    statuses = {v.subject: v.status for v in app.stores.store_list("EXCH01", StoreName.CA)}
+    # it chains to the trusted root (the web PKI rules judge its extensions), the orphan not
+    assert statuses["CN=Bulk Issuing CA"] is not CertStatus.UNTRUSTED
+    assert statuses["CN=Bulk Orphan CA"] is CertStatus.UNTRUSTED
+    roots = {v.subject: v.status for v in app.stores.store_list("EXCH01", StoreName.ROOT)}
+    assert roots["CN=Bulk Expired Root"] is CertStatus.DATE_INVALID
+
+
+def test_keys_never_go_in_by_the_bulk_path(app: App) -> None:
+    der = certinfo.to_der(_cert("Bulk Keyed"))
+    record = CertificateRecord(
+        server="EXCH01",
+        store=StoreName.ROOT,
+        thumbprint=Thumbprint(certinfo.thumbprint(der)),
+        der=der,
+        has_private_key=True,
+    )
+    with pytest.raises(ValueError, match="no keys"), app.store.transaction() as repo:
+        repo.add_certificates([record])
+    assert app.stores.store_list("EXCH01", StoreName.ROOT) == []
