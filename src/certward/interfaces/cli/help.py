@@ -31,6 +31,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "serve": (
         "certward serve --server EXCH01 --https-port 8443 --imaps-port 9993 --pop3s-port 9995",
+        "certward serve --server EXCH01 --workers 4",
     ),
     "probe": (
         "certward probe smtp://mx.contoso.com imaps://mail.contoso.com:993",
