@@ -10,6 +10,9 @@ A worker tags each line it says: ``once`` lines (warnings) are printed the first
 worker says them; ``state`` lines ("listening", "configuration reloaded", "ready",
 "stopped") when every live worker has said them, so "ready" and "reloaded" mean that every
 worker is. Nothing here imports the reactor: each worker installs its own after the fork.
+
+``SO_REUSEPORT`` lets any process of the same user join a port's group: run certward under
+its own account, as Postfix runs under ``postfix``.
 """
 
 from __future__ import annotations
