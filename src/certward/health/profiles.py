@@ -33,9 +33,19 @@ def checked_profile(der: bytes) -> CertProfile:
 def profile_of_der(der: bytes) -> CertProfile:
     """The certificate's profile, equal to :func:`checked_profile`'s (and raising what it
     raises for a certificate it cannot read)."""
+    with certinfo.quietly():
+        return _unchecked_or_checked(der)
+
+
+def profiles_of_ders(ders: Mapping[Thumbprint, bytes]) -> dict[Thumbprint, CertProfile]:
+    """:func:`profile_of_der` of each, in one warnings context."""
+    with certinfo.quietly():
+        return {tp: _unchecked_or_checked(der) for tp, der in ders.items()}
+
+
+def _unchecked_or_checked(der: bytes) -> CertProfile:
     try:
-        with certinfo.quietly():
-            return _profile(x509.load_der_x509_certificate(der))
+        return _profile(x509.load_der_x509_certificate(der))
     except Exception:  # any surprise: the checked way says what it is
         return checked_profile(der)
 
@@ -49,20 +59,22 @@ def _profile(cert: x509.Certificate) -> CertProfile:
     subject, issuer = cert.subject, cert.issuer
     x500(subject)
     not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
-    extensions = cert.extensions
-    for extension in extensions:
-        _ = extension.value
+    # Each extension read once; the first of each class, as get_extension_for_class finds it.
+    san: x509.SubjectAlternativeName | None = None
+    constraints: x509.BasicConstraints | None = None
+    for extension in cert.extensions:
+        value = extension.value
+        if san is None and isinstance(value, x509.SubjectAlternativeName):
+            san = value
+        elif constraints is None and isinstance(value, x509.BasicConstraints):
+            constraints = value
     public_key = cert.public_key()
     signature = certinfo.signature_algorithm(cert)
-    try:
-        san = extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        dns_names = tuple(san.get_values_for_type(x509.DNSName))
-    except x509.ExtensionNotFound:
-        dns_names = ()
+    dns_names = () if san is None else tuple(san.get_values_for_type(x509.DNSName))
     self_issued = issuer == subject
-    try:
-        is_ca = bool(extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:  # a v1 self-signed certificate is a root by convention
+    if constraints is not None:
+        is_ca = bool(constraints.ca)
+    else:  # a v1 self-signed certificate is a root by convention
         is_ca = version is x509.Version.v1 and self_issued
     return CertProfile(
         subject=subject,
@@ -129,7 +141,7 @@ class ProfileMemo:
         with self._lock:
             known = self._known
             unknown = wanted - known.keys()
-        made = {tp: profile_of_der(der) for tp, der in ders(unknown).items()} if unknown else {}
+        made = profiles_of_ders(ders(unknown)) if unknown else {}
         with self._lock:
             if len(self._known) + len(made) > self._limit:
                 self._known = {tp: p for tp, p in self._known.items() if tp in wanted}
