@@ -79,6 +79,9 @@ def test_two_agents_deploy_verify_and_report(service: Service, hosts: Callable[.
         ]
         assert len(exports) == 1, exports
         assert exports[0].detail["host"] == host.name and exports[0].via == "agent"
+    # SIGTERM between cycles: the agent stops at once, cleanly.
+    assert stop_agent(one) == 0
+    assert one.log_text().rstrip().endswith("certward agent: stopped")
 
 
 def test_a_token_fetches_only_its_own_hosts_keys(

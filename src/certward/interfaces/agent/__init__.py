@@ -107,8 +107,15 @@ def run_agent(settings: AgentSettings) -> int:
             running = defer.Deferred.fromCoroutine(main())
             running.addBoth(done)
 
+        def stop(*_: object) -> None:
+            log.info("stopping (after the deploy under way, if any)")
+            reactor.callFromThread(agent.stop)
+
         reactor.callWhenRunning(start)
-        signal.signal(signal.SIGTERM, lambda *_: reactor.callFromThread(reactor.stop))
-        reactor.run()
+        # Not the reactor's own handlers, which stop it at once: a deploy runs in a worker
+        # thread that probes through the reactor, so the loop ends first, then the reactor.
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        reactor.run(installSignalHandlers=False)
         log.info("stopped")
         return status[0] if status else 0

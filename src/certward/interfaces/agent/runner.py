@@ -84,18 +84,33 @@ class HostAgent:
         self._verifier = probing.blocking_verifier(reactor)
         self.state: AgentState = self._file.load(host)
         self.failures = 0
+        self._stopping = False
+        self._sleeping: Any = None  # the Deferred of the wait between cycles
 
     # -- the loop ------------------------------------------------------------------------------
     async def run(self, *, once: bool = False) -> CycleResult:
-        """Cycle until stopped (``once``: one cycle); the last cycle's result."""
-        from twisted.internet import task
+        """Cycle until :meth:`stop` (``once``: one cycle); the last cycle's result."""
+        from twisted.internet import defer, task
 
         while True:
             result = await self.cycle()
-            if once:
+            if once or self._stopping:
                 return result
             wait = retry_wait(self._every, self.failures)
-            await task.deferLater(self._reactor, wait, lambda: None)
+            self._sleeping = task.deferLater(self._reactor, wait, lambda: None)
+            try:
+                await self._sleeping
+            except defer.CancelledError:
+                return result
+            finally:
+                self._sleeping = None
+
+    def stop(self) -> None:
+        """End the loop: at once between cycles, else when the cycle under way (a deploy
+        included) is over — a deploy is never cut in the middle by a stop."""
+        self._stopping = True
+        if self._sleeping is not None:
+            self._sleeping.cancel()
 
     async def cycle(self) -> CycleResult:
         result = CycleResult()
