@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import functools
 import itertools
-import os
 import signal
 import smtplib
 import socket
@@ -31,9 +30,8 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-from _serve import bench_env, free_port, organisation, serve, wait_ready
+from _serve import bench_env, cpu_seconds, free_port, organisation, serve, wait_ready
 
 _sources = (
     f"127.{a}.{b}.{c}" for a, b, c in itertools.product(range(2, 250), range(250), range(1, 250))
@@ -83,11 +81,6 @@ def guess(port: int, n: int) -> None:
 def percentiles(samples: list[float]) -> tuple[float, float]:
     cuts = statistics.quantiles(samples, n=10)
     return statistics.median(samples), cuts[8]
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def latency(port: int, samples: int) -> dict[str, tuple[float, float]]:
@@ -163,7 +156,7 @@ def main() -> None:
     print(f"burst of {options.burst} STARTTLS sessions, {options.concurrency} concurrent: "
           f"{done} completed, {options.burst - done} failed or timed out (10 s), "
           f"{burst_seconds:.1f} s")  # fmt: skip
-    print(f"idle CPU of certward serve:       {idle_cpu * 100:.1f} % of a core")
+    print(f"idle CPU of certward serve:       {idle_cpu * 100:.1f} % of a core (all workers)")
 
 
 if __name__ == "__main__":

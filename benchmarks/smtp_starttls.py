@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _serve import bench_env, free_port, organisation, serve, wait_ready
+from _serve import bench_env, cpu_seconds, free_port, organisation, rss_mib, serve, wait_ready
 
 CHECKPOINTS = (1_000, 5_000, 10_000)
 MESSAGE = b"Subject: benchmark\r\nFrom: bench@example.com\r\n\r\nhello\r\n.\r\n"
@@ -105,43 +105,6 @@ def _client(port: int, concurrency: int, todo: Any, done: Any, failed: Any) -> N
         await asyncio.gather(*(loop() for _ in range(concurrency)))
 
     asyncio.run(main())
-
-
-# -- measuring a process tree ---------------------------------------------------------------
-def _tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            with contextlib.suppress(OSError):
-                stat = Path(f"/proc/{entry}/stat").read_text()
-                ppid = int(stat.rsplit(")", 1)[1].split()[1])
-                children.setdefault(ppid, []).append(int(entry))
-    found, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        found.append(pid)
-        todo.extend(children.get(pid, []))
-    return found
-
-
-def cpu_seconds(root: int) -> float:
-    """CPU of a process tree: each live process's own and its reaped children's."""
-    ticks = 0
-    for pid in _tree(root):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            ticks += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mib(root: int) -> float:
-    kib = 0
-    for pid in _tree(root):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    kib += int(line.split()[1])
-    return kib / 1024
 
 
 @dataclass
