@@ -101,6 +101,14 @@ def test_a_token_fetches_only_its_own_hosts_keys(
         assert "key" not in other.text.lower() or "PRIVATE KEY" not in other.text
         refused = agent.post(f"{V1}/agents/{two.name}/results", json={"results": []})
         assert refused.status_code == 403 and refused.json()["code"] == "agent.other_host"
+        # Its own host's report may name only its own host's deployments.
+        outcome = {"ok": True, "when": "2026-12-04T00:00:00+00:00"}
+        foreign = agent.post(
+            f"{V1}/agents/{one.name}/results",
+            json={"results": [{"deployment": two.deployment, "outcome": outcome}]},
+        )
+        assert foreign.status_code == 422 and foreign.json()["code"] == "agent.report_invalid"
+        assert service.app.deploy.results(two.deployment) == []
         # No other route answers an agent's token: every one is refused before it runs.
         for path, item in openapi_document()["paths"].items():
             for method in ("get", "post", "put", "patch", "delete"):
