@@ -161,3 +161,30 @@ def test_a_worker_that_dies_is_replaced(workers: Workers) -> None:
     assert victim not in after
     for n in range(8):
         deliver(workers.port, 100 + n)  # whichever worker answers
+
+
+def test_the_workers_end_with_a_killed_supervisor(workers: Workers, tmp_path: Path) -> None:
+    db = copy_store(workers.db, tmp_path / "store" / "certward.db")
+    with store_app(db) as app:
+        bind(app, "Default Frontend EXCH01", free_port())  # not the module server's port
+    with serving("EXCH01", db, "--workers", "2") as served:
+        pids = children(served.process.pid)
+        assert len(pids) == 2
+        served.process.kill()
+        served.process.wait()
+
+        def all_gone() -> bool:
+            def running(pid: int) -> bool:  # an exited process not yet reaped is a zombie
+                try:
+                    stat = Path(f"/proc/{pid}/stat").read_text()
+                except OSError:
+                    return False
+                return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+            return not any(running(pid) for pid in pids)
+
+        try:
+            wait_until(all_gone, "the workers ended with their supervisor")
+        finally:
+            served.process.returncode = 0  # the test, not the server, stopped it
+            served.output.append("EXCH01: stopped")

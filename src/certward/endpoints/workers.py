@@ -63,6 +63,19 @@ def preload() -> None:
         raise RuntimeError("a preloaded module installed a reactor: review PRELOAD")
 
 
+def _end_with(supervisor: int) -> None:
+    """Have the kernel send this worker SIGTERM when its supervisor dies (Linux), so that
+    no worker goes on listening after a ``kill -9`` of ``certward serve``."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGTERM))
+    if os.getppid() != supervisor:  # it died before the request took effect
+        os._exit(0)
+
+
 def default_workers() -> int:
     """One worker per core this process may run on."""
     if hasattr(os, "sched_getaffinity"):
@@ -209,6 +222,7 @@ class Supervisor:
         read_fd, write_fd = os.pipe()
         sys.stdout.flush()
         sys.stderr.flush()
+        supervisor = os.getpid()
         pid = os.fork()
         if pid == 0:  # the worker
             status = 70  # EX_SOFTWARE, unless the runtime returns
@@ -216,6 +230,7 @@ class Supervisor:
                 signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGINT, signal.SIGTERM):
                     signal.signal(sig, signal.SIG_DFL)  # until the runtime sets its own
+                _end_with(supervisor)
                 for fd in (read_fd, wake_read, wake_write, *self._workers):
                     os.close(fd)
                 out = os.fdopen(write_fd, "w", buffering=1, encoding="utf-8")
