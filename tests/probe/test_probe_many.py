@@ -134,3 +134,30 @@ def test_the_resolver_answers_for_url_targets(tmp_path: Path, isolated_store: Pa
     dns, connect, banner = ipv6["stages"]
     assert dns["detail"] == "::1" and connect["ok"]
     assert not banner["ok"] and "rate limited" in banner["detail"]
+
+
+def test_worker_processes_share_the_targets_and_keep_their_order(
+    tmp_path: Path, isolated_store: Path
+) -> None:
+    """``--workers 2``: each endpoint in one process, the report in the order given, each
+    report whole (the chain as sent comes back from the other process too)."""
+    cert, key = _self_signed_files(tmp_path, "web", cn="localhost", sans=["localhost"])
+    with s_server("-cert", str(cert), "-key", str(key)) as web, hostile(_rate_limited) as mail:
+        targets = [f"https://localhost:{web}", f"smtp://localhost:{mail}",
+                   f"https://127.0.0.1:{web}", f"smtp://127.0.0.1:{mail}"]  # fmt: skip
+        alone = run_certward(
+            isolated_store, "probe", *targets, "--json", "--ca-file", str(cert),
+            check_status=False,
+        )  # fmt: skip
+        shared = run_certward(
+            isolated_store, "probe", *targets, "--json", "--ca-file", str(cert), "--workers",
+            "2", check_status=False,
+        )  # fmt: skip
+    assert shared.returncode == alone.returncode == 2, shared.stderr  # CRITICAL: IP unnamed
+    one, two = (valid(json.loads(done.stdout))["targets"] for done in (alone, shared))
+    assert [r["target"] for r in two] == targets
+    for a, b in zip(one, two, strict=True):
+        assert (a["status"], a["failure"], a["score"]) == (b["status"], b["failure"], b["score"])
+        assert a["certificate"] == b["certificate"] and a["tls"]["versions"] == b["tls"]["versions"]
+    assert two[0]["certificate"]["chain"][0]["subject"] == "CN=localhost"
+    assert [r["status"] for r in two] == ["OK", "UNKNOWN", "CRITICAL", "UNKNOWN"]

@@ -81,6 +81,15 @@ def probe(
             "found, and for which services (reads certward's store).",
         ),
     ] = False,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            hidden=True,
+            min=0,
+            help="Processes sharing the targets (0: one per core, each with 20 targets or more).",
+        ),
+    ] = 0,
     mx_port: Annotated[int, typer.Option("--mx-port", hidden=True)] = 25,
     policy_port: Annotated[int, typer.Option("--policy-port", hidden=True)] = 443,
     as_json: JsonOpt = False,
@@ -94,6 +103,7 @@ def probe(
         ca_file=ca_file, mail_from=mail_from, rcpt_to=rcpt_to, resolver=resolver, sni=sni,
         connect_to=connect_to or [], html_file=html_file, force_out=force_out,
         dns_ports=(mx_port, policy_port), as_json=as_json, exchange_view=exchange_view,
+        workers=workers,
     )  # fmt: skip
     raise typer.Exit(status)
 
@@ -115,6 +125,7 @@ def _probe(
     dns_ports: tuple[int, int],
     as_json: bool,
     exchange_view: bool = False,
+    workers: int = 0,
 ) -> verdict.Status:
     from certward.clock import SystemClock
     from certward.probe import verdict
@@ -139,7 +150,7 @@ def _probe(
         return run_probes(
             targets, clock=SystemClock(), roots=roots, timeout=timeout, concurrency=concurrency,
             mail_from=mail_from, rcpt_to=rcpt_to, domains=domains, dns_options=dns_options,
-            on_done=on_done,
+            on_done=on_done, workers=workers or _workers(len(targets)),
         )  # fmt: skip
 
     total = len(targets) + len(domains)
@@ -169,6 +180,17 @@ def _probe(
         for report in reports:
             _print(report, stage_table=len(reports) == 1)
     return status
+
+
+TARGETS_PER_WORKER = 20
+
+
+def _workers(targets: int) -> int:
+    """One process per core for a long list (each then probes at least 20 targets: fewer do
+    not repay starting the reactor once more), else one."""
+    import os
+
+    return max(1, min(len(os.sched_getaffinity(0)), targets // TARGETS_PER_WORKER))
 
 
 def _print_domain(domain: DomainReport) -> None:
