@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from certward.interfaces.api import openapi_document
@@ -16,8 +18,10 @@ from certward.model import ServiceSet
 from certward.model.access import AccessRole
 from certward.model.deploy import DeployKind, Deployment, DeployPaths
 from tests.agent.conftest import (
+    CERTWARD,
     Host,
     Service,
+    make_ca,
     start_agent,
     stop_agent,
     wait_until,
@@ -245,3 +249,36 @@ def test_a_deploy_not_served_is_rolled_back_reported_and_not_repeated(
     assert host.log_text().count("files in place") == 1
     state = json.loads((host.root / "agent-state.json").read_text())
     assert state["deployed"][host.deployment]["ok"] is False
+
+
+def test_once_and_a_service_certificate_the_bundle_does_not_trust(
+    service: Service, hosts: Callable[..., Host], tmp_path: Any
+) -> None:
+    host = hosts("mail8")
+    stranger = tmp_path / "other-ca.pem"
+    stranger.write_bytes(make_ca().pem)
+
+    def once(bundle: Path) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [
+                *CERTWARD,
+                *("agent", "--api", service.api, "--host", host.name, "--once"),
+                *("--token-file", str(host.token_file), "--root", str(host.root)),
+                *("--ca-bundle", str(bundle)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env=service.env(),
+            check=False,
+        )
+
+    refused = once(stranger)
+    assert refused.returncode == 1, refused.stderr
+    (line,) = [ln for ln in refused.stderr.splitlines() if "fetch failed" in ln]
+    assert "not trusted" in line
+    assert host.served() != host.thumbprint  # nothing was deployed
+    done = once(service.directory / "ca.pem")
+    assert done.returncode == 0, done.stderr
+    assert host.served() == host.thumbprint
+    assert "PRIVATE KEY" not in done.stderr
