@@ -10,28 +10,31 @@ from pathlib import Path
 
 import pytest
 
+from certward.compose import App
 from certward.endpoints.mailstore import MailStore
+from certward.model import Password
 from tests.conftest import Cli, find_openssl
-from tests.endpoints.conftest import free_port, run_certward, serving
+from tests.endpoints.conftest import bind, free_port, run_certward, serving, store_app
 
 OTHER_CONNECTORS = ("Client Frontend", "Outbound Proxy Frontend", "Default", "Client Proxy")
 
 
-def single_listener(cli: Cli, server: str) -> int:
+def single_listener(app: App, server: str) -> int:
     port = free_port()
-    cli("connector", "set", f"Default Frontend {server}", "--bind", f"127.0.0.1:{port}")
+    bind(app, f"Default Frontend {server}", port)
     for name in OTHER_CONNECTORS:
-        cli("connector", "remove", f"{name} {server}")
+        app.connectors.remove(f"{name} {server}")
     return port
 
 
 @pytest.fixture
-def two_servers(org: Cli, tmp_path: Path) -> tuple[int, int]:
-    org("domain", "add", "contoso.com")
-    (tmp_path / "pw").write_text("x\n")
-    org("mailbox", "add", "alice@contoso.com", "--server", "EXCH01",
-        "--password-file", str(tmp_path / "pw"))  # fmt: skip
-    return single_listener(org, "EXCH01"), single_listener(org, "EXCH02")
+def two_servers(org: Cli, isolated_store: Path) -> tuple[int, int]:
+    """EXCH01 and EXCH02 each with one receive connector; alice@contoso.com on EXCH01
+    (through the services: one opening of the store, not a command per step)."""
+    with store_app(isolated_store) as app:
+        app.mail.add_domain("contoso.com")
+        app.mail.add_mailbox("alice@contoso.com", server="EXCH01", password=Password(b"x"))
+        return single_listener(app, "EXCH01"), single_listener(app, "EXCH02")
 
 
 def subject_at(port: int, *flags: str) -> str:
