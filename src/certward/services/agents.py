@@ -56,6 +56,7 @@ class AgentsRepository(DeployRepository, Protocol):
 
 class AgentsStore(Protocol):
     def transaction(self) -> AbstractContextManager[AgentsRepository]: ...
+    def reading(self) -> AbstractContextManager[AgentsRepository]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +205,7 @@ class AgentsService:
     def agents(self) -> list[AgentStatus]:
         """Every host that has deployments or whose agent checked in, by name: its last
         check-in and its deployments' newest outcomes."""
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             checkins = {c.host.lower(): c for c in repo.agent_checkins()}
         per_host: dict[str, list[tuple[str, DeployOutcome | None]]] = {}
         names: dict[str, str] = {key: c.host for key, c in checkins.items()}
@@ -237,7 +238,7 @@ class AgentsService:
         from certward.services.deploy import _current_certificate
 
         try:
-            with self._store.transaction() as repo:
+            with self._store.reading() as repo:
                 return str(_current_certificate(repo, d, self._clock.now()).thumbprint)
         except CertwardError:
             return None
