@@ -9,41 +9,43 @@ from __future__ import annotations
 from pathlib import Path
 
 from certward.endpoints.mailstore import MailStore
-from tests.conftest import Cli, OpenSslCa, thumbprints
-from tests.endpoints.conftest import free_port, run_certward, serving
+from certward.model import ConnectorKind, Password, ServiceSet, SmartHost, StoreName
+from certward.services.connectors import ConnectorSettings
+from tests.conftest import Cli, OpenSslCa
+from tests.endpoints.conftest import bind, free_port, issue, run_certward, serving, store_app
 
 
 def test_mutual_tls_matches_the_domain_in_the_san_and_refuses_other_domains(
-    org: Cli, openssl_ca: OpenSslCa, tmp_path: Path, isolated_store: Path
+    org: Cli, openssl_ca: OpenSslCa, isolated_store: Path
 ) -> None:
-    cli = org
-    # FAB01 stands in for the partner's mail server, with a certificate from a public CA.
-    cli("server", "add", "FAB01", "--fqdn", "mail.fabrikam.com")
-    csr = tmp_path / "fab.csr"
-    cli("cert", "request", "--server", "FAB01", "--subject", "CN=webmail.fabrikam.com",
-        "--domain", "autodiscover.fabrikam.com", "--domain", "fabrikam.com",
-        "--out", str(csr))  # fmt: skip
-    cli("cert", "import", "--server", "FAB01", str(openssl_ca.p7b(openssl_ca.sign(csr))))
-    partner = next(t for t, c in thumbprints(cli, "FAB01").items() if "webmail" in c["subject"])
-    cli("cert", "enable", partner, "--server", "FAB01", "--services", "SMTP", "--force")
-    # EXCH01 trusts the partner's CA and is domain-secure for fabrikam.com.
-    cli("store", "add", "--server", "EXCH01", "--store", "Root", str(openssl_ca.root_pem))
-    cli("store", "add", "--server", "EXCH01", "--store", "CA", str(openssl_ca.intermediate_pem))
-    port = free_port()
-    cli("connector", "set", "Default Frontend EXCH01", "--bind", f"127.0.0.1:{port}",
-        "--domain-secure")  # fmt: skip
-    for name in ("Client Frontend EXCH01", "Outbound Proxy Frontend EXCH01",
-                 "Default EXCH01", "Client Proxy EXCH01"):  # fmt: skip
-        cli("connector", "remove", name)
-    cli("transport", "domain-secure", "add", "receive", "fabrikam.com")
-    cli("transport", "domain-secure", "add", "receive", "northwind.com")
-    cli("domain", "add", "contoso.com")
-    (tmp_path / "pw").write_text("x\n")
-    cli("mailbox", "add", "alice@contoso.com", "--server", "EXCH01",
-        "--password-file", str(tmp_path / "pw"))  # fmt: skip
-    cli("connector", "add", "send", "To Contoso", "--server", "FAB01",
-        "--address-space", "contoso.com", "--smart-host", f"127.0.0.1:{port}",
-        "--require-tls")  # fmt: skip
+    # Through the services: one opening of the store, not a command per step.
+    with store_app(isolated_store) as app:
+        # FAB01 stands in for the partner's mail server, with a certificate from a public CA.
+        app.organisation.add_server("FAB01", fqdn="mail.fabrikam.com")
+        partner = issue(app, openssl_ca, "FAB01", "CN=webmail.fabrikam.com",
+                        "autodiscover.fabrikam.com", "fabrikam.com", name="fab")  # fmt: skip
+        app.certificates.enable(
+            "FAB01", partner, ServiceSet.parse("SMTP"), replace_default_smtp=True
+        )
+        # EXCH01 trusts the partner's CA and is domain-secure for fabrikam.com.
+        for store, pem in ((StoreName.ROOT, openssl_ca.root_pem),
+                           (StoreName.CA, openssl_ca.intermediate_pem)):  # fmt: skip
+            app.stores.store_add("EXCH01", store, pem.read_bytes(), source=str(pem))
+        port = free_port()
+        bind(app, "Default Frontend EXCH01", port, domain_secure_enabled=True)
+        for name in ("Client Frontend EXCH01", "Outbound Proxy Frontend EXCH01",
+                     "Default EXCH01", "Client Proxy EXCH01"):  # fmt: skip
+            app.connectors.remove(name)
+        app.connectors.domain_secure("receive", "fabrikam.com", add=True)
+        app.connectors.domain_secure("receive", "northwind.com", add=True)
+        app.mail.add_domain("contoso.com")
+        app.mail.add_mailbox("alice@contoso.com", server="EXCH01", password=Password(b"x"))
+        app.connectors.add(
+            ConnectorKind.SEND, "To Contoso", ["FAB01"],
+            ConnectorSettings(address_spaces=("contoso.com",),
+                              smart_hosts=(SmartHost.parse(f"127.0.0.1:{port}"),),
+                              require_tls=True),
+        )  # fmt: skip
 
     def send(sender: str) -> str:
         done = run_certward(
