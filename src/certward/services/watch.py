@@ -351,10 +351,19 @@ class WatchService:
         return report.exit_status, summary, seen, self._expiry_notices(now)
 
     def _expiry_notices(self, now: dt.datetime) -> list[Notice]:
+        from certward.health.profiles import PROFILES
         from certward.pki import certinfo
+        from certward.services.health import SnapshotReads
 
         in_use: list[CertificateInUse] = []
         with self._store.transaction() as repo:
+            # With a store that reads the organisation at once: one query for the Personal
+            # stores, each certificate's subject and NotAfter from the profiles health made.
+            personal = repo.personal_certificates() if isinstance(repo, SnapshotReads) else None
+            profiles = {}
+            if isinstance(repo, SnapshotReads) and personal is not None:
+                used = {e.thumbprint for es in personal.values() for e in es if e.services}
+                profiles = PROFILES.profiles(used, repo.distinct_ders)
             for server in repo.servers():
                 if server.observed:  # as its collection showed it
                     in_use += [
@@ -364,6 +373,21 @@ class WatchService:
                         for c in repo.observed_certificates(server.name, StoreName.MY)
                         if c.services and not c.archived
                     ]
+                    continue
+                if personal is not None:
+                    for e in personal.get(server.name, ()):
+                        profile = profiles.get(e.thumbprint)
+                        if not e.services or profile is None:
+                            continue
+                        in_use.append(
+                            CertificateInUse(
+                                server.name,
+                                e.thumbprint,
+                                profile.subject.rfc4514_string(),
+                                str(e.services),
+                                profile.not_after,
+                            )
+                        )
                     continue
                 for record in repo.certificates(server.name, StoreName.MY):
                     if record.der is None or not record.services:
