@@ -235,11 +235,11 @@ class AgentsService:
     def _current(self, d: Deployment) -> str | None:
         """The thumbprint of the certificate ``d`` deploys now (None: there is none; the
         release says why)."""
-        from certward.services.deploy import _current_certificate
+        from certward.services.deploy import current_certificate
 
         try:
             with self._store.reading() as repo:
-                return str(_current_certificate(repo, d, self._clock.now()).thumbprint)
+                return str(current_certificate(repo, d, self._clock.now()).thumbprint)
         except CertwardError:
             return None
 

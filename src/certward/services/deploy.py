@@ -149,7 +149,7 @@ class DeployService:
                     deployment=d.name,
                     host=d.host,
                 )
-            record = _current_certificate(repo, d, now)
+            record = current_certificate(repo, d, now)
             if not record.exportable:
                 raise DEPLOY_KEY_NOT_EXPORTABLE(
                     f"the private key of certificate {record.thumbprint} on {record.server} is "
@@ -158,7 +158,7 @@ class DeployService:
                     server=record.server,
                     deployment=d.name,
                 )
-            assert record.der is not None  # _current_certificate takes issued ones only
+            assert record.der is not None  # current_certificate takes issued ones only
             cert = certinfo.load_der(record.der)
             stores = repo.certificates(record.server, StoreName.CA) + repo.certificates(
                 record.server, StoreName.ROOT
@@ -242,7 +242,7 @@ class DeployService:
         return DeployOutcome(ok=False, when=self._clock.now(), code=exc.code.id, detail=exc.message)
 
 
-def _current_certificate(
+def current_certificate(
     repo: DeployRepository, d: Deployment, now: dt.datetime
 ) -> CertificateRecord:
     """The certificate the server uses for the deployment's services: an issued one with a
