@@ -29,6 +29,7 @@ from certward.storage.schema import (
 )
 
 _CHUNK = 500  # SQLite's bound parameters per IN (...)
+_INSERT_CHUNK = 1000  # rows per executemany: the statement's parameters stay small
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,50 +110,51 @@ class InventoryRepository:
 
     def add_certificates(self, records: list[CertificateRecord]) -> None:
         """Store ``records`` (certificates without private keys: a trust store's) with one
-        INSERT for all of them; each is audited as a new certificate, as
+        INSERT per thousand (executemany); each is audited as a new certificate, as
         :meth:`Repository.add_certificate` is. A record already stored fails the whole
         transaction (the unique constraint): callers leave those out."""
         from certward.storage.repository import _WROTE
 
-        if not records:
-            return
         servers: dict[str, ServerRow] = {}
-        rows: list[dict[str, Any]] = []
-        for record in records:
-            if record.has_private_key:
-                raise ValueError(f"{record.thumbprint}: add_certificates stores no keys")
-            server_row = servers.get(record.server)
-            if server_row is None:
-                server_row = servers[record.server] = self._server_row(record.server)
-                if server_row.observed:
-                    raise SERVER_OBSERVED(
-                        f"{server_row.name} is an observed server: certward records what its "
-                        "output shows and holds none of its keys; make this change on the "
-                        "server itself",
-                        server=server_row.name,
-                    )
-            rows.append(
-                {
-                    "server_id": server_row.id,
-                    "store": record.store.value,
-                    "thumbprint": record.thumbprint,
-                    "der": record.der,
-                    "csr_der": record.csr_der,
-                    "spki_sha1": None,
-                    "services": record.services.value.value,
-                    "friendly_name": record.friendly_name,
-                    "exportable": record.exportable,
-                    "key_provider": record.key_provider,
-                    "created_at": record.created_at or dt.datetime.now(dt.UTC),
-                }
-            )
-        # On the session's connection, not session.execute: the statement is audited
-        # row by row below, not as one "bulk change".
-        self._session.connection().execute(insert(CertificateRow), rows)
-        self._session.info[_WROTE] = True
-        for record, row in zip(records, rows, strict=True):
-            identity = f"{servers[record.server].name}/{row['store']}/{row['thumbprint']}"
-            audit_capture.note_new(self._session, "certificates", identity, row)
+        for start in range(0, len(records), _INSERT_CHUNK):
+            chunk = records[start : start + _INSERT_CHUNK]
+            rows = [self._certificate_row(record, servers) for record in chunk]
+            # On the session's connection, not session.execute: the statement is audited
+            # row by row below, not as one "bulk change".
+            self._session.connection().execute(insert(CertificateRow), rows)
+            self._session.info[_WROTE] = True
+            for record, row in zip(chunk, rows, strict=True):
+                identity = f"{servers[record.server].name}/{row['store']}/{row['thumbprint']}"
+                audit_capture.note_new(self._session, "certificates", identity, row)
+
+    def _certificate_row(
+        self, record: CertificateRecord, servers: dict[str, ServerRow]
+    ) -> dict[str, Any]:
+        if record.has_private_key:
+            raise ValueError(f"{record.thumbprint}: add_certificates stores no keys")
+        server_row = servers.get(record.server)
+        if server_row is None:
+            server_row = servers[record.server] = self._server_row(record.server)
+            if server_row.observed:
+                raise SERVER_OBSERVED(
+                    f"{server_row.name} is an observed server: certward records what its "
+                    "output shows and holds none of its keys; make this change on the "
+                    "server itself",
+                    server=server_row.name,
+                )
+        return {
+            "server_id": server_row.id,
+            "store": record.store.value,
+            "thumbprint": record.thumbprint,
+            "der": record.der,
+            "csr_der": record.csr_der,
+            "spki_sha1": None,
+            "services": record.services.value.value,
+            "friendly_name": record.friendly_name,
+            "exportable": record.exportable,
+            "key_provider": record.key_provider,
+            "created_at": record.created_at or dt.datetime.now(dt.UTC),
+        }
 
     def certificate_index(self, store: StoreName = StoreName.MY) -> list[IndexedCertificate]:
         """Every completed certificate in ``store`` of every server certward runs."""
