@@ -17,9 +17,12 @@ TLS-RPT 5; at most 100.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from certward.probe.policy import DaneReport, MtaStsReport, TlsRptReport
 from certward.probe.report import EndpointReport, NameMatch
+
+if TYPE_CHECKING:  # a mail domain's parts: loaded only when one is probed
+    from certward.probe.policy import DaneReport, MtaStsReport, TlsRptReport
 
 _AEAD = ("GCM", "CHACHA20", "CCM")
 

@@ -305,10 +305,10 @@ def _print(report: EndpointReport, *, stage_table: bool = True) -> None:
 
         table = Table(box=None, header_style="bold", pad_edge=False)  # as render.simple_table
         for header in ("Stage", "Result", "Time", "Detail"):
-            table.add_column(header, overflow="fold")
+            table.add_column(_plain(header), overflow="fold")
         for s in report.stages:
-            table.add_row(s.name, "ok" if s.ok else "FAIL", f"{s.ms:.0f} ms" if s.ms else "",
-                          _plain(s.detail))  # fmt: skip
+            cells = (s.name, "ok" if s.ok else "FAIL", f"{s.ms:.0f} ms" if s.ms else "", s.detail)
+            table.add_row(*map(_plain, cells))
         out.print(table)
     else:
         for s in report.stages:
