@@ -171,9 +171,11 @@ class OpenSslCa:
         return out
 
 
-@pytest.fixture
-def openssl_ca(tmp_path: Path) -> OpenSslCa:
-    d = tmp_path / "ca"
+@pytest.fixture(scope="session")
+def openssl_ca_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The root and intermediate made once per session (two RSA keys by the openssl command
+    are slow); each test gets a copy in its own directory (:func:`openssl_ca`)."""
+    d = tmp_path_factory.mktemp("openssl-ca") / "ca"
     d.mkdir()
     root_key, root = d / "root.key", d / "root.pem"
     int_key, int_csr, intermediate = d / "int.key", d / "int.csr", d / "int.pem"
@@ -234,7 +236,16 @@ def openssl_ca(tmp_path: Path) -> OpenSslCa:
         "-out",
         str(intermediate),
     )
-    return OpenSslCa(d, root, intermediate, int_key)
+    return d
+
+
+@pytest.fixture
+def openssl_ca(tmp_path: Path, openssl_ca_template: Path) -> OpenSslCa:
+    """A root and an intermediate CA made by the openssl command, in this test's own
+    ``tmp_path / "ca"`` (a copy of the session's: what a test signs there is its own)."""
+    d = tmp_path / "ca"
+    shutil.copytree(openssl_ca_template, d)
+    return OpenSslCa(d, d / "root.pem", d / "int.pem", d / "int.key")
 
 
 @pytest.fixture

@@ -43,13 +43,14 @@ COMMANDS = sorted(_commands())
 
 def test_every_command_has_examples_and_no_type_placeholders(cli: Cli) -> None:
     assert set(COMMANDS) == set(EXAMPLES), "help.EXAMPLES must cover exactly the commands"
+    commands = _commands()
     for path in COMMANDS:
         text = cli(*path.split(), "--help").stdout
         assert "Examples:" in text, path
         assert EXAMPLES[path][0].split(" --")[0] in " ".join(text.split()), path
         for placeholder in PLACEHOLDERS:
             assert placeholder not in text, f"certward {path} --help shows {placeholder}"
-        purpose = _commands()[path].help or ""
+        purpose = commands[path].help or ""
         assert purpose.strip().splitlines()[0].strip(), f"{path} has no one-line purpose"
 
 

@@ -85,14 +85,10 @@ def test_a_command_imports_its_own_module_only(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("args", [["server", "list"], ["cert", "list", "--server", "EXCH01"]])
 def test_read_commands_load_no_endpoint_stack_and_no_pydantic(
-    tmp_path: Path, args: list[str]
+    org: Cli, isolated_store: Path, args: list[str]
 ) -> None:
-    env = {**os.environ, "CERTWARD_DB": str(tmp_path / "certward.db")}
-    for setup in (["org", "init", "Contoso"], ["server", "add", "EXCH01", "--fqdn", "x.example"]):
-        subprocess.run(
-            [sys.executable, "-m", "certward", *setup], env=env, capture_output=True, check=True
-        )
-    modules = _imported(tmp_path, *args)
+    # The store: the session's Contoso (EXCH01, EXCH02), copied for this test by ``org``.
+    modules = _imported(isolated_store.parent, *args)
     assert "sqlalchemy" in modules  # it did open the store
     assert not _roots(modules) & {"pydantic", "twisted", "OpenSSL", "alembic", "fastapi"}
 

@@ -26,11 +26,15 @@ Use::
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
+import smtplib
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -39,6 +43,7 @@ __all__ = [
     "Daemon",
     "daemon_dir",
     "free_port",
+    "served_thumbprint",
     "start_dovecot",
     "start_nginx",
     "start_postfix",
@@ -52,6 +57,38 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def served_thumbprint(url: str, *, timeout: float = 10.0) -> str | None:
+    """The thumbprint (SHA-1 of the DER, upper-case hex) of the certificate ``url`` serves
+    now, read in this process by the standard library's TLS client over one connection
+    (``smtp://``: after STARTTLS; ``https://``, ``imaps://``: TLS at once). An independent
+    check of what the daemon serves, beside certward's prober (which the deploy itself runs,
+    in a child process); None when no handshake completed."""
+    parts = urllib.parse.urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port
+    if port is None:
+        raise ValueError(f"{url}: no port")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # what is served, trusted or not
+    der: bytes | None
+    try:
+        if parts.scheme == "smtp":
+            with smtplib.SMTP(host, port, timeout=timeout) as smtp:
+                smtp.ehlo()
+                smtp.starttls(context=context)
+                assert isinstance(smtp.sock, ssl.SSLSocket)
+                der = smtp.sock.getpeercert(binary_form=True)
+        else:
+            with (
+                socket.create_connection((host, port), timeout=timeout) as raw,
+                context.wrap_socket(raw) as tls,
+            ):
+                der = tls.getpeercert(binary_form=True)
+    except (OSError, smtplib.SMTPException):
+        return None
+    return None if der is None else hashlib.sha1(der, usedforsecurity=False).hexdigest().upper()
 
 
 def daemon_dir(kind: str) -> Path:

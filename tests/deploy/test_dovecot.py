@@ -14,11 +14,10 @@ import pytest
 from certward.compose import App
 from certward.deploy.executor import apply
 from certward.deploy.material import DeployMaterial
-from certward.deploy.verify import probe_served
 from certward.model import ServiceSet
 from certward.model.deploy import DeployKind, Deployment, DeployPaths
 from tests.deploy.conftest import Pem, new_certificate
-from tests.deploy.daemons import Daemon, daemon_dir, start_dovecot
+from tests.deploy.daemons import Daemon, daemon_dir, served_thumbprint, start_dovecot
 
 
 @pytest.fixture
@@ -48,7 +47,7 @@ def _deployment(dovecot: Daemon) -> Deployment:
 def test_a_new_certificate_from_the_store_is_served(
     app: App, dovecot: Daemon, old_pem: Pem
 ) -> None:
-    assert probe_served(dovecot.url) == old_pem.thumbprint
+    assert served_thumbprint(dovecot.url) == old_pem.thumbprint
     thumb = new_certificate(app, "IMAP")
     app.deploy.add(replace(_deployment(dovecot), group="dovecot", key_mode=0o640))
 
@@ -56,7 +55,7 @@ def test_a_new_certificate_from_the_store_is_served(
 
     assert outcome.ok, outcome
     assert outcome.deployed == outcome.served == thumb
-    assert probe_served(dovecot.url) == thumb
+    assert served_thumbprint(dovecot.url) == thumb
     paths = DeployPaths.in_directory(DeployKind.DOVECOT, str(dovecot.directory))
     assert paths.key is not None
     key_info = Path(paths.key).stat()
@@ -78,6 +77,6 @@ def test_a_key_that_does_not_match_is_rolled_back(
     assert not outcome.ok and outcome.rolled_back, outcome
     assert outcome.code in ("deploy.not_served", "deploy.reload_failed"), outcome
     assert outcome.deployed == thumb and outcome.served == old_pem.thumbprint
-    assert probe_served(dovecot.url) == old_pem.thumbprint
+    assert served_thumbprint(dovecot.url) == old_pem.thumbprint
     paths = DeployPaths.in_directory(DeployKind.DOVECOT, str(dovecot.directory))
     assert Path(paths.certificate).read_bytes() == old_pem.cert

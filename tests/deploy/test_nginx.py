@@ -13,11 +13,10 @@ import pytest
 from certward.compose import App
 from certward.deploy.executor import apply
 from certward.deploy.material import DeployMaterial
-from certward.deploy.verify import probe_served
 from certward.model import ServiceSet
 from certward.model.deploy import DeployKind, Deployment, DeployPaths
 from tests.deploy.conftest import Pem, new_certificate
-from tests.deploy.daemons import Daemon, daemon_dir, start_nginx
+from tests.deploy.daemons import Daemon, daemon_dir, served_thumbprint, start_nginx
 
 
 @pytest.fixture
@@ -45,7 +44,7 @@ def _deployment(nginx: Daemon) -> Deployment:
 
 
 def test_a_new_certificate_from_the_store_is_served(app: App, nginx: Daemon, old_pem: Pem) -> None:
-    assert probe_served(nginx.url) == old_pem.thumbprint
+    assert served_thumbprint(nginx.url) == old_pem.thumbprint
     thumb = new_certificate(app, "IIS")
     app.deploy.add(_deployment(nginx))
 
@@ -54,7 +53,7 @@ def test_a_new_certificate_from_the_store_is_served(app: App, nginx: Daemon, old
     assert outcome.ok, outcome
     assert outcome.deployed == outcome.served == thumb
     assert outcome.previous == old_pem.thumbprint
-    assert probe_served(nginx.url) == thumb
+    assert served_thumbprint(nginx.url) == thumb
     paths = DeployPaths.in_directory(DeployKind.NGINX, str(nginx.directory))
     assert paths.key is not None
     assert stat.S_IMODE(Path(paths.key).stat().st_mode) == 0o600
@@ -77,7 +76,7 @@ def test_a_key_that_does_not_match_is_rolled_back(
     assert not outcome.ok and outcome.rolled_back, outcome
     assert outcome.code == "deploy.reload_failed"  # nginx -s reload tests the files first
     assert outcome.deployed == thumb and outcome.served == old_pem.thumbprint
-    assert probe_served(nginx.url) == old_pem.thumbprint
+    assert served_thumbprint(nginx.url) == old_pem.thumbprint
     paths = DeployPaths.in_directory(DeployKind.NGINX, str(nginx.directory))
     assert Path(paths.certificate).read_bytes() == old_pem.cert
     assert paths.key is not None and Path(paths.key).read_bytes() == old_pem.key

@@ -13,11 +13,10 @@ import pytest
 from certward.compose import App
 from certward.deploy.executor import apply
 from certward.deploy.material import DeployMaterial
-from certward.deploy.verify import probe_served
 from certward.model import ServiceSet
 from certward.model.deploy import DeployKind, Deployment, DeployPaths
 from tests.deploy.conftest import Pem, new_certificate
-from tests.deploy.daemons import Daemon, daemon_dir, start_postfix
+from tests.deploy.daemons import Daemon, daemon_dir, served_thumbprint, start_postfix
 
 
 @pytest.fixture
@@ -47,7 +46,7 @@ def _deployment(postfix: Daemon) -> Deployment:
 def test_a_new_certificate_from_the_store_is_served_after_starttls(
     app: App, postfix: Daemon, old_pem: Pem
 ) -> None:
-    assert probe_served(postfix.url) == old_pem.thumbprint
+    assert served_thumbprint(postfix.url) == old_pem.thumbprint
     thumb = new_certificate(app, "SMTP")
     app.deploy.add(_deployment(postfix))
 
@@ -55,7 +54,7 @@ def test_a_new_certificate_from_the_store_is_served_after_starttls(
 
     assert outcome.ok, outcome
     assert outcome.deployed == outcome.served == thumb
-    assert probe_served(postfix.url) == thumb
+    assert served_thumbprint(postfix.url) == thumb
     single = Path(DeployPaths.in_directory(DeployKind.POSTFIX, str(postfix.directory)).certificate)
     assert stat.S_IMODE(single.stat().st_mode) == 0o600  # it holds the key
     text = single.read_bytes()
@@ -75,6 +74,6 @@ def test_a_key_that_does_not_match_is_rolled_back(
     assert not outcome.ok and outcome.rolled_back, outcome
     assert outcome.code == "deploy.not_served"  # postfix reload does not read the files
     assert outcome.deployed == thumb and outcome.served == old_pem.thumbprint
-    assert probe_served(postfix.url) == old_pem.thumbprint
+    assert served_thumbprint(postfix.url) == old_pem.thumbprint
     single = Path(DeployPaths.in_directory(DeployKind.POSTFIX, str(postfix.directory)).certificate)
     assert single.read_bytes() == old_pem.key + old_pem.cert
