@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
 
 from tests.conftest import Cli, error_line
 
@@ -27,6 +29,28 @@ CHEAP = (2**14, 8, 1)  # tests only: the scrypt cost of a record made in a test
 def _init(cli: Cli) -> None:
     cli("org", "init", "Contoso", "--domain", "contoso.com")
     cli("server", "add", "EXCH01", "--fqdn", "exch01.contoso.com")
+
+
+@pytest.fixture(scope="module")
+def contoso_exch01(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The store :func:`_init` makes (its master key in ``certward.key``), made once for the
+    module: a new store's migrations and its RSA keys are slow."""
+    store = tmp_path_factory.mktemp("contoso-exch01")
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("CERTWARD_MASTER_KEY", raising=False)
+        env.setenv("CERTWARD_DB", str(store / "certward.db"))
+        _init(Cli(CliRunner()))
+    return store
+
+
+def _copy_of(template: Path) -> None:
+    """This test's store (``$CERTWARD_DB``) becomes a copy of ``template``: the database,
+    its write-ahead log where there is one, and the key file, modes kept."""
+    db = Path(os.environ["CERTWARD_DB"])
+    db.parent.mkdir(parents=True, exist_ok=True)
+    for name in ("certward.db", "certward.db-wal", "certward.key"):
+        if (template / name).exists():
+            shutil.copy2(template / name, db.parent / name)
 
 
 def _request(cli: Cli, out: str, *extra: str, ok: bool = True) -> str:
@@ -60,10 +84,10 @@ SPELLINGS = ("certward.key", "./certward.key", "../store/certward.key", "ABS", "
 
 
 def test_an_output_never_replaces_the_stores_own_files(
-    cli: Cli, isolated_store: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, isolated_store: Path, monkeypatch: pytest.MonkeyPatch, contoso_exch01: Path
 ) -> None:
     """Measured: ``cert request --out certward.key`` replaced the master key file (exit 0)."""
-    _init(cli)
+    _copy_of(contoso_exch01)
     store = isolated_store.parent
     key_file = store / "certward.key"
     monkeypatch.chdir(store)
@@ -100,8 +124,10 @@ def test_export_over_the_database_given_by_db_is_refused(
     assert cli.json("--db", str(db), "org", "show")["auth_thumbprint"] == thumb
 
 
-def test_an_existing_output_is_replaced_only_with_force(cli: Cli, tmp_path: Path) -> None:
-    _init(cli)
+def test_an_existing_output_is_replaced_only_with_force(
+    cli: Cli, tmp_path: Path, contoso_exch01: Path
+) -> None:
+    _copy_of(contoso_exch01)
     out = tmp_path / "request.req"
     out.write_bytes(b"precious\n")
 
@@ -117,9 +143,9 @@ def test_an_existing_output_is_replaced_only_with_force(cli: Cli, tmp_path: Path
 
 
 def test_outputs_have_their_modes_from_the_start(
-    cli: Cli, tmp_path: Path, password_file: Path
+    cli: Cli, tmp_path: Path, password_file: Path, contoso_exch01: Path
 ) -> None:
-    _init(cli)
+    _copy_of(contoso_exch01)
     old = os.umask(0o022)
     try:
         _request(cli, str(tmp_path / "r.req"))
@@ -135,9 +161,9 @@ def test_outputs_have_their_modes_from_the_start(
 
 @pytest.mark.parametrize("command", ["health", "pfx convert"])
 def test_other_writers_refuse_an_existing_file(
-    cli: Cli, tmp_path: Path, password_file: Path, command: str
+    cli: Cli, tmp_path: Path, password_file: Path, command: str, contoso_exch01: Path
 ) -> None:
-    _init(cli)
+    _copy_of(contoso_exch01)
     out = tmp_path / "existing"
     out.write_bytes(b"keep me")
     if command == "health":
@@ -170,10 +196,10 @@ def test_the_database_and_its_wal_are_0600(cli: Cli, isolated_store: Path) -> No
 
 
 def test_a_wrong_master_key_is_refused_before_anything_is_written(
-    cli: Cli, isolated_store: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, isolated_store: Path, monkeypatch: pytest.MonkeyPatch, contoso_exch01: Path
 ) -> None:
     """Measured: with a wrong ``$CERTWARD_MASTER_KEY`` new keys were sealed under it."""
-    _init(cli)  # the key file's key
+    _copy_of(contoso_exch01)  # the key file's key
     before = _writes(isolated_store)
     monkeypatch.setenv("CERTWARD_MASTER_KEY", "0" * 64)
 
@@ -203,10 +229,10 @@ def _writes(db: Path) -> tuple[int, int]:
 
 
 def test_a_database_without_its_key_file_gets_no_new_one(
-    cli: Cli, isolated_store: Path, tmp_path: Path
+    cli: Cli, isolated_store: Path, tmp_path: Path, contoso_exch01: Path
 ) -> None:
     """Measured: a database copied without ``certward.key`` silently got a new key file."""
-    _init(cli)
+    _copy_of(contoso_exch01)
     copy = tmp_path / "elsewhere" / "certward.db"
     copy.parent.mkdir()
     with create_engine(f"sqlite:///{isolated_store}").connect() as conn:  # a consistent copy
@@ -335,9 +361,9 @@ def test_an_older_databases_passphrase_is_accepted_then_rotated_to_scrypt(
 
 
 def test_key_rotate_reseals_everything_and_installs_the_new_key_file(
-    cli: Cli, isolated_store: Path, tmp_path: Path, password_file: Path
+    cli: Cli, isolated_store: Path, tmp_path: Path, password_file: Path, contoso_exch01: Path
 ) -> None:
-    _init(cli)
+    _copy_of(contoso_exch01)
     key_file = isolated_store.parent / "certward.key"
     old_key = key_file.read_bytes()
     new_key = tmp_path / "new.key"
@@ -379,14 +405,14 @@ def test_settings_name_the_stores_own_files(isolated_store: Path) -> None:
 
 
 def test_keys_under_two_master_keys_are_found_and_a_rotation_changes_nothing(
-    cli: Cli, isolated_store: Path
+    cli: Cli, isolated_store: Path, contoso_exch01: Path
 ) -> None:
     """Measured: a copied database ended up with keys under two master keys, unnoticed."""
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from certward.storage import KeyVault
 
-    _init(cli)
+    _copy_of(contoso_exch01)
     stranger = KeyVault(b"1" * 64).seal(ec.generate_private_key(ec.SECP256R1()))
     engine = create_engine(f"sqlite:///{isolated_store}")
     with engine.begin() as conn:
