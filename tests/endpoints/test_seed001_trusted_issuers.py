@@ -20,10 +20,19 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from certward.compose import build_app
 from certward.endpoints.mailstore import MailStore
-from certward.model import StoreName
+from certward.model import (
+    ConnectorKind,
+    ExchangeVersion,
+    Password,
+    Role,
+    ServiceSet,
+    SmartHost,
+    StoreName,
+)
 from certward.pki import clientca
-from tests.conftest import Cli, OpenSslCa, find_openssl, thumbprints
-from tests.endpoints.conftest import free_port, run_certward, serving
+from certward.services.connectors import ConnectorSettings
+from tests.conftest import Cli, OpenSslCa, find_openssl
+from tests.endpoints.conftest import bind, free_port, issue, run_certward, serving, store_app
 
 NOW = dt.datetime.now(dt.UTC)
 
@@ -61,39 +70,39 @@ def acceptable_ca_names(port: int) -> int:
 
 
 def test_voicemail_fails_with_355_roots_and_flows_after_trimming_to_85(
-    cli: Cli, openssl_ca: OpenSslCa, tmp_path: Path, isolated_store: Path
+    cli: Cli, openssl_ca: OpenSslCa, isolated_store: Path
 ) -> None:
-    cli("org", "init", "Contoso")
-    cli("server", "add", "HUB01", "--fqdn", "hub01.contoso.com", "--role", "HubTransport",
-        "--version", "2010")  # fmt: skip
-    cli("server", "add", "UM01", "--fqdn", "um01.contoso.com", "--role", "UnifiedMessaging",
-        "--version", "2010")  # fmt: skip
-    # The UM server's certificate from the organisation's CA, its default SMTP certificate.
-    csr = tmp_path / "um01.csr"
-    cli("cert", "request", "--server", "UM01", "--subject", "CN=um01.contoso.com",
-        "--out", str(csr))  # fmt: skip
-    cli("cert", "import", "--server", "UM01", str(openssl_ca.p7b(openssl_ca.sign(csr))))
-    um_cert = next(t for t, c in thumbprints(cli, "UM01").items() if "um01" in c["subject"])
-    cli("cert", "enable", um_cert, "--server", "UM01", "--services", "SMTP", "--force")
-    # The Hub trusts 354 public roots, then the organisation's root: 355 in all.
-    bundle = tmp_path / "roots.pem"
-    bundle.write_bytes(public_roots(354))
-    cli("store", "add", "--server", "HUB01", "--store", "Root", str(bundle))
-    cli("store", "add", "--server", "HUB01", "--store", "Root", str(openssl_ca.root_pem))
-    cli("store", "add", "--server", "HUB01", "--store", "CA", str(openssl_ca.intermediate_pem))
-    # Mutual TLS towards the UM server on the Hub's default receive connector.
+    # Through the services: one opening of the store, not a command per step.
+    isolated_store.parent.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    cli("connector", "set", "Default HUB01", "--bind", f"127.0.0.1:{port}", "--domain-secure")
-    cli("connector", "remove", "Client HUB01")
-    cli("transport", "domain-secure", "add", "receive", "um01.contoso.com")
-    cli("domain", "add", "contoso.com")
-    password = tmp_path / "pw.txt"
-    password.write_text("x\n")
-    cli(
-        "mailbox", "add", "alice@contoso.com", "--server", "HUB01", "--password-file", str(password)
-    )
-    cli("connector", "add", "send", "To HUB01", "--server", "UM01",
-        "--address-space", "contoso.com", "--smart-host", f"127.0.0.1:{port}")  # fmt: skip
+    with store_app(isolated_store) as app:
+        app.organisation.init_organisation("Contoso")
+        for name, role in (("HUB01", Role.HUB_TRANSPORT), ("UM01", Role.UNIFIED_MESSAGING)):
+            app.organisation.add_server(
+                name, fqdn=f"{name.lower()}.contoso.com", roles=[role],
+                version=ExchangeVersion.EX2010,
+            )  # fmt: skip
+        # The UM server's certificate from the organisation's CA, its default SMTP certificate.
+        um_cert = issue(app, openssl_ca, "UM01", "CN=um01.contoso.com", name="um01")
+        app.certificates.enable(
+            "UM01", um_cert, ServiceSet.parse("SMTP"), replace_default_smtp=True
+        )
+        # The Hub trusts 354 public roots, then the organisation's root: 355 in all.
+        app.stores.store_add("HUB01", StoreName.ROOT, public_roots(354), source="roots.pem")
+        for store, pem in ((StoreName.ROOT, openssl_ca.root_pem),
+                           (StoreName.CA, openssl_ca.intermediate_pem)):  # fmt: skip
+            app.stores.store_add("HUB01", store, pem.read_bytes(), source=str(pem))
+        # Mutual TLS towards the UM server on the Hub's default receive connector.
+        bind(app, "Default HUB01", port, domain_secure_enabled=True)
+        app.connectors.remove("Client HUB01")
+        app.connectors.domain_secure("receive", "um01.contoso.com", add=True)
+        app.mail.add_domain("contoso.com")
+        app.mail.add_mailbox("alice@contoso.com", server="HUB01", password=Password(b"x"))
+        app.connectors.add(
+            ConnectorKind.SEND, "To HUB01", ["UM01"],
+            ConnectorSettings(address_spaces=("contoso.com",),
+                              smart_hosts=(SmartHost.parse(f"127.0.0.1:{port}"),)),
+        )  # fmt: skip
     send = ["mail", "send", "--server", "UM01", "--connector", "To HUB01",
             "--from", "voicemail@um01.contoso.com", "--to", "alice@contoso.com",
             "--subject", "Voice Mail from 555-0100"]  # fmt: skip
