@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import ssl
 from pathlib import Path
 
-from tests.conftest import Cli, OpenSslCa, thumbprints
-from tests.endpoints.conftest import free_port, serving
+from certward.model import ServiceSet
+from tests.conftest import Cli, OpenSslCa
+from tests.endpoints.conftest import free_port, issue, serving, store_app
 
 
 def get(port: int, path: str, *, tls: ssl.SSLContext | None, host: str) -> str:
@@ -23,18 +23,16 @@ def get(port: int, path: str, *, tls: ssl.SSLContext | None, host: str) -> str:
 
 
 def test_owa_over_https_validates_and_plain_http_is_refused(
-    org: Cli, openssl_ca: OpenSslCa, tmp_path: Path, isolated_store: Path
+    org: Cli, openssl_ca: OpenSslCa, isolated_store: Path
 ) -> None:
-    csr = tmp_path / "webmail.csr"
-    org("cert", "request", "--server", "EXCH01", "--subject", "CN=webmail.contoso.com",
-        "--domain", "autodiscover.contoso.com", "--out", str(csr))  # fmt: skip
-    org("cert", "import", "--server", "EXCH01", str(openssl_ca.p7b(openssl_ca.sign(csr))))
-    webmail = next(t for t, c in thumbprints(org, "EXCH01").items() if "webmail" in c["subject"])
-    org("cert", "enable", webmail, "--server", "EXCH01", "--services", "IIS")
-    vdirs = json.loads(org("vdir", "list", "--server", "EXCH01", "--json").stdout)
-    assert {v["name"]: v["require_ssl"] for v in vdirs}["oab"] is False
-    org("vdir", "set", "owa", "--server", "EXCH01",
-        "--external-url", "https://webmail.contoso.com/owa")  # fmt: skip
+    # Through the services: one opening of the store, not a command per step.
+    with store_app(isolated_store) as app:
+        webmail = issue(app, openssl_ca, "EXCH01", "CN=webmail.contoso.com",
+                        "autodiscover.contoso.com", name="webmail")  # fmt: skip
+        app.certificates.enable("EXCH01", webmail, ServiceSet.parse("IIS"))
+        vdirs = app.vdirs.list("EXCH01")
+        assert {v.name: v.require_ssl for v in vdirs}["oab"] is False
+        app.vdirs.set("EXCH01", "owa", external_url="https://webmail.contoso.com/owa")
     https_port, http_port = free_port(), free_port()
     trusted = ssl.create_default_context(cafile=str(openssl_ca.root_pem))
 

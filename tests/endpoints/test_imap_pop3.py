@@ -8,24 +8,25 @@ import smtplib
 import ssl
 from pathlib import Path
 
+from certward.model import Password
 from tests.conftest import Cli
-from tests.endpoints.conftest import free_port, serving
+from tests.endpoints.conftest import bind, free_port, serving, store_app
 
 
-def test_mail_delivered_by_smtp_is_read_over_imap_and_pop3(
-    org: Cli, tmp_path: Path, isolated_store: Path
-) -> None:
+def test_mail_delivered_by_smtp_is_read_over_imap_and_pop3(org: Cli, isolated_store: Path) -> None:
     # EXCH01's self-signed certificate (CN=EXCH01, SAN exch01.contoso.com) is enabled for
     # IMAP and POP by setup, as on Exchange.
-    org("domain", "add", "contoso.com")
-    (tmp_path / "pw").write_text("alice-secret\n")
-    org("mailbox", "add", "alice@contoso.com", "--server", "EXCH01",
-        "--password-file", str(tmp_path / "pw"))  # fmt: skip
+    # Through the services: one opening of the store, not a command per step.
     smtp_port = free_port()
-    org("connector", "set", "Default Frontend EXCH01", "--bind", f"127.0.0.1:{smtp_port}")
-    for name in ("Client Frontend EXCH01", "Outbound Proxy Frontend EXCH01",
-                 "Default EXCH01", "Client Proxy EXCH01"):  # fmt: skip
-        org("connector", "remove", name)
+    with store_app(isolated_store) as app:
+        app.mail.add_domain("contoso.com")
+        app.mail.add_mailbox(
+            "alice@contoso.com", server="EXCH01", password=Password(b"alice-secret")
+        )
+        bind(app, "Default Frontend EXCH01", smtp_port)
+        for name in ("Client Frontend EXCH01", "Outbound Proxy Frontend EXCH01",
+                     "Default EXCH01", "Client Proxy EXCH01"):  # fmt: skip
+            app.connectors.remove(name)
     ports = {name: free_port() for name in ("imap", "imaps", "pop3", "pop3s")}
     extra = [a for name, port in ports.items() for a in (f"--{name}-port", str(port))]
     tls = ssl.create_default_context()
