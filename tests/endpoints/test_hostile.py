@@ -25,8 +25,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.conftest import Cli, thumbprints
-from tests.endpoints.conftest import Served, free_port, serving
+from certward.model import Password, ServiceSet
+from tests.conftest import Cli
+from tests.endpoints.conftest import Served, bind, copy_store, free_port, serving, store_app
 
 TIMEOUT = 20.0
 _sources = (
@@ -96,7 +97,6 @@ class Wire:
 
 @dataclass
 class Site:
-    cli: Callable[..., object]
     db: Path
     served: Served
     smtp: int
@@ -116,33 +116,30 @@ def run_cli(db: Path, *args: str) -> object:
 @pytest.fixture(scope="module")
 def site(org_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     directory = tmp_path_factory.mktemp("hostile")
-    db = directory / "store" / "certward.db"
-    db.parent.mkdir()
-    for name in ("certward.db", "certward.db-wal", "certward.key"):
-        if (org_template / name).exists():
-            shutil.copy2(org_template / name, db.parent / name)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("CERTWARD_DB", str(db))
-        env.setenv("XDG_DATA_HOME", str(directory / "xdg"))
-        env.delenv("CERTWARD_MASTER_KEY", raising=False)
-        cli = Cli(CliRunner())
-        cli("domain", "add", "contoso.com")
+    db = copy_store(org_template / "certward.db", directory / "store" / "certward.db")
+    smtp = free_port()
+    # Through the services: one opening of the store, not a command per step.
+    with store_app(db) as app:
+        app.mail.add_domain("contoso.com")
         for user in ("alice", "victim", "known1", "known2", "known3"):
-            (directory / "pw").write_text(f"{user}-secret\n")
-            cli("mailbox", "add", f"{user}@contoso.com", "--server", "EXCH01",
-                "--password-file", str(directory / "pw"))  # fmt: skip
-        own = next(t for t, c in thumbprints(cli, "EXCH01").items() if c["subject"] == "CN=EXCH01")
-        cli("cert", "enable", own, "--server", "EXCH01", "--services", "IIS")
-        smtp = free_port()
-        cli("connector", "set", "Default Frontend EXCH01", "--bind", f"127.0.0.1:{smtp}")
+            app.mail.add_mailbox(
+                f"{user}@contoso.com", server="EXCH01", password=Password(f"{user}-secret".encode())
+            )
+        own = next(c.thumbprint for c in app.certificates.list_certificates("EXCH01")
+                   if c.subject == "CN=EXCH01")  # fmt: skip
+        app.certificates.enable("EXCH01", own, ServiceSet.parse("IIS"))
+        bind(app, "Default Frontend EXCH01", smtp)
         for name in ("Client Frontend EXCH01", "Outbound Proxy Frontend EXCH01",
                      "Default EXCH01", "Client Proxy EXCH01"):  # fmt: skip
-            cli("connector", "remove", name)
+            app.connectors.remove(name)
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("XDG_DATA_HOME", str(directory / "xdg"))
+        env.delenv("CERTWARD_MASTER_KEY", raising=False)
         ports = {n: free_port() for n in ("imap", "imaps", "pop3", "pop3s", "https")}
         extra = [a for name, port in ports.items() for a in (f"--{name}-port", str(port))]
         # Two workers: the per-source limit holds across processes (their shared counts).
         with serving("EXCH01", db, "--workers", "2", *extra) as served:
-            yield Site(cli, db, served, smtp, ports)
+            yield Site(db, served, smtp, ports)
 
 
 # -- 1. STARTTLS command injection ------------------------------------------------------------
