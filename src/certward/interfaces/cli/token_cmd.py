@@ -17,7 +17,7 @@ from certward.interfaces.cli.common import (
     open_app,
     os_account,
 )
-from certward.interfaces.cli.user_cmd import RoleOpt, as_role
+from certward.interfaces.cli.user_cmd import as_role
 
 if TYPE_CHECKING:
     from certward.model.access import ApiToken
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 token_app = new_typer("API tokens: made with a role, shown once, revoked by id.")
 
 _DURATION = re.compile(r"(\d+)([hdw])")
+
+TokenRoleOpt = Annotated[
+    str,
+    typer.Option("--role", metavar="ROLE", help="reader, operator, admin, or agent (with --host)."),
+]
 
 
 def parse_expiry(text: str) -> dt.timedelta | None:
@@ -66,7 +71,7 @@ def token_json(token: ApiToken, now: dt.datetime) -> dict[str, Any]:
 @token_app.command("create")
 def token_create(
     name: Annotated[str, typer.Argument(metavar="NAME", help="What the token is for.")],
-    role: RoleOpt,
+    role: TokenRoleOpt,
     expires: Annotated[
         str,
         typer.Option("--expires", metavar="DURATION", help="Lifetime: 12h, 90d, 2w, or never."),
