@@ -105,7 +105,7 @@ def test_a_later_demo_run_follows_a_new_iis_certificate_and_stops_on_sigterm(
 ) -> None:
     """A second ``--demo`` run on the (copied) demo store: how to log in, and a one-time
     login; a certificate enabled for IIS meanwhile is presented without a restart;
-    SIGTERM stops it with status 0."""
+    SIGTERM stops it with status 0, and its health worker process with it."""
     _copy_store(demo_web.db, tmp_path)
     web = start_web(tmp_path / "certward.db", "--demo", "--server", "EXCH01")
     try:
@@ -113,6 +113,7 @@ def test_a_later_demo_run_follows_a_new_iis_certificate_and_stops_on_sigterm(
         once = web.wait_for(r"^\s+(https://\S+/login/one-time\?code=\S+)").group(1)
         with web.client() as client:
             assert client.get(once).status_code == 303
+        (worker,) = _health_workers(web.process.pid)  # started with the service
         before = web.presented_thumbprint()
         app = build_app(str(web.db))
         try:
@@ -137,6 +138,26 @@ def test_a_later_demo_run_follows_a_new_iis_certificate_and_stops_on_sigterm(
         web.close()
     assert status == 0
     assert stopped
+    assert not Path(f"/proc/{worker}").exists()  # and stopped with it
+
+
+def _health_workers(parent: int) -> list[int]:
+    """The long-lived health workers ``parent`` runs (its children running
+    ``certward.services.watch_worker --serve``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) != parent:
+            continue
+        if b"certward.services.watch_worker" in command and b"--serve" in command:
+            found.append(int(entry.name))
+    return found
 
 
 def test_the_scheduler_runs_inside_the_service(demo_web: WebProcess) -> None:

@@ -11,24 +11,44 @@ whatever event loop it runs, and a hung probe is killed with its process.
 Requests: ``{"op": "probe", "target": {...}}`` and ``{"op": "send", "batches": [{"kind":
 "smtp" | "webhook", "settings": {...}, "secret": ..., "messages": [...]}, ...]}`` (one batch
 per channel, the channels at once).
+
+``certward web`` also keeps one long-lived worker (``python -m certward.services.watch_worker
+--serve``, :class:`JobWorker`) for its scheduled health runs: a check of a large
+organisation holds the interpreter for seconds, which requests must not wait for. It
+speaks the same JSON, one request and one answer a line: ``{"op": "job", "kind": "health",
+"db": URL, "every": seconds, "thresholds": [...]}`` runs the job over the store as the
+scheduler does (its run, findings and notices stored) and answers ``{"result": ...}``: the
+recorded run, the store's version when the check began and the health report, pickled
+(parent and child are one program) and base64-encoded. The worker keeps the store open and
+its parsed certificates warm from one run to the next; it ends at the end of its input.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
 import io
 import json
+import pickle
+import select
+import subprocess
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from certward.model.checks import CheckStatus
-from certward.model.watch import Backoff, retry_delay
+from certward.model.watch import Backoff, JobRun, retry_delay
+
+if TYPE_CHECKING:
+    from certward.compose import App
+    from certward.health.engine import HealthReport
 
 SIGNATURE_HEADER = "X-Certward-Signature"
 """The webhook header: ``sha256=`` and the hex HMAC-SHA256 of the body under the secret."""
@@ -49,12 +69,33 @@ def main() -> int:
     return 0
 
 
-def handle(request: dict[str, Any]) -> dict[str, Any]:
+def serve() -> int:
+    """Answer requests, one JSON line each, until stdin ends (the parent closed it or died)."""
+    apps: dict[str, App] = {}
+    try:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                answer = handle(json.loads(line), apps)
+            except Exception as exc:  # the parent turns this into a coded error
+                answer = {"error": f"{type(exc).__name__}: {exc}"}
+            sys.stdout.write(json.dumps(answer) + "\n")
+            sys.stdout.flush()
+    finally:
+        for app in apps.values():
+            app.store.close()
+    return 0
+
+
+def handle(request: dict[str, Any], apps: dict[str, App] | None = None) -> dict[str, Any]:
     op = request.get("op")
     if op == "probe":
         return _probe(request["target"])
     if op == "send":
         return _deliver(request)
+    if op == "job" and apps is not None:
+        return _job(request, apps)
     raise ValueError(f"unknown request {op!r}")
 
 
@@ -89,6 +130,163 @@ def _probe(target: dict[str, Any]) -> dict[str, Any]:
         v = verdict.domain(d)
         judged.append(_judged(d.to_json(), v.status, v.reasons))
     return {"status": int(status), "targets": judged}
+
+
+def _job(request: dict[str, Any], apps: dict[str, App]) -> dict[str, Any]:
+    """Run one scheduled job over the store (as the scheduler: recorded, findings tracked,
+    notices queued); the run, the store's version before the check and the health report."""
+    from certward.compose import build_app
+    from certward.model.watch import Job, JobKind
+    from certward.services.watch import Schedule
+
+    kind = JobKind(request["kind"])
+    if kind is not JobKind.HEALTH:
+        raise ValueError(f"job {kind.value!r} does not run in the worker")
+    db = str(request["db"])
+    app = apps.get(db)
+    if app is None:
+        app = apps[db] = build_app(db)
+    every = dt.timedelta(seconds=float(request["every"]))
+    thresholds = tuple(int(t) for t in request.get("thresholds") or ())
+    app.watch.schedule = (
+        Schedule(health=every, thresholds=thresholds) if thresholds else Schedule(health=every)
+    )
+    made: list[tuple[int | None, HealthReport]] = []
+
+    def check(now: dt.datetime) -> HealthReport:
+        newest = app.audit.entries(limit=1)
+        version = newest[0].entry_id if newest else None
+        report = app.health.check(as_of=now)
+        made.append((version, report))
+        return report
+
+    app.watch.health_check = check
+    run = app.watch.run_job(Job(kind, every))
+    version, report = made[-1] if made else (None, None)
+    result = pickle.dumps((run, version, report), protocol=pickle.HIGHEST_PROTOCOL)
+    return {"result": base64.b64encode(result).decode("ascii")}
+
+
+class JobWorker:
+    """The parent's side of the long-lived worker: started on first use (or by
+    :meth:`start`), started again when it died, stopped by :meth:`close`. One request at a
+    time; a request that gets no answer within its timeout kills the worker."""
+
+    def __init__(self, command: Sequence[str] | None = None) -> None:
+        self._command = list(command or (*worker_command(), "--serve"))
+        self._process: subprocess.Popen[bytes] | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.poll() is None else None
+
+    def start(self) -> None:
+        with self._lock:
+            self._ensure()
+
+    def _ensure(self) -> subprocess.Popen[bytes]:
+        process = self._process
+        if process is not None and process.poll() is not None:  # it died: start another
+            _discard(process, 0.0)
+            process = None
+        if process is None:
+            process = self._process = subprocess.Popen(
+                self._command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                start_new_session=True,  # Ctrl-C stops the web service, which stops this
+            )
+        return process
+
+    def call(self, request: Mapping[str, Any], *, timeout: float) -> dict[str, Any]:
+        """The worker's answer to one request; ``watch.worker_failed`` if it gives none."""
+        from certward.codes.watch import WATCH_WORKER_FAILED
+
+        with self._lock:
+            process = self._ensure()
+            assert process.stdin is not None and process.stdout is not None
+            try:
+                process.stdin.write(json.dumps(request).encode() + b"\n")
+                process.stdin.flush()
+                ready, _, _ = select.select([process.stdout], [], [], timeout)
+                line = process.stdout.readline() if ready else None
+            except OSError as exc:
+                self._kill()
+                raise WATCH_WORKER_FAILED(f"the worker is gone ({exc})") from None
+            if line is None:
+                self._kill()
+                raise WATCH_WORKER_FAILED(f"the worker gave no answer within {timeout:.0f} s")
+            if not line:
+                self._process = None
+                code = _discard(process, 10.0)
+                raise WATCH_WORKER_FAILED(f"the worker exited {code} without an answer")
+        try:
+            answer = json.loads(line)
+        except ValueError:
+            raise WATCH_WORKER_FAILED("the worker's answer is not JSON") from None
+        if not isinstance(answer, dict):
+            raise WATCH_WORKER_FAILED("the worker's answer is not a JSON object")
+        if "error" in answer and isinstance(answer["error"], str):
+            raise WATCH_WORKER_FAILED(f"the worker failed: {answer['error']}")
+        return answer
+
+    def run_job(
+        self, kind: str, db: str, every: dt.timedelta, thresholds: Sequence[int], *, timeout: float
+    ) -> tuple[JobRun, int | None, HealthReport | None]:
+        """Run a scheduled job in the worker: (its recorded run, the store's version when
+        its check began, its health report)."""
+        from certward.codes.watch import WATCH_WORKER_FAILED
+
+        answer = self.call(
+            {
+                "op": "job",
+                "kind": kind,
+                "db": db,
+                "every": every.total_seconds(),
+                "thresholds": list(thresholds),
+            },
+            timeout=timeout,
+        )
+        try:
+            # our own child over a private pipe: the same program, no other writer
+            run, version, report = pickle.loads(base64.b64decode(answer["result"]))  # noqa: S301
+        except (KeyError, ValueError, TypeError, pickle.UnpicklingError):
+            raise WATCH_WORKER_FAILED("the worker's answer has no result") from None
+        return run, version, report
+
+    def _kill(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            _discard(process, 0.0)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the worker: its input ends (it finishes the job it is on); killed if it has
+        not ended within ``timeout`` seconds."""
+        with self._lock:
+            process, self._process = self._process, None
+        if process is not None:
+            _discard(process, timeout)
+
+
+def _discard(process: subprocess.Popen[bytes], timeout: float) -> int:
+    """End the worker: its input closed, killed unless it ended within ``timeout``
+    seconds; its pipes closed. Its exit status."""
+    with contextlib.suppress(OSError):  # a dead worker's input may not flush
+        if process.stdin is not None:
+            process.stdin.close()
+    try:
+        code = process.wait(timeout) if timeout > 0 else None
+    except subprocess.TimeoutExpired:
+        code = None
+    if code is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        code = process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+    return code
 
 
 def _judged(report: dict[str, Any], status: CheckStatus, reasons: Sequence[str]) -> dict[str, Any]:
@@ -250,4 +448,4 @@ def worker_command() -> Sequence[str]:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(serve() if sys.argv[1:] == ["--serve"] else main())

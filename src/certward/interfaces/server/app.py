@@ -22,6 +22,7 @@ from certward.interfaces.web._reports import HealthReports
 if TYPE_CHECKING:
     from certward.compose import App
     from certward.interfaces.server.tls import LiveTls
+    from certward.services.watch_worker import JobWorker
 
 log = logging.getLogger("certward.web")
 
@@ -88,10 +89,18 @@ def _mount(fastapi_app: FastAPI, module_name: str) -> bool:
 Stopper = Callable[[], Awaitable[None]]
 
 
-async def start_scheduler(app: App) -> Stopper:
+async def start_scheduler(app: App, reports: HealthReports | None = None) -> Stopper:
     """Start the watch service's scheduler (health, the auth monitor, probes of the
     configured targets, notifications) as a task of this loop; the coroutine that stops it
-    (after the job running, if any, ends)."""
+    (after the job running, if any, ends).
+
+    With ``reports``, the scheduled health runs happen in a long-lived worker process
+    (:class:`certward.services.watch_worker.JobWorker`, started here and stopped with the
+    scheduler, started again if it died), which keeps its parsed certificates warm from one
+    run to the next; each run's report becomes the console's."""
+    worker = _health_worker(app, reports) if reports is not None else None
+    if worker is not None:
+        await asyncio.to_thread(worker.start)
     stop = asyncio.Event()
     task = asyncio.create_task(app.watch.run_forever(stop), name="certward-scheduler")
 
@@ -101,8 +110,41 @@ async def start_scheduler(app: App) -> Stopper:
             await task
         except Exception:  # the scheduler's failure must not hide the shutdown
             log.exception("the scheduler failed")
+        finally:
+            if worker is not None:
+                from certward.model.watch import JobKind
+
+                app.watch.elsewhere.pop(JobKind.HEALTH, None)
+                await asyncio.to_thread(worker.close)
 
     return stopping
+
+
+WORKER_JOB_TIMEOUT = 1800.0  # seconds a scheduled health run may take in the worker
+
+
+def _health_worker(app: App, reports: HealthReports) -> JobWorker | None:
+    """The worker that runs ``app``'s scheduled health runs, registered with its watch
+    service; None for a store another process cannot open (SQLite in memory)."""
+    from certward.model.watch import Job, JobKind, JobRun
+    from certward.services.watch_worker import JobWorker
+
+    url = app.settings.database_url
+    if url.startswith("sqlite") and app.settings.sqlite_path is None:
+        return None
+    worker = JobWorker()
+
+    def health(job: Job) -> JobRun:
+        schedule = app.watch.schedule
+        run, version, report = worker.run_job(
+            job.kind.value, url, job.every, schedule.thresholds, timeout=WORKER_JOB_TIMEOUT
+        )
+        if report is not None:
+            reports.adopt(version, report)
+        return run
+
+    app.watch.elsewhere[JobKind.HEALTH] = health
+    return worker
 
 
 async def _follow_tls(tls: LiveTls, every: float) -> None:
@@ -148,7 +190,11 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_fastapi_app: FastAPI) -> AsyncIterator[None]:
-        stop = await start_scheduler(app) if settings.run_scheduler else None
+        stop = (
+            await start_scheduler(app, reports if settings.health_in_worker else None)
+            if settings.run_scheduler
+            else None
+        )
         follow = (
             asyncio.create_task(_follow_tls(tls, settings.tls_poll_seconds))
             if tls is not None

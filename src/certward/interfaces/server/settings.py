@@ -19,7 +19,9 @@ class WebSettings:
     whether the IIS certificate changed. ``run_scheduler``: whether the lifespan starts the
     scheduler of checks, probes and notifications. ``metrics_open_on_loopback``: whether
     ``/metrics`` answers a loopback client without a token (a reader token is needed from
-    anywhere else)."""
+    anywhere else). ``health_in_worker``: whether the scheduler's health runs happen in a
+    long-lived worker process (started and stopped with the scheduler) rather than in this
+    one, so that requests never wait for a check of the organisation."""
 
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
@@ -28,6 +30,7 @@ class WebSettings:
     tls_poll_seconds: float = 2.0
     run_scheduler: bool = True
     metrics_open_on_loopback: bool = True
+    health_in_worker: bool = True
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:

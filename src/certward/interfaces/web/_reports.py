@@ -99,6 +99,11 @@ class HealthReports:
         self._cached[_WHOLE] = _Cached(version, self._monotonic(), report)
         return report
 
+    def adopt(self, version: int | None, report: HealthReport) -> None:
+        """Keep ``report`` (of the whole organisation, made elsewhere when the store was at
+        ``version``) as :meth:`keep` would have."""
+        self._cached[_WHOLE] = _Cached(version, self._monotonic(), report)
+
     def settle(self, timeout: float) -> None:
         """Wait for the background refreshes started so far (tests; shutting down)."""
         with self._guard:
