@@ -16,10 +16,10 @@ prints the p50/p95 of:
 
 The four are requested in turn, ``--requests`` times each, paced over one whole scheduler
 interval so that requests meet a scheduled health run as they would in service. Then the
-service's resident memory over ``--rounds`` scheduled health runs (``--rounds 120 --every
-30``: an hour of runs compressed). Prints the load average with each figure; asserts
-nothing. Targets (issue 14): pages and API under 300 ms p95, ``/metrics`` under 500 ms,
-memory flat.
+resident memory of the service and of its health worker process over ``--rounds``
+scheduled health runs (``--rounds 120 --every 30``: an hour of runs compressed). Prints
+the load average with each figure; asserts nothing. Targets (issue 14): pages and API
+under 300 ms p95, ``/metrics`` under 500 ms, memory flat.
 
     python benchmarks/web.py [--servers 1000] [--certs 20] [--requests 30] [--rounds 6]
         [--every 20]
@@ -156,6 +156,21 @@ def rss_kib(pid: int) -> int:
     return int(found.group(1)) if found else 0
 
 
+def children_rss_kib(pid: int) -> int:
+    """The resident memory of ``pid``'s child processes (the service's health worker)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                total += rss_kib(int(entry.name))
+        except (OSError, ValueError):  # gone meanwhile
+            continue
+    return total
+
+
 def health_runs(client: httpx.Client) -> float | None:
     """When the last scheduled health run succeeded (from /metrics), or None."""
     text = client.get("/metrics").text
@@ -240,11 +255,12 @@ def main() -> None:
                 login = console.get(f"/login/one-time?code={code}")
                 print(f"one-time login: {login.status_code}")
                 api_path = "/api/v1/certificates"
+                one = f"SRV{args.servers // 2:04d}"
                 if api.get(api_path + "?limit=1").status_code == 404:
-                    api_path = "/api/v1/servers/SRV0500/certificates"
+                    api_path = f"/api/v1/servers/{one}/certificates"
                     print("(no /api/v1/certificates in the API: measuring one server's list)")
                 measured = [
-                    ("console /servers/SRV0500", console, "/servers/SRV0500"),
+                    (f"console /servers/{one}", console, f"/servers/{one}"),
                     ("console /findings", console, "/findings"),
                     (f"API {api_path}", api, api_path),
                     ("/metrics (uncached)", api, "/metrics"),
@@ -276,17 +292,24 @@ def main() -> None:
                 print(f"/metrics body: {size / 1024:.0f} KiB")
                 print(f"\nRSS over {args.rounds} scheduled health runs (every {args.every:g} s):")
                 shown = max(1, args.rounds // 12)
-                rss = []
+                rss: list[int] = []
+                worker: list[int] = []  # its child processes: the health worker
                 for round_ in range(1, args.rounds + 1):
                     last = wait_health_after(api, last, timeout=1200)
                     rss.append(rss_kib(process.pid))
+                    worker.append(children_rss_kib(process.pid))
                     if round_ % shown == 0 or round_ == args.rounds:
-                        print(f"  after run {round_}: {rss[-1]} KiB  (load {load()})")
-                if rss:
-                    print(
-                        f"RSS first {rss[0]} KiB, min {min(rss)}, max {max(rss)}, last "
-                        f"{rss[-1]} KiB: growth {rss[-1] - rss[0]:+} KiB over {len(rss)} runs"
-                    )
+                        print(
+                            f"  after run {round_}: web {rss[-1]} KiB, worker {worker[-1]} KiB"
+                            f"  (load {load()})"
+                        )
+                for name, got in (("web", rss), ("worker", worker)):
+                    if got:
+                        print(
+                            f"{name} RSS first {got[0]} KiB, min {min(got)}, max {max(got)}, "
+                            f"last {got[-1]} KiB: growth {got[-1] - got[0]:+} KiB over "
+                            f"{len(got)} runs"
+                        )
         finally:
             process.terminate()
             process.wait(timeout=60)

@@ -18,6 +18,11 @@ jobs that are due and records them. One loop runs it anywhere:
   Each job runs in a worker thread (``asyncio.to_thread``), so the event loop serving
   requests is never blocked; probes and deliveries run in a child process (Twisted's reactor
   is not restartable and never enters the web process; :mod:`.watch_worker`).
+
+  A thread still shares the interpreter with the requests, and a health check of a large
+  organisation holds it for seconds: the web service runs its scheduled health runs in a
+  long-lived worker process instead (:attr:`WatchService.elsewhere`,
+  :class:`.watch_worker.JobWorker`), which records them as this service would.
 """
 
 from __future__ import annotations
