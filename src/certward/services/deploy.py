@@ -269,4 +269,6 @@ def current_certificate(
         for *_, record in candidates:
             if record.thumbprint == default:
                 return record
-    return max(candidates, key=lambda c: (c[0], c[1]))[2]
+    # The newest; of certificates issued in the same second (a self-signed default made
+    # beside a new one), one whose key may leave the vault, since only it can be deployed.
+    return max(candidates, key=lambda c: (c[0], c[1], c[2].exportable))[2]
