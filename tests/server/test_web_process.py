@@ -143,7 +143,7 @@ def test_a_later_demo_run_follows_a_new_iis_certificate_and_stops_on_sigterm(
 
 def _health_workers(parent: int) -> list[int]:
     """The long-lived health workers ``parent`` runs (its children running
-    ``certward.services.watch_worker --serve``)."""
+    ``certward.services.watch_worker serve``)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -155,7 +155,7 @@ def _health_workers(parent: int) -> list[int]:
             continue
         if int(stat.rpartition(")")[2].split()[1]) != parent:
             continue
-        if b"certward.services.watch_worker" in command and b"--serve" in command:
+        if b"certward.services.watch_worker" in command and b"serve" in command:
             found.append(int(entry.name))
     return found
 

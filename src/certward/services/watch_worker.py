@@ -13,7 +13,7 @@ Requests: ``{"op": "probe", "target": {...}}`` and ``{"op": "send", "batches": [
 per channel, the channels at once).
 
 ``certward web`` also keeps one long-lived worker (``python -m certward.services.watch_worker
---serve``, :class:`JobWorker`) for its scheduled health runs: a check of a large
+serve``, :class:`JobWorker`) for its scheduled health runs: a check of a large
 organisation holds the interpreter for seconds, which requests must not wait for. It
 speaks the same JSON, one request and one answer a line: ``{"op": "job", "kind": "health",
 "db": URL, "every": seconds, "thresholds": [...]}`` runs the job over the store as the
@@ -173,7 +173,7 @@ class JobWorker:
     time; a request that gets no answer within its timeout kills the worker."""
 
     def __init__(self, command: Sequence[str] | None = None) -> None:
-        self._command = list(command or (*worker_command(), "--serve"))
+        self._command = list(command or (*worker_command(), "serve"))
         self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
@@ -448,4 +448,4 @@ def worker_command() -> Sequence[str]:
 
 
 if __name__ == "__main__":
-    raise SystemExit(serve() if sys.argv[1:] == ["--serve"] else main())
+    raise SystemExit(serve() if sys.argv[1:] == ["serve"] else main())
