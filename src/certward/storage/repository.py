@@ -85,7 +85,7 @@ from certward.storage.schema import (
     ServerRow,
     VirtualDirectoryRow,
 )
-from certward.storage.snapshot_repo import SnapshotRepository
+from certward.storage.snapshot_repo import SnapshotRepository, observed_certificate
 from certward.storage.vault import KeyVault
 from certward.storage.watch_repo import WatchRepository
 
@@ -366,33 +366,7 @@ class Repository(
             )
         self._session.flush()
 
-    @staticmethod
-    def _observed(row: ObservedCertificateRow, server: str) -> ObservedCertificate:
-        not_before, not_after = _utc(row.not_before), _utc(row.not_after)
-        assert not_before is not None and not_after is not None
-        return ObservedCertificate(
-            server=server,
-            store=StoreName(row.store),
-            thumbprint=Thumbprint(row.thumbprint),
-            subject=row.subject,
-            issuer=row.issuer,
-            not_before=not_before,
-            not_after=not_after,
-            dns_names=tuple(filter(None, row.dns_names.splitlines())),
-            services=ServiceSet(Service(row.services)),
-            has_private_key=row.has_private_key,
-            key_provider=row.key_provider,
-            key_size=row.key_size,
-            signature_algorithm=row.signature_algorithm,
-            serial_number=row.serial_number,
-            friendly_name=row.friendly_name,
-            source=row.source,
-            archived=bool(row.archived),
-            exportable=row.exportable,
-            status=row.status,
-            public_key_algorithm=row.public_key_algorithm,
-            der=row.der,
-        )
+    _observed = staticmethod(observed_certificate)
 
     # -- what observed servers showed besides certificates ---------------------------------
     def observed_facts(self, server: str) -> ObservedFacts | None:

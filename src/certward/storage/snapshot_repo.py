@@ -163,7 +163,7 @@ class SnapshotRepository:
         )
         found: dict[str, list[ObservedCertificate]] = {}
         for server, row in rows:
-            found.setdefault(server, []).append(_observed(row, server))
+            found.setdefault(server, []).append(observed_certificate(row, server))
         return found
 
     def all_observed_facts(self) -> dict[str, ObservedFacts]:
@@ -176,7 +176,8 @@ class SnapshotRepository:
         return {server: facts.read_facts(server, document) for server, document in rows}
 
 
-def _observed(row: ObservedCertificateRow, server: str) -> ObservedCertificate:
+def observed_certificate(row: ObservedCertificateRow, server: str) -> ObservedCertificate:
+    """An observed certificate as stored (the one reading of its row, for every caller)."""
     return ObservedCertificate(
         server=server,
         store=StoreName(row.store),
