@@ -16,13 +16,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import Field
-from starlette.concurrency import run_in_threadpool
 
-from certward.codes.api import API_TOKEN_MISSING
 from certward.compose import App
 from certward.interfaces.api.problems import problem_responses
 from certward.interfaces.api.schemas import In, Out
-from certward.interfaces.api.security import READER, _bearer, certward_app, route_action
+from certward.interfaces.api.security import (
+    READER,
+    _bearer,
+    authenticated,
+    certward_app,
+    route_action,
+)
 from certward.model.access import Principal
 from certward.model.agents import PortServed
 from certward.model.audit import Actor, acting
@@ -52,12 +56,7 @@ def _caller(*, host_agent: bool) -> Callable[..., AsyncIterator[Principal]]:
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
     ) -> AsyncIterator[Principal]:
-        if credentials is None or not credentials.credentials:
-            raise API_TOKEN_MISSING(
-                "the request carries no bearer token in its Authorization header"
-            )
-        access = (await certward_app(request)).access
-        principal = await run_in_threadpool(access.authenticate_token, credentials.credentials)
+        access, principal = await authenticated(request, credentials)
         if host_agent:
             access.require_agent_of(principal, str(request.path_params.get("host", "")))
         request.state.principal = principal

@@ -22,6 +22,7 @@ from certward.model.audit import Actor, acting
 
 if TYPE_CHECKING:
     from certward.compose import App
+    from certward.services.access import AccessService
 
 PREFIX = "/api/v1"
 _bearer = HTTPBearer(
@@ -47,6 +48,18 @@ def route_action(request: Request) -> str:
     return f"{request.method} {path if path.startswith(PREFIX) else PREFIX + path}"
 
 
+async def authenticated(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> tuple[AccessService, Principal]:
+    """The access service and whoever the request's bearer token names (refused without
+    one, or with one that is unknown, revoked or expired)."""
+    if credentials is None or not credentials.credentials:
+        raise API_TOKEN_MISSING("the request carries no bearer token in its Authorization header")
+    access = (await certward_app(request)).access
+    principal = await run_in_threadpool(access.authenticate_token, credentials.credentials)
+    return access, principal
+
+
 def requires(role: AccessRole) -> Callable[..., AsyncIterator[Principal]]:
     """The dependency of a route that ``role`` (or a higher one) may call."""
 
@@ -54,12 +67,7 @@ def requires(role: AccessRole) -> Callable[..., AsyncIterator[Principal]]:
         request: Request,
         credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
     ) -> AsyncIterator[Principal]:
-        if credentials is None or not credentials.credentials:
-            raise API_TOKEN_MISSING(
-                "the request carries no bearer token in its Authorization header"
-            )
-        access = (await certward_app(request)).access
-        principal = await run_in_threadpool(access.authenticate_token, credentials.credentials)
+        access, principal = await authenticated(request, credentials)
         access.require(principal, role)
         request.state.principal = principal
         with acting(Actor(principal.name, Channel.API, route_action(request))):
