@@ -355,18 +355,7 @@ class AcmeService:
             self._discard_request(view)
             self._failed(order, exc, now, notify=notify)
             raise
-        saved = self._save(
-            replace(
-                order,
-                thumbprint=result.thumbprint,
-                order_url=order_url,
-                attempts=0,
-                last_attempt=now,
-                next_attempt=None,
-                retry_after=None,
-                error=None,
-            )
-        )
+        saved = self._succeeded(order, result.thumbprint, order_url, now)
         return Obtained(view.server, result.thumbprint, saved, len(result.chain_added))
 
     def _find_order(
@@ -390,6 +379,23 @@ class AcmeService:
         """Remove the pending request an attempt made (its key goes with it)."""
         with suppress(CertwardError):  # already gone
             self._certificates().remove(view.server, Thumbprint(view.thumbprint), force=True)
+
+    def _succeeded(
+        self, order: AcmeOrder, thumbprint: Thumbprint, order_url: str | None, now: dt.datetime
+    ) -> AcmeOrder:
+        """``order`` after a certificate was obtained: its new thumbprint, no error, no wait."""
+        return self._save(
+            replace(
+                order,
+                thumbprint=thumbprint,
+                order_url=order_url,
+                attempts=0,
+                last_attempt=now,
+                next_attempt=None,
+                retry_after=None,
+                error=None,
+            )
+        )
 
     def _failed(
         self, order: AcmeOrder, exc: CertwardError, now: dt.datetime, *, notify: bool
@@ -632,18 +638,7 @@ class AcmeService:
             return RenewalOutcome(
                 failed, "failed", f"{why}; {exc.message}", old=thumbprint, error=failed.error
             )
-        renewed = self._save(
-            replace(
-                order,
-                thumbprint=plan.new,
-                order_url=order_url,
-                attempts=0,
-                last_attempt=now,
-                next_attempt=None,
-                retry_after=None,
-                error=None,
-            )
-        )
+        renewed = self._succeeded(order, plan.new, order_url, now)
         return RenewalOutcome(
             renewed,
             "renewed",
