@@ -136,3 +136,53 @@ def test_an_agent_s_deployments_and_outcomes(app: App) -> None:
     assert added.after is not None and added.after["verify"] == "smtp://127.0.0.1:25"
     assert any(c.kind == "deployment" and c.identity == "a" and c.after is None for c in changes)
     assert not any(c.kind.startswith("deploy result") for c in changes)  # runs: not config
+
+
+def test_of_two_certificates_issued_in_the_same_second_the_exportable_one_is_deployed(
+    tmp_path: Path,
+) -> None:
+    """Exchange's own self-signed certificate (its key stays) and a new exportable one made in
+    the same second, for the same lifetime and services: the deployment takes the one whose
+    key may leave, whatever order the store lists them in."""
+    from certward.clock import FixedClock
+    from certward.compose import build_app
+    from certward.services.deploy import current_certificate
+
+    now = dt.datetime(2026, 12, 4, 3, 0, tzinfo=dt.UTC)
+    app = build_app(str(tmp_path / "certward.db"), clock=FixedClock(now))
+    try:
+        app.organisation.init_organisation("Contoso", domain="contoso.com")
+        app.organisation.add_server("EXCH01", fqdn="exch01.contoso.com")
+        default = next(
+            v
+            for v in app.certificates.list_certificates("EXCH01")
+            if "IMAP" in str(v.services) and v.has_private_key
+        )
+        assert default.not_before is not None and default.not_after is not None
+        made = app.certificates.new_self_signed(
+            "EXCH01",
+            subject="CN=mail.contoso.com",
+            exportable=True,
+            services=ServiceSet.parse("IMAP"),
+            days=(default.not_after - default.not_before).days,
+        )
+        deployment = replace(
+            _deployment("imap"),
+            kind=DeployKind.DOVECOT,
+            server="EXCH01",
+            services=ServiceSet.parse("IMAP"),
+            paths=DeployPaths.in_directory(DeployKind.DOVECOT, "/etc/dovecot/tls"),
+        )
+        with app.store.reading() as repo:
+            chosen = current_certificate(repo, deployment, now)
+        new = next(
+            v
+            for v in app.certificates.list_certificates("EXCH01")
+            if v.subject == "CN=mail.contoso.com"
+        )
+        assert new.private_key_exportable and not default.private_key_exportable
+        assert (new.not_before, new.not_after) == (default.not_before, default.not_after)
+        assert chosen.thumbprint == new.thumbprint != default.thumbprint
+        assert made is not None
+    finally:
+        app.store.close()
