@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["probe_served", "served_once"]
+__all__ = ["probe_served", "served", "served_once"]
 
 
 def probe_served(
@@ -54,43 +54,73 @@ def probe_served(
     return str(served) if served else None
 
 
-def served_once(request: dict[str, Any]) -> dict[str, Any]:
-    """In the child: run the reactor once, probing until the answer is known."""
+RETRY_EVERY = 0.25
+"""Seconds between two probes while waiting for the expected certificate."""
+
+
+async def served(
+    reactor: Any,
+    url: str,
+    *,
+    sni: str | None,
+    expect: str | None,
+    wait: float,
+    timeout: float = 10.0,
+    answer: dict[str, Any] | None = None,
+) -> str | None:
+    """On a running reactor: the thumbprint ``url`` serves, probed until it is ``expect``
+    (``None``: once) or ``wait`` seconds have passed; None when no certificate was seen.
+    ``answer``, when given, also gets the last failure (``detail``) and the ``attempts``."""
+    from twisted.internet import task
+
     from certward.clock import SystemClock
-    from certward.endpoints.reactor import get_reactor
-
-    reactor = get_reactor()
-    from twisted.internet import defer, task
-
     from certward.pki import certinfo
     from certward.probe.endpoint import ProbeOptions, probe
     from certward.probe.targets import parse_target, with_overrides
 
-    target = with_overrides(parse_target(str(request["url"])), sni=request.get("sni"))
-    expect = request.get("expect")
-    wait = float(request.get("wait", 20.0))
+    target = with_overrides(parse_target(url), sni=sni)
     options = ProbeOptions(
-        timeout=float(request.get("timeout", 10.0)),
+        timeout=timeout,
         roots=(),  # trust is not the question here, only which certificate is served
         now=SystemClock().now,
         enumerate_versions=False,
     )
+    seen = answer if answer is not None else {}
+    seen.setdefault("attempts", 0)
+    deadline = time.monotonic() + wait
+    while True:
+        report = await probe(reactor, target, options)
+        seen["attempts"] += 1
+        chain = report.presented_chain
+        thumbprint = certinfo.thumbprint(certinfo.to_der(chain[0])) if chain else None
+        seen["served"] = None if thumbprint is None else str(thumbprint)
+        seen["detail"] = str(report.failure.to_json()) if report.failure else ""
+        if expect is None or thumbprint == expect or time.monotonic() >= deadline:
+            return seen["served"]  # type: ignore[no-any-return]
+        await task.deferLater(reactor, RETRY_EVERY, lambda: None)
+
+
+def served_once(request: dict[str, Any]) -> dict[str, Any]:
+    """In the child: run the reactor once, probing until the answer is known."""
+    from certward.endpoints.reactor import get_reactor
+
+    reactor = get_reactor()
+    from twisted.internet import defer
+
     answer: dict[str, Any] = {"served": None, "detail": "", "attempts": 0}
 
-    async def until_served() -> None:
-        deadline = time.monotonic() + wait
-        while True:
-            report = await probe(reactor, target, options)
-            answer["attempts"] += 1
-            chain = report.presented_chain
-            answer["served"] = certinfo.thumbprint(certinfo.to_der(chain[0])) if chain else None
-            answer["detail"] = str(report.failure.to_json()) if report.failure else ""
-            if expect is None or answer["served"] == expect or time.monotonic() >= deadline:
-                return
-            await task.deferLater(reactor, 0.25, lambda: None)
-
     def start() -> None:
-        run = defer.Deferred.fromCoroutine(until_served())
+        run = defer.Deferred.fromCoroutine(
+            served(
+                reactor,
+                str(request["url"]),
+                sni=request.get("sni"),
+                expect=request.get("expect"),
+                wait=float(request.get("wait", 20.0)),
+                timeout=float(request.get("timeout", 10.0)),
+                answer=answer,
+            )
+        )
         run.addErrback(lambda f: answer.update(detail=f.getErrorMessage()))
         run.addBoth(lambda _: reactor.stop())
 
