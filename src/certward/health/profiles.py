@@ -123,13 +123,6 @@ class ProfileMemo:
         self._limit = limit
         self._lock = threading.Lock()
 
-    def __len__(self) -> int:
-        return len(self._known)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._known = {}
-
     def profiles(
         self,
         thumbprints: Collection[Thumbprint],
@@ -147,7 +140,7 @@ class ProfileMemo:
                 self._known = {tp: p for tp, p in self._known.items() if tp in wanted}
             self._known.update(made)
             known = self._known
-        return {tp: p for tp in wanted if (p := known.get(tp) or made.get(tp)) is not None}
+        return {tp: p for tp in wanted if (p := known.get(tp)) is not None}
 
 
 PROFILES = ProfileMemo()

@@ -267,7 +267,7 @@ class CertificateFacts:
 def read_whole(cert: x509.Certificate) -> Iterator[None]:
     """Read many parts of ``cert`` in the block: each is checked first (see
     :func:`check_readable`; the certificate named by its thumbprint), warnings not printed."""
-    where = f"certificate {thumbprint(to_der(cert))}"
+    where = _where(cert)
     check_readable(cert, source=where)
     with reading("facts", where):
         yield

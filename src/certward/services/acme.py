@@ -512,13 +512,14 @@ class AcmeService:
         from certward.acme import ari
 
         try:
-            acct, _ = self._account(order.account_id)
+            with self._store.transaction() as repo:  # the directory only: the key stays sealed
+                acct = _acme(repo).acme_account(order.account_id)
             return ari.window_for(der, acct.directory_url, acct.ca_bundle, now=now)
         except CertwardError:
             return None
 
     def _followers(self, thumbprint: Thumbprint, now: dt.datetime) -> tuple[Follower, ...]:
-        from certward.services.connectors import resolve_on_server
+        from certward.services.renewal import resolves_to
 
         found: list[Follower] = []
         with self._store.transaction() as repo:
@@ -530,10 +531,7 @@ class AcmeService:
                     )
                     found.append(Follower("server", server.name, f"{record.services}{default}"))
             for connector in repo.connectors():
-                if any(
-                    thumbprint in resolve_on_server(repo, connector, s, now).thumbprints
-                    for s in connector.servers
-                ):
+                if resolves_to(repo, connector, thumbprint, now):
                     found.append(
                         Follower(
                             "connector",
@@ -550,7 +548,6 @@ class AcmeService:
         wide renewal's own steps (:mod:`certward.services.renewal`), for a reply that completes
         the request on ``origin``. A connector is shown as pointed at the new certificate (its
         name stays the same when the CA's issuer does)."""
-        from certward.services.connectors import resolve_on_server
         from certward.services.renewal import (
             CompleteRequest,
             CopyCertificate,
@@ -558,6 +555,7 @@ class AcmeService:
             KeepOld,
             PointConnector,
             Step,
+            resolves_to,
         )
 
         with self._store.transaction() as repo:
@@ -576,10 +574,7 @@ class AcmeService:
                 if record is not None and (record.services or default):
                     steps.append(Enable(name, record.services, default))
             for connector in repo.connectors():
-                if any(
-                    thumbprint in resolve_on_server(repo, connector, s, now).thumbprints
-                    for s in connector.servers
-                ):
+                if resolves_to(repo, connector, thumbprint, now):
                     steps.append(
                         PointConnector(
                             connector.identity,

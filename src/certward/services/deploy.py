@@ -43,6 +43,7 @@ from certward.model.deploy import (
 )
 from certward.pki import certinfo, chain
 from certward.services.audit import record_in
+from certward.services.views import TrustStores
 
 __all__ = ["DeployService", "DeployStore", "ReleasedMaterial"]
 
@@ -160,10 +161,8 @@ class DeployService:
                 )
             assert record.der is not None  # current_certificate takes issued ones only
             cert = certinfo.load_der(record.der)
-            stores = repo.certificates(record.server, StoreName.CA) + repo.certificates(
-                record.server, StoreName.ROOT
-            )
-            pool = [certinfo.load_der(r.der) for r in stores if r.der is not None]
+            trust = TrustStores.of(repo, record.server)
+            pool = [*trust.intermediates, *trust.roots]
             issuers = [c for c in chain.build_chain(cert, pool) if not certinfo.is_self_signed(c)]
             key_pem = repo.private_key(record).private_bytes(
                 serialization.Encoding.PEM,

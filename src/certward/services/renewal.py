@@ -453,7 +453,7 @@ def _plan(
             steps.append(Enable(server, old.services, default))
     new_name = str(tlsname.tls_certificate_name(material.cert))
     for connector in repo.connectors():
-        if _resolves_to(repo, connector, thumbprint, now):
+        if resolves_to(repo, connector, thumbprint, now):
             steps.append(
                 PointConnector(
                     connector.identity,
@@ -478,9 +478,11 @@ def _plan(
     return plan, material
 
 
-def _resolves_to(
+def resolves_to(
     repo: Repository, connector: Connector, thumbprint: Thumbprint, now: dt.datetime
 ) -> bool:
+    """Whether ``connector``'s TlsCertificateName resolves to ``thumbprint`` on any of its
+    servers (then a renewal of that certificate points the connector at the new one)."""
     return any(
         thumbprint in resolve_on_server(repo, connector, server, now).thumbprints
         for server in connector.servers

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography import x509
 
@@ -18,7 +18,6 @@ from certward.model import (
 )
 from certward.pki import certinfo, chain
 from certward.pki.names import dotnet_x500
-from certward.services.ports import Repository
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +75,14 @@ def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class CertificateReads(Protocol):
+    """What :meth:`TrustStores.of` reads: a server's certificates by store."""
+
+    def certificates(
+        self, server: str, store: StoreName | None = None
+    ) -> list[CertificateRecord]: ...
+
+
 @dataclass(frozen=True, slots=True)
 class TrustStores:
     """The Root and CA stores of one server, parsed once per operation."""
@@ -84,7 +91,7 @@ class TrustStores:
     intermediates: list[x509.Certificate]
 
     @classmethod
-    def of(cls, repo: Repository, server: str) -> TrustStores:
+    def of(cls, repo: CertificateReads, server: str) -> TrustStores:
         def load(store: StoreName) -> list[x509.Certificate]:
             return [
                 certinfo.load_der(r.der)

@@ -35,6 +35,7 @@ import os
 import socket
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -350,8 +351,7 @@ class WatchService:
             for o in report.outcomes
             if o.order.error is not None
         ]
-        actions = [o.action for o in report.outcomes]
-        summary = {a: actions.count(a) for a in sorted(set(actions))}
+        summary = dict(sorted(Counter(o.action for o in report.outcomes).items()))
         return (CheckStatus.WARNING if seen else CheckStatus.OK), summary, seen, []
 
     def _run_health(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import getpass
 import os
 import re
@@ -169,17 +170,16 @@ class ErrorLineGroup(TyperGroup):
         return params
 
 
-def _plain_coercion(params: Iterable[Any]) -> None:
-    """Convert plain values (text, whole numbers, paths) without building a pydantic
-    TypeAdapter per parameter (typer's way, which imports pydantic: a tenth of a second
-    at every start). Anything else, and any value these cannot convert, goes to typer's
-    own conversion, so its messages are unchanged. Without typer's internals (another
-    typer version) nothing changes."""
+@functools.cache
+def _plain_param_class() -> tuple[Any, Any] | None:
+    """typer's runtime-parameter class with the plain conversion, and typer's path
+    conversion; made once (a dataclass per call would cost at every start). None: another
+    typer, without these internals."""
     try:
         from typer._coercion import RuntimeParam, build_runtime_param
         from typer._param_types import coerce_cli_path
     except ImportError:  # pragma: no cover - another typer
-        return
+        return None
 
     @dataclass(frozen=True)
     class PlainRuntimeParam(RuntimeParam):
@@ -194,6 +194,20 @@ def _plain_coercion(params: Iterable[Any]) -> None:
             except _Unconverted:
                 fallback = build_runtime_param(param.type_descriptor)
                 return fallback._coerce_value(value, param=param, ctx=ctx)
+
+    return PlainRuntimeParam, coerce_cli_path
+
+
+def _plain_coercion(params: Iterable[Any]) -> None:
+    """Convert plain values (text, whole numbers, paths) without building a pydantic
+    TypeAdapter per parameter (typer's way, which imports pydantic: a tenth of a second
+    at every start). Anything else, and any value these cannot convert, goes to typer's
+    own conversion, so its messages are unchanged. Without typer's internals (another
+    typer version) nothing changes."""
+    typer_internals = _plain_param_class()
+    if typer_internals is None:  # pragma: no cover - another typer
+        return
+    plain_runtime_param, coerce_cli_path = typer_internals
 
     for param in params:
         descriptor = getattr(param, "type_descriptor", None)
@@ -225,7 +239,7 @@ def _plain_coercion(params: Iterable[Any]) -> None:
                 return coerce_cli_path(value, _info, path_type=_type, param=param, ctx=ctx)
         else:
             continue
-        param._runtime_param = PlainRuntimeParam(
+        param._runtime_param = plain_runtime_param(
             parameter_info=info, annotation=descriptor.annotation, convert=convert, many=many
         )
 
