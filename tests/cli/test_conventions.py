@@ -94,9 +94,15 @@ def test_version_and_python_dash_m(cli: Cli) -> None:
 
 
 def test_completion_script_for_bash(tmp_path: Path) -> None:
+    """``--show-completion`` typed at a bash prompt. Typer names the shell from the process
+    tree (the first shell among the ancestors; ``bash`` after the flag is not read), so the
+    command runs as a bash child: under pytest the nearest shell ancestor may be none (a run
+    started in the background whose shell has exited) or another shell."""
     env = {**os.environ, "HOME": str(tmp_path), "SHELL": "/bin/bash"}
+    certward = str(Path(sys.executable).parent / "certward")
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "certward"), "--show-completion", "bash"],
+        # `; exit $?` keeps bash as the parent (a lone command would be exec'd in its place).
+        ["bash", "-c", '"$0" --show-completion; exit $?', certward],
         capture_output=True,
         text=True,
         env=env,
