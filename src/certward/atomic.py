@@ -13,7 +13,7 @@ import os
 import tempfile
 from pathlib import Path
 
-__all__ = ["default_mode", "fsync_directory", "write_atomically"]
+__all__ = ["default_mode", "fsync_directory", "staged_file", "write_atomically"]
 
 
 def default_mode() -> int:
@@ -36,25 +36,44 @@ def fsync_directory(directory: Path) -> None:
         os.close(fd)
 
 
+def staged_file(
+    path: Path, data: bytes, *, mode: int, uid: int = -1, gid: int = -1, prefix: str | None = None
+) -> Path:
+    """A temporary file next to ``path`` (named ``prefix`` + random + ``.tmp``; default
+    ``.NAME.``) holding ``data``: owner (``-1``: the process's), group and ``mode`` are set
+    while it is empty, then the bytes are written and fsynced. The caller puts it in place
+    or removes it; on an error it is removed and the error propagates."""
+    fd, tmp_name = tempfile.mkstemp(
+        dir=path.parent, prefix=prefix if prefix is not None else f".{path.name}.", suffix=".tmp"
+    )
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            # mkstemp made it 0600 and empty: owner and mode are settled before any byte.
+            if uid != -1 or gid != -1:
+                os.fchown(fd, uid, gid)
+            os.fchmod(fd, mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return tmp
+
+
 def write_atomically(path: Path, data: bytes, *, mode: int, replace: bool) -> None:
     """Put ``data`` at ``path`` with ``mode``, atomically.
 
     ``replace=False`` raises :class:`FileExistsError` when ``path`` exists (checked by the
     operation that creates the name, not beforehand). OSError otherwise propagates."""
-    directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    tmp = Path(tmp_name)
+    tmp = staged_file(path, data, mode=mode)
     try:
-        os.fchmod(fd, mode)  # mkstemp made it 0600; no byte is in it yet
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         if replace:
             os.replace(tmp, path)
         else:
             _link_new(tmp, path)
-        fsync_directory(directory)
+        fsync_directory(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -8,12 +8,14 @@ import pwd
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from certward.deploy import files
 from certward.deploy.executor import apply
+from certward.errors import CertwardError
 from certward.model import ServiceSet
 from certward.model.deploy import DeployKind, Deployment, DeployPaths
 from tests.deploy.conftest import Pem
@@ -165,17 +167,69 @@ def test_files_not_served_are_rolled_back_and_a_first_deploy_removed(
     assert list(empty.iterdir()) == []
 
 
+def _never_probed(url: str, *, sni: str | None, expect: str | None, wait: float) -> str | None:
+    raise AssertionError("nothing was written: nothing to probe")
+
+
+def test_a_missing_directory_is_named_not_created_and_nothing_probed(
+    tmp_path: Path, old_pem: Pem
+) -> None:
+    missing = tmp_path / "missing"
+    outcome = apply(_deployment(missing), old_pem.material, verify=_never_probed)
+
+    assert not outcome.ok and outcome.code == "deploy.no_directory"
+    assert outcome.detail.startswith(f"directory {missing} does not exist: create it")
+    assert not missing.exists()
+
+
 def test_a_directory_that_cannot_be_written_is_reported_and_nothing_probed(
     tmp_path: Path, old_pem: Pem
 ) -> None:
-    def verify(url: str, *, sni: str | None, expect: str | None, wait: float) -> str | None:
-        raise AssertionError("nothing was written: nothing to probe")
-
-    outcome = apply(_deployment(tmp_path / "missing"), old_pem.material, verify=verify)
+    (tmp_path / "cert.pem").mkdir()  # a directory where the certificate must go
+    outcome = apply(_deployment(tmp_path), old_pem.material, verify=_never_probed)
 
     assert not outcome.ok and outcome.code == "deploy.write_failed"
     assert "cannot write" in outcome.detail and "the previous files are in place" in outcome.detail
-    assert not (tmp_path / "missing").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cert.pem"]
+
+
+def test_a_second_run_into_the_same_directory_is_refused_while_the_first_runs(
+    tmp_path: Path, old_pem: Pem, other_pem: Pem
+) -> None:
+    """The lock is the directory's: a run in another process holds it from its writes to its
+    last probe (here: while its verifier runs), and a run that meets it changes nothing."""
+    held = tmp_path / "held"
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from certward.deploy import files\n"
+        "with files.locked([Path(sys.argv[1]) / 'cert.pem']):\n"
+        "    Path(sys.argv[2]).touch()\n"
+        "    sys.stdin.read()\n"
+    )
+    d = _deployment(tmp_path)
+    assert apply(d, old_pem.material, verify=lambda *_, **__: old_pem.thumbprint).ok
+    holder = subprocess.Popen(
+        [sys.executable, "-c", script, str(tmp_path), str(held)], stdin=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not held.exists():
+            assert holder.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        with pytest.raises(CertwardError) as refused:
+            apply(d, other_pem.material, verify=_never_probed)
+        assert refused.value.code.id == "deploy.busy"
+        assert str(tmp_path) in refused.value.message
+        assert (tmp_path / "cert.pem").read_bytes() == old_pem.cert  # nothing written
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.close()
+        holder.wait(timeout=20)
+    held.unlink()
+
+    again = apply(d, other_pem.material, verify=lambda *_, **__: other_pem.thumbprint)
+    assert again.ok and (tmp_path / "cert.pem").read_bytes() == other_pem.cert
 
 
 def test_a_verifier_that_fails_counts_as_not_served(tmp_path: Path, old_pem: Pem) -> None:

@@ -104,6 +104,7 @@ def test_refusals(app: App) -> None:
     with pytest.raises(CertwardError) as caught:
         app.deploy.run("remote")
     assert caught.value.code.id == "deploy.wrong_host"
+    assert app.deploy.results("remote") == []  # a mistaken run is not the agent's history
     with pytest.raises(CertwardError) as caught:
         app.deploy.material_for("remote", host="mail2")
     assert caught.value.code.id == "deploy.wrong_host"
@@ -186,3 +187,19 @@ def test_of_two_certificates_issued_in_the_same_second_the_exportable_one_is_dep
         assert made is not None
     finally:
         app.store.close()
+
+
+def test_the_newest_outcome_is_the_last_received_whatever_clock_dated_it(app: App) -> None:
+    """An agent whose clock ran a day ahead dated its failure tomorrow; its success, once the
+    clock was put right, is still the newest outcome (the service's release of the key
+    judges by it)."""
+    app.deploy.add(_deployment("a", host="mail1"))
+    now = dt.datetime(2026, 12, 4, 1, 0, tzinfo=dt.UTC)
+    skewed = DeployOutcome(False, now + dt.timedelta(days=1), deployed="A" * 40,
+                           code="deploy.not_served", detail="not served")  # fmt: skip
+    good = DeployOutcome(True, now, deployed="A" * 40, served="A" * 40)
+    app.deploy.record_result("a", skewed, source="agent:mail1")
+    app.deploy.record_result("a", good, source="agent:mail1")
+    assert list(app.deploy.results("a")) == [good, skewed]
+    assert app.deploy.show("a")[1][0] == good
+    assert {r.deployment.name: r.last for r in app.deploy.deployments()}["a"] == good

@@ -60,3 +60,15 @@ DEPLOY_WRONG_HOST = code(
     StoreError,
     "The deployment belongs to another host: its host agent deploys it, not this machine.",
 )
+DEPLOY_BUSY = code(
+    "deploy.busy",
+    StoreError,
+    "Another deploy into the same directory is under way on this host (a person's run, "
+    "another run, an agent); nothing was written: try again when it is over.",
+)
+DEPLOY_NO_DIRECTORY = code(
+    "deploy.no_directory",
+    EndpointError,
+    "A deployment's target directory does not exist; certward does not create it (its owner "
+    "and mode are the daemon's): create it, then deploy again.",
+)

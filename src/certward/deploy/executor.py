@@ -6,7 +6,9 @@ records. The sequence:
 
 1. Check the material: the chain and key readable, the key the certificate's
    (``deploy.material_invalid``; nothing written).
-2. Stage every file next to its target (owner, group and mode first, bytes, fsync), then
+2. Lock the target directories (:func:`certward.deploy.files.locked`: ``deploy.busy``
+   while another run holds one, ``deploy.no_directory`` when one does not exist), then
+   stage every file next to its target (owner, group and mode first, bytes, fsync), then
    keep each current file as ``NAME.previous`` and rename the staged ones into place;
    fsync the directories (``deploy.write_failed``; the previous files stay in place).
 3. Run the reload command (``deploy.reload_failed`` when it fails or hangs).
@@ -32,6 +34,7 @@ from cryptography import x509
 
 from certward.clock import Clock, SystemClock
 from certward.codes.deploy import (
+    DEPLOY_BUSY,
     DEPLOY_INVALID,
     DEPLOY_NOT_SERVED,
     DEPLOY_RELOAD_FAILED,
@@ -147,6 +150,8 @@ def apply(
 ) -> DeployOutcome:
     """Deploy ``material`` as ``deployment`` says, on this machine; the outcome (never an
     exception for a deploy that failed: the failure is in the outcome, with its code).
+    Another run holding the target directories is ``deploy.busy``, raised: nothing was
+    done, and that other run's outcome is the one to record.
 
     ``verify`` probes the live port (default: certward's prober in a child process);
     ``reload`` runs the reload command (default: :func:`run_command`).
@@ -161,13 +166,24 @@ def apply(
         return run.outcome(
             False, deployed=None, served=None, previous=None, code=exc.code, detail=exc.message
         )
-    previous = _thumb_of_file(Path(d.paths.certificate))
     try:
         specs = _specs(d, material)
+        with files.locked(s.path for s in specs):
+            return _write_and_verify(run, verify, specs, new)
     except CertwardError as exc:
+        if exc.code is DEPLOY_BUSY:  # not this run's outcome: the other run records its own
+            raise
         return run.outcome(
-            False, deployed=new, served=None, previous=previous, code=exc.code, detail=exc.message
+            False, deployed=new, served=None, previous=None, code=exc.code, detail=exc.message
         )
+
+
+def _write_and_verify(
+    run: _Run, verify: Verifier, specs: list[files.FileSpec], new: str
+) -> DeployOutcome:
+    """Steps 2 to 5, the target directories locked."""
+    d = run.d
+    previous = _thumb_of_file(Path(d.paths.certificate))
     run.step(f"certificate {new} to {', '.join(d.paths.all)} (previous: {previous or 'none'})")
     try:
         staged = files.stage(specs)

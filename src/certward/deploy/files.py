@@ -1,32 +1,48 @@
 """Writing a deployment's files all-or-nothing, keeping the previous ones for rollback.
 
-Each file is first *staged*: a temporary file in the target's directory (``.NAME.certward-
+Each file is first *staged* (:func:`certward.atomic.staged_file`, the project's one way to
+write a file atomically): a temporary file in the target's directory (``.NAME.certward-
 ….tmp``), given its owner, group and mode before any byte goes in (certbot's habit: a key
 is never readable by others, not even for an instant), written and fsynced. Only when every
 file is staged are the current files linked to ``NAME.previous`` and the staged ones renamed
 over them; the directories are fsynced last. A crash before the renames leaves the old
 files untouched (the stale temporaries are swept on the next run); a failed rename puts back
 the ones already renamed.
+
+Two runs of the same files never overlap: :func:`locked` holds an exclusive ``flock`` on
+each target directory for the whole run (write, reload, probe, rollback). The lock is the
+host's, not the store's, because what must not interleave is two writers of the same files
+on this machine — ``certward deploy run`` by a person beside another ``deploy run --all``,
+two agents started with different ``--root`` — and a host agent has no database. ``flock``
+on the directory itself leaves no lock file behind and is released by the kernel when its
+holder dies. A second run is refused at once (``deploy.busy``), not queued.
+
+A target directory that does not exist is not created (``deploy.no_directory``): its owner
+and mode are the daemon's packaging's to choose, and a mistyped ``--dir`` must not quietly
+become a new directory the daemon never reads.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import grp
 import os
 import pwd
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from certward.atomic import fsync_directory
+from certward.atomic import fsync_directory, staged_file
+from certward.codes.deploy import DEPLOY_BUSY, DEPLOY_NO_DIRECTORY
 
 __all__ = [
     "PREVIOUS_SUFFIX",
     "FileSpec",
     "Staged",
     "ids_of",
+    "locked",
     "restore",
     "stage",
     "sweep_stale",
@@ -76,24 +92,47 @@ def sweep_stale(paths: Iterable[Path]) -> list[Path]:
     return removed
 
 
-def _stage_one(spec: FileSpec) -> Path:
-    fd, name = tempfile.mkstemp(
-        dir=spec.path.parent, prefix=f".{spec.path.name}{_TMP_INFIX}", suffix=_TMP_SUFFIX
-    )
-    tmp = Path(name)
+@contextlib.contextmanager
+def locked(paths: Iterable[Path]) -> Iterator[None]:
+    """Hold an exclusive lock on the directory of each of ``paths`` (in sorted order, so two
+    runs cannot deadlock) while the block runs. A directory that does not exist is
+    ``deploy.no_directory``; one another run holds is ``deploy.busy``."""
+    held: list[int] = []
     try:
-        # mkstemp made it 0600 and empty: owner and mode are settled before any byte.
-        if spec.uid != -1 or spec.gid != -1:
-            os.fchown(fd, spec.uid, spec.gid)
-        os.fchmod(fd, spec.mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(spec.data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return tmp
+        for directory in sorted({p.parent for p in paths}):
+            try:
+                fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            except (FileNotFoundError, NotADirectoryError):
+                raise DEPLOY_NO_DIRECTORY(
+                    f"directory {directory} does not exist: create it with the owner and "
+                    "mode the daemon expects, then deploy again",
+                    directory=str(directory),
+                ) from None
+            held.append(fd)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as exc:
+                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise
+                raise DEPLOY_BUSY(
+                    f"another deploy into {directory} is under way; try again when it is over",
+                    directory=str(directory),
+                ) from None
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
+
+
+def _stage_one(spec: FileSpec) -> Path:
+    return staged_file(
+        spec.path,
+        spec.data,
+        mode=spec.mode,
+        uid=spec.uid,
+        gid=spec.gid,
+        prefix=f".{spec.path.name}{_TMP_INFIX}",
+    )
 
 
 @dataclass
@@ -143,16 +182,25 @@ def stage(specs: Sequence[FileSpec]) -> Staged:
     return Staged(tuple(specs), temporaries)
 
 
+def _link_over(source: Path, target: Path, purpose: str) -> None:
+    """Make ``target`` a hard link to ``source``, atomically: a link under a temporary
+    name renamed over ``target``, which is therefore always wholly old or wholly new."""
+    link = target.with_name(f".{target.name}{_TMP_INFIX}{purpose}{_TMP_SUFFIX}")
+    link.unlink(missing_ok=True)
+    os.link(source, link)
+    try:
+        os.replace(link, target)
+    except BaseException:
+        link.unlink(missing_ok=True)
+        raise
+
+
 def _keep_previous(path: Path) -> bool:
-    """Link ``path`` to ``path.previous`` (atomically replacing an older one); whether
-    ``path`` existed."""
+    """Link ``path`` to ``path.previous`` (replacing an older one); whether ``path``
+    existed."""
     if not path.exists():
         return False
-    previous = previous_of(path)
-    link = path.with_name(f".{path.name}{_TMP_INFIX}previous{_TMP_SUFFIX}")
-    link.unlink(missing_ok=True)
-    os.link(path, link)
-    os.replace(link, previous)
+    _link_over(path, previous_of(path), "previous")
     return True
 
 
@@ -166,10 +214,7 @@ def restore(paths: Iterable[Path], existed: dict[Path, bool]) -> list[str]:
         directories.add(path.parent)
         try:
             if existed.get(path, True):
-                link = path.with_name(f".{path.name}{_TMP_INFIX}restore{_TMP_SUFFIX}")
-                link.unlink(missing_ok=True)
-                os.link(previous_of(path), link)
-                os.replace(link, path)
+                _link_over(previous_of(path), path, "restore")
             else:
                 path.unlink(missing_ok=True)
         except OSError as exc:

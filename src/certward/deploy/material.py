@@ -39,7 +39,7 @@ class DeployMaterial:
     @property
     def thumbprint(self) -> Thumbprint:
         """The certificate's thumbprint (what the probe must see served)."""
-        return certinfo.thumbprint(self.certificate.public_bytes(serialization.Encoding.DER))
+        return _thumbprint(self.certificate)
 
     @property
     def certificate(self) -> x509.Certificate:
@@ -65,7 +65,7 @@ class DeployMaterial:
             key = serialization.load_pem_private_key(self.key_pem, password=None)
         except (ValueError, TypeError):
             raise DEPLOY_MATERIAL_INVALID("the private key to deploy cannot be read") from None
-        thumb = self.thumbprint
+        thumb = _thumbprint(cert)
         if certinfo.spki(key) != certinfo.spki(cert):
             raise DEPLOY_MATERIAL_INVALID(
                 f"the private key is not the key of certificate {thumb}", thumbprint=thumb
@@ -93,3 +93,7 @@ class DeployMaterial:
             raise DEPLOY_MATERIAL_INVALID(
                 "the material received is not a deploy document"
             ) from None
+
+
+def _thumbprint(cert: x509.Certificate) -> Thumbprint:
+    return certinfo.thumbprint(cert.public_bytes(serialization.Encoding.DER))

@@ -198,7 +198,7 @@ class DeployService:
         try:
             released = self.material_for(name)
         except CertwardError as exc:
-            if exc.code is not DEPLOY_NOT_FOUND:
+            if exc.code not in (DEPLOY_NOT_FOUND, DEPLOY_WRONG_HOST):  # not this host's to keep
                 self.record_result(name, self._refused(exc), source="local")
             raise
         from certward.deploy.executor import apply

@@ -133,11 +133,12 @@ class DeployRepository:
         self._session.flush()
 
     def deploy_results(self, name: str, *, limit: int = 20) -> list[DeployOutcome]:
-        """The newest outcomes first."""
+        """The newest outcomes first: the last received, not the latest ``when`` (an
+        agent's clock dates its outcomes, and a clock can be wrong)."""
         rows = self._session.scalars(
             select(DeployResultRow)
             .where(DeployResultRow.deployment == name)
-            .order_by(DeployResultRow.at.desc(), DeployResultRow.id.desc())
+            .order_by(DeployResultRow.id.desc())
             .limit(limit)
         )
         return [_outcome(row) for row in rows]
