@@ -22,7 +22,9 @@ the load average with each figure; asserts nothing. Targets (issue 14): pages an
 under 300 ms p95, ``/metrics`` under 500 ms, memory flat.
 
     python benchmarks/web.py [--servers 1000] [--certs 20] [--requests 30] [--rounds 6]
-        [--every 20]
+        [--every 20] [--rss-every N]
+
+An hour of runs: ``--rounds 120 --every 30 --rss-every 10``.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -140,6 +143,7 @@ def start(db: Path, every: float) -> tuple[subprocess.Popen[bytes], str]:
     while True:
         found = re.search(rb"certward web: (https://\S+) ", seen)
         if found:
+            threading.Thread(target=drain, args=(fd,), daemon=True).start()
             return process, found.group(1).decode()
         left = deadline - time.monotonic()
         if left <= 0 or not select.select([fd], [], [], left)[0]:
@@ -149,6 +153,13 @@ def start(db: Path, every: float) -> tuple[subprocess.Popen[bytes], str]:
         if not chunk:
             raise SystemExit(f"certward web exited:\n{seen.decode()}")
         seen += chunk
+
+
+def drain(fd: int) -> None:
+    """Echo what the service says after it started (a full pipe would stop it)."""
+    while chunk := os.read(fd, 65536):
+        for line in chunk.decode(errors="replace").splitlines():
+            print(f"  [service] {line}", flush=True)
 
 
 def rss_kib(pid: int) -> int:
@@ -225,6 +236,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--every", type=float, default=20.0, help="health/auth interval, s")
     parser.add_argument("--timeout", type=float, default=60.0, help="per request, s")
+    parser.add_argument(
+        "--rss-every", type=int, default=0, help="print RSS every N runs (0: about 12 lines)"
+    )
     args = parser.parse_args()
     print(f"load average at start: {load()}  ({os.cpu_count()} CPUs)")
 
@@ -291,7 +305,8 @@ def main() -> None:
                 size = len(api.get("/metrics").content)
                 print(f"/metrics body: {size / 1024:.0f} KiB")
                 print(f"\nRSS over {args.rounds} scheduled health runs (every {args.every:g} s):")
-                shown = max(1, args.rounds // 12)
+                shown = args.rss_every or max(1, args.rounds // 12)
+                rounds_began = time.monotonic()
                 rss: list[int] = []
                 worker: list[int] = []  # its child processes: the health worker
                 for round_ in range(1, args.rounds + 1):
@@ -300,8 +315,9 @@ def main() -> None:
                     worker.append(children_rss_kib(process.pid))
                     if round_ % shown == 0 or round_ == args.rounds:
                         print(
-                            f"  after run {round_}: web {rss[-1]} KiB, worker {worker[-1]} KiB"
-                            f"  (load {load()})"
+                            f"  after run {round_} ({time.monotonic() - rounds_began:.0f} s): "
+                            f"web {rss[-1]} KiB, worker {worker[-1]} KiB  (load {load()})",
+                            flush=True,
                         )
                 for name, got in (("web", rss), ("worker", worker)):
                     if got:

@@ -21,6 +21,9 @@ scheduler does (its run, findings and notices stored) and answers ``{"result": .
 recorded run, the store's version when the check began and the health report, pickled
 (parent and child are one program) and base64-encoded. The worker keeps the store open and
 its parsed certificates warm from one run to the next; it ends at the end of its input.
+``{"op": "check", "db": URL}`` checks the whole organisation without recording a run (the
+console's report of a store that changed since the last run) and answers the same way,
+with no run.
 """
 
 from __future__ import annotations
@@ -96,6 +99,8 @@ def handle(request: dict[str, Any], apps: dict[str, App] | None = None) -> dict[
         return _deliver(request)
     if op == "job" and apps is not None:
         return _job(request, apps)
+    if op == "check" and apps is not None:
+        return _check(request, apps)
     raise ValueError(f"unknown request {op!r}")
 
 
@@ -132,20 +137,42 @@ def _probe(target: dict[str, Any]) -> dict[str, Any]:
     return {"status": int(status), "targets": judged}
 
 
+def _opened(db: str, apps: dict[str, App]) -> App:
+    from certward.compose import build_app
+
+    app = apps.get(db)
+    if app is None:
+        app = apps[db] = build_app(db)
+    return app
+
+
+def _versioned_check(app: App, now: dt.datetime | None) -> tuple[int | None, HealthReport]:
+    """The store's version (its newest audit entry) before a check, and the check."""
+    newest = app.audit.entries(limit=1)
+    version = newest[0].entry_id if newest else None
+    return version, app.health.check(as_of=now)
+
+
+def _pickled(value: object) -> dict[str, Any]:
+    result = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    return {"result": base64.b64encode(result).decode("ascii")}
+
+
+def _check(request: dict[str, Any], apps: dict[str, App]) -> dict[str, Any]:
+    """A check of the whole organisation, not recorded: (the store's version, its report)."""
+    return _pickled(_versioned_check(_opened(str(request["db"]), apps), None))
+
+
 def _job(request: dict[str, Any], apps: dict[str, App]) -> dict[str, Any]:
     """Run one scheduled job over the store (as the scheduler: recorded, findings tracked,
     notices queued); the run, the store's version before the check and the health report."""
-    from certward.compose import build_app
     from certward.model.watch import Job, JobKind
     from certward.services.watch import Schedule
 
     kind = JobKind(request["kind"])
     if kind is not JobKind.HEALTH:
         raise ValueError(f"job {kind.value!r} does not run in the worker")
-    db = str(request["db"])
-    app = apps.get(db)
-    if app is None:
-        app = apps[db] = build_app(db)
+    app = _opened(str(request["db"]), apps)
     every = dt.timedelta(seconds=float(request["every"]))
     thresholds = tuple(int(t) for t in request.get("thresholds") or ())
     app.watch.schedule = (
@@ -154,17 +181,13 @@ def _job(request: dict[str, Any], apps: dict[str, App]) -> dict[str, Any]:
     made: list[tuple[int | None, HealthReport]] = []
 
     def check(now: dt.datetime) -> HealthReport:
-        newest = app.audit.entries(limit=1)
-        version = newest[0].entry_id if newest else None
-        report = app.health.check(as_of=now)
-        made.append((version, report))
-        return report
+        made.append(_versioned_check(app, now))
+        return made[-1][1]
 
     app.watch.health_check = check
     run = app.watch.run_job(Job(kind, every))
     version, report = made[-1] if made else (None, None)
-    result = pickle.dumps((run, version, report), protocol=pickle.HIGHEST_PROTOCOL)
-    return {"result": base64.b64encode(result).decode("ascii")}
+    return _pickled((run, version, report))
 
 
 class JobWorker:
@@ -255,6 +278,19 @@ class JobWorker:
         except (KeyError, ValueError, TypeError, pickle.UnpicklingError):
             raise WATCH_WORKER_FAILED("the worker's answer has no result") from None
         return run, version, report
+
+    def check(self, db: str, *, timeout: float) -> tuple[int | None, HealthReport]:
+        """A check of the whole organisation in the worker, not recorded as a run: (the
+        store's version when it began, its report)."""
+        from certward.codes.watch import WATCH_WORKER_FAILED
+
+        answer = self.call({"op": "check", "db": db}, timeout=timeout)
+        try:
+            # our own child over a private pipe: the same program, no other writer
+            version, report = pickle.loads(base64.b64decode(answer["result"]))  # noqa: S301
+        except (KeyError, ValueError, TypeError, pickle.UnpicklingError):
+            raise WATCH_WORKER_FAILED("the worker's answer has no result") from None
+        return version, report
 
     def _kill(self) -> None:
         process, self._process = self._process, None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
@@ -17,6 +18,7 @@ from certward.interfaces.api._common import (
 from certward.interfaces.api._common import thumbprint as parse_thumb
 from certward.interfaces.api.problems import problem_responses
 from certward.interfaces.api.security import ADMIN, OPERATOR, READER, certward_app
+from certward.interfaces.server.versioned import ByVersion
 from certward.model import Password, StoreName
 from certward.model.access import Principal
 from certward.services.organisation import ServerSummary
@@ -43,6 +45,13 @@ def show_server(server: str, app: AppDep, _: Principal = READER) -> schemas.Serv
 
 
 # -- certificates ------------------------------------------------------------------------------
+PAGES_KEPT = 64  # pages of /certificates kept per version of the organisation
+Page = tuple[schemas.CertificatePage, dt.datetime | None]  # and until when it holds
+_pages: ByVersion[dict[tuple[int, int], Page]] = ByVersion(lambda _app: {})
+"""Pages of every server's certificates, kept until the organisation changes (scheduled runs
+change no certificate) or one of its certificates' validity begins or ends (its status)."""
+
+
 @router.get("/certificates", tags=["certificates"], responses=READ)
 def list_all_certificates(
     app: AppDep,
@@ -52,6 +61,22 @@ def list_all_certificates(
 ) -> schemas.CertificatePage:
     """Every server's certificates (My), server by server, a page at a time; ``total``
     counts them all. Only the servers the page reaches are read."""
+    pages = _pages.get(app)
+    now = app.clock.now()
+    kept = pages.get((offset, limit))
+    if kept is not None and (kept[1] is None or now < kept[1]):
+        return kept[0]
+    page = _certificate_page(app, offset, limit, now)
+    if len(pages) >= PAGES_KEPT:
+        pages.clear()
+    pages[(offset, limit)] = page
+    return page[0]
+
+
+def _certificate_page(app: App, offset: int, limit: int, now: dt.datetime) -> Page:
+    """The page, and the first moment after ``now`` one of its certificates' status may
+    change (its NotBefore or NotAfter)."""
+    until: dt.datetime | None = None
     summaries = app.organisation.servers()
     total = sum(s.certificate_count for s in summaries)
     items: list[schemas.CertificateOut] = []
@@ -63,10 +88,13 @@ def list_all_certificates(
             skip = max(0, offset - start)
             for view in views[skip : skip + limit - len(items)]:
                 items.append(schemas.CertificateOut.model_validate(view.to_json()))
+                for moment in (view.not_before, view.not_after):
+                    if moment is not None and moment > now and (until is None or moment < until):
+                        until = moment
         start = end
         if len(items) >= limit:
             break
-    return schemas.CertificatePage(total=total, offset=offset, limit=limit, items=items)
+    return schemas.CertificatePage(total=total, offset=offset, limit=limit, items=items), until
 
 
 @router.get("/servers/{server}/certificates", tags=["certificates"], responses=READ)

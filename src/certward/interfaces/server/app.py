@@ -89,7 +89,12 @@ def _mount(fastapi_app: FastAPI, module_name: str) -> bool:
 Stopper = Callable[[], Awaitable[None]]
 
 
-async def start_scheduler(app: App, reports: HealthReports | None = None) -> Stopper:
+async def start_scheduler(
+    app: App,
+    reports: HealthReports | None = None,
+    *,
+    after_health: Callable[[], None] | None = None,
+) -> Stopper:
     """Start the watch service's scheduler (health, the auth monitor, probes of the
     configured targets, notifications) as a task of this loop; the coroutine that stops it
     (after the job running, if any, ends).
@@ -97,8 +102,11 @@ async def start_scheduler(app: App, reports: HealthReports | None = None) -> Sto
     With ``reports``, the scheduled health runs happen in a long-lived worker process
     (:class:`certward.services.watch_worker.JobWorker`, started here and stopped with the
     scheduler, started again if it died), which keeps its parsed certificates warm from one
-    run to the next; each run's report becomes the console's."""
-    worker = _health_worker(app, reports) if reports is not None else None
+    run to the next; each run's report becomes the console's, and the console asks the
+    worker (never this process) for a fresh one when the store changed. ``after_health``
+    is called after each of its runs (in the scheduler's thread: what pages and scrapes
+    read is made before they ask)."""
+    worker = _health_worker(app, reports, after_health) if reports is not None else None
     if worker is not None:
         await asyncio.to_thread(worker.start)
     stop = asyncio.Event()
@@ -115,6 +123,8 @@ async def start_scheduler(app: App, reports: HealthReports | None = None) -> Sto
                 from certward.model.watch import JobKind
 
                 app.watch.elsewhere.pop(JobKind.HEALTH, None)
+                if reports is not None:
+                    reports.remote = None
                 await asyncio.to_thread(worker.close)
 
     return stopping
@@ -123,9 +133,12 @@ async def start_scheduler(app: App, reports: HealthReports | None = None) -> Sto
 WORKER_JOB_TIMEOUT = 1800.0  # seconds a scheduled health run may take in the worker
 
 
-def _health_worker(app: App, reports: HealthReports) -> JobWorker | None:
+def _health_worker(
+    app: App, reports: HealthReports, after_health: Callable[[], None] | None = None
+) -> JobWorker | None:
     """The worker that runs ``app``'s scheduled health runs, registered with its watch
-    service; None for a store another process cannot open (SQLite in memory)."""
+    service and as the console's maker of reports; None for a store another process cannot
+    open (SQLite in memory)."""
     from certward.model.watch import Job, JobKind, JobRun
     from certward.services.watch_worker import JobWorker
 
@@ -141,9 +154,15 @@ def _health_worker(app: App, reports: HealthReports) -> JobWorker | None:
         )
         if report is not None:
             reports.adopt(version, report)
+        if after_health is not None:
+            try:
+                after_health()
+            except Exception:  # a page or scrape makes it again; the run stands
+                log.exception("preparing pages and metrics after a health run failed")
         return run
 
     app.watch.elsewhere[JobKind.HEALTH] = health
+    reports.remote = lambda: worker.check(url, timeout=WORKER_JOB_TIMEOUT)
     return worker
 
 
@@ -191,7 +210,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(_fastapi_app: FastAPI) -> AsyncIterator[None]:
         stop = (
-            await start_scheduler(app, reports if settings.health_in_worker else None)
+            await start_scheduler(
+                app, reports if settings.health_in_worker else None, after_health=prepare
+            )
             if settings.run_scheduler
             else None
         )
@@ -226,6 +247,15 @@ def create_app(
         console=(lambda: (tls.server, tls.current.thumbprint)) if tls is not None else lambda: None,
     )
     fastapi_app.state.metrics = metrics
+
+    def prepare() -> None:
+        """After a scheduled health run: the scrape's text and the console's findings data
+        made now, in the scheduler's thread, rather than by the next request."""
+        metrics.text()
+        if fastapi_app.state.mounted.get("web"):
+            from certward.interfaces.web.routes import prepare_findings
+
+            prepare_findings(app)
 
     @fastapi_app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:

@@ -5,10 +5,15 @@ servers' as their dumps showed them); a certificate's subject and NotAfter are r
 DER once per thumbprint (a thumbprint names one certificate) and remembered. Findings, probe
 results and job times come from the scheduler's run history (no findings before its first
 health run: a scrape never runs the health rules itself). The whole text is computed at
-most once per ``metrics_cache_seconds`` and served again in between; past that, the
-organisation's part is computed again only when the store changed (its generation counter,
-which every changing transaction, the scheduler's runs included, moves on) or the console's
-certificate did: a scrape of an unchanged store at 20,000 certificates reads one row.
+most once per ``metrics_cache_seconds`` and served again in between; past that, each part
+is computed again only when what it shows changed: the certificates' expiry family (20,000
+samples, 4 MB at the issue's scale) when the organisation did (its newest audit entry: the
+scheduler's runs write none, see :mod:`certward.interfaces.server.versioned`), the rest —
+findings, probes, job times, the console's certificate — when the store did (its generation
+counter, which every changing transaction, the scheduler's runs included, moves on) or the
+console's certificate did. A scrape of an unchanged store reads two rows; one after a
+scheduled run reads the run history, not the certificates. :meth:`Metrics.text` may also
+be called right after a run (the web service does), so that the next scrape finds it made.
 Metric names and labels are the contract documented in ``docs/metrics.md``.
 """
 
@@ -18,7 +23,7 @@ import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -155,6 +160,13 @@ def certificate_text(certificates: Iterable[CertificateSample]) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+def certificate_version(app: App) -> int | None:
+    """What the expiry family depends on: the organisation's version."""
+    from certward.interfaces.server.versioned import organisation_version
+
+    return organisation_version(app)
+
+
 def exposition(obs: Observation) -> bytes:
     """The whole ``/metrics`` text of ``obs`` (without the process's own metrics)."""
     registry = CollectorRegistry(auto_describe=False)
@@ -265,9 +277,14 @@ class Metrics:
         self.registry.register(OrgCollector(lambda: self._observation))
         self._process = CollectorRegistry(auto_describe=False)
         ProcessCollector(registry=self._process)
-        self.computations = 0
+        self._certificates: tuple[tuple[CertificateSample, ...], bytes] | None = None
+        self._certificates_version: int | None = None
+        self._certificates_seconds = 0.0
+        self.computations = 0  # of the organisation's part
+        self.certificate_computations = 0  # of the certificates' expiry family
 
     def observe(self) -> Observation:
+        """Everything a scrape reports, read from the store now."""
         started = time.perf_counter()
         findings, targets, last = self._watch(self._app)
         certificates = read_certificates(self._app, self._parsed)
@@ -280,20 +297,45 @@ class Metrics:
             collect_seconds=time.perf_counter() - started,
         )
 
+    def _observe_watch(self, certificates: tuple[CertificateSample, ...]) -> Observation:
+        """The scheduler's part read from the store now, beside the ``certificates`` kept."""
+        started = time.perf_counter()
+        findings, targets, last = self._watch(self._app)
+        return Observation(
+            certificates=certificates,
+            findings=findings,
+            targets=tuple(targets),
+            last_success=dict(last),
+            console=self._console(),
+            collect_seconds=time.perf_counter() - started,
+        )
+
     def text(self) -> bytes:
         """The exposition text, served again while younger than the cache period; after it,
-        the organisation's part is computed again when the store's generation or the
-        console's certificate changed, and the process's own metrics always are (one
-        computation at a time; concurrent scrapes share it)."""
+        the certificates' family is computed again when the organisation's version changed,
+        the rest when the store's generation or the console's certificate changed, and the
+        process's own metrics always are (one computation at a time; concurrent scrapes
+        share it)."""
         with self._lock:
             if self._text is not None and time.monotonic() - self._made < self._cache_seconds:
                 return self._text
             seen = (self._app.store.generation(), self._console())
             if self._organisation is None or seen != self._seen:
-                self._observation = self.observe()
-                self._organisation = certificate_text(
-                    self._observation.certificates
-                ) + generate_latest(self.registry)
+                version = certificate_version(self._app)
+                if self._certificates is None or version != self._certificates_version:
+                    started = time.perf_counter()
+                    samples = tuple(read_certificates(self._app, self._parsed))
+                    self._certificates = (samples, certificate_text(samples))
+                    self._certificates_version = version
+                    self._certificates_seconds = time.perf_counter() - started
+                    self.certificate_computations += 1
+                samples, text = self._certificates
+                observation = self._observe_watch(samples)
+                self._observation = replace(
+                    observation,
+                    collect_seconds=observation.collect_seconds + self._certificates_seconds,
+                )
+                self._organisation = text + generate_latest(self.registry)
                 self._seen = seen
                 self.computations += 1
             self._text = self._organisation + generate_latest(self._process)

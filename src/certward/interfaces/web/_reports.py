@@ -13,6 +13,13 @@ The report of the whole organisation at every severity is the one the scheduler'
 runs make in this process (:meth:`HealthReports.keep`); a page for one server or a higher
 severity is narrowed from it (:func:`certward.health.engine.narrowed`) rather than checked
 again.
+
+In the web service the scheduler's health runs happen in its worker process
+(:meth:`HealthReports.adopt`, with ``remote``: how to ask that worker for a check now). Then
+no request ever checks the organisation in this process: a page is narrowed from the
+worker's latest report; once the store changed or the report aged, that report is still
+shown (its "as of" says when it was made) while the worker is asked, in the background, for
+a fresh one. Only before the worker's first report does a page wait for one.
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ MAX_AGE = 60.0  # seconds before a report of an unchanged store is made again
 
 Key = tuple[str | None, Severity]
 _WHOLE: Key = (None, Severity.INFO)
+Remote = Callable[[], "tuple[int | None, HealthReport]"]
+"""A check of the whole organisation made elsewhere: (the store's version when it began,
+its report)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +57,7 @@ class HealthReports:
     def __init__(
         self, *, max_age: float = MAX_AGE, monotonic: Callable[[], float] = time.monotonic
     ) -> None:
+        self.remote: Remote | None = None  # set while a worker process makes the reports
         self._max_age = max_age
         self._monotonic = monotonic
         self._cached: dict[Key, _Cached] = {}
@@ -59,6 +70,9 @@ class HealthReports:
     ) -> HealthReport:
         key = (server.casefold() if server else None, min_severity)
         version = _version(app)
+        remote = self.remote
+        if remote is not None:
+            return self._from_worker(app, remote, key, server, min_severity, version)
         cached = self._cached.get(key)
         if cached is not None and cached.version == version:
             if self._monotonic() - cached.made >= self._max_age:
@@ -90,6 +104,73 @@ class HealthReports:
         report = narrowed(whole.report, server=server, min_severity=min_severity)
         self._cached[key] = _Cached(version, whole.made, report)
         return report
+
+    def _from_worker(
+        self,
+        app: App,
+        remote: Remote,
+        key: Key,
+        server: str | None,
+        min_severity: Severity,
+        version: int | None,
+    ) -> HealthReport:
+        """The page's report narrowed from the worker's latest (asked for a fresh one in the
+        background when the store changed or it aged; waited for only when there is none)."""
+        whole = self._cached.get(_WHOLE)
+        if whole is None:
+            self._fetch(remote, unless_kept=True)
+            whole = self._cached[_WHOLE]
+        elif whole.version != version or self._monotonic() - whole.made >= self._max_age:
+            self._fetch_later(remote)
+        if key == _WHOLE:
+            return whole.report
+        cached = self._cached.get(key)
+        if cached is not None and cached.made == whole.made:
+            return cached.report
+        if server is not None and server.casefold() not in {
+            name.casefold() for name in whole.report.servers
+        }:
+            app.organisation.server(server)  # server.not_found if there is no such server
+        from certward.health.engine import narrowed
+
+        report = narrowed(whole.report, server=server, min_severity=min_severity)
+        self._cached[key] = _Cached(whole.version, whole.made, report)
+        return report
+
+    def _fetch(self, remote: Remote, *, unless_kept: bool = False) -> None:
+        """The worker's check, kept; one at a time (``unless_kept``: none if a report
+        arrived while this one waited its turn)."""
+        with self._guard:
+            lock = self._locks.setdefault(_WHOLE, threading.Lock())
+        with lock:
+            if unless_kept and _WHOLE in self._cached:
+                return
+            version, report = remote()
+            self.adopt(version, report)
+
+    def _fetch_later(self, remote: Remote) -> None:
+        with self._guard:
+            running = self._refreshing.get(_WHOLE)
+            if running is not None and running.is_alive():
+                return
+            thread = threading.Thread(
+                target=self._fetch_quietly, args=(remote,), name="console-health-fetch",
+                daemon=True,
+            )  # fmt: skip
+            self._refreshing[_WHOLE] = thread
+            thread.start()
+
+    def _fetch_quietly(self, remote: Remote) -> None:
+        import logging
+
+        from certward.errors import CertwardError
+
+        try:
+            self._fetch(remote)
+        except CertwardError as exc:  # the page keeps its report; the next one asks again
+            logging.getLogger("certward.web").warning(
+                "the worker's health check failed: %s", exc.message
+            )
 
     def keep(self, app: App, as_of: dt.datetime) -> HealthReport:
         """A check of the whole organisation as of ``as_of`` (a scheduled health run's),

@@ -22,6 +22,7 @@ from certward.codes.console import (
 )
 from certward.errors import CertwardError, ConfirmationRequired, NotFoundError
 from certward.health.findings import Finding, Severity
+from certward.interfaces.server.versioned import ByVersion, store_generation
 from certward.interfaces.web import _visit
 from certward.interfaces.web._reports import HealthReports
 from certward.interfaces.web._visit import Refused, Visit, visit
@@ -372,8 +373,8 @@ def findings(
             report = _reports(request).report(
                 visit.app, server=server or None, min_severity=minimum
             )
-            names = [s.server.name for s in visit.app.organisation.servers()]
-            history = visit.app.watch.findings_history(source="health", open_only=True)
+            names = _server_names.get(visit.app)
+            first_seen = _first_seen.get(visit.app)
     except CertwardError as exc:
         return _refusal(request, visit, exc, back="/findings", title="Findings")
     return _page(
@@ -385,11 +386,28 @@ def findings(
         severity=minimum.label,
         server=server,
         servers=names,
-        first_seen={h.key: h.first_seen for h in history},
+        first_seen=first_seen,
         shown=report.findings[max(start, 0) : max(start, 0) + FINDINGS_PAGE],
         start=max(start, 0),
         page_size=FINDINGS_PAGE,
     )
+
+
+_server_names = ByVersion(lambda app: [s.server.name for s in app.organisation.servers()])
+"""The servers' names (the findings page's filter), read again when the organisation changed."""
+_first_seen = ByVersion(
+    lambda app: {
+        h.key: h.first_seen for h in app.watch.findings_history(source="health", open_only=True)
+    },
+    store_generation,
+)
+"""When each open finding was first seen by a scheduled run, read again after each run."""
+
+
+def prepare_findings(app: Any) -> None:
+    """Read what the findings page shows beside the report (after a scheduled run)."""
+    _server_names.get(app)
+    _first_seen.get(app)
 
 
 def finding_key(finding: Finding) -> str:
