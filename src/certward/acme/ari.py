@@ -42,6 +42,7 @@ __all__ = [
     "Window",
     "certificate_identifier",
     "due",
+    "fetch_directory",
     "fetch_renewal_info",
     "parse_renewal_info",
     "parse_retry_after",
@@ -272,29 +273,46 @@ def _reason(exc: Exception) -> str:
     return str(first) or type(exc).__name__
 
 
+def fetch_directory(
+    directory_url: str, ca_bundle: str | None, *, now: dt.datetime
+) -> messages.Directory:
+    """The ACME directory at ``directory_url`` (HTTPS verified against ``ca_bundle`` when
+    given); ``ari.fetch_failed`` with the moment to try again when it cannot be read."""
+    verify: Any = ca_bundle if ca_bundle else True  # requests takes a CA file path too
+    try:
+        return acme_client.ClientV2.get_directory(directory_url, _network(verify))
+    except (messages.Error, acme_errors.Error, requests.RequestException) as exc:
+        raise ARI_FETCH_FAILED(
+            f"the ACME directory {directory_url} cannot be fetched: {_reason(exc)}",
+            url=directory_url,
+            retry_after=parse_retry_after(None, now=now).isoformat(),
+        ) from exc
+
+
+def _network(verify: Any) -> acme_client.ClientNetwork:
+    return acme_client.ClientNetwork(key=None, verify_ssl=verify, user_agent=USER_AGENT)
+
+
 def window_for(
     der: bytes,
     directory_url: str,
     ca_bundle: str | None,
     *,
     now: dt.datetime | None = None,
+    directory: messages.Directory | None = None,
 ) -> Window | None:
     """The suggested renewal window of a certificate (DER) from the ACME server at
     ``directory_url`` (HTTPS verified against ``ca_bundle`` when given), or None when the
-    directory offers no renewalInfo (then two thirds of the lifetime decide). ``now`` (the
-    service's clock) only dates the ``retry_after`` of a failure."""
+    directory offers no renewalInfo (then two thirds of the lifetime decide). ``directory``:
+    that directory already read (a renewal run reads each once). ``now`` (the service's
+    clock) only dates the ``retry_after`` of a failure."""
     from certward.clock import SystemClock
 
     when = now if now is not None else SystemClock().now()
-    verify: Any = ca_bundle if ca_bundle else True  # requests takes a CA file path too
-    net = acme_client.ClientNetwork(key=None, verify_ssl=verify, user_agent=USER_AGENT)
-    try:
-        directory = acme_client.ClientV2.get_directory(directory_url, net)
-    except (messages.Error, acme_errors.Error, requests.RequestException) as exc:
-        raise ARI_FETCH_FAILED(
-            f"the ACME directory {directory_url} cannot be fetched: {_reason(exc)}",
-            url=directory_url,
-            retry_after=parse_retry_after(None, now=when).isoformat(),
-        ) from exc
-    info = fetch_renewal_info(net, directory, x509.load_der_x509_certificate(der), now=when)
+    if directory is None:
+        directory = fetch_directory(directory_url, ca_bundle, now=when)
+    verify: Any = ca_bundle if ca_bundle else True
+    info = fetch_renewal_info(
+        _network(verify), directory, x509.load_der_x509_certificate(der), now=when
+    )
     return info.window if info is not None else None

@@ -235,7 +235,10 @@ class AcmeClient:
         timeout: float = 30.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        directory: messages.Directory | None = None,
     ) -> None:
+        """``directory``: the directory at ``directory_url`` when the caller has read it
+        already (a renewal run reads each directory once); else it is fetched here."""
         self.directory_url = directory_url
         self.key = key
         self.timeout = timeout
@@ -253,10 +256,11 @@ class AcmeClient:
             self._net.account = messages.RegistrationResource(
                 uri=account_url, body=messages.Registration()
             )
-        with self._errors("the ACME directory " + directory_url):
-            directory = self._retrying(
-                lambda: client.ClientV2.get_directory(directory_url, self._net)
-            )
+        if directory is None:
+            with self._errors("the ACME directory " + directory_url):
+                directory = self._retrying(
+                    lambda: client.ClientV2.get_directory(directory_url, self._net)
+                )
         self._client = client.ClientV2(directory, self._net)
 
     @property

@@ -19,6 +19,7 @@ notification; the pending request the attempt made is removed, so nothing is hal
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, suppress
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,7 @@ from certward.model.watch import Notice
 from certward.pki import certinfo
 
 if TYPE_CHECKING:
+    from acme import messages
     from certward.acme import ari
     from certward.acme.client import AcmeClient, Eab
     from certward.acme.solvers import ChallengeSolver, SolverSettings
@@ -57,8 +59,10 @@ class AcmeRepo(Protocol):
     def add_acme_account(self, account: AcmeAccount, key: types.PrivateKeyTypes) -> AcmeAccount: ...
     def acme_account_key(self, account_id: int) -> types.PrivateKeyTypes: ...
     def acme_orders(self) -> list[AcmeOrder]: ...
+    def has_acme_orders(self) -> bool: ...
     def acme_order(self, order_id: int) -> AcmeOrder | None: ...
     def save_acme_order(self, order: AcmeOrder) -> AcmeOrder: ...
+    def delete_acme_order(self, order_id: int) -> None: ...
     def publish_acme_challenge(
         self, token: str, key_authorization: str, domain: str, now: dt.datetime
     ) -> None: ...
@@ -163,19 +167,29 @@ class RenewalReport:
         return {"dry_run": self.dry_run, "orders": [o.to_json() for o in self.outcomes]}
 
 
-ClientFactory = Callable[[AcmeAccount | None, str, types.PrivateKeyTypes, str | None], "AcmeClient"]
+ClientFactory = Callable[
+    [AcmeAccount | None, str, types.PrivateKeyTypes, str | None, "messages.Directory | None"],
+    "AcmeClient",
+]
+"""Makes the client of an account (None: one being registered) at a directory URL, with the
+directory itself when it was read already."""
 
 
 def _default_client(
-    account: AcmeAccount | None, directory: str, key: types.PrivateKeyTypes, ca_bundle: str | None
+    account: AcmeAccount | None,
+    directory_url: str,
+    key: types.PrivateKeyTypes,
+    ca_bundle: str | None,
+    directory: messages.Directory | None,
 ) -> AcmeClient:
     from certward.acme.client import AcmeClient, account_jwk
 
     return AcmeClient(
-        directory,
+        directory_url,
         account_jwk(key),
         account_url=account.account_url if account else None,
         ca_bundle=ca_bundle,
+        directory=directory,
     )
 
 
@@ -198,6 +212,9 @@ class AcmeService:
         self._renewal = renewal
         self._client = client
         self.timeout = timeout
+        # The directories a renewal run has read, by (URL, CA bundle): each once per run
+        # and thread (a run that renews many certificates of one CA asks for it once).
+        self._run = threading.local()
 
     # -- accounts ---------------------------------------------------------------------------
     def accounts(self) -> list[AcmeAccount]:
@@ -224,7 +241,7 @@ class AcmeService:
                     email=email,
                 )
         key = new_account_key()
-        client = self._client(None, directory_url, key, ca_bundle)
+        client = self._client(None, directory_url, key, ca_bundle, None)
         registered = client.register(email, eab=eab)
         account = AcmeAccount(
             directory_url=directory_url,
@@ -242,6 +259,27 @@ class AcmeService:
     def orders(self) -> list[AcmeOrder]:
         with self._store.transaction() as repo:
             return _acme(repo).acme_orders()
+
+    def has_orders(self) -> bool:
+        """Whether any certificate is kept by ACME (the scheduler's acme job exists then)."""
+        with self._store.transaction() as repo:
+            return _acme(repo).has_acme_orders()
+
+    def prune(self) -> list[AcmeOrder]:
+        """Forget the orders whose certificate is no longer on their server (removed by
+        hand: there is nothing left to renew); those forgotten. An order whose first
+        issuance failed has no certificate yet and stays (it is retried)."""
+        gone: list[AcmeOrder] = []
+        with self._store.transaction() as repo:
+            acme = _acme(repo)
+            for order in acme.acme_orders():
+                if order.thumbprint is None or order.order_id is None:
+                    continue
+                thumbprint = Thumbprint(order.thumbprint)
+                if repo.find_certificate(order.server, thumbprint, StoreName.MY) is None:
+                    acme.delete_acme_order(order.order_id)
+                    gone.append(order)
+        return gone
 
     def _account(self, which: int | str | None) -> tuple[AcmeAccount, types.PrivateKeyTypes]:
         with self._store.transaction() as repo:
@@ -284,7 +322,13 @@ class AcmeService:
         csr_pem: bytes,
         solver: ChallengeSolver,
     ) -> tuple[bytes, str | None]:
-        client = self._client(account, account.directory_url, key, account.ca_bundle)
+        client = self._client(
+            account,
+            account.directory_url,
+            key,
+            account.ca_bundle,
+            self._known_directory(account.directory_url, account.ca_bundle),
+        )
         client.timeout = self.timeout
         try:
             issued = client.obtain(csr_pem, solver)
@@ -330,20 +374,16 @@ class AcmeService:
             sink=csr.append,
         )
         names = tuple(view.certificate_domains)
-        order = self._find_order(view.server, names, thumbprint=None) or AcmeOrder(
+        # A first issuance that failed before left an order without a certificate: this
+        # request takes it over (its attempts and backoff kept), with this request's settings.
+        order = replace(
+            self._find_order(view.server, names, thumbprint=None)
+            or AcmeOrder(acct.account_id, view.server, names, settings.kind),
             account_id=acct.account_id,
-            server=view.server,
-            names=names,
             challenge=settings.kind,
             solver_options=dict(settings.options),
             key_size=key_size,
             exportable=exportable,
-        )
-        order = replace(
-            order,
-            account_id=acct.account_id,
-            challenge=settings.kind,
-            solver_options=dict(settings.options),
         )
         now = self._clock.now()
         try:
@@ -436,9 +476,34 @@ class AcmeService:
         ``dry_run``: say what is due and who would follow, change nothing."""
         now = self._clock.now()
         outcomes = []
-        for order in self.orders():
-            outcomes.append(self._renew_one(order, now, dry_run=dry_run, notify=notify))
+        self._run.directories = {}
+        try:
+            for order in self.orders():
+                outcomes.append(self._renew_one(order, now, dry_run=dry_run, notify=notify))
+        finally:
+            del self._run.directories
         return RenewalReport(outcomes, dry_run)
+
+    def _known_directory(self, url: str, ca_bundle: str | None) -> messages.Directory | None:
+        """The directory this run read already (None: not yet, or not in a run)."""
+        known: dict[tuple[str, str | None], messages.Directory] = getattr(
+            self._run, "directories", {}
+        )
+        return known.get((url, ca_bundle))
+
+    def _directory(
+        self, url: str, ca_bundle: str | None, now: dt.datetime
+    ) -> messages.Directory | None:
+        """The directory at ``url``, read once per renewal run (outside a run: not kept)."""
+        from certward.acme import ari
+
+        found = self._known_directory(url, ca_bundle)
+        if found is None:
+            found = ari.fetch_directory(url, ca_bundle, now=now)
+            known = getattr(self._run, "directories", None)
+            if known is not None:
+                known[(url, ca_bundle)] = found
+        return found
 
     def _renew_one(
         self, order: AcmeOrder, now: dt.datetime, *, dry_run: bool, notify: bool
@@ -514,7 +579,10 @@ class AcmeService:
         try:
             with self._store.transaction() as repo:  # the directory only: the key stays sealed
                 acct = _acme(repo).acme_account(order.account_id)
-            return ari.window_for(der, acct.directory_url, acct.ca_bundle, now=now)
+            directory = self._directory(acct.directory_url, acct.ca_bundle, now)
+            return ari.window_for(
+                der, acct.directory_url, acct.ca_bundle, now=now, directory=directory
+            )
         except CertwardError:
             return None
 

@@ -165,7 +165,7 @@ class WatchService:
     # -- reads -----------------------------------------------------------------------------
     def jobs(self) -> list[Job]:
         jobs = [Job(JobKind.HEALTH, self.schedule.health), Job(JobKind.AUTH, self.schedule.auth)]
-        if self._acme().orders():  # issue 15: only where a certificate is kept by ACME
+        if self._acme().has_orders():  # issue 15: only where a certificate is kept by ACME
             jobs.append(Job(JobKind.ACME, self.schedule.acme))
         return jobs + [Job(JobKind.PROBE, t.every, t.url) for t in self.targets()]
 
@@ -280,16 +280,7 @@ class WatchService:
             return runner(job)
         except CertwardError as exc:
             log.warning("job %s failed: %s", job.name, exc.message)
-            run = JobRun(
-                job.kind,
-                job.target,
-                started,
-                self._clock.now(),
-                CheckStatus.UNKNOWN,
-                {"error": exc.as_dict()},
-            )
-            with self._store.transaction() as repo:
-                return repo.add_job_run(run)
+            return self._record(job, started, CheckStatus.UNKNOWN, {"error": exc.as_dict()})
 
     def run_job(self, job: Job) -> JobRun:
         """Run one job now, as the scheduler, and record its run, findings and notices."""
@@ -308,19 +299,32 @@ class WatchService:
                 log.exception("job %s failed", job.name)
                 error = {"code": "internal", "message": f"{type(exc).__name__}: {exc}"}
                 status, summary, seen, notices = CheckStatus.UNKNOWN, {"error": error}, None, []
-            finished = self._clock.now()
-            run = JobRun(job.kind, job.target, started, finished, status, summary)
-            with self._store.transaction() as repo:
-                run = repo.add_job_run(run)
-                if seen is not None:  # a job that could not judge resolves nothing
-                    change = track_findings(
-                        job.name,
-                        repo.finding_history(source=job.name, open_only=True),
-                        seen,
-                        finished,
-                    )
-                    repo.save_finding_history(change.history)
-                    notices = [*finding_notices(change), *notices]
+            return self._record(job, started, status, summary, seen, notices)
+
+    def _record(
+        self,
+        job: Job,
+        started: dt.datetime,
+        status: CheckStatus,
+        summary: dict[str, Any],
+        seen: list[Observation] | None = None,
+        notices: Sequence[Notice] = (),
+    ) -> JobRun:
+        """Store a job's run (``seen``: its findings, None when it could not judge) and
+        queue its notices; the run stored."""
+        finished = self._clock.now()
+        run = JobRun(job.kind, job.target, started, finished, status, summary)
+        with self._store.transaction() as repo:
+            run = repo.add_job_run(run)
+            if seen is not None:  # a job that could not judge resolves nothing
+                change = track_findings(
+                    job.name,
+                    repo.finding_history(source=job.name, open_only=True),
+                    seen,
+                    finished,
+                )
+                repo.save_finding_history(change.history)
+                notices = [*finding_notices(change), *notices]
         self.notifier.queue(notices, finished)
         return run
 

@@ -141,6 +141,10 @@ class AcmeRepository:
         rows = self._session.scalars(select(AcmeOrderRow).order_by(AcmeOrderRow.id))
         return [_order(row) for row in rows]
 
+    def has_acme_orders(self) -> bool:
+        """Whether any certificate is kept by ACME (one indexed row read, not the orders)."""
+        return self._session.scalars(select(AcmeOrderRow.id).limit(1)).first() is not None
+
     def acme_order(self, order_id: int) -> AcmeOrder | None:
         row = self._session.get(AcmeOrderRow, order_id)
         return None if row is None else _order(row)
@@ -170,6 +174,7 @@ class AcmeRepository:
         return _order(row)
 
     def delete_acme_order(self, order_id: int) -> None:
+        """Forget an order (``certward acme orders --prune``)."""
         self._session.execute(delete(AcmeOrderRow).where(AcmeOrderRow.id == order_id))
 
     # -- pending HTTP-01 challenges ---------------------------------------------------------

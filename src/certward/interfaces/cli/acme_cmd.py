@@ -120,12 +120,30 @@ def account_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @acme_app.command("orders")
-def acme_orders(db: DbOpt = None, as_json: JsonOpt = False) -> None:
+def acme_orders(
+    prune: Annotated[
+        bool,
+        typer.Option(
+            "--prune",
+            help="First forget the orders whose certificate is no longer on its server.",
+        ),
+    ] = False,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
     """Certificates kept alive through ACME: names, server, last error, next attempt."""
-    orders = _service(db).orders()
+    service = _service(db)
+    forgotten = service.prune() if prune else []
+    orders = service.orders()
     if as_json:
         render.print_json([o.to_json() for o in orders])
         return
+    for o in forgotten:
+        console().print(
+            f"forgot order {o.order_id}: {', '.join(o.names)} on {o.server} "
+            f"(certificate {o.thumbprint} is no longer there)",
+            markup=False,
+        )
     rows = [
         (
             str(o.order_id),

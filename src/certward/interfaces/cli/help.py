@@ -82,7 +82,11 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "--ca-bundle ca.pem",
     ),
     "acme account list": ("certward acme account list", "certward acme account list --json"),
-    "acme orders": ("certward acme orders", "certward acme orders --json"),
+    "acme orders": (
+        "certward acme orders",
+        "certward acme orders --json",
+        "certward acme orders --prune",
+    ),
     "acme renew": ("certward acme renew --dry-run", "certward acme renew --json"),
     "cert import": (
         "certward cert import --server EXCH01 webmail_contoso_com.p7b",
