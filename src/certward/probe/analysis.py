@@ -59,20 +59,33 @@ def certificate_report(
     entries = tuple(map(_chain_entry, chain))
     leaf = chain[0]
     failure, words = trust.judge(leaf, intermediates=chain[1:], roots=roots, now=now)
-    hash_algorithm = leaf.signature_hash_algorithm
-    hash_name = hash_algorithm.name if hash_algorithm is not None else "none"
+    kind, size, hash_name = _leaf_facts(leaf)
     return CertificateReport(
         chain=entries,
-        includes_root=len(chain) > 1 and certinfo.is_self_signed(chain[-1]),
+        includes_root=len(chain) > 1 and trust.is_self_signed(chain[-1]),
         trust_failure=failure,
         trust_error=words,
-        name_match=name_match(leaf, reference),
+        name_match=_name_match(leaf, reference),
         days_left=(leaf.not_valid_after_utc - now) // dt.timedelta(days=1),
-        key_type=key_type(leaf.public_key()),
-        key_size=certinfo.key_size(leaf.public_key()),
+        key_type=kind,
+        key_size=size,
         signature_hash=hash_name,
         sha1_signature=hash_name in ("sha1", "md5"),
     )
+
+
+# Kept for the run, as _chain_entry: what depends only on the certificate (and the name
+# asked for) is judged once per distinct certificate, however many endpoints present it.
+_name_match = functools.lru_cache(maxsize=1024)(name_match)
+
+
+@functools.lru_cache(maxsize=1024)
+def _leaf_facts(leaf: x509.Certificate) -> tuple[str, int, str]:
+    """The key's type and size and the signature's hash ("none" without one)."""
+    hash_algorithm = leaf.signature_hash_algorithm
+    public_key = leaf.public_key()
+    hash_name = hash_algorithm.name if hash_algorithm is not None else "none"
+    return key_type(public_key), certinfo.key_size(public_key), hash_name
 
 
 @functools.lru_cache(maxsize=1024)

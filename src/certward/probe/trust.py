@@ -9,15 +9,24 @@ exhausted ..."), which are kept only when no shape explains the refusal.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 
 from cryptography import x509
 from cryptography.x509 import verification
 
+from certward.pki import certinfo
 from certward.pki import chain as chains
-from certward.pki.certinfo import is_self_signed, to_der
+from certward.pki.certinfo import to_der
 from certward.pki.names import common_name
 from certward.probe.report import TrustFailure
+
+
+@functools.lru_cache(maxsize=1024)
+def is_self_signed(cert: x509.Certificate) -> bool:
+    """``certinfo.is_self_signed`` (a signature check), once per distinct certificate for
+    the run: endpoints share certificates (a wildcard, the CA's intermediates)."""
+    return certinfo.is_self_signed(cert)
 
 
 def _name(cert: x509.Certificate | x509.Name) -> str:

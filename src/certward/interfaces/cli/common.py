@@ -228,6 +228,10 @@ def _plain_coercion(params: Iterable[Any]) -> None:
             convert = _to_bool
         elif annotation is int and not descriptor.is_ranged:
             convert = _to_int
+        elif annotation is int and not info.clamp:
+            convert = functools.partial(_to_int_within, info.min, info.max)
+        elif annotation is float and not descriptor.is_ranged:
+            convert = _to_float
         elif descriptor.is_path or (
             many and isinstance(annotation, type) and issubclass(annotation, Path)
         ):
@@ -268,6 +272,24 @@ def _to_int(value: Any, param: Any, ctx: Any) -> int:
         return value
     if isinstance(value, str) and _WHOLE.fullmatch(value.strip()):
         return int(value)
+    raise _Unconverted
+
+
+def _to_int_within(low: Any, high: Any, value: Any, param: Any, ctx: Any) -> int:
+    number = _to_int(value, param, ctx)
+    if (low is not None and number < low) or (high is not None and number > high):
+        raise _Unconverted  # typer's own message names the range
+    return number
+
+
+_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+
+
+def _to_float(value: Any, param: Any, ctx: Any) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
+        return float(value)
     raise _Unconverted
 
 
