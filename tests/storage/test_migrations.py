@@ -67,6 +67,7 @@ def test_a_store_made_before_alembic_is_upgraded(database_url: str) -> None:
             *("acme_challenges", "acme_orders", "acme_accounts"),  # 0006
             *("deployments", "deploy_results"),  # 0007
             *("agent_tokens", "agent_checkins"),  # 0008
+            "certificate_facts",  # 0009
         ):
             conn.execute(text(f"DROP TABLE {table}"))
         for column in ("archived", "exportable", "status", "public_key_algorithm", "der"):

@@ -1,12 +1,14 @@
-"""Certificates' profiles for a health snapshot, parsed once per thumbprint (pure, no I/O).
+"""Certificates' profiles for a health snapshot, made once per thumbprint (pure, no I/O).
 
 An organisation's servers share certificates (the same roots in every Root store, a SAN
 certificate on every server) and a scheduled health run sees the same certificates again and
 again, while a thumbprint names one certificate whose content never changes. So a profile
-is made once per thumbprint and remembered (:class:`ProfileMemo`), and made by
+is made once per thumbprint and remembered (:class:`ProfileMemo`), from the certificate's
+recorded facts when the store has them (no parsing, no signature checked again: a fresh
+process, such as ``certward health``, reads them), else from its DER by
 :func:`profile_of_der`, which reads each part of the certificate once, in one warnings
-context, instead of :meth:`CertProfile.of`'s context per part: the same profile, about a
-third of the time. Anything unusual (a part that cannot be read) goes the checked way,
+context (:func:`certward.pki.profile.certificate_facts`); the facts so worked out are handed
+back to be recorded. Anything unusual (a part that cannot be read) goes the checked way,
 so a damaged certificate gives the same coded error.
 """
 
@@ -19,10 +21,15 @@ from collections.abc import Callable, Collection, Mapping
 
 from cryptography import x509
 
+from certward.errors import CertwardError
 from certward.model import Thumbprint
+from certward.model.certfacts import CertFacts
 from certward.pki import certinfo
 from certward.pki.names import dotnet_x500
-from certward.pki.profile import CertProfile, key_type
+from certward.pki.profile import CertProfile, certificate_facts
+
+FactsReader = Callable[[Collection[Thumbprint]], Mapping[Thumbprint, CertFacts]]
+FactsWriter = Callable[[list[CertFacts]], None]
 
 
 def checked_profile(der: bytes) -> CertProfile:
@@ -33,62 +40,51 @@ def checked_profile(der: bytes) -> CertProfile:
 def profile_of_der(der: bytes) -> CertProfile:
     """The certificate's profile, equal to :func:`checked_profile`'s (and raising what it
     raises for a certificate it cannot read)."""
-    with certinfo.quietly():
-        return _unchecked_or_checked(der)
+    return profiles_of_ders({Thumbprint(""): der})[Thumbprint("")]
 
 
 def profiles_of_ders(ders: Mapping[Thumbprint, bytes]) -> dict[Thumbprint, CertProfile]:
     """:func:`profile_of_der` of each, in one warnings context."""
-    with certinfo.quietly():
-        return {tp: _unchecked_or_checked(der) for tp, der in ders.items()}
+    return _Made().from_ders(ders)
 
 
-def _unchecked_or_checked(der: bytes) -> CertProfile:
-    try:
-        return _profile(x509.load_der_x509_certificate(der))
-    except Exception:  # any surprise: the checked way says what it is
-        return checked_profile(der)
+class _Made:
+    """Profiles made in one read: one name object per distinct name (the servers'
+    certificates share their issuers' names), its .NET text remembered with it."""
 
+    def __init__(self) -> None:
+        self.profiles: dict[Thumbprint, CertProfile] = {}
+        self.facts: list[CertFacts] = []  # worked out from DER here, to be recorded
+        self._names: dict[bytes, x509.Name] = {}
 
-def _profile(cert: x509.Certificate) -> CertProfile:
-    # What certinfo.check_readable reads, each part once (a failure: the checked way); the
-    # subject's text is remembered (the report's timeline shows it), the issuer's is made
-    # from the name read here, which is all that can fail.
-    version = cert.version
-    _ = cert.serial_number
-    subject, issuer = cert.subject, cert.issuer
-    x500(subject)
-    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
-    # Each extension read once; the first of each class, as get_extension_for_class finds it.
-    san: x509.SubjectAlternativeName | None = None
-    constraints: x509.BasicConstraints | None = None
-    for extension in cert.extensions:
-        value = extension.value
-        if san is None and isinstance(value, x509.SubjectAlternativeName):
-            san = value
-        elif constraints is None and isinstance(value, x509.BasicConstraints):
-            constraints = value
-    public_key = cert.public_key()
-    signature = certinfo.signature_algorithm(cert)
-    dns_names = () if san is None else tuple(san.get_values_for_type(x509.DNSName))
-    self_issued = issuer == subject
-    if constraints is not None:
-        is_ca = bool(constraints.ca)
-    else:  # a v1 self-signed certificate is a root by convention
-        is_ca = version is x509.Version.v1 and self_issued
-    return CertProfile(
-        subject=subject,
-        issuer=issuer,
-        dns_names=dns_names,
-        not_before=not_before,
-        not_after=not_after,
-        self_signed=self_issued and certinfo.signed_by(cert, cert),
-        is_ca=is_ca,
-        version=version.value + 1,
-        key_type=key_type(public_key),
-        key_size=certinfo.key_size(public_key),
-        signature_algorithm=signature,
-    )
+    def _name(self, der: bytes, text: str) -> x509.Name:
+        name = self._names.get(der)
+        if name is None:
+            name = self._names[der] = x509.Name.from_bytes(der)
+            _remember(name, text)
+        return name
+
+    def from_facts(self, stored: Mapping[Thumbprint, CertFacts]) -> dict[Thumbprint, CertProfile]:
+        names = self._names
+        for tp, facts in stored.items():
+            subject = names.get(facts.subject) or self._name(facts.subject, facts.subject_text)
+            issuer = names.get(facts.issuer) or self._name(facts.issuer, facts.issuer_text)
+            self.profiles[tp] = CertProfile.from_facts(facts, subject=subject, issuer=issuer)
+        return self.profiles
+
+    def from_ders(self, ders: Mapping[Thumbprint, bytes]) -> dict[Thumbprint, CertProfile]:
+        with certinfo.quietly():
+            for tp, der in ders.items():
+                try:
+                    facts = certificate_facts(der)
+                except CertwardError:  # damaged: the checked way's coded error
+                    raise
+                except Exception:  # facts it cannot record (the profile alone still reads)
+                    self.profiles[tp] = checked_profile(der)
+                    continue
+                self.facts.append(facts)
+                self.from_facts({tp: facts})
+        return self.profiles
 
 
 # Texts by the id of their name object, each held only while the name lives (a weak
@@ -106,6 +102,12 @@ def x500(name: x509.Name) -> str:
     text = dotnet_x500(name)
     _TEXTS[key] = (weakref.ref(name, functools.partial(_forget, key)), text)
     return text
+
+
+def _remember(name: x509.Name, text: str) -> None:
+    """Remember ``text`` as :func:`x500` of ``name`` (recorded with the facts)."""
+    key = id(name)
+    _TEXTS[key] = (weakref.ref(name, functools.partial(_forget, key)), text)
 
 
 def _forget(key: int, ref: weakref.ref[x509.Name]) -> None:
@@ -127,20 +129,37 @@ class ProfileMemo:
         self,
         thumbprints: Collection[Thumbprint],
         ders: Callable[[Collection[Thumbprint]], Mapping[Thumbprint, bytes]],
+        *,
+        facts: FactsReader | None = None,
+        record: FactsWriter | None = None,
     ) -> dict[Thumbprint, CertProfile]:
-        """The profile of each of ``thumbprints`` whose DER ``ders`` gives; ``ders`` is
-        asked only for the thumbprints not known yet."""
+        """The profile of each of ``thumbprints`` whose facts ``facts`` gives or whose DER
+        ``ders`` gives; each is asked only for the thumbprints not known yet (``ders`` only
+        for those without facts), and ``record`` is given the facts worked out from DER."""
         wanted = set(thumbprints)
         with self._lock:
             known = self._known
             unknown = wanted - known.keys()
-        made = profiles_of_ders(ders(unknown)) if unknown else {}
+        made: Mapping[Thumbprint, CertProfile] = {}
+        if unknown:
+            making = _Made()
+            stored = facts(unknown) if facts is not None else {}
+            making.from_facts(stored)
+            missing = unknown - stored.keys()
+            made = making.from_ders(ders(missing)) if missing else making.profiles
+            if record is not None and making.facts:
+                record(making.facts)
         with self._lock:
             if len(self._known) + len(made) > self._limit:
                 self._known = {tp: p for tp, p in self._known.items() if tp in wanted}
             self._known.update(made)
             known = self._known
         return {tp: p for tp in wanted if (p := known.get(tp)) is not None}
+
+    def clear(self) -> None:
+        """Forget every profile (a benchmark's first run, as a fresh process makes it)."""
+        with self._lock:
+            self._known = {}
 
 
 PROFILES = ProfileMemo()

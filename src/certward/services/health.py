@@ -121,7 +121,12 @@ def _read_at_once(repo: Repository, reads: SnapshotReads) -> OrgSnapshot:
         facts = reads.all_observed_facts()
     thumbprints = {e.thumbprint for entries in personal.values() for e in entries}
     thumbprints.update(tp for tps in trusted.values() for tp in tps)
-    profiles = PROFILES.profiles(thumbprints, reads.distinct_ders)
+    profiles = PROFILES.profiles(
+        thumbprints,
+        reads.distinct_ders,
+        facts=repo.certificate_facts,  # recorded: nothing parsed
+        record=repo.record_certificate_facts,  # those worked out from DER here
+    )
     # One object per distinct certificate (and binding): 1,000 servers trusting the same
     # 300 roots hold 300 objects, not 300,000, and share one tuple of them.
     shared: dict[tuple[Thumbprint, ServiceSet, bool, str | None], HeldCertificate] = {}

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cryptography import x509
+
 from certward.clock import Clock
 from certward.codes.certificates import TRUST_STORE_IS_MY
 from certward.model import CertificateRecord, StoreName, Thumbprint
+from certward.model.certfacts import CertFacts
 from certward.pki import certinfo, formats
-from certward.pki.names import dotnet_x500
+from certward.pki.profile import certificate_facts
 from certward.services._records import auth_thumbprint, views_of
 from certward.services.ports import UnitOfWork
-from certward.services.views import CertificateView, TrustStores, describe
+from certward.services.views import CertificateView, TrustStores, describe, needs_chain
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,8 +28,11 @@ class TrustStoreService:
     """List, add and remove certificates of a server's Root and CA stores.
 
     A bundle of thousands is one transaction of a few statements: the store's thumbprints
-    read once, the new certificates written with one INSERT; a listing reads each store
-    once and parses each certificate once."""
+    read once, the new certificates and their facts (:class:`CertFacts`, worked out in the
+    same pass as reading the file) written with one INSERT each. A listing reads the store
+    and its certificates' recorded facts in one query and parses nothing, unless a
+    certificate's Status depends on the chain (a CA-issued certificate in a trust store),
+    or its facts were never recorded (then they are worked out and recorded)."""
 
     def __init__(self, uow: UnitOfWork, clock: Clock) -> None:
         self._uow = uow
@@ -39,20 +45,21 @@ class TrustStoreService:
             srv = repo.server(server)
             if srv.observed:
                 return views_of(repo, srv, store, now)
-            listed = repo.certificate_records(srv.name, store)
-            other = StoreName.CA if store is StoreName.ROOT else StoreName.ROOT
-            parsed = {r.thumbprint: certinfo.load_der(r.der) for r in listed if r.der is not None}
-            others = [
-                certinfo.load_der(r.der)
-                for r in repo.certificate_records(srv.name, other)
-                if r.der is not None
-            ]
-            mine = [parsed[r.thumbprint] for r in listed if r.der is not None]
-            trust = (
-                TrustStores(roots=mine, intermediates=others)
-                if store is StoreName.ROOT
-                else TrustStores(roots=others, intermediates=mine)
-            )
+            listed: list[tuple[CertificateRecord, CertFacts | None]] = []
+            made: list[CertFacts] = []  # facts not recorded yet: worked out, then recorded
+            for record, facts in repo.certificates_with_facts(srv.name, store):
+                if facts is None and record.der is not None:
+                    facts = certificate_facts(record.der)
+                    made.append(facts)
+                listed.append((record, facts))
+            repo.record_certificate_facts(made)
+            trust = TrustStores(roots=[], intermediates=[])
+            parsed: dict[Thumbprint, x509.Certificate] = {}
+            if any(f is not None and needs_chain(f, now) for _, f in listed):
+                # A CA-issued certificate within its dates: its Status needs the chain.
+                trust = TrustStores.of(repo, srv.name)
+                mine = trust.roots if store is StoreName.ROOT else trust.intermediates
+                parsed = {certinfo.thumbprint(certinfo.to_der(c)): c for c in mine}
             auth = auth_thumbprint(repo)
             return [
                 describe(
@@ -62,8 +69,9 @@ class TrustStoreService:
                     now=now,
                     auth_thumbprint=auth,
                     certificate=parsed.get(record.thumbprint),
+                    facts=facts,
                 )
-                for record in listed
+                for record, facts in listed
             ]
 
     def store_add(
@@ -78,6 +86,7 @@ class TrustStoreService:
             added: list[tuple[Thumbprint, str]] = []
             present: list[Thumbprint] = []
             records: list[CertificateRecord] = []
+            made: list[CertFacts] = []
             for cert in certificates:
                 der = certinfo.to_der(cert)
                 thumbprint = certinfo.thumbprint(der)
@@ -85,13 +94,16 @@ class TrustStoreService:
                     present.append(thumbprint)
                     continue
                 stored.add(thumbprint)
+                facts = certificate_facts(der, cert)  # in the same pass: read once
                 records.append(
                     CertificateRecord(
                         server=srv.name, store=store, thumbprint=thumbprint, der=der, created_at=now
                     )
                 )
-                added.append((thumbprint, dotnet_x500(cert.subject)))
+                made.append(facts)
+                added.append((thumbprint, facts.subject_text))
             repo.add_certificates(records)
+            repo.record_certificate_facts(made)
             return StoreAddResult(added, present)
 
     def store_remove(self, server: str, store: StoreName, *thumbprints: Thumbprint) -> None:

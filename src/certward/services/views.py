@@ -16,6 +16,7 @@ from certward.model import (
     ServiceSet,
     StoreName,
 )
+from certward.model.certfacts import CertFacts
 from certward.pki import certinfo, chain
 from certward.pki.names import dotnet_x500
 
@@ -123,6 +124,7 @@ def _content(
     trust: TrustStores,
     now: dt.datetime,
     cert: x509.Certificate | None = None,
+    facts: CertFacts | None = None,
 ) -> _Content:
     if record.csr_der is not None:
         csr = x509.load_der_x509_csr(record.csr_der)
@@ -138,26 +140,69 @@ def _content(
             signature_algorithm=certinfo.signature_algorithm(csr),
             serial_number="",
         )
-    assert record.der is not None
-    cert = certinfo.load_der(record.der) if cert is None else cert
-    facts = certinfo.facts(cert)
-    if not facts.not_before <= now <= facts.not_after:
+    read: CertFacts | _Facts
+    if facts is None:
+        assert record.der is not None
+        cert = certinfo.load_der(record.der) if cert is None else cert
+        read = _facts(cert)
+    else:
+        read = facts
+    if not read.not_before <= now <= read.not_after:
         status = CertStatus.DATE_INVALID
-    elif facts.is_self_signed:  # its signature checked once, by facts
+    elif read.self_signed:  # its signature checked once, when its facts were made
         status = CertStatus.VALID
     else:
+        if cert is None:
+            assert record.der is not None, "a CA-issued certificate's status needs its DER"
+            cert = certinfo.load_der(record.der)
         status = chain.certificate_status(
             cert, roots=trust.roots, intermediates=trust.intermediates, now=now
         )
     return _Content(
-        subject=facts.subject,
-        issuer=facts.issuer,
+        subject=read.subject_text,
+        issuer=read.issuer_text,
+        certificate_domains=read.certificate_domains,
+        not_before=read.not_before,
+        not_after=read.not_after,
+        status=status,
+        is_self_signed=read.self_signed,
+        public_key_size=read.key_size,
+        signature_algorithm=read.signature_algorithm,
+        serial_number=read.serial_number,
+    )
+
+
+def needs_chain(facts: CertFacts, now: dt.datetime) -> bool:
+    """Whether the Status of the certificate of ``facts`` depends on the trust stores (it is
+    within its dates and not self-signed): only then are they parsed."""
+    return facts.not_before <= now <= facts.not_after and not facts.self_signed
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """:func:`certinfo.facts` in the fields of :class:`CertFacts` that a view reads."""
+
+    subject_text: str
+    issuer_text: str
+    certificate_domains: tuple[str, ...]
+    not_before: dt.datetime
+    not_after: dt.datetime
+    self_signed: bool
+    key_size: int
+    signature_algorithm: str
+    serial_number: str
+
+
+def _facts(cert: x509.Certificate) -> _Facts:
+    facts = certinfo.facts(cert)
+    return _Facts(
+        subject_text=facts.subject,
+        issuer_text=facts.issuer,
         certificate_domains=facts.certificate_domains,
         not_before=facts.not_before,
         not_after=facts.not_after,
-        status=status,
-        is_self_signed=facts.is_self_signed,
-        public_key_size=facts.public_key_size,
+        self_signed=facts.is_self_signed,
+        key_size=facts.public_key_size,
         signature_algorithm=facts.signature_algorithm,
         serial_number=facts.serial_number,
     )
@@ -171,10 +216,12 @@ def describe(
     now: dt.datetime,
     auth_thumbprint: str | None,
     certificate: x509.Certificate | None = None,
+    facts: CertFacts | None = None,
 ) -> CertificateView:
     """``record`` as Get-ExchangeCertificate shows it; ``certificate``: its DER already
-    parsed (by a caller that parsed the store for ``trust``)."""
-    content = _content(record, trust, now, certificate)
+    parsed (by a caller that parsed the store for ``trust``); ``facts``: its recorded facts
+    (then nothing is parsed, unless its Status depends on ``trust``: :func:`needs_chain`)."""
+    content = _content(record, trust, now, certificate, facts)
     return CertificateView(
         server=server.name,
         store=record.store,

@@ -67,6 +67,7 @@ from certward.storage.access_repo import AccessRepository, audit_row
 from certward.storage.acme_repo import AcmeRepository
 from certward.storage.agents_repo import AgentsRepository
 from certward.storage.deploy_repo import DeployRepository
+from certward.storage.facts_repo import FactsRepository
 from certward.storage.inventory_repo import InventoryRepository
 from certward.storage.migrations import READ_ONLY, ensure_schema
 from certward.storage.schema import (
@@ -103,6 +104,7 @@ class Repository(
     WatchRepository,
     InventoryRepository,
     DeployRepository,
+    FactsRepository,
     AcmeRepository,
     AgentsRepository,
     SnapshotRepository,

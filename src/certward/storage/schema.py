@@ -264,5 +264,6 @@ from certward.storage import (  # noqa: E402, F401
     schema_acme,
     schema_agents,
     schema_deploy,
+    schema_facts,
     schema_watch,
 )

@@ -25,7 +25,7 @@ from certward.codes.general import STORE_UNAVAILABLE
 if TYPE_CHECKING:
     from alembic.config import Config
 
-HEAD = "0008"
+HEAD = "0009"
 """The revision this code's models are; stores are upgraded to it on opening."""
 
 READ_ONLY = "certward_read_only"

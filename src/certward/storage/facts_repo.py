@@ -1,0 +1,207 @@
+"""Certificates' recorded facts (issue 16), mixed into :class:`certward.storage.Repository`:
+what each certificate says about itself (:class:`CertFacts`), one row per thumbprint in
+``certificate_facts`` (:mod:`certward.storage.schema_facts`).
+
+Facts are derived data: a row is written when a certificate is first seen (a store add, or
+a reader that found none and parsed the certificate), never changed, and not audited nor
+counted as a change of the store (the certificate's own row is both). A row of another
+format (:data:`FACTS_FORMAT`) is as good as none: the reader works the facts out again.
+Written with INSERT ... ON CONFLICT DO NOTHING, so two writers of the same certificate's
+facts (which are equal) do not collide.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from typing import Any
+
+from sqlalchemy import Row, and_, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from certward.model import CertificateRecord, Service, ServiceSet, StoreName, Thumbprint
+from certward.model.certfacts import FACTS_FORMAT, CertFacts
+from certward.storage.migrations import READ_ONLY
+from certward.storage.schema import CertificateRow, PrivateKeyRow, ServerRow
+from certward.storage.schema_facts import certificate_facts as facts_table
+
+_CHUNK = 500  # SQLite's bound parameters per IN (...)
+_SCAN = 5000  # asked for more than this many: read the whole table rather than IN lists
+_INSERT_CHUNK = 1000
+
+# The facts' columns, in CertFacts' order after the thumbprint.
+_COLUMNS = (
+    facts_table.c.subject,
+    facts_table.c.issuer,
+    facts_table.c.subject_text,
+    facts_table.c.issuer_text,
+    facts_table.c.common_name,
+    facts_table.c.dns_names,
+    facts_table.c.not_before,
+    facts_table.c.not_after,
+    facts_table.c.self_signed,
+    facts_table.c.is_ca,
+    facts_table.c.version,
+    facts_table.c.key_type,
+    facts_table.c.key_size,
+    facts_table.c.signature_algorithm,
+    facts_table.c.serial_number,
+)
+_FACT_COUNT = len(_COLUMNS)
+
+
+class FactsRepository:
+    _session: Session
+
+    def _server_row(self, name: str) -> ServerRow:  # pragma: no cover - Repository's own
+        raise NotImplementedError
+
+    def certificate_facts(self, thumbprints: Collection[str]) -> dict[Thumbprint, CertFacts]:
+        """The recorded facts of each of ``thumbprints`` that has them (in this format)."""
+        wanted = set(thumbprints)
+        found: dict[Thumbprint, CertFacts] = {}
+        if not wanted:
+            return found
+        query = select(facts_table.c.thumbprint, *_COLUMNS).where(
+            facts_table.c.format == FACTS_FORMAT
+        )
+        if len(wanted) > _SCAN:  # one pass over the table beats a hundred IN lists
+            for row in self._session.execute(query):
+                if row[0] in wanted:
+                    found[Thumbprint(row[0])] = _facts(row[0], row, 1)
+            return found
+        ordered = sorted(wanted)
+        for start in range(0, len(ordered), _CHUNK):
+            chunk = ordered[start : start + _CHUNK]
+            for row in self._session.execute(query.where(facts_table.c.thumbprint.in_(chunk))):
+                found[Thumbprint(row[0])] = _facts(row[0], row, 1)
+        return found
+
+    def record_certificate_facts(self, facts: Iterable[CertFacts]) -> None:
+        """Store ``facts`` (those of certificates already recorded are left as they are).
+        Within a read (:meth:`SqlStore.reading`) nothing is written: the next writer will."""
+        connection = self._session.connection()
+        if connection.get_execution_options().get(READ_ONLY):
+            return
+        rows = [_row(f) for f in facts]
+        if not rows:
+            return
+        dialect = connection.dialect.name
+        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(facts_table)
+        # Stored facts of an older format are replaced; the same format's are kept as is.
+        statement = insert.on_conflict_do_update(
+            index_elements=[facts_table.c.thumbprint],
+            set_={c.name: insert.excluded[c.name] for c in facts_table.c if c.name != "thumbprint"},
+            where=facts_table.c.format != FACTS_FORMAT,
+        )
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            # On the connection, not session.execute: neither a change nor audited.
+            connection.execute(statement, rows[start : start + _INSERT_CHUNK])
+
+    def certificates_with_facts(
+        self, server: str, store: StoreName
+    ) -> Iterator[tuple[CertificateRecord, CertFacts | None]]:
+        """``store`` of ``server`` as :meth:`certificate_records` gives it, each record with
+        its recorded facts (None: not recorded yet, or a pending request), in one query
+        (streamed)."""
+        server_row = self._server_row(server)
+        name = server_row.name
+        known = and_(
+            facts_table.c.thumbprint == CertificateRow.thumbprint,
+            facts_table.c.format == FACTS_FORMAT,
+        )
+        rows = self._session.execute(
+            select(
+                CertificateRow.thumbprint,
+                CertificateRow.der,
+                CertificateRow.csr_der,
+                CertificateRow.services,
+                CertificateRow.friendly_name,
+                CertificateRow.exportable,
+                CertificateRow.key_provider,
+                CertificateRow.created_at,
+                PrivateKeyRow.id,
+                facts_table.c.thumbprint,
+                *_COLUMNS,
+            )
+            .outerjoin(PrivateKeyRow, PrivateKeyRow.certificate_id == CertificateRow.id)
+            .outerjoin(facts_table, known)
+            .where(CertificateRow.server_id == server_row.id, CertificateRow.store == store.value)
+            .order_by(CertificateRow.id)
+            .execution_options(yield_per=1000)
+        )
+        services: dict[int, ServiceSet] = {}
+        for row in rows:
+            flags = row[3]
+            service_set = services.get(flags)
+            if service_set is None:
+                service_set = services[flags] = ServiceSet(Service(flags))
+            record = CertificateRecord(
+                server=name,
+                store=store,
+                thumbprint=Thumbprint(row[0]),
+                der=row[1],
+                csr_der=row[2],
+                services=service_set,
+                friendly_name=row[4],
+                has_private_key=row[8] is not None,
+                exportable=row[5],
+                key_provider=row[6],
+                created_at=None if row[7] is None else _utc(row[7]),
+            )
+            yield record, (None if row[9] is None else _facts(row[0], row, 10))
+
+
+def _row(facts: CertFacts) -> dict[str, Any]:
+    return {
+        "thumbprint": facts.thumbprint,
+        "format": FACTS_FORMAT,
+        "subject": facts.subject,
+        "issuer": facts.issuer,
+        "subject_text": facts.subject_text,
+        "issuer_text": facts.issuer_text,
+        "common_name": facts.common_name,
+        "dns_names": json.dumps(list(facts.dns_names)),
+        "not_before": facts.not_before,
+        "not_after": facts.not_after,
+        "self_signed": facts.self_signed,
+        "is_ca": facts.is_ca,
+        "version": facts.version,
+        "key_type": facts.key_type,
+        "key_size": facts.key_size,
+        "signature_algorithm": facts.signature_algorithm,
+        "serial_number": facts.serial_number,
+    }
+
+
+def _facts(thumbprint: str, row: Row[Any] | Sequence[Any], at: int) -> CertFacts:
+    """The facts in ``row``'s columns from ``at`` on (in :data:`_COLUMNS`' order)."""
+    (subject, issuer, subject_text, issuer_text, common_name, dns_names, not_before,
+     not_after, self_signed, is_ca, version, key_type, key_size, signature_algorithm,
+     serial_number) = row[at : at + _FACT_COUNT]  # fmt: skip
+    return CertFacts(
+        thumbprint=Thumbprint(thumbprint),
+        subject=bytes(subject),
+        issuer=bytes(issuer),
+        subject_text=subject_text,
+        issuer_text=issuer_text,
+        common_name=common_name,
+        dns_names=tuple(json.loads(dns_names)) if dns_names != "[]" else (),
+        not_before=_utc(not_before),
+        not_after=_utc(not_after),
+        self_signed=bool(self_signed),
+        is_ca=bool(is_ca),
+        version=version,
+        key_type=key_type,
+        key_size=key_size,
+        signature_algorithm=signature_algorithm,
+        serial_number=serial_number,
+    )
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    """SQLite gives datetimes back naive (they were stored in UTC); PostgreSQL in the
+    session's zone."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
