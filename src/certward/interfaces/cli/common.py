@@ -240,6 +240,9 @@ def _plain_coercion(params: Iterable[Any]) -> None:
             def convert(
                 value: Any, param: Any, ctx: Any, _info: Any = info, _type: Any = path_type
             ) -> Any:
+                plain = isinstance(value, str) and value and "\0" not in value
+                if plain and isinstance(_type, type) and issubclass(_type, Path):
+                    value = _type(value)  # typer's way builds a pydantic TypeAdapter
                 return coerce_cli_path(value, _info, path_type=_type, param=param, ctx=ctx)
         else:
             continue
