@@ -51,7 +51,10 @@ def postgresql_url() -> Iterator[str]:
         if done.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {done.stderr.decode(errors='replace')}")
 
-    run(initdb, "-D", str(data), "-A", "trust", "-U", "postgres")
+    # A throwaway cluster: nothing is synced to disk (initdb -N, fsync off). On this disk,
+    # with syncing, initdb took 11-13 s and each DROP DATABASE 2-3 s at load 10 (4-6 s and
+    # 0.1 s without); no test here asks what survives a crash of the machine.
+    run(initdb, "-D", str(data), "-A", "trust", "-U", "postgres", "-N")
     run(
         pg_ctl,
         "-D",
@@ -60,7 +63,8 @@ def postgresql_url() -> Iterator[str]:
         "-l",
         str(base / "log"),
         "-o",
-        f"-p {port} -k {base} -c listen_addresses=127.0.0.1",
+        f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
+        " -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
         "start",
     )
     try:
