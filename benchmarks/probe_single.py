@@ -12,7 +12,8 @@ alternating so that the machine's load falls on both alike,
 
 and prints hyperfine-style figures for each (median, mean ± standard deviation, min, max of
 ``--runs`` runs after one warm-up), ``python -c pass`` as the floor of any Python command,
-the ratio of the medians (certward / openssl), and the load average before and after.
+the ratio of the medians (certward / openssl), the share of certward's time spent importing
+(one more run with ``-X importtime``), and the load average before and after.
 ``--load`` starts a busy loop on one core for the measurement (a loaded machine). The
 store is not read (no ``--exchange-view``); ``$CERTWARD_DB`` points into a temporary
 directory and the script says whether anything was created there. Prints figures; asserts
@@ -60,6 +61,26 @@ def describe(name: str, times: list[float]) -> str:
     )
 
 
+def import_share(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """One more run with ``-X importtime``: the milliseconds its imports took (the sum of the
+    top-level imports' cumulative times) and the run's wall milliseconds (imports logged)."""
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "certward", *argv[1:]], env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, check=False,
+    )  # fmt: skip
+    wall = (time.perf_counter() - start) * 1000
+    total = sum(
+        int(line.split("|")[1]) / 1000
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+        and "cumulative" not in line
+        and not line.split("|")[2].startswith("  ")  # a top-level import, not a nested one
+    )
+    return total, wall
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=15)
@@ -97,6 +118,7 @@ def main() -> None:
                 for name, argv in commands.items():
                     times[name].append(run_once(argv, env))
             after = load_average()
+            imports, logged = import_share(commands["certward probe"], env)
         finally:
             if busy is not None:
                 busy.kill()
@@ -119,6 +141,8 @@ def main() -> None:
     floor = statistics.median(times["python -c pass"])
     print(f"certward probe / openssl s_client: {ours / peer:.1f}x (medians; target <= 10x)")
     print(f"certward probe / python -c pass:   {ours / floor:.1f}x")
+    print(f"certward probe's imports (one more run, -X importtime): {imports:.0f} ms of its "
+          f"{logged:.0f} ms ({imports / logged:.0%})")  # fmt: skip
     print(f"store files created by the probe: {', '.join(created) or 'none'}")
 
 
