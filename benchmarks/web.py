@@ -22,7 +22,7 @@ the load average with each figure; asserts nothing. Targets (issue 14): pages an
 under 300 ms p95, ``/metrics`` under 500 ms, memory flat.
 
     python benchmarks/web.py [--servers 1000] [--certs 20] [--requests 30] [--rounds 6]
-        [--every 20] [--rss-every N]
+        [--every 20] [--rss-every N] [--keep DIR | --store DIR/certward.db]
 
 An hour of runs: ``--rounds 120 --every 30 --rss-every 10``.
 """
@@ -126,6 +126,33 @@ def build(db: Path, servers: int, per_server: int) -> tuple[str, str]:
         code = app.access.one_time_login("admin")
     finally:
         app.store.close()
+    return token, code
+
+
+def reuse(store: Path, db: Path) -> tuple[str, str]:
+    """A copy of a store this script built before (``--store``, with its key file beside
+    it); a new reader token and one-time login for it."""
+    import shutil
+
+    from certward.compose import build_app
+    from certward.model.access import AccessRole
+
+    for suffix in ("", "-wal"):
+        if Path(f"{store}{suffix}").exists():
+            shutil.copy2(f"{store}{suffix}", f"{db}{suffix}")
+    shutil.copy2(store.parent / "certward.key", db.parent / "certward.key")
+    app = build_app(str(db))
+    try:
+        _, token = app.access.create_token(
+            f"benchmark-{os.urandom(4).hex()}",
+            AccessRole.READER,
+            expires_in=None,
+            created_by="benchmark",
+        )
+        code = app.access.one_time_login("admin")
+    finally:
+        app.store.close()
+    print(f"copied the store {store}")
     return token, code
 
 
@@ -237,6 +264,12 @@ def main() -> None:
     parser.add_argument("--every", type=float, default=20.0, help="health/auth interval, s")
     parser.add_argument("--timeout", type=float, default=60.0, help="per request, s")
     parser.add_argument(
+        "--store",
+        type=Path,
+        help="a copy of this store (built by --keep of an earlier run) instead of building",
+    )
+    parser.add_argument("--keep", type=Path, help="copy the built store here (before serving)")
+    parser.add_argument(
         "--rss-every", type=int, default=0, help="print RSS every N runs (0: about 12 lines)"
     )
     args = parser.parse_args()
@@ -245,7 +278,17 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="certward-web-bench-") as tmp:
         db = Path(tmp) / "certward.db"
         os.environ["CERTWARD_DB"] = str(db)
-        token, code = build(db, args.servers, args.certs)
+        if args.store:
+            token, code = reuse(args.store, db)
+        else:
+            token, code = build(db, args.servers, args.certs)
+            if args.keep:
+                import shutil
+
+                args.keep.mkdir(parents=True, exist_ok=True)
+                for name in ("certward.db", "certward.db-wal", "certward.key"):
+                    if (db.parent / name).exists():
+                        shutil.copy2(db.parent / name, args.keep / name)
         process, url = start(db, args.every)
         print(f"service: {url} (pid {process.pid}), RSS at start {rss_kib(process.pid)} KiB")
         try:
@@ -284,14 +327,17 @@ def main() -> None:
                 print(f"load average before the requests: {load()}")
                 times: dict[str, list[float]] = {label: [] for label, _, _ in measured}
                 statuses: dict[str, int | str] = {}
+                slowest: list[tuple[float, float, str]] = []  # (ms, s into the requests, what)
                 began = time.monotonic()
                 pace = args.every / args.requests  # the requests span one scheduler interval
                 for n in range(args.requests):
                     for label, client, path in measured:
                         if statuses.get(label) == "timeout":
                             continue
+                        at = time.monotonic() - began
                         took, statuses[label] = timed(client, path, 1)
                         times[label] += took
+                        slowest.append((max(took), at, label))
                     time.sleep(max(0.0, began + (n + 1) * pace - time.monotonic()))  # pacing
                 print(f"\n{'request':44} {'status':>6} {'p50 ms':>9} {'p95 ms':>9} {'max ms':>9}")
                 for label, _, _ in measured:
@@ -302,6 +348,9 @@ def main() -> None:
                     )
                 print(f"({args.requests} each over {time.monotonic() - began:.0f} s; load "
                       f"average after: {load()})")  # fmt: skip
+                print("slowest: " + "; ".join(
+                    f"{label} {ms:.0f} ms at {at:.1f} s" for ms, at, label in sorted(slowest)[-5:]
+                ))  # fmt: skip
                 size = len(api.get("/metrics").content)
                 print(f"/metrics body: {size / 1024:.0f} KiB")
                 print(f"\nRSS over {args.rounds} scheduled health runs (every {args.every:g} s):")

@@ -18,7 +18,7 @@ from certward.interfaces.api._common import (
 from certward.interfaces.api._common import thumbprint as parse_thumb
 from certward.interfaces.api.problems import problem_responses
 from certward.interfaces.api.security import ADMIN, OPERATOR, READER, certward_app
-from certward.interfaces.server.versioned import ByVersion
+from certward.interfaces.server.versioned import ByVersion, next_change
 from certward.model import Password, StoreName
 from certward.model.access import Principal
 from certward.services.organisation import ServerSummary
@@ -88,9 +88,9 @@ def _certificate_page(app: App, offset: int, limit: int, now: dt.datetime) -> Pa
             skip = max(0, offset - start)
             for view in views[skip : skip + limit - len(items)]:
                 items.append(schemas.CertificateOut.model_validate(view.to_json()))
-                for moment in (view.not_before, view.not_after):
-                    if moment is not None and moment > now and (until is None or moment < until):
-                        until = moment
+            ahead = next_change(views[skip : skip + limit], now)
+            if ahead is not None and (until is None or ahead < until):
+                until = ahead
         start = end
         if len(items) >= limit:
             break

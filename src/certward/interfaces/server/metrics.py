@@ -19,6 +19,7 @@ Metric names and labels are the contract documented in ``docs/metrics.md``.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
 import time
@@ -251,6 +252,15 @@ def no_watch(_app: App) -> tuple[Any | None, Iterable[TargetSample], Mapping[str
     return None, (), {}
 
 
+@contextlib.contextmanager
+def _held(lock: threading.Lock) -> Iterator[None]:
+    """Release ``lock`` (acquired by the caller) at the end of the block."""
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 class Metrics:
     """The ``/metrics`` text of one service, cached for ``cache_seconds``."""
 
@@ -314,9 +324,11 @@ class Metrics:
         """The exposition text, served again while younger than the cache period; after it,
         the certificates' family is computed again when the organisation's version changed,
         the rest when the store's generation or the console's certificate changed, and the
-        process's own metrics always are (one computation at a time; concurrent scrapes
-        share it)."""
-        with self._lock:
+        process's own metrics always are. One computation at a time: a scrape arriving
+        while one is under way is given the text made before it (if any) rather than wait."""
+        if not self._lock.acquire(blocking=self._text is None):
+            return self._text or b""
+        with _held(self._lock):
             if self._text is not None and time.monotonic() - self._made < self._cache_seconds:
                 return self._text
             seen = (self._app.store.generation(), self._console())

@@ -12,13 +12,15 @@ A value that follows the scheduler's records too is kept by the store's generati
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from certward.compose import App
+    from certward.services.views import CertificateView
 
 T = TypeVar("T")
 
@@ -36,15 +38,19 @@ def store_generation(app: App) -> int:
 
 class ByVersion(Generic[T]):
     """``make(app)``, made again only when ``version(app)`` (by default the organisation's
-    version) moved on; one making at a time, callers arriving meanwhile wait for it."""
+    version) moved on; one making at a time, callers arriving meanwhile wait for it — or,
+    with ``wait=False``, are given the value made before, if any."""
 
     def __init__(
         self,
         make: Callable[[App], T],
         version: Callable[[App], int | None] = organisation_version,
+        *,
+        wait: bool = True,
     ) -> None:
         self._make = make
         self._version = version
+        self._wait = wait
         self._kept: weakref.WeakKeyDictionary[App, tuple[int | None, T]] = (
             weakref.WeakKeyDictionary()
         )
@@ -56,7 +62,10 @@ class ByVersion(Generic[T]):
         kept = self._kept.get(app)
         if kept is not None and kept[0] == version:
             return kept[1]
-        with self._lock:
+        if not self._lock.acquire(blocking=self._wait or kept is None):
+            assert kept is not None  # not waited for only with a value made before
+            return kept[1]
+        try:
             kept = self._kept.get(app)
             if kept is not None and kept[0] == version:
                 return kept[1]
@@ -64,3 +73,17 @@ class ByVersion(Generic[T]):
             self._kept[app] = (version, value)
             self.makings += 1
             return value
+        finally:
+            self._lock.release()
+
+
+def next_change(views: Iterable[CertificateView], now: dt.datetime) -> dt.datetime | None:
+    """The first moment after ``now`` one of ``views``' status may change (a NotBefore or
+    NotAfter still ahead): until then, views kept since ``now`` still hold."""
+    ahead = [
+        moment
+        for view in views
+        for moment in (view.not_before, view.not_after)
+        if moment is not None and moment > now
+    ]
+    return min(ahead, default=None)

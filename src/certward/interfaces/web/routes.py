@@ -22,7 +22,7 @@ from certward.codes.console import (
 )
 from certward.errors import CertwardError, ConfirmationRequired, NotFoundError
 from certward.health.findings import Finding, Severity
-from certward.interfaces.server.versioned import ByVersion, store_generation
+from certward.interfaces.server.versioned import ByVersion, next_change, store_generation
 from certward.interfaces.web import _visit
 from certward.interfaces.web._reports import HealthReports
 from certward.interfaces.web._visit import Refused, Visit, visit
@@ -252,8 +252,7 @@ def _server_page(
     app = visit.app
     try:
         with visit.acting():
-            srv = app.organisation.server(server)
-            certificates = app.certificates.list_certificates(srv.name)
+            srv, certificates = _server_and_certificates(app, server)
             details = _details(visit, srv.name, thumbprint) if thumbprint else None
     except CertwardError as exc:
         return _refusal(request, visit, exc, back="/servers", title="Certificates")
@@ -268,6 +267,28 @@ def _server_page(
         services=SERVICES,
         **extra,
     )
+
+
+SERVER_PAGES_KEPT = 256  # servers whose certificates are kept per version of the organisation
+_servers_kept: ByVersion[dict[str, tuple[Any, list[Any], dt.datetime | None]]] = ByVersion(
+    lambda _app: {}
+)
+"""Each server and its certificates as its page lists them, kept until the organisation
+changes (scheduled runs do not) or one of them becomes or stops being valid."""
+
+
+def _server_and_certificates(app: Any, server: str) -> tuple[Any, list[Any]]:
+    kept = _servers_kept.get(app)
+    now = app.clock.now()
+    found = kept.get(server.casefold())
+    if found is None or (found[2] is not None and now >= found[2]):
+        srv = app.organisation.server(server)
+        certificates = app.certificates.list_certificates(srv.name)
+        found = (srv, certificates, next_change(certificates, now))
+        if len(kept) >= SERVER_PAGES_KEPT:
+            kept.clear()
+        kept[server.casefold()] = found
+    return found[0], found[1]
 
 
 def _details(visit: Visit, server: str, thumbprint: str) -> dict[str, Any]:
@@ -400,8 +421,10 @@ _first_seen = ByVersion(
         h.key: h.first_seen for h in app.watch.findings_history(source="health", open_only=True)
     },
     store_generation,
+    wait=False,
 )
-"""When each open finding was first seen by a scheduled run, read again after each run."""
+"""When each open finding was first seen by a scheduled run, read again after each run (a
+page arriving while it is read shows the dates read before)."""
 
 
 def prepare_findings(app: Any) -> None:
