@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping
+import weakref
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Generic, TypeVar
 
 from cryptography import x509
 
@@ -39,12 +41,14 @@ from certward.model import (
     VirtualDirectory,
 )
 from certward.model.acme import AcmeOrder
-from certward.pki import tlsname
+from certward.pki import hostnames, tlsname
 from certward.pki.names import dotnet_x500
 from certward.pki.profile import CertProfile
-from certward.pki.selection import Candidate
+from certward.pki.selection import Candidate, select_iis
 
 _MAX_DEPTH = 10
+K = TypeVar("K")
+V = TypeVar("V")
 _RECEIVE = ConnectorKind.RECEIVE
 
 
@@ -93,6 +97,98 @@ def name_key(name: x509.Name) -> NameKey:
     return tuple(frozenset((a.oid.dotted_string, a.value) for a in rdn) for rdn in name.rdns)
 
 
+class TrustIndex:
+    """A server's Root and CA stores indexed by subject; made once for each pair of store
+    tuples (servers read at once share the tuples of equal stores, so 1,000 servers trusting
+    the same 300 roots share one index) and kept while a server state refers to it."""
+
+    def __init__(
+        self, roots: tuple[TrustedCertificate, ...], intermediates: tuple[TrustedCertificate, ...]
+    ) -> None:
+        # Holding the tuples keeps their ids from being reused while this index is shared.
+        self._stores = (roots, intermediates)
+        found: dict[NameKey, TrustedCertificate] = {}
+        for cert in (*intermediates, *roots):
+            found.setdefault(cert.subject_key, cert)  # the first, as a scan finds it
+        self.issuers_by_subject = found
+        self.root_subjects = frozenset(r.subject_bytes for r in roots)
+        self.ca_subjects = frozenset(c.subject_bytes for c in intermediates)
+
+    @classmethod
+    def of(
+        cls, roots: tuple[TrustedCertificate, ...], intermediates: tuple[TrustedCertificate, ...]
+    ) -> TrustIndex:
+        key = (id(roots), id(intermediates))
+        index = _TRUST_INDEXES.get(key)
+        if index is None:
+            index = _TRUST_INDEXES[key] = cls(roots, intermediates)
+        return index
+
+
+_TRUST_INDEXES: weakref.WeakValueDictionary[tuple[int, int], TrustIndex] = (
+    weakref.WeakValueDictionary()
+)
+
+
+class HostNames:
+    """The host names a certificate covers as :func:`certward.pki.hostnames.covers` matches
+    them (subject CN or SAN; RFC 6125 wildcards), read once: the plain names normalised
+    into a set, the wildcard patterns kept as they are and matched one by one."""
+
+    __slots__ = ("_exact", "_wildcards")
+
+    def __init__(self, profile: CertProfile) -> None:
+        exact: set[str] = set()
+        wildcards: list[str] = []
+        for name in (*profile.dns_names, profile.common_name):
+            if name is None:
+                continue
+            key = _host_key(name)
+            if "*" in key:
+                wildcards.append(name)
+            elif key:
+                exact.add(key)
+        self._exact = frozenset(exact)
+        self._wildcards = tuple(wildcards)
+
+    def covers(self, host: str) -> bool:
+        key = _host_key(host)
+        if not key:
+            return False
+        return key in self._exact or any(
+            hostnames.pattern_matches(pattern, host) for pattern in self._wildcards
+        )
+
+
+def names_key(profile: CertProfile) -> tuple[str, ...]:
+    """What makes two certificates "the same certificate, renewed": their names."""
+    return tuple(sorted({d.lower() for d in profile.certificate_domains}))
+
+
+def _host_key(name: str) -> str:
+    """A name as :func:`certward.pki.hostnames.pattern_matches` compares it."""
+    return name.strip().rstrip(".").lower()
+
+
+class ByIdentity(Generic[K, V]):
+    """What ``make`` gives for each key object, made once per object: remembered by the
+    object's identity (cheaper than hashing a profile), and holding the object so that its
+    id names it alone while remembered. Later arguments are passed to ``make`` the first
+    time only (they do not change its answer)."""
+
+    __slots__ = ("_found", "_make")
+
+    def __init__(self, make: Callable[..., V]) -> None:
+        self._found: dict[int, tuple[K, V]] = {}
+        self._make = make
+
+    def __call__(self, key: K, *args: object) -> V:
+        found = self._found.get(id(key))
+        if found is None:
+            found = self._found[id(key)] = (key, self._make(key, *args))
+        return found[1]
+
+
 @dataclass(frozen=True, slots=True)
 class ChainGap:
     """Where a certificate's chain stops short of the server's Root store."""
@@ -134,23 +230,23 @@ class ServerState:
             found.setdefault(cert.thumbprint, cert)  # the first, as a scan finds it
         return found
 
-    @cached_property
+    @property
     def _issuers_by_subject(self) -> dict[NameKey, TrustedCertificate]:
-        """The CA store, then the Root store, by subject: the first of each subject."""
-        found: dict[NameKey, TrustedCertificate] = {}
-        for cert in (*self.intermediates, *self.roots):
-            found.setdefault(cert.subject_key, cert)
-        return found
+        return self._trust.issuers_by_subject
 
-    @cached_property
+    @property
     def root_subjects(self) -> frozenset[bytes]:
         """The Root store's subjects, DER-encoded."""
-        return frozenset(r.subject_bytes for r in self.roots)
+        return self._trust.root_subjects
 
-    @cached_property
+    @property
     def ca_subjects(self) -> frozenset[bytes]:
         """The CA (intermediate) store's subjects, DER-encoded."""
-        return frozenset(c.subject_bytes for c in self.intermediates)
+        return self._trust.ca_subjects
+
+    @cached_property
+    def _trust(self) -> TrustIndex:
+        return TrustIndex.of(self.roots, self.intermediates)
 
     def issuer_chain(
         self, profile: CertProfile
@@ -178,7 +274,7 @@ class ServerState:
         if profile.subject.public_bytes() in roots:
             return None
         chain, missing = self.issuer_chain(profile)
-        if any(c.profile.subject.public_bytes() in roots for c in chain):
+        if any(c.subject_bytes in roots for c in chain):
             return None
         if missing is None:
             last = chain[-1].profile
@@ -301,12 +397,10 @@ class OrgSnapshot:
         texts: dict[int, tuple[str, str]] = {}
         for c in self.connectors:
             value = c.tls_certificate_name
-            if value and tlsname.check(value) is None:
-                issuer, subject = tlsname.parse_names(value)
-                texts[id(c)] = (
-                    dotnet_x500(issuer).casefold(),
-                    dotnet_x500(subject).casefold(),
-                )
+            if value:
+                named = self.tls_name(value)[1]
+                if named is not None:
+                    texts[id(c)] = named
         return {
             name: [(c, named) for c in connectors if (named := texts.get(id(c))) is not None]
             for name, connectors in self._connectors_by_server.items()
@@ -322,20 +416,28 @@ class OrgSnapshot:
         auth = self.organisation.auth.current_thumbprint if self.organisation else None
         result: dict[str, list[tuple[HeldCertificate, list[str]]]] = {}
         services: dict[ServiceSet, list[str]] = {}
+        naming_by_server = self._naming_by_server
         for state in self.servers:
             used = result.setdefault(state.name, [])
+            smtp = state.server.default_smtp_thumbprint
+            naming = naming_by_server.get(state.name)
             for cert in state.certificates:
                 named = services.get(cert.services)
                 if named is None:
                     named = services[cert.services] = [
                         f"{s.name} service" for s in Service if s in cert.services and s.name
                     ]
+                tp = cert.thumbprint
+                if not (named or tp in (smtp, auth) or naming):
+                    continue
                 uses = list(named)
-                if cert.thumbprint == state.server.default_smtp_thumbprint:
+                if tp == smtp:
                     uses.append("default SMTP certificate")
-                if cert.thumbprint == auth:
+                if tp == auth:
                     uses.append("auth certificate")
-                uses += [f"connector {c.identity}" for c in self.connectors_naming(state, cert)]
+                if naming:
+                    names = self.compared(cert.profile)
+                    uses += [f"connector {c.identity}" for c, text in naming if text == names]
                 if uses:
                     used.append((cert, uses))
         return result
@@ -346,7 +448,7 @@ class OrgSnapshot:
         naming = self._naming_by_server.get(state.name)
         if not naming:
             return []
-        names = self._compared(cert.profile)
+        names = self.compared(cert.profile)
         return [connector for connector, named in naming if named == names]
 
     def resolve_tls_name(
@@ -355,18 +457,11 @@ class OrgSnapshot:
         """:func:`certward.pki.selection.resolve_tls_name` over the server's certificates,
         each name's text made once: the certificates ``value`` names, best first (valid
         before expired, CA-issued before self-signed, newest NotBefore first)."""
-        status = tlsname.check(value)
-        if status is not None:
-            return status, []
-        assert value is not None
-        named = self._tls_texts.get(value)
+        status, named = self.tls_name(value)
         if named is None:
-            issuer, subject = tlsname.parse_names(value)
-            named = self._tls_texts[value] = (
-                dotnet_x500(issuer).casefold(),
-                dotnet_x500(subject).casefold(),
-            )
-        found = [c for c in state.candidates() if self._compared(c.profile) == named]
+            assert status is not None
+            return status, []
+        found = [c for c in state.candidates() if self.compared(c.profile) == named]
         found.sort(
             key=lambda c: (
                 c.profile.expired(now),
@@ -376,13 +471,93 @@ class OrgSnapshot:
         )
         return (TlsNameStatus.MATCH if found else TlsNameStatus.NOT_FOUND), found
 
-    def _compared(self, profile: CertProfile) -> tuple[str, str]:
-        """Issuer and subject as :func:`certward.pki.names.same_name` compares them."""
-        return self.x500(profile.issuer).casefold(), self.x500(profile.subject).casefold()
+    def tls_name(self, value: str | None) -> tuple[TlsNameStatus | None, tuple[str, str] | None]:
+        """:func:`certward.pki.tlsname.check` of a TlsCertificateName, and when it is well
+        formed (None) the issuer and subject it names as
+        :func:`certward.pki.names.same_name` compares them: once per value and snapshot."""
+        known = self._tls_names.get(value)
+        if known is None:
+            status = tlsname.check(value)
+            named = None
+            if status is None:
+                assert value is not None
+                issuer, subject = tlsname.parse_names(value)
+                named = dotnet_x500(issuer).casefold(), dotnet_x500(subject).casefold()
+            known = self._tls_names[value] = (status, named)
+        return known
 
     @cached_property
-    def _tls_texts(self) -> dict[str, tuple[str, str]]:
+    def _tls_names(self) -> dict[str | None, tuple[TlsNameStatus | None, tuple[str, str] | None]]:
         return {}
+
+    # What rules ask of each certificate (each server), once per certificate (server) and
+    # snapshot: servers holding the same certificate share its profile.
+    def compared(self, profile: CertProfile) -> tuple[str, str]:
+        """Issuer and subject as :func:`certward.pki.names.same_name` compares them."""
+        return self._compared(profile)
+
+    @cached_property
+    def _compared(self) -> ByIdentity[CertProfile, tuple[str, str]]:
+        x500 = self.x500
+        return ByIdentity(lambda p: (x500(p.issuer).casefold(), x500(p.subject).casefold()))
+
+    def host_names(self, profile: CertProfile) -> HostNames:
+        """The host names ``profile`` covers."""
+        return self._host_names(profile)
+
+    @cached_property
+    def _host_names(self) -> ByIdentity[CertProfile, HostNames]:
+        return ByIdentity(HostNames)
+
+    def names_key(self, profile: CertProfile) -> tuple[str, ...]:
+        """:func:`names_key` of ``profile``."""
+        return self._names_keys(profile)
+
+    @cached_property
+    def _names_keys(self) -> ByIdentity[CertProfile, tuple[str, ...]]:
+        return ByIdentity(names_key)
+
+    def smtp_choice(self, state: ServerState, connector: Connector) -> tuple[Candidate | None, str]:
+        """The certificate a receive connector of ``state`` presents for STARTTLS, and the
+        name it was chosen by: :func:`certward.pki.selection.select_certificate`'s choice
+        and name for SMTP by the connector's TlsCertificateName, else its FQDN, else the
+        server's (the choice does not depend on the date, only the events do), with each
+        certificate's names and each TlsCertificateName's text made once per snapshot."""
+        value = connector.tls_certificate_name
+        host = connector.fqdn or state.server.fqdn
+        named = self.tls_name(value)[1] if value else None
+        ready = self._smtp_ready(state)
+        if named is not None:
+            name = value or host
+            pool = [c for c in ready if self.compared(c.profile) == named]
+        else:
+            name = host
+            pool = [c for c in ready if self.host_names(c.profile).covers(host)]
+        if not pool:
+            return None, name
+        ranked = sorted(pool, key=lambda c: c.profile.not_before, reverse=True)
+        return next((c for c in ranked if not c.profile.self_signed), ranked[0]), name
+
+    @cached_property
+    def _smtp_ready(self) -> ByIdentity[ServerState, list[Candidate]]:
+        """The server's certificates SMTP can present: X.509 v3, with a private key,
+        enabled for SMTP (the selection's tests before names)."""
+        return ByIdentity(
+            lambda state: [
+                c
+                for c in state._candidates
+                if c.profile.version == 3 and c.has_private_key and Service.SMTP in c.services
+            ]
+        )
+
+    def iis_choice(self, state: ServerState, now: dt.datetime) -> Candidate | None:
+        """:func:`certward.pki.selection.select_iis`'s choice (the date changes only its
+        events)."""
+        return self._iis_choice(state, now)
+
+    @cached_property
+    def _iis_choice(self) -> ByIdentity[ServerState, Candidate | None]:
+        return ByIdentity(lambda state, now: select_iis(state._candidates, now=now).chosen)
 
     def x500(self, name: x509.Name) -> str:
         """:func:`dotnet_x500` of ``name``, made once per name object (the servers'

@@ -22,6 +22,7 @@ from certward.health.snapshot import (
 )
 from certward.model import (
     CertificateRecord,
+    Connector,
     ObservedCertificate,
     ObservedFacts,
     Server,
@@ -66,6 +67,7 @@ class SnapshotReads(Protocol):
     def all_virtual_directories(self) -> Mapping[str, Sequence[VirtualDirectory]]: ...
     def all_observed_certificates(self) -> Mapping[str, Sequence[ObservedCertificate]]: ...
     def all_observed_facts(self) -> Mapping[str, ObservedFacts]: ...
+    def all_connectors(self) -> Sequence[Connector]: ...
 
 
 def read_snapshot(repo: Repository) -> OrgSnapshot:
@@ -84,7 +86,9 @@ def read_snapshot_per_server(repo: Repository) -> OrgSnapshot:
     return _snapshot(repo, states)
 
 
-def _snapshot(repo: Repository, states: list[ServerState]) -> OrgSnapshot:
+def _snapshot(
+    repo: Repository, states: list[ServerState], connectors: Sequence[Connector] | None = None
+) -> OrgSnapshot:
     org = repo.organisation()
     auth: dict[Thumbprint, CertProfile] = {}
     if org is not None:
@@ -100,7 +104,7 @@ def _snapshot(repo: Repository, states: list[ServerState]) -> OrgSnapshot:
     return OrgSnapshot(
         organisation=org,
         servers=tuple(states),
-        connectors=tuple(repo.connectors()),
+        connectors=tuple(repo.connectors() if connectors is None else connectors),
         accepted_domains=tuple(repo.accepted_domains()),
         auth_certificates=auth,
         edge_subscriptions=tuple(repo.edge_subscriptions()),
@@ -177,7 +181,7 @@ def _read_at_once(repo: Repository, reads: SnapshotReads) -> OrgSnapshot:
                 vdirs=tuple(vdirs.get(name, ())),
             )
         )
-    return _snapshot(repo, states)
+    return _snapshot(repo, states, reads.all_connectors())
 
 
 # How a dump names the public key's algorithm, as CertProfile.key_type names it.

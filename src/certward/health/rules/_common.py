@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from certward.commandline import AND, certward_command
+from certward.health import profiles
 from certward.health.findings import Remediation, Severity
 from certward.health.snapshot import HeldCertificate
 from certward.interop.powershell import (
@@ -23,7 +24,6 @@ from certward.model import (
     ConnectorKind,
     TlsAuthLevel,
 )
-from certward.pki.names import dotnet_x500
 from certward.pki.profile import CertProfile
 
 CRITICAL, ERROR, WARNING, INFO = (
@@ -42,7 +42,8 @@ def day(value: dt.datetime) -> str:
 
 
 def subject_text(profile: CertProfile) -> str:
-    return dotnet_x500(profile.subject)
+    """The subject as Windows prints it (made once per name object)."""
+    return profiles.x500(profile.subject)
 
 
 def renew(server: str, cert: HeldCertificate) -> Remediation:
@@ -132,8 +133,3 @@ def url_hosts(urls: tuple[str | None, ...]) -> list[str]:
             if host and host not in hosts:
                 hosts.append(host)
     return hosts
-
-
-def names_key(profile: CertProfile) -> tuple[str, ...]:
-    """What makes two certificates "the same certificate, renewed": their names."""
-    return tuple(sorted({d.lower() for d in profile.certificate_domains}))

@@ -15,7 +15,6 @@ from certward.health.rules._common import (
     WARNING,
     day,
     import_issuer,
-    names_key,
     renew,
     subject_text,
 )
@@ -50,7 +49,7 @@ def certificate_expiry(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
             if cert.thumbprint == auth:
                 continue
             days = cert.profile.days_left(now)
-            renewal = _renewal_of(state, cert, now) if days < 0 else None
+            renewal = _renewal_of(snap, state, cert, now) if days < 0 else None
             if renewal is not None:
                 severity = INFO
                 text = (
@@ -101,10 +100,10 @@ def _expiry_evidence(cert: HeldCertificate, days: float) -> Evidence:
 
 
 def _renewal_of(
-    state: ServerState, cert: HeldCertificate, now: dt.datetime
+    snap: OrgSnapshot, state: ServerState, cert: HeldCertificate, now: dt.datetime
 ) -> HeldCertificate | None:
     """A valid, newer certificate with the same names on the same server."""
-    key = names_key(cert.profile)
+    key = snap.names_key(cert.profile)
     return next(
         (
             other
@@ -112,7 +111,7 @@ def _renewal_of(
             if other.thumbprint != cert.thumbprint
             and not other.profile.expired(now)
             and other.profile.not_before > cert.profile.not_before
-            and names_key(other.profile) == key
+            and snap.names_key(other.profile) == key
         ),
         None,
     )

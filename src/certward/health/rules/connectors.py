@@ -14,7 +14,6 @@ from certward.health.rules._common import (
     ERROR,
     VALIDATING_LEVELS,
     WARNING,
-    names_key,
     set_tls_name,
 )
 from certward.health.snapshot import OrgSnapshot, ServerState
@@ -60,7 +59,7 @@ def connector_tls_name(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
             if status is TlsNameStatus.EMPTY:
                 if not _needs_tls_name(connector):
                     break
-                best = _best_for_names(candidates, now, None)
+                best = _best_for_names(snap, candidates, now, None)
                 yield Finding(
                     "CW-CONN-001",
                     ERROR,
@@ -96,7 +95,7 @@ def connector_tls_name(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
                 )
                 continue
             if all(c.profile.expired(now) for c in found):
-                renewed = _best_for_names(candidates, now, found[0].profile)
+                renewed = _best_for_names(snap, candidates, now, found[0].profile)
                 if renewed is not None:
                     yield Finding(
                         "CW-CONN-001",
@@ -136,17 +135,18 @@ def connector_tls_name(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
 
 
 def _best_for_names(
-    candidates: list[Candidate], now: dt.datetime, like: CertProfile | None
+    snap: OrgSnapshot, candidates: list[Candidate], now: dt.datetime, like: CertProfile | None
 ) -> Candidate | None:
     """The newest valid CA-issued SMTP-capable certificate, with the same names as ``like``
     when given."""
+    wanted = None if like is None else snap.names_key(like)
     pool = [
         c
         for c in candidates
         if not c.profile.expired(now)
         and not c.profile.self_signed
         and c.has_private_key
-        and (like is None or names_key(c.profile) == names_key(like))
+        and (wanted is None or snap.names_key(c.profile) == wanted)
     ]
     return max(pool, key=lambda c: c.profile.not_before, default=None)
 
@@ -352,7 +352,7 @@ def hybrid_configuration(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Findin
             text = f"{value!r} is not of the form <I>issuer<S>subject"
         else:
             text = f"names no certificate on {state.name}"
-        best = _best_for_names(state.candidates(), now, None)
+        best = _best_for_names(snap, state.candidates(), now, None)
         yield Finding(
             "CW-HYB-001",
             ERROR,

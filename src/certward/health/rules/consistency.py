@@ -11,7 +11,6 @@ from certward.health.rules._common import (
     WARNING,
     copy_pfx,
     copy_pfx_command,
-    names_key,
     subject_text,
 )
 from certward.health.snapshot import HeldCertificate, OrgSnapshot
@@ -32,9 +31,11 @@ def renewal_consistency(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding
     newest: dict[tuple[str, ...], dict[str, HeldCertificate]] = defaultdict(dict)
     for state in snap.servers:
         for cert in state.certificates:
-            if cert.profile.self_signed or not cert.profile.certificate_domains:
+            if cert.profile.self_signed:
                 continue
-            key = names_key(cert.profile)
+            key = snap.names_key(cert.profile)
+            if not key:  # no names (neither SAN nor subject CN)
+                continue
             held = newest[key].get(state.name)
             if held is None or cert.profile.not_before > held.profile.not_before:
                 newest[key][state.name] = cert

@@ -21,7 +21,6 @@ from certward.model import (
     Service,
 )
 from certward.pki import hostnames
-from certward.pki.selection import select_iis
 
 
 @rule(
@@ -38,7 +37,7 @@ def iis_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     for state in snap.servers:
         if not state.vdirs:
             continue
-        chosen = select_iis(state.candidates(), now=now).chosen
+        chosen = snap.iis_choice(state, now)
         hosts = url_hosts(tuple(u for v in state.vdirs for u in (v.internal_url, v.external_url)))
         if chosen is None:
             yield Finding(
@@ -68,7 +67,8 @@ def iis_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                 {"hosts": ", ".join(hosts)},
             )
             continue
-        missing = [h for h in hosts if not hostnames.covers(chosen.profile, h)]
+        covered = snap.host_names(chosen.profile)
+        missing = [h for h in hosts if not covered.covers(h)]
         if missing:
             yield Finding(
                 "CW-NAME-001",
@@ -110,11 +110,12 @@ def autodiscover_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
         published = any(
             v.name.lower() == "autodiscover" and v.external_url for v in state.vdirs
         )  # fmt: skip
-        chosen = select_iis(state.candidates(), now=now).chosen if published else None
+        chosen = snap.iis_choice(state, now) if published else None
         if chosen is None:
             continue
         wanted = [f"autodiscover.{d.lower()}" for d in snap.accepted_domains if "*" not in d]
-        missing = [h for h in wanted if not hostnames.covers(chosen.profile, h)]
+        covered = snap.host_names(chosen.profile)
+        missing = [h for h in wanted if not covered.covers(h)]
         if missing:
             yield Finding(
                 "CW-NAME-002",

@@ -23,7 +23,7 @@ from certward.model import (
     Evidence,
     Service,
 )
-from certward.pki.selection import Candidate, select_certificate, select_iis
+from certward.pki.selection import Candidate, select_certificate
 
 
 @rule(
@@ -39,7 +39,7 @@ def self_signed_iis(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     URL: external clients cannot trust it."""
     for state in snap.servers:
         external = url_hosts(tuple(v.external_url for v in state.vdirs))
-        chosen = select_iis(state.candidates(), now=now).chosen if external else None
+        chosen = snap.iis_choice(state, now) if external else None
         if chosen is None or not chosen.profile.self_signed:
             continue
         yield Finding(

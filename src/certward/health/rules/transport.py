@@ -20,10 +20,7 @@ from certward.interop.powershell import SWITCH, command, pipe, script
 from certward.model import (
     AuthMechanism,
     Evidence,
-    Service,
 )
-from certward.pki import hostnames
-from certward.pki.selection import select_certificate
 
 
 @rule(
@@ -107,30 +104,22 @@ def receive_starttls(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     the connector's TlsCertificateName or FQDN) means event 12014 and no STARTTLS; an expired
     chosen certificate means event 12016."""
     for state in snap.servers:
-        candidates = state.candidates()
         for connector in snap.receive_connectors(state.name):
             if AuthMechanism.TLS not in connector.auth_mechanism:
                 continue
-            selection = select_certificate(
-                candidates,
-                service=Service.SMTP,
-                now=now,
-                host_name=connector.fqdn or state.server.fqdn,
-                tls_certificate_name=connector.tls_certificate_name,
-                connector=connector.identity,
-            )
-            chosen = selection.chosen
+            chosen, name = snap.smtp_choice(state, connector)
             if chosen is None:
-                covering = [
-                    c for c in candidates if hostnames.covers(c.profile, selection.name)
-                ]  # fmt: skip
-                tp = covering[0].thumbprint if covering else "<thumbprint>"
+                covering = next(
+                    (c for c in state.certificates if snap.host_names(c.profile).covers(name)),
+                    None,
+                )
+                tp = covering.thumbprint if covering else "<thumbprint>"
                 yield Finding(
                     "CW-TRANS-002",
                     ERROR,
                     state.name,
                     f"receive connector {connector.identity}: no certificate enabled for SMTP "
-                    f"carries {selection.name} (event 12014; STARTTLS is not offered)",
+                    f"carries {name} (event 12014; STARTTLS is not offered)",
                     Remediation(
                         certward_command(
                             "cert",
@@ -151,7 +140,7 @@ def receive_starttls(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                             )
                         ),
                     ),
-                    {"event": 12014, "name": selection.name},
+                    {"event": 12014, "name": name},
                     connector=connector.identity,
                 )
             elif chosen.profile.expired(now):
