@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from cryptography import x509
-
 from certward.clock import Clock
 from certward.codes.certificates import TRUST_STORE_IS_MY
 from certward.model import CertificateRecord, StoreName, Thumbprint
@@ -16,6 +14,8 @@ from certward.pki.profile import certificate_facts
 from certward.services._records import auth_thumbprint, views_of
 from certward.services.ports import UnitOfWork
 from certward.services.views import CertificateView, TrustStores, describe, needs_chain
+
+_CHUNK = 1000  # certificates written at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,34 +45,42 @@ class TrustStoreService:
             srv = repo.server(server)
             if srv.observed:
                 return views_of(repo, srv, store, now)
-            listed: list[tuple[CertificateRecord, CertFacts | None]] = []
+            auth = auth_thumbprint(repo)
+            no_trust = TrustStores(roots=[], intermediates=[])
+            # Each view made as its row is read (rows are streamed: a store of thousands is
+            # never held whole), but those whose Status depends on the chain, made after.
+            views: list[CertificateView | None] = []
+            chained: list[tuple[int, CertificateRecord, CertFacts]] = []
             made: list[CertFacts] = []  # facts not recorded yet: worked out, then recorded
-            for record, facts in repo.certificates_with_facts(srv.name, store):
-                if facts is None and record.der is not None:
-                    facts = certificate_facts(record.der)
-                    made.append(facts)
-                listed.append((record, facts))
+            with certinfo.quietly():
+                for record, facts in repo.certificates_with_facts(srv.name, store):
+                    if facts is None and record.der is not None:
+                        facts = certificate_facts(record.der)
+                        made.append(facts)
+                    if facts is not None and needs_chain(facts, now):
+                        chained.append((len(views), record, facts))
+                        views.append(None)
+                        continue
+                    views.append(
+                        describe(record, server=srv, trust=no_trust, now=now,
+                                 auth_thumbprint=auth, facts=facts)
+                    )  # fmt: skip
             repo.record_certificate_facts(made)
-            trust = TrustStores(roots=[], intermediates=[])
-            parsed: dict[Thumbprint, x509.Certificate] = {}
-            if any(f is not None and needs_chain(f, now) for _, f in listed):
-                # A CA-issued certificate within its dates: its Status needs the chain.
+            if chained:  # a CA-issued certificate within its dates: the stores, parsed
                 trust = TrustStores.of(repo, srv.name)
                 mine = trust.roots if store is StoreName.ROOT else trust.intermediates
                 parsed = {certinfo.thumbprint(certinfo.to_der(c)): c for c in mine}
-            auth = auth_thumbprint(repo)
-            return [
-                describe(
-                    record,
-                    server=srv,
-                    trust=trust,
-                    now=now,
-                    auth_thumbprint=auth,
-                    certificate=parsed.get(record.thumbprint),
-                    facts=facts,
-                )
-                for record, facts in listed
-            ]
+                for at, record, facts in chained:
+                    views[at] = describe(
+                        record,
+                        server=srv,
+                        trust=trust,
+                        now=now,
+                        auth_thumbprint=auth,
+                        certificate=parsed.get(record.thumbprint),
+                        facts=facts,
+                    )
+            return [v for v in views if v is not None]
 
     def store_add(
         self, server: str, store: StoreName, data: bytes, *, source: str
@@ -80,30 +88,32 @@ class TrustStoreService:
         _trust_store(store)
         certificates = formats.load_certificates(data, source=source)
         now = self._clock.now()
-        with self._uow.transaction() as repo:
+        with self._uow.transaction() as repo, certinfo.quietly():
             srv = repo.server(server)
             stored = repo.certificate_thumbprints(srv.name, store)
             added: list[tuple[Thumbprint, str]] = []
             present: list[Thumbprint] = []
-            records: list[CertificateRecord] = []
-            made: list[CertFacts] = []
-            for cert in certificates:
-                der = certinfo.to_der(cert)
-                thumbprint = certinfo.thumbprint(der)
-                if thumbprint in stored:
-                    present.append(thumbprint)
-                    continue
-                stored.add(thumbprint)
-                facts = certificate_facts(der, cert)  # in the same pass: read once
-                records.append(
-                    CertificateRecord(
-                        server=srv.name, store=store, thumbprint=thumbprint, der=der, created_at=now
-                    )
-                )
-                made.append(facts)
-                added.append((thumbprint, facts.subject_text))
-            repo.add_certificates(records)
-            repo.record_certificate_facts(made)
+            for start in range(0, len(certificates), _CHUNK):
+                records: list[CertificateRecord] = []
+                made: list[CertFacts] = []
+                for cert in certificates[start : start + _CHUNK]:
+                    der = certinfo.to_der(cert)
+                    thumbprint = certinfo.thumbprint(der)
+                    if thumbprint in stored:
+                        present.append(thumbprint)
+                        continue
+                    stored.add(thumbprint)
+                    facts = certificate_facts(der, cert)  # in the same pass: read once
+                    records.append(
+                        CertificateRecord(
+                            server=srv.name, store=store, thumbprint=thumbprint, der=der,
+                            created_at=now,
+                        )
+                    )  # fmt: skip
+                    made.append(facts)
+                    added.append((thumbprint, facts.subject_text))
+                repo.add_certificates(records)
+                repo.record_certificate_facts(made)
             return StoreAddResult(added, present)
 
     def store_remove(self, server: str, store: StoreName, *thumbprints: Thumbprint) -> None:
