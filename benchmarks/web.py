@@ -11,11 +11,13 @@ prints the p50/p95 of:
 - the console's certificates page of one server (``/servers/NAME``) and its findings page;
 - ``/api/v1/certificates`` (when the API has it; else one server's certificates);
 - ``/metrics`` with ``metrics_cache_seconds=0`` (no time-based cache; the service's
-  default is 5 s): its organisation part is computed again whenever the store changed,
-  which every scheduled run does.
+  default is 5 s): its run history part is computed again whenever the store changed,
+  which every scheduled run does (the service does it right after each run), its
+  certificates' family when the organisation changed.
 
 The four are requested in turn, ``--requests`` times each, paced over one whole scheduler
-interval so that requests meet a scheduled health run as they would in service. Then the
+interval so that requests meet a scheduled health run as they would in service; the
+slowest five are printed with when they were made. Then the
 resident memory of the service and of its health worker process over ``--rounds``
 scheduled health runs (``--rounds 120 --every 30``: an hour of runs compressed). Prints
 the load average with each figure; asserts nothing. Targets (issue 14): pages and API

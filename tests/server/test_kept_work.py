@@ -16,7 +16,7 @@ from certward.compose import App, build_app
 from certward.errors import CertwardError
 from certward.health.engine import HealthReport
 from certward.interfaces.server import WebSettings, create_app
-from certward.interfaces.server.versioned import organisation_version
+from certward.interfaces.server.versioned import ByVersion, organisation_version, store_generation
 from certward.interfaces.web._reports import HealthReports
 from certward.model.access import AccessRole, Channel
 from certward.model.audit import Actor, acting
@@ -159,3 +159,20 @@ def test_the_worker_process_checks_the_organisation_without_recording_a_run(
     assert version == organisation_version(app)
     assert report == app.health.check(as_of=report.as_of)
     assert app.watch.runs("health") == []  # a check for the console, not a scheduled run
+
+
+def test_a_value_that_follows_the_scheduler_is_read_again_without_a_wait(app: App) -> None:
+    reads: list[int] = []
+
+    def read(application: App) -> int:
+        reads.append(application.store.generation())
+        return len(reads)
+
+    kept = ByVersion(read, store_generation, wait=False)
+    assert kept.get(app) == 1  # the first value: waited for
+    assert kept.get(app) == 1 and len(reads) == 1
+    app.watch.run_due()  # a scheduled run: the store's generation moves on
+    assert kept.get(app) == 1  # the value read before, while the new one is read
+    kept.settle(timeout=30)
+    assert kept.get(app) == 2 and len(reads) == 2
+    assert kept.get(app, wait=True) == 2

@@ -259,7 +259,8 @@ def create_app(
 
     @fastapi_app.get("/metrics", include_in_schema=False)
     async def prometheus_metrics(request: Request) -> Response:
-        refused = _metrics_refusal(app, settings, request)
+        # in a thread: a token's check reads the store (and may wait for its write lock)
+        refused = await asyncio.to_thread(_metrics_refusal, app, settings, request)
         if refused is not None:
             return refused
         body = await asyncio.to_thread(metrics.text)

@@ -38,8 +38,9 @@ def store_generation(app: App) -> int:
 
 class ByVersion(Generic[T]):
     """``make(app)``, made again only when ``version(app)`` (by default the organisation's
-    version) moved on; one making at a time, callers arriving meanwhile wait for it — or,
-    with ``wait=False``, are given the value made before, if any."""
+    version) moved on; one making at a time, callers arriving meanwhile wait for it. With
+    ``wait=False`` a caller never waits once a value was made: it is given that value while
+    the new one is made in the background (the first value is still waited for)."""
 
     def __init__(
         self,
@@ -55,17 +56,28 @@ class ByVersion(Generic[T]):
             weakref.WeakKeyDictionary()
         )
         self._lock = threading.Lock()
+        self._making: threading.Thread | None = None
         self.makings = 0
 
-    def get(self, app: App) -> T:
+    def get(self, app: App, *, wait: bool | None = None) -> T:
+        """The value (``wait``: whether to wait for a new one, if not as constructed)."""
         version = self._version(app)  # before the reading: a change meanwhile shows
         kept = self._kept.get(app)
         if kept is not None and kept[0] == version:
             return kept[1]
-        if not self._lock.acquire(blocking=self._wait or kept is None):
-            assert kept is not None  # not waited for only with a value made before
+        if kept is not None and not (self._wait if wait is None else wait):
+            self._make_later(app, version)
             return kept[1]
-        try:
+        return self._made(app, version)
+
+    def settle(self, timeout: float) -> None:
+        """Wait for a background making under way, if any (tests)."""
+        making = self._making
+        if making is not None:
+            making.join(timeout)
+
+    def _made(self, app: App, version: int | None) -> T:
+        with self._lock:
             kept = self._kept.get(app)
             if kept is not None and kept[0] == version:
                 return kept[1]
@@ -73,8 +85,23 @@ class ByVersion(Generic[T]):
             self._kept[app] = (version, value)
             self.makings += 1
             return value
-        finally:
-            self._lock.release()
+
+    def _make_later(self, app: App, version: int | None) -> None:
+        with self._lock:
+            if self._making is not None and self._making.is_alive():
+                return
+            self._making = threading.Thread(
+                target=self._made_quietly, args=(app, version), name="web-kept", daemon=True
+            )
+            self._making.start()
+
+    def _made_quietly(self, app: App, version: int | None) -> None:
+        import logging
+
+        try:
+            self._made(app, version)
+        except Exception:  # the kept value stays; the next caller asks again
+            logging.getLogger("certward.web").exception("reading a kept value failed")
 
 
 def next_change(views: Iterable[CertificateView], now: dt.datetime) -> dt.datetime | None:

@@ -423,14 +423,15 @@ _first_seen = ByVersion(
     store_generation,
     wait=False,
 )
-"""When each open finding was first seen by a scheduled run, read again after each run (a
-page arriving while it is read shows the dates read before)."""
+"""When each open finding was first seen by a scheduled run, read again after each run (by
+the service right after it; a page never waits for it once read: it shows the dates read
+before while they are read again)."""
 
 
 def prepare_findings(app: Any) -> None:
     """Read what the findings page shows beside the report (after a scheduled run)."""
     _server_names.get(app)
-    _first_seen.get(app)
+    _first_seen.get(app, wait=True)
 
 
 def finding_key(finding: Finding) -> str:
