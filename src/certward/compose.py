@@ -7,11 +7,11 @@ lists servers does not load the prober, the endpoints (Twisted) or the PFX write
 from __future__ import annotations
 
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from certward.clock import Clock, SystemClock
 from certward.codes.general import STORE_UNAVAILABLE
-from certward.config import Settings, load_settings, prepare_database_file
+from certward.config import Settings, load_settings, note_opened, prepare_database_file
 
 if TYPE_CHECKING:
     from certward.services.access import AccessService
@@ -189,4 +189,36 @@ def build_app(
     except BaseException:
         store.close()
         raise
+    return App(settings, store, clock or SystemClock())
+
+
+def build_read_app(db: str | None = None, *, clock: Clock | None = None) -> App:
+    """The services over the store ``db`` names, for commands that only read it: an
+    existing, current SQLite store is read through :mod:`certward.storage.sqlite_reads`
+    (no SQLAlchemy: issue 16), its master key checked as :func:`build_app` checks it;
+    anything else is :func:`build_app`'s. A service call the reader cannot answer raises
+    :class:`~certward.storage.sqlite_reads.NotReadHere`: run it again over
+    :func:`build_app` (the read commands do, in ``interfaces/cli/common.py``)."""
+    from certward.services.keys import MasterKeys
+    from certward.storage.sqlite_reads import NotReadHere, SqliteReadStore
+
+    settings = load_settings(db)
+    path = settings.sqlite_path
+    if path is None or settings.database_url != f"sqlite:///{path}":
+        return build_app(db, clock=clock)
+    try:
+        reader = SqliteReadStore(path)
+    except NotReadHere:
+        return build_app(db, clock=clock)
+    # The reader stands in for the full store in the services: only their reads run on it.
+    store = cast("SqlStore", reader)
+    try:
+        MasterKeys(store, settings).unlock()  # the key is checked; nothing here unseals
+    except NotReadHere:  # no master-key record yet: the full store makes it
+        reader.close()
+        return build_app(db, clock=clock)
+    except BaseException:
+        reader.close()
+        raise
+    note_opened(settings)
     return App(settings, store, clock or SystemClock())

@@ -23,6 +23,7 @@ from certward.interfaces.cli.common import (
     new_typer,
     open_app,
     parse,
+    read_with,
     root_db,
 )
 
@@ -511,7 +512,7 @@ def server_set(
 @server_app.command("list")
 def server_list(db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """The organisation's servers."""
-    summaries = open_app(db).organisation.servers()
+    summaries = read_with(db, lambda application: application.organisation.servers())
     if as_json:
         render.print_json([s.to_json() for s in summaries])
         return
@@ -562,7 +563,8 @@ def server_show(
 @cert_app.command("list")
 def cert_list(server: ServerOpt, db: DbOpt = None, as_json: JsonOpt = False) -> None:
     """Get-ExchangeCertificate: Thumbprint, Services, Subject."""
-    _show_views(open_app(db).certificates.list_certificates(server), as_json)
+    views = read_with(db, lambda application: application.certificates.list_certificates(server))
+    _show_views(views, as_json)
 
 
 @cert_app.command("show")

@@ -416,6 +416,23 @@ def open_app(db: str | None) -> App:
     return application
 
 
+def read_with(db: str | None, read: Callable[[App], T]) -> T:
+    """``read(app)`` for a command that only reads the store: over the SQLite reader when
+    the store allows (no SQLAlchemy loaded: issue 16), else, or when the reader cannot
+    answer a call, over the full store, as :func:`open_app` opens it."""
+    from certward.compose import build_read_app
+    from certward.storage.sqlite_reads import NotReadHere, SqliteReadStore
+
+    application = build_read_app(db or root_db.get())
+    _opened.append(application)
+    if isinstance(application.store, SqliteReadStore):
+        try:
+            return read(application)
+        except NotReadHere:
+            pass  # a read the SQLite reader does not have: the full store answers it
+    return read(open_app(db))
+
+
 def audit_in_existing_store(action: str, detail: dict[str, object]) -> bool:
     """Record ``action`` in the audit log of the store the command line names, when that
     store exists (a command that works on files alone does not create one); whether it

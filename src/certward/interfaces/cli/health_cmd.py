@@ -15,9 +15,9 @@ from certward.interfaces.cli.common import (
     JsonOpt,
     ScriptDirOpt,
     console,
-    open_app,
     parse,
     parse_date,
+    read_with,
 )
 from certward.interop.powershell import DEFAULT_SCRIPT_DIR
 
@@ -66,7 +66,9 @@ def health(
     inputs.check_output(html_file, force=force_out)
     when = parse(parse_date, as_of) if as_of else None
     level = parse(Severity.parse, min_severity)
-    report = open_app(db).health.check(server=server, as_of=when, min_severity=level)
+    report = read_with(
+        db, lambda app: app.health.check(server=server, as_of=when, min_severity=level)
+    )
     if html_file is not None:
         inputs.write_file(html_file, html.render(report).encode(), force=force_out)
     if as_json:

@@ -18,12 +18,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Connection, Engine, text
-
 from certward.codes.general import STORE_UNAVAILABLE
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # SQLAlchemy loads with the store; HEAD is read without it (sqlite_reads)
     from alembic.config import Config
+    from sqlalchemy import Connection, Engine
 
 HEAD = "0009"
 """The revision this code's models are; stores are upgraded to it on opening."""
@@ -36,6 +35,8 @@ _SCHEMA_LOCK = 0x63657274  # "cert": pg_advisory_xact_lock key of the schema loc
 
 def ensure_schema(engine: Engine) -> None:
     """Create or upgrade the store's schema to :data:`HEAD` (see the module docstring)."""
+    from sqlalchemy import text
+
     with engine.connect() as connection:
         connection.execution_options(**{READ_ONLY: True})
         if _version(connection) == HEAD:
@@ -95,6 +96,8 @@ def _config(connection: Connection | None) -> Config:
 
 def _version(connection: Connection) -> str | None:
     """The stored revision, or None when the database has no ``alembic_version`` yet."""
+    from sqlalchemy import text
+
     if connection.dialect.name == "postgresql":
         present = connection.execute(text("SELECT to_regclass('alembic_version')")).scalar()
     else:

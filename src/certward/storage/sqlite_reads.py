@@ -1,0 +1,215 @@
+"""The read commands' store: an SQLite database read with the standard library's ``sqlite3``.
+
+Importing SQLAlchemy costs about three times what starting Python and loading
+``cryptography.x509`` cost together (issue 16), more than a read command may take in all.
+``server list``, ``cert list`` and ``health`` therefore read an existing, current SQLite
+store through :class:`SqliteReads`, which has the repository's read methods they call,
+each a plain query whose rows become model objects in :mod:`certward.storage.rows`, as the
+repository's do. A read runs in a deferred transaction (no write lock), rolled back at the
+end: nothing is ever written here.
+
+Whatever this reader cannot do raises :class:`NotReadHere`: a store that does not exist yet,
+is not at :data:`~certward.storage.migrations.HEAD`, has no master-key record, a method it
+does not have (a write, or a read added to the repository later) or any SQLite error. The
+caller then runs the same read through :class:`~certward.storage.SqlStore`, which answers
+(or reports the error) as it always did: this reader only ever makes a read faster.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from collections import namedtuple
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from certward.codes.general import SERVER_NOT_FOUND
+from certward.model import CertificateRecord, Organisation, Server, StoreName
+from certward.storage import rows
+from certward.storage.migrations import HEAD
+
+_BUSY_TIMEOUT_S = 60.0
+
+# Columns SQLAlchemy stores as 0/1 and as text on SQLite (every table's, by name).
+_BOOLEANS = frozenset(
+    {
+        "observed",
+        "send_trusted_issuer_list",
+        "exportable",
+        "require_tls",
+        "domain_secure_enabled",
+        "ignore_starttls",
+        "cloud_services_mail_enabled",
+        "require_ssl",
+        "last_sync_ok",
+        "has_private_key",
+        "archived",
+    }
+)
+_TIMES = frozenset(
+    {
+        "created_at",
+        "next_auth_effective",
+        "last_sync_at",
+        "not_before",
+        "not_after",
+        "last_attempt",
+        "next_attempt",
+        "retry_after",
+    }
+)
+
+
+class NotReadHere(Exception):
+    """This reader cannot answer; read through the full store instead. Deliberately not an
+    ``AttributeError``: ``hasattr`` (and a runtime protocol check) lets it through, so a
+    method this reader lacks is never mistaken for an optional one."""
+
+
+def _boolean(value: Any) -> bool | None:
+    return None if value is None else bool(value)
+
+
+def _time(value: Any) -> dt.datetime | None:
+    return None if value is None else dt.datetime.fromisoformat(value)
+
+
+_SHAPES: dict[tuple[str, ...], tuple[type, tuple[Any, ...]]] = {}
+
+
+def _shape(names: tuple[str, ...]) -> tuple[type, tuple[Any, ...]]:
+    """A row class with these attribute names, and each column's conversion (or None)."""
+    found = _SHAPES.get(names)
+    if found is None:
+        converters = tuple(
+            _boolean if name in _BOOLEANS else _time if name in _TIMES else None for name in names
+        )
+        found = _SHAPES[names] = (namedtuple("Row", names), converters)
+    return found
+
+
+class SqliteReads:
+    """The read methods of :class:`certward.storage.Repository` that the read commands use,
+    over one open ``sqlite3`` connection inside a read transaction."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def __getattr__(self, name: str) -> Any:
+        raise NotReadHere(f"the SQLite reader has no {name}")
+
+    def _rows(self, sql: str, *params: Any) -> list[Any]:
+        try:
+            cursor = self._connection.execute(sql, params)
+            names = tuple(column[0] for column in cursor.description)
+            found = cursor.fetchall()
+        except sqlite3.Error as exc:
+            raise NotReadHere(f"SQLite: {exc}") from exc
+        row_class, converters = _shape(names)
+        if not any(converters):
+            return [row_class(*values) for values in found]
+        return [
+            row_class(*(v if c is None else c(v) for v, c in zip(values, converters, strict=True)))
+            for values in found
+        ]
+
+    # -- the store itself -------------------------------------------------------------------
+    def meta(self, name: str) -> str | None:
+        found = self._rows("SELECT value FROM meta WHERE name = ?", name)
+        return found[0].value if found else None
+
+    # -- organisation and servers -------------------------------------------------------------
+    def organisation(self) -> Organisation | None:
+        found = self._rows("SELECT * FROM organisations ORDER BY id LIMIT 1")
+        return rows.organisation_of(found[0]) if found else None
+
+    def servers(self) -> list[Server]:
+        return [
+            rows.server_of(row) for row in self._rows("SELECT * FROM servers ORDER BY name_key")
+        ]
+
+    def _server_row(self, name: str) -> Any:
+        found = self._rows("SELECT * FROM servers WHERE name_key = ? LIMIT 1", name.lower())
+        if not found:
+            raise SERVER_NOT_FOUND(f"server {name!r} not found", server=name)
+        return found[0]
+
+    def server(self, name: str) -> Server:
+        return rows.server_of(self._server_row(name))
+
+    def has_server(self, name: str) -> bool:
+        return bool(self._rows("SELECT id FROM servers WHERE name_key = ? LIMIT 1", name.lower()))
+
+    def certificate_counts(self, store: StoreName) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for table in ("certificates", "observed_certificates"):
+            for row in self._rows(
+                f"SELECT servers.name_key AS name_key, count({table}.id) AS n FROM servers "  # noqa: S608 - a table name of ours
+                f"JOIN {table} ON {table}.server_id = servers.id WHERE {table}.store = ? "
+                "GROUP BY servers.name_key",
+                store.value,
+            ):
+                counts[row.name_key] = counts.get(row.name_key, 0) + int(row.n)
+        return counts
+
+    # -- certificates ----------------------------------------------------------------------
+    def certificates(self, server: str, store: StoreName | None = None) -> list[CertificateRecord]:
+        server_row = self._server_row(server)
+        sql = (
+            "SELECT certificates.*, EXISTS (SELECT 1 FROM private_keys "
+            "WHERE private_keys.certificate_id = certificates.id) AS has_private_key "
+            "FROM certificates WHERE server_id = ?"
+        )
+        params: list[Any] = [server_row.id]
+        if store is not None:
+            sql += " AND store = ?"
+            params.append(store.value)
+        return [
+            rows.certificate_record_of(row, server_row.name, has_private_key=row.has_private_key)
+            for row in self._rows(sql + " ORDER BY id", *params)
+        ]
+
+
+class SqliteReadStore:
+    """An existing SQLite store at :data:`HEAD`, opened for reading only: the unit of work
+    of the read commands (:func:`certward.compose.build_read_app`)."""
+
+    def __init__(self, path: Path) -> None:
+        """Open ``path``; :class:`NotReadHere` when it is not a current certward store."""
+        self.url = f"sqlite:///{path}"
+        if not path.is_file() or path.stat().st_size == 0:
+            raise NotReadHere(f"{path}: no store yet")
+        try:
+            self._connection = sqlite3.connect(
+                path, timeout=_BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise NotReadHere(f"{path}: {exc}") from exc
+        try:
+            with self.transaction() as reads:
+                version = reads._rows("SELECT version_num FROM alembic_version")
+        except BaseException:
+            self.close()
+            raise
+        if [row.version_num for row in version] != [HEAD]:
+            self.close()
+            raise NotReadHere(f"{path}: schema {version} is not {HEAD}")
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteReads]:
+        """A read transaction (deferred: no write lock); nothing in it is kept."""
+        try:
+            self._connection.execute("BEGIN")
+        except sqlite3.Error as exc:
+            raise NotReadHere(f"SQLite: {exc}") from exc
+        try:
+            yield SqliteReads(self._connection)
+        finally:
+            self._connection.execute("ROLLBACK")
+
+    reading = transaction
+
+    def close(self) -> None:
+        self._connection.close()
