@@ -125,7 +125,7 @@ def judged(rule_id: str, check: Check, needs: tuple[Dump, ...], scope: Scope | N
                 yield not_judged(rule_id, None, missing)
             return
         unjudged: dict[str, tuple[str, list[Dump], bool]] = {}
-        for state in snap.servers:
+        for state in snap.partly_shown:  # the others showed everything
             lacking = [e for e in server_needs if not snap.shows_on(state, e)]
             if lacking:
                 concerned = scope is None or scope(snap, state)

@@ -349,6 +349,13 @@ class OrgSnapshot:
         return evidence in self._server_evidence[state.name]
 
     @cached_property
+    def partly_shown(self) -> tuple[ServerState, ...]:
+        """The servers whose outputs did not show everything (the others are certward's
+        own, or observed with every output shown), in their order."""
+        everything = frozenset(Evidence)
+        return tuple(s for s in self.servers if self.evidence_of(s) != everything)
+
+    @cached_property
     def _server_evidence(self) -> dict[str, frozenset[Evidence]]:
         result = {}
         for state in self.servers:
@@ -417,10 +424,12 @@ class OrgSnapshot:
         result: dict[str, list[tuple[HeldCertificate, list[str]]]] = {}
         services: dict[ServiceSet, list[str]] = {}
         naming_by_server = self._naming_by_server
+        subject_of = self._subject_compared
         for state in self.servers:
             used = result.setdefault(state.name, [])
             smtp = state.server.default_smtp_thumbprint
             naming = naming_by_server.get(state.name)
+            subjects = {text[1] for _, text in naming} if naming else set()
             for cert in state.certificates:
                 named = services.get(cert.services)
                 if named is None:
@@ -435,7 +444,7 @@ class OrgSnapshot:
                     uses.append("default SMTP certificate")
                 if tp == auth:
                     uses.append("auth certificate")
-                if naming:
+                if naming and subject_of(cert.profile) in subjects:  # the subject first
                     names = self.compared(cert.profile)
                     uses += [f"connector {c.identity}" for c, text in naming if text == names]
                 if uses:
@@ -461,7 +470,7 @@ class OrgSnapshot:
         if named is None:
             assert status is not None
             return status, []
-        found = [c for c in state.candidates() if self.compared(c.profile) == named]
+        found = [c.candidate() for c in state.certificates if self.compared(c.profile) == named]
         found.sort(
             key=lambda c: (
                 c.profile.expired(now),
@@ -495,6 +504,11 @@ class OrgSnapshot:
     def compared(self, profile: CertProfile) -> tuple[str, str]:
         """Issuer and subject as :func:`certward.pki.names.same_name` compares them."""
         return self._compared(profile)
+
+    @cached_property
+    def _subject_compared(self) -> ByIdentity[CertProfile, str]:
+        x500 = self.x500
+        return ByIdentity(lambda p: x500(p.subject).casefold())
 
     @cached_property
     def _compared(self) -> ByIdentity[CertProfile, tuple[str, str]]:
@@ -544,8 +558,8 @@ class OrgSnapshot:
         enabled for SMTP (the selection's tests before names)."""
         return ByIdentity(
             lambda state: [
-                c
-                for c in state._candidates
+                c.candidate()
+                for c in state.certificates
                 if c.profile.version == 3 and c.has_private_key and Service.SMTP in c.services
             ]
         )
@@ -557,7 +571,15 @@ class OrgSnapshot:
 
     @cached_property
     def _iis_choice(self) -> ByIdentity[ServerState, Candidate | None]:
-        return ByIdentity(lambda state, now: select_iis(state._candidates, now=now).chosen)
+        def choice(state: ServerState, now: dt.datetime) -> Candidate | None:
+            bound = [
+                c.candidate()
+                for c in state.certificates
+                if Service.IIS in c.services and c.has_private_key  # what select_iis binds
+            ]
+            return select_iis(bound, now=now).chosen
+
+        return ByIdentity(choice)
 
     def x500(self, name: x509.Name) -> str:
         """:func:`dotnet_x500` of ``name``, made once per name object (the servers'

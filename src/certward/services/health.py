@@ -124,7 +124,8 @@ def _read_at_once(repo: Repository, reads: SnapshotReads) -> OrgSnapshot:
         observed = reads.all_observed_certificates()
         facts = reads.all_observed_facts()
     thumbprints = {e.thumbprint for entries in personal.values() for e in entries}
-    thumbprints.update(tp for tps in trusted.values() for tp in tps)
+    for tps in {id(tps): tps for tps in trusted.values()}.values():  # equal stores share one
+        thumbprints.update(tps)
     profiles = PROFILES.profiles(
         thumbprints,
         reads.distinct_ders,
@@ -133,7 +134,7 @@ def _read_at_once(repo: Repository, reads: SnapshotReads) -> OrgSnapshot:
     )
     # One object per distinct certificate (and binding): 1,000 servers trusting the same
     # 300 roots hold 300 objects, not 300,000, and share one tuple of them.
-    shared: dict[tuple[Thumbprint, ServiceSet, bool, str | None], HeldCertificate] = {}
+    shared: dict[tuple[Thumbprint, int, bool, str | None], HeldCertificate] = {}
     stores: dict[Thumbprint, TrustedCertificate] = {}
     same: dict[tuple[Thumbprint, ...], tuple[TrustedCertificate, ...]] = {}
 
@@ -165,7 +166,8 @@ def _read_at_once(repo: Repository, reads: SnapshotReads) -> OrgSnapshot:
             profile = profiles.get(e.thumbprint)
             if profile is None:  # written since the index was read
                 continue
-            key = (e.thumbprint, e.services, e.has_private_key, e.key_provider)
+            # (equal service sets from one read are one object: identity is enough to share)
+            key = (e.thumbprint, id(e.services), e.has_private_key, e.key_provider)
             cert = shared.get(key)
             if cert is None:
                 cert = shared[key] = HeldCertificate(

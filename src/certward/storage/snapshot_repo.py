@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import operator
 from collections.abc import Collection
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
@@ -46,8 +46,7 @@ from certward.storage.schema import (
 _CHUNK = 500  # SQLite's bound parameters per IN (...)
 
 
-@dataclass(frozen=True, slots=True)
-class HeldRow:
+class HeldRow(NamedTuple):
     """A completed certificate in a store of a server certward runs (without its DER)."""
 
     store: StoreName

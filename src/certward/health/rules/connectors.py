@@ -54,12 +54,11 @@ def connector_tls_name(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
             state = snap.server(server)
             if state is None:
                 continue
-            candidates = state.candidates()
             status, found = snap.resolve_tls_name(state, value, now=now)
             if status is TlsNameStatus.EMPTY:
                 if not _needs_tls_name(connector):
                     break
-                best = _best_for_names(snap, candidates, now, None)
+                best = _best_for_names(snap, state.candidates(), now, None)
                 yield Finding(
                     "CW-CONN-001",
                     ERROR,
@@ -95,7 +94,7 @@ def connector_tls_name(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
                 )
                 continue
             if all(c.profile.expired(now) for c in found):
-                renewed = _best_for_names(snap, candidates, now, found[0].profile)
+                renewed = _best_for_names(snap, state.candidates(), now, found[0].profile)
                 if renewed is not None:
                     yield Finding(
                         "CW-CONN-001",
