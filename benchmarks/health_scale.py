@@ -12,7 +12,8 @@ Then times, with a store of the organisation alone (no servers) as the floor:
 
 - ``certward health --json`` as a fresh process, minus the same command on the floor store
   (the work beyond start-up, the issue's measure), median of ``--runs``;
-- in one process, the health service's check: reading the snapshot and running the rules.
+- in one process, the health service's check: reading the snapshot and running the rules
+  (the garbage collector paused, as the service pauses it).
 
 Prints each size's seconds and seconds per server (linear growth keeps it flat), the load
 average before and after, and the issue's target (16): 1,000 servers judged in under 1 s of
@@ -235,22 +236,23 @@ def in_process(db: Path, runs: int) -> tuple[float, float, float, float, int]:
     from certward.compose import build_app
     from certward.health.engine import evaluate
     from certward.health.profiles import PROFILES
-    from certward.services.health import read_snapshot
+    from certward.services.health import collection_paused, read_snapshot
 
     PROFILES.clear()
     app = build_app(str(db))
     reads, rules, findings = [], [], 0
     try:
         for _ in range(runs + 1):
-            began = time.perf_counter()
-            with app.store.reading() as repo:
-                snapshot = read_snapshot(repo)
-            read = time.perf_counter()
-            report = evaluate(snapshot, app.clock.now())
-            reads.append(read - began)
-            rules.append(time.perf_counter() - read)
-            findings = len(report.findings)
-            del snapshot, report
+            with collection_paused():  # as the health service runs
+                began = time.perf_counter()
+                with app.store.reading() as repo:
+                    snapshot = read_snapshot(repo)
+                read = time.perf_counter()
+                report = evaluate(snapshot, app.clock.now())
+                reads.append(read - began)
+                rules.append(time.perf_counter() - read)
+                findings = len(report.findings)
+                del snapshot, report
     finally:
         app.store.close()
     return reads[0], rules[0], statistics.median(reads[1:]), statistics.median(rules[1:]), findings

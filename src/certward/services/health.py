@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import gc
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from certward.clock import Clock
@@ -282,9 +284,25 @@ class HealthService:
         as_of: dt.datetime | None = None,
         min_severity: Severity = Severity.INFO,
     ) -> HealthReport:
-        with self._uow.transaction() as repo:
-            if server is not None and not repo.has_server(server):
-                raise SERVER_NOT_FOUND(f"server {server!r} not found", server=server)
-            snapshot = read_snapshot(repo)
-        now = as_of or self._clock.now()
-        return evaluate(snapshot, now, server=server, min_severity=min_severity)
+        with collection_paused():
+            with self._uow.transaction() as repo:
+                if server is not None and not repo.has_server(server):
+                    raise SERVER_NOT_FOUND(f"server {server!r} not found", server=server)
+                snapshot = read_snapshot(repo)
+            now = as_of or self._clock.now()
+            return evaluate(snapshot, now, server=server, min_severity=min_severity)
+
+
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused for one health run. A run makes some 10^5
+    objects that live until it ends, and a collection walks every object alive (at 1,000
+    servers a fresh process spent a quarter of its run collecting, finding nothing); what a
+    run leaves in cycles is collected when the collector next runs."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if paused:
+            gc.enable()
