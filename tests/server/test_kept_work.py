@@ -57,6 +57,8 @@ def test_a_scheduled_run_leaves_the_certificates_family_a_change_does_not(app: A
     metrics.text()
     families, whole = metrics.certificate_computations, metrics.computations
     assert [r.job.value for r in app.watch.run_due() if r.job.value == "health"] == ["health"]
+    metrics.text()  # a scrape does not wait for the run's records: they are read meanwhile
+    metrics.settle(timeout=30)
     after_run = metrics.text()
     assert metrics.computations == whole + 1  # the run's records are shown...
     assert metrics.certificate_computations == families  # ...the certificates not read again

@@ -251,7 +251,7 @@ def create_app(
     def prepare() -> None:
         """After a scheduled health run: the scrape's text and the console's findings data
         made now, in the scheduler's thread, rather than by the next request."""
-        metrics.text()
+        metrics.text(wait=True)
         if fastapi_app.state.mounted.get("web"):
             from certward.interfaces.web.routes import prepare_findings
 

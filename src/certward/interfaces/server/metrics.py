@@ -290,6 +290,7 @@ class Metrics:
         self._certificates: tuple[tuple[CertificateSample, ...], bytes] | None = None
         self._certificates_version: int | None = None
         self._certificates_seconds = 0.0
+        self._computing: threading.Thread | None = None
         self.computations = 0  # of the organisation's part
         self.certificate_computations = 0  # of the certificates' expiry family
 
@@ -320,13 +321,18 @@ class Metrics:
             collect_seconds=time.perf_counter() - started,
         )
 
-    def text(self) -> bytes:
+    def text(self, *, wait: bool = False) -> bytes:
         """The exposition text, served again while younger than the cache period; after it,
         the certificates' family is computed again when the organisation's version changed,
         the rest when the store's generation or the console's certificate changed, and the
-        process's own metrics always are. One computation at a time: a scrape arriving
-        while one is under way is given the text made before it (if any) rather than wait."""
-        if not self._lock.acquire(blocking=self._text is None):
+        process's own metrics always are.
+
+        A scrape never waits for the scheduler's records: when only they changed (a run, a
+        lease renewed), it is given the text made before while the new one is made in the
+        background (``wait``: made now, as the service does right after each run). A
+        person's change is shown at once. One computation at a time: a scrape arriving
+        while one is under way is given the text made before it (if any)."""
+        if not self._lock.acquire(blocking=wait or self._text is None):
             return self._text or b""
         with _held(self._lock):
             if self._text is not None and time.monotonic() - self._made < self._cache_seconds:
@@ -334,22 +340,56 @@ class Metrics:
             seen = (self._app.store.generation(), self._console())
             if self._organisation is None or seen != self._seen:
                 version = certificate_version(self._app)
-                if self._certificates is None or version != self._certificates_version:
-                    started = time.perf_counter()
-                    samples = tuple(read_certificates(self._app, self._parsed))
-                    self._certificates = (samples, certificate_text(samples))
-                    self._certificates_version = version
-                    self._certificates_seconds = time.perf_counter() - started
-                    self.certificate_computations += 1
-                samples, text = self._certificates
-                observation = self._observe_watch(samples)
-                self._observation = replace(
-                    observation,
-                    collect_seconds=observation.collect_seconds + self._certificates_seconds,
-                )
-                self._organisation = text + generate_latest(self.registry)
-                self._seen = seen
-                self.computations += 1
+                if (
+                    not wait
+                    and self._organisation is not None
+                    and version == self._certificates_version
+                ):
+                    self._compute_later()
+                else:
+                    self._compute(seen, version)
+            assert self._organisation is not None
             self._text = self._organisation + generate_latest(self._process)
             self._made = time.monotonic()
             return self._text
+
+    def settle(self, timeout: float) -> None:
+        """Wait for a computation in the background, if one is under way (tests)."""
+        computing = self._computing
+        if computing is not None:
+            computing.join(timeout)
+
+    def _compute(self, seen: tuple[int, tuple[str, str] | None], version: int | None) -> None:
+        if self._certificates is None or version != self._certificates_version:
+            started = time.perf_counter()
+            samples = tuple(read_certificates(self._app, self._parsed))
+            self._certificates = (samples, certificate_text(samples))
+            self._certificates_version = version
+            self._certificates_seconds = time.perf_counter() - started
+            self.certificate_computations += 1
+        samples, text = self._certificates
+        observation = self._observe_watch(samples)
+        self._observation = replace(
+            observation,
+            collect_seconds=observation.collect_seconds + self._certificates_seconds,
+        )
+        self._organisation = text + generate_latest(self.registry)
+        self._seen = seen
+        self.computations += 1
+
+    def _compute_later(self) -> None:
+        computing = self._computing
+        if computing is not None and computing.is_alive():
+            return
+        self._computing = threading.Thread(
+            target=self._compute_quietly, name="metrics-compute", daemon=True
+        )
+        self._computing.start()
+
+    def _compute_quietly(self) -> None:
+        import logging
+
+        try:
+            self.text(wait=True)
+        except Exception:  # the text made before stays; the next scrape asks again
+            logging.getLogger("certward.web").exception("computing /metrics failed")
