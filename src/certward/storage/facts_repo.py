@@ -18,7 +18,7 @@ from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Any
 
 from sqlalchemy import Row, and_, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from certward.model import CertificateRecord, Service, ServiceSet, StoreName, Thumbprint
@@ -50,6 +50,17 @@ _COLUMNS = (
     facts_table.c.serial_number,
 )
 _FACT_COUNT = len(_COLUMNS)
+_NAMES = ", ".join(c.name for c in _COLUMNS)
+
+# SQLite, through the driver (SQLAlchemy's per-value processing is most of the cost of
+# thousands of rows): the same statement, values stored as SQLAlchemy stores them.
+_SQLITE_UPSERT = (  # the table's own column names: no input goes into the text
+    f"INSERT INTO certificate_facts (thumbprint, format, {_NAMES}) "  # noqa: S608
+    f"VALUES ({', '.join('?' * (_FACT_COUNT + 2))}) "
+    "ON CONFLICT (thumbprint) DO UPDATE SET "
+    + ", ".join(f"{n} = excluded.{n}" for n in ("format", *(c.name for c in _COLUMNS)))
+    + " WHERE certificate_facts.format != excluded.format"
+)
 
 
 class FactsRepository:
@@ -64,14 +75,28 @@ class FactsRepository:
         found: dict[Thumbprint, CertFacts] = {}
         if not wanted:
             return found
+        connection = self._session.connection()
+        if connection.dialect.name == "sqlite":  # the driver's rows, converted here
+            fetch = connection.exec_driver_sql
+            base = f"SELECT thumbprint, {_NAMES} FROM certificate_facts WHERE format = ?"  # noqa: S608
+            if len(wanted) > _SCAN:  # one pass over the table beats a hundred IN lists
+                batches = [fetch(base, (FACTS_FORMAT,))]
+            else:
+                ordered = sorted(wanted)
+                batches = [
+                    fetch(f"{base} AND thumbprint IN ({', '.join('?' * len(chunk))})",
+                          (FACTS_FORMAT, *chunk))
+                    for start in range(0, len(ordered), _CHUNK)
+                    if (chunk := ordered[start : start + _CHUNK])
+                ]  # fmt: skip
+            for rows in batches:
+                for row in rows:
+                    if row[0] in wanted:
+                        found[Thumbprint(row[0])] = _facts(row[0], row, 1)
+            return found
         query = select(facts_table.c.thumbprint, *_COLUMNS).where(
             facts_table.c.format == FACTS_FORMAT
         )
-        if len(wanted) > _SCAN:  # one pass over the table beats a hundred IN lists
-            for row in self._session.execute(query):
-                if row[0] in wanted:
-                    found[Thumbprint(row[0])] = _facts(row[0], row, 1)
-            return found
         ordered = sorted(wanted)
         for start in range(0, len(ordered), _CHUNK):
             chunk = ordered[start : start + _CHUNK]
@@ -85,11 +110,15 @@ class FactsRepository:
         connection = self._session.connection()
         if connection.get_execution_options().get(READ_ONLY):
             return
+        if connection.dialect.name == "sqlite":  # the driver's executemany, rows made here
+            values = [_sqlite_values(f) for f in facts]
+            for start in range(0, len(values), _INSERT_CHUNK):
+                connection.exec_driver_sql(_SQLITE_UPSERT, values[start : start + _INSERT_CHUNK])
+            return
         rows = [_row(f) for f in facts]
         if not rows:
             return
-        dialect = connection.dialect.name
-        insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(facts_table)
+        insert = postgresql.insert(facts_table)
         # Stored facts of an older format are replaced; the same format's are kept as is.
         statement = insert.on_conflict_do_update(
             index_elements=[facts_table.c.thumbprint],
@@ -176,6 +205,34 @@ def _row(facts: CertFacts) -> dict[str, Any]:
     }
 
 
+def _sqlite_values(facts: CertFacts) -> tuple[Any, ...]:
+    return (
+        facts.thumbprint,
+        FACTS_FORMAT,
+        facts.subject,
+        facts.issuer,
+        facts.subject_text,
+        facts.issuer_text,
+        facts.common_name,
+        json.dumps(list(facts.dns_names)),
+        _sqlite_time(facts.not_before),
+        _sqlite_time(facts.not_after),
+        int(facts.self_signed),
+        int(facts.is_ca),
+        facts.version,
+        facts.key_type,
+        facts.key_size,
+        facts.signature_algorithm,
+        facts.serial_number,
+    )
+
+
+def _sqlite_time(value: dt.datetime) -> str:
+    """As SQLAlchemy's SQLite DATETIME stores it (in UTC, without the zone)."""
+    value = value.astimezone(dt.UTC)
+    return f"{value:%Y-%m-%d %H:%M:%S}.{value.microsecond:06d}"
+
+
 def _facts(thumbprint: str, row: Row[Any] | Sequence[Any], at: int) -> CertFacts:
     """The facts in ``row``'s columns from ``at`` on (in :data:`_COLUMNS`' order)."""
     (subject, issuer, subject_text, issuer_text, common_name, dns_names, not_before,
@@ -201,7 +258,9 @@ def _facts(thumbprint: str, row: Row[Any] | Sequence[Any], at: int) -> CertFacts
     )
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite gives datetimes back naive (they were stored in UTC); PostgreSQL in the
-    session's zone."""
+def _utc(value: dt.datetime | str) -> dt.datetime:
+    """SQLite gives datetimes back naive (they were stored in UTC), or as text through
+    the driver; PostgreSQL in the session's zone."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
