@@ -11,12 +11,22 @@ from collections.abc import Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from certward.interfaces.server.metrics import FindingCounts, TargetSample
+from certward.interfaces.server.versioned import ByVersion, store_generation
 
 if TYPE_CHECKING:
     from certward.compose import App
-    from certward.model.watch import JobRun
+    from certward.model.watch import FindingHistory, JobRun
 
 _PASSED = ("OK", "WARNING")
+
+
+def _open_findings(app: App) -> list[FindingHistory]:
+    return app.watch.findings_history(open_only=True)
+
+
+open_findings: ByVersion[list[FindingHistory]] = ByVersion(_open_findings, store_generation)
+"""The open findings of every scheduled job, read once per change of the store (``/metrics``
+counts them, the console's findings page shows when each was first seen)."""
 
 
 def read_watch(
@@ -41,7 +51,7 @@ def read_watch(
     findings: FindingCounts | None = None
     if JobKind.HEALTH.value in last:
         counts: dict[tuple[str, str, str], int] = {}
-        for f in watch.findings_history(open_only=True):
+        for f in open_findings.get(app):
             key = (f.rule, f.severity, f.server or "")
             counts[key] = counts.get(key, 0) + 1
         findings = counts

@@ -23,6 +23,7 @@ from certward.codes.console import (
 from certward.errors import CertwardError, ConfirmationRequired, NotFoundError
 from certward.health.findings import Finding, Severity
 from certward.interfaces.server.versioned import ByVersion, next_change, store_generation
+from certward.interfaces.server.watching import open_findings
 from certward.interfaces.web import _visit
 from certward.interfaces.web._reports import HealthReports
 from certward.interfaces.web._visit import Refused, Visit, visit
@@ -418,7 +419,7 @@ _server_names = ByVersion(lambda app: [s.server.name for s in app.organisation.s
 """The servers' names (the findings page's filter), read again when the organisation changed."""
 _first_seen = ByVersion(
     lambda app: {
-        h.key: h.first_seen for h in app.watch.findings_history(source="health", open_only=True)
+        h.key: h.first_seen for h in open_findings.get(app, wait=True) if h.source == "health"
     },
     store_generation,
     wait=False,
