@@ -18,8 +18,10 @@ from certward.health.engine import HealthReport
 from certward.interfaces.server import WebSettings, create_app
 from certward.interfaces.server.versioned import ByVersion, organisation_version, store_generation
 from certward.interfaces.web._reports import HealthReports
+from certward.model import CheckStatus
 from certward.model.access import AccessRole, Channel
 from certward.model.audit import Actor, acting
+from certward.model.watch import JobKind
 from certward.services.watch_worker import JobWorker
 
 START = dt.datetime(2026, 12, 3, 12, 0, tzinfo=dt.UTC)
@@ -161,6 +163,20 @@ def test_the_worker_process_checks_the_organisation_without_recording_a_run(
     assert version == organisation_version(app)
     assert report == app.health.check(as_of=report.as_of)
     assert app.watch.runs("health") == []  # a check for the console, not a scheduled run
+
+
+def test_the_auth_monitor_runs_in_the_worker_process_too(app: App, tmp_path: Path) -> None:
+    worker = JobWorker()
+    try:
+        run, _, report = worker.run_job(
+            "auth", str(tmp_path / "certward.db"), dt.timedelta(hours=12), (), timeout=120
+        )
+    finally:
+        worker.close()
+    assert run.job is JobKind.AUTH and run.run_id is not None and report is None
+    assert run.status is not CheckStatus.UNKNOWN, run.summary
+    (stored,) = app.watch.runs("auth", limit=1)
+    assert stored.run_id == run.run_id and stored.summary == run.summary
 
 
 def test_a_value_that_follows_the_scheduler_is_read_again_without_a_wait(app: App) -> None:

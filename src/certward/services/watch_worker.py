@@ -13,14 +13,15 @@ Requests: ``{"op": "probe", "target": {...}}`` and ``{"op": "send", "batches": [
 per channel, the channels at once).
 
 ``certward web`` also keeps one long-lived worker (``python -m certward.services.watch_worker
-serve``, :class:`JobWorker`) for its scheduled health runs: a check of a large
-organisation holds the interpreter for seconds, which requests must not wait for. It
+serve``, :class:`JobWorker`) for its scheduled health and auth monitor runs: a check of a
+large organisation holds the interpreter for seconds, which requests must not wait for. It
 speaks the same JSON, one request and one answer a line: ``{"op": "job", "kind": "health",
-"db": URL, "every": seconds, "thresholds": [...]}`` runs the job over the store as the
-scheduler does (its run, findings and notices stored) and answers ``{"result": ...}``: the
-recorded run, the store's version when the check began and the health report, pickled
-(parent and child are one program) and base64-encoded. The worker keeps the store open and
-its parsed certificates warm from one run to the next; it ends at the end of its input.
+"db": URL, "every": seconds, "thresholds": [...]}`` (or ``"kind": "auth"``: no report)
+runs the job over the store as the scheduler does (its run, findings and notices stored)
+and answers ``{"result": ...}``: the recorded run, the store's version when the check
+began and the health report, pickled (parent and child are one program) and
+base64-encoded. The worker keeps the store open and its parsed certificates warm from one
+run to the next; it ends at the end of its input.
 ``{"op": "check", "db": URL}`` checks the whole organisation without recording a run (the
 console's report of a store that changed since the last run) and answers the same way,
 with no run.
@@ -41,6 +42,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -170,14 +172,13 @@ def _job(request: dict[str, Any], apps: dict[str, App]) -> dict[str, Any]:
     from certward.services.watch import Schedule
 
     kind = JobKind(request["kind"])
-    if kind is not JobKind.HEALTH:
+    if kind not in (JobKind.HEALTH, JobKind.AUTH):
         raise ValueError(f"job {kind.value!r} does not run in the worker")
     app = _opened(str(request["db"]), apps)
     every = dt.timedelta(seconds=float(request["every"]))
     thresholds = tuple(int(t) for t in request.get("thresholds") or ())
-    app.watch.schedule = (
-        Schedule(health=every, thresholds=thresholds) if thresholds else Schedule(health=every)
-    )
+    schedule = Schedule(health=every) if kind is JobKind.HEALTH else Schedule(auth=every)
+    app.watch.schedule = replace(schedule, thresholds=thresholds) if thresholds else schedule
     made: list[tuple[int | None, HealthReport]] = []
 
     def check(now: dt.datetime) -> HealthReport:

@@ -99,8 +99,9 @@ async def start_scheduler(
     configured targets, notifications) as a task of this loop; the coroutine that stops it
     (after the job running, if any, ends).
 
-    With ``reports``, the scheduled health runs happen in a long-lived worker process
-    (:class:`certward.services.watch_worker.JobWorker`, started here and stopped with the
+    With ``reports``, the scheduled health (and auth monitor) runs happen in a long-lived
+    worker process (:class:`certward.services.watch_worker.JobWorker`, started here and
+    stopped with the
     scheduler, started again if it died), which keeps its parsed certificates warm from one
     run to the next; each run's report becomes the console's, and the console asks the
     worker (never this process) for a fresh one when the store changed. ``after_health``
@@ -123,6 +124,7 @@ async def start_scheduler(
                 from certward.model.watch import JobKind
 
                 app.watch.elsewhere.pop(JobKind.HEALTH, None)
+                app.watch.elsewhere.pop(JobKind.AUTH, None)
                 if reports is not None:
                     reports.remote = None
                 await asyncio.to_thread(worker.close)
@@ -136,9 +138,9 @@ WORKER_JOB_TIMEOUT = 1800.0  # seconds a scheduled health run may take in the wo
 def _health_worker(
     app: App, reports: HealthReports, after_health: Callable[[], None] | None = None
 ) -> JobWorker | None:
-    """The worker that runs ``app``'s scheduled health runs, registered with its watch
-    service and as the console's maker of reports; None for a store another process cannot
-    open (SQLite in memory)."""
+    """The worker that runs ``app``'s scheduled health and auth monitor runs, registered
+    with its watch service and as the console's maker of reports; None for a store another
+    process cannot open (SQLite in memory)."""
     from certward.model.watch import Job, JobKind, JobRun
     from certward.services.watch_worker import JobWorker
 
@@ -161,7 +163,15 @@ def _health_worker(
                 log.exception("preparing pages and metrics after a health run failed")
         return run
 
+    def auth(job: Job) -> JobRun:
+        schedule = app.watch.schedule
+        run, _, _ = worker.run_job(
+            job.kind.value, url, job.every, schedule.thresholds, timeout=WORKER_JOB_TIMEOUT
+        )
+        return run
+
     app.watch.elsewhere[JobKind.HEALTH] = health
+    app.watch.elsewhere[JobKind.AUTH] = auth
     reports.remote = lambda: worker.check(url, timeout=WORKER_JOB_TIMEOUT)
     return worker
 
