@@ -215,7 +215,10 @@ def test_password_guessing_does_not_stall_other_sessions(site: Site) -> None:
 
     def guess() -> None:
         while not stop.is_set():
-            imaps_login(site, f"guess{next(attempts)}@contoso.com", "password1")
+            try:
+                imaps_login(site, f"guess{next(attempts)}@contoso.com", "password1")
+            except OSError:  # not answered within TIMEOUT on a loaded machine: the guessers
+                continue  # only keep the server's scrypt busy; their answers are not judged
 
     guessers = [threading.Thread(target=guess) for _ in range(8)]
     for thread in guessers:
@@ -237,8 +240,11 @@ def test_password_guessing_does_not_stall_other_sessions(site: Site) -> None:
 
 def test_unknown_users_take_as_long_to_refuse_as_known_ones(site: Site) -> None:
     imaps_login(site, "warm-up@contoso.com", "x")  # the dummy hash is made on first use
-    known = [imaps_login(site, f"known{i}@contoso.com", "wrong")[1] for i in (1, 2, 3)]
-    unknown = [imaps_login(site, f"nobody{i}@contoso.com", "wrong")[1] for i in (1, 2, 3)]
+    known: list[float] = []
+    unknown: list[float] = []
+    for i in (1, 2, 3):  # interleaved: a busy moment of the machine slows both alike
+        known.append(imaps_login(site, f"known{i}@contoso.com", "wrong")[1])
+        unknown.append(imaps_login(site, f"nobody{i}@contoso.com", "wrong")[1])
     assert statistics.median(known) > 0.02  # scrypt, not a shortcut
     assert statistics.median(unknown) > 0.5 * statistics.median(known), (known, unknown)
 
