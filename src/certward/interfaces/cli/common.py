@@ -5,10 +5,12 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import getpass
+import importlib
 import os
 import re
 import shlex
 import sys
+import types
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -143,6 +145,7 @@ class ErrorLineGroup(TyperGroup):
         return list(self.commands)  # names only: listing builds nothing
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
+        _load_rich_help()
         self._listing = True  # the commands panel needs names and summaries, not modules
         try:
             super().format_help(ctx, formatter)
@@ -168,6 +171,43 @@ class ErrorLineGroup(TyperGroup):
         params = super().get_params(ctx)
         _plain_coercion(params)
         return params
+
+
+class _LoadedOnUse(type):
+    """A stand-in for a rich class that imports the real one when it is first used."""
+
+    _module: str
+
+    def real(cls) -> Any:
+        return getattr(importlib.import_module(cls._module), cls.__name__)
+
+    def __getattr__(cls, name: str) -> Any:
+        return getattr(cls.real(), name)
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        return cls.real()(*args, **kwargs)
+
+
+def _load_rich_help() -> None:
+    """Import typer's help renderer without rich's Markdown and Traceback renderers, which
+    it imports at load but certward's help never uses (rich markup, no pretty exceptions):
+    they and their parsers (markdown-it, Pygments) cost as much as the rest of ``--help``.
+    While typer's module loads, stand-ins take their place; each imports the real class
+    on first use, so a later caller gets rich's own."""
+    if "typer.rich_utils" in sys.modules:
+        return
+    standing_in: list[str] = []
+    for module, name in (("rich.markdown", "Markdown"), ("rich.traceback", "Traceback")):
+        if module not in sys.modules:
+            stand_in = types.ModuleType(module)
+            setattr(stand_in, name, _LoadedOnUse(name, (), {"_module": module}))
+            sys.modules[module] = stand_in
+            standing_in.append(module)
+    try:
+        import typer.rich_utils  # noqa: F401
+    finally:
+        for module in standing_in:
+            del sys.modules[module]
 
 
 @functools.cache
