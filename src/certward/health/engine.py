@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from certward.health import rules as _rules  # noqa: F401 - importing registers the rules
 from certward.health.findings import RULES, Finding, Rule, Severity
@@ -20,9 +21,9 @@ def registered_rules() -> list[Rule]:
     return sorted(RULES, key=lambda r: r.id)
 
 
-@dataclass(frozen=True)
-class TimelineEntry:
-    """One certificate's lifetime, for the expiry timeline of the HTML report."""
+class TimelineEntry(NamedTuple):
+    """One certificate's lifetime, for the expiry timeline of the HTML report (a named
+    tuple: a report holds one for each certificate of each server)."""
 
     server: str
     thumbprint: str
@@ -92,16 +93,19 @@ def evaluate(
     findings.sort(key=lambda f: (-f.severity, f.server or "", f.rule_id, f.message))
     states = [s for s in snapshot.servers if wanted(s.name)]
     timeline = []
+    x500 = snapshot.x500
     for state in states:
         used = {cert.thumbprint for cert, _ in snapshot.in_use(state)}
+        name = state.name
         for cert in state.certificates:
+            profile = cert.profile
             timeline.append(
                 TimelineEntry(
-                    state.name,
+                    name,
                     cert.thumbprint,
-                    snapshot.x500(cert.profile.subject),
-                    cert.profile.not_before,
-                    cert.profile.not_after,
+                    x500(profile.subject),
+                    profile.not_before,
+                    profile.not_after,
                     cert.thumbprint in used,
                 )
             )

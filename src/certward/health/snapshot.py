@@ -140,16 +140,15 @@ class HostNames:
     def __init__(self, profile: CertProfile) -> None:
         exact: set[str] = set()
         wildcards: list[str] = []
-        for name in (*profile.dns_names, profile.common_name):
-            if name is None:
-                continue
-            key = _host_key(name)
+        cn = profile.common_name
+        for name in (*profile.dns_names, cn) if cn is not None else profile.dns_names:
+            key = name.strip().rstrip(".").lower()  # as _host_key
             if "*" in key:
                 wildcards.append(name)
             elif key:
                 exact.add(key)
-        self._exact = frozenset(exact)
-        self._wildcards = tuple(wildcards)
+        self._exact = exact
+        self._wildcards = wildcards
 
     def covers(self, host: str) -> bool:
         key = _host_key(host)
@@ -422,7 +421,10 @@ class OrgSnapshot:
         """Worked out once per snapshot: several rules and the report's timeline ask."""
         auth = self.organisation.auth.current_thumbprint if self.organisation else None
         result: dict[str, list[tuple[HeldCertificate, list[str]]]] = {}
-        services: dict[ServiceSet, list[str]] = {}
+        # Each service set's words, by the set's identity (servers share the objects).
+        services: ByIdentity[ServiceSet, list[str]] = ByIdentity(
+            lambda held: [f"{s.name} service" for s in Service if s in held and s.name]
+        )
         naming_by_server = self._naming_by_server
         subject_of = self._subject_compared
         for state in self.servers:
@@ -431,11 +433,7 @@ class OrgSnapshot:
             naming = naming_by_server.get(state.name)
             subjects = {text[1] for _, text in naming} if naming else set()
             for cert in state.certificates:
-                named = services.get(cert.services)
-                if named is None:
-                    named = services[cert.services] = [
-                        f"{s.name} service" for s in Service if s in cert.services and s.name
-                    ]
+                named = services(cert.services)
                 tp = cert.thumbprint
                 if not (named or tp in (smtp, auth) or naming):
                     continue

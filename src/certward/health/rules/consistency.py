@@ -29,16 +29,20 @@ def renewal_consistency(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding
     """The same CA-issued certificate (same names) is on several servers, and one server has
     a newer issue of it that another server lacks."""
     newest: dict[tuple[str, ...], dict[str, HeldCertificate]] = defaultdict(dict)
+    names_key = snap.names_key
     for state in snap.servers:
+        name = state.name
         for cert in state.certificates:
-            if cert.profile.self_signed:
+            profile = cert.profile
+            if profile.self_signed:
                 continue
-            key = snap.names_key(cert.profile)
+            key = names_key(profile)
             if not key:  # no names (neither SAN nor subject CN)
                 continue
-            held = newest[key].get(state.name)
-            if held is None or cert.profile.not_before > held.profile.not_before:
-                newest[key][state.name] = cert
+            per_server = newest[key]
+            held = per_server.get(name)
+            if held is None or profile.not_before > held.profile.not_before:
+                per_server[name] = cert
     for per_server in newest.values():
         if len(per_server) < 2:
             continue

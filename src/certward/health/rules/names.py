@@ -14,11 +14,12 @@ from certward.health.rules._common import (
     subject_text,
     url_hosts,
 )
-from certward.health.snapshot import OrgSnapshot
+from certward.health.snapshot import ByIdentity, OrgSnapshot
 from certward.interop.powershell import SWITCH, File, Raw, command, script
 from certward.model import (
     Evidence,
     Service,
+    ServiceSet,
 )
 from certward.pki import hostnames
 
@@ -150,9 +151,13 @@ def autodiscover_names(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
 )
 def wildcard_pop_imap(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
     """A wildcard certificate is enabled for IMAP or POP; Exchange does not use it there."""
+    # Each service set's IMAP and POP, by the set's identity (servers share the objects).
+    pop_imap: ByIdentity[ServiceSet, list[Service]] = ByIdentity(
+        lambda held: [s for s in (Service.IMAP, Service.POP) if s in held]
+    )
     for state in snap.servers:
         for cert in state.certificates:
-            services = [s for s in (Service.IMAP, Service.POP) if s in cert.services]
+            services = pop_imap(cert.services)
             if services and hostnames.is_wildcard(cert.profile):
                 names = ",".join(s.name or "" for s in services)
                 yield Finding(
