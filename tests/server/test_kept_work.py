@@ -6,6 +6,8 @@ ends; the console's health reports made by the worker process, never by a reques
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -194,3 +196,30 @@ def test_a_value_that_follows_the_scheduler_is_read_again_without_a_wait(app: Ap
     kept.settle(timeout=30)
     assert kept.get(app) == 2 and len(reads) == 2
     assert kept.get(app, wait=True) == 2
+
+
+def test_a_caller_that_need_not_wait_is_not_held_by_a_making_under_way(app: App) -> None:
+    making, release = threading.Event(), threading.Event()
+    reads: list[int] = []
+
+    def read(_application: App) -> int:
+        reads.append(1)
+        if len(reads) == 2:  # the second reading is slow (the store's write lock held)
+            making.set()
+            release.wait(60)
+        return len(reads)
+
+    kept = ByVersion(read, store_generation, wait=False)
+    assert kept.get(app) == 1
+    app.watch.run_due()
+    maker = threading.Thread(target=lambda: kept.get(app, wait=True))  # after a run
+    maker.start()
+    try:
+        assert making.wait(30)
+        began = time.monotonic()
+        assert kept.get(app) == 1  # a page: given the value read before, at once
+        assert time.monotonic() - began < 10
+    finally:
+        release.set()
+        maker.join(30)
+    assert kept.get(app) == 2

@@ -57,6 +57,7 @@ class ByVersion(Generic[T]):
         )
         self._lock = threading.Lock()
         self._making: threading.Thread | None = None
+        self._starting = threading.Lock()
         self.makings = 0
 
     def get(self, app: App, *, wait: bool | None = None) -> T:
@@ -87,7 +88,7 @@ class ByVersion(Generic[T]):
             return value
 
     def _make_later(self, app: App, version: int | None) -> None:
-        with self._lock:
+        with self._starting:  # not the making's lock: that one is held while making
             if self._making is not None and self._making.is_alive():
                 return
             self._making = threading.Thread(
