@@ -138,8 +138,26 @@ def app(database_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[App]:
     application.organisation.init_organisation("Contoso", domain="contoso.com")
     application.organisation.add_server("EXCH01", fqdn="exch01.contoso.com")
     application.organisation.add_server("EXCH02", fqdn="exch02.contoso.com")
+    with application.store.engine.begin() as conn:  # the servers' own: not under test here
+        conn.execute(delete(facts_table))
     try:
         yield application
+    finally:
+        application.store.close()
+
+
+def test_a_certificate_made_for_a_server_has_its_facts_recorded(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CERTWARD_MASTER_KEY", "ab" * 32)
+    application = build_app(database_url)
+    try:
+        application.organisation.init_organisation("Contoso", domain="contoso.com")
+        application.organisation.add_server("EXCH01", fqdn="exch01.contoso.com")
+        with application.store.transaction() as repo:
+            ders = {r.thumbprint: r.der for r in repo.certificates("EXCH01") if r.der}
+            recorded = repo.certificate_facts(ders)
+        assert ders and recorded == {t: certificate_facts(d) for t, d in ders.items() if d}
     finally:
         application.store.close()
 

@@ -27,7 +27,7 @@ from certward.codes.certificates import (
     SMTP_DEFAULT_OVERWRITE,
 )
 from certward.codes.general import ORGANISATION_MISSING
-from certward.errors import Answer, ConfirmationRequired
+from certward.errors import Answer, CertwardError, ConfirmationRequired
 from certward.model import (
     CAPI_SCHANNEL_PROVIDER,
     CertificateRecord,
@@ -41,6 +41,7 @@ from certward.model import (
 )
 from certward.pki import build, certinfo
 from certward.pki.names import parse_exchange_dn
+from certward.pki.profile import certificate_facts
 from certward.services import _names
 from certward.services.ports import Repository
 from certward.services.views import (
@@ -120,6 +121,8 @@ def add_record(
         private_key=key,
         spki_der=certinfo.spki(item) if key is not None else None,
     )
+    if der is not None and isinstance(item, x509.Certificate):
+        record_facts(repo, der, item)
     return record
 
 
@@ -129,7 +132,19 @@ def complete_request(
     """A pending request becomes the CA's certificate (same record, same key)."""
     completed = replace(request, thumbprint=thumb(cert), der=certinfo.to_der(cert), csr_der=None)
     repo.replace_certificate(request, completed)
+    assert completed.der is not None
+    record_facts(repo, completed.der, cert)
     return completed
+
+
+def record_facts(repo: Repository, der: bytes, cert: x509.Certificate) -> None:
+    """Record what the certificate says about itself (read once, here, as it enters the
+    store). One that cannot be read gets no facts: its readers give its coded error."""
+    try:
+        facts = certificate_facts(der, cert)
+    except CertwardError:
+        return
+    repo.record_certificate_facts([facts])
 
 
 def copy_with_key(
