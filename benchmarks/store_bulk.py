@@ -8,10 +8,11 @@ Makes N self-signed CA certificates (one PEM bundle), then times, each as a fres
 - ``certward store list --store Root --json`` against the floor for listing: a script that
   reads those rows, parses each certificate and prints a JSON document of its fields.
 
-Prints wall seconds, certificates per second, the ratio certward/floor and each process's
-peak RSS, at each size (default 1,000, 5,000 and 10,000: memory should stay flat in the
-count), plus the machine's load average. Bytecode is cached (as an installed package has it)
-and warmed before timing. Prints figures; asserts nothing.
+Prints wall seconds, CPU seconds (user + system: the work, whatever else the machine runs),
+certificates per second, the ratios certward/floor and each process's peak RSS, at each size
+(default 1,000, 5,000 and 10,000: memory should stay flat in the count), plus the machine's
+load average. Bytecode is cached (as an installed package has it) and warmed before timing.
+Prints figures; asserts nothing.
 
     python benchmarks/store_bulk.py [--sizes 1000,5000,10000] [--runs 1]
 """
@@ -100,8 +101,9 @@ def make_bundle(path: Path, count: int) -> None:
             out.write(cert.public_bytes(serialization.Encoding.PEM))
 
 
-def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int, bytes]:
-    """Wall seconds, peak RSS (KiB) and stdout of one fresh process; it must succeed."""
+def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int, bytes, float]:
+    """Wall seconds, peak RSS (KiB), stdout and CPU seconds (user + system) of one fresh
+    process; it must succeed."""
     start = time.perf_counter()
     with tempfile.TemporaryFile() as out:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.PIPE)
@@ -112,7 +114,7 @@ def timed(argv: list[str], env: dict[str, str]) -> tuple[float, int, bytes]:
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(argv[:4])}... failed: {err.decode()[-2000:]}")
         out.seek(0)
-        return seconds, usage.ru_maxrss, out.read()
+        return seconds, usage.ru_maxrss, out.read(), usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -126,6 +128,7 @@ def main() -> None:
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(
         f"{'count':>6} {'work':10} {'certward s':>10} {'floor s':>8} {'ratio':>6} "
+        f"{'cpu s':>8} {'floor':>8} {'ratio':>6} "
         f"{'certward/s':>10} {'floor/s':>8} {'RSS MiB':>8} {'floor RSS':>9}"
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -141,10 +144,10 @@ def main() -> None:
         for size in sizes:
             bundle = root / f"bundle-{size}.pem"
             make_bundle(bundle, size)
-            adds: list[tuple[float, int]] = []
-            floor_adds: list[tuple[float, int]] = []
-            lists: list[tuple[float, int]] = []
-            floor_lists: list[tuple[float, int]] = []
+            adds: list[tuple[float, int, float]] = []
+            floor_adds: list[tuple[float, int, float]] = []
+            lists: list[tuple[float, int, float]] = []
+            floor_lists: list[tuple[float, int, float]] = []
             for run in range(options.runs):
                 db = root / f"certward-{size}-{run}.db"
                 floor_db = root / f"floor-{size}-{run}.db"
@@ -165,31 +168,36 @@ def main() -> None:
                         [python, str(root / "floor_list.py"), fdb],
                     ):  # fmt: skip
                         timed(argv, warm_env)
-                seconds, rss, _ = timed(
+                seconds, rss, _, cpu = timed(
                     [certward, "store", "add", "-s", "EXCH01", "--store", "Root", str(bundle)],
                     run_env,
                 )
-                adds.append((seconds, rss))
-                seconds, rss, _ = timed(
+                adds.append((seconds, rss, cpu))
+                seconds, rss, _, cpu = timed(
                     [python, str(root / "floor_add.py"), str(bundle), str(floor_db)], env
                 )
-                floor_adds.append((seconds, rss))
-                seconds, rss, out = timed(
+                floor_adds.append((seconds, rss, cpu))
+                seconds, rss, out, cpu = timed(
                     [certward, "store", "list", "-s", "EXCH01", "--store", "Root", "--json"],
                     run_env,
                 )
                 assert out.count(b'"thumbprint"') == size, "store list did not list them all"
-                lists.append((seconds, rss))
-                seconds, rss, _ = timed([python, str(root / "floor_list.py"), str(floor_db)], env)
-                floor_lists.append((seconds, rss))
+                lists.append((seconds, rss, cpu))
+                seconds, rss, _, cpu = timed(
+                    [python, str(root / "floor_list.py"), str(floor_db)], env
+                )
+                floor_lists.append((seconds, rss, cpu))
             for work, ours, floor in (("store add", adds, floor_adds),
                                       ("store list", lists, floor_lists)):  # fmt: skip
-                s = statistics.median(t for t, _ in ours)
-                f = statistics.median(t for t, _ in floor)
-                rss = max(r for _, r in ours) / 1024
-                frss = max(r for _, r in floor) / 1024
+                s = statistics.median(t for t, _, _ in ours)
+                f = statistics.median(t for t, _, _ in floor)
+                c = statistics.median(t for _, _, t in ours)
+                fc = statistics.median(t for _, _, t in floor)
+                rss = max(r for _, r, _ in ours) / 1024
+                frss = max(r for _, r, _ in floor) / 1024
                 print(
                     f"{size:>6} {work:10} {s:10.2f} {f:8.2f} {s / f:5.1f}x "
+                    f"{c:8.2f} {fc:8.2f} {c / fc:5.1f}x "
                     f"{size / s:10.0f} {size / f:8.0f} {rss:8.0f} {frss:9.0f}",
                     flush=True,
                 )
