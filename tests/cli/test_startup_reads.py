@@ -19,8 +19,13 @@ from certward.storage import SqlStore
 from certward.storage.sqlite_reads import NotReadHere, SqliteReadStore
 from tests.cli.test_observe_files import RECEIVE
 from tests.conftest import Cli
+from tests.interop.test_observe import BUILT
 
-READ_COMMANDS = [["server", "list"], ["cert", "list", "--server", "EXCH01"]]
+READ_COMMANDS = [
+    ["server", "list"],
+    ["cert", "list", "--server", "EXCH01"],
+    ["cert", "list", "--server", "OBS01"],  # observed
+]
 
 
 @pytest.fixture
@@ -31,6 +36,8 @@ def demo(cli: Cli, isolated_store: Path, tmp_path: Path) -> Path:
     dump = tmp_path / "receive.txt"
     dump.write_text(RECEIVE, encoding="utf-8")
     cli("observe", "TESTSRV", str(dump))
+    dumps = [str(p) for p in sorted(BUILT.glob("*.txt")) if "authconfig" not in p.name]
+    cli("observe", "OBS01", *dumps, "--version", "2010")
     return isolated_store
 
 
@@ -43,7 +50,7 @@ def test_the_reader_answers_as_the_repository(demo: Path) -> None:
             assert reads.meta("nothing") is repo.meta("nothing") is None
             assert reads.organisation() == repo.organisation() is not None
             servers = repo.servers()
-            assert reads.servers() == servers and len(servers) == 6
+            assert reads.servers() == servers and len(servers) >= 7
             for store in StoreName:
                 assert reads.certificate_counts(store) == repo.certificate_counts(store)
             for server in servers:
@@ -53,6 +60,14 @@ def test_the_reader_answers_as_the_repository(demo: Path) -> None:
                 for store in (None, *StoreName):
                     records = repo.certificates(server.name, store)
                     assert reads.certificates(server.name, store) == records
+                    seen = repo.observed_certificates(server.name, store)
+                    assert reads.observed_certificates(server.name, store) == seen
+                assert reads.observed_facts(server.name) == repo.observed_facts(server.name)
+                vdirs = repo.virtual_directories(server.name)
+                assert reads.virtual_directories(server.name) == vdirs
+            assert any(repo.observed_certificates(s.name) for s in servers if s.observed)
+            assert any(repo.observed_facts(s.name) for s in servers if s.observed)
+            assert any(repo.virtual_directories(s.name) for s in servers)
             assert any(r.has_private_key for r in repo.certificates("EXCH01"))
             assert not reads.has_server("NOPE") and not repo.has_server("NOPE")
     finally:

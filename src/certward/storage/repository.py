@@ -36,33 +36,22 @@ from certward.codes.general import (
 )
 from certward.errors import CertwardError
 from certward.model import (
-    AuthConfig,
-    AuthMechanism,
-    Binding,
     CertificateRecord,
     Connector,
-    ConnectorKind,
     EdgeSubscription,
-    ExchangeVersion,
     Mailbox,
     ObservedCertificate,
     ObservedFacts,
     ObservedOrganisationFacts,
     Organisation,
     PublishedHubCertificate,
-    Role,
     Server,
-    Service,
-    ServiceSet,
-    SmartHost,
     StoreName,
     Thumbprint,
-    TlsAuthLevel,
-    TransportConfig,
     VirtualDirectory,
 )
 from certward.model.audit import ACTOR, AuditEntry
-from certward.storage import audit_capture, facts
+from certward.storage import audit_capture, facts, rows
 from certward.storage.access_repo import AccessRepository, audit_row
 from certward.storage.acme_repo import AcmeRepository
 from certward.storage.agents_repo import AgentsRepository
@@ -93,10 +82,7 @@ from certward.storage.watch_repo import WatchRepository
 _OBSERVED_ORGANISATION = "observed.organisation"  # meta: ObservedOrganisationFacts
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+_utc = rows.utc
 
 
 class Repository(
@@ -118,24 +104,7 @@ class Repository(
     # -- organisation -------------------------------------------------------------------
     def organisation(self) -> Organisation | None:
         row = self._session.scalars(select(OrganisationRow).order_by(OrganisationRow.id)).first()
-        if row is None:
-            return None
-        return Organisation(
-            name=row.name,
-            domain=row.domain,
-            auth=AuthConfig(
-                current_thumbprint=_thumb_or_none(row.auth_thumbprint),
-                next_thumbprint=_thumb_or_none(row.next_auth_thumbprint),
-                next_effective=_utc(row.next_auth_effective),
-                previous_thumbprint=_thumb_or_none(row.previous_auth_thumbprint),
-                service_name=row.auth_service_name or AuthConfig().service_name,
-                realm=row.auth_realm,
-            ),
-            transport=TransportConfig(
-                tls_send_domain_secure_list=_split(row.tls_send_domain_secure_list),
-                tls_receive_domain_secure_list=_split(row.tls_receive_domain_secure_list),
-            ),
-        )
+        return None if row is None else rows.organisation_of(row)
 
     def save_organisation(self, org: Organisation) -> None:
         row = self._session.scalars(select(OrganisationRow).order_by(OrganisationRow.id)).first()
@@ -253,19 +222,7 @@ class Repository(
 
     @staticmethod
     def _server(row: ServerRow) -> Server:
-        return Server(
-            name=row.name,
-            fqdn=row.fqdn,
-            roles=frozenset(Role(value) for value in row.roles.split(",") if value),
-            version=ExchangeVersion(row.version),
-            default_smtp_thumbprint=(
-                Thumbprint(row.default_smtp_thumbprint) if row.default_smtp_thumbprint else None
-            ),
-            tls_min_version=row.tls_min_version or "1.2",
-            tls_max_version=row.tls_max_version or "1.3",
-            send_trusted_issuer_list_setting=row.send_trusted_issuer_list,
-            observed=bool(row.observed),
-        )
+        return rows.server_of(row)
 
     # -- virtual directories -------------------------------------------------------------
     def virtual_directories(self, server: str) -> list[VirtualDirectory]:
@@ -703,47 +660,11 @@ class Repository(
 
     @staticmethod
     def _record(row: CertificateRow, server: str) -> CertificateRecord:
-        return CertificateRecord(
-            server=server,
-            store=StoreName(row.store),
-            thumbprint=Thumbprint(row.thumbprint),
-            der=row.der,
-            csr_der=row.csr_der,
-            services=ServiceSet(Service(row.services)),
-            friendly_name=row.friendly_name,
-            has_private_key=row.private_key is not None,
-            exportable=row.exportable,
-            key_provider=row.key_provider,
-            created_at=_utc(row.created_at),
-        )
-
-
-def _thumb_or_none(value: str | None) -> Thumbprint | None:
-    return Thumbprint(value) if value else None
-
-
-def _split(value: str | None) -> tuple[str, ...]:
-    return tuple(part for part in (value or "").split(",") if part)
+        return rows.certificate_record_of(row, server, has_private_key=row.private_key is not None)
 
 
 def _connector(row: ConnectorRow) -> Connector:
-    return Connector(
-        name=row.name,
-        kind=ConnectorKind(row.kind),
-        servers=_split(row.servers),
-        fqdn=row.fqdn,
-        bindings=tuple(Binding.parse(b) for b in _split(row.bindings)),
-        address_spaces=_split(row.address_spaces),
-        smart_hosts=tuple(SmartHost.parse(h) for h in _split(row.smart_hosts)),
-        auth_mechanism=AuthMechanism(row.auth_mechanism),
-        require_tls=row.require_tls,
-        tls_auth_level=TlsAuthLevel(row.tls_auth_level) if row.tls_auth_level else None,
-        tls_domain=row.tls_domain,
-        domain_secure_enabled=row.domain_secure_enabled,
-        tls_certificate_name=row.tls_certificate_name,
-        ignore_starttls=row.ignore_starttls,
-        cloud_services_mail_enabled=row.cloud_services_mail_enabled,
-    )
+    return rows.connector_of(row)
 
 
 def _spki_id(spki_der: bytes) -> str:

@@ -18,6 +18,7 @@ from certward.model import (
     Connector,
     ConnectorKind,
     ExchangeVersion,
+    ObservedCertificate,
     Organisation,
     Role,
     Server,
@@ -35,6 +36,10 @@ def utc(value: dt.datetime | None) -> dt.datetime | None:
     """A stored time as an aware UTC time (SQLite keeps no zone)."""
     if value is None:
         return None
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
@@ -119,4 +124,31 @@ def connector_of(row: Any) -> Connector:
         tls_certificate_name=row.tls_certificate_name,
         ignore_starttls=row.ignore_starttls,
         cloud_services_mail_enabled=row.cloud_services_mail_enabled,
+    )
+
+
+def observed_certificate_of(row: Any, server: str) -> ObservedCertificate:
+    """An observed certificate as stored (the one reading of its row, for every caller)."""
+    return ObservedCertificate(
+        server=server,
+        store=StoreName(row.store),
+        thumbprint=Thumbprint(row.thumbprint),
+        subject=row.subject,
+        issuer=row.issuer,
+        not_before=_aware(row.not_before),
+        not_after=_aware(row.not_after),
+        dns_names=tuple(filter(None, row.dns_names.splitlines())),
+        services=ServiceSet(Service(row.services)),
+        has_private_key=row.has_private_key,
+        key_provider=row.key_provider,
+        key_size=row.key_size,
+        signature_algorithm=row.signature_algorithm,
+        serial_number=row.serial_number,
+        friendly_name=row.friendly_name,
+        source=row.source,
+        archived=bool(row.archived),
+        exportable=row.exportable,
+        status=row.status,
+        public_key_algorithm=row.public_key_algorithm,
+        der=row.der,
     )

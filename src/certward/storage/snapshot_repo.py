@@ -9,7 +9,6 @@ thumbprint names one certificate, whose content never changes.
 
 from __future__ import annotations
 
-import datetime as dt
 import operator
 from collections.abc import Collection
 from typing import NamedTuple
@@ -32,7 +31,7 @@ from certward.model import (
     TlsAuthLevel,
     VirtualDirectory,
 )
-from certward.storage import facts
+from certward.storage import facts, rows
 from certward.storage.schema import (
     CertificateRow,
     ConnectorRow,
@@ -74,10 +73,6 @@ def _in_id_order(
     result: tuple[Thumbprint, ...] = tuple(map(listed.__getitem__, ordered))  # type: ignore[arg-type]
     first.setdefault(thumbprints, (values, result))
     return result
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 class SnapshotRepository:
@@ -274,26 +269,4 @@ class SnapshotRepository:
 
 def observed_certificate(row: ObservedCertificateRow, server: str) -> ObservedCertificate:
     """An observed certificate as stored (the one reading of its row, for every caller)."""
-    return ObservedCertificate(
-        server=server,
-        store=StoreName(row.store),
-        thumbprint=Thumbprint(row.thumbprint),
-        subject=row.subject,
-        issuer=row.issuer,
-        not_before=_utc(row.not_before),
-        not_after=_utc(row.not_after),
-        dns_names=tuple(filter(None, row.dns_names.splitlines())),
-        services=ServiceSet(Service(row.services)),
-        has_private_key=row.has_private_key,
-        key_provider=row.key_provider,
-        key_size=row.key_size,
-        signature_algorithm=row.signature_algorithm,
-        serial_number=row.serial_number,
-        friendly_name=row.friendly_name,
-        source=row.source,
-        archived=bool(row.archived),
-        exportable=row.exportable,
-        status=row.status,
-        public_key_algorithm=row.public_key_algorithm,
-        der=row.der,
-    )
+    return rows.observed_certificate_of(row, server)

@@ -26,8 +26,16 @@ from pathlib import Path
 from typing import Any
 
 from certward.codes.general import SERVER_NOT_FOUND
-from certward.model import CertificateRecord, Organisation, Server, StoreName
-from certward.storage import rows
+from certward.model import (
+    CertificateRecord,
+    ObservedCertificate,
+    ObservedFacts,
+    Organisation,
+    Server,
+    StoreName,
+    VirtualDirectory,
+)
+from certward.storage import facts, rows
 from certward.storage.migrations import HEAD
 
 _BUSY_TIMEOUT_S = 60.0
@@ -168,6 +176,39 @@ class SqliteReads:
             params.append(store.value)
         return [
             rows.certificate_record_of(row, server_row.name, has_private_key=row.has_private_key)
+            for row in self._rows(sql + " ORDER BY id", *params)
+        ]
+
+    # -- what an observed server's certificates need (cert list, observed) ---------------------
+    def virtual_directories(self, server: str) -> list[VirtualDirectory]:
+        server_row = self._server_row(server)
+        return [
+            VirtualDirectory(
+                server_row.name, v.name, v.path, v.internal_url, v.external_url, v.require_ssl
+            )
+            for v in self._rows(
+                "SELECT * FROM virtual_directories WHERE server_id = ? ORDER BY id", server_row.id
+            )
+        ]
+
+    def observed_facts(self, server: str) -> ObservedFacts | None:
+        server_row = self._server_row(server)
+        found = self._rows(
+            "SELECT document FROM observed_facts WHERE server_id = ? LIMIT 1", server_row.id
+        )
+        return facts.read_facts(server_row.name, found[0].document) if found else None
+
+    def observed_certificates(
+        self, server: str, store: StoreName | None = None
+    ) -> list[ObservedCertificate]:
+        server_row = self._server_row(server)
+        sql = "SELECT * FROM observed_certificates WHERE server_id = ?"
+        params: list[Any] = [server_row.id]
+        if store is not None:
+            sql += " AND store = ?"
+            params.append(store.value)
+        return [
+            rows.observed_certificate_of(row, server_row.name)
             for row in self._rows(sql + " ORDER BY id", *params)
         ]
 
