@@ -282,3 +282,26 @@ def test_once_and_a_service_certificate_the_bundle_does_not_trust(
     assert done.returncode == 0, done.stderr
     assert host.served() == host.thumbprint
     assert "PRIVATE KEY" not in done.stderr
+
+
+def test_a_refused_token_is_said_so_and_a_renewed_token_file_is_read_without_a_restart(
+    service: Service, hosts: Callable[..., Host]
+) -> None:
+    host = hosts("mail10")
+    good = host.token_file.read_text()
+    host.token_file.write_text("cw_not-a-token-of-this-service\n")
+    start_agent(service, host)
+    wait_until(
+        lambda: "refuses this agent's token" in host.log_text(), "the refusal", hosts=(host,)
+    )
+    (line, *_) = [ln for ln in host.log_text().splitlines() if "fetch failed" in ln]
+    assert "HTTP 401" in line and "retrying in 1s" in line  # the interval, not a quicker retry
+    assert host.served() != host.thumbprint and host.agent is not None
+    assert host.agent.poll() is None  # it keeps running
+
+    host.token_file.write_text(good)  # the token renewed: no restart
+    wait_until(
+        lambda: host.served() == host.thumbprint, "the renewed token's deploy", hosts=(host,)
+    )
+    wait_until(lambda: _reported_ok(service, host, host.thumbprint), "the report")
+    assert "cw_not-a-token" not in host.log_text() and good.strip() not in host.log_text()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from certward.errors import CertwardError
-from certward.interfaces.agent.state import AgentState, Deployed, StateFile, locked
+from certward.interfaces.agent.client import check_api_url
+from certward.interfaces.agent.state import (
+    MAX_UNREPORTED,
+    AgentState,
+    Deployed,
+    StateFile,
+    locked,
+)
 from certward.model.agents import check_host, deploy_reason, retry_wait
 from certward.model.deploy import DeployOutcome
 from tests.conftest import Cli, error_line
@@ -91,10 +99,55 @@ def test_the_state_file_round_trips_and_holds_no_key(tmp_path: Path) -> None:
     assert file.load("MAIL1") == state
     assert file.load("mail2") == AgentState("mail2")  # another host's state is not used
     assert "PRIVATE" not in (tmp_path / "agent-state.json").read_text()
-    (tmp_path / "agent-state.json").write_text("{not json")
-    with pytest.raises(CertwardError, match="not an agent state file") as refused:
-        file.load("mail1")
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"host": "mail1", "deployed": 3}', "", "[]"])
+def test_an_unreadable_state_file_is_moved_aside_and_the_agent_starts_afresh(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, text: str
+) -> None:
+    (tmp_path / "agent-state.json").write_text(text)
+    with caplog.at_level(logging.WARNING, logger="certward.agent"):
+        assert StateFile(tmp_path).load("mail1") == AgentState("mail1")
+    assert not (tmp_path / "agent-state.json").exists()
+    assert (tmp_path / "agent-state.json.unreadable").read_text() == text
+    (line,) = caplog.messages
+    assert "not an agent state file" in line and "starting afresh" in line
+
+
+def test_a_state_file_that_cannot_be_read_at_all_is_named(tmp_path: Path) -> None:
+    (tmp_path / "agent-state.json").mkdir()  # not a file: read_bytes fails
+    with pytest.raises(CertwardError, match="cannot be read") as refused:
+        StateFile(tmp_path).load("mail1")
     assert refused.value.code.id == "agent.state_invalid"
+
+
+def test_unreported_outcomes_are_capped_in_memory_too() -> None:
+    state = AgentState("mail1")
+    for minute in range(MAX_UNREPORTED + 5):
+        when = NOW + dt.timedelta(minutes=minute)
+        state.add_unreported("web", DeployOutcome(ok=False, when=when, code="deploy.not_served"))
+    assert len(state.unreported) == MAX_UNREPORTED
+    assert state.unreported[0][1].when == NOW + dt.timedelta(minutes=5)  # the newest kept
+
+
+def test_a_clock_set_back_does_not_hold_a_failed_deploy_back() -> None:
+    """The failure is dated by a clock that later went back (or, on the service, by an
+    agent's clock that runs ahead): a failure "in the future" beyond a few minutes is
+    retried now rather than after the clocks agree again."""
+    assert "again" in (reason(last_ok=False, last_when=NOW + dt.timedelta(days=1)) or "")
+    assert "again" in (reason(last_ok=False, last_when=NOW + dt.timedelta(minutes=6)) or "")
+    # a small skew only shifts the hour
+    assert reason(last_ok=False, last_when=NOW + dt.timedelta(minutes=2), served=B) is None
+
+
+def test_an_api_url_with_credentials_is_refused_without_showing_them() -> None:
+    with pytest.raises(CertwardError) as refused:
+        check_api_url("https://agent:s3cret@certward.example.net:8443")
+    assert "s3cret" not in refused.value.message and "s3cret" not in str(refused.value.facts)
+    assert "certward.example.net:8443" in refused.value.message
+    assert check_api_url("https://certward.example.net:8443/") == (
+        "https://certward.example.net:8443"
+    )
 
 
 def test_one_agent_per_root(tmp_path: Path) -> None:

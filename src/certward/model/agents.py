@@ -110,6 +110,12 @@ RETRY_FAILED = dt.timedelta(hours=1)
 """How long a certificate whose deploy failed (and was rolled back) waits before the agent
 tries it again; a new certificate is deployed at once."""
 
+CLOCK_SKEW = dt.timedelta(minutes=5)
+"""How far in the future a failure's time may be and still be believed: the agent's clock
+dates its outcomes, and the service judges them by its own; a failure dated further ahead
+(a clock set back since, an agent's clock running ahead) is retried now, not after the
+clocks agree again."""
+
 
 def deploy_reason(
     desired: str,
@@ -133,7 +139,7 @@ def deploy_reason(
     if last_thumbprint.upper() != desired.upper():
         return f"new certificate {desired} (last deployed: {last_thumbprint})"
     if not last_ok:
-        if last_when is None or now - last_when >= retry_failed:
+        if last_when is None or not now - retry_failed < last_when <= now + CLOCK_SKEW:
             return f"trying the failed deploy of {desired} again"
         return None
     if served is None or served.upper() != desired.upper():

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,9 +25,29 @@ class AgentSettings:
     every: float = 60.0
     once: bool = False
     ca_pems: tuple[bytes, ...] = ()
+    token_file: Path | None = None  # read again at every request: a renewed token is used
 
     def __repr__(self) -> str:  # the token is a secret
         return f"AgentSettings(api={self.api!r}, host={self.host!r}, root={str(self.root)!r})"
+
+    def token_source(self) -> Callable[[], str]:
+        """The token for each request: ``token_file``'s first line as it is now (a file
+        renewed while the agent runs is used from the next request on), else ``token``;
+        the last token read while the file cannot be read or is empty."""
+        if self.token_file is None:
+            return lambda: self.token
+        path, last = self.token_file, [self.token]
+
+        def read() -> str:
+            try:
+                lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            except OSError:
+                return last[0]
+            if lines and lines[0].strip():
+                last[0] = lines[0].strip()
+            return last[0]
+
+        return read
 
 
 def _logging() -> None:
@@ -65,7 +86,7 @@ def run_agent(settings: AgentSettings) -> int:
         client = ApiClient(
             reactor,
             settings.api,
-            settings.token,
+            settings.token_source(),
             ca_pems=settings.ca_pems,
             user_agent=f"certward-agent/{mine_version}",
         )

@@ -4,18 +4,21 @@ HTTPS only: the answers carry private keys. The service's certificate is verifie
 ``--ca-bundle`` (the CA that issued the service's certificate) or, without it, the
 system's trust store, and must name the host of the API's URL (a name or an IP address).
 Every failure — connection, TLS, timeout, an error status, a body that is not the API's —
-is one :data:`AGENT_API_UNREACHABLE` error whose message is one line, never the body.
+is one :data:`AGENT_API_UNREACHABLE` error whose message is one line, never the body; a
+refused token (HTTP 401 or 403) is :data:`AGENT_API_REFUSED`, which retrying sooner does
+not mend. The token is asked of its source at every request, so a token file renewed
+while the agent runs is used from the next request on; it is never in a message.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from certward.codes.agents import AGENT_API_UNREACHABLE
+from certward.codes.agents import AGENT_API_REFUSED, AGENT_API_UNREACHABLE
 from certward.codes.general import INPUT_INVALID
 from certward.model.deploy import certificate_blocks
 
@@ -31,6 +34,13 @@ def check_api_url(url: str) -> str:
         raise INPUT_INVALID(
             f"API URL {url!r}: must be https://HOST[:PORT] (keys travel only over TLS)",
             url=url,
+        )
+    if parts.username is not None or parts.password is not None:
+        # The URL is logged at every start and in every failure: no secret may be in it.
+        shown = parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl()
+        raise INPUT_INVALID(
+            f"API URL {shown}: holds a user name or password; the agent's token is its credential",
+            url=shown,
         )
     return url.strip().rstrip("/")
 
@@ -55,7 +65,7 @@ class ApiClient:
         self,
         reactor: Any,
         base_url: str,
-        token: str,
+        token: str | Callable[[], str],
         *,
         ca_pems: Sequence[bytes] = (),
         timeout: float = 30.0,
@@ -67,7 +77,7 @@ class ApiClient:
 
         self._reactor = reactor
         self._base = check_api_url(base_url)
-        self._token = token
+        self._token: Callable[[], str] = token if callable(token) else lambda: token
         self._timeout = timeout
         self._user_agent = user_agent
         trust = (
@@ -92,7 +102,7 @@ class ApiClient:
 
     def _headers(self) -> dict[bytes | str, list[bytes | str]]:
         return {
-            "Authorization": [f"Bearer {self._token}"],
+            "Authorization": [f"Bearer {self._token()}"],
             "User-Agent": [self._user_agent],
             "Accept": ["application/json"],
         }
@@ -138,7 +148,8 @@ class ApiClient:
             said = ""
             if isinstance(parsed, dict) and "code" in parsed:
                 said = f" {parsed.get('code')}: {str(parsed.get('detail', ''))[:300]}"
-            raise AGENT_API_UNREACHABLE(
+            error = AGENT_API_REFUSED if response.code in (401, 403) else AGENT_API_UNREACHABLE
+            raise error(
                 f"{self._base}: {where} answered HTTP {response.code}{said}",
                 url=self._base,
                 status=response.code,

@@ -4,13 +4,20 @@ One cycle:
 
 1. ``GET /api/v1/agents/{host}/deployments``: the host's deployments with their material.
    Unreachable → one log line, nothing on the host touched (the daemons keep serving what
-   they have), and a retry after a wait that doubles per failure up to the interval.
+   they have), and a retry after a wait that doubles per failure up to the interval. A
+   refused token (401, 403) is said so and retried at the interval: a quicker retry cannot
+   mend it, a renewed token file can (it is read at every request).
 2. For each deployment, :func:`certward.model.agents.deploy_reason` decides from the state
    file and a probe of the live port whether to deploy; a deploy marks the deployment
    *pending* in the state file, runs :func:`certward.deploy.executor.apply` (atomic writes,
    reload, verification by probe, rollback) in a worker thread, and keeps the outcome.
 3. ``POST /api/v1/agents/{host}/results``: the outcomes not yet reported and what each port
    served. Outcomes stay in the state file until the API has them.
+
+One deployment's trouble is not the others': a deployment the API sent that cannot be
+read, a deploy another run on this host holds (``deploy.busy``: tried at the next cycle,
+not counted as a failure) or an unexpected error is logged, reported as a problem of the
+cycle, and the loop goes on.
 
 No log line, state file or report holds key material (:class:`DeployMaterial` redacts its
 ``repr``; the executor writes the key only into the key file).
@@ -24,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from certward.clock import Clock, SystemClock
+from certward.codes.agents import AGENT_API_REFUSED
+from certward.codes.deploy import DEPLOY_BUSY
 from certward.deploy.material import DeployMaterial
 from certward.errors import CertwardError
 from certward.interfaces.agent import probing
@@ -84,6 +93,7 @@ class HostAgent:
         self._verifier = probing.blocking_verifier(reactor)
         self.state: AgentState = self._file.load(host)
         self.failures = 0
+        self._refused = False  # the last failure was the token's: wait the whole interval
         self._stopping = False
         self._sleeping: Any = None  # the Deferred of the wait between cycles
 
@@ -96,7 +106,7 @@ class HostAgent:
             result = await self.cycle()
             if once or self._stopping:
                 return result
-            wait = retry_wait(self._every, self.failures)
+            wait = self._wait()
             self._sleeping = task.deferLater(self._reactor, wait, lambda: None)
             try:
                 await self._sleeping
@@ -121,7 +131,12 @@ class HostAgent:
             return result
         result.reached = True
         for item in items:
-            await self._one(item, result)
+            try:
+                await self._one(item, result)
+            except Exception as exc:  # one deployment's fault must not stop the others
+                name = str((item.get("deployment") or {}).get("name", "?"))
+                result.problems.append(f"{name}: {type(exc).__name__}: {exc}")
+                log.error("deployment %s: unexpected %s: %s", name, type(exc).__name__, exc)
         body = {
             "version": self._version,
             "results": [
@@ -142,17 +157,30 @@ class HostAgent:
         if self.failures:
             log.info("the API answers again after %d failed attempts", self.failures)
         self.failures = 0
+        self._refused = False
         return result
+
+    def _wait(self) -> float:
+        """Seconds to the next cycle: the interval, or the retry's backoff after an
+        unreachable API; a refused token waits the interval (retrying sooner cannot help)."""
+        return self._every if self._refused else retry_wait(self._every, self.failures)
 
     def _failed(self, what: str, exc: CertwardError) -> None:
         self.failures += 1
-        wait = retry_wait(self._every, self.failures)
+        self._refused = exc.code is AGENT_API_REFUSED
+        advice = (
+            "the API refuses this agent's token: put a valid agent token of this host in the "
+            "token file; "
+            if self._refused
+            else ""
+        )
         log.warning(
-            "%s failed (attempt %d): %s; the deployed files stay as they are, retrying in %gs",
+            "%s failed (attempt %d): %s; %sthe deployed files stay as they are, retrying in %gs",
             what,
             self.failures,
             exc.message,
-            wait,
+            advice,
+            self._wait(),
         )
 
     # -- one deployment ------------------------------------------------------------------------
@@ -196,14 +224,22 @@ class HostAgent:
 
         served: str | None = None
         why = reason(desired)  # what is due without probing: new, interrupted, retry
-        if why is None and last is not None and last.ok:
-            served = await self._served(d, desired)
-            why = reason(served)
+        if why is None and last is not None:
+            if last.ok:
+                served = await self._served(d, desired)
+                why = reason(served)
+            else:  # a failed deploy waiting for its retry: report what the port serves
+                served = await probing.served(
+                    self._reactor, d.verify, sni=d.sni, expect=None, wait=PORT_CHECK_WAIT
+                )
         if why is None:
             result.ports.append(PortServed(d.name, d.verify, served, desired, now))
             return
         log.info("deployment %s: %s", d.name, why)
         outcome = await self._deploy(d, material, desired)
+        if outcome is None:  # another run holds its directories: the next cycle
+            result.problems.append(f"{d.name}: another deploy of its files is under way")
+            return
         result.deployed.append((d.name, outcome))
         result.ports.append(
             PortServed(d.name, d.verify, outcome.served, desired, self._clock.now())
@@ -218,16 +254,26 @@ class HostAgent:
         """The service sent no material: its last report showed ``desired`` served. Probe
         the port: still served → nothing to do (an interrupted deploy's files are whole);
         not served → reported so, and the next fetch brings the material."""
-        served = await self._served(d, desired)
-        now = self._clock.now()
+        last = self.state.deployed.get(d.name)
+        failed = last is not None and not last.ok and last.thumbprint.upper() == desired
+        # After a failed deploy (its retry an hour after), the port serves what it served
+        # before: one look, no waiting for a certificate that is not coming.
+        served = await probing.served(
+            self._reactor,
+            d.verify,
+            sni=d.sni,
+            expect=None if failed else desired,
+            wait=PORT_CHECK_WAIT,
+        )
         now = self._clock.now()
         result.ports.append(PortServed(d.name, d.verify, served, desired, now))
         if served == desired:
-            last = self.state.deployed.get(d.name)
             if d.name in self.state.pending or last is None or last.thumbprint != desired:
                 self.state.pending.pop(d.name, None)
                 self.state.deployed[d.name] = Deployed(desired, True, now)
                 self._file.save(self.state)
+            return
+        if failed:  # logged and reported when it failed; the service sends it again
             return
         log.warning(
             "deployment %s: %s serves %s, not %s; the material comes with the next fetch",
@@ -237,19 +283,31 @@ class HostAgent:
             desired,
         )
 
-    async def _deploy(self, d: Deployment, material: DeployMaterial, desired: str) -> DeployOutcome:
+    async def _deploy(
+        self, d: Deployment, material: DeployMaterial, desired: str
+    ) -> DeployOutcome | None:
+        """Deploy and keep the outcome (None: another run on this host holds the files'
+        directories, nothing was done)."""
         from twisted.internet import threads
 
         from certward.deploy.executor import apply
 
         self.state.pending[d.name] = desired
         self._file.save(self.state)
-        outcome: DeployOutcome = await threads.deferToThread(
-            apply, d, material, verify=self._verifier, clock=self._clock
-        )
+        try:
+            outcome: DeployOutcome = await threads.deferToThread(
+                apply, d, material, verify=self._verifier, clock=self._clock
+            )
+        except CertwardError as exc:
+            if exc.code is not DEPLOY_BUSY:
+                raise
+            self.state.pending.pop(d.name, None)
+            self._file.save(self.state)
+            log.warning("deployment %s: %s; trying at the next cycle", d.name, exc.message)
+            return None
         self.state.pending.pop(d.name, None)
         self.state.deployed[d.name] = Deployed(desired, outcome.ok, outcome.when)
-        self.state.unreported.append((d.name, outcome))
+        self.state.add_unreported(d.name, outcome)
         self._file.save(self.state)
         if outcome.ok:
             log.info("deployment %s: %s", d.name, outcome.detail)

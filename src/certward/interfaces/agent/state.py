@@ -6,6 +6,11 @@ before and after every deploy, so a restart knows where the last run stopped: a 
 still marked *pending* was interrupted (the agent was killed mid-deploy) and is deployed
 again, whatever its files hold. ``ROOT/agent.lock`` keeps a second agent off the same root.
 No key material is ever in either file.
+
+A state file that cannot be parsed (a disk that lost it, a hand that edited it) does not
+keep the agent from running: it is moved aside as ``agent-state.json.unreadable`` with one
+log line, and the agent starts afresh — it probes each port, records what is served, and
+deploys what is not (the outcomes it had not yet reported are lost with the file).
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,7 +30,10 @@ from certward.atomic import write_atomically
 from certward.codes.agents import AGENT_STATE_INVALID
 from certward.model.deploy import DeployOutcome
 
+log = logging.getLogger("certward.agent")
+
 STATE_FILE = "agent-state.json"
+UNREADABLE_SUFFIX = ".unreadable"
 LOCK_FILE = "agent.lock"
 MAX_UNREPORTED = 200  # outcomes kept for the API while it cannot be reached (newest kept)
 
@@ -55,6 +64,12 @@ class AgentState:
     deployed: dict[str, Deployed] = field(default_factory=dict)
     pending: dict[str, str] = field(default_factory=dict)  # deployment -> thumbprint
     unreported: list[tuple[str, DeployOutcome]] = field(default_factory=list)
+
+    def add_unreported(self, name: str, outcome: DeployOutcome) -> None:
+        """Keep an outcome for the API (the newest :data:`MAX_UNREPORTED`, however long the
+        API stays away)."""
+        self.unreported.append((name, outcome))
+        del self.unreported[:-MAX_UNREPORTED]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,8 +105,9 @@ class StateFile:
         self.path = root / STATE_FILE
 
     def load(self, host: str) -> AgentState:
-        """The state kept for ``host`` (a fresh one when there is none, or it was another
-        host's); ``agent.state_invalid`` names a file that cannot be read."""
+        """The state kept for ``host`` (a fresh one when there is none, it was another
+        host's, or it cannot be parsed: then it is moved aside); ``agent.state_invalid``
+        names a file that cannot be read at all (permissions, I/O)."""
         try:
             raw = self.path.read_bytes()
         except FileNotFoundError:
@@ -103,9 +119,23 @@ class StateFile:
         try:
             state = AgentState.from_json(json.loads(raw))
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise AGENT_STATE_INVALID(
-                f"{self.path}: not an agent state file ({exc})", path=str(self.path)
-            ) from None
+            aside = self.path.with_name(self.path.name + UNREADABLE_SUFFIX)
+            try:
+                os.replace(self.path, aside)
+            except OSError as moved:
+                raise AGENT_STATE_INVALID(
+                    f"{self.path}: not an agent state file ({type(exc).__name__}), and it "
+                    f"cannot be moved aside ({moved.strerror or moved})",
+                    path=str(self.path),
+                ) from None
+            log.warning(
+                "%s: not an agent state file (%s); moved to %s, starting afresh: each port "
+                "is probed and what it does not serve is deployed",
+                self.path,
+                type(exc).__name__,
+                aside.name,
+            )
+            return AgentState(host)
         return state if state.host.lower() == host.lower() else AgentState(host)
 
     def save(self, state: AgentState) -> None:

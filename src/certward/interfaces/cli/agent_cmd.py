@@ -86,5 +86,6 @@ def agent(
         every=parse(parse_every, every).total_seconds(),
         once=once,
         ca_pems=tuple(load_ca_bundle(ca_bundle)) if ca_bundle is not None else (),
+        token_file=token_file,
     )
     raise typer.Exit(run_agent(settings))
