@@ -46,6 +46,10 @@ def _run_at_terminal(args: list[str], answer: bytes, timeout: float = 60) -> tup
             if not answered and b'(default is "Y")' in seen:
                 os.write(controller, answer + b"\r")
                 answered = True
+    except BaseException:
+        proc.kill()  # not left running into the next test (a ResourceWarning there)
+        proc.wait()
+        raise
     finally:
         os.close(controller)
     return proc.wait(timeout=timeout), seen.decode(errors="replace")
