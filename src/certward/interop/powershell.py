@@ -21,6 +21,10 @@ DEFAULT_SCRIPT_DIR = "C:\\certward\\"
 # PowerShell ends a single-quoted string at any of these (its tokenizer treats the typographic
 # single quotes as the apostrophe); inside the string each is written twice.
 _SINGLE_QUOTES = "'\u2018\u2019\u201a\u201b"
+_QUOTES = re.compile(f"[{_SINGLE_QUOTES}]")
+# What _breaks_line finds, as one search: Unicode's Cc (U+0000-001F, U+007F-009F), Zl
+# (U+2028) and Zp (U+2029) categories.
+_LINE_BREAKS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 # A value PowerShell reads as itself, unquoted, in argument mode: server names, thumbprints.
 _BARE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
@@ -40,6 +44,8 @@ def quote(value: str) -> str:
     to the quoted pieces with ``+``, in parentheses (``('a' + [char]10 + 'b')``), so no
     character of the value is ever outside a quoted piece.
     """
+    if _LINE_BREAKS.search(value) is None:  # the usual case: one quoted piece
+        return _single(value)
     pieces: list[str] = []
     current: list[str] = []
     for ch in value:
@@ -56,7 +62,11 @@ def quote(value: str) -> str:
 
 
 def _single(chars: Sequence[str]) -> str:
-    return "'" + "".join(ch * 2 if ch in _SINGLE_QUOTES else ch for ch in chars) + "'"
+    return "'" + _QUOTES.sub(_doubled, "".join(chars)) + "'"
+
+
+def _doubled(match: re.Match[str]) -> str:
+    return match.group() * 2
 
 
 def argument(value: str) -> str:
