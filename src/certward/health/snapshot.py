@@ -468,7 +468,12 @@ class OrgSnapshot:
         if named is None:
             assert status is not None
             return status, []
-        found = [c.candidate() for c in state.certificates if self.compared(c.profile) == named]
+        subject, compared = self._subject_compared, self._compared
+        found = [
+            c.candidate()
+            for c in state.certificates
+            if subject(c.profile) == named[1] and compared(c.profile) == named  # subject first
+        ]
         found.sort(
             key=lambda c: (
                 c.profile.expired(now),
@@ -510,8 +515,8 @@ class OrgSnapshot:
 
     @cached_property
     def _compared(self) -> ByIdentity[CertProfile, tuple[str, str]]:
-        x500 = self.x500
-        return ByIdentity(lambda p: (x500(p.issuer).casefold(), x500(p.subject).casefold()))
+        x500, subject = self.x500, self._subject_compared
+        return ByIdentity(lambda p: (x500(p.issuer).casefold(), subject(p)))
 
     def host_names(self, profile: CertProfile) -> HostNames:
         """The host names ``profile`` covers."""
