@@ -121,3 +121,26 @@ def test_a_statement_that_writes_counts_as_a_change(app: App) -> None:
     with store.transaction() as repo:
         repo._session.execute(update(MetaRow).where(MetaRow.name == "test-value").values(value="b"))
     assert store.generation() == start + 1
+
+
+def test_a_transaction_inside_another_is_refused_at_once(app: App) -> None:
+    """The inner one would wait for the outer one's write lock for ever on PostgreSQL
+    (the web service's scheduler hung so); the outer one still commits."""
+    app.organisation.init_organisation("Contoso")
+    with app.store.transaction() as repo:
+        repo.set_meta("test.outer", "kept")
+        with pytest.raises(RuntimeError, match="inside another"), app.store.transaction():
+            pass
+    with app.store.reading() as repo:
+        assert repo.meta("test.outer") == "kept"
+    with app.store.transaction() as repo:  # the guard let go with the block
+        assert repo.meta("test.outer") == "kept"
+
+
+def test_the_schedulers_reads_open_no_transaction_inside_another(app: App) -> None:
+    app.organisation.init_organisation("Contoso")
+    app.watch.add_target("smtp://mail.contoso.com:25", "1h")
+    jobs = {job.name for job in app.watch.jobs()}
+    assert set(app.watch.last_successes()) == jobs
+    assert app.watch.seconds_to_next() == 0.0  # nothing has run: every job is due
+    assert [job.name for job in app.watch.due()] == [job.name for job in app.watch.jobs()]

@@ -47,7 +47,7 @@ AGENT_STATE_INVALID = code(
 AGENT_API_REFUSED = code(
     "agent.api_refused",
     PermissionDenied,
-    "certward's API refused the agent's token (HTTP 401: unknown, expired or revoked; 403: "
+    "The API refused the agent's token (HTTP 401: unknown, expired or revoked; 403: "
     "not this host's agent token); the agent keeps the files it deployed, reads its token "
     "file again and tries again at its interval.",
 )

@@ -72,6 +72,8 @@ class AcmeRepo(Protocol):
 class AcmeStore(Protocol):
     def transaction(self) -> AbstractContextManager[Any]: ...
 
+    def reading(self) -> AbstractContextManager[Any]: ...
+
 
 class StorePending:
     """HTTP-01 key authorizations published in the store for certward's IIS endpoint."""
@@ -257,12 +259,12 @@ class AcmeService:
             return _acme(repo).add_acme_account(account, key)
 
     def orders(self) -> list[AcmeOrder]:
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             return _acme(repo).acme_orders()
 
     def has_orders(self) -> bool:
         """Whether any certificate is kept by ACME (the scheduler's acme job exists then)."""
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             return _acme(repo).has_acme_orders()
 
     def prune(self) -> list[AcmeOrder]:

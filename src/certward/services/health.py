@@ -33,6 +33,7 @@ from certward.model import (
     Thumbprint,
     VirtualDirectory,
 )
+from certward.model.certfacts import CertFacts
 from certward.pki import certinfo
 from certward.pki.profile import CertProfile, described
 from certward.services.ports import Repository, UnitOfWork
@@ -70,6 +71,8 @@ class SnapshotReads(Protocol):
     def all_observed_certificates(self) -> Mapping[str, Sequence[ObservedCertificate]]: ...
     def all_observed_facts(self) -> Mapping[str, ObservedFacts]: ...
     def all_connectors(self) -> Sequence[Connector]: ...
+    def certificate_facts(self, thumbprints: Collection[str]) -> Mapping[Thumbprint, CertFacts]: ...
+    def record_certificate_facts(self, facts: Iterable[CertFacts]) -> None: ...
 
 
 def read_snapshot(repo: Repository) -> OrgSnapshot:

@@ -136,7 +136,7 @@ class WatchService:
 
     # -- targets ---------------------------------------------------------------------------
     def targets(self) -> list[ProbeTarget]:
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             return repo.watch_targets()
 
     def add_target(
@@ -179,7 +179,7 @@ class WatchService:
     ) -> list[JobRun]:
         """The newest runs first, of one job kind and/or target if given."""
         kind = JobKind(job) if job is not None else None
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             return repo.job_runs(job=kind, target=target, limit=limit)
 
     def findings_history(
@@ -187,22 +187,23 @@ class WatchService:
     ) -> list[FindingHistory]:
         """Every finding the scheduled runs saw, newest first appearance first, with when
         it was first and last seen and when it went away."""
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             return repo.finding_history(source=source, open_only=open_only, limit=limit)
 
     def last_success(self, job: str) -> dt.datetime | None:
         """When the job named ``job`` (``health``, ``auth``, ``probe:URL``) last ran to a
         verdict (OK, WARNING or CRITICAL; not UNKNOWN: it could not judge)."""
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             return repo.last_success(job)
 
     def last_successes(self) -> dict[str, dt.datetime | None]:
-        with self._store.transaction() as repo:
-            return {job.name: repo.last_success(job.name) for job in self.jobs()}
+        jobs = self.jobs()  # before the read: jobs() reads the store itself
+        with self._store.reading() as repo:
+            return {job.name: repo.last_success(job.name) for job in jobs}
 
     def due(self, now: dt.datetime | None = None) -> list[Job]:
         now = now or self._clock.now()
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             last = repo.last_job_starts()
         return due_jobs(self.jobs(), last, now)
 
@@ -397,7 +398,12 @@ class WatchService:
             profiles = {}
             if isinstance(repo, SnapshotReads) and personal is not None:
                 used = {e.thumbprint for es in personal.values() for e in es if e.services}
-                profiles = PROFILES.profiles(used, repo.distinct_ders)
+                profiles = PROFILES.profiles(
+                    used,
+                    repo.distinct_ders,
+                    facts=repo.certificate_facts,  # recorded: nothing parsed
+                    record=repo.record_certificate_facts,
+                )
             for server in repo.servers():
                 if server.observed:  # as its collection showed it
                     in_use += [
@@ -506,7 +512,7 @@ class WatchService:
     # -- loops -----------------------------------------------------------------------------
     def seconds_to_next(self, now: dt.datetime | None = None) -> float:
         now = now or self._clock.now()
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             last = repo.last_job_starts()
         wake = next_wakeup(self.jobs(), last, now)
         if wake is None:

@@ -53,6 +53,9 @@ class WatchRepository(Protocol):
 
 
 class WatchStore(Protocol):
-    """Opens one transaction: commits when the block ends, rolls back on an exception."""
+    """Opens one transaction: commits when the block ends, rolls back on an exception;
+    or a read that takes no write lock."""
 
     def transaction(self) -> AbstractContextManager[WatchRepository]: ...
+
+    def reading(self) -> AbstractContextManager[WatchRepository]: ...

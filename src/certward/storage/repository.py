@@ -11,6 +11,7 @@ import datetime as dt
 import hashlib
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -702,6 +703,7 @@ class SqlStore:
             self._engine.dispose()
             raise
         self._sessions = sessionmaker(self._engine, expire_on_commit=False)
+        self._writing = threading.local()  # whether this thread is inside transaction()
         event.listen(self._sessions, "after_flush", _note_writes)
         event.listen(self._sessions, "after_flush", audit_capture.collect)
         event.listen(self._sessions, "do_orm_execute", _note_statement_writes)
@@ -723,9 +725,19 @@ class SqlStore:
 
         On SQLite a changing transaction is then checkpointed from the WAL into the
         database file (passively: readers are not waited for), so that a copy of the file
-        alone, as backups and tests make, holds every commit."""
+        alone, as backups and tests make, holds every commit.
+
+        A transaction cannot be opened inside another on the same thread: the inner one
+        would wait for the outer one's lock for ever (PostgreSQL) or until SQLite's busy
+        timeout, so it is refused at once as the programming error it is."""
+        if getattr(self._writing, "active", False):
+            raise RuntimeError(
+                "a store transaction opened inside another on the same thread "
+                "(it would wait for the outer one's write lock)"
+            )
         session = self._sessions()
         wrote = False
+        self._writing.active = True
         try:
             with session.begin():
                 if self._postgresql:
@@ -753,6 +765,7 @@ class SqlStore:
         except SQLAlchemyError as exc:
             raise _store_error(exc) from exc
         finally:
+            self._writing.active = False
             audit_capture.discard(session)
             session.close()
         if wrote and self._sqlite:
