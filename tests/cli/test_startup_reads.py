@@ -5,6 +5,7 @@ hand over to the full store for anything it cannot answer."""
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -145,3 +146,29 @@ def test_read_commands_never_import_sqlalchemy(demo: Path, args: list[str]) -> N
     roots = done.stdout.splitlines()[-1]
     for heavy in ("sqlalchemy", "alembic", "pydantic", "twisted", "OpenSSL"):
         assert f"'{heavy}'" not in roots, (args, heavy)
+
+
+def test_the_columns_converted_by_name_are_the_schemas_booleans_and_times() -> None:
+    """sqlite_reads converts columns by name (SQLite hands back 0/1 and text): every
+    Boolean and DateTime column of the tables it reads must be named, and no name may mean
+    another type in another of those tables, or a read would hand back the wrong type."""
+    from sqlalchemy import Boolean, DateTime
+
+    from certward.storage import (
+        repository,  # noqa: F401  (imports every table's module)
+        sqlite_reads,
+    )
+    from certward.storage.schema import Base
+
+    source = Path(sqlite_reads.__file__).read_text(encoding="utf-8")
+    read = set(re.findall(r"(?:FROM|JOIN) ([a-z_]+)", source)) - {"alembic_version"}
+    tables = Base.metadata.tables
+    assert read and read <= tables.keys(), read - tables.keys()
+    columns = [c for name in read for c in tables[name].columns]
+    booleans = {c.name for c in columns if isinstance(c.type, Boolean)}
+    times = {c.name for c in columns if isinstance(c.type, DateTime)}
+    others = {c.name for c in columns if not isinstance(c.type, (Boolean, DateTime))}
+    assert booleans <= sqlite_reads._BOOLEANS, booleans - sqlite_reads._BOOLEANS
+    assert times <= sqlite_reads._TIMES, times - sqlite_reads._TIMES
+    assert not (sqlite_reads._BOOLEANS | sqlite_reads._TIMES) & others
+    assert not sqlite_reads._BOOLEANS & times

@@ -281,6 +281,35 @@ def test_health_reads_facts_instead_of_parsing_and_records_those_it_parsed(
             assert state.roots == other.roots
 
 
+def test_the_health_service_reads_without_the_write_lock_then_records_what_it_parsed(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    certs = _variety()
+    raw = {certinfo.thumbprint(certinfo.to_der(c)) for c in certs[1:3]}
+    for cert in certs[1:3]:
+        _insert_raw(app, "EXCH01", StoreName.MY, certinfo.to_der(cert))
+    monkeypatch.setattr("certward.services.health.PROFILES", ProfileMemo())
+    opened: list[str] = []
+    reading, transaction = app.store.reading, app.store.transaction
+
+    def count_reading():  # type: ignore[no-untyped-def]
+        opened.append("reading")
+        return reading()
+
+    def count_transaction():  # type: ignore[no-untyped-def]
+        opened.append("transaction")
+        return transaction()
+
+    monkeypatch.setattr(app.store, "reading", count_reading)
+    monkeypatch.setattr(app.store, "transaction", count_transaction)
+    app.health.check()
+    assert opened == ["reading", "transaction"]  # the read, then the facts it worked out
+    assert raw <= set(_facts_rows(app))
+    opened.clear()
+    app.health.check()
+    assert opened == ["reading"]  # nothing left to record: no write at all
+
+
 def test_a_read_only_transaction_writes_no_facts(app: App) -> None:
     der = certinfo.to_der(_variety()[0])
     with app.store.reading() as repo:

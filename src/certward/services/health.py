@@ -6,7 +6,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import gc
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from certward.clock import Clock
@@ -75,12 +75,18 @@ class SnapshotReads(Protocol):
     def record_certificate_facts(self, facts: Iterable[CertFacts]) -> None: ...
 
 
-def read_snapshot(repo: Repository) -> OrgSnapshot:
+def read_snapshot(
+    repo: Repository, record: Callable[[Iterable[CertFacts]], None] | None = None
+) -> OrgSnapshot:
     """The organisation as health sees it, read in one go: with a store that reads the
     whole organisation at once, a few queries and each certificate parsed once per
-    thumbprint (and remembered across reads); else server by server."""
+    thumbprint (and remembered across reads); else server by server.
+
+    The facts worked out from DER (certificates stored before their facts were) are given
+    to ``record``, by default written through ``repo``; a caller reading without the
+    write lock collects them and writes them afterwards."""
     if isinstance(repo, SnapshotReads):
-        return _read_at_once(repo, repo)
+        return _read_at_once(repo, repo, record or repo.record_certificate_facts)
     return read_snapshot_per_server(repo)
 
 
@@ -118,7 +124,11 @@ def _snapshot(
     )
 
 
-def _read_at_once(repo: Repository, reads: SnapshotReads) -> OrgSnapshot:
+def _read_at_once(
+    repo: Repository,
+    reads: SnapshotReads,
+    record: Callable[[Iterable[CertFacts]], None],
+) -> OrgSnapshot:
     servers = repo.servers()
     personal = reads.personal_certificates()
     trusted = reads.trusted_thumbprints()
@@ -135,7 +145,7 @@ def _read_at_once(repo: Repository, reads: SnapshotReads) -> OrgSnapshot:
         thumbprints,
         reads.distinct_ders,
         facts=repo.certificate_facts,  # recorded: nothing parsed
-        record=repo.record_certificate_facts,  # those worked out from DER here
+        record=record,  # those worked out from DER here
     )
     # One object per distinct certificate (and binding): 1,000 servers trusting the same
     # 300 roots hold 300 objects, not 300,000, and share one tuple of them.
@@ -287,11 +297,18 @@ class HealthService:
         as_of: dt.datetime | None = None,
         min_severity: Severity = Severity.INFO,
     ) -> HealthReport:
+        worked_out: list[CertFacts] = []
         with collection_paused():
-            with self._uow.transaction() as repo:
+            # Read without the write lock (a run at 1,000 servers reads for a second and
+            # the console's and agents' writes must not wait for it); facts worked out
+            # from DER meanwhile are written afterwards, in a short transaction of their own.
+            with self._uow.reading() as repo:
                 if server is not None and not repo.has_server(server):
                     raise SERVER_NOT_FOUND(f"server {server!r} not found", server=server)
-                snapshot = read_snapshot(repo)
+                snapshot = read_snapshot(repo, record=worked_out.extend)
+            if worked_out:
+                with self._uow.transaction() as repo:
+                    repo.record_certificate_facts(worked_out)
             now = as_of or self._clock.now()
             return evaluate(snapshot, now, server=server, min_severity=min_severity)
 

@@ -105,6 +105,9 @@ class Repository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """Opens one transaction: commits when the block ends, rolls back on an exception."""
+    """Opens one transaction: commits when the block ends, rolls back on an exception;
+    or a read that takes no write lock (what it changes is rolled back)."""
 
     def transaction(self) -> AbstractContextManager[Repository]: ...
+
+    def reading(self) -> AbstractContextManager[Repository]: ...
