@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from certward.model import CertificateRecord, Service, ServiceSet, StoreName, Thumbprint
 from certward.model.certfacts import FACTS_FORMAT, CertFacts
+from certward.storage.inventory_repo import RECORD_COLUMNS
 from certward.storage.migrations import READ_ONLY
 from certward.storage.schema import CertificateRow, PrivateKeyRow, ServerRow
 from certward.storage.schema_facts import certificate_facts as facts_table
@@ -143,15 +144,7 @@ class FactsRepository:
         )
         rows = self._session.execute(
             select(
-                CertificateRow.thumbprint,
-                CertificateRow.der,
-                CertificateRow.csr_der,
-                CertificateRow.services,
-                CertificateRow.friendly_name,
-                CertificateRow.exportable,
-                CertificateRow.key_provider,
-                CertificateRow.created_at,
-                PrivateKeyRow.id,
+                *RECORD_COLUMNS,
                 facts_table.c.thumbprint,
                 *_COLUMNS,
             )

@@ -32,6 +32,21 @@ _CHUNK = 500  # SQLite's bound parameters per IN (...)
 _INSERT_CHUNK = 1000  # rows per executemany: the statement's parameters stay small
 
 
+# A certificate record's columns, in the order the readers unpack them (the key's id,
+# by an outer join, says whether it has one; no key is loaded).
+RECORD_COLUMNS = (
+    CertificateRow.thumbprint,
+    CertificateRow.der,
+    CertificateRow.csr_der,
+    CertificateRow.services,
+    CertificateRow.friendly_name,
+    CertificateRow.exportable,
+    CertificateRow.key_provider,
+    CertificateRow.created_at,
+    PrivateKeyRow.id,
+)
+
+
 @dataclass(frozen=True, slots=True)
 class IndexedCertificate:
     """A completed certificate of a server certward runs: where it is, what it serves."""
@@ -77,15 +92,7 @@ class InventoryRepository:
         server_row = self._server_row(server)
         rows = self._session.execute(
             select(
-                CertificateRow.thumbprint,
-                CertificateRow.der,
-                CertificateRow.csr_der,
-                CertificateRow.services,
-                CertificateRow.friendly_name,
-                CertificateRow.exportable,
-                CertificateRow.key_provider,
-                CertificateRow.created_at,
-                PrivateKeyRow.id,
+                *RECORD_COLUMNS,
             )
             .outerjoin(PrivateKeyRow, PrivateKeyRow.certificate_id == CertificateRow.id)
             .where(CertificateRow.server_id == server_row.id, CertificateRow.store == store.value)
