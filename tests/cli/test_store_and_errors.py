@@ -355,6 +355,8 @@ ERROR_CASES = {
         "cert import --server EXCH01 {tmp}/reply.cer", ("reply.cer",)),
     "damaged PEM to cert import": Case(
         "cert import --server EXCH01 {tmp}/damaged.pem", ("damaged.pem",)),
+    "damaged PEM to store add": Case(
+        "store add --server EXCH01 --store Root {tmp}/damaged.pem", ("damaged.pem",)),
     "garbage to store add": Case(
         "store add --server EXCH01 --store Root {tmp}/roots.pem", ("roots.pem",)),
     "empty file to cert import": Case(

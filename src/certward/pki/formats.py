@@ -61,15 +61,19 @@ def looks_like_pkcs12(data: bytes) -> bool:
     return data[offset : offset + 3] == b"\x02\x01\x03"
 
 
-def load_bundle(data: bytes, *, source: str, password: Password | None = None) -> Bundle:
+def load_bundle(
+    data: bytes, *, source: str, password: Password | None = None, check: bool = True
+) -> Bundle:
     """Read certificates (and a key, for PKCS#12 or PEM with a key) from any supported format.
 
-    Every certificate returned can be read in full (:func:`certinfo.check_readable`); any
-    other content is refused with a coded error naming ``source``."""
+    Every certificate returned can be read in full (:func:`certinfo.check_readable`; with
+    ``check=False`` the caller reads every part itself and checks a failure so); any other
+    content is refused with a coded error naming ``source``."""
     with certinfo.quietly():
         bundle = _load_bundle(data, source=source, password=password)
-    for cert in bundle.certificates:
-        certinfo.check_readable(cert, source=source)
+    if check:
+        for cert in bundle.certificates:
+            certinfo.check_readable(cert, source=source)
     return bundle
 
 
@@ -142,9 +146,10 @@ def _pem_body(block: bytes) -> bytes:
     return base64.b64decode(b"".join(line.strip() for line in lines if b":" not in line))
 
 
-def load_certificates(data: bytes, *, source: str) -> list[x509.Certificate]:
-    """Certificates only (a store import); a file that carries a private key is refused."""
-    bundle = load_bundle(data, source=source)
+def load_certificates(data: bytes, *, source: str, check: bool = True) -> list[x509.Certificate]:
+    """Certificates only (a store import); a file that carries a private key is refused
+    (``check``: as :func:`load_bundle`)."""
+    bundle = load_bundle(data, source=source, check=check)
     if bundle.private_key is not None:
         raise PRIVATE_KEY_UNEXPECTED(f"{source}: contains a private key", file=source)
     return bundle.certificates

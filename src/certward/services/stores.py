@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from certward.clock import Clock
 from certward.codes.certificates import TRUST_STORE_IS_MY
+from certward.errors import CertwardError
 from certward.model import CertificateRecord, StoreName, Thumbprint
 from certward.model.certfacts import CertFacts
 from certward.pki import certinfo, formats
@@ -86,7 +87,9 @@ class TrustStoreService:
         self, server: str, store: StoreName, data: bytes, *, source: str
     ) -> StoreAddResult:
         _trust_store(store)
-        certificates = formats.load_certificates(data, source=source)
+        # Not checked part by part here: each new certificate's facts read every part once
+        # below, and one that cannot be read is checked then, its error naming ``source``.
+        certificates = formats.load_certificates(data, source=source, check=False)
         now = self._clock.now()
         with self._uow.transaction() as repo, certinfo.quietly():
             srv = repo.server(server)
@@ -103,7 +106,11 @@ class TrustStoreService:
                         present.append(thumbprint)
                         continue
                     stored.add(thumbprint)
-                    facts = certificate_facts(der, cert)  # in the same pass: read once
+                    try:
+                        facts = certificate_facts(der, cert)  # in the same pass: read once
+                    except CertwardError:
+                        certinfo.check_readable(cert, source=source)  # the file named
+                        raise
                     records.append(
                         CertificateRecord(
                             server=srv.name, store=store, thumbprint=thumbprint, der=der,
