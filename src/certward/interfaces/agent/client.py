@@ -121,7 +121,7 @@ class ApiClient:
         return answer
 
     async def _call(self, method: str, url: str, body: dict[str, Any] | None) -> Any:
-        from treq import content
+        from treq import collect
 
         headers = self._headers()
         data = None
@@ -129,17 +129,22 @@ class ApiClient:
             headers["Content-Type"] = ["application/json"]
             data = json.dumps(body).encode()
         where = f"{method} {urlsplit(url).path}"
+        chunks = _Bounded(MAX_BODY)
         try:
             response = await self._http.request(
                 method, url, headers=headers, data=data, timeout=self._timeout
             )
-            raw = await content(response)
+            await collect(response, chunks)  # the connection dropped past MAX_BODY
+        except _TooLarge:
+            raise AGENT_API_UNREACHABLE(
+                f"{self._base}: {where}: the answer is larger than {MAX_BODY} bytes",
+                url=self._base,
+            ) from None
         except Exception as exc:  # connection, TLS, timeout: all one "unreachable"
             raise AGENT_API_UNREACHABLE(
                 f"{self._base}: {where}: {_reason(exc)}", url=self._base
             ) from None
-        if len(raw) > MAX_BODY:
-            raise AGENT_API_UNREACHABLE(f"{self._base}: {where}: the answer is too large")
+        raw = b"".join(chunks.parts)
         try:
             parsed = json.loads(raw)
         except ValueError:
@@ -161,6 +166,26 @@ class ApiClient:
 
     async def close(self) -> None:
         await self._pool.closeCachedConnections()  # type: ignore[no-untyped-call]
+
+
+class _TooLarge(Exception):
+    """A body past its limit (the connection is closed on it)."""
+
+
+class _Bounded:
+    """A body's chunks as they arrive, refused past ``limit`` bytes: a service (or anything
+    answering at its address) cannot make the agent hold more than that in memory."""
+
+    def __init__(self, limit: int) -> None:
+        self.parts: list[bytes] = []
+        self._left = limit
+
+    def __call__(self, data: bytes) -> None:
+        self._left -= len(data)
+        if self._left < 0:
+            self.parts.clear()
+            raise _TooLarge
+        self.parts.append(data)
 
 
 def _reason(exc: BaseException) -> str:

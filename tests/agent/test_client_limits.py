@@ -1,0 +1,147 @@
+"""The agent's API client against a real HTTPS server on 127.0.0.1: an answer larger than
+the client's limit is refused as it arrives (the connection dropped, nothing held beyond
+the limit), one within it is read as JSON. The client runs in its own process: a Twisted
+reactor runs once per process."""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.server
+import ipaddress
+import ssl
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+LIMIT = 1024 * 1024  # the client's limit in these tests (16 MiB in service)
+
+CLIENT = r"""
+import sys
+from twisted.internet import defer, task
+from certward.endpoints.reactor import install_asyncio_reactor
+
+install_asyncio_reactor()
+from certward.errors import CertwardError
+from certward.interfaces.agent import client
+
+client.MAX_BODY = int(sys.argv[3])
+
+
+async def main(reactor):
+    api = client.ApiClient(reactor, sys.argv[1], "token", ca_pems=[open(sys.argv[2], "rb").read()])
+    try:
+        found = await api.deployments("mail1")
+        print("deployments", len(found))
+    except CertwardError as exc:
+        print(exc.code.id, exc.message)
+    finally:
+        await api.close()
+
+
+task.react(lambda reactor: defer.Deferred.fromCoroutine(main(reactor)))
+"""
+
+
+def _certificate(directory: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(hours=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "api.pem", directory / "api.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+class _Api:
+    body = b"[]"
+    sent = 0
+
+
+@pytest.fixture
+def api(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    cert_file, key_file = _certificate(tmp_path)
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(_Api.body)))
+            self.end_headers()
+            try:
+                for start in range(0, len(_Api.body), 65536):
+                    self.wfile.write(_Api.body[start : start + 65536])
+                    _Api.sent += len(_Api.body[start : start + 65536])
+            except OSError:
+                pass  # the client closed the connection
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}", cert_file
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _ask(url: str, ca: Path) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", CLIENT, url, str(ca), str(LIMIT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_an_answer_within_the_limit_is_read(api: tuple[str, Path]) -> None:
+    url, ca = api
+    _Api.body = b"[" + b", ".join([b'{"name": "smtp"}'] * 3) + b"]" + b" " * (LIMIT // 2)
+    assert _ask(url, ca) == "deployments 3"
+
+
+def test_an_answer_past_the_limit_is_refused_as_it_arrives(api: tuple[str, Path]) -> None:
+    url, ca = api
+    _Api.body = b"[" + b" " * (32 * LIMIT) + b"]"
+    _Api.sent = 0
+    said = _ask(url, ca)
+    assert said.startswith("agent.api_unreachable "), said
+    assert f"larger than {LIMIT} bytes" in said
+    assert _Api.sent < 16 * LIMIT  # the connection was dropped, not read to its end
