@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -48,7 +49,7 @@ from certward.model import (
     StoreName,
     Thumbprint,
 )
-from certward.pki import build, certinfo, chain, formats, pfx, tlsname
+from certward.pki import build, certinfo, chain, tlsname
 from certward.pki.names import NameSyntaxError, parse_exchange_dn
 from certward.services._records import (
     DEFAULT_FRIENDLY_NAME,
@@ -79,6 +80,9 @@ from certward.services.audit import record_in
 from certward.services.connectors import connectors_naming
 from certward.services.ports import Repository, UnitOfWork
 from certward.services.views import CertificateView, TrustStores
+
+if TYPE_CHECKING:  # imported where used: PKCS#12 and file formats are not needed to list
+    from certward.pki import formats
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,6 +220,8 @@ class CertificateService:
         password: Password | None = None,
         exportable: bool = False,
     ) -> ImportResult:
+        from certward.pki import formats
+
         bundle = formats.load_bundle(data, source=source, password=password)
         provider = _pfx_key_provider(data, bundle, password, source)
         now = self._clock.now()
@@ -307,6 +313,8 @@ class CertificateService:
                 },
                 self._clock.now(),
             )
+            from certward.pki import pfx
+
             return pfx.export_pfx(
                 key,
                 cert,
@@ -325,6 +333,8 @@ class CertificateService:
         """Move a certificate's private key to another provider (the PFX round trip of seed
         004 done in the store): same certificate and key, same thumbprint. Returns the old
         provider and the certificate."""
+        from certward.pki import pfx
+
         provider = pfx.validate_provider_name(provider)
         now = self._clock.now()
         with self._uow.transaction() as repo:
@@ -554,6 +564,8 @@ def _pfx_key_provider(
     attribute; without one (or for PEM), the legacy CAPI default, as Windows does. The
     attributes sit outside the encryption: the password (and a second decryption) is needed
     only when the key bag is inside an encrypted safe."""
+    from certward.pki import pfx
+
     if bundle.kind != "PKCS#12" or bundle.private_key is None:
         return pfx.effective_provider(None)
     contents = pfx.read_pfx(data, None, source=source)
