@@ -203,3 +203,29 @@ def test_the_newest_outcome_is_the_last_received_whatever_clock_dated_it(app: Ap
     assert list(app.deploy.results("a")) == [good, skewed]
     assert app.deploy.show("a")[1][0] == good
     assert {r.deployment.name: r.last for r in app.deploy.deployments()}["a"] == good
+
+
+def test_a_run_that_meets_another_releases_no_key(app: App, tmp_path: Path) -> None:
+    """The target directory is locked before the key is released: a run refused as
+    deploy.busy has exported nothing (no key.export in the audit log) and recorded nothing
+    (the other run records its own); a missing directory is the run's recorded outcome."""
+    from certward.deploy import files
+
+    new_certificate(app, "SMTP")
+    target = tmp_path / "tls"
+    target.mkdir()
+    paths = DeployPaths.in_directory(DeployKind.POSTFIX, str(target))
+    app.deploy.add(replace(_deployment(), paths=paths))
+    with files.locked([target / "held"]), pytest.raises(CertwardError) as busy:
+        app.deploy.run("mx")
+    assert busy.value.code.id == "deploy.busy"
+    assert app.audit.entries(action="key.export") == []
+    assert app.deploy.results("mx") == []
+    assert list(target.iterdir()) == []
+
+    app.deploy.add(replace(_deployment("gone"), paths=DeployPaths.in_directory(
+        DeployKind.POSTFIX, str(tmp_path / "missing"))))  # fmt: skip
+    outcome = app.deploy.run("gone")
+    assert not outcome.ok and outcome.code == "deploy.no_directory"
+    assert app.deploy.results("gone") == [outcome]
+    assert app.audit.entries(action="key.export") == []

@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Protocol
 
 from cryptography.hazmat.primitives import serialization
@@ -26,6 +27,7 @@ from certward.codes.deploy import (
     DEPLOY_INVALID,
     DEPLOY_KEY_NOT_EXPORTABLE,
     DEPLOY_NO_CERTIFICATE,
+    DEPLOY_NO_DIRECTORY,
     DEPLOY_NOT_FOUND,
     DEPLOY_WRONG_HOST,
 )
@@ -143,22 +145,8 @@ class DeployService:
         now = self._clock.now()
         with self._store.transaction() as repo:
             d = repo.deployment(name)
-            if (d.host or "").lower() != (host or "").lower():
-                raise DEPLOY_WRONG_HOST(
-                    f"deployment {d.name} is for host {d.host or 'this machine'}, "
-                    f"not {host or 'this machine'}",
-                    deployment=d.name,
-                    host=d.host,
-                )
-            record = current_certificate(repo, d, now)
-            if not record.exportable:
-                raise DEPLOY_KEY_NOT_EXPORTABLE(
-                    f"the private key of certificate {record.thumbprint} on {record.server} is "
-                    f"not exportable; deployment {d.name} would write it to a file",
-                    thumbprint=record.thumbprint,
-                    server=record.server,
-                    deployment=d.name,
-                )
+            _check_host(d, host)
+            record = _releasable(repo, d, now)
             assert record.der is not None  # current_certificate takes issued ones only
             cert = certinfo.load_der(record.der)
             trust = TrustStores.of(repo, record.server)
@@ -194,7 +182,35 @@ class DeployService:
         """Deploy on this machine (a deployment without a host): release the material,
         write, reload, verify by probe, roll back on failure; the outcome is recorded. A
         refusal before anything is written (no certificate, a key not exportable) is
-        raised, and recorded too."""
+        raised, and recorded too.
+
+        The target directories are locked before the key is released: a run that meets
+        another (``deploy.busy``, raised, not recorded: the other run records its own)
+        releases and audits no key; a missing directory is this run's outcome."""
+        from certward.deploy import files
+
+        refused: CertwardError | None = None
+        with self._store.transaction() as repo:
+            deployment = repo.deployment(name)
+            _check_host(deployment, None)  # an agent's deployment is not run here
+            try:  # what would refuse the release refuses the run before any lock
+                _releasable(repo, deployment, self._clock.now())
+            except CertwardError as exc:
+                refused = exc
+        if refused is not None:
+            self.record_result(deployment.name, self._refused(refused), source="local")
+            raise refused
+        try:
+            with files.locked(Path(p) for p in deployment.paths.all):
+                return self._run_locked(name, check_material)
+        except CertwardError as exc:
+            if exc.code is not DEPLOY_NO_DIRECTORY:
+                raise
+            outcome = self._refused(exc)
+            self.record_result(deployment.name, outcome, source="local")
+            return outcome
+
+    def _run_locked(self, name: str, check_material: bool) -> DeployOutcome:
         try:
             released = self.material_for(name)
         except CertwardError as exc:
@@ -210,6 +226,7 @@ class DeployService:
             reload=self._reload,
             clock=self._clock,
             check_material=check_material,
+            locked=True,
         )
         self.record_result(released.deployment.name, outcome, source="local")
         return outcome
@@ -271,3 +288,29 @@ def current_certificate(
     # The newest; of certificates issued in the same second (a self-signed default made
     # beside a new one), one whose key may leave the vault, since only it can be deployed.
     return max(candidates, key=lambda c: (c[0], c[1], c[2].exportable))[2]
+
+
+def _releasable(repo: DeployRepository, d: Deployment, now: dt.datetime) -> CertificateRecord:
+    """The certificate ``d`` deploys now, if its key may be released: ``deploy.no_certificate``
+    or ``deploy.key_not_exportable`` otherwise."""
+    record = current_certificate(repo, d, now)
+    if not record.exportable:
+        raise DEPLOY_KEY_NOT_EXPORTABLE(
+            f"the private key of certificate {record.thumbprint} on {record.server} is "
+            f"not exportable; deployment {d.name} would write it to a file",
+            thumbprint=record.thumbprint,
+            server=record.server,
+            deployment=d.name,
+        )
+    return record
+
+
+def _check_host(d: Deployment, host: str | None) -> None:
+    """``deploy.wrong_host`` unless ``d`` is carried out by ``host`` (None: this machine)."""
+    if (d.host or "").lower() != (host or "").lower():
+        raise DEPLOY_WRONG_HOST(
+            f"deployment {d.name} is for host {d.host or 'this machine'}, "
+            f"not {host or 'this machine'}",
+            deployment=d.name,
+            host=d.host,
+        )
