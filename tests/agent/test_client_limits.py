@@ -5,9 +5,7 @@ reactor runs once per process."""
 
 from __future__ import annotations
 
-import datetime as dt
 import http.server
-import ipaddress
 import ssl
 import subprocess
 import sys
@@ -16,10 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
+
+from tests.loopback_tls import loopback_tls_files
 
 LIMIT = 1024 * 1024  # the client's limit in these tests (16 MiB in service)
 
@@ -50,37 +46,6 @@ task.react(lambda reactor: defer.Deferred.fromCoroutine(main(reactor)))
 """
 
 
-def _certificate(directory: Path) -> tuple[Path, Path]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "api.pem", directory / "api.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
-
-
 class _Api:
     body = b"[]"
     sent = 0
@@ -88,7 +53,7 @@ class _Api:
 
 @pytest.fixture
 def api(tmp_path: Path) -> Iterator[tuple[str, Path]]:
-    cert_file, key_file = _certificate(tmp_path)
+    cert_file, key_file = loopback_tls_files(tmp_path, "api")
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:

@@ -3,7 +3,6 @@ Debian's Chromium driven by Playwright (one browser per module; nothing is downl
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 import shutil
 import socket
@@ -15,15 +14,12 @@ from pathlib import Path
 
 import pytest
 import uvicorn
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from certward.compose import App, build_app
 from certward.model.access import AccessRole
 from certward.services.demo import build_demo
+from tests.loopback_tls import loopback_tls_files
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -42,39 +38,6 @@ PASSWORDS = {
     "reader": "reader-console-pass-1",
 }
 READY_SECONDS = 20.0
-
-
-def _tls_files(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 the test server presents (the browser ignores its trust)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = dt.datetime.now(dt.UTC)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    import ipaddress
-
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "console.crt", directory / "console.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 @dataclass
@@ -105,7 +68,7 @@ def console(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Console]:
     assert demo.webmail_thumbprint is not None
     for name, password in PASSWORDS.items():
         app.access.add_user(name, AccessRole.parse(name), password)
-    cert_file, key_file = _tls_files(directory)
+    cert_file, key_file = loopback_tls_files(directory, "console")
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
