@@ -144,3 +144,16 @@ def test_the_schedulers_reads_open_no_transaction_inside_another(app: App) -> No
     assert set(app.watch.last_successes()) == jobs
     assert app.watch.seconds_to_next() == 0.0  # nothing has run: every job is due
     assert [job.name for job in app.watch.due()] == [job.name for job in app.watch.jobs()]
+
+
+def test_a_read_sees_one_state_of_the_store_throughout(app: App) -> None:
+    """A change committed while a read is under way is not seen by the read's later
+    queries (health's snapshot is many queries), and is seen by the next read."""
+    app.organisation.init_organisation("Contoso")
+    with app.store.reading() as repo:
+        assert repo.meta("test.during") is None
+        with app.store.transaction() as writer:  # another connection commits meanwhile
+            writer.set_meta("test.during", "written")
+        assert repo.meta("test.during") is None
+    with app.store.reading() as repo:
+        assert repo.meta("test.during") == "written"

@@ -774,11 +774,17 @@ class SqlStore:
     @contextmanager
     def reading(self) -> Iterator[Repository]:
         """A read that takes no write lock (SQLite begins it deferred; PostgreSQL locks no
-        row), for lookups made on every request (a token, a console session). Whatever the
-        block changes is rolled back: use :meth:`transaction` to write."""
+        row), for lookups made on every request (a token, a console session) and for reads
+        of many queries (health's snapshot). Every query of the block sees the same state of
+        the store: SQLite's read transaction holds its snapshot, and on PostgreSQL the block
+        runs at REPEATABLE READ (a read-only transaction there never fails to serialise).
+        Whatever the block changes is rolled back: use :meth:`transaction` to write."""
         session = self._sessions()
+        options: dict[str, object] = {READ_ONLY: True}
+        if self._postgresql:
+            options["isolation_level"] = "REPEATABLE READ"
         try:
-            session.connection(execution_options={READ_ONLY: True})
+            session.connection(execution_options=options)
             yield Repository(session, self._vault)
         except SQLAlchemyError as exc:
             raise _store_error(exc) from exc
