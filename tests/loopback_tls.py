@@ -1,9 +1,15 @@
-"""A self-signed certificate for 127.0.0.1, for the test servers that speak HTTPS there."""
+"""HTTPS test servers on 127.0.0.1: a self-signed certificate for the address, and a stdlib
+HTTP server that serves a handler over TLS with it."""
 
 from __future__ import annotations
 
 import datetime as dt
+import http.server
 import ipaddress
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from cryptography import x509
@@ -43,3 +49,25 @@ def loopback_tls_files(directory: Path, stem: str = "server") -> tuple[Path, Pat
         )
     )
     return cert_file, key_file
+
+
+@contextmanager
+def https_server(
+    handler: type[http.server.BaseHTTPRequestHandler],
+    cert: Path,
+    key: Path,
+    server_class: type[http.server.HTTPServer] = http.server.HTTPServer,
+) -> Iterator[int]:
+    """``handler`` served over HTTPS (``cert``, ``key``) on 127.0.0.1; yields the port."""
+    server = server_class(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

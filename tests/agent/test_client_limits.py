@@ -6,16 +6,14 @@ reactor runs once per process."""
 from __future__ import annotations
 
 import http.server
-import ssl
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.loopback_tls import loopback_tls_files
+from tests.loopback_tls import https_server, loopback_tls_files
 
 LIMIT = 1024 * 1024  # the client's limit in these tests (16 MiB in service)
 
@@ -71,17 +69,8 @@ def api(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         def log_message(self, *_: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert_file, key_file)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", cert_file
-    finally:
-        server.shutdown()
-        server.server_close()
+    with https_server(Handler, cert_file, key_file, http.server.ThreadingHTTPServer) as port:
+        yield f"https://127.0.0.1:{port}", cert_file
 
 
 def _ask(url: str, ca: Path) -> str:

@@ -8,6 +8,7 @@ import pwd
 import stat
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -241,3 +242,29 @@ def test_a_verifier_that_fails_counts_as_not_served(tmp_path: Path, old_pem: Pem
     assert not outcome.ok and outcome.rolled_back and outcome.code == "deploy.not_served"
     assert "probe failed: RuntimeError: prober broke" in outcome.steps
     assert list(tmp_path.iterdir()) == []  # a first deploy: its files removed again
+
+
+def test_the_lock_is_reentrant_on_a_thread_and_refused_to_another(tmp_path: Path) -> None:
+    """The deploy service locks before it releases the key, then the executor locks the
+    same directories: on one thread that is one lock; another thread is another run."""
+    refused: list[str] = []
+
+    def other_run() -> None:
+        try:
+            with files.locked([tmp_path / "cert.pem"]):
+                refused.append("not refused")
+        except CertwardError as exc:
+            refused.append(exc.code.id)
+
+    with files.locked([tmp_path / "cert.pem"]):
+        with files.locked([tmp_path / "key.pem"]):  # the same directory, this thread
+            thread = threading.Thread(target=other_run)
+            thread.start()
+            thread.join(30)
+        assert refused == ["deploy.busy"]
+        thread = threading.Thread(target=other_run)  # the inner block let nothing go
+        thread.start()
+        thread.join(30)
+    assert refused == ["deploy.busy", "deploy.busy"]
+    other_run()
+    assert refused[-1] == "not refused"

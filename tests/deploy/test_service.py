@@ -4,6 +4,9 @@ own host only), the chain from the server's stores, outcomes recorded."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -209,14 +212,12 @@ def test_a_run_that_meets_another_releases_no_key(app: App, tmp_path: Path) -> N
     """The target directory is locked before the key is released: a run refused as
     deploy.busy has exported nothing (no key.export in the audit log) and recorded nothing
     (the other run records its own); a missing directory is the run's recorded outcome."""
-    from certward.deploy import files
-
     new_certificate(app, "SMTP")
     target = tmp_path / "tls"
     target.mkdir()
     paths = DeployPaths.in_directory(DeployKind.POSTFIX, str(target))
     app.deploy.add(replace(_deployment(), paths=paths))
-    with files.locked([target / "held"]), pytest.raises(CertwardError) as busy:
+    with _held_elsewhere(target), pytest.raises(CertwardError) as busy:
         app.deploy.run("mx")
     assert busy.value.code.id == "deploy.busy"
     assert app.audit.entries(action="key.export") == []
@@ -229,3 +230,25 @@ def test_a_run_that_meets_another_releases_no_key(app: App, tmp_path: Path) -> N
     assert not outcome.ok and outcome.code == "deploy.no_directory"
     assert app.deploy.results("gone") == [outcome]
     assert app.audit.entries(action="key.export") == []
+
+
+@contextmanager
+def _held_elsewhere(directory: Path) -> Iterator[None]:
+    """``directory`` locked by another thread (another run) while the block runs."""
+    from certward.deploy import files
+
+    taken, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with files.locked([directory / "held"]):
+            taken.set()
+            done.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert taken.wait(30)
+        yield
+    finally:
+        done.set()
+        holder.join(30)

@@ -14,7 +14,8 @@ from typing import Any
 
 from tests.conftest import OpenSslCa, openssl
 from tests.endpoints.conftest import run_certward
-from tests.probe.conftest import https_server, valid
+from tests.loopback_tls import https_server
+from tests.probe.conftest import valid
 from tests.probe.test_probe_domain import dns_server
 from tests.probe.test_probe_live import _rate_limited, hostile
 

@@ -22,7 +22,8 @@ from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import Cli, OpenSslCa, openssl, thumbprints
 from tests.endpoints.conftest import free_port, run_certward, serving
-from tests.probe.conftest import https_server, valid
+from tests.loopback_tls import https_server
+from tests.probe.conftest import valid
 
 DOMAIN = "example.test"
 POLICY = b"version: STSv1\nmode: enforce\nmx: *.example.test\nmax_age: 86400\n"

@@ -147,14 +147,12 @@ def apply(
     reload: Reloader | None = None,
     clock: Clock | None = None,
     check_material: bool = True,
-    locked: bool = False,
 ) -> DeployOutcome:
     """Deploy ``material`` as ``deployment`` says, on this machine; the outcome (never an
     exception for a deploy that failed: the failure is in the outcome, with its code).
     Another run holding the target directories is ``deploy.busy``, raised: nothing was
-    done, and that other run's outcome is the one to record. ``locked``: the caller holds
-    the target directories already (:func:`files.locked` over ``deployment.paths.all``,
-    taken before the key was released).
+    done, and that other run's outcome is the one to record. A caller may hold the target
+    directories already (:func:`files.locked` is re-entrant on a thread).
 
     ``verify`` probes the live port (default: certward's prober in a child process);
     ``reload`` runs the reload command (default: :func:`run_command`).
@@ -171,8 +169,6 @@ def apply(
         )
     try:
         specs = _specs(d, material)
-        if locked:
-            return _write_and_verify(run, verify, specs, new)
         with files.locked(s.path for s in specs):
             return _write_and_verify(run, verify, specs, new)
     except CertwardError as exc:

@@ -30,6 +30,7 @@ import fcntl
 import grp
 import os
 import pwd
+import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,14 +93,23 @@ def sweep_stale(paths: Iterable[Path]) -> list[Path]:
     return removed
 
 
+_HELD = threading.local()  # the directories this thread holds (``dirs``: a set)
+
+
 @contextlib.contextmanager
 def locked(paths: Iterable[Path]) -> Iterator[None]:
     """Hold an exclusive lock on the directory of each of ``paths`` (in sorted order, so two
     runs cannot deadlock) while the block runs. A directory that does not exist is
-    ``deploy.no_directory``; one another run holds is ``deploy.busy``."""
+    ``deploy.no_directory``; one another run holds is ``deploy.busy``.
+
+    Re-entrant on one thread: a directory this thread holds already (a deploy service that
+    locked before releasing the key, then the executor) is not locked again; every other
+    holder, another thread of this process included, is refused."""
+    mine: set[Path] = _HELD.__dict__.setdefault("dirs", set())
+    wanted = sorted({p.parent for p in paths} - mine)
     held: list[int] = []
     try:
-        for directory in sorted({p.parent for p in paths}):
+        for directory in wanted:
             try:
                 fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
             except (FileNotFoundError, NotADirectoryError):
@@ -118,8 +128,10 @@ def locked(paths: Iterable[Path]) -> Iterator[None]:
                     f"another deploy into {directory} is under way; try again when it is over",
                     directory=str(directory),
                 ) from None
+        mine.update(wanted)
         yield
     finally:
+        mine.difference_update(wanted[: len(held)])
         for fd in held:
             os.close(fd)
 

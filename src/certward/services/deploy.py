@@ -68,9 +68,12 @@ class DeployRepository(Protocol):
 
 
 class DeployStore(Protocol):
-    """Opens one transaction: commits when the block ends, rolls back on an exception."""
+    """Opens one transaction: commits when the block ends, rolls back on an exception;
+    or a read that takes no write lock."""
 
     def transaction(self) -> AbstractContextManager[DeployRepository]: ...
+
+    def reading(self) -> AbstractContextManager[DeployRepository]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +193,7 @@ class DeployService:
         from certward.deploy import files
 
         refused: CertwardError | None = None
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             deployment = repo.deployment(name)
             _check_host(deployment, None)  # an agent's deployment is not run here
             try:  # what would refuse the release refuses the run before any lock
@@ -226,7 +229,6 @@ class DeployService:
             reload=self._reload,
             clock=self._clock,
             check_material=check_material,
-            locked=True,
         )
         self.record_result(released.deployment.name, outcome, source="local")
         return outcome
