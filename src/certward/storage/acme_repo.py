@@ -13,8 +13,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from certward.codes.acme import ACME_ACCOUNT_EXISTS, ACME_ACCOUNT_NOT_FOUND
-from certward.model.acme import AcmeAccount, AcmeError, AcmeOrder
-from certward.storage import audit_capture
+from certward.model.acme import AcmeAccount, AcmeOrder
+from certward.storage import audit_capture, rows
 from certward.storage.schema_acme import AcmeAccountRow, AcmeChallengeRow, AcmeOrderRow
 from certward.storage.vault import KeyVault
 
@@ -43,31 +43,6 @@ def _account(row: AcmeAccountRow) -> AcmeAccount:
         eab_kid=row.eab_kid,
         ca_bundle=row.ca_bundle,
         account_id=row.id,
-    )
-
-
-def _order(row: AcmeOrderRow) -> AcmeOrder:
-    error = (
-        AcmeError(row.error_code, row.error_detail or "", row.error_problem)
-        if row.error_code
-        else None
-    )
-    return AcmeOrder(
-        account_id=row.account_id,
-        server=row.server,
-        names=tuple(filter(None, row.names.splitlines())),
-        challenge=row.challenge,
-        solver_options=json.loads(row.solver_options or "{}"),
-        thumbprint=row.thumbprint,
-        order_url=row.order_url,
-        key_size=row.key_size,
-        exportable=row.exportable,
-        attempts=row.attempts,
-        last_attempt=_utc(row.last_attempt),
-        next_attempt=_utc(row.next_attempt),
-        retry_after=_utc(row.retry_after),
-        error=error,
-        order_id=row.id,
     )
 
 
@@ -138,8 +113,8 @@ class AcmeRepository:
 
     # -- orders -----------------------------------------------------------------------------
     def acme_orders(self) -> list[AcmeOrder]:
-        rows = self._session.scalars(select(AcmeOrderRow).order_by(AcmeOrderRow.id))
-        return [_order(row) for row in rows]
+        found = self._session.scalars(select(AcmeOrderRow).order_by(AcmeOrderRow.id))
+        return [rows.acme_order_of(row) for row in found]
 
     def has_acme_orders(self) -> bool:
         """Whether any certificate is kept by ACME (one indexed row read, not the orders)."""
@@ -147,7 +122,7 @@ class AcmeRepository:
 
     def acme_order(self, order_id: int) -> AcmeOrder | None:
         row = self._session.get(AcmeOrderRow, order_id)
-        return None if row is None else _order(row)
+        return None if row is None else rows.acme_order_of(row)
 
     def save_acme_order(self, order: AcmeOrder) -> AcmeOrder:
         row = None if order.order_id is None else self._session.get(AcmeOrderRow, order.order_id)
@@ -171,7 +146,7 @@ class AcmeRepository:
         row.error_detail = order.error.detail if order.error else None
         row.error_problem = order.error.problem if order.error else None
         self._session.flush()
-        return _order(row)
+        return rows.acme_order_of(row)
 
     def delete_acme_order(self, order_id: int) -> None:
         """Forget an order (``certward acme orders --prune``)."""

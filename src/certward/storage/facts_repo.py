@@ -14,15 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
-from sqlalchemy import Row, and_, select
+from sqlalchemy import and_, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from certward.model import CertificateRecord, Service, ServiceSet, StoreName, Thumbprint
 from certward.model.certfacts import FACTS_FORMAT, CertFacts
+from certward.storage import rows
 from certward.storage.inventory_repo import RECORD_COLUMNS
 from certward.storage.migrations import READ_ONLY
 from certward.storage.schema import CertificateRow, PrivateKeyRow, ServerRow
@@ -33,23 +34,7 @@ _SCAN = 5000  # asked for more than this many: read the whole table rather than 
 _INSERT_CHUNK = 1000
 
 # The facts' columns, in CertFacts' order after the thumbprint.
-_COLUMNS = (
-    facts_table.c.subject,
-    facts_table.c.issuer,
-    facts_table.c.subject_text,
-    facts_table.c.issuer_text,
-    facts_table.c.common_name,
-    facts_table.c.dns_names,
-    facts_table.c.not_before,
-    facts_table.c.not_after,
-    facts_table.c.self_signed,
-    facts_table.c.is_ca,
-    facts_table.c.version,
-    facts_table.c.key_type,
-    facts_table.c.key_size,
-    facts_table.c.signature_algorithm,
-    facts_table.c.serial_number,
-)
+_COLUMNS = tuple(facts_table.c[name] for name in rows.FACTS_COLUMNS)
 _FACT_COUNT = len(_COLUMNS)
 _NAMES = ", ".join(c.name for c in _COLUMNS)
 
@@ -90,10 +75,10 @@ class FactsRepository:
                     for start in range(0, len(ordered), _CHUNK)
                     if (chunk := ordered[start : start + _CHUNK])
                 ]  # fmt: skip
-            for rows in batches:
-                for row in rows:
+            for batch in batches:
+                for row in batch:
                     if row[0] in wanted:
-                        found[Thumbprint(row[0])] = _facts(row[0], row, 1)
+                        found[Thumbprint(row[0])] = rows.certificate_facts_of(row[0], row, 1)
             return found
         query = select(facts_table.c.thumbprint, *_COLUMNS).where(
             facts_table.c.format == FACTS_FORMAT
@@ -102,7 +87,7 @@ class FactsRepository:
         for start in range(0, len(ordered), _CHUNK):
             chunk = ordered[start : start + _CHUNK]
             for row in self._session.execute(query.where(facts_table.c.thumbprint.in_(chunk))):
-                found[Thumbprint(row[0])] = _facts(row[0], row, 1)
+                found[Thumbprint(row[0])] = rows.certificate_facts_of(row[0], row, 1)
         return found
 
     def record_certificate_facts(self, facts: Iterable[CertFacts]) -> None:
@@ -116,8 +101,8 @@ class FactsRepository:
             for start in range(0, len(values), _INSERT_CHUNK):
                 connection.exec_driver_sql(_SQLITE_UPSERT, values[start : start + _INSERT_CHUNK])
             return
-        rows = [_row(f) for f in facts]
-        if not rows:
+        inserted = [_row(f) for f in facts]
+        if not inserted:
             return
         insert = postgresql.insert(facts_table)
         # Stored facts of an older format are replaced; the same format's are kept as is.
@@ -126,9 +111,9 @@ class FactsRepository:
             set_={c.name: insert.excluded[c.name] for c in facts_table.c if c.name != "thumbprint"},
             where=facts_table.c.format != FACTS_FORMAT,
         )
-        for start in range(0, len(rows), _INSERT_CHUNK):
+        for start in range(0, len(inserted), _INSERT_CHUNK):
             # On the connection, not session.execute: neither a change nor audited.
-            connection.execute(statement, rows[start : start + _INSERT_CHUNK])
+            connection.execute(statement, inserted[start : start + _INSERT_CHUNK])
 
     def certificates_with_facts(
         self, server: str, store: StoreName
@@ -142,7 +127,7 @@ class FactsRepository:
             facts_table.c.thumbprint == CertificateRow.thumbprint,
             facts_table.c.format == FACTS_FORMAT,
         )
-        rows = self._session.execute(
+        found = self._session.execute(
             select(
                 *RECORD_COLUMNS,
                 facts_table.c.thumbprint,
@@ -155,7 +140,7 @@ class FactsRepository:
             .execution_options(yield_per=1000)
         )
         services: dict[int, ServiceSet] = {}
-        for row in rows:
+        for row in found:
             flags = row[3]
             service_set = services.get(flags)
             if service_set is None:
@@ -171,9 +156,9 @@ class FactsRepository:
                 has_private_key=row[8] is not None,
                 exportable=row[5],
                 key_provider=row[6],
-                created_at=None if row[7] is None else _utc(row[7]),
+                created_at=None if row[7] is None else rows.stored_utc(row[7]),
             )
-            yield record, (None if row[9] is None else _facts(row[0], row, 10))
+            yield record, (None if row[9] is None else rows.certificate_facts_of(row[0], row, 10))
 
 
 def _row(facts: CertFacts) -> dict[str, Any]:
@@ -224,36 +209,3 @@ def _sqlite_time(value: dt.datetime) -> str:
     """As SQLAlchemy's SQLite DATETIME stores it (in UTC, without the zone)."""
     value = value.astimezone(dt.UTC)
     return f"{value:%Y-%m-%d %H:%M:%S}.{value.microsecond:06d}"
-
-
-def _facts(thumbprint: str, row: Row[Any] | Sequence[Any], at: int) -> CertFacts:
-    """The facts in ``row``'s columns from ``at`` on (in :data:`_COLUMNS`' order)."""
-    (subject, issuer, subject_text, issuer_text, common_name, dns_names, not_before,
-     not_after, self_signed, is_ca, version, key_type, key_size, signature_algorithm,
-     serial_number) = row[at : at + _FACT_COUNT]  # fmt: skip
-    return CertFacts(
-        thumbprint=Thumbprint(thumbprint),
-        subject=bytes(subject),
-        issuer=bytes(issuer),
-        subject_text=subject_text,
-        issuer_text=issuer_text,
-        common_name=common_name,
-        dns_names=tuple(json.loads(dns_names)) if dns_names != "[]" else (),
-        not_before=_utc(not_before),
-        not_after=_utc(not_after),
-        self_signed=bool(self_signed),
-        is_ca=bool(is_ca),
-        version=version,
-        key_type=key_type,
-        key_size=key_size,
-        signature_algorithm=signature_algorithm,
-        serial_number=serial_number,
-    )
-
-
-def _utc(value: dt.datetime | str) -> dt.datetime:
-    """SQLite gives datetimes back naive (they were stored in UTC), or as text through
-    the driver; PostgreSQL in the session's zone."""
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)

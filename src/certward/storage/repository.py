@@ -45,7 +45,6 @@ from certward.model import (
     ObservedFacts,
     ObservedOrganisationFacts,
     Organisation,
-    PublishedHubCertificate,
     Server,
     StoreName,
     Thumbprint,
@@ -364,8 +363,8 @@ class Repository(
 
     # -- edge subscriptions -----------------------------------------------------------------
     def edge_subscriptions(self) -> list[EdgeSubscription]:
-        rows = self._session.scalars(select(EdgeSubscriptionRow).order_by(EdgeSubscriptionRow.id))
-        return [self._edge_subscription(row) for row in rows]
+        found = self._session.scalars(select(EdgeSubscriptionRow).order_by(EdgeSubscriptionRow.id))
+        return [rows.edge_subscription_of(row, row.server.name) for row in found]
 
     def save_edge_subscription(self, subscription: EdgeSubscription) -> None:
         server_row = self._server_row(subscription.edge)
@@ -399,25 +398,6 @@ class Repository(
             )
         self._session.delete(row)
         self._session.flush()
-
-    @staticmethod
-    def _edge_subscription(row: EdgeSubscriptionRow) -> EdgeSubscription:
-        hubs = []
-        for line in filter(None, row.hub_certificates.splitlines()):
-            server, _, thumbprint = line.partition("=")
-            hubs.append(PublishedHubCertificate(server, Thumbprint(thumbprint)))
-        created = _utc(row.created_at)
-        assert created is not None
-        return EdgeSubscription(
-            edge=row.server.name,
-            site=row.site,
-            created=created,
-            edge_thumbprint=Thumbprint(row.edge_thumbprint),
-            edge_der=row.edge_der,
-            hub_certificates=tuple(hubs),
-            last_sync=_utc(row.last_sync_at),
-            last_sync_ok=row.last_sync_ok,
-        )
 
     # -- accepted domains and mailboxes ---------------------------------------------------
     def accepted_domains(self) -> list[str]:

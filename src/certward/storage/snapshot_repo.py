@@ -9,29 +9,21 @@ thumbprint names one certificate, whose content never changes.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Collection
-from typing import NamedTuple
 
 from sqlalchemy import String, cast, func, select
 from sqlalchemy.orm import Session
 
 from certward.model import (
-    AuthMechanism,
-    Binding,
     Connector,
-    ConnectorKind,
     ObservedCertificate,
     ObservedFacts,
-    Service,
-    ServiceSet,
-    SmartHost,
     StoreName,
     Thumbprint,
-    TlsAuthLevel,
     VirtualDirectory,
 )
 from certward.storage import facts, rows
+from certward.storage.rows import HeldRow
 from certward.storage.schema import (
     CertificateRow,
     ConnectorRow,
@@ -45,36 +37,6 @@ from certward.storage.schema import (
 _CHUNK = 500  # SQLite's bound parameters per IN (...)
 
 
-class HeldRow(NamedTuple):
-    """A completed certificate in a store of a server certward runs (without its DER)."""
-
-    store: StoreName
-    thumbprint: Thumbprint
-    services: ServiceSet
-    has_private_key: bool
-    key_provider: str | None
-
-
-def _in_id_order(
-    thumbprints: str, ids: str, first: dict[str, tuple[list[int], tuple[Thumbprint, ...]]]
-) -> tuple[Thumbprint, ...]:
-    """A store's thumbprints (comma-separated, listed as ``ids`` are) in id order; ``first``
-    remembers the first store seen with each list. A store whose ids are those of the first
-    store with the same list, shifted by one number (rows added in the same order), shares
-    its tuple; any other is sorted."""
-    values = list(map(int, ids.split(",")))
-    known = first.get(thumbprints)
-    if known is not None:
-        shift = list(map(operator.sub, values, known[0]))
-        if shift.count(shift[0]) == len(shift):
-            return known[1]
-    listed = thumbprints.split(",")
-    ordered = sorted(range(len(values)), key=values.__getitem__)
-    result: tuple[Thumbprint, ...] = tuple(map(listed.__getitem__, ordered))  # type: ignore[arg-type]
-    first.setdefault(thumbprints, (values, result))
-    return result
-
-
 class SnapshotRepository:
     _session: Session
 
@@ -83,7 +45,7 @@ class SnapshotRepository:
         by server name (in the order they were stored), and whether each has a key: one
         query, which finds each server's rows by the stores' index."""
         names = self._run_servers()
-        rows = self._session.execute(
+        found = self._session.execute(
             select(
                 CertificateRow.server_id,
                 CertificateRow.thumbprint,
@@ -101,19 +63,7 @@ class SnapshotRepository:
             )
             .order_by(CertificateRow.id)
         )
-        found: dict[str, list[HeldRow]] = {}
-        service_sets: dict[int, ServiceSet] = {}
-        for server_id, thumb, services, provider, key_id in rows:
-            name = names.get(server_id)
-            if name is None:  # a server added since its name was read
-                continue
-            service_set = service_sets.get(services)
-            if service_set is None:
-                service_set = service_sets[services] = ServiceSet(Service(services))
-            found.setdefault(name, []).append(
-                HeldRow(StoreName.MY, Thumbprint(thumb), service_set, key_id is not None, provider)
-            )
-        return found
+        return rows.held_rows(found, names)
 
     def _run_servers(self) -> dict[int, str]:
         """The servers certward runs (not observed ones): names by id."""
@@ -132,7 +82,7 @@ class SnapshotRepository:
         chose). A pending request's row (no DER) is listed too: its thumbprint is its CSR's
         hash, which names no certificate, so no DER or profile is found for it."""
         names = self._run_servers()
-        rows = self._session.execute(
+        found = self._session.execute(
             select(
                 CertificateRow.server_id,
                 CertificateRow.store,
@@ -142,13 +92,7 @@ class SnapshotRepository:
             .where(CertificateRow.store.in_((StoreName.ROOT.value, StoreName.CA.value)))
             .group_by(CertificateRow.server_id, CertificateRow.store)
         )
-        found: dict[tuple[str, StoreName], tuple[Thumbprint, ...]] = {}
-        first: dict[str, tuple[list[int], tuple[Thumbprint, ...]]] = {}
-        for server_id, store, thumbprints, ids in rows:
-            name = names.get(server_id)
-            if name is not None:
-                found[(name, StoreName(store))] = _in_id_order(thumbprints, ids, first)
-        return found
+        return rows.trusted_stores(found, names)
 
     def distinct_ders(self, thumbprints: Collection[str]) -> dict[Thumbprint, bytes]:
         """The DER of each of ``thumbprints`` the store holds, read once per thumbprint
@@ -161,14 +105,14 @@ class SnapshotRepository:
             .group_by(CertificateRow.thumbprint)
         )
         for start in range(0, len(wanted), _CHUNK):
-            rows = self._session.execute(
+            chunk = self._session.execute(
                 select(CertificateRow.thumbprint, CertificateRow.der).where(
                     CertificateRow.id.in_(
                         first.where(CertificateRow.thumbprint.in_(wanted[start : start + _CHUNK]))
                     )
                 )
             )
-            for thumb, der in rows:
+            for thumb, der in chunk:
                 if der is not None:
                     found[Thumbprint(thumb)] = der
         return found
@@ -176,13 +120,13 @@ class SnapshotRepository:
     def all_virtual_directories(self) -> dict[str, list[VirtualDirectory]]:
         """Every server's virtual directories by server name: one query, of columns."""
         v = VirtualDirectoryRow
-        rows = self._session.execute(
+        found_rows = self._session.execute(
             select(ServerRow.name, v.name, v.path, v.internal_url, v.external_url, v.require_ssl)
             .join(ServerRow, v.server_id == ServerRow.id)
             .order_by(v.id)
         )
         found: dict[str, list[VirtualDirectory]] = {}
-        for server, name, path, internal, external, require_ssl in rows:
+        for server, name, path, internal, external, require_ssl in found_rows:
             found.setdefault(server, []).append(
                 VirtualDirectory(server, name, path, internal, external, require_ssl)
             )
@@ -191,80 +135,32 @@ class SnapshotRepository:
     def all_connectors(self) -> list[Connector]:
         """Every connector, as :meth:`Repository.connectors` reads them (by identity): one
         query, of columns; each distinct binding, smart host and setting made once."""
-        c = ConnectorRow
-        rows = self._session.execute(
-            select(
-                c.name, c.kind, c.servers, c.fqdn, c.bindings, c.address_spaces, c.smart_hosts,
-                c.auth_mechanism, c.require_tls, c.tls_auth_level, c.tls_domain,
-                c.domain_secure_enabled, c.tls_certificate_name, c.ignore_starttls,
-                c.cloud_services_mail_enabled,
-            ).order_by(c.identity_key)
-        )  # fmt: skip
-        lists: dict[str | None, tuple[str, ...]] = {}
-        bindings: dict[str, tuple[Binding, ...]] = {}
-        hosts: dict[str, tuple[SmartHost, ...]] = {}
-        mechanisms: dict[int, AuthMechanism] = {}
-
-        def split(value: str | None) -> tuple[str, ...]:
-            found = lists.get(value)
-            if found is None:
-                found = lists[value] = tuple(part for part in (value or "").split(",") if part)
-            return found
-
-        connectors = []
-        for (name, kind, servers, fqdn, binds, spaces, smart, auth, require_tls, level, domain,
-             secure, tls_name, ignore, cloud) in rows:  # fmt: skip
-            bound = bindings.get(binds)
-            if bound is None:
-                bound = bindings[binds] = tuple(Binding.parse(b) for b in split(binds))
-            smart_hosts = hosts.get(smart)
-            if smart_hosts is None:
-                smart_hosts = hosts[smart] = tuple(SmartHost.parse(h) for h in split(smart))
-            mechanism = mechanisms.get(auth)
-            if mechanism is None:
-                mechanism = mechanisms[auth] = AuthMechanism(auth)
-            connectors.append(
-                Connector(
-                    name=name,
-                    kind=ConnectorKind(kind),
-                    servers=split(servers),
-                    fqdn=fqdn,
-                    bindings=bound,
-                    address_spaces=split(spaces),
-                    smart_hosts=smart_hosts,
-                    auth_mechanism=mechanism,
-                    require_tls=require_tls,
-                    tls_auth_level=TlsAuthLevel(level) if level else None,
-                    tls_domain=domain,
-                    domain_secure_enabled=secure,
-                    tls_certificate_name=tls_name,
-                    ignore_starttls=ignore,
-                    cloud_services_mail_enabled=cloud,
-                )
-            )
-        return connectors
+        columns = [getattr(ConnectorRow, name) for name in rows.CONNECTOR_COLUMNS]
+        return rows.connectors_of(
+            self._session.execute(select(*columns).order_by(ConnectorRow.identity_key))
+        )
 
     def all_observed_certificates(self) -> dict[str, list[ObservedCertificate]]:
         """Every observed server's certificates (as its dumps showed them) by server name,
         in the order they were recorded: one query."""
-        rows = self._session.execute(
+        found_rows = self._session.execute(
             select(ServerRow.name, ObservedCertificateRow)
             .join(ServerRow, ObservedCertificateRow.server_id == ServerRow.id)
             .order_by(ObservedCertificateRow.id)
         )
         found: dict[str, list[ObservedCertificate]] = {}
-        for server, row in rows:
+        for server, row in found_rows:
             found.setdefault(server, []).append(observed_certificate(row, server))
         return found
 
     def all_observed_facts(self) -> dict[str, ObservedFacts]:
         """What each observed server's collection showed besides certificates: one query."""
-        rows = self._session.execute(
+        found_rows = self._session.execute(
             select(ServerRow.name, ObservedFactsRow.document).join(
                 ServerRow, ObservedFactsRow.server_id == ServerRow.id
             )
         )
-        return {server: facts.read_facts(server, document) for server, document in rows}
+        return {server: facts.read_facts(server, document) for server, document in found_rows}
 
 
 def observed_certificate(row: ObservedCertificateRow, server: str) -> ObservedCertificate:
