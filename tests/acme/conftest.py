@@ -4,7 +4,11 @@ xdist worker) and shared by the modules that need no settings of their own.
 Sharing is safe: every test registers its own account (its own key) and Pebble reuses no
 authorisation (``PEBBLE_AUTHZREUSE=0``); a module that needs other settings (external
 account binding, a blocklist, nonce rejection, a DNS server of its own) starts its own
-Pebble in a module-scoped fixture."""
+Pebble in a module-scoped fixture.
+
+Pebble answers within milliseconds, so the client's retries and polls are paced at 50 ms
+here instead of certward's one second (:data:`certward.acme.client.DEFAULT_RETRY`): the
+same attempts, the same order of steps, and a server's ``Retry-After`` still honoured."""
 
 from __future__ import annotations
 
@@ -12,7 +16,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from certward.acme import client as acme_client
 from tests.acme.pebble import ChallTestSrv, Pebble, start_challtestsrv, start_pebble
+
+QUICK = acme_client.RetryPolicy(first=0.05, poll=0.05)
+"""The tests' pacing: the production policy's attempts and cap, its waits 20 times shorter."""
+
+
+@pytest.fixture(autouse=True)
+def quick_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(acme_client, "DEFAULT_RETRY", QUICK)
 
 
 @pytest.fixture(scope="session")

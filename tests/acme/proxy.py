@@ -112,7 +112,9 @@ def start_proxy(pebble: Pebble) -> Proxy:
     material = pebble.config.parent
     tls.load_cert_chain(material / "pebble-cert.pem", material / "pebble-key.pem")
     server.socket = tls.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, name="pebble-proxy", daemon=True).start()
+    threading.Thread(
+        target=server.serve_forever, args=(0.05,), name="pebble-proxy", daemon=True
+    ).start()  # shutdown() waits up to one poll
     proxy._server = server
     proxy.directory_url = f"https://127.0.0.1:{server.server_address[1]}/dir"
     return proxy

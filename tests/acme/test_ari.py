@@ -262,7 +262,7 @@ def ca() -> Iterator[_Ca]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     state.base = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield state
@@ -430,7 +430,7 @@ def ari_front(pebble: Pebble) -> Iterator[_AriFront]:
     )
     server.socket = context.wrap_socket(server.socket, server_side=True)
     front.url = f"https://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield front

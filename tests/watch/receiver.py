@@ -70,7 +70,7 @@ def receiving(secret: bytes) -> Iterator[Receiver]:
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     holder.append(Receiver(f"http://127.0.0.1:{server.server_address[1]}/hook", secret))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     try:
         yield holder[0]
