@@ -16,8 +16,10 @@ the ratio of the medians (certward / openssl), the share of certward's time spen
 (one more run with ``-X importtime``), and the load average before and after.
 ``--load`` starts a busy loop on one core for the measurement (a loaded machine). The
 store is not read (no ``--exchange-view``); ``$CERTWARD_DB`` points into a temporary
-directory and the script says whether anything was created there. Prints figures; asserts
-nothing.
+directory and the script says whether anything was created there. Bytecode is cached (in a
+temporary ``PYTHONPYCACHEPREFIX``) and warmed first, as an installed package has it: a
+``PYTHONDONTWRITEBYTECODE`` environment would otherwise compile every certward module changed
+since its last cached bytecode on every run. Prints figures; asserts nothing.
 
     python benchmarks/probe_single.py [--runs 15] [--load]
 """
@@ -94,8 +96,14 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = {**os.environ, "CERTWARD_DB": str(work / "store" / "none.db"), "COLUMNS": "120"}
+        env = {
+            **os.environ,
+            "CERTWARD_DB": str(work / "store" / "none.db"),
+            "COLUMNS": "120",
+            "PYTHONPYCACHEPREFIX": str(work / "pycache"),
+        }
         env.pop("CERTWARD_MASTER_KEY", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         (port,) = probe_throughput.free_ports(1)
         servers = probe_throughput.start_asyncio_target(work, [port], workers=1)
         busy = None
