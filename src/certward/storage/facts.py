@@ -26,6 +26,9 @@ from certward.model import (
 
 _VERSION = 1
 
+OBSERVED_ORGANISATION = "observed.organisation"
+"""The ``meta`` row holding the observed organisation's document."""
+
 
 def _evidence(names: list[str]) -> frozenset[Evidence]:
     known = {e.name: e for e in Evidence}

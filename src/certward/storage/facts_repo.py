@@ -12,7 +12,6 @@ facts (which are equal) do not collide.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 from collections.abc import Collection, Iterable, Iterator
 from typing import Any
@@ -37,16 +36,6 @@ _INSERT_CHUNK = 1000
 _COLUMNS = tuple(facts_table.c[name] for name in rows.FACTS_COLUMNS)
 _FACT_COUNT = len(_COLUMNS)
 _NAMES = ", ".join(c.name for c in _COLUMNS)
-
-# SQLite, through the driver (SQLAlchemy's per-value processing is most of the cost of
-# thousands of rows): the same statement, values stored as SQLAlchemy stores them.
-_SQLITE_UPSERT = (  # the table's own column names: no input goes into the text
-    f"INSERT INTO certificate_facts (thumbprint, format, {_NAMES}) "  # noqa: S608
-    f"VALUES ({', '.join('?' * (_FACT_COUNT + 2))}) "
-    "ON CONFLICT (thumbprint) DO UPDATE SET "
-    + ", ".join(f"{n} = excluded.{n}" for n in ("format", *(c.name for c in _COLUMNS)))
-    + " WHERE certificate_facts.format != excluded.format"
-)
 
 
 class FactsRepository:
@@ -97,9 +86,11 @@ class FactsRepository:
         if connection.get_execution_options().get(READ_ONLY):
             return
         if connection.dialect.name == "sqlite":  # the driver's executemany, rows made here
-            values = [_sqlite_values(f) for f in facts]
+            values = [rows.sqlite_facts_values(f) for f in facts]
             for start in range(0, len(values), _INSERT_CHUNK):
-                connection.exec_driver_sql(_SQLITE_UPSERT, values[start : start + _INSERT_CHUNK])
+                connection.exec_driver_sql(
+                    rows.SQLITE_FACTS_UPSERT, values[start : start + _INSERT_CHUNK]
+                )
             return
         inserted = [_row(f) for f in facts]
         if not inserted:
@@ -181,31 +172,3 @@ def _row(facts: CertFacts) -> dict[str, Any]:
         "signature_algorithm": facts.signature_algorithm,
         "serial_number": facts.serial_number,
     }
-
-
-def _sqlite_values(facts: CertFacts) -> tuple[Any, ...]:
-    return (
-        facts.thumbprint,
-        FACTS_FORMAT,
-        facts.subject,
-        facts.issuer,
-        facts.subject_text,
-        facts.issuer_text,
-        facts.common_name,
-        json.dumps(list(facts.dns_names)),
-        _sqlite_time(facts.not_before),
-        _sqlite_time(facts.not_after),
-        int(facts.self_signed),
-        int(facts.is_ca),
-        facts.version,
-        facts.key_type,
-        facts.key_size,
-        facts.signature_algorithm,
-        facts.serial_number,
-    )
-
-
-def _sqlite_time(value: dt.datetime) -> str:
-    """As SQLAlchemy's SQLite DATETIME stores it (in UTC, without the zone)."""
-    value = value.astimezone(dt.UTC)
-    return f"{value:%Y-%m-%d %H:%M:%S}.{value.microsecond:06d}"

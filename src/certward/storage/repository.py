@@ -79,9 +79,6 @@ from certward.storage.snapshot_repo import SnapshotRepository, observed_certific
 from certward.storage.vault import KeyVault
 from certward.storage.watch_repo import WatchRepository
 
-_OBSERVED_ORGANISATION = "observed.organisation"  # meta: ObservedOrganisationFacts
-
-
 _utc = rows.utc
 
 
@@ -347,11 +344,11 @@ class Repository(
         self._session.flush()
 
     def observed_organisation(self) -> ObservedOrganisationFacts | None:
-        document = self.meta(_OBSERVED_ORGANISATION)
+        document = self.meta(facts.OBSERVED_ORGANISATION)
         return None if document is None else facts.read_organisation(document)
 
     def save_observed_organisation(self, observed: ObservedOrganisationFacts) -> None:
-        self.set_meta(_OBSERVED_ORGANISATION, facts.organisation_document(observed))
+        self.set_meta(facts.OBSERVED_ORGANISATION, facts.organisation_document(observed))
 
     def delete_server(self, name: str) -> None:
         """The server and its rows (the database's ON DELETE CASCADE takes certificates,

@@ -6,7 +6,10 @@ Importing SQLAlchemy costs about three times what starting Python and loading
 store through :class:`SqliteReads`, which has the repository's read methods they call,
 each a plain query whose rows become model objects in :mod:`certward.storage.rows`, as the
 repository's do. A read runs in a deferred transaction (no write lock), rolled back at the
-end: nothing is ever written here.
+end. The one thing written here is what the repository writes without counting it a
+change: certificates' facts (:mod:`certward.storage.facts_repo`), derived data that
+``health`` works out for certificates stored before their facts were, recorded in a
+:meth:`SqliteReadStore.transaction` with the repository's own statement.
 
 Whatever this reader cannot do raises :class:`NotReadHere`: a store that does not exist yet,
 is not at :data:`~certward.storage.migrations.HEAD`, has no master-key record, a method it
@@ -20,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import sqlite3
 from collections import namedtuple
-from collections.abc import Iterator
+from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,21 +31,31 @@ from typing import Any
 from certward.codes.general import SERVER_NOT_FOUND
 from certward.model import (
     CertificateRecord,
+    Connector,
+    EdgeSubscription,
     ObservedCertificate,
     ObservedFacts,
+    ObservedOrganisationFacts,
     Organisation,
     Server,
     StoreName,
+    Thumbprint,
     VirtualDirectory,
 )
+from certward.model.acme import AcmeOrder
+from certward.model.certfacts import FACTS_FORMAT, CertFacts
 from certward.storage import facts, rows
 from certward.storage.migrations import HEAD
 
 _BUSY_TIMEOUT_S = 60.0
+_CHUNK = 500  # bound parameters per IN (...)
+_SCAN = 5000  # asked for more facts than this: one pass over the table beats IN lists
 
 # Columns SQLAlchemy stores as 0/1 and as text on SQLite (every table's, by name).
 _BOOLEANS = frozenset(
     {
+        "self_signed",
+        "is_ca",
         "observed",
         "send_trusted_issuer_list",
         "exportable",
@@ -102,8 +115,9 @@ class SqliteReads:
     """The read methods of :class:`certward.storage.Repository` that the read commands use,
     over one open ``sqlite3`` connection inside a read transaction."""
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    def __init__(self, connection: sqlite3.Connection, *, writes: bool = False) -> None:
         self._connection = connection
+        self._writes = writes  # facts may be recorded (a transaction, not a read)
 
     def __getattr__(self, name: str) -> Any:
         raise NotReadHere(f"the SQLite reader has no {name}")
@@ -115,7 +129,7 @@ class SqliteReads:
             found = cursor.fetchall()
         except sqlite3.Error as exc:
             raise NotReadHere(f"SQLite: {exc}") from exc
-        row_class, converters = _shape(names)
+        row_class, converters = _shape(names)  # (SQLite names an unnamed column by its text)
         if not any(converters):
             return [row_class(*values) for values in found]
         return [
@@ -212,6 +226,165 @@ class SqliteReads:
             for row in self._rows(sql + " ORDER BY id", *params)
         ]
 
+    # -- the whole organisation at once (health: storage/snapshot_repo.py's reads) ----------
+    def _run_servers(self) -> dict[int, str]:
+        return {r.id: r.name for r in self._rows("SELECT id, name FROM servers WHERE observed = 0")}
+
+    def personal_certificates(self) -> dict[str, list[rows.HeldRow]]:
+        names = self._run_servers()
+        found = self._rows(
+            "SELECT c.server_id, c.thumbprint, c.services, c.key_provider, k.id AS key_id "
+            "FROM certificates AS c LEFT OUTER JOIN private_keys AS k ON k.certificate_id = c.id "
+            "WHERE c.server_id IN (SELECT id FROM servers WHERE observed = 0) "
+            "AND c.store = ? AND c.der IS NOT NULL ORDER BY c.id",
+            StoreName.MY.value,
+        )
+        return rows.held_rows(found, names)
+
+    def trusted_thumbprints(self) -> dict[tuple[str, StoreName], tuple[Thumbprint, ...]]:
+        names = self._run_servers()
+        found = self._rows(
+            "SELECT server_id, store, group_concat(thumbprint, ',') AS thumbprints, "
+            "group_concat(CAST(id AS VARCHAR), ',') AS ids FROM certificates "
+            "WHERE store IN (?, ?) GROUP BY server_id, store",
+            StoreName.ROOT.value,
+            StoreName.CA.value,
+        )
+        return rows.trusted_stores(found, names)
+
+    def distinct_ders(self, thumbprints: Collection[str]) -> dict[Thumbprint, bytes]:
+        wanted = sorted(set(thumbprints))
+        found: dict[Thumbprint, bytes] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            sql = (
+                "SELECT thumbprint, der FROM certificates WHERE id IN (SELECT min(id) "  # noqa: S608 - placeholders only
+                f"FROM certificates WHERE der IS NOT NULL AND thumbprint IN ({marks}) "
+                "GROUP BY thumbprint)"
+            )
+            for row in self._rows(sql, *chunk):
+                if row.der is not None:
+                    found[Thumbprint(row.thumbprint)] = row.der
+        return found
+
+    def all_virtual_directories(self) -> dict[str, list[VirtualDirectory]]:
+        found: dict[str, list[VirtualDirectory]] = {}
+        for v in self._rows(
+            "SELECT servers.name AS server_name, v.name, v.path, v.internal_url, "
+            "v.external_url, v.require_ssl FROM virtual_directories AS v "
+            "JOIN servers ON v.server_id = servers.id ORDER BY v.id"
+        ):
+            found.setdefault(v.server_name, []).append(
+                VirtualDirectory(
+                    v.server_name, v.name, v.path, v.internal_url, v.external_url, v.require_ssl
+                )
+            )
+        return found
+
+    def all_connectors(self) -> list[Connector]:
+        return rows.connectors_of(
+            self._rows(
+                f"SELECT {', '.join(rows.CONNECTOR_COLUMNS)} FROM connectors "  # noqa: S608 - our columns
+                "ORDER BY identity_key"
+            )
+        )
+
+    def all_observed_certificates(self) -> dict[str, list[ObservedCertificate]]:
+        found: dict[str, list[ObservedCertificate]] = {}
+        for row in self._rows(
+            "SELECT observed_certificates.*, servers.name AS server_name "
+            "FROM observed_certificates JOIN servers "
+            "ON observed_certificates.server_id = servers.id ORDER BY observed_certificates.id"
+        ):
+            found.setdefault(row.server_name, []).append(
+                rows.observed_certificate_of(row, row.server_name)
+            )
+        return found
+
+    def all_observed_facts(self) -> dict[str, ObservedFacts]:
+        return {
+            row.server_name: facts.read_facts(row.server_name, row.document)
+            for row in self._rows(
+                "SELECT servers.name AS server_name, observed_facts.document FROM observed_facts "
+                "JOIN servers ON observed_facts.server_id = servers.id"
+            )
+        }
+
+    def certificate_facts(self, thumbprints: Collection[str]) -> dict[Thumbprint, CertFacts]:
+        """As :meth:`FactsRepository.certificate_facts` reads them (the driver's rows,
+        converted in :func:`rows.certificate_facts_of`, which takes SQLite's text times)."""
+        wanted = set(thumbprints)
+        found: dict[Thumbprint, CertFacts] = {}
+        if not wanted:
+            return found
+        base = (
+            f"SELECT thumbprint, {', '.join(rows.FACTS_COLUMNS)} FROM certificate_facts "  # noqa: S608 - our columns
+            "WHERE format = ?"
+        )
+        if len(wanted) > _SCAN:
+            batches = [self._plain(base, FACTS_FORMAT)]
+        else:
+            ordered = sorted(wanted)
+            batches = [
+                self._plain(f"{base} AND thumbprint IN ({', '.join('?' * len(chunk))})",
+                            FACTS_FORMAT, *chunk)
+                for start in range(0, len(ordered), _CHUNK)
+                if (chunk := ordered[start : start + _CHUNK])
+            ]  # fmt: skip
+        for batch in batches:
+            for row in batch:
+                if row[0] in wanted:
+                    found[Thumbprint(row[0])] = rows.certificate_facts_of(row[0], row, 1)
+        return found
+
+    def record_certificate_facts(self, worked_out: Iterable[CertFacts]) -> None:
+        """As :meth:`FactsRepository.record_certificate_facts` records them; within a read
+        (:meth:`SqliteReadStore.reading`) nothing is written, as there."""
+        if not self._writes:
+            return
+        values = [rows.sqlite_facts_values(f) for f in worked_out]
+        try:
+            self._connection.executemany(rows.SQLITE_FACTS_UPSERT, values)
+        except sqlite3.Error as exc:
+            raise NotReadHere(f"SQLite: {exc}") from exc
+
+    def _plain(self, sql: str, *params: Any) -> list[Any]:
+        """The driver's own rows (tuples, values as SQLite holds them)."""
+        try:
+            return self._connection.execute(sql, params).fetchall()
+        except sqlite3.Error as exc:
+            raise NotReadHere(f"SQLite: {exc}") from exc
+
+    # -- the rest of what health reads ---------------------------------------------------------
+    def published_der(self, thumbprint: Thumbprint) -> bytes | None:
+        found = self._rows(
+            "SELECT der FROM published_certificates WHERE thumbprint = ? LIMIT 1", thumbprint
+        )
+        return found[0].der if found else None
+
+    def accepted_domains(self) -> list[str]:
+        return [r.domain for r in self._rows("SELECT domain FROM accepted_domains ORDER BY domain")]
+
+    def edge_subscriptions(self) -> list[EdgeSubscription]:
+        return [
+            rows.edge_subscription_of(row, row.server_name)
+            for row in self._rows(
+                "SELECT edge_subscriptions.*, servers.name AS server_name FROM edge_subscriptions "
+                "JOIN servers ON edge_subscriptions.server_id = servers.id "
+                "ORDER BY edge_subscriptions.id"
+            )
+        ]
+
+    def observed_organisation(self) -> ObservedOrganisationFacts | None:
+        document = self.meta(facts.OBSERVED_ORGANISATION)
+        return None if document is None else facts.read_organisation(document)
+
+    def acme_orders(self) -> list[AcmeOrder]:
+        return [
+            rows.acme_order_of(row) for row in self._rows("SELECT * FROM acme_orders ORDER BY id")
+        ]
+
 
 class SqliteReadStore:
     """An existing SQLite store at :data:`HEAD`, opened for reading only: the unit of work
@@ -229,7 +402,7 @@ class SqliteReadStore:
         except sqlite3.Error as exc:
             raise NotReadHere(f"{path}: {exc}") from exc
         try:
-            with self.transaction() as reads:
+            with self.reading() as reads:
                 version = reads._rows("SELECT version_num FROM alembic_version")
         except BaseException:
             self.close()
@@ -239,18 +412,35 @@ class SqliteReadStore:
             raise NotReadHere(f"{path}: schema {version} is not {HEAD}")
 
     @contextmanager
-    def transaction(self) -> Iterator[SqliteReads]:
+    def reading(self) -> Iterator[SqliteReads]:
         """A read transaction (deferred: no write lock); nothing in it is kept."""
+        with self._begun() as reads:
+            yield reads
+        self._connection.execute("ROLLBACK")
+
+    @contextmanager
+    def transaction(self) -> Iterator[SqliteReads]:
+        """A transaction in which the reads run and certificates' facts may be recorded
+        (the write lock is taken only if they are); kept when it ends without error."""
+        with self._begun(writes=True) as reads:
+            yield reads
+        try:
+            self._connection.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._connection.execute("ROLLBACK")
+            raise NotReadHere(f"SQLite: {exc}") from exc
+
+    @contextmanager
+    def _begun(self, *, writes: bool = False) -> Iterator[SqliteReads]:
         try:
             self._connection.execute("BEGIN")
         except sqlite3.Error as exc:
             raise NotReadHere(f"SQLite: {exc}") from exc
         try:
-            yield SqliteReads(self._connection)
-        finally:
+            yield SqliteReads(self._connection, writes=writes)
+        except BaseException:
             self._connection.execute("ROLLBACK")
-
-    reading = transaction
+            raise
 
     def close(self) -> None:
         self._connection.close()

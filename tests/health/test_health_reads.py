@@ -1,0 +1,146 @@
+"""``certward health`` without SQLAlchemy (issue 16): on an existing SQLite store the
+organisation is read through :mod:`certward.storage.sqlite_reads`, which must read the same
+snapshot as the repository, and hand a write (facts worked out from DER) to the full store."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from certward.compose import build_app
+from certward.health.engine import evaluate
+from certward.health.profiles import PROFILES
+from certward.model.acme import AcmeAccount, AcmeError, AcmeOrder
+from certward.services.health import read_snapshot
+from certward.storage.sqlite_reads import NotReadHere, SqliteReadStore
+from tests.cli.test_observe_files import RECEIVE
+from tests.conftest import Cli
+from tests.health.builders import NOW
+from tests.interop.test_observe import BUILT
+
+
+@pytest.fixture
+def organisation(cli: Cli, isolated_store: Path, tmp_path: Path) -> Path:
+    """The demo organisation (its Edge subscribed), two observed servers, an accepted
+    domain and an ACME order that failed: every part of the store health reads."""
+    cli("quickstart")
+    cli("edge", "subscribe", "EDGE01", "--site", "Amsterdam")
+    dump = tmp_path / "receive.txt"
+    dump.write_text(RECEIVE, encoding="utf-8")
+    cli("observe", "TESTSRV", str(dump))
+    dumps = [str(p) for p in sorted(BUILT.glob("*.txt")) if "authconfig" not in p.name]
+    cli("observe", "OBS01", *dumps, "--version", "2010")
+    cli("domain", "add", "fabrikam.com")
+    application = build_app(str(isolated_store))
+    try:
+        with application.store.transaction() as repo:
+            account = repo.add_acme_account(
+                AcmeAccount("https://acme.test/dir", "admin@contoso.com",
+                            "https://acme.test/acct/1", "x" * 43, "{}", NOW),
+                ec.generate_private_key(ec.SECP256R1()),
+            )  # fmt: skip
+            assert account.account_id is not None
+            repo.save_acme_order(
+                AcmeOrder(account.account_id, "EXCH01", ("mail.contoso.com",), "http-01",
+                          {"port": "80"}, attempts=2, last_attempt=NOW, next_attempt=NOW,
+                          error=AcmeError("acme.refused", "no", "urn:x"))
+            )  # fmt: skip
+    finally:
+        application.store.close()
+    return isolated_store
+
+
+def test_the_reader_reads_the_snapshot_the_repository_reads(organisation: Path) -> None:
+    full = build_app(str(organisation))
+    reader = SqliteReadStore(organisation)
+    try:
+        PROFILES.clear()  # each read makes its profiles from the recorded facts
+        with full.store.reading() as repo:
+            expected = read_snapshot(repo)
+        PROFILES.clear()
+        with reader.reading() as reads:
+            snapshot = read_snapshot(reads)
+            assert reads.all_connectors() and reads.edge_subscriptions()
+            assert reads.accepted_domains() and reads.acme_orders()
+    finally:
+        reader.close()
+        full.store.close()
+    assert snapshot == expected
+    observed = {s.server.name for s in snapshot.servers if s.server.observed}
+    assert {"TESTSRV", "OBS01"} <= observed
+    assert snapshot.edge_subscriptions and snapshot.acme_orders and snapshot.auth_certificates
+    assert evaluate(snapshot, NOW).to_json() == evaluate(expected, NOW).to_json()
+
+
+def test_health_prints_what_the_full_store_prints(
+    organisation: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    args = ("health", "--json", "--as-of", "2027-06-01")
+    fast = cli(*args, ok=False)
+    with monkeypatch.context() as full:
+        full.setattr("certward.compose.build_read_app", build_app)
+        slow = cli(*args, ok=False)
+    assert (fast.stdout, fast.exit_code) == (slow.stdout, slow.exit_code)
+    assert json.loads(fast.stdout)["findings"]
+    one = cli("health", "--server", "exch01", "--json", ok=False)
+    assert json.loads(one.stdout)["servers"] == ["EXCH01"]
+    missing = cli("health", "--server", "NOPE", ok=False)
+    assert missing.stderr.startswith("error: server 'NOPE' not found")
+
+
+def _facts_count(store: Path) -> int:
+    with sqlite3.connect(store) as connection:
+        (count,) = connection.execute("SELECT count(*) FROM certificate_facts").fetchone()
+    connection.close()
+    return int(count)
+
+
+def test_facts_worked_out_are_recorded_after_the_read(organisation: Path, cli: Cli) -> None:
+    """Certificates stored before their facts were: health works them out from DER, reads
+    without writing, then records them (as the repository does), and the next run reads
+    them; the findings are the same throughout."""
+    before = cli("health", "--json", ok=False).stdout
+    recorded = _facts_count(organisation)
+    with sqlite3.connect(organisation) as connection:
+        connection.execute("DELETE FROM certificate_facts")
+    connection.close()
+    reader = SqliteReadStore(organisation)
+    try:
+        PROFILES.clear()
+        with reader.reading() as reads:
+            read_snapshot(reads)  # worked out from DER; a read records nothing
+        assert _facts_count(organisation) == 0
+        with reader.transaction() as reads, pytest.raises(NotReadHere):
+            reads.save_server  # noqa: B018 - any other write: the full store's
+    finally:
+        reader.close()
+    PROFILES.clear()  # a fresh process
+    assert cli("health", "--json", ok=False).stdout == before
+    assert _facts_count(organisation) == recorded > 0
+    PROFILES.clear()
+    assert cli("health", "--json", ok=False).stdout == before
+
+
+def test_health_never_imports_sqlalchemy(organisation: Path) -> None:
+    """The start-up regression test for health, as for the other read commands."""
+    env = {**os.environ, "CERTWARD_DB": str(organisation), "COLUMNS": "120"}
+    code = (
+        "import sys, runpy; sys.argv = ['certward', 'health']\n"
+        "try:\n    runpy.run_module('certward', run_name='__main__')\n"
+        "except SystemExit as exit:\n    assert exit.code in (0, 1, 2), exit.code\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    roots = done.stdout.splitlines()[-1]
+    for heavy in ("sqlalchemy", "alembic", "pydantic", "twisted", "OpenSSL"):
+        assert f"'{heavy}'" not in roots, heavy
