@@ -99,3 +99,23 @@ def test_values_keep_typers_conversion_and_messages(cli: Cli) -> None:
     assert bad.exit_code == 2 and "Invalid value for '--key-size'" in bad.stderr
     listed = cli("cert", "list", "--server", "NOPE", ok=False)
     assert listed.exit_code == 1 and "NOPE" in listed.stderr
+
+
+@pytest.mark.parametrize("ending", [SystemExit(2), KeyboardInterrupt()])
+def test_the_command_lines_objects_are_left_out_of_the_exit_collections(
+    monkeypatch: pytest.MonkeyPatch, ending: BaseException
+) -> None:
+    """Interpreter exit would run full collections over every object a command loaded (issue
+    16): ``main`` freezes them once the command has run, however it ends."""
+    from certward.interfaces.cli import app as cli_app
+
+    frozen: list[bool] = []
+    monkeypatch.setattr(cli_app.gc, "freeze", lambda: frozen.append(True))
+
+    def run() -> None:
+        raise ending
+
+    monkeypatch.setattr(cli_app, "app", run)
+    with pytest.raises(type(ending)):
+        cli_app.main()
+    assert frozen == [True]
