@@ -134,10 +134,22 @@ class Daemon:
         if self._stopped:
             return
         self._stopped = True
+        stopping = None
         if self.stop_argv:
-            subprocess.run(self.stop_argv, capture_output=True, timeout=30, check=False)
+            # The daemon is this process's child: until it is reaped here its pid stays
+            # taken, and a stop command that waits for the pid to go (``doveadm stop`` polls
+            # for 3 s) would wait in vain. So the command runs while the daemon is awaited.
+            stopping = subprocess.Popen(
+                self.stop_argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=15)
+        if stopping is not None:
+            try:
+                stopping.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                stopping.kill()
+                stopping.wait()
         if self.process.poll() is None:
             self.process.terminate()
             try:

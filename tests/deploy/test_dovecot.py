@@ -68,7 +68,7 @@ def test_a_key_that_does_not_match_is_rolled_back(
     app: App, dovecot: Daemon, old_pem: Pem, other_pem: Pem
 ) -> None:
     thumb = new_certificate(app, "IMAP")
-    d = app.deploy.add(replace(_deployment(dovecot), wait=4.0))  # it will not come: give up soon
+    d = app.deploy.add(replace(_deployment(dovecot), wait=1.0))  # it cannot come: give up soon
     released = app.deploy.material_for("imap")
     broken = DeployMaterial(released.material.certificate_pem, (), other_pem.key)
 

@@ -67,7 +67,7 @@ def test_a_key_that_does_not_match_is_rolled_back(
     app: App, nginx: Daemon, old_pem: Pem, other_pem: Pem
 ) -> None:
     thumb = new_certificate(app, "IIS")
-    d = app.deploy.add(replace(_deployment(nginx), wait=4.0))  # it will not come: give up soon
+    d = app.deploy.add(replace(_deployment(nginx), wait=1.0))  # it cannot come: give up soon
     released = app.deploy.material_for("web")
     broken = DeployMaterial(released.material.certificate_pem, (), other_pem.key)
 
