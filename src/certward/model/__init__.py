@@ -12,7 +12,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from certward.model.access import AccessRole, ApiToken, Channel, Principal, User
+    from certward.model.access import AccessRole, ApiToken, Principal, User
+    from certward.model.audit import Channel
     from certward.model.certificates import (
         CAPI_SCHANNEL_PROVIDER,
         CNG_SOFTWARE_KSP,
@@ -66,7 +67,7 @@ if TYPE_CHECKING:
 _WHERE: dict[str, str] = {
     "AccessRole": "access",
     "ApiToken": "access",
-    "Channel": "access",
+    "Channel": "audit",
     "Principal": "access",
     "User": "access",
     "CAPI_SCHANNEL_PROVIDER": "certificates",

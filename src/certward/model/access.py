@@ -15,6 +15,9 @@ import datetime as dt
 import enum
 from dataclasses import dataclass, field
 
+# Channel is the audit log's (``via``); named here too, where a principal says how it acts.
+from certward.model.audit import Channel as Channel
+
 
 class AccessRole(enum.StrEnum):
     READER = "reader"
@@ -45,17 +48,6 @@ _RANKS = {
     AccessRole.OPERATOR: 1,
     AccessRole.ADMIN: 2,
 }
-
-
-class Channel(enum.StrEnum):
-    """Through what a change reached certward (the audit log's ``via``)."""
-
-    CLI = "cli"
-    API = "api"
-    WEB = "web"  # the console
-    SCHEDULER = "scheduler"
-    AGENT = "agent"
-    LIBRARY = "library"  # Python code calling the services directly (tests, scripts)
 
 
 @dataclass(frozen=True, slots=True)

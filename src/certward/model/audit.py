@@ -14,11 +14,21 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime as dt
+import enum
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from certward.model.access import Channel
+
+class Channel(enum.StrEnum):
+    """Through what a change reached certward (the audit log's ``via``)."""
+
+    CLI = "cli"
+    API = "api"
+    WEB = "web"  # the console
+    SCHEDULER = "scheduler"
+    AGENT = "agent"
+    LIBRARY = "library"  # Python code calling the services directly (tests, scripts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -310,7 +310,11 @@ class HealthService:
                 with self._uow.transaction() as repo:
                     repo.record_certificate_facts(worked_out)
             now = as_of or self._clock.now()
-            return evaluate(snapshot, now, server=server, min_severity=min_severity)
+            report = evaluate(snapshot, now, server=server, min_severity=min_severity)
+            # Freed while the collector is paused: resumed, its next collection need not
+            # walk the snapshot's objects (some 10^6 at 1,000 servers) only to find them live.
+            del snapshot
+        return report
 
 
 @contextlib.contextmanager

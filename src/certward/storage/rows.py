@@ -303,7 +303,7 @@ def certificate_facts_of(thumbprint: str, row: Sequence[Any], at: int) -> CertFa
         subject_text=subject_text,
         issuer_text=issuer_text,
         common_name=common_name,
-        dns_names=tuple(json.loads(dns_names)) if dns_names != "[]" else (),
+        dns_names=_dns_names(dns_names),
         not_before=stored_utc(not_before),
         not_after=stored_utc(not_after),
         self_signed=bool(self_signed),
@@ -357,10 +357,23 @@ def _sqlite_time(value: dt.datetime) -> str:
     return f"{value:%Y-%m-%d %H:%M:%S}.{value.microsecond:06d}"
 
 
+def _dns_names(stored: str) -> tuple[str, ...]:
+    """The JSON list of names as stored (``json.dumps``' separators): split directly when
+    nothing in it is escaped (a backslash: a quote or a non-ASCII character), which is a
+    health run's 20,000 rows at a sixth of ``json.loads``' cost."""
+    if stored == "[]":
+        return ()
+    if "\\" not in stored:
+        return tuple(stored[2:-2].split('", "'))
+    return tuple(json.loads(stored))
+
+
 def stored_utc(value: dt.datetime | str) -> dt.datetime:
     """A stored time in UTC: SQLite gives datetimes back naive (they were stored in UTC),
     or as text through the driver; PostgreSQL in the session's zone."""
     if isinstance(value, str):
+        if len(value) == 19 or (len(value) <= 26 and value[19:20] == "."):  # SQLite: no zone
+            return dt.datetime.fromisoformat(value + "+00:00")
         value = dt.datetime.fromisoformat(value)
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 

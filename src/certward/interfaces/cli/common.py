@@ -353,8 +353,7 @@ def cli_actor(root: Any, args: list[str]) -> Actor:
     line, doing the command path and its options; values of options that could hold a
     secret (``--db``'s URL, anything named like a password or key, other than a file name)
     are not shown."""
-    from certward.model.access import Channel
-    from certward.model.audit import Actor
+    from certward.model.audit import Actor, Channel
 
     words: list[str] = []
     command = root
