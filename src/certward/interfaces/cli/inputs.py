@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from certward.atomic import default_mode, write_atomically
 from certward.codes.general import INPUT_FILE_UNREADABLE, INPUT_INVALID, INPUT_MISSING
 from certward.codes.keys import OUTPUT_EXISTS, OUTPUT_PROTECTED
 from certward.interfaces.cli.common import root_db
@@ -82,6 +81,9 @@ def write_file(path: Path, data: bytes, *, private: bool = False, force: bool = 
     then put in place; the directory fsynced). An existing file is replaced only with
     ``force``; the store's own database, journal and key files never. ``private`` files
     (keys) are 0600 from their creation, before any byte goes in."""
+    # Imported here: only a command that writes a file needs it (and its tempfile, random).
+    from certward.atomic import default_mode, write_atomically
+
     target = path.expanduser()
     _require_directory(path, target)
     _refuse_own_file(path, target)
