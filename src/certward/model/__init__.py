@@ -47,12 +47,12 @@ if TYPE_CHECKING:
         HybridConfiguration,
         IisBinding,
         NetTlsSetting,
-        ObservedCertificate,
         ObservedFacts,
         ObservedOrganisationFacts,
         SchannelSetting,
         TlsRegistry,
     )
+    from certward.model.observed_certificate import ObservedCertificate
     from certward.model.organisation import (
         AuthConfig,
         ExchangeVersion,
@@ -100,7 +100,7 @@ _WHERE: dict[str, str] = {
     "IisBinding": "observed",
     "NetTlsSetting": "observed",
     "ORGANISATION_EVIDENCE": "observed",
-    "ObservedCertificate": "observed",
+    "ObservedCertificate": "observed_certificate",
     "ObservedFacts": "observed",
     "ObservedOrganisationFacts": "observed",
     "SchannelSetting": "observed",

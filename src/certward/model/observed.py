@@ -1,9 +1,7 @@
 """What a real Windows/Exchange organisation printed, for servers certward observes but does
-not run: their certificates (certutil, Get-ExchangeCertificate, Export-Clixml), and what else
-a collection showed (IIS bindings, SCHANNEL and .NET TLS settings, which outputs there were).
-
-Names are kept as the .NET X500 strings Windows prints (most specific RDN first); an
-observed certificate never has a private key in certward, whatever the server holds.
+not run: their certificates (certutil, Get-ExchangeCertificate, Export-Clixml: defined in
+:mod:`certward.model.observed_certificate`, named here too), and what else a collection
+showed (IIS bindings, SCHANNEL and .NET TLS settings, which outputs there were).
 
 The health rules judge an observed server only on what was shown: :class:`Evidence` names
 each kind of output, and :class:`ObservedFacts` / :class:`ObservedOrganisationFacts` record
@@ -14,41 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from certward.model.certificates import ServiceSet, StoreName, Thumbprint
+from certward.model.certificates import Thumbprint
 
-
-@dataclass(frozen=True, slots=True)
-class ObservedCertificate:
-    server: str
-    store: StoreName
-    thumbprint: Thumbprint
-    subject: str
-    issuer: str
-    not_before: dt.datetime
-    not_after: dt.datetime
-    dns_names: tuple[str, ...] = ()
-    services: ServiceSet = field(default_factory=ServiceSet)
-    has_private_key: bool = False  # on the real server; certward never holds it
-    key_provider: str | None = None
-    key_size: int | None = None  # public key bits; None: no dump showed the key
-    signature_algorithm: str | None = None
-    serial_number: str = ""
-    friendly_name: str = ""
-    source: str = ""  # which dump it came from
-    # certutil's "Archived!": hidden from Exchange (Get-ExchangeCertificate) and the rules.
-    archived: bool = False
-    # certutil's "Private key is NOT exportable" → False; "Private key is NOT plain text
-    # exportable" (exportable in a PFX, not as plain text) → True; None: not shown.
-    exportable: bool | None = None
-    status: str | None = None  # Get-ExchangeCertificate's Status: Valid, Invalid, DateInvalid …
-    public_key_algorithm: str | None = None  # "RSA", "ECC" (ECDSA/ECDH), "DSA"; None: not shown
-    der: bytes | None = None  # the certificate itself, when a dump carried it (CliXML RawData)
-
-    @property
-    def self_issued(self) -> bool:
-        return self.subject.casefold() == self.issuer.casefold()
+# Defined beside, so that a certificate profile does not load the rest; still named here.
+from certward.model.observed_certificate import ObservedCertificate as ObservedCertificate
 
 
 class Evidence(enum.StrEnum):
