@@ -1,4 +1,7 @@
-"""Shared fixtures: an isolated store per test, the CLI, and a real OpenSSL CA."""
+"""Shared fixtures: an isolated store per test, the CLI, a real OpenSSL CA, and the throwaway
+PostgreSQL cluster of the storage tests (``postgresql_url``), made available here so that the
+directories that use it share one cluster per worker (a module or conftest that imports the
+fixture itself defines another, and starts another cluster)."""
 
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from certward.interfaces.cli.app import app
+from tests.storage.conftest import postgresql_url  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(autouse=True)

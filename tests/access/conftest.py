@@ -11,8 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.storage.conftest import postgresql_url  # noqa: F401  (a fixture)
-
 MASTER_KEY = "cd" * 32  # used as is: no scrypt
 
 
@@ -30,7 +28,7 @@ class MovableClock:
 
 
 @pytest.fixture(scope="session")
-def postgresql_template(postgresql_url: str) -> str:  # noqa: F811
+def postgresql_template(postgresql_url: str) -> str:
     """A database with certward's schema and this master key's check value, copied for
     each test (``CREATE DATABASE ... TEMPLATE``: much faster than migrating each)."""
     from certward.compose import build_app

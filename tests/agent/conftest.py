@@ -39,7 +39,6 @@ from certward.model.access import AccessRole
 from certward.model.deploy import DeployKind, Deployment, DeployPaths
 from tests.deploy.daemons import Daemon, daemon_dir, free_port, start_nginx
 from tests.server.conftest import WebProcess
-from tests.storage.conftest import postgresql_url  # noqa: F401  (a fixture)
 
 MASTER_KEY = "ab" * 32
 DEADLINE = 60.0
@@ -248,7 +247,7 @@ class Service:
 
 @pytest.fixture(scope="module")
 def service(
-    postgresql_url: str,  # noqa: F811
+    postgresql_url: str,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Service]:
     name = f"certward_agents_{uuid.uuid4().hex[:8]}"
