@@ -77,7 +77,6 @@ from certward.services._records import (
     years_after,
 )
 from certward.services.audit import record_in
-from certward.services.connectors import connectors_naming
 from certward.services.ports import Repository, UnitOfWork
 from certward.services.views import CertificateView, TrustStores
 
@@ -393,6 +392,10 @@ class CertificateService:
         name. Removed only with ``force``: a certificate enabled for services, and the
         organisation's auth certificate.
         """
+        # Imported here: the connectors and Exchange's selection rules they load matter to
+        # removing a certificate, not to listing them (the command line's start-up).
+        from certward.services.connectors import connectors_naming
+
         with self._uow.transaction() as repo:
             record = repo.certificate(server, thumbprint)
             srv = repo.server(server)

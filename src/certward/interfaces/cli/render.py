@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.control import strip_control_codes
 from rich.table import Table
 from rich.text import Text
 
@@ -79,6 +80,10 @@ def _plain(cell: object) -> str:
     """A cell as one line of plain text: markup rendered away, tabs and newlines folded."""
     if isinstance(cell, Text):
         text = cell.plain
+    elif isinstance(cell, str) and "[" not in cell and ":" not in cell:
+        # Neither markup nor an emoji code: rich would only drop control codes (and first
+        # load its table of emoji names, a start-up cost of every listing).
+        text = strip_control_codes(cell)
     elif isinstance(cell, str):
         text = Text.from_markup(cell).plain
     else:
