@@ -11,11 +11,18 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer.main
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.text import Text
 
-from certward.interfaces.cli.app import CERT_COMMANDS, COMMANDS, app
+from certward.interfaces.cli import render
+from certward.interfaces.cli.acme_cmd import acme_app
+from certward.interfaces.cli.app import CERT_COMMANDS, COMMANDS, app, cert_app
+from certward.interfaces.cli.common import _group
 from tests.conftest import Cli
 
 HEAVY = ("sqlalchemy", "pydantic", "twisted", "OpenSSL", "alembic", "fastapi", "acme")
@@ -37,6 +44,36 @@ def _imported(tmp_path: Path, *args: str) -> set[str]:
         for line in done.stderr.splitlines()
         if line.startswith("import time:") and "|" in line
     }
+
+
+# ``certward ARGS`` as its console script runs it (``main``), writing the names of every
+# module loaded to the file $CERTWARD_TEST_MODULES at exit: sys.modules also has what was
+# loaded by name through importlib (the model package's names), which -X importtime omits.
+_MAIN_LISTING_MODULES = """
+import atexit, os, sys
+def listed() -> None:
+    with open(os.environ["CERTWARD_TEST_MODULES"], "w", encoding="utf-8") as out:
+        out.write("\\n".join(sorted(sys.modules)))
+atexit.register(listed)
+from certward.interfaces.cli.app import main
+sys.argv = ["certward", *sys.argv[1:]]
+main()
+"""
+
+
+def _loaded(db: Path, listing: Path, *args: str) -> set[str]:
+    """Every module a fresh ``certward ARGS`` on the store ``db`` has loaded when it ends."""
+    env = {**os.environ, "CERTWARD_DB": str(db), "COLUMNS": "120"}
+    env["CERTWARD_TEST_MODULES"] = str(listing)
+    done = subprocess.run(
+        [sys.executable, "-c", _MAIN_LISTING_MODULES, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(listing.read_text(encoding="utf-8").split())
 
 
 def _command_modules(modules: set[str]) -> set[str]:
@@ -91,6 +128,48 @@ def test_read_commands_load_no_endpoint_stack_and_no_pydantic(
     modules = _imported(isolated_store.parent, *args)
     assert "sqlite3" in modules  # it did open the store: without SQLAlchemy (test_startup_reads)
     assert not _roots(modules) & set(HEAVY)
+
+
+def test_cert_list_loads_no_connectors_users_or_emoji_names(
+    org: Cli, isolated_store: Path, tmp_path: Path
+) -> None:
+    """What listing certificates does not use: the connectors and Exchange's selection rules
+    (removing a certificate does), users and tokens (the command line's actor is the local
+    account), rich's table of emoji names (no cell has an emoji code)."""
+    modules = _loaded(isolated_store, tmp_path / "modules.txt", "cert", "list", "-s", "EXCH01")
+    assert "certward.services.certificates" in modules
+    unused = {"certward.services.connectors", "certward.model.access", "rich._emoji_codes"}
+    assert not modules & unused
+
+
+def test_a_group_makes_only_the_command_that_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Making a command reads its function's signature and evaluates its annotations: a
+    group makes the one that runs (and, for its help, all), listed in typer's order (the
+    command modules' commands, its own, then its sub-groups)."""
+    for group in (cert_app, acme_app):
+        assert list(_group(group).commands) == list(typer.main.get_group(group).commands)
+    made: list[str | None] = []
+    make = typer.main.get_command_from_info
+
+    def making(info: Any, **options: Any) -> Any:
+        made.append(info.name)
+        return make(info, **options)
+
+    monkeypatch.setattr(typer.main, "get_command_from_info", making)
+    commands = _group(cert_app).commands
+    assert commands["list"].name == "list" and made == ["list"]
+    assert commands["list"] is commands["list"] and made == ["list"]
+
+
+@given(st.text(alphabet=st.sampled_from("ab =,.-:[]/\t\n\r\x07\x08\x0b\x0c\x1c\x85\u2028é")))
+def test_a_plain_cell_is_printed_as_rich_would_print_it(cell: str) -> None:
+    """Off a terminal a table's cells are plain text; a cell with neither markup nor an emoji
+    code skips rich's markup (and its emoji table) and must come out the same."""
+    try:
+        expected = Text.from_markup(cell).plain
+    except Exception:  # not markup rich reads: the cell goes to rich as before
+        return
+    assert render._plain(cell) == " ".join(expected.replace("\t", " ").splitlines())
 
 
 def test_values_keep_typers_conversion_and_messages(cli: Cli) -> None:

@@ -50,25 +50,40 @@ class LazyCommand(NamedTuple):
 
 
 class LazyCommands(MutableMapping[str, Any]):
-    """A group's commands: those built, and those (``LazyCommand``) built on first access."""
+    """A group's commands: those built, and those built on first access: a command module's
+    (``LazyCommand``: imported then) or one of the group's own (``defer``: made then)."""
 
     def __init__(self, built: Mapping[str, Any], lazy: Mapping[str, LazyCommand]) -> None:
         self._lazy = dict(lazy)
+        self._makers: dict[str, Callable[[], Any]] = {}
         self._built: dict[str, Any] = {name: None for name in self._lazy}  # listing order
         self._built.update(built)
+
+    def defer(self, makers: Mapping[str, Callable[[], Any]]) -> None:
+        """Commands each made by its maker when first accessed, listed where typer lists a
+        group's own commands: after those of command modules, before its sub-groups."""
+        listed = list(self._built.items())
+        self._built = {name: command for name, command in listed if name in self._lazy}
+        self._built.update(dict.fromkeys(makers))
+        self._built.update((name, command) for name, command in listed if name not in self._lazy)
+        self._makers.update(makers)
 
     def __getitem__(self, name: str) -> Any:
         command = self._built[name]
         if command is None:
-            command = self._built[name] = _load(name, self._lazy.pop(name))
+            maker = self._makers.pop(name, None)
+            made = maker() if maker is not None else _load(name, self._lazy.pop(name))
+            command = self._built[name] = made
         return command
 
     def __setitem__(self, name: str, command: Any) -> None:
         self._lazy.pop(name, None)
+        self._makers.pop(name, None)
         self._built[name] = command
 
     def __delitem__(self, name: str) -> None:
         self._lazy.pop(name, None)
+        self._makers.pop(name, None)
         del self._built[name]
 
     def __iter__(self) -> Iterator[str]:
@@ -81,11 +96,11 @@ class LazyCommands(MutableMapping[str, Any]):
         return name in self._built
 
     def stub(self, name: str) -> Any:
-        """The command ``name`` as its group's help lists it: built, or a stand-in that
-        carries its summary (nothing imported)."""
+        """The command ``name`` as its group's help lists it: built (a group's own command is
+        made now, for its help), or a stand-in that carries its summary (nothing imported)."""
         lazy = self._lazy.get(name)
         if lazy is None:
-            return self._built.get(name)
+            return self[name] if name in self._built else None
         return TyperCommand(name=name, help=lazy.summary)
 
 
@@ -96,7 +111,7 @@ def _load(name: str, lazy: LazyCommand) -> Any:
     __import__(lazy.module)  # not importlib.import_module: -X importtime shows this import
     target = getattr(sys.modules[lazy.module], lazy.attribute)
     if isinstance(target, typer.Typer):
-        command: Any = typer.main.get_group(target)
+        command: Any = _group(target)
     else:
         command = typer.main.get_command_from_info(
             CommandInfo(name=name, callback=target),
@@ -105,6 +120,35 @@ def _load(name: str, lazy: LazyCommand) -> Any:
         )
     command.name = name
     return command
+
+
+def _group(group: typer.Typer) -> Any:
+    """typer's group for ``group``, each of its own commands made when first accessed, as
+    typer would make it: making one reads its function's signature and evaluates its
+    annotations, 16 ms for the ten of ``cert`` where ``cert list`` runs one (issue 16)."""
+    import typer.main
+
+    own = group.registered_commands
+    group.registered_commands = []  # typer makes the rest now: the group, its sub-groups
+    try:
+        made = typer.main.get_group(group)
+    finally:
+        group.registered_commands = own
+    makers: dict[str, Callable[[], Any]] = {
+        info.name or typer.main.get_command_name(info.callback.__name__): functools.partial(
+            typer.main.get_command_from_info,
+            info,
+            pretty_exceptions_short=group.pretty_exceptions_short,
+            rich_markup_mode=group.rich_markup_mode,
+        )
+        for info in own
+        if info.callback is not None
+    }
+    if isinstance(made.commands, LazyCommands):
+        made.commands.defer(makers)
+    else:  # pragma: no cover - a group of another class: every command made now, as typer does
+        made.commands.update({name: make() for name, make in makers.items()})
+    return made
 
 
 class ErrorLineGroup(TyperGroup):
