@@ -59,7 +59,6 @@ def health(
     the certward command and the Exchange Management Shell equivalent that fix it.
     Exit 0 OK, 1 WARNING (warnings only), 2 CRITICAL (errors or critical findings),
     3 UNKNOWN (no verdict: a usage error, an unreadable store)."""
-    from certward.health import html
     from certward.health.engine import powershell
     from certward.health.findings import Severity
 
@@ -70,6 +69,8 @@ def health(
         db, lambda app: app.health.check(server=server, as_of=when, min_severity=level)
     )
     if html_file is not None:
+        from certward.health import html
+
         inputs.write_file(html_file, html.render(report).encode(), force=force_out)
     if as_json:
         render.print_json(report.to_json())
@@ -87,6 +88,7 @@ def _print(report: HealthReport) -> None:
         f"Health as of {report.as_of:%Y-%m-%d %H:%M} UTC: {len(report.servers)} servers, "
         f"{report.rules_run} rules, {counts or 'no findings'}",
         markup=False,
+        emoji=False,  # a plain line ("13:47 UTC: 3 servers"): no emoji table loaded for it
     )
     groups: dict[str, list[int]] = {}
     for i, finding in enumerate(report.findings):
