@@ -109,5 +109,40 @@ def test_355_roots_complete_a_tls_1_2_handshake(server_files: tuple[Path, Path, 
 
 
 def test_without_the_fix_the_handshake_stalls(server_files: tuple[Path, Path, Path]) -> None:
-    with pytest.raises(subprocess.TimeoutExpired):
-        _handshake(server_files, "--no-fix", timeout=5)
+    """The server answers the ClientHello with 32 KB of its flight and keeps the rest until
+    the client speaks again; the client waits for the rest of the CertificateRequest."""
+    server = subprocess.Popen(
+        [sys.executable, str(HERE / "tls_server.py"), *map(str, server_files), "--no-fix"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    client = None
+    try:
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        assert line.startswith("listening "), line
+        client = subprocess.Popen(
+            [find_openssl(), "s_client", "-connect", f"127.0.0.1:{line.split()[1]}", "-tls1_2"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        sent = 0
+        while sent == 0:  # the ClientHello read (in one piece or more) and answered
+            line = server.stdout.readline()
+            assert line.startswith("sent "), line
+            sent = int(line.split()[1])
+        # All the server writes until the client sends again: one flush of Twisted's TLS
+        # layer, short of the flight (the 355 names alone are about 56 KB).
+        assert sent == 2**15
+        # And the client, which has nothing to send before the flight ends, waits for it.
+        with pytest.raises(subprocess.TimeoutExpired):
+            client.communicate(b"ping\n", timeout=1)
+    finally:
+        if client is not None:
+            client.kill()
+            client.communicate()
+        server.terminate()
+        server.wait(timeout=10)
+        if server.stdout is not None:
+            server.stdout.close()

@@ -1,5 +1,9 @@
 """A bare TLS listener on certward's TLS layer, for tests: ``python tls_server.py CERT KEY
-ROOTS [--no-fix]`` prints ``listening PORT`` and answers every TLS client with "hello"."""
+ROOTS [--no-fix]`` prints ``listening PORT`` and answers every TLS client with "hello".
+
+After each read from a client it prints ``sent N``: the bytes written to that client so far,
+once the TLS layer has done all it does with what it read (nothing more is written until the
+client sends again)."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ install_asyncio_reactor()
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import serialization  # noqa: E402
 from twisted.internet import protocol, reactor  # noqa: E402
+from twisted.protocols import policies  # noqa: E402
 from twisted.protocols.tls import TLSMemoryBIOFactory  # noqa: E402
 
 from certward.endpoints import tls  # noqa: E402
@@ -21,6 +26,24 @@ from certward.endpoints import tls  # noqa: E402
 class Hello(protocol.Protocol):
     def dataReceived(self, data: bytes) -> None:
         self.transport.write(b"hello\n")
+
+
+class Counted(policies.ProtocolWrapper):
+    """Counts the bytes the TLS layer writes to the connection."""
+
+    sent = 0
+
+    def write(self, data: bytes) -> None:
+        self.sent += len(data)
+        super().write(data)
+
+    def writeSequence(self, data: list[bytes]) -> None:
+        self.sent += sum(len(chunk) for chunk in data)
+        super().writeSequence(data)
+
+    def dataReceived(self, data: bytes) -> None:
+        super().dataReceived(data)
+        print(f"sent {self.sent}", flush=True)
 
 
 def main() -> None:
@@ -37,7 +60,9 @@ def main() -> None:
     )
     factory = protocol.Factory.forProtocol(Hello)
     wrapped = TLSMemoryBIOFactory(tls.ContextFactory(tls.server_context(config)), False, factory)
-    port = reactor.listenTCP(0, wrapped, interface="127.0.0.1")
+    counted = policies.WrappingFactory(wrapped)
+    counted.protocol = Counted
+    port = reactor.listenTCP(0, counted, interface="127.0.0.1")
     print(f"listening {port.getHost().port}", flush=True)
     reactor.run()
 
