@@ -15,8 +15,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from certward.compose import App, build_app
+from certward.errors import CertwardError
 from certward.model import CertificateRecord, CertStatus, StoreName, Thumbprint
-from certward.pki import certinfo
+from certward.pki import certfacts, certinfo
 from certward.services._records import views_of
 
 NOW = dt.datetime.now(dt.UTC)
@@ -129,3 +130,43 @@ def test_keys_never_go_in_by_the_bulk_path(app: App) -> None:
     with pytest.raises(ValueError, match="no keys"), app.store.transaction() as repo:
         repo.add_certificates([record])
     assert app.stores.store_list("EXCH01", StoreName.ROOT) == []
+
+
+def test_a_bundle_large_enough_for_the_helper_is_judged_as_one_at_a_time(app: App) -> None:
+    """Over ``certfacts.PARALLEL_FROM`` certificates a helper process verifies self-signatures
+    (when the process has one thread): a forged self-issued certificate among them is still
+    not self-signed, and the listing is the one-at-a-time listing."""
+    other_key = ec.generate_private_key(ec.SECP256R1())
+    roots = [_cert(f"Helper Root {n}") for n in range(certfacts.PARALLEL_FROM + 20)]
+    forged = [_cert(f"Forged Root {n}", issuer=(f"Forged Root {n}", other_key)) for n in range(3)]
+    bundle = [*roots[:10], forged[0], *roots[10:], forged[1], forged[2]]
+    app.stores.store_add("EXCH01", StoreName.ROOT, _pem(*bundle), source="big")
+
+    with app.store.transaction() as repo:
+        facts = repo.certificate_facts([certinfo.thumbprint(certinfo.to_der(c)) for c in bundle])
+        expected = views_of(repo, repo.server("EXCH01"), StoreName.ROOT, NOW)
+    assert len(facts) == len(bundle)
+    forged_thumbs = {certinfo.thumbprint(certinfo.to_der(c)) for c in forged}
+    assert {t for t, f in facts.items() if not f.self_signed} == forged_thumbs
+    listed = app.stores.store_list("EXCH01", StoreName.ROOT)
+    assert [v.to_json() for v in listed] == [v.to_json() for v in expected]
+    assert {v.status for v in listed if v.thumbprint in forged_thumbs} != {CertStatus.VALID}
+
+
+def test_a_damaged_certificate_in_a_large_bundle_names_the_file_and_nothing_is_written(
+    app: App,
+) -> None:
+    roots = [_cert(f"Damaged Bundle Root {n}") for n in range(certfacts.PARALLEL_FROM + 20)]
+    damaged = Path(__file__).parents[1] / "fuzz" / "corpus" / "extension-duplicate.der"
+    bundle = (
+        _pem(*roots[:200])
+        + x509.load_der_x509_certificate(damaged.read_bytes()).public_bytes(
+            serialization.Encoding.PEM
+        )
+        + _pem(*roots[200:])
+    )
+    with pytest.raises(CertwardError, match=r"^damaged\.pem: the certificate's"):
+        app.stores.store_add("EXCH01", StoreName.ROOT, bundle, source="damaged.pem")
+    assert app.stores.store_list("EXCH01", StoreName.ROOT) == []
+    with app.store.transaction() as repo:
+        assert repo.certificate_facts([certinfo.thumbprint(certinfo.to_der(roots[0]))]) == {}

@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from certward.codes.pki import NAME_SYNTAX_INVALID
+from certward.pki import _der
 from certward.pki._kinds import NameSyntaxError as NameSyntaxError  # raised here, caught as this
 
 # Keys as CryptoAPI / .NET print them, with the aliases Exchange also accepts on input.
@@ -161,7 +162,10 @@ def exchange_dn(name: x509.Name) -> str:
 
 def _format_attribute(attr: x509.NameAttribute[str | bytes]) -> str:
     key = _OID_TO_KEY.get(attr.oid, f"OID.{attr.oid.dotted_string}")
-    value = attr.value if isinstance(attr.value, str) else attr.value.hex()
+    return _format(key, attr.value if isinstance(attr.value, str) else attr.value.hex())
+
+
+def _format(key: str, value: str) -> str:
     if value == "" or _NEEDS_QUOTES.search(value):
         value = '"' + value.replace('"', '""') + '"'
     return f"{key}={value}"
@@ -185,3 +189,66 @@ def parse_dotnet_x500(text: str) -> x509.Name:
 def same_name(a: x509.Name, b: x509.Name) -> bool:
     """Equal as Windows compares names: attribute by attribute, case-insensitive."""
     return dotnet_x500(a).casefold() == dotnet_x500(b).casefold()
+
+
+# -- plain names, read from their DER (issue 16: thousands of certificates at a time) -------------
+
+PlainName = tuple[tuple[bytes, str], ...]
+"""A name as (attribute type's DER, value) pairs in encoding order, one attribute per RDN."""
+
+_KEY_BY_OID_DER = {_der.oid(oid.dotted_string): key for oid, key in _OID_TO_KEY.items()}
+_CN_DER = _der.oid(NameOID.COMMON_NAME.dotted_string)
+_UTF8_STRING, _PRINTABLE_STRING = 0x0C, 0x13
+_PRINTABLE = re.compile(r"[A-Za-z0-9 '()+,\-./:=?]*")
+
+
+def plain_name(der: bytes) -> PlainName | None:
+    """The name whose DER (tag and length included) is ``der``, when it is plain: each RDN
+    one attribute of a type :func:`dotnet_x500` has a key for, its value a non-empty
+    UTF8String or a PrintableString of printable characters, all in DER. Its pairs are what
+    ``x509.Name.from_bytes(der)`` holds (equal pairs: equal names), and ``der`` is what that
+    name's ``public_bytes()`` gives. None for any other name (read it with cryptography):
+    making a Name object is most of the cost of reading a certificate."""
+    name = _der.tlv(der, 0, len(der))
+    if name is None or name[0] != 0x30 or name[2] != len(der):
+        return None
+    at, end = name[1], name[2]
+    pairs: list[tuple[bytes, str]] = []
+    while at < end:
+        rdn = _der.tlv(der, at, end)  # RDN ::= SET OF AttributeTypeAndValue (here: one)
+        if rdn is None or rdn[0] != 0x31:
+            return None
+        atv = _der.tlv(der, rdn[1], rdn[2])
+        if atv is None or atv[0] != 0x30 or atv[2] != rdn[2]:
+            return None
+        oid = _der.tlv(der, atv[1], atv[2])
+        if oid is None or oid[0] != 0x06:
+            return None
+        oid_der = der[atv[1] : oid[2]]
+        value = _der.tlv(der, oid[2], atv[2])
+        if oid_der not in _KEY_BY_OID_DER or value is None or value[2] != atv[2]:
+            return None
+        try:
+            text = der[value[1] : value[2]].decode("utf-8")  # strict, as cryptography's
+        except UnicodeDecodeError:
+            return None
+        if not text:  # cryptography tolerates it with a warning: left to it
+            return None
+        if value[0] == _PRINTABLE_STRING:
+            if not _PRINTABLE.fullmatch(text):
+                return None
+        elif value[0] != _UTF8_STRING:
+            return None
+        pairs.append((oid_der, text))
+        at = rdn[2]
+    return tuple(pairs)
+
+
+def plain_dotnet_x500(name: PlainName) -> str:
+    """:func:`dotnet_x500` of a plain name."""
+    return ", ".join(_format(_KEY_BY_OID_DER[oid], value) for oid, value in reversed(name))
+
+
+def plain_common_name(name: PlainName) -> str | None:
+    """:func:`common_name` of a plain name."""
+    return next((value for oid, value in reversed(name) if oid == _CN_DER), None)

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cryptography import x509
+
 from certward.clock import Clock
 from certward.codes.certificates import TRUST_STORE_IS_MY
 from certward.errors import CertwardError
 from certward.model import CertificateRecord, StoreName, Thumbprint
 from certward.model.certfacts import CertFacts
-from certward.pki import certinfo, formats
+from certward.pki import certfacts, certinfo, formats
 from certward.pki.profile import certificate_facts
 from certward.services._records import auth_thumbprint, views_of
 from certward.services.ports import UnitOfWork
@@ -89,43 +91,54 @@ class TrustStoreService:
         _trust_store(store)
         # Not checked part by part here: each new certificate's facts read every part once
         # below, and one that cannot be read is checked then, its error naming ``source``.
-        # Kept as DER, not as the parsed objects: a certificate object keeps every part it
-        # was asked for (its names alone some 3 KiB), which at 10,000 made memory grow with
-        # the bundle. Each is parsed again, lazily and cheaply, when its chunk is stored.
-        ders = [
-            certinfo.to_der(c) for c in formats.load_certificates(data, source=source, check=False)
-        ]
+        # Each certificate object is let go as soon as its facts are worked out: an object
+        # keeps every part it was asked for (its names alone some 3 KiB), which at 10,000
+        # would make memory grow with the bundle; unread, it costs little more than its DER.
+        certs: list[x509.Certificate | None] = list(
+            formats.load_certificates(data, source=source, check=False)
+        )
+        ders = [certinfo.to_der(c) for c in certs if c is not None]
         now = self._clock.now()
         with self._uow.transaction() as repo, certinfo.quietly():
             srv = repo.server(server)
             stored = repo.certificate_thumbprints(srv.name, store)
-            added: list[tuple[Thumbprint, str]] = []
+            new: list[tuple[int, Thumbprint]] = []  # (index in the file, thumbprint)
             present: list[Thumbprint] = []
-            for start in range(0, len(ders), _CHUNK):
-                records: list[CertificateRecord] = []
-                made: list[CertFacts] = []
-                for der in ders[start : start + _CHUNK]:
-                    thumbprint = certinfo.thumbprint(der)
-                    if thumbprint in stored:
-                        present.append(thumbprint)
-                        continue
+            for at, der in enumerate(ders):
+                thumbprint = certinfo.thumbprint(der)
+                if thumbprint in stored:
+                    present.append(thumbprint)
+                else:
                     stored.add(thumbprint)
-                    cert = certinfo.load_der(der)
-                    try:
-                        facts = certificate_facts(der, cert)  # in the same pass: read once
-                    except CertwardError:
-                        certinfo.check_readable(cert, source=source)  # the file named
-                        raise
-                    records.append(
-                        CertificateRecord(
-                            server=srv.name, store=store, thumbprint=thumbprint, der=der,
-                            created_at=now,
-                        )
-                    )  # fmt: skip
-                    made.append(facts)
-                    added.append((thumbprint, facts.subject_text))
-                repo.add_certificates(records)
-                repo.record_certificate_facts(made)
+                    new.append((at, thumbprint))
+            added: list[tuple[Thumbprint, str]] = []
+            keys = certfacts.KeyCache()  # a bundle's certificates often share their CA's key
+            with certfacts.SelfSignatures([ders[at] for at, _ in new]) as verdicts:
+                for start in range(0, len(new), _CHUNK):
+                    records: list[CertificateRecord] = []
+                    made: list[CertFacts] = []
+                    for n in range(start, min(start + _CHUNK, len(new))):
+                        at, thumbprint = new[n]
+                        der, cert, certs[at] = ders[at], certs[at], None
+                        try:
+                            facts = certfacts.certificate_facts(
+                                der, cert, keys=keys, self_signed=verdicts.get(n)
+                            )
+                        except CertwardError:
+                            certinfo.check_readable(
+                                certinfo.load_der(der) if cert is None else cert, source=source
+                            )  # the file named
+                            raise
+                        records.append(
+                            CertificateRecord(
+                                server=srv.name, store=store, thumbprint=thumbprint, der=der,
+                                created_at=now,
+                            )
+                        )  # fmt: skip
+                        made.append(facts)
+                        added.append((thumbprint, facts.subject_text))
+                    repo.add_certificates(records)
+                    repo.record_certificate_facts(made)
             return StoreAddResult(added, present)
 
     def store_remove(self, server: str, store: StoreName, *thumbprints: Thumbprint) -> None:

@@ -1,0 +1,380 @@
+"""Facts worked out for a bundle (``certward.pki.certfacts``) are the facts worked out one
+certificate at a time (``certward.pki.profile.certificate_facts``), field for field, and a
+damaged certificate gives the same coded error: whichever shortcut was taken (a self-issued
+name read once, a key loaded once, a self-signature verified by the helper process)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.x509.oid import NameOID
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from certward.errors import CertwardError
+from certward.pki import certfacts, certinfo, names
+from certward.pki.profile import certificate_facts
+
+NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+EC_KEY = ec.generate_private_key(ec.SECP256R1())
+RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+ED_KEY = ed25519.Ed25519PrivateKey.generate()
+OTHER_EC_KEY = ec.generate_private_key(ec.SECP256R1())
+CORPUS = Path(__file__).parents[1] / "fuzz" / "corpus"
+
+Key = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+
+def _name(*parts: tuple[x509.ObjectIdentifier, str]) -> x509.Name:
+    return x509.Name([x509.NameAttribute(oid, value) for oid, value in parts])
+
+
+def _cert(
+    subject: x509.Name,
+    *,
+    issuer: x509.Name | None = None,
+    key: Key = EC_KEY,
+    signer: Key | None = None,
+    digest: hashes.HashAlgorithm | None = None,
+    pss: bool = False,
+    extensions: bool = True,
+) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject if issuer is None else issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=365))
+    )
+    if extensions:
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("mail.contoso.com")]), critical=False
+        ).add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+    signing = key if signer is None else signer
+    if isinstance(signing, ed25519.Ed25519PrivateKey):
+        return builder.sign(signing, None)
+    if pss:
+        return builder.sign(
+            signing,
+            hashes.SHA256(),
+            rsa_padding=padding.PSS(padding.MGF1(hashes.SHA256()), padding.PSS.DIGEST_LENGTH),
+        )
+    return builder.sign(signing, digest or hashes.SHA256())
+
+
+ROOT = _name((NameOID.ORGANIZATION_NAME, "Contoso"), (NameOID.COMMON_NAME, "Contoso Root"))
+
+
+def _printable_twin() -> x509.Certificate:
+    """Self-issued by name, not by bytes: the issuer's CN a PrintableString, the subject's a
+    UTF8String of the same text (equal as names, different as DER)."""
+    subject = _name((NameOID.COMMON_NAME, "Twin Root"))
+    issuer = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, "Twin Root", x509.name._ASN1Type.PrintableString)]
+    )
+    return _cert(subject, issuer=issuer)
+
+
+def _variety() -> list[x509.Certificate]:
+    multi = x509.Name(
+        [
+            x509.RelativeDistinguishedName([x509.NameAttribute(NameOID.COUNTRY_NAME, "NL")]),
+            x509.RelativeDistinguishedName(
+                [
+                    x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Contoso"),
+                    x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, 'R&D, "Mail"'),
+                ]
+            ),
+        ]
+    )
+    return [
+        _cert(ROOT),  # EC, self-signed
+        _cert(_name((NameOID.COMMON_NAME, "rsa")), key=RSA_KEY),  # RSA PKCS#1 v1.5
+        _cert(_name((NameOID.COMMON_NAME, "rsa384")), key=RSA_KEY, digest=hashes.SHA384()),
+        _cert(_name((NameOID.COMMON_NAME, "pss")), key=RSA_KEY, pss=True),
+        _cert(_name((NameOID.COMMON_NAME, "edge")), key=ED_KEY),
+        _cert(_name((NameOID.COMMON_NAME, "forged")), signer=RSA_KEY),  # EC key, RSA signature
+        _cert(_name((NameOID.COMMON_NAME, "forged ec")), signer=OTHER_EC_KEY),
+        _cert(_name((NameOID.COMMON_NAME, "issued")), issuer=ROOT),
+        _cert(_name((NameOID.COMMON_NAME, "no extensions")), extensions=False),
+        _cert(multi),
+        _printable_twin(),
+    ]
+
+
+VARIETY = _variety()
+
+
+@pytest.mark.parametrize("index", range(len(VARIETY)))
+def test_the_facts_are_the_one_at_a_time_facts(index: int) -> None:
+    cert = VARIETY[index]
+    der = certinfo.to_der(cert)
+    expected = certificate_facts(der)
+    keys = certfacts.KeyCache()
+    assert certfacts.certificate_facts(der) == expected
+    assert certfacts.certificate_facts(der, cert, keys=keys) == expected
+    assert certfacts.certificate_facts(der, keys=keys) == expected  # the key remembered
+    # A verdict given is used only for a self-issued certificate
+    given = certfacts.certificate_facts(der, keys=keys, self_signed=expected.self_signed)
+    assert given == expected
+
+
+@pytest.fixture(scope="module")
+def sha1_self_signed(tmp_path_factory: pytest.TempPathFactory) -> x509.Certificate:
+    """Exchange 2010-2016's own default (cryptography no longer signs with SHA-1)."""
+    where = tmp_path_factory.mktemp("sha1")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-sha1", "-days", "2",
+         "-subj", "/CN=EXCH01", "-keyout", str(where / "key.pem"), "-out", str(where / "c.pem")],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return x509.load_pem_x509_certificate((where / "c.pem").read_bytes())
+
+
+def test_a_sha1_self_signed_certificate_is_self_signed(sha1_self_signed: x509.Certificate) -> None:
+    der = certinfo.to_der(sha1_self_signed)
+    facts = certfacts.certificate_facts(der)
+    assert facts == certificate_facts(der)
+    assert facts.self_signed and facts.signature_algorithm == "sha1RSA"
+
+
+def test_the_self_signature_verdicts_are_signed_by() -> None:
+    verdicts = {
+        cert.subject.rfc4514_string(): certfacts.certificate_facts(
+            certinfo.to_der(cert)
+        ).self_signed
+        for cert in VARIETY
+    }
+    assert verdicts["CN=rsa"] and verdicts["CN=pss"]
+    assert verdicts["CN=edge"] and verdicts["CN=Twin Root"]
+    assert not verdicts["CN=forged"] and not verdicts["CN=forged ec"]
+    assert not verdicts["CN=issued"]
+
+
+@pytest.mark.parametrize(
+    "name", sorted(p.name for p in CORPUS.glob("*.der") if "request" not in p.name)
+)
+def test_a_damaged_certificate_gives_the_one_at_a_time_error(name: str) -> None:
+    der = (CORPUS / name).read_bytes()
+    try:
+        expected: CertwardError | None = None
+        facts = certificate_facts(der)
+    except CertwardError as exc:
+        expected = exc
+    if expected is None:
+        assert certfacts.certificate_facts(der) == facts
+        return
+    with pytest.raises(type(expected)) as made:
+        certfacts.certificate_facts(der)
+    assert str(made.value) == str(expected)
+
+
+def _bundle() -> list[bytes]:
+    """Enough certificates for the helper, the variety and a damaged one among them."""
+    ders = [certinfo.to_der(_cert(_name((NameOID.COMMON_NAME, f"Bulk {n}")))) for n in range(40)]
+    ders.insert(30, (CORPUS / "extension-duplicate.der").read_bytes())
+    # At the end, where the helper starts: its first verdicts are on these.
+    return [*ders, *(certinfo.to_der(c) for c in VARIETY)]
+
+
+def _facts_or_error(ders: list[bytes], verdicts: certfacts.SelfSignatures) -> list[object]:
+    keys = certfacts.KeyCache()
+    made: list[object] = []
+    for n, der in enumerate(ders):
+        try:
+            made.append(certfacts.certificate_facts(der, keys=keys, self_signed=verdicts.get(n)))
+        except CertwardError as exc:
+            made.append(str(exc))
+    return made
+
+
+def test_with_another_thread_running_no_helper_is_forked() -> None:
+    ders = _bundle()
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with certfacts.SelfSignatures(ders, parallel_from=1) as verdicts:
+            assert not verdicts.helped
+            made = _facts_or_error(ders, verdicts)
+    finally:
+        stop.set()
+        other.join()
+    assert made == _facts_or_error(ders, certfacts.SelfSignatures(ders))
+
+
+def test_below_the_threshold_no_helper_is_forked() -> None:
+    ders = _bundle()
+    with certfacts.SelfSignatures(ders, parallel_from=len(ders) + 1) as verdicts:
+        assert not verdicts.helped
+        assert verdicts.get(0) is None
+
+
+# Run in a process of its own: a helper is forked only from a process of one thread, which
+# the test runner's may not be.
+HELPED = textwrap.dedent(
+    """
+    import os, sys, time
+    from tests.pki.test_certfacts import _bundle, _facts_or_error
+    from certward.pki import certfacts
+
+    ders = _bundle()
+    alone = _facts_or_error(ders, certfacts.SelfSignatures(ders, parallel_from=len(ders) + 1))
+    with certfacts.SelfSignatures(ders, parallel_from=1) as verdicts:
+        assert verdicts.helped
+        # Wait (not time: it may take long on a loaded machine) for the helper to give
+        # verdicts, so that some are surely taken from it.
+        while verdicts.done_by_helper() < 10:
+            time.sleep(0.01)
+        helped = _facts_or_error(ders, verdicts)
+        by_helper = verdicts.done_by_helper()
+    assert helped == alone, "the helper's verdicts differ"
+    assert by_helper >= 10
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        pass  # the helper is gone and reaped
+    else:
+        sys.exit("the helper process was not reaped")
+    # Leaving the block on an error ends the helper too.
+    try:
+        with certfacts.SelfSignatures(ders, parallel_from=1) as verdicts:
+            raise KeyError("the pass failed")
+    except KeyError:
+        pass
+    try:
+        os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        print("ok")
+    """
+)
+
+
+def test_a_helper_process_gives_the_same_verdicts_and_is_reaped() -> None:
+    root = Path(__file__).parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", HELPED], cwd=root, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+# -- names read from their DER ----------------------------------------------------------------
+
+_TYPES = [
+    x509.name._ASN1Type.UTF8String,
+    x509.name._ASN1Type.PrintableString,
+    x509.name._ASN1Type.IA5String,
+    x509.name._ASN1Type.BMPString,
+]
+_OIDS = [
+    NameOID.COMMON_NAME,
+    NameOID.ORGANIZATION_NAME,
+    NameOID.ORGANIZATIONAL_UNIT_NAME,
+    NameOID.COUNTRY_NAME,
+    NameOID.DOMAIN_COMPONENT,
+    NameOID.EMAIL_ADDRESS,
+    NameOID.POSTAL_CODE,
+    NameOID.BUSINESS_CATEGORY,  # no .NET key: not plain
+]
+_TEXT = st.text(st.sampled_from(list("aZ09 '()+,-./:=?\"#<>;\\é€\u00a0")), max_size=8)
+
+
+@st.composite
+def _names(draw: st.DrawFn, *, plain: bool = False) -> x509.Name:
+    """Names of every kind; ``plain``: of single-valued RDNs, UTF8 and Printable strings."""
+    types = _TYPES[:2] if plain else _TYPES
+    rdns = []
+    for _ in range(draw(st.integers(0, 4))):
+        drawn = {  # an RDN holds each attribute (type and value) once
+            (draw(st.sampled_from(_OIDS[:-1] if plain else _OIDS)), draw(_TEXT)): draw(
+                st.sampled_from(types)
+            )
+            for _ in range(draw(st.integers(1, 1 if plain else 2)))
+        }
+        with certinfo.quietly():  # a country code of the wrong length: a warning
+            attributes = [
+                x509.NameAttribute(oid, value, kind, _validate=False)
+                for (oid, value), kind in drawn.items()
+            ]
+        rdns.append(x509.RelativeDistinguishedName(attributes))
+    return x509.Name(rdns)
+
+
+def _encoded(name: x509.Name) -> bytes | None:
+    try:
+        return name.public_bytes()
+    except (ValueError, UnicodeError):  # e.g. a PrintableString cryptography will not write
+        return None
+
+
+def _agrees(der: bytes) -> None:
+    """A plain name is read as cryptography reads it (and cryptography reads it)."""
+    plain = names.plain_name(der)
+    if plain is None:
+        return
+    with certinfo.quietly():
+        parsed = x509.Name.from_bytes(der)
+    assert names.plain_dotnet_x500(plain) == names.dotnet_x500(parsed)
+    assert names.plain_common_name(plain) == names.common_name(parsed)
+    assert parsed.public_bytes() == der
+
+
+@settings(max_examples=300, derandomize=True)
+@given(_names(), st.data())
+def test_a_plain_name_is_read_as_cryptography_reads_it(
+    name: x509.Name, data: st.DataObject
+) -> None:
+    der = _encoded(name)
+    if der is None:
+        return
+    _agrees(der)
+    # One byte changed anywhere: still no name cryptography would read otherwise (or not at all)
+    at = data.draw(st.integers(0, len(der) - 1))
+    _agrees(der[:at] + bytes([data.draw(st.integers(0, 255))]) + der[at + 1 :])
+
+
+@settings(max_examples=200, derandomize=True)
+@given(_names(plain=True), st.data())
+def test_plain_names_are_equal_when_cryptography_s_are(a: x509.Name, data: st.DataObject) -> None:
+    # another name, or the same attributes in other string types
+    kinds = [data.draw(st.sampled_from(_TYPES[:2])) for _ in a.rdns]
+    with certinfo.quietly():
+        retyped = x509.Name(
+            [
+                x509.RelativeDistinguishedName(
+                    [x509.NameAttribute(n.oid, n.value, kind, _validate=False) for n in rdn]
+                )
+                for rdn, kind in zip(a.rdns, kinds, strict=True)
+            ]
+        )
+    b = data.draw(st.one_of(_names(plain=True), st.just(retyped)))
+    der_a, der_b = _encoded(a), _encoded(b)
+    if der_a is None or der_b is None:  # not filtered out: most are, and that is fine
+        return
+    plain_a, plain_b = names.plain_name(der_a), names.plain_name(der_b)
+    if plain_a is None or plain_b is None:
+        return
+    with certinfo.quietly():
+        same = x509.Name.from_bytes(der_a) == x509.Name.from_bytes(der_b)
+    assert (plain_a == plain_b) is same
+
+
+def test_a_name_of_different_string_types_is_the_same_name() -> None:
+    utf8 = _name((NameOID.COMMON_NAME, "Twin Root"))
+    printable = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, "Twin Root", x509.name._ASN1Type.PrintableString)]
+    )
+    assert utf8.public_bytes() != printable.public_bytes()
+    assert names.plain_name(utf8.public_bytes()) == names.plain_name(printable.public_bytes())
