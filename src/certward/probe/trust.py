@@ -44,13 +44,22 @@ class TrustAnchors:
     roots; encoding them again and building a store for every endpoint cost more than the
     rest of judging it)."""
 
-    __slots__ = ("certificates", "ders", "store")
+    __slots__ = ("_ders", "certificates", "store")
 
     def __init__(self, roots: Sequence[x509.Certificate]) -> None:
         self.certificates = tuple(roots)
-        self.ders = frozenset(to_der(root) for root in self.certificates)
+        self._ders: frozenset[bytes] | None = None
         # None for no roots: nothing is trusted (the verifier refuses an empty store).
         self.store = verification.Store(list(self.certificates)) if self.certificates else None
+
+    @property
+    def ders(self) -> frozenset[bytes]:
+        """The roots' DER encodings, made when first asked: only a chain the verifier refuses
+        asks, so a probe of one endpoint that validates (or is self-signed) never encodes
+        the hundred-odd roots (a few milliseconds of its start-up)."""
+        if self._ders is None:
+            self._ders = frozenset(to_der(root) for root in self.certificates)
+        return self._ders
 
     @classmethod
     def of(cls, roots: Sequence[x509.Certificate] | TrustAnchors) -> TrustAnchors:
