@@ -17,7 +17,6 @@ from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
 from sqlalchemy import and_, select
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from certward.model import CertificateRecord, Service, ServiceSet, StoreName, Thumbprint
@@ -95,6 +94,9 @@ class FactsRepository:
         inserted = [_row(f) for f in facts]
         if not inserted:
             return
+        # Imported here: the dialect's module costs every SQLite command some 50 ms to load.
+        from sqlalchemy.dialects import postgresql
+
         insert = postgresql.insert(facts_table)
         # Stored facts of an older format are replaced; the same format's are kept as is.
         statement = insert.on_conflict_do_update(
