@@ -11,6 +11,7 @@ agents verify it against that CA (``--ca-bundle``).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import os
@@ -19,6 +20,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -274,6 +276,83 @@ def service(
             admin.dispose()
 
 
+# -- a way to the service that can be cut ------------------------------------------------------
+class Gate:
+    """A TCP relay on a port of 127.0.0.1 to the service's. Open, it passes connections
+    through (TLS end to end: the service's certificate is for 127.0.0.1, whatever the port);
+    shut, its port refuses connections and those it carried are dropped, as they are when
+    the service stops."""
+
+    def __init__(self, target: int) -> None:
+        self.port = free_port()
+        self._target = target
+        self._listener: socket.socket | None = None
+        self._carried: set[socket.socket] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def api(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    def open(self) -> None:
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def shut(self) -> None:
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.shutdown(socket.SHUT_RDWR)  # wakes the accepting thread (Linux)
+            listener.close()
+        with self._lock:
+            carried, self._carried = self._carried, set()
+        for sock in carried:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:  # shut
+                return
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self._target), timeout=10)
+            except OSError:
+                client.close()
+                continue
+            upstream.settimeout(None)
+            with self._lock:
+                self._carried |= {client, upstream}
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        with contextlib.suppress(OSError):
+            sink.shutdown(socket.SHUT_WR)
+
+
+@pytest.fixture
+def gate(service: Service) -> Iterator[Gate]:
+    """An open :class:`Gate` to the service, shut afterwards."""
+    opened = Gate(service.port)
+    opened.open()
+    try:
+        yield opened
+    finally:
+        opened.shut()
+
+
 # -- hosts and their agents -------------------------------------------------------------------
 @dataclass
 class Host:
@@ -355,14 +434,17 @@ def make_host(
     )
 
 
-def start_agent(service: Service, host: Host, *args: str, every: str = "1s") -> None:
-    """``certward agent`` for ``host`` as its own process (and process group)."""
+def start_agent(
+    service: Service, host: Host, *args: str, every: str = "1s", api: str | None = None
+) -> None:
+    """``certward agent`` for ``host`` as its own process (and process group), talking to
+    the service at ``api`` (by default its own address)."""
     host.log = host.root.parent / f"agent-{uuid.uuid4().hex[:6]}.log"
     with host.log.open("wb") as log:
         host.agent = subprocess.Popen(
             [
                 *CERTWARD,
-                *("agent", "--api", service.api, "--host", host.name),
+                *("agent", "--api", api or service.api, "--host", host.name),
                 *("--token-file", str(host.token_file), "--root", str(host.root)),
                 *("--ca-bundle", str(service.directory / "ca.pem"), "--every", every, *args),
             ],

@@ -19,6 +19,7 @@ from certward.model.access import AccessRole
 from certward.model.deploy import DeployKind, Deployment, DeployPaths
 from tests.agent.conftest import (
     CERTWARD,
+    Gate,
     Host,
     Service,
     make_ca,
@@ -188,14 +189,16 @@ def test_an_agent_killed_mid_deploy_converges_when_restarted(
 
 
 def test_an_unreachable_api_keeps_the_files_and_is_retried(
-    service: Service, hosts: Callable[..., Host]
+    service: Service, hosts: Callable[..., Host], gate: Gate
 ) -> None:
+    # The agent reaches the API through a gate: shut, its port refuses connections, as a
+    # stopped service's does (and the service need not be restarted).
     host = hosts("mail6")
     first = host.thumbprint
-    start_agent(service, host)
+    start_agent(service, host, api=gate.api)
     wait_until(lambda: _reported_ok(service, host, first), "the first deploy's report")
     files = (host.certificate.read_bytes(), host.key.read_bytes())
-    service.stop()
+    gate.shut()
     try:
         wait_until(lambda: host.log_text().count("fetch failed") >= 2, "two failed fetches")
         assert (host.certificate.read_bytes(), host.key.read_bytes()) == files
@@ -203,7 +206,7 @@ def test_an_unreachable_api_keeps_the_files_and_is_retried(
         # A new certificate while the API is away: deployed once the API is back.
         second = service.certificate(host.server, [host.sni], days=3800)
     finally:
-        service.start()
+        gate.open()
     wait_until(lambda: host.served() == second, "the agent to deploy the new certificate")
     wait_until(lambda: _reported_ok(service, host, second), "the report after the outage")
     failures = [line for line in host.log_text().splitlines() if "fetch failed" in line]
@@ -218,7 +221,8 @@ def test_a_deploy_not_served_is_rolled_back_reported_and_not_repeated(
     # old certificate, so the executor restores the files and the agent reports a failure.
     wrong = tmp_path / "elsewhere"
     wrong.mkdir()
-    host = hosts("mail7", paths=(wrong / "cert.pem", wrong / "key.pem"), wait=2.0)
+    # nginx cannot serve what it does not read: the wait for it is given up soon
+    host = hosts("mail7", paths=(wrong / "cert.pem", wrong / "key.pem"), wait=0.5)
     old = host.served()
     start_agent(service, host)
 
