@@ -125,9 +125,6 @@ def test_the_facts_are_the_one_at_a_time_facts(index: int) -> None:
     assert certfacts.certificate_facts(der) == expected
     assert certfacts.certificate_facts(der, cert, keys=keys) == expected
     assert certfacts.certificate_facts(der, keys=keys) == expected  # the key remembered
-    # A verdict given is used only for a self-issued certificate
-    given = certfacts.certificate_facts(der, keys=keys, self_signed=expected.self_signed)
-    assert given == expected
 
 
 @pytest.fixture(scope="module")
@@ -180,22 +177,41 @@ def test_a_damaged_certificate_gives_the_one_at_a_time_error(name: str) -> None:
     assert str(made.value) == str(expected)
 
 
-def _bundle() -> list[bytes]:
-    """Enough certificates for the helper, the variety and a damaged one among them."""
-    ders = [certinfo.to_der(_cert(_name((NameOID.COMMON_NAME, f"Bulk {n}")))) for n in range(40)]
-    ders.insert(30, (CORPUS / "extension-duplicate.der").read_bytes())
-    # At the end, where the helper starts: its first verdicts are on these.
-    return [*ders, *(certinfo.to_der(c) for c in VARIETY)]
+def _bundle(*, damaged_at: int | None = None) -> list[bytes]:
+    """Enough certificates for the helper (made the way tests call it), the variety at the
+    end, where the helper starts; perhaps a damaged one."""
+    ders = [certinfo.to_der(_cert(_name((NameOID.COMMON_NAME, f"Bulk {n}")))) for n in range(80)]
+    ders += [certinfo.to_der(c) for c in VARIETY]
+    if damaged_at is not None:
+        ders.insert(damaged_at, (CORPUS / "extension-duplicate.der").read_bytes())
+    return ders
 
 
-def _facts_or_error(ders: list[bytes], verdicts: certfacts.SelfSignatures) -> list[object]:
-    keys = certfacts.KeyCache()
+def _worked_out(ders: list[bytes], **options: int) -> tuple[list[object], bool, int]:
+    """The facts (or the error's message) as a BundleFacts gives them; whether it forked and
+    how many came from its helper."""
     made: list[object] = []
-    for n, der in enumerate(ders):
+    bundle = certfacts.BundleFacts(ders, [None] * len(ders), source="bundle.pem", **options)
+    with bundle:
         try:
-            made.append(certfacts.certificate_facts(der, keys=keys, self_signed=verdicts.get(n)))
+            made.extend(bundle)
         except CertwardError as exc:
             made.append(str(exc))
+    return made, bundle.helped, bundle.from_helper
+
+
+def _one_at_a_time(ders: list[bytes]) -> list[object]:
+    """As store add worked them out before: an error checked again to name the file."""
+    made: list[object] = []
+    for der in ders:
+        try:
+            made.append(certificate_facts(der))
+        except CertwardError:
+            try:
+                certinfo.check_readable(certinfo.load_der(der), source="bundle.pem")
+            except CertwardError as exc:
+                made.append(str(exc))
+            break
     return made
 
 
@@ -205,20 +221,25 @@ def test_with_another_thread_running_no_helper_is_forked() -> None:
     other = threading.Thread(target=stop.wait)
     other.start()
     try:
-        with certfacts.SelfSignatures(ders, parallel_from=1) as verdicts:
-            assert not verdicts.helped
-            made = _facts_or_error(ders, verdicts)
+        made, helped, _ = _worked_out(ders, parallel_from=1)
     finally:
         stop.set()
         other.join()
-    assert made == _facts_or_error(ders, certfacts.SelfSignatures(ders))
+    assert not helped
+    assert made == _one_at_a_time(ders)
 
 
 def test_below_the_threshold_no_helper_is_forked() -> None:
     ders = _bundle()
-    with certfacts.SelfSignatures(ders, parallel_from=len(ders) + 1) as verdicts:
-        assert not verdicts.helped
-        assert verdicts.get(0) is None
+    made, helped, _ = _worked_out(ders, parallel_from=len(ders) + 1)
+    assert not helped
+    assert made == _one_at_a_time(ders)
+
+
+def test_a_damaged_certificate_is_named_with_the_file() -> None:
+    made, _, _ = _worked_out(_bundle(damaged_at=5), parallel_from=len(_bundle()) + 10)
+    assert len(made) == 6
+    assert isinstance(made[-1], str) and made[-1].startswith("bundle.pem: the certificate's")
 
 
 # Run in a process of its own: a helper is forked only from a process of one thread, which
@@ -226,42 +247,56 @@ def test_below_the_threshold_no_helper_is_forked() -> None:
 HELPED = textwrap.dedent(
     """
     import os, sys, time
-    from tests.pki.test_certfacts import _bundle, _facts_or_error
     from certward.pki import certfacts
+    from tests.pki.test_certfacts import _bundle, _one_at_a_time
+
+    def reaped() -> bool:
+        try:
+            os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return True
+        return False
+
+    def helped(ders, **wait):
+        made = []
+        bundle = certfacts.BundleFacts(ders, [None] * len(ders), source="bundle.pem",
+                                       parallel_from=1)
+        with bundle:
+            assert bundle.helped
+            # Wait (not time: a loaded machine may take long) for the helper to claim some,
+            # so that facts surely come from it.
+            while bundle.claimed_by_helper() < wait.get("claimed", 0):
+                time.sleep(0.01)
+            try:
+                made.extend(bundle)
+            except certfacts.CertwardError as exc:
+                made.append(str(exc))
+        assert reaped(), "the helper process was not reaped"
+        return made, bundle.from_helper
 
     ders = _bundle()
-    alone = _facts_or_error(ders, certfacts.SelfSignatures(ders, parallel_from=len(ders) + 1))
-    with certfacts.SelfSignatures(ders, parallel_from=1) as verdicts:
-        assert verdicts.helped
-        # Wait (not time: it may take long on a loaded machine) for the helper to give
-        # verdicts, so that some are surely taken from it.
-        while verdicts.done_by_helper() < 10:
-            time.sleep(0.01)
-        helped = _facts_or_error(ders, verdicts)
-        by_helper = verdicts.done_by_helper()
-    assert helped == alone, "the helper's verdicts differ"
-    assert by_helper >= 10
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        pass  # the helper is gone and reaped
-    else:
-        sys.exit("the helper process was not reaped")
+    made, from_helper = helped(ders, claimed=64)
+    assert made == _one_at_a_time(ders), "the helper's facts differ"
+    assert from_helper > 0, "nothing came from the helper"
+    # A damaged certificate where the helper works: reported here, naming the file.
+    for damaged_at in (len(ders) - 3, 2):
+        damaged = _bundle(damaged_at=damaged_at)
+        made, _ = helped(damaged, claimed=64)
+        assert made == _one_at_a_time(damaged)
+        assert made[-1].startswith("bundle.pem: the certificate's"), made[-1]
     # Leaving the block on an error ends the helper too.
     try:
-        with certfacts.SelfSignatures(ders, parallel_from=1) as verdicts:
+        with certfacts.BundleFacts(ders, [None] * len(ders), source="b", parallel_from=1):
             raise KeyError("the pass failed")
     except KeyError:
         pass
-    try:
-        os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        print("ok")
+    assert reaped()
+    print("ok")
     """
 )
 
 
-def test_a_helper_process_gives_the_same_verdicts_and_is_reaped() -> None:
+def test_a_helper_process_gives_the_same_facts_and_is_reaped() -> None:
     root = Path(__file__).parents[2]
     done = subprocess.run(
         [sys.executable, "-c", HELPED], cwd=root, capture_output=True, text=True, check=False

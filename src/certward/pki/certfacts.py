@@ -11,27 +11,32 @@ compares them); what differs is the work done for a bundle of thousands:
   does not handle, a signature that fails) is judged by :func:`certinfo.signed_by`, so
   the verdict is always signed_by's.
 * Verifying self-signatures is most of the work (an ECDSA P-256 verification costs more
-  than parsing and storing the certificate), so above :data:`PARALLEL_FROM` certificates
-  a helper process forked from this one verifies from the end of the list while this one
-  works from its start (:class:`SelfSignatures`): the two meet wherever their speeds put
-  them, and what the helper has not done when this process gets there, this one does. The
-  helper writes verdicts and nothing else: the facts, and any error, are this process's.
+  than parsing and storing the certificate), so from :data:`PARALLEL_FROM` certificates on
+  a helper process forked from this one works out facts from the end of the bundle while
+  this one works from its start (:class:`BundleFacts`): the two meet wherever their speeds
+  put them, and what the helper has not sent, this process works out itself (and any
+  error is this process's).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import mmap
 import os
+import pickle
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from operator import attrgetter
 from types import TracebackType
+from typing import Any
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
+from certward.errors import CertwardError
 from certward.model.certfacts import CertFacts
 from certward.pki import _der, certinfo
 from certward.pki.names import (
@@ -44,13 +49,10 @@ from certward.pki.names import (
 from certward.pki.profile import checked_facts, key_type
 
 PARALLEL_FROM = 256
-"""Self-signatures to verify from which a helper process shares the work: a fork costs a few
-milliseconds, about 50 verifications; below this the helper would not pay for itself."""
+"""Certificates from which a helper process shares the work: a fork costs a few
+milliseconds, the facts of some 30 certificates; below this it would not pay for itself."""
 
 _KEYS_KEPT = 64  # distinct keys remembered per bundle (a bundle of many keys gains nothing)
-
-# One byte per certificate in shared memory: the helper's verdict, or this process's mark.
-_UNKNOWN, _NOT_SIGNED, _SIGNED, _TAKEN = 0, 1, 2, 3
 
 
 class _Key:
@@ -84,24 +86,20 @@ def certificate_facts(
     cert: x509.Certificate | None = None,
     *,
     keys: KeyCache | None = None,
-    self_signed: bool | None = None,
 ) -> CertFacts:
     """What the certificate ``der`` says about itself, as
     :func:`certward.pki.profile.certificate_facts` gives it (and, for one that cannot be
     read, the same coded error); ``cert``: ``der`` already parsed; ``keys``: keys loaded
-    for earlier certificates; ``self_signed``: the verdict of its self-signature check when
-    already known (:class:`SelfSignatures`), used only if it is self-issued."""
+    for earlier certificates."""
     with certinfo.quietly():
         try:
             parsed = certinfo.load_der(der) if cert is None else cert
-            return _facts(der, parsed, KeyCache() if keys is None else keys, self_signed)
+            return _facts(der, parsed, KeyCache() if keys is None else keys)
         except Exception:  # any surprise: the checked way says what it is
             return checked_facts(der)
 
 
-def _facts(
-    der: bytes, cert: x509.Certificate, keys: KeyCache, self_signed: bool | None
-) -> CertFacts:
+def _facts(der: bytes, cert: x509.Certificate, keys: KeyCache) -> CertFacts:
     # What profile.certificate_facts reads, each part once.
     version = cert.version
     serial = cert.serial_number
@@ -135,12 +133,7 @@ def _facts(
         is_ca = bool(constraints.ca)
     else:  # a v1 self-signed certificate is a root by convention
         is_ca = version is x509.Version.v1 and self_issued
-    if not self_issued:
-        signed = False
-    elif self_signed is not None:
-        signed = self_signed
-    else:
-        signed = verify_self_signature(cert, parts, keys)
+    signed = self_issued and verify_self_signature(cert, parts, keys)
     return CertFacts(
         thumbprint=certinfo.thumbprint(der),
         subject=subject_der,
@@ -253,37 +246,69 @@ def _tbs_parts(der: bytes) -> _TbsParts | None:
     return _TbsParts(der[issuer_at:issuer_end], der[subject_at:subject_end], der[spki_at:spki_end])
 
 
-# -- self-signatures shared with a helper process ----------------------------------------------
+# -- a bundle's facts, shared with a helper process ----------------------------------------------
+
+_FIELDS = attrgetter(*(f.name for f in dataclasses.fields(CertFacts)))  # CertFacts as a tuple
+_CHUNK = 64  # certificates the helper takes at a time
+
+# One byte per certificate in shared memory: untouched, taken by this process, or by the helper.
+_FREE, _TAKEN, _CLAIMED = 0, 1, 2
 
 
-class SelfSignatures:
-    """The self-signature verdicts of ``ders``, for :func:`certificate_facts`' ``self_signed``.
+class BundleFacts:
+    """The facts of a bundle's certificates, in order (iterate over it inside the block).
 
-    Used as a context manager around the pass over ``ders``: with at least ``parallel_from``
-    of them, and when this process may fork (one thread: a fork copies only the calling
-    thread, and a lock another thread held would never be released in the copy), a helper
-    process verifies them from the last one back, writing each verdict into memory both
-    share, until it reaches one already done. :meth:`get` gives a verdict the helper has
-    written, else None (this process verifies it itself, and marks it done so that the
-    helper stops there). Leaving the block ends the helper, whatever state it is in: it
-    owns nothing (no lock, no file it writes), and what it had not done was not needed."""
+    ``ders[i]`` and ``certs[i]`` are one certificate (``certs[i]`` may be None: parsed from
+    ``ders[i]`` when needed); each ``certs[i]`` is set to None once its facts are worked out,
+    so that the parts it read are let go. One that cannot be read raises the coded error
+    naming ``source`` (``pki.certificate_damaged``), as :func:`certinfo.check_readable`
+    gives it.
 
-    def __init__(self, ders: Sequence[bytes], *, parallel_from: int = PARALLEL_FROM) -> None:
+    With at least ``parallel_from`` certificates, and when this process may fork (one
+    thread: a fork copies only the calling thread, and a lock another thread held would
+    never be released in the copy), a helper process forked on entering the block works out
+    facts from the end of the bundle, :data:`_CHUNK` at a time, claiming each chunk in memory
+    both processes share, while this one works from the start, marking each certificate it
+    takes. The helper stops at the first chunk whose last certificate this process has
+    taken, and sends what it worked out through a pipe; this process, on reaching a claimed
+    certificate, reads them and uses those from there on. Both may work out the same
+    certificate at the meeting point (this process keeps its own); whatever the helper did
+    not send (a certificate it could not read, or a helper that died) is worked out here.
+    Leaving the block ends the helper, whatever state it is in: it owns nothing (no lock, no
+    file it writes) and what it had not sent was not needed."""
+
+    def __init__(
+        self,
+        ders: Sequence[bytes],
+        certs: list[x509.Certificate | None],
+        *,
+        source: str,
+        parallel_from: int = PARALLEL_FROM,
+    ) -> None:
         self._ders = ders
+        self._certs = certs
+        self._source = source
         self._parallel = len(ders) >= parallel_from
+        self._keys = KeyCache()
         self._shared: mmap.mmap | None = None
+        self._pipe: int | None = None
         self._helper: int | None = None
+        self.from_helper = 0
+        """How many facts were taken from the helper (for tests and figures)."""
 
-    def __enter__(self) -> SelfSignatures:
+    def __enter__(self) -> BundleFacts:
         if self._parallel and _may_fork():
-            shared = mmap.mmap(-1, len(self._ders))  # anonymous, shared with the fork
+            shared = mmap.mmap(-1, len(self._ders))  # anonymous: shared with the fork
+            read, write = os.pipe()
             pid = os.fork()
-            if pid == 0:  # the helper: verdicts only, then gone without running any cleanup
+            if pid == 0:  # the helper: facts sent, then gone without running any cleanup
                 try:
-                    _verify_from_the_end(self._ders, shared)
+                    os.close(read)
+                    _help(self._ders, self._certs, shared, write)
                 finally:
                     os._exit(0)
-            self._shared, self._helper = shared, pid
+            os.close(write)
+            self._shared, self._pipe, self._helper = shared, read, pid
         return self
 
     def __exit__(
@@ -293,11 +318,14 @@ class SelfSignatures:
         _traceback: TracebackType | None,
     ) -> None:
         if self._helper is not None:
-            # Killed rather than told: it may be in the middle of a verification nobody
-            # needs any more, and has nothing to flush.
+            # Killed rather than told: it may be in the middle of work nobody needs any
+            # more, and has nothing to flush.
             os.kill(self._helper, signal.SIGKILL)
             os.waitpid(self._helper, 0)
             self._helper = None
+        if self._pipe is not None:
+            os.close(self._pipe)
+            self._pipe = None
         if self._shared is not None:
             self._shared.close()
             self._shared = None
@@ -305,53 +333,89 @@ class SelfSignatures:
     @property
     def helped(self) -> bool:
         """Whether a helper process was started."""
-        return self._shared is not None
+        return self._helper is not None
 
-    def get(self, index: int) -> bool | None:
-        """The helper's verdict on ``ders[index]``, if it has given it (None: verify it
-        here). Asking marks it taken: the helper goes no further back than this."""
+    def claimed_by_helper(self) -> int:
+        """How many certificates the helper has claimed so far (for tests)."""
+        return 0 if self._shared is None else self._shared[:].count(_CLAIMED)
+
+    def __iter__(self) -> Iterator[CertFacts]:
         shared = self._shared
-        if shared is None:
-            return None
-        verdict = shared[index]
-        if verdict == _UNKNOWN:
-            shared[index] = _TAKEN  # this process gives the verdict: the helper stops here
-            return None
-        return verdict == _SIGNED
+        for index in range(len(self._ders)):
+            if shared is not None:
+                if shared[index] == _CLAIMED:  # the helper's from here on
+                    yield from self._helped_from(index)
+                    return
+                shared[index] = _TAKEN
+            yield self._facts(index)
 
-    def done_by_helper(self) -> int:
-        """How many verdicts the helper has given (for tests and figures)."""
-        if self._shared is None:
-            return 0
-        given = self._shared[:]
-        return given.count(_SIGNED) + given.count(_NOT_SIGNED)
+    def _facts(self, index: int) -> CertFacts:
+        der, cert = self._ders[index], self._certs[index]
+        self._certs[index] = None
+        try:
+            return certificate_facts(der, cert, keys=self._keys)
+        except CertwardError:
+            certinfo.check_readable(certinfo.load_der(der) if cert is None else cert,
+                                    source=self._source)  # fmt: skip
+            raise
+
+    def _helped_from(self, start: int) -> Iterator[CertFacts]:
+        sent = self._receive()
+        for index in range(start, len(self._ders)):
+            made = sent.pop(index, None)
+            if made is None:
+                yield self._facts(index)
+            else:
+                self._certs[index] = None
+                self.from_helper += 1
+                yield CertFacts(*made)
+
+    def _receive(self) -> dict[int, tuple[Any, ...]]:
+        """What the helper sent: facts (as tuples) by index, until it ends or dies."""
+        sent: dict[int, tuple[Any, ...]] = {}
+        if self._pipe is None:
+            return sent
+        stream = os.fdopen(self._pipe, "rb")
+        self._pipe = None  # closed with the stream
+        with stream:
+            while True:
+                try:
+                    # Our own fork's pickles: nothing else writes to this pipe.
+                    chunk = pickle.load(stream)  # noqa: S301
+                except (EOFError, pickle.UnpicklingError):  # the helper died: the rest is ours
+                    return sent
+                if chunk is None:
+                    return sent
+                sent.update(chunk)
 
 
 def _may_fork() -> bool:
     return hasattr(os, "fork") and threading.active_count() == 1
 
 
-def _verify_from_the_end(ders: Sequence[bytes], shared: mmap.mmap) -> None:
+def _help(
+    ders: Sequence[bytes], certs: Sequence[x509.Certificate | None], shared: mmap.mmap, pipe: int
+) -> None:
+    """The helper: chunks claimed from the end until the other process has got there, their
+    facts held, then all sent (held, not sent as made: a full pipe would stop the helper
+    until the other process reads it, which it does only once it reaches the helper)."""
     keys = KeyCache()
+    made: list[list[tuple[int, tuple[Any, ...]]]] = []
+    end = len(ders)
     with certinfo.quietly():
-        for index in range(len(ders) - 1, -1, -1):
-            if shared[index] != _UNKNOWN:  # the other process has got this far
-                return
-            verdict = _verdict(ders[index], keys)
-            if verdict != _UNKNOWN:
-                shared[index] = verdict
-
-
-def _verdict(der: bytes, keys: KeyCache) -> int:
-    """The self-signature verdict on ``der``, or _UNKNOWN: not self-issued by its bytes
-    (names that differ in encoding but compare equal are left to the other process, which
-    compares them anyway), or damaged (the other process reports it)."""
-    try:
-        parts = _tbs_parts(der)
-        if parts is None or parts.issuer != parts.subject:
-            return _UNKNOWN
-        return (
-            _SIGNED if verify_self_signature(certinfo.load_der(der), parts, keys) else _NOT_SIGNED
-        )
-    except Exception:
-        return _UNKNOWN
+        while end > 0 and shared[end - 1] == _FREE:
+            start = max(0, end - _CHUNK)
+            shared[start:end] = bytes([_CLAIMED]) * (end - start)
+            chunk: list[tuple[int, tuple[Any, ...]]] = []
+            for index in range(start, end):
+                try:
+                    chunk.append((index, _FIELDS(certificate_facts(ders[index], certs[index],
+                                                                    keys=keys))))  # fmt: skip
+                except Exception:  # noqa: S112 - a damaged one: the other process reports it
+                    continue
+            made.append(chunk)
+            end = start
+    with os.fdopen(pipe, "wb") as out:
+        for chunk in made:
+            pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(None, out)

@@ -9,7 +9,6 @@ from cryptography import x509
 
 from certward.clock import Clock
 from certward.codes.certificates import TRUST_STORE_IS_MY
-from certward.errors import CertwardError
 from certward.model import CertificateRecord, StoreName, Thumbprint
 from certward.model.certfacts import CertFacts
 from certward.pki import certfacts, certinfo, formats
@@ -112,27 +111,21 @@ class TrustStoreService:
                     stored.add(thumbprint)
                     new.append((at, thumbprint))
             added: list[tuple[Thumbprint, str]] = []
-            keys = certfacts.KeyCache()  # a bundle's certificates often share their CA's key
-            with certfacts.SelfSignatures([ders[at] for at, _ in new]) as verdicts:
+            bundle = certfacts.BundleFacts(
+                [ders[at] for at, _ in new], [certs[at] for at, _ in new], source=source
+            )
+            del certs  # each is let go as its facts are worked out (held by the bundle alone)
+            with bundle:
+                worked_out = iter(bundle)
                 for start in range(0, len(new), _CHUNK):
                     records: list[CertificateRecord] = []
                     made: list[CertFacts] = []
-                    for n in range(start, min(start + _CHUNK, len(new))):
-                        at, thumbprint = new[n]
-                        der, cert, certs[at] = ders[at], certs[at], None
-                        try:
-                            facts = certfacts.certificate_facts(
-                                der, cert, keys=keys, self_signed=verdicts.get(n)
-                            )
-                        except CertwardError:
-                            certinfo.check_readable(
-                                certinfo.load_der(der) if cert is None else cert, source=source
-                            )  # the file named
-                            raise
+                    for at, thumbprint in new[start : start + _CHUNK]:
+                        facts = next(worked_out)
                         records.append(
                             CertificateRecord(
-                                server=srv.name, store=store, thumbprint=thumbprint, der=der,
-                                created_at=now,
+                                server=srv.name, store=store, thumbprint=thumbprint,
+                                der=ders[at], created_at=now,
                             )
                         )  # fmt: skip
                         made.append(facts)
