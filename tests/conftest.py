@@ -37,29 +37,35 @@ def isolated_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 # pytest-xdist (``--dist loadfile``) gives a worker one whole file at a time and by default
 # hands out the files with the most tests first, so a slow file of few tests (a daemon's
 # set-up, one end-to-end scenario) could start last and keep one worker busy alone at the
-# end. The slowest files (measured on two cores) go first instead, longest first; the others
-# follow in collection order (pyproject's addopts carry ``--no-loadscope-reorder``). A file
-# missing from this list is only handed out later, never skipped.
+# end. The slowest files (measured on two cores, 2026-12-04) go first instead, longest first;
+# the others follow in collection order (pyproject's addopts carry ``--no-loadscope-reorder``).
+# A file missing from this list is only handed out later, never skipped.
 SLOW_FILES = (
-    "tests/web/test_console.py",
     "tests/agent/test_agents.py",
-    "tests/endpoints/test_smtp_send.py",
-    "tests/probe/test_probe_live.py",
     "tests/storage/test_transactions.py",
-    "tests/storage/test_concurrency.py",
-    "tests/interop/test_openssl_lifecycle.py",
-    "tests/endpoints/test_smtp_receive.py",
-    "tests/endpoints/test_hostile.py",
     "tests/cli/test_store_and_errors.py",
-    "tests/endpoints/test_seed001_trusted_issuers.py",
-    "tests/watch/test_live.py",
+    "tests/probe/test_probe_live.py",
+    "tests/web/test_console.py",
+    "tests/storage/test_concurrency.py",
+    "tests/endpoints/test_smtp_send.py",
     "tests/fuzz/test_readers.py",
-    "tests/endpoints/test_seed000_mutual_tls.py",
-    "tests/acme/test_dns01.py",
-    "tests/cli/test_conventions.py",
+    "tests/interop/test_openssl_lifecycle.py",
+    "tests/endpoints/test_seed001_trusted_issuers.py",
+    "tests/cli/test_startup_reads.py",
     "tests/services/test_renewal.py",
-    "tests/deploy/test_dovecot.py",
+    "tests/endpoints/test_hostile.py",
+    "tests/storage/test_facts.py",
+    "tests/cli/test_conventions.py",
     "tests/deploy/test_postfix.py",
+    "tests/endpoints/test_smtp_receive.py",
+    "tests/cli/test_certificate_operations.py",
+    "tests/api/test_flows.py",
+    "tests/endpoints/test_seed000_mutual_tls.py",
+    "tests/watch/test_live.py",
+    "tests/access/test_access.py",
+    "tests/cli/test_org_server.py",
+    "tests/deploy/test_dovecot.py",
+    "tests/acme/test_dns01.py",
     "tests/cli/test_files_and_keys.py",
 )
 
