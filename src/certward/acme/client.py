@@ -415,12 +415,12 @@ class _Client(client.ClientV2):
                 self._pause(self._poll)
         if len(responses) < len(orderr.body.authorizations):  # the deadline came first
             raise errors.TimeoutError()
-        failed = [
-            authzr
-            for authzr in responses
-            if authzr.body.status != messages.STATUS_VALID
-            and any(chall.error is not None for chall in authzr.body.challenges)
-        ]
+        failed = []
+        for authzr in responses:
+            if authzr.body.status != messages.STATUS_VALID:
+                for chall in authzr.body.challenges:
+                    if chall.error is not None:
+                        failed.append(authzr)
         if failed:
             raise errors.ValidationError(failed)
         updated: messages.OrderResource = orderr.update(authorizations=responses)
