@@ -11,7 +11,6 @@ import binascii
 import re
 from dataclasses import dataclass, field
 
-from asn1crypto import cms
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -125,6 +124,10 @@ def load_pkcs7(data: bytes) -> list[x509.Certificate]:
     ``cryptography`` only reads with a deprecation warning; asn1crypto parses BER, and each
     certificate inside is DER. Raises ValueError when the data is not PKCS#7.
     """
+    # Imported here: asn1crypto's CMS modules cost some 20 ms of every command's start-up,
+    # and most files are PEM or DER certificates.
+    from asn1crypto import cms
+
     try:
         info = cms.ContentInfo.load(data, strict=True)
         if info["content_type"].native != "signed_data":
