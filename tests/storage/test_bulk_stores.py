@@ -5,6 +5,10 @@ one-certificate-at-a-time paths give."""
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -170,3 +174,62 @@ def test_a_damaged_certificate_in_a_large_bundle_names_the_file_and_nothing_is_w
     assert app.stores.store_list("EXCH01", StoreName.ROOT) == []
     with app.store.transaction() as repo:
         assert repo.certificate_facts([certinfo.thumbprint(certinfo.to_der(roots[0]))]) == {}
+
+
+# In a process of its own, with one thread (the test runner's may have more), so that the
+# helper process is forked as it is for the command line.
+FORKED = textwrap.dedent(
+    """
+    import os, sys
+    from pathlib import Path
+    from certward.compose import build_app
+    from certward.model import StoreName
+    from certward.pki import certfacts, certinfo
+    from certward.services._records import views_of
+    from tests.storage.test_bulk_stores import NOW, _cert, _pem
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    helped = []
+    exit_bundle = certfacts.BundleFacts.__exit__
+
+    def noted_exit(self, *exc):  # what the helper gave, noted as the block ends
+        helped.append((self.helped, self.from_helper))
+        return exit_bundle(self, *exc)
+
+    certfacts.BundleFacts.__exit__ = noted_exit
+    app = build_app(str(Path(sys.argv[1]) / "certward.db"))
+    app.organisation.init_organisation("Contoso", domain="contoso.com")
+    app.organisation.add_server("EXCH01", fqdn="exch01.contoso.com")
+    other = ec.generate_private_key(ec.SECP256R1())
+    roots = [_cert(f"Forked Root {n}") for n in range(certfacts.PARALLEL_FROM + 200)]
+    forged = [_cert(f"Forged {n}", issuer=(f"Forged {n}", other)) for n in range(2)]
+    bundle = [forged[0], *roots, forged[1]]  # one where each process starts
+    app.stores.store_add("EXCH01", StoreName.ROOT, _pem(*bundle), source="big")
+    # Forked; how much the helper did depends on the machine's load (tests/pki waits for it
+    # to be sure some facts come from it).
+    [(forked, _)] = helped
+    assert forked, helped
+    with app.store.transaction() as repo:
+        thumbs = [certinfo.thumbprint(certinfo.to_der(c)) for c in bundle]
+        facts = repo.certificate_facts(thumbs)
+        expected = views_of(repo, repo.server("EXCH01"), StoreName.ROOT, NOW)
+    assert [facts[t].self_signed for t in thumbs] == [False, *[True] * len(roots), False]
+    listed = app.stores.store_list("EXCH01", StoreName.ROOT)
+    assert [v.to_json() for v in listed] == [v.to_json() for v in expected]
+    app.store.close()
+    print("ok")
+    """
+)
+
+
+def test_a_bundle_added_with_the_helper_process_is_stored_as_one_at_a_time(
+    tmp_path: Path,
+) -> None:
+    root = Path(__file__).parents[2]
+    env = {**os.environ, "CERTWARD_MASTER_KEY": "bulk-test-master-key-0123456789abcdef"}
+    done = subprocess.run(
+        [sys.executable, "-c", FORKED, str(tmp_path)],
+        cwd=root, env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
