@@ -3,8 +3,10 @@
 The answers are :func:`certward.pki.profile.certificate_facts`' own, field for field (a test
 compares them); what differs is the work done for a bundle of thousands:
 
-* A self-issued certificate's issuer is its subject, byte for byte in the DER: its name is
-  made into an object, encoded and rendered once, not twice.
+* Names are read straight from the DER when they are plain (:func:`names.plain_name`: what
+  nearly every certificate has), not made into ``x509.Name`` objects, which was most of the
+  cost of reading a certificate; a self-issued certificate's issuer, the same bytes as its
+  subject, is read once.
 * A certificate's key is loaded once per distinct key (a bundle's certificates often share
   their CA's key), and a self-signature is verified with that key directly. Only a
   signature that verifies is taken from this path; anything else (a key or algorithm it
@@ -172,7 +174,7 @@ def _plain_names(parts: _TbsParts) -> tuple[bytes, bytes, str, str, str | None, 
         subject_text,
         issuer_text,
         plain_common_name(subject),
-        issuer == subject,  # as x509.Name compares them: attribute types and values
+        issuer == subject,  # as x509.Name compares them: OIDs and values, not string types
     )
 
 
