@@ -8,7 +8,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from certward.storage import rows
+from certward.storage import snapshot_rows
 
 _TIMES = st.datetimes(
     min_value=dt.datetime(1950, 1, 1), max_value=dt.datetime(9998, 12, 31),
@@ -20,12 +20,15 @@ _TIMES = st.datetimes(
 def test_dns_names_read_back_as_json_wrote_them(names: list[str]) -> None:
     """Quotes, backslashes, commas and non-ASCII in a name (a hostile certificate's SAN)
     take the JSON path; plain names the direct split."""
-    assert rows._dns_names(json.dumps(names)) == tuple(names)
+    assert snapshot_rows._dns_names(json.dumps(names)) == tuple(names)
 
 
 @given(_TIMES)
 def test_times_read_back_as_sqlite_stored_them(when: dt.datetime) -> None:
-    stored = rows._sqlite_time(when)
-    assert rows.stored_utc(stored) == when and rows.stored_utc(stored).tzinfo is dt.UTC
-    assert rows.stored_utc(when.replace(tzinfo=None)) == when.replace(tzinfo=dt.UTC)
-    assert rows.stored_utc(when.isoformat()) == when  # text with a zone
+    stored = snapshot_rows._sqlite_time(when)
+    assert (
+        snapshot_rows.stored_utc(stored) == when
+        and snapshot_rows.stored_utc(stored).tzinfo is dt.UTC
+    )
+    assert snapshot_rows.stored_utc(when.replace(tzinfo=None)) == when.replace(tzinfo=dt.UTC)
+    assert snapshot_rows.stored_utc(when.isoformat()) == when  # text with a zone

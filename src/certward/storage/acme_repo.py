@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from certward.codes.acme import ACME_ACCOUNT_EXISTS, ACME_ACCOUNT_NOT_FOUND
 from certward.model.acme import AcmeAccount, AcmeOrder
-from certward.storage import audit_capture, rows
+from certward.storage import audit_capture, snapshot_rows
 from certward.storage.schema_acme import AcmeAccountRow, AcmeChallengeRow, AcmeOrderRow
 from certward.storage.vault import KeyVault
 
@@ -114,7 +114,7 @@ class AcmeRepository:
     # -- orders -----------------------------------------------------------------------------
     def acme_orders(self) -> list[AcmeOrder]:
         found = self._session.scalars(select(AcmeOrderRow).order_by(AcmeOrderRow.id))
-        return [rows.acme_order_of(row) for row in found]
+        return [snapshot_rows.acme_order_of(row) for row in found]
 
     def has_acme_orders(self) -> bool:
         """Whether any certificate is kept by ACME (one indexed row read, not the orders)."""
@@ -122,7 +122,7 @@ class AcmeRepository:
 
     def acme_order(self, order_id: int) -> AcmeOrder | None:
         row = self._session.get(AcmeOrderRow, order_id)
-        return None if row is None else rows.acme_order_of(row)
+        return None if row is None else snapshot_rows.acme_order_of(row)
 
     def save_acme_order(self, order: AcmeOrder) -> AcmeOrder:
         row = None if order.order_id is None else self._session.get(AcmeOrderRow, order.order_id)
@@ -146,7 +146,7 @@ class AcmeRepository:
         row.error_detail = order.error.detail if order.error else None
         row.error_problem = order.error.problem if order.error else None
         self._session.flush()
-        return rows.acme_order_of(row)
+        return snapshot_rows.acme_order_of(row)
 
     def delete_acme_order(self, order_id: int) -> None:
         """Forget an order (``certward acme orders --prune``)."""

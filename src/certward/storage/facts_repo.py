@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from certward.model import CertificateRecord, Service, ServiceSet, StoreName, Thumbprint
 from certward.model.certfacts import FACTS_FORMAT, CertFacts
-from certward.storage import rows
+from certward.storage import snapshot_rows
 from certward.storage.inventory_repo import RECORD_COLUMNS
 from certward.storage.migrations import READ_ONLY
 from certward.storage.schema import CertificateRow, PrivateKeyRow, ServerRow
@@ -32,7 +32,7 @@ _SCAN = 5000  # asked for more than this many: read the whole table rather than 
 _INSERT_CHUNK = 1000
 
 # The facts' columns, in CertFacts' order after the thumbprint.
-_COLUMNS = tuple(facts_table.c[name] for name in rows.FACTS_COLUMNS)
+_COLUMNS = tuple(facts_table.c[name] for name in snapshot_rows.FACTS_COLUMNS)
 _FACT_COUNT = len(_COLUMNS)
 _NAMES = ", ".join(c.name for c in _COLUMNS)
 
@@ -66,7 +66,9 @@ class FactsRepository:
             for batch in batches:
                 for row in batch:
                     if row[0] in wanted:
-                        found[Thumbprint(row[0])] = rows.certificate_facts_of(row[0], row, 1)
+                        found[Thumbprint(row[0])] = snapshot_rows.certificate_facts_of(
+                            row[0], row, 1
+                        )
             return found
         query = select(facts_table.c.thumbprint, *_COLUMNS).where(
             facts_table.c.format == FACTS_FORMAT
@@ -75,7 +77,7 @@ class FactsRepository:
         for start in range(0, len(ordered), _CHUNK):
             chunk = ordered[start : start + _CHUNK]
             for row in self._session.execute(query.where(facts_table.c.thumbprint.in_(chunk))):
-                found[Thumbprint(row[0])] = rows.certificate_facts_of(row[0], row, 1)
+                found[Thumbprint(row[0])] = snapshot_rows.certificate_facts_of(row[0], row, 1)
         return found
 
     def record_certificate_facts(self, facts: Iterable[CertFacts]) -> None:
@@ -85,10 +87,10 @@ class FactsRepository:
         if connection.get_execution_options().get(READ_ONLY):
             return
         if connection.dialect.name == "sqlite":  # the driver's executemany, rows made here
-            values = [rows.sqlite_facts_values(f) for f in facts]
+            values = [snapshot_rows.sqlite_facts_values(f) for f in facts]
             for start in range(0, len(values), _INSERT_CHUNK):
                 connection.exec_driver_sql(
-                    rows.SQLITE_FACTS_UPSERT, values[start : start + _INSERT_CHUNK]
+                    snapshot_rows.SQLITE_FACTS_UPSERT, values[start : start + _INSERT_CHUNK]
                 )
             return
         inserted = [_row(f) for f in facts]
@@ -149,9 +151,12 @@ class FactsRepository:
                 has_private_key=row[8] is not None,
                 exportable=row[5],
                 key_provider=row[6],
-                created_at=None if row[7] is None else rows.stored_utc(row[7]),
+                created_at=None if row[7] is None else snapshot_rows.stored_utc(row[7]),
             )
-            yield record, (None if row[9] is None else rows.certificate_facts_of(row[0], row, 10))
+            yield (
+                record,
+                (None if row[9] is None else snapshot_rows.certificate_facts_of(row[0], row, 10)),
+            )
 
 
 def _row(facts: CertFacts) -> dict[str, Any]:

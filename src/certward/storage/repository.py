@@ -51,7 +51,7 @@ from certward.model import (
     VirtualDirectory,
 )
 from certward.model.audit import ACTOR, AuditEntry
-from certward.storage import audit_capture, facts, rows
+from certward.storage import audit_capture, facts, rows, snapshot_rows
 from certward.storage.access_repo import AccessRepository, audit_row
 from certward.storage.acme_repo import AcmeRepository
 from certward.storage.agents_repo import AgentsRepository
@@ -361,7 +361,7 @@ class Repository(
     # -- edge subscriptions -----------------------------------------------------------------
     def edge_subscriptions(self) -> list[EdgeSubscription]:
         found = self._session.scalars(select(EdgeSubscriptionRow).order_by(EdgeSubscriptionRow.id))
-        return [rows.edge_subscription_of(row, row.server.name) for row in found]
+        return [snapshot_rows.edge_subscription_of(row, row.server.name) for row in found]
 
     def save_edge_subscription(self, subscription: EdgeSubscription) -> None:
         server_row = self._server_row(subscription.edge)

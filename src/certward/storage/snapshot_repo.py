@@ -22,8 +22,7 @@ from certward.model import (
     Thumbprint,
     VirtualDirectory,
 )
-from certward.storage import facts, rows
-from certward.storage.rows import HeldRow
+from certward.storage import facts, rows, snapshot_rows
 from certward.storage.schema import (
     CertificateRow,
     ConnectorRow,
@@ -40,7 +39,7 @@ _CHUNK = 500  # SQLite's bound parameters per IN (...)
 class SnapshotRepository:
     _session: Session
 
-    def personal_certificates(self) -> dict[str, list[HeldRow]]:
+    def personal_certificates(self) -> dict[str, list[snapshot_rows.HeldRow]]:
         """Every completed certificate in the Personal store of every server certward runs,
         by server name (in the order they were stored), and whether each has a key: one
         query, which finds each server's rows by the stores' index."""
@@ -63,7 +62,7 @@ class SnapshotRepository:
             )
             .order_by(CertificateRow.id)
         )
-        return rows.held_rows(found, names)
+        return snapshot_rows.held_rows(found, names)
 
     def _run_servers(self) -> dict[int, str]:
         """The servers certward runs (not observed ones): names by id."""
@@ -92,7 +91,7 @@ class SnapshotRepository:
             .where(CertificateRow.store.in_((StoreName.ROOT.value, StoreName.CA.value)))
             .group_by(CertificateRow.server_id, CertificateRow.store)
         )
-        return rows.trusted_stores(found, names)
+        return snapshot_rows.trusted_stores(found, names)
 
     def distinct_ders(self, thumbprints: Collection[str]) -> dict[Thumbprint, bytes]:
         """The DER of each of ``thumbprints`` the store holds, read once per thumbprint

@@ -26,26 +26,27 @@ from collections import namedtuple
 from collections.abc import Collection, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from certward.codes.general import SERVER_NOT_FOUND
 from certward.model import (
     CertificateRecord,
-    Connector,
-    EdgeSubscription,
     ObservedCertificate,
     ObservedFacts,
-    ObservedOrganisationFacts,
     Organisation,
     Server,
     StoreName,
     Thumbprint,
     VirtualDirectory,
 )
-from certward.model.acme import AcmeOrder
-from certward.model.certfacts import FACTS_FORMAT, CertFacts
 from certward.storage import facts, rows
 from certward.storage.migrations import HEAD
+
+if TYPE_CHECKING:  # health's reads import what they make when they run (cert list never)
+    from certward.model import Connector, EdgeSubscription, ObservedOrganisationFacts
+    from certward.model.acme import AcmeOrder
+    from certward.model.certfacts import CertFacts
+    from certward.storage.snapshot_rows import HeldRow
 
 _BUSY_TIMEOUT_S = 60.0
 _CHUNK = 500  # bound parameters per IN (...)
@@ -230,7 +231,9 @@ class SqliteReads:
     def _run_servers(self) -> dict[int, str]:
         return {r.id: r.name for r in self._rows("SELECT id, name FROM servers WHERE observed = 0")}
 
-    def personal_certificates(self) -> dict[str, list[rows.HeldRow]]:
+    def personal_certificates(self) -> dict[str, list[HeldRow]]:
+        from certward.storage import snapshot_rows  # health's reads only
+
         names = self._run_servers()
         found = self._rows(
             "SELECT c.server_id, c.thumbprint, c.services, c.key_provider, k.id AS key_id "
@@ -239,9 +242,11 @@ class SqliteReads:
             "AND c.store = ? AND c.der IS NOT NULL ORDER BY c.id",
             StoreName.MY.value,
         )
-        return rows.held_rows(found, names)
+        return snapshot_rows.held_rows(found, names)
 
     def trusted_thumbprints(self) -> dict[tuple[str, StoreName], tuple[Thumbprint, ...]]:
+        from certward.storage import snapshot_rows  # health's reads only
+
         names = self._run_servers()
         found = self._rows(
             "SELECT server_id, store, group_concat(thumbprint, ',') AS thumbprints, "
@@ -250,7 +255,7 @@ class SqliteReads:
             StoreName.ROOT.value,
             StoreName.CA.value,
         )
-        return rows.trusted_stores(found, names)
+        return snapshot_rows.trusted_stores(found, names)
 
     def distinct_ders(self, thumbprints: Collection[str]) -> dict[Thumbprint, bytes]:
         wanted = sorted(set(thumbprints))
@@ -313,13 +318,16 @@ class SqliteReads:
 
     def certificate_facts(self, thumbprints: Collection[str]) -> dict[Thumbprint, CertFacts]:
         """As :meth:`FactsRepository.certificate_facts` reads them (the driver's rows,
-        converted in :func:`rows.certificate_facts_of`, which takes SQLite's text times)."""
+        converted by :func:`snapshot_rows.certificate_facts_of`: SQLite's text times too)."""
+        from certward.model.certfacts import FACTS_FORMAT
+        from certward.storage import snapshot_rows  # health's reads only
+
         wanted = set(thumbprints)
         found: dict[Thumbprint, CertFacts] = {}
         if not wanted:
             return found
         base = (
-            f"SELECT thumbprint, {', '.join(rows.FACTS_COLUMNS)} FROM certificate_facts "  # noqa: S608 - our columns
+            f"SELECT thumbprint, {', '.join(snapshot_rows.FACTS_COLUMNS)} FROM certificate_facts "  # noqa: S608 - our columns
             "WHERE format = ?"
         )
         if len(wanted) > _SCAN:
@@ -335,17 +343,19 @@ class SqliteReads:
         for batch in batches:
             for row in batch:
                 if row[0] in wanted:
-                    found[Thumbprint(row[0])] = rows.certificate_facts_of(row[0], row, 1)
+                    found[Thumbprint(row[0])] = snapshot_rows.certificate_facts_of(row[0], row, 1)
         return found
 
     def record_certificate_facts(self, worked_out: Iterable[CertFacts]) -> None:
         """As :meth:`FactsRepository.record_certificate_facts` records them; within a read
         (:meth:`SqliteReadStore.reading`) nothing is written, as there."""
+        from certward.storage import snapshot_rows  # health's reads only
+
         if not self._writes:
             return
-        values = [rows.sqlite_facts_values(f) for f in worked_out]
+        values = [snapshot_rows.sqlite_facts_values(f) for f in worked_out]
         try:
-            self._connection.executemany(rows.SQLITE_FACTS_UPSERT, values)
+            self._connection.executemany(snapshot_rows.SQLITE_FACTS_UPSERT, values)
         except sqlite3.Error as exc:
             raise NotReadHere(f"SQLite: {exc}") from exc
 
@@ -367,8 +377,10 @@ class SqliteReads:
         return [r.domain for r in self._rows("SELECT domain FROM accepted_domains ORDER BY domain")]
 
     def edge_subscriptions(self) -> list[EdgeSubscription]:
+        from certward.storage import snapshot_rows  # health's reads only
+
         return [
-            rows.edge_subscription_of(row, row.server_name)
+            snapshot_rows.edge_subscription_of(row, row.server_name)
             for row in self._rows(
                 "SELECT edge_subscriptions.*, servers.name AS server_name FROM edge_subscriptions "
                 "JOIN servers ON edge_subscriptions.server_id = servers.id "
@@ -381,8 +393,11 @@ class SqliteReads:
         return None if document is None else facts.read_organisation(document)
 
     def acme_orders(self) -> list[AcmeOrder]:
+        from certward.storage import snapshot_rows  # health's reads only
+
         return [
-            rows.acme_order_of(row) for row in self._rows("SELECT * FROM acme_orders ORDER BY id")
+            snapshot_rows.acme_order_of(row)
+            for row in self._rows("SELECT * FROM acme_orders ORDER BY id")
         ]
 
 
