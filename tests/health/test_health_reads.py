@@ -106,7 +106,7 @@ def test_facts_worked_out_are_recorded_after_the_read(organisation: Path, cli: C
     """Certificates stored before their facts were: health works them out from DER, reads
     without writing, then records them (as the repository does), and the next run reads
     them; the findings are the same throughout."""
-    before = cli("health", "--json", ok=False).stdout
+    before = cli("health", "--json", "--as-of", "2027-06-01", ok=False).stdout
     recorded = _facts_count(organisation)
     with sqlite3.connect(organisation) as connection:
         connection.execute("DELETE FROM certificate_facts")
@@ -122,10 +122,10 @@ def test_facts_worked_out_are_recorded_after_the_read(organisation: Path, cli: C
     finally:
         reader.close()
     PROFILES.clear()  # a fresh process
-    assert cli("health", "--json", ok=False).stdout == before
+    assert cli("health", "--json", "--as-of", "2027-06-01", ok=False).stdout == before
     assert _facts_count(organisation) == recorded > 0
     PROFILES.clear()
-    assert cli("health", "--json", ok=False).stdout == before
+    assert cli("health", "--json", "--as-of", "2027-06-01", ok=False).stdout == before
 
 
 def test_health_never_imports_sqlalchemy(organisation: Path) -> None:

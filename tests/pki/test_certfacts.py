@@ -1,7 +1,8 @@
 """Facts worked out for a bundle (``certward.pki.certfacts``) are the facts worked out one
-certificate at a time (``certward.pki.profile.certificate_facts``), field for field, and a
-damaged certificate gives the same coded error: whichever shortcut was taken (a self-issued
-name read once, a key loaded once, a self-signature verified by the helper process)."""
+certificate at a time the slow way, every part checked (``certward.pki.profile.checked_facts``),
+field for field, and a damaged certificate gives the same coded error: whichever shortcut
+was taken (a name read from its DER, a self-issued name read once, a key loaded once, a
+self-signature verified by the helper process)."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 
 from certward.errors import CertwardError
 from certward.pki import certfacts, certinfo, names
-from certward.pki.profile import certificate_facts
+from certward.pki.profile import checked_facts
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 EC_KEY = ec.generate_private_key(ec.SECP256R1())
@@ -120,7 +121,7 @@ VARIETY = _variety()
 def test_the_facts_are_the_one_at_a_time_facts(index: int) -> None:
     cert = VARIETY[index]
     der = certinfo.to_der(cert)
-    expected = certificate_facts(der)
+    expected = checked_facts(der)
     keys = certfacts.KeyCache()
     assert certfacts.certificate_facts(der) == expected
     assert certfacts.certificate_facts(der, cert, keys=keys) == expected
@@ -142,7 +143,7 @@ def sha1_self_signed(tmp_path_factory: pytest.TempPathFactory) -> x509.Certifica
 def test_a_sha1_self_signed_certificate_is_self_signed(sha1_self_signed: x509.Certificate) -> None:
     der = certinfo.to_der(sha1_self_signed)
     facts = certfacts.certificate_facts(der)
-    assert facts == certificate_facts(der)
+    assert facts == checked_facts(der)
     assert facts.self_signed and facts.signature_algorithm == "sha1RSA"
 
 
@@ -166,7 +167,7 @@ def test_a_damaged_certificate_gives_the_one_at_a_time_error(name: str) -> None:
     der = (CORPUS / name).read_bytes()
     try:
         expected: CertwardError | None = None
-        facts = certificate_facts(der)
+        facts = checked_facts(der)
     except CertwardError as exc:
         expected = exc
     if expected is None:
@@ -205,7 +206,7 @@ def _one_at_a_time(ders: list[bytes]) -> list[object]:
     made: list[object] = []
     for der in ders:
         try:
-            made.append(certificate_facts(der))
+            made.append(checked_facts(der))
         except CertwardError:
             try:
                 certinfo.check_readable(certinfo.load_der(der), source="bundle.pem")

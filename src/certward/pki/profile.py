@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from certward.model import ObservedCertificate
 from certward.model.certfacts import CertFacts
 from certward.pki import certinfo
-from certward.pki.names import NameSyntaxError, common_name, dotnet_x500, parse_dotnet_x500
+from certward.pki.names import NameSyntaxError, common_name, parse_dotnet_x500
 
 # Hash names inside Windows' signature algorithm short names ("sha1RSA", "sha256ECDSA").
 _HASHES = ("md5", "sha1", "sha256", "sha384", "sha512")
@@ -126,12 +126,11 @@ def certificate_facts(der: bytes, cert: x509.Certificate | None = None) -> CertF
     """What the certificate ``der`` says about itself (:class:`CertFacts`), each part read
     once in one warnings context; ``cert``: ``der`` already parsed. A certificate that
     cannot be read gives the coded error :meth:`CertProfile.of` gives
-    (``pki.certificate_damaged`` naming the part)."""
-    with certinfo.quietly():
-        try:
-            return _facts(der, x509.load_der_x509_certificate(der) if cert is None else cert)
-        except Exception:  # any surprise: the checked way says what it is
-            return checked_facts(der)
+    (``pki.certificate_damaged`` naming the part). The one implementation is
+    :func:`certward.pki.certfacts.certificate_facts` (a bundle's too)."""
+    from certward.pki import certfacts  # imported when a certificate is read, not at start-up
+
+    return certfacts.certificate_facts(der, cert)
 
 
 def checked_facts(der: bytes) -> CertFacts:
@@ -157,49 +156,6 @@ def checked_facts(der: bytes) -> CertFacts:
         key_size=profile.key_size,
         signature_algorithm=profile.signature_algorithm,
         serial_number=facts.serial_number,
-    )
-
-
-def _facts(der: bytes, cert: x509.Certificate) -> CertFacts:
-    # What certinfo.check_readable reads, each part once (a failure: the checked way).
-    version = cert.version
-    serial = cert.serial_number
-    subject, issuer = cert.subject, cert.issuer
-    subject_text, issuer_text = dotnet_x500(subject), dotnet_x500(issuer)
-    not_before, not_after = cert.not_valid_before_utc, cert.not_valid_after_utc
-    # Each extension read once; the first of each class, as get_extension_for_class finds it.
-    san: x509.SubjectAlternativeName | None = None
-    constraints: x509.BasicConstraints | None = None
-    for extension in cert.extensions:
-        value = extension.value
-        if san is None and isinstance(value, x509.SubjectAlternativeName):
-            san = value
-        elif constraints is None and isinstance(value, x509.BasicConstraints):
-            constraints = value
-    public_key = cert.public_key()
-    signature = certinfo.signature_algorithm(cert)
-    self_issued = issuer == subject
-    if constraints is not None:
-        is_ca = bool(constraints.ca)
-    else:  # a v1 self-signed certificate is a root by convention
-        is_ca = version is x509.Version.v1 and self_issued
-    return CertFacts(
-        thumbprint=certinfo.thumbprint(der),
-        subject=subject.public_bytes(),
-        issuer=issuer.public_bytes(),
-        subject_text=subject_text,
-        issuer_text=issuer_text,
-        common_name=common_name(subject),
-        dns_names=() if san is None else tuple(san.get_values_for_type(x509.DNSName)),
-        not_before=not_before,
-        not_after=not_after,
-        self_signed=self_issued and certinfo.signed_by(cert, cert),
-        is_ca=is_ca,
-        version=version.value + 1,
-        key_type=key_type(public_key),
-        key_size=certinfo.key_size(public_key),
-        signature_algorithm=signature,
-        serial_number=f"{serial:X}".rjust(2, "0"),
     )
 
 
