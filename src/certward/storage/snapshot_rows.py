@@ -162,8 +162,7 @@ def sqlite_facts_values(facts: CertFacts) -> tuple[Any, ...]:
 
 def _sqlite_time(value: dt.datetime) -> str:
     """As SQLAlchemy's SQLite DATETIME stores it (in UTC, without the zone)."""
-    value = value.astimezone(dt.UTC)
-    return f"{value:%Y-%m-%d %H:%M:%S}.{value.microsecond:06d}"
+    return value.astimezone(dt.UTC).isoformat(" ", "microseconds")[:26]  # the zone cut off
 
 
 def _dns_names(stored: str) -> tuple[str, ...]:
