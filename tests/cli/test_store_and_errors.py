@@ -42,13 +42,15 @@ PASSWORD = b"Pa55word!"
 # -- fixtures and helpers ---------------------------------------------------------------------
 
 
-def ec_ca_certificate(index: int) -> x509.Certificate:
+def ec_ca_certificate(index: int, common_name: str | None = None) -> x509.Certificate:
     """A self-signed CA certificate on a P-256 key (fast to make, unlike RSA)."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
             x509.NameAttribute(x509.NameOID.ORGANIZATION_NAME, "Bundle Test"),
-            x509.NameAttribute(x509.NameOID.COMMON_NAME, f"Bundle Test Root {index:03d}"),
+            x509.NameAttribute(
+                x509.NameOID.COMMON_NAME, common_name or f"Bundle Test Root {index:03d}"
+            ),
         ]
     )
     now = dt.datetime.now(dt.UTC)
@@ -150,6 +152,18 @@ def test_store_add_a_bundle_of_hundreds_in_one_call(
     again = contoso("store", "add", "--server", "EXCH01", "--store", "Root", str(bundle)).stdout
     assert "0 added, 300 already present" in again
     assert len(store_list(contoso, "Root")) == 300
+
+
+def test_store_add_prints_subjects_as_they_are(contoso: Cli, tmp_path: Path) -> None:
+    """What looks like markup or an emoji code in a subject is printed as written."""
+    odd = ec_ca_certificate(0, "Root :thumbs_up: [bold]x[/bold]")
+    bundle = tmp_path / "odd.pem"
+    bundle.write_bytes(pem(odd))
+    out = contoso("store", "add", "--server", "EXCH01", "--store", "Root", str(bundle)).stdout
+    assert out == (
+        f"Added {thumb(odd)}  CN=Root :thumbs_up: [bold]x[/bold], O=Bundle Test\n"
+        "1 added, 0 already present\n"
+    )
 
 
 def test_store_add_reports_duplicates_as_already_present(

@@ -852,7 +852,12 @@ def store_add(
     )
     lines = [f"Added {thumb}  {subject}" for thumb, subject in result.added]
     lines.append(f"{len(result.added)} added, {len(result.already_present)} already present")
-    console().print("\n".join(lines), markup=False, soft_wrap=True)  # one call for thousands
+    # Plain lines, as rich prints them without markup or wrapping (its control codes
+    # dropped) but without its rendering: 0.1 s for a bundle of 10,000, and a subject's
+    # ":name:" left as it is rather than made an emoji.
+    from rich.control import strip_control_codes
+
+    typer.echo(strip_control_codes("\n".join(lines)))
 
 
 @store_app.command("remove")
