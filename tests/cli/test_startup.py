@@ -165,10 +165,10 @@ def test_a_group_makes_only_the_command_that_runs(monkeypatch: pytest.MonkeyPatc
 
 @given(st.text(alphabet=st.sampled_from("ab =,.-:[]/\t\n\r\x07\x08\x0b\x0c\x1c\x85\u2028é")))
 def test_a_plain_cell_is_printed_as_rich_would_print_it(cell: str) -> None:
-    """Off a terminal a table's cells are plain text; a cell with neither markup nor an emoji
-    code skips rich's markup (and its emoji table) and must come out the same."""
+    """Off a terminal a table's cells are plain text; a cell without markup skips rich's
+    markup and must come out the same (emoji codes are never read: printed as written)."""
     try:
-        expected = Text.from_markup(cell).plain
+        expected = Text.from_markup(cell, emoji=False).plain
     except Exception:  # not markup rich reads: the cell goes to rich as before
         return
     assert render._plain(cell) == " ".join(expected.replace("\t", " ").splitlines())

@@ -164,6 +164,8 @@ def test_store_add_prints_subjects_as_they_are(contoso: Cli, tmp_path: Path) -> 
         f"Added {thumb(odd)}  CN=Root :thumbs_up: [bold]x[/bold], O=Bundle Test\n"
         "1 added, 0 already present\n"
     )
+    listed = contoso("store", "list", "--server", "EXCH01", "--store", "Root").stdout
+    assert "CN=Root :thumbs_up: [bold]x[/bold], O=Bundle Test" in listed
 
 
 def test_store_add_reports_duplicates_as_already_present(

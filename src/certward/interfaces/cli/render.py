@@ -80,23 +80,24 @@ def _plain(cell: object) -> str:
     """A cell as one line of plain text: markup rendered away, tabs and newlines folded."""
     if isinstance(cell, Text):
         text = cell.plain
-    elif isinstance(cell, str) and "[" not in cell and ":" not in cell:
-        # Neither markup nor an emoji code: rich would only drop control codes (and first
-        # load its table of emoji names, a start-up cost of every listing).
+    elif isinstance(cell, str) and "[" not in cell:
+        # No markup: rich would only drop control codes (emoji codes are not read: a
+        # subject's ":name:" is printed as written).
         text = strip_control_codes(cell)
     elif isinstance(cell, str):
-        text = Text.from_markup(cell).plain
+        text = Text.from_markup(cell, emoji=False).plain
     else:
         text = str(cell)
     return " ".join(text.replace("\t", " ").splitlines())
 
 
 def console() -> Console:
-    return _Console(width=_width(sys.stdout.isatty()), highlight=False)
+    # No emoji codes: a subject or a friendly name showing ":name:" is printed as written.
+    return _Console(width=_width(sys.stdout.isatty()), highlight=False, emoji=False)
 
 
 def error_console() -> Console:
-    return Console(stderr=True, width=_width(sys.stderr.isatty()), highlight=False)
+    return Console(stderr=True, width=_width(sys.stderr.isatty()), highlight=False, emoji=False)
 
 
 def print_json(value: Any) -> None:
