@@ -133,8 +133,14 @@ def certificate_table(
             if detailed
             else []
         )
-        table.add_row(view.thumbprint, view.services.flags, *middle, view.subject)
+        table.add_row(*_cells(view.thumbprint, view.services.flags, *middle, view.subject))
     return table
+
+
+def _cells(*values: str) -> list[Text]:
+    """Data as table cells: text as written, never read as markup (a subject may hold
+    ``[bold]`` or ``:name:``)."""
+    return [Text(value) for value in values]
 
 
 def format_list(view: CertificateView) -> str:
@@ -219,5 +225,5 @@ def simple_table(headers: Iterable[str], rows: Iterable[Sequence[str]]) -> Table
     for header in headers:
         table.add_column(header, overflow="fold")
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*_cells(*row))
     return table
