@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from certward.interfaces.cli.app import app
-from tests.storage.conftest import postgresql_url  # noqa: F401  (a fixture)
+from tests.postgres import postgresql_url  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(autouse=True)

@@ -60,7 +60,7 @@ def test_retry_policy_within_one_operation() -> None:
     assert policy.delay(1, 10.0) == 10.0  # the server's Retry-After wins when longer
     assert policy.delay(1, 3600.0) is None  # too long to wait: reported, then stored
     # certward's own pacing (the tests' pebble runs replace DEFAULT_RETRY with a quicker one)
-    assert RetryPolicy() == RetryPolicy(attempts=4, first=1.0, cap=30.0, poll=1.0)
+    assert RetryPolicy() == RetryPolicy(attempts=4, first=1.0, cap=30.0)
 
 
 @pytest.mark.parametrize(

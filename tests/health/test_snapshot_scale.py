@@ -62,7 +62,7 @@ from certward.services.connectors import default_receive_connectors
 from certward.services.health import read_snapshot, read_snapshot_per_server
 from tests.health.builders import NOW
 from tests.health.test_indexed_snapshot import ScannedSnapshot, ScannedState
-from tests.storage.conftest import database_url, postgresql_url  # noqa: F401  (fixtures)
+from tests.storage.conftest import database_url  # noqa: F401  (a fixture)
 
 DAY = dt.timedelta(days=1)
 

@@ -11,9 +11,8 @@ ACME problem documents (``urn:ietf:params:acme:error:*``) become typed certward 
 stable codes (:mod:`certward.codes.acme`). ``rateLimited``, ``badNonce`` and
 ``serverInternal`` are retried with capped exponential backoff, never sooner than the
 response's ``Retry-After``; a wait longer than the cap is not slept through but reported
-(the error's ``retry_after_seconds`` fact), so the caller stores when to try again. Pending
-authorizations and orders are polled every :attr:`RetryPolicy.poll` seconds (one, as the
-library does). :data:`DEFAULT_RETRY` is the policy of a client given none.
+(the error's ``retry_after_seconds`` fact), so the caller stores when to try again.
+:data:`DEFAULT_RETRY` is the policy of a client given none.
 """
 
 from __future__ import annotations
@@ -90,7 +89,6 @@ class RetryPolicy:
     attempts: int = 4
     first: float = 1.0  # seconds
     cap: float = 30.0  # the longest single wait; a longer Retry-After is reported, not slept
-    poll: float = 1.0  # seconds between two polls of a pending authorization or order
 
     def delay(self, attempt: int, retry_after: float | None) -> float | None:
         """The wait before try ``attempt + 1`` (``attempt`` counts from 1), or None: give up."""
@@ -268,7 +266,7 @@ class AcmeClient:
                 directory = self._retrying(
                     lambda: client.ClientV2.get_directory(directory_url, self._net)
                 )
-        self._client = _Client(directory, self._net, poll=self.retry.poll, sleep=self._sleep)
+        self._client = client.ClientV2(directory, self._net)
 
     @property
     def directory(self) -> messages.Directory:
@@ -383,90 +381,6 @@ class AcmeClient:
         if not finished.fullchain_pem:
             raise ACME_ORDER_INVALID(f"{context}: the ACME server returned no certificate")
         return Issued(finished.fullchain_pem.encode(), finished.uri)
-
-
-class _Client(client.ClientV2):
-    """The library's client, its polling paced by ``poll`` through ``sleep`` (the library's
-    own polling sleeps a second with :func:`time.sleep`); otherwise the library's steps."""
-
-    def __init__(
-        self,
-        directory: messages.Directory,
-        net: client.ClientNetwork,
-        *,
-        poll: float,
-        sleep: Callable[[float], None],
-    ) -> None:
-        super().__init__(directory, net)
-        self._poll = poll
-        self._pause = sleep
-
-    def poll_authorizations(
-        self, orderr: messages.OrderResource, deadline: dt.datetime
-    ) -> messages.OrderResource:
-        """Each authorization polled until it is no longer pending (``ClientV2``'s)."""
-        responses = []
-        for url in orderr.body.authorizations:
-            while dt.datetime.now() < deadline:
-                authzr = self._authzr_from_response(self._post_as_get(url), uri=url)
-                if authzr.body.status != messages.STATUS_PENDING:
-                    responses.append(authzr)
-                    break
-                self._pause(self._poll)
-        if len(responses) < len(orderr.body.authorizations):  # the deadline came first
-            raise errors.TimeoutError()
-        failed = []
-        for authzr in responses:
-            if authzr.body.status != messages.STATUS_VALID:
-                for chall in authzr.body.challenges:
-                    if chall.error is not None:
-                        failed.append(authzr)
-        if failed:
-            raise errors.ValidationError(failed)
-        updated: messages.OrderResource = orderr.update(authorizations=responses)
-        return updated
-
-    def poll_finalization(
-        self,
-        orderr: messages.OrderResource,
-        deadline: dt.datetime,
-        fetch_alternative_chains: bool = False,
-    ) -> messages.OrderResource:
-        """The order finalized once ready and polled until its certificate is issued
-        (``ClientV2``'s, a ``processing`` order polled after its ``Retry-After`` or else
-        ``poll`` seconds)."""
-        pause = self._poll
-        while dt.datetime.now() < deadline:
-            if pause > 0:
-                self._pause(pause)
-            response = self._post_as_get(orderr.uri)
-            body = messages.Order.from_json(response.json())
-            if body.status == messages.STATUS_INVALID:
-                if body.error is not None:
-                    raise errors.IssuanceError(body.error)
-                raise errors.Error(
-                    "The certificate order failed. No further information was provided "
-                    "by the server."
-                )
-            if body.status == messages.STATUS_READY:
-                self.begin_finalization(orderr)
-                pause = self._poll
-            elif body.status == messages.STATUS_VALID and body.certificate is not None:
-                certificate = self._post_as_get(body.certificate)
-                orderr = orderr.update(body=body, fullchain_pem=certificate.text)
-                if fetch_alternative_chains:
-                    chains = [
-                        self._post_as_get(url).text
-                        for url in self._get_links(certificate, "alternate")
-                    ]
-                    orderr = orderr.update(alternative_fullchains_pem=chains)
-                return orderr
-            elif body.status == messages.STATUS_PROCESSING:
-                retry_after = _retry_after_seconds(response)
-                wait = self._poll if retry_after is None else retry_after
-                until = min(dt.datetime.now() + dt.timedelta(seconds=wait), deadline)
-                pause = (until - dt.datetime.now()).total_seconds()
-        raise errors.TimeoutError()
 
 
 def _terms(directory: messages.Directory) -> str | None:
