@@ -24,6 +24,7 @@ from certward.interfaces.cli.acme_cmd import acme_app
 from certward.interfaces.cli.app import CERT_COMMANDS, COMMANDS, app, cert_app
 from certward.interfaces.cli.common import _group
 from tests.conftest import Cli
+from tests.modules_loaded import MAIN_LISTING_MODULES
 
 HEAVY = ("sqlalchemy", "pydantic", "twisted", "OpenSSL", "alembic", "fastapi", "acme")
 
@@ -46,27 +47,12 @@ def _imported(tmp_path: Path, *args: str) -> set[str]:
     }
 
 
-# ``certward ARGS`` as its console script runs it (``main``), writing the names of every
-# module loaded to the file $CERTWARD_TEST_MODULES at exit: sys.modules also has what was
-# loaded by name through importlib (the model package's names), which -X importtime omits.
-_MAIN_LISTING_MODULES = """
-import atexit, os, sys
-def listed() -> None:
-    with open(os.environ["CERTWARD_TEST_MODULES"], "w", encoding="utf-8") as out:
-        out.write("\\n".join(sorted(sys.modules)))
-atexit.register(listed)
-from certward.interfaces.cli.app import main
-sys.argv = ["certward", *sys.argv[1:]]
-main()
-"""
-
-
 def _loaded(db: Path, listing: Path, *args: str) -> set[str]:
     """Every module a fresh ``certward ARGS`` on the store ``db`` has loaded when it ends."""
     env = {**os.environ, "CERTWARD_DB": str(db), "COLUMNS": "120"}
     env["CERTWARD_TEST_MODULES"] = str(listing)
     done = subprocess.run(
-        [sys.executable, "-c", _MAIN_LISTING_MODULES, *args],
+        [sys.executable, "-c", MAIN_LISTING_MODULES, *args],
         capture_output=True,
         text=True,
         env=env,

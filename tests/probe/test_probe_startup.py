@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from tests.endpoints.conftest import certward_command
+from tests.modules_loaded import MAIN_LISTING_MODULES
 from tests.probe.conftest import valid
 from tests.probe.test_probe_live import _self_signed_files, s_server
 
@@ -22,20 +23,6 @@ UNUSED = ("pydantic", "sqlalchemy", "alembic", "treq", "twisted.web", "dns", "ce
           "certward.compose", "certward.probe.domain", "certward.probe.policy_fetch",
           "certward.model.access", "certward.model.observed", "certward.atomic",
           "certward.probe.html")  # fmt: skip
-
-# ``certward ARGS`` as its console script runs it (``main``), writing the names of every
-# module loaded to the file $CERTWARD_TEST_MODULES at exit: sys.modules also has what was
-# loaded by name through importlib (the model package's names), which -X importtime omits.
-_MAIN_LISTING_MODULES = """
-import atexit, os, sys
-def listed() -> None:
-    with open(os.environ["CERTWARD_TEST_MODULES"], "w", encoding="utf-8") as out:
-        out.write("\\n".join(sorted(sys.modules)))
-atexit.register(listed)
-from certward.interfaces.cli.app import main
-sys.argv = ["certward", *sys.argv[1:]]
-main()
-"""
 
 
 def _probe_with_import_log(
@@ -46,7 +33,7 @@ def _probe_with_import_log(
     env = {**os.environ, "CERTWARD_DB": str(db), "CERTWARD_TEST_MODULES": str(listing)}
     certward_command()  # skips where the package is not installed, as the other probes
     done = subprocess.run(
-        [sys.executable, "-c", _MAIN_LISTING_MODULES, "probe", *args, "--json"],
+        [sys.executable, "-c", MAIN_LISTING_MODULES, "probe", *args, "--json"],
         capture_output=True, text=True, env=env, timeout=120, check=False,
     )  # fmt: skip
     assert done.stdout, done.stderr[-2000:]

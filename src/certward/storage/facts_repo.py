@@ -28,13 +28,11 @@ from certward.storage.schema import CertificateRow, PrivateKeyRow, ServerRow
 from certward.storage.schema_facts import certificate_facts as facts_table
 
 _CHUNK = 500  # SQLite's bound parameters per IN (...)
-_SCAN = 5000  # asked for more than this many: read the whole table rather than IN lists
 _INSERT_CHUNK = 1000
 
 # The facts' columns, in CertFacts' order after the thumbprint.
 _COLUMNS = tuple(facts_table.c[name] for name in snapshot_rows.FACTS_COLUMNS)
 _FACT_COUNT = len(_COLUMNS)
-_NAMES = ", ".join(c.name for c in _COLUMNS)
 
 
 class FactsRepository:
@@ -50,26 +48,8 @@ class FactsRepository:
         if not wanted:
             return found
         connection = self._session.connection()
-        if connection.dialect.name == "sqlite":  # the driver's rows, converted here
-            fetch = connection.exec_driver_sql
-            base = f"SELECT thumbprint, {_NAMES} FROM certificate_facts WHERE format = ?"  # noqa: S608
-            if len(wanted) > _SCAN:  # one pass over the table beats a hundred IN lists
-                batches = [fetch(base, (FACTS_FORMAT,))]
-            else:
-                ordered = sorted(wanted)
-                batches = [
-                    fetch(f"{base} AND thumbprint IN ({', '.join('?' * len(chunk))})",
-                          (FACTS_FORMAT, *chunk))
-                    for start in range(0, len(ordered), _CHUNK)
-                    if (chunk := ordered[start : start + _CHUNK])
-                ]  # fmt: skip
-            for batch in batches:
-                for row in batch:
-                    if row[0] in wanted:
-                        found[Thumbprint(row[0])] = snapshot_rows.certificate_facts_of(
-                            row[0], row, 1
-                        )
-            return found
+        if connection.dialect.name == "sqlite":  # the driver's rows, converted there
+            return snapshot_rows.sqlite_certificate_facts(connection.exec_driver_sql, wanted)
         query = select(facts_table.c.thumbprint, *_COLUMNS).where(
             facts_table.c.format == FACTS_FORMAT
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 from certward.model import (
@@ -128,6 +128,40 @@ def certificate_facts_of(thumbprint: str, row: Sequence[Any], at: int) -> CertFa
 # SQLite, through the driver (SQLAlchemy's per-value processing is most of the cost of
 # thousands of rows; the SQLite reader has no SQLAlchemy): the repository's statement,
 # values stored as SQLAlchemy stores them. Stored facts of an older format are replaced.
+_FACTS_CHUNK = 500  # SQLite's bound parameters per IN (...)
+_FACTS_SCAN = 5000  # asked for more than this many: read the whole table rather than IN lists
+
+
+def sqlite_certificate_facts(
+    fetch: Callable[[str, tuple[Any, ...]], Iterable[Sequence[Any]]], wanted: set[str]
+) -> dict[Thumbprint, CertFacts]:
+    """The recorded facts (in this format) of each of ``wanted``, read from SQLite through
+    ``fetch`` (a driver's execute: the SQL and its parameters, rows as SQLite holds them):
+    for both readers of an SQLite store."""
+    found: dict[Thumbprint, CertFacts] = {}
+    if not wanted:
+        return found
+    base = (
+        f"SELECT thumbprint, {', '.join(FACTS_COLUMNS)} FROM certificate_facts "  # noqa: S608 - our columns
+        "WHERE format = ?"
+    )
+    if len(wanted) > _FACTS_SCAN:  # one pass over the table beats a hundred IN lists
+        batches = [fetch(base, (FACTS_FORMAT,))]
+    else:
+        ordered = sorted(wanted)
+        batches = [
+            fetch(f"{base} AND thumbprint IN ({', '.join('?' * len(chunk))})",
+                  (FACTS_FORMAT, *chunk))
+            for start in range(0, len(ordered), _FACTS_CHUNK)
+            if (chunk := ordered[start : start + _FACTS_CHUNK])
+        ]  # fmt: skip
+    for batch in batches:
+        for row in batch:
+            if row[0] in wanted:
+                found[Thumbprint(row[0])] = certificate_facts_of(row[0], row, 1)
+    return found
+
+
 SQLITE_FACTS_UPSERT = (  # the table's own column names: no input goes into the text
     f"INSERT INTO certificate_facts (thumbprint, format, {', '.join(FACTS_COLUMNS)}) "  # noqa: S608
     f"VALUES ({', '.join('?' * (len(FACTS_COLUMNS) + 2))}) "

@@ -50,7 +50,6 @@ if TYPE_CHECKING:  # health's reads import what they make when they run (cert li
 
 _BUSY_TIMEOUT_S = 60.0
 _CHUNK = 500  # bound parameters per IN (...)
-_SCAN = 5000  # asked for more facts than this: one pass over the table beats IN lists
 
 # Columns SQLAlchemy stores as 0/1 and as text on SQLite (every table's, by name).
 _BOOLEANS = frozenset(
@@ -319,32 +318,11 @@ class SqliteReads:
     def certificate_facts(self, thumbprints: Collection[str]) -> dict[Thumbprint, CertFacts]:
         """As :meth:`FactsRepository.certificate_facts` reads them (the driver's rows,
         converted by :func:`snapshot_rows.certificate_facts_of`: SQLite's text times too)."""
-        from certward.model.certfacts import FACTS_FORMAT
         from certward.storage import snapshot_rows  # health's reads only
 
-        wanted = set(thumbprints)
-        found: dict[Thumbprint, CertFacts] = {}
-        if not wanted:
-            return found
-        base = (
-            f"SELECT thumbprint, {', '.join(snapshot_rows.FACTS_COLUMNS)} FROM certificate_facts "  # noqa: S608 - our columns
-            "WHERE format = ?"
+        return snapshot_rows.sqlite_certificate_facts(
+            lambda sql, params: self._plain(sql, *params), set(thumbprints)
         )
-        if len(wanted) > _SCAN:
-            batches = [self._plain(base, FACTS_FORMAT)]
-        else:
-            ordered = sorted(wanted)
-            batches = [
-                self._plain(f"{base} AND thumbprint IN ({', '.join('?' * len(chunk))})",
-                            FACTS_FORMAT, *chunk)
-                for start in range(0, len(ordered), _CHUNK)
-                if (chunk := ordered[start : start + _CHUNK])
-            ]  # fmt: skip
-        for batch in batches:
-            for row in batch:
-                if row[0] in wanted:
-                    found[Thumbprint(row[0])] = snapshot_rows.certificate_facts_of(row[0], row, 1)
-        return found
 
     def record_certificate_facts(self, worked_out: Iterable[CertFacts]) -> None:
         """As :meth:`FactsRepository.record_certificate_facts` records them; within a read
