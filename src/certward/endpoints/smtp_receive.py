@@ -49,7 +49,9 @@ class _ConnectorTls:
     def facts(self) -> certinfo.CertificateFacts | None:
         """The chosen certificate's facts for the protocol log (computed once)."""
         if self._facts is None and self.selection.chosen is not None:
-            self._facts = certinfo.facts(self.selection.chosen.x509())
+            chosen = self.selection.chosen.x509()
+            snap = self.snapshot
+            self._facts = certinfo.facts(chosen) if snap is None else snap.certificate_facts(chosen)
         return self._facts
 
 
@@ -77,7 +79,7 @@ class ReceiveState:
         self.snapshot = snapshot
 
     def connector(self, identity: str) -> Connector | None:
-        return next((c for c in self.snapshot.receive_connectors if c.identity == identity), None)
+        return self.snapshot.receive_connector(identity)
 
     def tls_for(self, connector: Connector) -> _ConnectorTls:
         """Selection and TLS context for a connector, rebuilt when the snapshot changes."""

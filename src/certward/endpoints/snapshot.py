@@ -41,7 +41,10 @@ class EndpointSnapshot:
     # HTTP-01 key authorizations by token, answered at /.well-known/acme-challenge/ (issue 15)
     acme_challenges: Mapping[str, str] = field(default_factory=dict, repr=False)
 
-    @property
+    # Worked out once per snapshot, not per connection: a server with hundreds of receive
+    # connectors looked each one up by a scan, and built (and checked the signatures of) a
+    # chain for each connector's first connection, though they present the same certificate.
+    @functools.cached_property
     def receive_connectors(self) -> tuple[Connector, ...]:
         return tuple(
             c
@@ -49,12 +52,41 @@ class EndpointSnapshot:
             if c.kind is ConnectorKind.RECEIVE and self.server.name in c.servers
         )
 
+    def receive_connector(self, identity: str) -> Connector | None:
+        """The receive connector named ``identity`` (the first, as a scan would find it)."""
+        return self._receive_by_identity.get(identity)
+
+    @functools.cached_property
+    def _receive_by_identity(self) -> dict[str, Connector]:
+        found: dict[str, Connector] = {}
+        for c in self.receive_connectors:
+            found.setdefault(c.identity, c)
+        return found
+
     def chain_for(self, cert: x509.Certificate) -> list[x509.Certificate]:
         """Intermediates to send after the leaf (not the root)."""
-        return [
-            c for c in chain.build_chain(cert, list(self.intermediates))
-            if not certinfo.is_self_signed(c)
-        ]  # fmt: skip
+        made = self._chains.get(cert)
+        if made is None:
+            made = self._chains[cert] = [
+                c for c in chain.build_chain(cert, list(self.intermediates))
+                if not certinfo.is_self_signed(c)
+            ]  # fmt: skip
+        return list(made)
+
+    def certificate_facts(self, cert: x509.Certificate) -> certinfo.CertificateFacts:
+        """:func:`certinfo.facts` of a certificate this server presents (for its logs)."""
+        made = self._facts.get(cert)
+        if made is None:
+            made = self._facts[cert] = certinfo.facts(cert)
+        return made
+
+    @functools.cached_property
+    def _chains(self) -> dict[x509.Certificate, list[x509.Certificate]]:
+        return {}
+
+    @functools.cached_property
+    def _facts(self) -> dict[x509.Certificate, certinfo.CertificateFacts]:
+        return {}
 
     def server_tls(self, chosen: Candidate, **options: Any) -> ServerTls:
         """TLS settings for presenting ``chosen``: its key, its chain, the server's policy."""
