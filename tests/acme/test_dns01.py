@@ -199,6 +199,13 @@ def test_the_key_file_is_bind_s_format_and_its_secret_stays_out_of_repr(bind9: B
         source="k.conf",
     )
     assert (commented.name, commented.algorithm) == ("example.key.", "hmac-sha512")
+    # A secret holding what a comment starts with (tsig-keygen's base64 may hold "//").
+    slashes = parse_tsig_key(
+        'key "certward-acme" {\n\talgorithm hmac-sha256;\n'
+        '\tsecret "D//fFWL/kL/lYIio0hgxHGBuiiQfE3m/Yw08QZkYvfE=";\n}; // done\n',
+        source="k.conf",
+    )
+    assert slashes.secret == "D//fFWL/kL/lYIio0hgxHGBuiiQfE3m/Yw08QZkYvfE="
 
 
 @pytest.mark.parametrize(

@@ -74,7 +74,8 @@ _ALGORITHMS = {
     "hmac-sha384": dns.tsig.HMAC_SHA384,
     "hmac-sha512": dns.tsig.HMAC_SHA512,
 }
-_COMMENTS = re.compile(r"/\*.*?\*/|//[^\n]*|#[^\n]*", re.DOTALL)
+# A quoted string (kept: a base64 secret may hold "//") or a comment (blanked out).
+_COMMENTS = re.compile(r'("[^"]*")|/\*.*?\*/|//[^\n]*|#[^\n]*', re.DOTALL)
 _KEY_CLAUSE = re.compile(r'key\s+("([^"]+)"|([^\s{";]+))\s*\{(.*?)\}\s*;', re.DOTALL)
 _SERVER = re.compile(r"\[([0-9a-fA-F:.]+)\](?::(\d+))?|([0-9.]+)(?::(\d+))?|([0-9a-fA-F:.]+)")
 _STATEMENT = re.compile(r'\s*([a-z-]+)\s+("([^"]*)"|([^\s";]+))\s*;', re.IGNORECASE)
@@ -97,7 +98,7 @@ def parse_tsig_key(text: str, *, source: str) -> TsigKey:
     """The first ``key "name" { algorithm ...; secret "..."; };`` clause of a BIND key file.
 
     ``source`` names the file in errors; no error repeats the secret."""
-    match = _KEY_CLAUSE.search(_COMMENTS.sub(" ", text))
+    match = _KEY_CLAUSE.search(_COMMENTS.sub(lambda m: m.group(1) or " ", text))
     if match is None:
         raise DNS01_TSIG_KEY_INVALID(
             f'{source}: no key clause (key "name" {{ algorithm ...; secret "..."; }};)',
