@@ -137,11 +137,10 @@ def start_bind9(directory: Path, *, zone: str = ZONE, refusing_zone: str = REFUS
     if os.geteuid() == 0:
         command += ["-u", "root"]  # stay root rather than switch to the 'bind' user
     log = directory / "named.log"
+    key = load_tsig_key(key_file)  # before named starts: a failure here leaves no server
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=directory)
-    bind = Bind9(
-        DnsServer("127.0.0.1", port), key_file, load_tsig_key(key_file), directory, process
-    )
+    bind = Bind9(DnsServer("127.0.0.1", port), key_file, key, directory, process)
     deadline = time.monotonic() + START_DEADLINE
     query = dns.message.make_query(zone, dns.rdatatype.SOA)
     while True:
