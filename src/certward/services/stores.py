@@ -12,7 +12,6 @@ from certward.codes.certificates import TRUST_STORE_IS_MY
 from certward.model import CertificateRecord, StoreName, Thumbprint
 from certward.model.certfacts import CertFacts
 from certward.pki import certfacts, certinfo, formats
-from certward.pki.profile import certificate_facts
 from certward.services._records import auth_thumbprint, views_of
 from certward.services.ports import UnitOfWork
 from certward.services.views import CertificateView, TrustStores, describe, needs_chain
@@ -57,7 +56,7 @@ class TrustStoreService:
             with certinfo.quietly():
                 for record, facts in repo.certificates_with_facts(srv.name, store):
                     if facts is None and record.der is not None:
-                        facts = certificate_facts(record.der)
+                        facts = certfacts.certificate_facts(record.der)
                         made.append(facts)
                     if facts is not None and needs_chain(facts, now):
                         chained.append((len(views), record, facts))
@@ -93,10 +92,10 @@ class TrustStoreService:
         # Each certificate object is let go as soon as its facts are worked out: an object
         # keeps every part it was asked for (its names alone some 3 KiB), which at 10,000
         # would make memory grow with the bundle; unread, it costs little more than its DER.
-        certs: list[x509.Certificate | None] = list(
-            formats.load_certificates(data, source=source, check=False)
-        )
-        ders = [certinfo.to_der(c) for c in certs if c is not None]
+        loaded = formats.load_certificates(data, source=source, check=False)
+        ders = [certinfo.to_der(c) for c in loaded]
+        certs: list[x509.Certificate | None] = list(loaded)
+        del loaded
         now = self._clock.now()
         with self._uow.transaction() as repo, certinfo.quietly():
             srv = repo.server(server)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from certward.codes.acme import ACME_ACCOUNT_EXISTS, ACME_ACCOUNT_NOT_FOUND
 from certward.model.acme import AcmeAccount, AcmeOrder
 from certward.storage import audit_capture, snapshot_rows
+from certward.storage.rows import utc
 from certward.storage.schema_acme import AcmeAccountRow, AcmeChallengeRow, AcmeOrderRow
 from certward.storage.vault import KeyVault
 
@@ -24,14 +25,8 @@ audit_capture.register_kind("acme_accounts", "ACME account", lambda _s, row: str
 audit_capture.SKIPPED_TABLES.update({"acme_orders", "acme_challenges"})
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def _account(row: AcmeAccountRow) -> AcmeAccount:
-    created = _utc(row.created)
+    created = utc(row.created)
     assert created is not None
     return AcmeAccount(
         directory_url=row.directory_url,

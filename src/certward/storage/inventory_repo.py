@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from certward.codes.general import SERVER_OBSERVED
 from certward.model import CertificateRecord, Service, ServiceSet, StoreName, Thumbprint
 from certward.storage import audit_capture
+from certward.storage.rows import utc
 from certward.storage.schema import (
     CertificateRow,
     ObservedCertificateRow,
@@ -110,7 +111,7 @@ class InventoryRepository:
                 has_private_key=key_id is not None,
                 exportable=exportable,
                 key_provider=key_provider,
-                created_at=_utc(created_at),
+                created_at=utc(created_at),
             )
             for thumb, der, csr_der, services, friendly_name, exportable, key_provider, created_at, key_id in rows  # noqa: E501
         ]
@@ -262,9 +263,3 @@ def _sqlite_insert(connection: Connection) -> Callable[[list[dict[str, Any]]], N
         connection.exec_driver_sql(statement, values)
 
     return write
-
-
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

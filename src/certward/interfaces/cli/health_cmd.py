@@ -88,7 +88,6 @@ def _print(report: HealthReport) -> None:
         f"Health as of {report.as_of:%Y-%m-%d %H:%M} UTC: {len(report.servers)} servers, "
         f"{report.rules_run} rules, {counts or 'no findings'}",
         markup=False,
-        emoji=False,  # a plain line ("13:47 UTC: 3 servers"): no emoji table loaded for it
     )
     groups: dict[str, list[int]] = {}
     for i, finding in enumerate(report.findings):
