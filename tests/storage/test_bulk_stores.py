@@ -23,6 +23,7 @@ from certward.errors import CertwardError
 from certward.model import CertificateRecord, CertStatus, StoreName, Thumbprint
 from certward.pki import certfacts, certinfo
 from certward.services._records import views_of
+from certward.storage import audit_capture
 
 NOW = dt.datetime.now(dt.UTC)
 KEY = ec.generate_private_key(ec.SECP256R1())
@@ -174,6 +175,59 @@ def test_a_damaged_certificate_in_a_large_bundle_names_the_file_and_nothing_is_w
     assert app.stores.store_list("EXCH01", StoreName.ROOT) == []
     with app.store.transaction() as repo:
         assert repo.certificate_facts([certinfo.thumbprint(certinfo.to_der(roots[0]))]) == {}
+
+
+def test_a_bundle_over_the_audit_cap_lists_the_first_certificates_and_counts_the_rest(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the certificates the entry lists are shown (the rest are counted, unshown)."""
+    monkeypatch.setattr(audit_capture, "MAX_CHANGES", 5)
+    roots = [_cert(f"Capped Root {n}") for n in range(8)]
+    thumbs = [certinfo.thumbprint(certinfo.to_der(r)) for r in roots]
+    app.stores.store_add("EXCH01", StoreName.ROOT, _pem(*roots), source="capped")
+    (entry,) = app.audit.entries(limit=1)
+    assert [c.identity for c in entry.changes] == [
+        *(f"EXCH01/Root/{t}" for t in thumbs[:5]),
+        "3 more objects",
+    ]
+    assert entry.changes[-1].kind == "(more)"
+    assert entry.changes[-1].after == {"certificate": 3}
+    first = entry.changes[0]
+    assert first.kind == "certificate" and first.before is None and first.after is not None
+    assert {k: v for k, v in first.after.items() if k != "created_at"} == {
+        "csr_der": None,
+        "der": f"(DER, SHA-1 {thumbs[0]})",
+        "exportable": False,
+        "friendly_name": "",
+        "key_provider": None,
+        "services": "None",
+        "spki_sha1": None,
+        "store": "Root",
+        "thumbprint": thumbs[0],
+    }
+    assert dt.datetime.fromisoformat(first.after["created_at"]).tzinfo is not None
+
+
+def test_a_certificate_added_in_bulk_and_removed_in_the_same_transaction_leaves_no_change(
+    app: App,
+) -> None:
+    kept, dropped = (certinfo.to_der(_cert(f"Bulk Then {n}")) for n in range(2))
+    records = [
+        CertificateRecord(
+            server="EXCH01", store=StoreName.ROOT,
+            thumbprint=Thumbprint(certinfo.thumbprint(der)), der=der,
+        )
+        for der in (kept, dropped)
+    ]  # fmt: skip
+    with app.store.transaction() as repo:
+        repo.add_certificates(records)
+        repo.delete_certificate(repo.certificate("EXCH01", records[1].thumbprint, StoreName.ROOT))
+    (entry,) = app.audit.entries(limit=1)
+    assert [(c.kind, c.identity) for c in entry.changes] == [
+        ("certificate", f"EXCH01/Root/{records[0].thumbprint}")
+    ]
+    assert entry.changes[0].after is not None
+    assert entry.changes[0].after["der"] == f"(DER, SHA-1 {records[0].thumbprint})"
 
 
 # In a process of its own, with one thread (the test runner's may have more), so that the

@@ -212,7 +212,7 @@ def _identity(kind: AuditKind, session: Session, row: Any) -> str:
 def collect(session: Session, _context: object = None) -> None:
     """``after_flush``: add what this flush wrote to the session's pending changes. Only
     loaded values are read (``state.dict``): nothing is loaded from the database here."""
-    pending: list[AuditChange] = session.info.setdefault(_CHANGES, [])
+    pending: list[AuditChange | _NewRow] = session.info.setdefault(_CHANGES, [])
     for row, how in (
         *((r, "new") for r in session.new),
         *((r, "dirty") for r in session.dirty),
@@ -262,38 +262,58 @@ def note_bulk(session: Session, table: str) -> None:
     """A bulk INSERT/UPDATE/DELETE statement: its table, as a "bulk change"."""
     if table in SKIPPED_TABLES:
         return
-    pending: list[AuditChange] = session.info.setdefault(_CHANGES, [])
+    pending: list[AuditChange | _NewRow] = session.info.setdefault(_CHANGES, [])
     pending.append(AuditChange(_kind(table).word, "(bulk change)", None, {"table": table}))
+
+
+@dataclass(frozen=True, slots=True)
+class _NewRow:
+    """A creation noted by :func:`note_new`, its values not shown yet."""
+
+    kind: str
+    identity: str
+    values: dict[str, Any]
+    hidden: frozenset[str]
+
+    def change(self) -> AuditChange:
+        after = {
+            c: shown(c, v)
+            for c, v in self.values.items()
+            if c not in IGNORED_COLUMNS and c not in self.hidden and not c.endswith("_id")
+        }
+        return AuditChange(self.kind, self.identity, None, after)
+
+
+def _change(change: AuditChange | _NewRow) -> AuditChange:
+    return change.change() if isinstance(change, _NewRow) else change
 
 
 def note_new(session: Session, table: str, identity: str, values: dict[str, Any]) -> None:
     """A row a Core statement inserted (a bulk write, outside the flush): its creation,
-    shown as :func:`collect` shows a new object."""
+    shown as :func:`collect` shows a new object. Its values are shown only if the entry
+    lists it (:data:`MAX_CHANGES`): of a bulk write of thousands, the rest are only counted,
+    and showing them all cost more than the write. ``values`` must not change afterwards."""
     if table in SKIPPED_TABLES:
         return
     kind = _kind(table)
-    after = {
-        c: shown(c, v)
-        for c, v in values.items()
-        if c not in IGNORED_COLUMNS and c not in kind.hidden and not c.endswith("_id")
-    }
-    pending: list[AuditChange] = session.info.setdefault(_CHANGES, [])
-    pending.append(AuditChange(kind.word, identity, None, after))
+    pending: list[AuditChange | _NewRow] = session.info.setdefault(_CHANGES, [])
+    pending.append(_NewRow(kind.word, identity, values, kind.hidden))
 
 
 def take(session: Session) -> list[AuditChange]:
     """The transaction's changes, merged per object (created then changed: one creation)."""
-    pending: list[AuditChange] = session.info.pop(_CHANGES, [])
-    merged: dict[tuple[str, str], AuditChange] = {}
+    pending: list[AuditChange | _NewRow] = session.info.pop(_CHANGES, [])
+    merged: dict[tuple[str, str], AuditChange | _NewRow] = {}
     order: list[tuple[str, str]] = []
-    for change in pending:
-        key = (change.kind, change.identity)
-        earlier = merged.get(key)
-        if earlier is None or change.identity == "(bulk change)":
-            if earlier is None:
+    for noted in pending:
+        key = (noted.kind, noted.identity)
+        found = merged.get(key)
+        if found is None or noted.identity == "(bulk change)":
+            if found is None:
                 order.append(key)
-            merged[key] = change
+            merged[key] = noted
             continue
+        earlier, change = _change(found), _change(noted)
         before = earlier.before
         if earlier.before is not None and change.before is not None and earlier.after is not None:
             before = {**change.before, **earlier.before}
@@ -303,9 +323,13 @@ def take(session: Session) -> list[AuditChange]:
             order.remove(key)
             continue
         merged[key] = AuditChange(change.kind, change.identity, before, after)
-    changes = []
+    changes: list[AuditChange | _NewRow] = []
     for key in order:
-        change = merged[key]
+        kept = merged[key]
+        if isinstance(kept, _NewRow):  # a creation: nothing to compare
+            changes.append(kept)
+            continue
+        change = kept
         if change.before is not None and change.after is not None:  # e.g. removed, re-added
             differ = {
                 k
@@ -328,16 +352,18 @@ MAX_CHANGES = 1000
 """At most this many objects are listed in one entry; the rest are counted by kind."""
 
 
-def _capped(changes: list[AuditChange]) -> list[AuditChange]:
+def _capped(changes: list[AuditChange | _NewRow]) -> list[AuditChange]:
+    """The first :data:`MAX_CHANGES` changes, shown, and the rest counted by kind."""
+    kept = [_change(change) for change in changes[:MAX_CHANGES]]
     if len(changes) <= MAX_CHANGES:
-        return changes
+        return kept
     rest: dict[str, int] = {}
     for change in changes[MAX_CHANGES:]:
         rest[change.kind] = rest.get(change.kind, 0) + 1
     more = AuditChange(
         "(more)", f"{len(changes) - MAX_CHANGES} more objects", None, dict(sorted(rest.items()))
     )
-    return [*changes[:MAX_CHANGES], more]
+    return [*kept, more]
 
 
 def discard(session: Session) -> None:
