@@ -427,3 +427,26 @@ def test_filters_and_exit_status() -> None:
     assert evaluate(snap, NOW, server="EXCH01").findings == ()
     only = evaluate(_auth(AuthConfig()), NOW, server="EXCH01")
     assert [f.rule_id for f in only.findings] == ["CW-AUTH-001"]  # organisation-wide kept
+
+
+def test_event_12014_fix_enables_the_certificate_the_connector_names() -> None:
+    """A receive connector's TlsCertificateName names a certificate that is not enabled for
+    SMTP: STARTTLS is not offered (event 12014), and the fix enables that certificate, the
+    one the connector asks for, not one that merely carries its FQDN."""
+    mail = issued()
+    snap = change_connector(
+        change_server(healthy(), "EXCH01", replace_certificate(mail, [held(mail, "IIS")])),
+        FRONTEND1,
+        tls_certificate_name=str(tls_certificate_name(mail)),
+    )
+    found = [
+        f
+        for f in evaluate(snap, NOW).findings
+        if f.rule_id == "CW-TRANS-002" and f.connector == f"EXCH01\\{FRONTEND1}"
+    ]
+    assert found, "no event 12014 finding for the connector"
+    assert found[0].severity is Severity.ERROR
+    assert (
+        f"cert enable {thumb(mail)} --server EXCH01 --services SMTP"
+        in found[0].remediation.certward
+    )

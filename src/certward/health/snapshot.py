@@ -555,6 +555,19 @@ class OrgSnapshot:
         ranked = sorted(pool, key=lambda c: c.profile.not_before, reverse=True)
         return next((c for c in ranked if not c.profile.self_signed), ranked[0]), name
 
+    def smtp_candidate(self, state: ServerState, connector: Connector) -> HeldCertificate | None:
+        """The server's certificate that would serve the connector once enabled for SMTP:
+        the one its TlsCertificateName names (whatever it is enabled for), else the first
+        carrying its FQDN (the server's)."""
+        value = connector.tls_certificate_name
+        named = self.tls_name(value)[1] if value else None
+        if named is not None:
+            return next((c for c in state.certificates if self.compared(c.profile) == named), None)
+        host = connector.fqdn or state.server.fqdn
+        return next(
+            (c for c in state.certificates if self.host_names(c.profile).covers(host)), None
+        )
+
     @cached_property
     def _smtp_ready(self) -> ByIdentity[ServerState, list[Candidate]]:
         """The server's certificates SMTP can present: X.509 v3, with a private key,

@@ -109,10 +109,7 @@ def receive_starttls(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                 continue
             chosen, name = snap.smtp_choice(state, connector)
             if chosen is None:
-                covering = next(
-                    (c for c in state.certificates if snap.host_names(c.profile).covers(name)),
-                    None,
-                )
+                covering = snap.smtp_candidate(state, connector)
                 tp = covering.thumbprint if covering else "<thumbprint>"
                 yield Finding(
                     "CW-TRANS-002",
