@@ -237,6 +237,13 @@ def test_below_the_threshold_no_helper_is_forked() -> None:
     assert made == _one_at_a_time(ders)
 
 
+def test_only_the_wanted_certificates_are_worked_out() -> None:
+    ders = _bundle(damaged_at=3)  # passed over: no error
+    wanted = range(4, len(ders), 2)
+    bundle = certfacts.BundleFacts(ders, [None] * len(ders), source="bundle.pem")
+    assert list(bundle.facts(wanted)) == [checked_facts(ders[at]) for at in wanted]
+
+
 def test_a_damaged_certificate_is_named_with_the_file() -> None:
     made, _, _ = _worked_out(_bundle(damaged_at=5), parallel_from=len(_bundle()) + 10)
     assert len(made) == 6
@@ -258,7 +265,7 @@ HELPED = textwrap.dedent(
             return True
         return False
 
-    def helped(ders, **wait):
+    def helped(ders, wanted=None, **wait):
         made = []
         bundle = certfacts.BundleFacts(ders, [None] * len(ders), source="bundle.pem",
                                        parallel_from=1)
@@ -269,7 +276,7 @@ HELPED = textwrap.dedent(
             while bundle.claimed_by_helper() < wait.get("claimed", 0):
                 time.sleep(0.01)
             try:
-                made.extend(bundle)
+                made.extend(bundle if wanted is None else bundle.facts(wanted))
             except certfacts.CertwardError as exc:
                 made.append(str(exc))
         assert reaped(), "the helper process was not reaped"
@@ -285,6 +292,16 @@ HELPED = textwrap.dedent(
         made, _ = helped(damaged, claimed=64)
         assert made == _one_at_a_time(damaged)
         assert made[-1].startswith("bundle.pem: the certificate's"), made[-1]
+    # Only some wanted (the others already stored): theirs, in order; a damaged one passed
+    # over is no error. Wanted only at the start, or only at the end, where the helper works.
+    damaged = _bundle(damaged_at=len(ders) - 3)
+    for wanted in (
+        {at for at in range(len(damaged)) if at % 3 == 0 and at != len(ders) - 3},
+        set(range(5)),
+        set(range(len(damaged) - 2, len(damaged))),
+    ):
+        made, _ = helped(damaged, wanted, claimed=64)
+        assert made == [_one_at_a_time([damaged[at]])[0] for at in sorted(wanted)], wanted
     # Leaving the block on an error ends the helper too.
     try:
         with certfacts.BundleFacts(ders, [None] * len(ders), source="b", parallel_from=1):

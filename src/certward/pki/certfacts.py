@@ -28,7 +28,7 @@ import os
 import pickle
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from operator import attrgetter
 from types import TracebackType
 from typing import Any
@@ -342,14 +342,25 @@ class BundleFacts:
         return 0 if self._shared is None else self._shared[:].count(_CLAIMED)
 
     def __iter__(self) -> Iterator[CertFacts]:
+        return self.facts(range(len(self._ders)))
+
+    def facts(self, wanted: Container[int]) -> Iterator[CertFacts]:
+        """The facts of the certificates whose index is in ``wanted``, in the bundle's
+        order; the others are passed over (marked taken, as the helper must not go on to
+        them, and let go), e.g. those a store already holds."""
         shared = self._shared
         for index in range(len(self._ders)):
             if shared is not None:
                 if shared[index] == _CLAIMED:  # the helper's from here on
-                    yield from self._helped_from(index)
+                    yield from self._helped_from(
+                        [at for at in range(index, len(self._ders)) if at in wanted]
+                    )
                     return
                 shared[index] = _TAKEN
-            yield self._facts(index)
+            if index in wanted:
+                yield self._facts(index)
+            else:
+                self._certs[index] = None
 
     def _facts(self, index: int) -> CertFacts:
         der, cert = self._ders[index], self._certs[index]
@@ -361,9 +372,9 @@ class BundleFacts:
                                     source=self._source)  # fmt: skip
             raise
 
-    def _helped_from(self, start: int) -> Iterator[CertFacts]:
-        sent = self._receive()
-        for index in range(start, len(self._ders)):
+    def _helped_from(self, indices: list[int]) -> Iterator[CertFacts]:
+        sent = self._receive() if indices else {}
+        for index in indices:
             made = sent.pop(index, None)
             if made is None:
                 yield self._facts(index)

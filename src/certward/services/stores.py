@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Container, Iterator
 from dataclasses import dataclass
+from types import TracebackType
 
 from cryptography import x509
 
@@ -25,12 +27,55 @@ class StoreAddResult:
     already_present: list[Thumbprint]
 
 
+class TrustBundle:
+    """The certificates of a file for a trust store (a PEM bundle, DER or PKCS#7), read,
+    their facts (:class:`CertFacts`) worked out as :meth:`TrustStoreService.store_add_bundle`
+    needs them: use it as a block, ``with TrustBundle(data, source=name) as bundle:``.
+
+    A file that cannot be read raises the coded error naming ``source``; so does a
+    certificate in it that cannot be read, once its facts are asked for. From
+    :data:`certfacts.PARALLEL_FROM` certificates on, a helper process starts on the facts on
+    entering the block (:class:`certfacts.BundleFacts`): a caller that enters it before
+    opening the store (the command line) has them worked out while the store opens.
+
+    Each certificate object is let go as soon as its facts are worked out: an object keeps
+    every part it was asked for (its names alone some 3 KiB), which at 10,000 would make
+    memory grow with the bundle; unread, it costs little more than its DER."""
+
+    def __init__(self, data: bytes, *, source: str) -> None:
+        # Not checked part by part here: each new certificate's facts read every part once,
+        # and one that cannot be read is checked then, its error naming ``source``.
+        loaded = formats.load_certificates(data, source=source, check=False)
+        self.source = source
+        self.ders = [certinfo.to_der(c) for c in loaded]
+        """Each certificate's DER, in the file's order."""
+        certs: list[x509.Certificate | None] = list(loaded)
+        del loaded
+        self._facts = certfacts.BundleFacts(self.ders, certs, source=source)
+
+    def __enter__(self) -> TrustBundle:
+        self._facts.__enter__()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._facts.__exit__(kind, value, traceback)
+
+    def facts(self, wanted: Container[int]) -> Iterator[CertFacts]:
+        """The facts of the certificates at the indices ``wanted``, in the file's order."""
+        return self._facts.facts(wanted)
+
+
 class TrustStoreService:
     """List, add and remove certificates of a server's Root and CA stores.
 
     A bundle of thousands is one transaction of a few statements: the store's thumbprints
-    read once, the new certificates and their facts (:class:`CertFacts`, worked out in the
-    same pass as reading the file) written with one INSERT each. A listing reads the store
+    read once, the new certificates written with one INSERT per thousand, then their facts
+    (:class:`CertFacts`, worked out by :class:`TrustBundle` meanwhile). A listing reads the store
     and its certificates' recorded facts in one query and parses nothing, unless a
     certificate's Status depends on the chain (a CA-issued certificate in a trust store),
     or its facts were never recorded (then they are worked out and recorded)."""
@@ -86,21 +131,24 @@ class TrustStoreService:
     def store_add(
         self, server: str, store: StoreName, data: bytes, *, source: str
     ) -> StoreAddResult:
+        """Add the certificates of the file ``data`` (``source``: its name, for errors)."""
         _trust_store(store)
-        # Not checked part by part here: each new certificate's facts read every part once
-        # below, and one that cannot be read is checked then, its error naming ``source``.
-        # Each certificate object is let go as soon as its facts are worked out: an object
-        # keeps every part it was asked for (its names alone some 3 KiB), which at 10,000
-        # would make memory grow with the bundle; unread, it costs little more than its DER.
-        loaded = formats.load_certificates(data, source=source, check=False)
-        ders = [certinfo.to_der(c) for c in loaded]
-        certs: list[x509.Certificate | None] = list(loaded)
-        del loaded
+        with TrustBundle(data, source=source) as bundle:
+            return self.store_add_bundle(server, store, bundle)
+
+    def store_add_bundle(
+        self, server: str, store: StoreName, bundle: TrustBundle
+    ) -> StoreAddResult:
+        """Add the certificates of ``bundle`` (inside its block), in one transaction: the new
+        certificates are written first, while their facts are still being worked out, and
+        then their facts."""
+        _trust_store(store)
+        ders = bundle.ders
         now = self._clock.now()
         with self._uow.transaction() as repo, certinfo.quietly():
             srv = repo.server(server)
             stored = repo.certificate_thumbprints(srv.name, store)
-            new: list[tuple[int, Thumbprint]] = []  # (index in the file, thumbprint)
+            new: dict[int, Thumbprint] = {}  # index in the file: thumbprint
             present: list[Thumbprint] = []
             for at, der in enumerate(ders):
                 thumbprint = certinfo.thumbprint(der)
@@ -108,29 +156,28 @@ class TrustStoreService:
                     present.append(thumbprint)
                 else:
                     stored.add(thumbprint)
-                    new.append((at, thumbprint))
+                    new[at] = thumbprint
+            chunk: list[CertificateRecord] = []
+            for at, thumbprint in new.items():
+                chunk.append(
+                    CertificateRecord(
+                        server=srv.name, store=store, thumbprint=thumbprint, der=ders[at],
+                        created_at=now,
+                    )
+                )  # fmt: skip
+                if len(chunk) == _CHUNK:
+                    repo.add_certificates(chunk)
+                    chunk = []
+            repo.add_certificates(chunk)
             added: list[tuple[Thumbprint, str]] = []
-            bundle = certfacts.BundleFacts(
-                [ders[at] for at, _ in new], [certs[at] for at, _ in new], source=source
-            )
-            del certs  # each is let go as its facts are worked out (held by the bundle alone)
-            with bundle:
-                worked_out = iter(bundle)
-                for start in range(0, len(new), _CHUNK):
-                    records: list[CertificateRecord] = []
-                    made: list[CertFacts] = []
-                    for at, thumbprint in new[start : start + _CHUNK]:
-                        facts = next(worked_out)
-                        records.append(
-                            CertificateRecord(
-                                server=srv.name, store=store, thumbprint=thumbprint,
-                                der=ders[at], created_at=now,
-                            )
-                        )  # fmt: skip
-                        made.append(facts)
-                        added.append((thumbprint, facts.subject_text))
-                    repo.add_certificates(records)
+            made: list[CertFacts] = []
+            for thumbprint, facts in zip(new.values(), bundle.facts(new), strict=True):
+                made.append(facts)
+                added.append((thumbprint, facts.subject_text))
+                if len(made) == _CHUNK:
                     repo.record_certificate_facts(made)
+                    made = []
+            repo.record_certificate_facts(made)
             return StoreAddResult(added, present)
 
     def store_remove(self, server: str, store: StoreName, *thumbprints: Thumbprint) -> None:
