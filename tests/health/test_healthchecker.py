@@ -155,7 +155,7 @@ def _root_auto_update(value: int, *, exo_root: bool = False) -> OrgSnapshot:
     )
     root = TrustedCertificate(
         Thumbprint("DF3C24F9BFD666761B268073FE06D1CC8D4F82A4"),
-        CertProfile(g2, g2, (), NOW - 4000 * DAY, NOW + 4000 * DAY, True, True),
+        CertProfile.from_names(g2, g2, (), NOW - 4000 * DAY, NOW + 4000 * DAY, True, is_ca=True),
     )
     for name in SERVERS:
         snap = change_server(snap, name, lambda s: dataclasses.replace(s, roots=(*s.roots, root)))

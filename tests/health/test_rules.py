@@ -96,7 +96,7 @@ def _roots(count: int, *, version: int = 2010) -> OrgSnapshot:
     roots = tuple(
         TrustedCertificate(
             Thumbprint(f"{i:040X}"),
-            CertProfile(
+            CertProfile.from_names(
                 subject=x509.Name.from_rfc4514_string(f"CN=Root CA {i:04d},O=Example Trust {i}"),
                 issuer=x509.Name.from_rfc4514_string(f"CN=Root CA {i:04d},O=Example Trust {i}"),
                 dns_names=(),

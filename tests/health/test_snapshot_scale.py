@@ -409,7 +409,7 @@ def test_the_remembered_host_names_match_as_covers_does(
     sans: list[str], cn: str | None, host: str
 ) -> None:
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)] if cn else [])
-    profile = CertProfile(subject, subject, tuple(sans), NOW, NOW + DAY, False)
+    profile = CertProfile.from_names(subject, subject, tuple(sans), NOW, NOW + DAY, False)
     assert HostNames(profile).covers(host) == hostnames.covers(profile, host)
 
 

@@ -84,10 +84,10 @@ def _missing_chain(
     missing: list[MissingChain] = []
     for found in chain:
         p = found.profile
-        is_root = p.self_signed or p.issuer == p.subject
-        if p.subject.public_bytes() not in (edge_roots if is_root else edge_cas):
+        is_root = p.self_signed or p.self_issued
+        if p.subject_der not in (edge_roots if is_root else edge_cas):
             store = "Root" if is_root else "CA"
-            missing.append(MissingChain(store, dotnet_x500(p.subject), found.thumbprint))
+            missing.append(MissingChain(store, p.subject_text, found.thumbprint))
     if not_found is not None:
         missing.append(MissingChain("Root/CA", dotnet_x500(not_found), None))
     return tuple(missing)

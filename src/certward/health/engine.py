@@ -93,7 +93,6 @@ def evaluate(
     findings.sort(key=lambda f: (-f.severity, f.server or "", f.rule_id, f.message))
     states = [s for s in snapshot.servers if wanted(s.name)]
     timeline = []
-    x500 = snapshot.x500
     for state in states:
         used = {cert.thumbprint for cert, _ in snapshot.in_use(state)}
         name = state.name
@@ -103,7 +102,7 @@ def evaluate(
                 TimelineEntry(
                     name,
                     cert.thumbprint,
-                    x500(profile.subject),
+                    profile.subject_text,
                     profile.not_before,
                     profile.not_after,
                     cert.thumbprint in used,

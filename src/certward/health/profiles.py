@@ -14,18 +14,13 @@ so a damaged certificate gives the same coded error.
 
 from __future__ import annotations
 
-import functools
 import threading
-import weakref
 from collections.abc import Callable, Collection, Mapping
-
-from cryptography import x509
 
 from certward.errors import CertwardError
 from certward.model import Thumbprint
 from certward.model.certfacts import CertFacts
 from certward.pki import certinfo
-from certward.pki.names import dotnet_x500
 from certward.pki.profile import CertProfile, certificate_facts
 
 FactsReader = Callable[[Collection[Thumbprint]], Mapping[Thumbprint, CertFacts]]
@@ -49,27 +44,16 @@ def profiles_of_ders(ders: Mapping[Thumbprint, bytes]) -> dict[Thumbprint, CertP
 
 
 class _Made:
-    """Profiles made in one read: one name object per distinct name (the servers'
-    certificates share their issuers' names), its .NET text remembered with it."""
+    """Profiles made in one read, and the facts worked out from DER on the way."""
 
     def __init__(self) -> None:
         self.profiles: dict[Thumbprint, CertProfile] = {}
         self.facts: list[CertFacts] = []  # worked out from DER here, to be recorded
-        self._names: dict[bytes, x509.Name] = {}
-
-    def _name(self, der: bytes, text: str) -> x509.Name:
-        name = self._names.get(der)
-        if name is None:
-            name = self._names[der] = x509.Name.from_bytes(der)
-            _remember(name, text)
-        return name
 
     def from_facts(self, stored: Mapping[Thumbprint, CertFacts]) -> dict[Thumbprint, CertProfile]:
-        names = self._names
+        from_facts = CertProfile.from_facts
         for tp, facts in stored.items():
-            subject = names.get(facts.subject) or self._name(facts.subject, facts.subject_text)
-            issuer = names.get(facts.issuer) or self._name(facts.issuer, facts.issuer_text)
-            self.profiles[tp] = CertProfile.from_facts(facts, subject=subject, issuer=issuer)
+            self.profiles[tp] = from_facts(facts)
         return self.profiles
 
     def from_ders(self, ders: Mapping[Thumbprint, bytes]) -> dict[Thumbprint, CertProfile]:
@@ -83,37 +67,8 @@ class _Made:
                     self.profiles[tp] = checked_profile(der)
                     continue
                 self.facts.append(facts)
-                self.from_facts({tp: facts})
+                self.profiles[tp] = CertProfile.from_facts(facts)
         return self.profiles
-
-
-# Texts by the id of their name object, each held only while the name lives (a weak
-# reference), so the memo never keeps a snapshot's names alive after it.
-_TEXTS: dict[int, tuple[weakref.ref[x509.Name], str]] = {}
-
-
-def x500(name: x509.Name) -> str:
-    """:func:`dotnet_x500` of ``name``, remembered for the name object while it lives
-    (profiles made here have their subject's already: reading a certificate makes it)."""
-    key = id(name)
-    found = _TEXTS.get(key)
-    if found is not None and found[0]() is name:
-        return found[1]
-    text = dotnet_x500(name)
-    _TEXTS[key] = (weakref.ref(name, functools.partial(_forget, key)), text)
-    return text
-
-
-def _remember(name: x509.Name, text: str) -> None:
-    """Remember ``text`` as :func:`x500` of ``name`` (recorded with the facts)."""
-    key = id(name)
-    _TEXTS[key] = (weakref.ref(name, functools.partial(_forget, key)), text)
-
-
-def _forget(key: int, ref: weakref.ref[x509.Name]) -> None:
-    found = _TEXTS.get(key)
-    if found is not None and found[0] is ref:
-        del _TEXTS[key]
 
 
 class ProfileMemo:

@@ -23,7 +23,6 @@ from typing import Generic, TypeVar
 
 from cryptography import x509
 
-from certward.health import profiles
 from certward.model import (
     Connector,
     ConnectorKind,
@@ -83,9 +82,9 @@ class TrustedCertificate:
     def subject_key(self) -> NameKey:
         return name_key(self.profile.subject)
 
-    @cached_property
+    @property
     def subject_bytes(self) -> bytes:
-        return self.profile.subject.public_bytes()
+        return self.profile.subject_der
 
 
 NameKey = tuple[frozenset[tuple[str, str | bytes]], ...]
@@ -111,6 +110,11 @@ class TrustIndex:
         for cert in (*intermediates, *roots):
             found.setdefault(cert.subject_key, cert)  # the first, as a scan finds it
         self.issuers_by_subject = found
+        # The same answers by the subject's DER, for the encodings in the stores (a name
+        # encoded otherwise, but equal, is looked up by its key).
+        self.issuers_by_der = {
+            c.subject_bytes: found[c.subject_key] for c in (*intermediates, *roots)
+        }
         self.root_subjects = frozenset(r.subject_bytes for r in roots)
         self.ca_subjects = frozenset(c.subject_bytes for c in intermediates)
 
@@ -230,10 +234,6 @@ class ServerState:
         return found
 
     @property
-    def _issuers_by_subject(self) -> dict[NameKey, TrustedCertificate]:
-        return self._trust.issuers_by_subject
-
-    @property
     def root_subjects(self) -> frozenset[bytes]:
         """The Root store's subjects, DER-encoded."""
         return self._trust.root_subjects
@@ -253,33 +253,34 @@ class ServerState:
         """The issuers of ``profile`` found by name in the CA and Root stores, nearest first,
         up to a self-issued one; and the name of the first issuer in neither store (None when
         the walk reached a self-issued certificate)."""
-        pool = self._issuers_by_subject
+        trust = self._trust
+        by_der, by_key = trust.issuers_by_der, trust.issuers_by_subject
         chain: list[TrustedCertificate] = []
-        wanted = profile.issuer
+        wanted = profile
         for _ in range(_MAX_DEPTH):
-            found = pool.get(name_key(wanted))
+            found = by_der.get(wanted.issuer_der) or by_key.get(name_key(wanted.issuer))
             if found is None:
-                return chain, wanted
+                return chain, wanted.issuer
             chain.append(found)
-            if found.profile.self_signed or found.profile.issuer == found.profile.subject:
+            if found.profile.self_signed or found.profile.self_issued:
                 break
-            wanted = found.profile.issuer
+            wanted = found.profile
         return chain, None  # ends at a self-issued certificate, or at the depth limit
 
     def chain_gap(self, profile: CertProfile) -> ChainGap | None:
         """None when the chain reaches a root in the Root store; else where it stops. Past
         the leaf, a missing issuer is the root."""
         roots = self.root_subjects
-        if profile.subject.public_bytes() in roots:
+        if profile.subject_der in roots:
             return None
         chain, missing = self.issuer_chain(profile)
         if any(c.subject_bytes in roots for c in chain):
             return None
         if missing is None:
             last = chain[-1].profile
-            if not (last.self_signed or last.issuer == last.subject):
+            if not (last.self_signed or last.self_issued):
                 return ChainGap(True, f"the chain is longer than {_MAX_DEPTH} certificates")
-            root = dotnet_x500(chain[-1].profile.subject)
+            root = chain[-1].profile.subject_text
             return ChainGap(False, f"root {root} is not in the Root store")
         name = dotnet_x500(missing)
         if not chain:
@@ -510,13 +511,12 @@ class OrgSnapshot:
 
     @cached_property
     def _subject_compared(self) -> ByIdentity[CertProfile, str]:
-        x500 = self.x500
-        return ByIdentity(lambda p: x500(p.subject).casefold())
+        return ByIdentity(lambda p: p.subject_text.casefold())
 
     @cached_property
     def _compared(self) -> ByIdentity[CertProfile, tuple[str, str]]:
-        x500, subject = self.x500, self._subject_compared
-        return ByIdentity(lambda p: (x500(p.issuer).casefold(), subject(p)))
+        subject = self._subject_compared
+        return ByIdentity(lambda p: (p.issuer_text.casefold(), subject(p)))
 
     def host_names(self, profile: CertProfile) -> HostNames:
         """The host names ``profile`` covers."""
@@ -596,11 +596,6 @@ class OrgSnapshot:
             return select_iis(bound, now=now).chosen
 
         return ByIdentity(choice)
-
-    def x500(self, name: x509.Name) -> str:
-        """:func:`dotnet_x500` of ``name``, made once per name object (the servers'
-        certificates share their issuers' and roots' names)."""
-        return profiles.x500(name)
 
 
 def inferred_evidence(

@@ -8,7 +8,7 @@ the UM server of seed 001 then fails with ``TlsApiFailureException ... 0x8009030
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -19,7 +19,12 @@ WARNING_LIMIT = 12_288  # health: warn at three quarters of the limit
 
 def encoded_size(names: Sequence[x509.Name]) -> int:
     """Bytes of the certificate_authorities field, length prefix included."""
-    return 2 + sum(2 + len(name.public_bytes()) for name in names)
+    return encoded_size_of(name.public_bytes() for name in names)
+
+
+def encoded_size_of(subjects: Iterable[bytes]) -> int:
+    """:func:`encoded_size` of names given as their DER."""
+    return 2 + sum(2 + len(der) for der in subjects)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,9 @@ work the same on certward's own servers and on observed ones.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
@@ -18,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from certward.model import ObservedCertificate
 from certward.model.certfacts import CertFacts
 from certward.pki import certinfo
-from certward.pki.names import NameSyntaxError, common_name, parse_dotnet_x500
+from certward.pki.names import NameSyntaxError, common_name, dotnet_x500, parse_dotnet_x500
 
 # Hash names inside Windows' signature algorithm short names ("sha1RSA", "sha256ECDSA").
 _HASHES = ("md5", "sha1", "sha256", "sha384", "sha512")
@@ -42,10 +44,25 @@ def signature_hash(signature_algorithm: str) -> str | None:
     return next((h for h in _HASHES if lowered.startswith(h)), None)
 
 
+@functools.lru_cache(maxsize=4096)
+def _name(der: bytes) -> x509.Name:
+    """The name encoded in ``der``; one object per recent encoding (a certificate's issuer is
+    its siblings' too)."""
+    return x509.Name.from_bytes(der)
+
+
 @dataclass(frozen=True, slots=True)
 class CertProfile:
-    subject: x509.Name
-    issuer: x509.Name
+    """What selection and the rules read of a certificate. Its names are kept as their DER
+    and their .NET text (what rules compare and print), and parsed only when asked for as
+    :class:`x509.Name` (:attr:`subject`, :attr:`issuer`): an organisation's 20,000
+    certificates need their names' text, seldom their parts (issue 16)."""
+
+    subject_der: bytes
+    issuer_der: bytes
+    subject_text: str  # dotnet_x500 of the subject: what Get-ExchangeCertificate prints
+    issuer_text: str
+    common_name: str | None  # the subject's most specific CN
     dns_names: tuple[str, ...]
     not_before: dt.datetime
     not_after: dt.datetime
@@ -61,13 +78,13 @@ class CertProfile:
         """The profile of ``cert``; ``pki.certificate_damaged`` names a part it cannot read."""
         with certinfo.read_whole(cert):
             public_key = cert.public_key()
-            return cls(
-                subject=cert.subject,
-                issuer=cert.issuer,
-                dns_names=tuple(certinfo.dns_names(cert)),
-                not_before=cert.not_valid_before_utc,
-                not_after=cert.not_valid_after_utc,
-                self_signed=certinfo.is_self_signed(cert),
+            return cls.from_names(
+                cert.subject,
+                cert.issuer,
+                tuple(certinfo.dns_names(cert)),
+                cert.not_valid_before_utc,
+                cert.not_valid_after_utc,
+                certinfo.is_self_signed(cert),
                 is_ca=certinfo.is_ca(cert),
                 version=cert.version.value + 1,
                 key_type=key_type(public_key),
@@ -76,19 +93,41 @@ class CertProfile:
             )
 
     @classmethod
-    def from_facts(
+    def from_names(
         cls,
-        facts: CertFacts,
-        *,
-        subject: x509.Name | None = None,
-        issuer: x509.Name | None = None,
+        subject: x509.Name,
+        issuer: x509.Name,
+        dns_names: tuple[str, ...],
+        not_before: dt.datetime,
+        not_after: dt.datetime,
+        self_signed: bool,
+        **rest: Any,
     ) -> CertProfile:
-        """The profile of the certificate ``facts`` were recorded from, without its bytes;
-        ``subject``/``issuer``: its names already made (a caller may share one object per
-        name), else made from their DER."""
+        """A profile whose names are given as objects (``rest``: the defaulted fields)."""
+        subject_text = dotnet_x500(subject)
         return cls(
-            subject=x509.Name.from_bytes(facts.subject) if subject is None else subject,
-            issuer=x509.Name.from_bytes(facts.issuer) if issuer is None else issuer,
+            subject_der=subject.public_bytes(),
+            issuer_der=issuer.public_bytes(),
+            subject_text=subject_text,
+            issuer_text=subject_text if issuer == subject else dotnet_x500(issuer),
+            common_name=common_name(subject),
+            dns_names=dns_names,
+            not_before=not_before,
+            not_after=not_after,
+            self_signed=self_signed,
+            **rest,
+        )
+
+    @classmethod
+    def from_facts(cls, facts: CertFacts) -> CertProfile:
+        """The profile of the certificate ``facts`` were recorded from, without its bytes:
+        nothing parsed."""
+        return cls(
+            subject_der=facts.subject,
+            issuer_der=facts.issuer,
+            subject_text=facts.subject_text,
+            issuer_text=facts.issuer_text,
+            common_name=facts.common_name,
             dns_names=facts.dns_names,
             not_before=facts.not_before,
             not_after=facts.not_after,
@@ -101,8 +140,17 @@ class CertProfile:
         )
 
     @property
-    def common_name(self) -> str | None:
-        return common_name(self.subject)
+    def subject(self) -> x509.Name:
+        return _name(self.subject_der)
+
+    @property
+    def issuer(self) -> x509.Name:
+        return _name(self.issuer_der)
+
+    @property
+    def self_issued(self) -> bool:
+        """Issuer = subject (a root, or a certificate signed by a key of the same name)."""
+        return self.issuer_der == self.subject_der
 
     @property
     def certificate_domains(self) -> tuple[str, ...]:
@@ -141,8 +189,8 @@ def checked_facts(der: bytes) -> CertFacts:
     profile = CertProfile.of(cert)
     return CertFacts(
         thumbprint=facts.thumbprint,
-        subject=profile.subject.public_bytes(),
-        issuer=profile.issuer.public_bytes(),
+        subject=profile.subject_der,
+        issuer=profile.issuer_der,
         subject_text=facts.subject,
         issuer_text=facts.issuer,
         common_name=profile.common_name,
@@ -165,13 +213,13 @@ def described(cert: ObservedCertificate, *, is_ca: bool = False) -> CertProfile:
     Self-signed is judged by subject = issuer (the signature cannot be checked); an unknown
     key size is 0, which no key-size rule flags."""
     signature = cert.signature_algorithm or ""
-    return CertProfile(
-        subject=_name(cert.subject),
-        issuer=_name(cert.issuer),
-        dns_names=cert.dns_names,
-        not_before=cert.not_before,
-        not_after=cert.not_after,
-        self_signed=cert.self_issued,
+    return CertProfile.from_names(
+        _printed_name(cert.subject),
+        _printed_name(cert.issuer),
+        cert.dns_names,
+        cert.not_before,
+        cert.not_after,
+        cert.self_issued,
         is_ca=is_ca,
         key_type="EC" if "ecdsa" in signature.lower() else "RSA",
         key_size=cert.key_size or 0,
@@ -179,7 +227,7 @@ def described(cert: ObservedCertificate, *, is_ca: bool = False) -> CertProfile:
     )
 
 
-def _name(text: str) -> x509.Name:
+def _printed_name(text: str) -> x509.Name:
     """Windows' printed name as an x509.Name; a name outside the .NET syntax is kept whole as
     one CN so that it still compares and sizes consistently."""
     try:

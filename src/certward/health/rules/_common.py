@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 from certward.commandline import AND, certward_command
-from certward.health import profiles
 from certward.health.findings import Remediation, Severity
 from certward.health.snapshot import HeldCertificate
 from certward.interop.powershell import (
@@ -42,8 +41,8 @@ def day(value: dt.datetime) -> str:
 
 
 def subject_text(profile: CertProfile) -> str:
-    """The subject as Windows prints it (made once per name object)."""
-    return profiles.x500(profile.subject)
+    """The subject as Windows prints it."""
+    return profile.subject_text
 
 
 def renew(server: str, cert: HeldCertificate) -> Remediation:

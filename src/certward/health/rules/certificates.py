@@ -22,7 +22,6 @@ from certward.health.snapshot import HeldCertificate, OrgSnapshot, ServerState
 from certward.interop.powershell import command, script
 from certward.model import Evidence as Shown
 from certward.model import Service
-from certward.pki.names import dotnet_x500
 from certward.pki.profile import CertProfile
 
 
@@ -255,6 +254,6 @@ def chain_incomplete(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]:
                     ),
                     import_issuer(store),
                 ),
-                {"issuer": dotnet_x500(cert.profile.issuer)},
+                {"issuer": cert.profile.issuer_text},
                 thumbprint=cert.thumbprint,
             )

@@ -24,7 +24,6 @@ from certward.model import (
     TlsAuthLevel,
     TlsNameStatus,
 )
-from certward.pki.names import dotnet_x500
 from certward.pki.profile import CertProfile
 from certward.pki.selection import Candidate
 
@@ -102,7 +101,7 @@ def connector_tls_name(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding]
                         server,
                         f"connector {connector.identity} names only the expired certificate "
                         f"{found[0].thumbprint}; the renewed {renewed.thumbprint} (issuer "
-                        f"{dotnet_x500(renewed.profile.issuer)}) is not named",
+                        f"{renewed.profile.issuer_text}) is not named",
                         set_tls_name(connector, renewed.thumbprint),
                         {"expired": found[0].thumbprint, "renewed": renewed.thumbprint},
                         thumbprint=found[0].thumbprint,

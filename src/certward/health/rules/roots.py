@@ -53,7 +53,7 @@ def trusted_issuer_list(snap: OrgSnapshot, now: dt.datetime) -> Iterator[Finding
             )
         else:
             continue
-        size = clientca.encoded_size([r.profile.subject for r in state.roots])
+        size = clientca.encoded_size_of(r.profile.subject_der for r in state.roots)
         if size > clientca.SCHANNEL_LIMIT:
             severity = CRITICAL
         elif size > clientca.WARNING_LIMIT:
