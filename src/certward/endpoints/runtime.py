@@ -16,6 +16,7 @@ The protocol log is kept open and written once per session (and once a second).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import signal
 import socket
 from collections.abc import Callable
@@ -132,6 +133,10 @@ class Runtime:
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
         self._state(f"{name}: ready")
+        # What start-up made (modules, the snapshot, TLS contexts) lives as long as the
+        # process: frozen, it is left out of every collection, which otherwise walked it all
+        # again while connections come and go.
+        gc.freeze()
         reactor.run(installSignalHandlers=False)
         self.receive.protocol_log.close()
         self._state(f"{name}: stopped")

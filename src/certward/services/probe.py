@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copyreg
+import gc
 import os
 import pickle
 import sys
@@ -292,6 +293,7 @@ def _run_here(
         defer.DeferredList(runs, consumeErrors=True).addBoth(lambda _: reactor.stop())
 
     reactor.callWhenRunning(start)
+    gc.freeze()  # start-up's objects (modules, roots) are left out of the run's collections
     reactor.run(installSignalHandlers=False)
     return _Run(reports, mx_reports, [d for d in domain_reports if d is not None], faults)
 
