@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import datetime as dt
+import io
 import json
 import os
 import threading
@@ -38,25 +39,6 @@ def _stamp(now: dt.datetime) -> str:
     return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-class _Lines:
-    """What ``csv.writer`` writes to: the rows waiting to be appended."""
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.size = 0
-
-    def write(self, text: str) -> int:
-        self.parts.append(text)
-        self.size += len(text)
-        return len(text)
-
-    def take(self) -> str:
-        text = "".join(self.parts)
-        self.parts.clear()
-        self.size = 0
-        return text
-
-
 class ProtocolLog:
     """Appends protocol-log lines to ``<directory>/<prefix>yyyymmdd-1.LOG``.
 
@@ -79,7 +61,7 @@ class ProtocolLog:
         self._now = now
         self._lock = threading.Lock()
         self._buffer_bytes = buffer_bytes
-        self._pending = _Lines()
+        self._pending = io.StringIO()  # the rows waiting to be appended
         self._rows = csv.writer(self._pending, lineterminator="\n")
         self._path: Path | None = None
         self._last: tuple[dt.datetime, str, Path] | None = None  # time, its stamp, its file
@@ -98,8 +80,12 @@ class ProtocolLog:
         event: str,
         data: str = "",
         context: str = "",
+        now: dt.datetime | None = None,
     ) -> None:
-        now = self._now()
+        """Append one line; ``now``: the clock's reading when the caller took one for a batch
+        of lines (the lines a session logs for one chunk it received), else it is read here."""
+        if now is None:
+            now = self._now()
         last = self._last
         if last is None or last[0] != now:  # stamp and name made once per clock reading
             path = last[2] if last is not None and last[0].date() == now.date() else None
@@ -107,13 +93,13 @@ class ProtocolLog:
             last = self._last = (now, _stamp(now), path)
         _, stamp, path = last
         with self._lock:
-            if path is not self._path and self._pending.size:
+            if path is not self._path and self._pending.tell():
                 self._flush_locked()  # yesterday's lines go in yesterday's file
             self._path = path
             self._rows.writerow(
-                [stamp, connector, session, sequence, local, remote, event, data, context]
+                (stamp, connector, session, sequence, local, remote, event, data, context)
             )
-            if self._pending.size >= self._buffer_bytes:
+            if self._pending.tell() >= self._buffer_bytes:
                 self._flush_locked()
 
     def flush(self) -> None:
@@ -127,9 +113,12 @@ class ProtocolLog:
             self._close_fd()
 
     def _flush_locked(self) -> None:
-        if not self._pending.size or self._path is None:
+        pending = self._pending
+        if not pending.tell() or self._path is None:
             return
-        data = self._pending.take().encode("utf-8")
+        data = pending.getvalue().encode("utf-8")
+        pending.seek(0)
+        pending.truncate()
         fd = self._open(self._path)
         written = 0
         while written < len(data):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import functools
 import re
 import secrets
 from collections.abc import Callable
@@ -211,6 +212,8 @@ class ReceiveSession(StartTlsBarrier, smtp.ESMTP):
         self._connector: Connector | None = None
         self._tls_state: _ConnectorTls | None = None
         self._local = self._remote = ""
+        self._reading: dt.datetime | None = None  # the clock, read once for a batch of lines
+        self._reply: list[bytes] | None = None  # the lines of the reply being sent
 
     # -- protocol log --------------------------------------------------------------------------
     def _log(self, event: str, data: str = "", context: str = "") -> None:
@@ -223,12 +226,41 @@ class ReceiveSession(StartTlsBarrier, smtp.ESMTP):
             event=event,
             data=data,
             context=context,
+            now=self._reading,
         )
         self.sequence += 1
 
+    def _read_clock(self) -> dt.datetime:
+        """The time for the lines logged until :meth:`_done_with_clock` (one reading for the
+        lines of one chunk received: the command, its reply, STARTTLS's certificate)."""
+        self._reading = self.state.now()
+        return self._reading
+
+    def _done_with_clock(self) -> None:
+        self._reading = None
+
+    def sendCode(self, code: int, message: bytes = b"") -> None:
+        """Twisted's reply, its lines (EHLO's are many) written to the transport at once."""
+        self._reply = []
+        try:
+            super().sendCode(code, message)
+        finally:
+            lines, self._reply = self._reply, None
+            self.transport.write(b"".join(lines))
+
     def sendLine(self, line: bytes) -> None:
         self._log(">", line.decode(errors="replace"))
-        super().sendLine(line)
+        if self._reply is None:
+            super().sendLine(line)
+        else:
+            self._reply += (line, self.delimiter)
+
+    def dataReceived(self, data: bytes) -> Any:
+        self._read_clock()
+        try:
+            return super().dataReceived(data)
+        finally:
+            self._done_with_clock()
 
     def lineReceived(self, line: bytes) -> Any:
         if self.mode == smtp.COMMAND:
@@ -250,11 +282,15 @@ class ReceiveSession(StartTlsBarrier, smtp.ESMTP):
         self._tls_state = state
         if AuthMechanism.TLS in connector.auth_mechanism and state.context is not None:
             self.ctx = state.context
-        self._log("+")
-        super().connectionMade()
+        self._read_clock()
+        try:
+            self._log("+")
+            super().connectionMade()
+        finally:
+            self._done_with_clock()
 
     def greeting(self) -> bytes:
-        stamp = email.utils.format_datetime(self.state.now())
+        stamp = _rfc5322_date(self._reading or self.state.now())
         return self.host + f" Microsoft ESMTP MAIL Service ready at {stamp}".encode()
 
     def extensions(self) -> dict[bytes, list[bytes] | None]:
@@ -356,6 +392,12 @@ class ReceiveSession(StartTlsBarrier, smtp.ESMTP):
             self._log("-", "", "Local")
             self.state.protocol_log.flush()  # the session's lines, in one write
         super().connectionLost(reason)
+
+
+@functools.lru_cache(maxsize=1)
+def _rfc5322_date(now: dt.datetime) -> str:
+    """The banner's date (made once a second: the clock is read to the second)."""
+    return email.utils.format_datetime(now)
 
 
 class ReceiveFactory(protocol.ServerFactory):
