@@ -846,10 +846,13 @@ def store_add(
 ) -> None:
     """Add one or many certificates (a bundle of hundreds goes in one call)."""
     from certward.model import StoreName
+    from certward.services.stores import TrustBundle
 
-    result = open_app(db).stores.store_add(
-        server, parse(StoreName.parse, store), inputs.read_file(file), source=str(file)
-    )
+    store_name = parse(StoreName.parse, store)
+    # Read, and its facts started on (by a helper process, for a large bundle), before the
+    # store is opened: opening it loads the ORM, time the helper puts to use.
+    with TrustBundle(inputs.read_file(file), source=str(file)) as bundle:
+        result = open_app(db).stores.store_add_bundle(server, store_name, bundle)
     lines = [f"Added {thumb}  {subject}" for thumb, subject in result.added]
     lines.append(f"{len(result.added)} added, {len(result.already_present)} already present")
     # Plain lines, as rich prints them without markup or wrapping (its control codes
