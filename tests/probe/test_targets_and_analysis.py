@@ -201,3 +201,44 @@ def test_a_version_check_reads_the_servers_choice_from_its_server_hello(
     assert server_hello_version(answer[5 : 5 + size]) == selected
     assert server_hello_version(b"\x02\x00\x00") is None  # cut short
     assert server_hello_version(b"\x0b" + answer[6 : 5 + size]) is None  # not a ServerHello
+
+
+def _offered_suites(hello: bytes) -> list[bytes]:
+    """The cipher suites a ClientHello record offers, in its order."""
+    position = 5 + 4 + 2 + 32  # record header, handshake header, legacy_version, random
+    position += 1 + hello[position]  # session id
+    size = int.from_bytes(hello[position : position + 2], "big")
+    suites = hello[position + 2 : position + 2 + size]
+    return [suites[i : i + 2] for i in range(0, size, 2)]
+
+
+def test_a_version_check_offers_the_main_connections_suites_key_transport_first() -> None:
+    from OpenSSL import SSL
+
+    from certward.probe.wire import client_hello, server_hello_version
+
+    context = SSL.Context(SSL.TLS_METHOD)
+    context.set_max_proto_version(SSL.TLS1_2_VERSION)
+    context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")  # what the main connection offers
+    default = SSL.Connection(context, None)
+    default.set_connect_state()
+    with pytest.raises(SSL.WantReadError):
+        default.do_handshake()
+    hello = client_hello("mx.contoso.com", "1.0", "1.2")
+    offered = _offered_suites(hello)
+    assert sorted(offered) == sorted(_offered_suites(default.bio_read(65536)))
+    assert offered[0] == b"\x00\x9d"  # TLS_RSA_WITH_AES_256_GCM_SHA384
+    # A server taking the client's order (OpenSSL's default) selects TLS 1.2 as before, and
+    # answers without a ServerKeyExchange: nothing to sign for a check that stops here.
+    answer = _server_answer(hello, SSL.TLS1_2_VERSION, SSL.TLS1_3_VERSION)
+    messages, position = b"", 0
+    while position + 5 <= len(answer) and answer[position] == 22:  # handshake records
+        size = int.from_bytes(answer[position + 3 : position + 5], "big")
+        messages += answer[position + 5 : position + 5 + size]
+        position += 5 + size
+    kinds, position = [], 0
+    while position + 4 <= len(messages):
+        kinds.append(messages[position])
+        position += 4 + int.from_bytes(messages[position + 1 : position + 4], "big")
+    assert server_hello_version(messages) == "TLSv1.2"
+    assert kinds == [2, 11, 14]  # ServerHello, Certificate, ServerHelloDone

@@ -106,12 +106,34 @@ class ProbeTlsCreator:
         return connection
 
 
+def _cipher_names(spec: bytes) -> list[str]:
+    """The TLS 1.2-and-earlier cipher suites an OpenSSL cipher string selects, in order."""
+    context = SSL.Context(SSL.TLS_METHOD)
+    context.set_cipher_list(spec)
+    return [n for n in SSL.Connection(context, None).get_cipher_list() if not n.startswith("TLS_")]
+
+
+@functools.cache
+def hello_ciphers() -> bytes:
+    """The version checks' cipher list: the suites the main connection offers (OpenSSL's
+    DEFAULT at security level 0), those with RSA key transport first. The server settles
+    the version before the suite, so the order cannot change the answer; but a server that
+    takes the client's order (OpenSSL's default, Postfix's) then answers with no
+    ServerKeyExchange, sparing it a signature (and a key share) for a handshake the check
+    drops at the ServerHello."""
+    offered = _cipher_names(b"DEFAULT:@SECLEVEL=0")
+    unsigned = set(_cipher_names(b"kRSA:@SECLEVEL=0"))
+    first = [n for n in offered if n in unsigned]
+    rest = [n for n in offered if n not in unsigned]
+    return ":".join([*first, *rest, "@SECLEVEL=0"]).encode()
+
+
 @functools.lru_cache(maxsize=16)
 def _hello_context(low: str, high: str) -> SSL.Context:
     context = SSL.Context(SSL.TLS_METHOD)
     context.set_min_proto_version(VERSIONS[low])
     context.set_max_proto_version(VERSIONS[high])
-    context.set_cipher_list(b"DEFAULT:@SECLEVEL=0")  # as the main connection offers
+    context.set_cipher_list(hello_ciphers())
     context.set_verify(SSL.VERIFY_NONE)
     return context
 
