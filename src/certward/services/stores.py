@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Container, Iterator
 from dataclasses import dataclass
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from cryptography import x509
 
@@ -14,9 +15,10 @@ from certward.codes.certificates import TRUST_STORE_IS_MY
 from certward.model import CertificateRecord, StoreName, Thumbprint
 from certward.model.certfacts import CertFacts
 from certward.pki import certfacts, certinfo, formats
-from certward.services._records import auth_thumbprint, views_of
-from certward.services.ports import UnitOfWork
-from certward.services.views import CertificateView, TrustStores, describe, needs_chain
+
+if TYPE_CHECKING:
+    from certward.services.ports import UnitOfWork
+    from certward.services.views import CertificateView
 
 _CHUNK = 1000  # certificates written at a time
 
@@ -85,6 +87,11 @@ class TrustStoreService:
         self._clock = clock
 
     def store_list(self, server: str, store: StoreName) -> list[CertificateView]:
+        # Imported here: ``store add`` reads the bundle with this module before the helper
+        # process starts, and needs none of the views (some 30 ms).
+        from certward.services._records import auth_thumbprint, views_of
+        from certward.services.views import TrustStores, describe, needs_chain
+
         _trust_store(store)
         now = self._clock.now()
         with self._uow.transaction() as repo:
