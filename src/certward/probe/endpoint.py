@@ -24,7 +24,7 @@ from certward.probe.report import (
     FailureReason,
     NameMatch,
 )
-from certward.probe.stages import Quiet, Stages, within
+from certward.probe.stages import Deadline, Quiet, Stages
 from certward.probe.targets import Target, is_ip
 from certward.probe.trust import TrustAnchors
 from certward.probe.wire import (
@@ -122,6 +122,7 @@ async def probe(reactor: Any, target: Target, options: ProbeOptions) -> Endpoint
     except ProbeFailure:
         pass  # recorded by the stage that failed (stages.failure)
     finally:
+        stages.close()
         if wire is not None:
             wire.close()
     chain = handshake.chain if handshake is not None else ()
@@ -212,6 +213,7 @@ async def _versions(
     """
     dialogue = dialogue_for(target.protocol)
     session = Session(target.server_name or target.host, options.helo)
+    deadline = Deadline(reactor, options.timeout)
 
     async def offer(low: str, high: str) -> str | None:
         """The version selected when offering ``low``..``high``; None: refused or failed."""
@@ -219,10 +221,10 @@ async def _versions(
         try:  # each step within the stage timeout, as on the main connection
             wire = await _connect(reactor, target, options.timeout)
             if dialogue.starttls:
-                await within(reactor, options.timeout, _upgrade(wire, session))
+                await deadline.run(_upgrade(wire, session))
             hello = client_hello(target.server_name, _VERSION_OPTIONS[low], _VERSION_OPTIONS[high])
             wire.send(hello)
-            selected = await within(reactor, options.timeout, wire.server_hello())
+            selected = await deadline.run(wire.server_hello())
         except Exception:  # refused, reset, timed out, garbage: not accepted
             return None
         finally:
@@ -242,13 +244,16 @@ async def _versions(
         return dict.fromkeys(VERSIONS)
     top = VERSIONS.index(negotiated)
     results[negotiated] = True
-    for name in VERSIONS[top + 1 :]:
-        results[name] = await offer(name, name) == name
-    high = top - 1
-    while high >= 0:
-        selected = await offer(VERSIONS[0], VERSIONS[high])
-        if selected is None:
-            break
-        results[selected] = True
-        high = VERSIONS.index(selected) - 1
+    try:
+        for name in VERSIONS[top + 1 :]:
+            results[name] = await offer(name, name) == name
+        high = top - 1
+        while high >= 0:
+            selected = await offer(VERSIONS[0], VERSIONS[high])
+            if selected is None:
+                break
+            results[selected] = True
+            high = VERSIONS.index(selected) - 1
+    finally:
+        deadline.close()
     return results

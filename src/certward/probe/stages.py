@@ -2,7 +2,9 @@
 
 A dialogue asks a :class:`StageRunner` to run its steps; :class:`Stages` records each as a
 ``report.Stage`` and keeps the first failure as a value (``report.Failure``), while
-:class:`Quiet` runs the same steps unrecorded (the version checks' extra connections).
+:class:`Quiet` runs the same steps unrecorded (the version checks' extra connections). The
+steps of one endpoint run one after another, each within its own timeout: a
+:class:`Deadline` keeps them with one reactor timer.
 """
 
 from __future__ import annotations
@@ -27,21 +29,76 @@ class StageRunner(Protocol):
     def fail(self, name: str, reason: FailureReason, detail: str) -> ProbeFailure: ...
 
 
+class Deadline:
+    """Hard timeouts for steps run one after another, each given ``seconds`` of its own, kept
+    with one reactor timer: the timer is set for the first step, and when it fires it cancels
+    the step then running if that step's time is up, else waits for what is left of it. (A
+    timer set and cancelled for each step cost the prober more than most steps' own work.)
+    A step that times out fails with ``defer.TimeoutError``, as ``Deferred.addTimeout``'s do.
+    :meth:`close` when done."""
+
+    def __init__(self, reactor: Any, seconds: float) -> None:
+        self._reactor = reactor
+        self._seconds = seconds
+        self._timer: Any = None  # IDelayedCall
+        self._step: defer.Deferred[Any] | None = None  # the step running
+        self._ends = 0.0  # when its time is up (the reactor's clock)
+        self._cancelled: defer.Deferred[Any] | None = None  # the step the timer cancelled
+
+    async def run(self, step: Coroutine[Any, Any, T]) -> T:
+        """``step``'s result, or defer.TimeoutError once its ``seconds`` are up."""
+        running = defer.Deferred.fromCoroutine(step)
+        if running.called:  # done without waiting: no time to keep
+            return await running
+        self._step, self._ends = running, self._reactor.seconds() + self._seconds
+        if self._timer is None:
+            self._timer = self._reactor.callLater(self._seconds, self._time_up)
+        try:
+            return await running
+        except defer.CancelledError:
+            if self._cancelled is running:
+                raise defer.TimeoutError(f"no answer within {self._seconds:g} s") from None
+            raise
+        finally:
+            self._step = None
+
+    def _time_up(self) -> None:
+        self._timer = None
+        step = self._step
+        if step is None:
+            return  # between steps: the next one sets the timer again
+        left = self._ends - self._reactor.seconds()
+        if left > 0:
+            self._timer = self._reactor.callLater(left, self._time_up)
+        else:
+            self._cancelled = step
+            step.cancel()
+
+    def close(self) -> None:
+        """Stop the timer (the steps are over)."""
+        if self._timer is not None and self._timer.active():
+            self._timer.cancel()
+        self._timer = None
+
+
 class Stages:
-    """Records every stage of one endpoint's main connection."""
+    """Records every stage of one endpoint's main connection (:meth:`close` when done)."""
 
     def __init__(self, reactor: Any, timeout: float) -> None:
-        self._reactor = reactor
         self._timeout = timeout
+        self._deadline = Deadline(reactor, timeout)
         self.stages: list[Stage] = []
         self.failure: Failure | None = None
+
+    def close(self) -> None:
+        self._deadline.close()
 
     async def run(self, name: str, step: Callable[[], Awaitable[T]]) -> T:
         """Run one stage with a hard timeout; record its time and result. A failure is
         recorded (the first one is the endpoint's) and raised as a ProbeFailure."""
         start = time.perf_counter()
         try:
-            result = await within(self._reactor, self._timeout, _as_coroutine(step))
+            result = await self._deadline.run(_as_coroutine(step))
         except defer.TimeoutError:
             raise self._failed(
                 name, start, FailureReason.TIMEOUT, f"no answer within {self._timeout:g} s"
