@@ -258,7 +258,8 @@ _FREE, _TAKEN, _CLAIMED = 0, 1, 2
 
 
 class BundleFacts:
-    """The facts of a bundle's certificates, in order (iterate over it inside the block).
+    """The facts of a bundle's certificates, in order (iterate over it, or over
+    :meth:`facts` for only some of them, inside the block).
 
     ``ders[i]`` and ``certs[i]`` are one certificate (``certs[i]`` may be None: parsed from
     ``ders[i]`` when needed); each ``certs[i]`` is set to None once its facts are worked out,
