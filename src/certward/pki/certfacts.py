@@ -412,9 +412,11 @@ def _help(
 ) -> None:
     """The helper: chunks claimed from the end until the other process has got there, their
     facts held, then all sent (held, not sent as made: a full pipe would stop the helper
-    until the other process reads it, which it does only once it reaches the helper)."""
+    until the other process reads it, which it does only once it reaches the helper).
+    Each chunk is pickled as it is made, so that sending is only writing: the other
+    process waits for the send, not for the pickling."""
     keys = KeyCache()
-    made: list[list[tuple[int, tuple[Any, ...]]]] = []
+    made: list[bytes] = []
     end = len(ders)
     with certinfo.quietly():
         while end > 0 and shared[end - 1] == _FREE:
@@ -427,9 +429,8 @@ def _help(
                                                                     keys=keys))))  # fmt: skip
                 except Exception:  # noqa: S112 - a damaged one: the other process reports it
                     continue
-            made.append(chunk)
+            made.append(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
             end = start
     with os.fdopen(pipe, "wb") as out:
-        for chunk in made:
-            pickle.dump(chunk, out, protocol=pickle.HIGHEST_PROTOCOL)
+        out.writelines(made)
         pickle.dump(None, out)
