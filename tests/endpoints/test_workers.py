@@ -3,17 +3,22 @@ SO_REUSEPORT under one supervisor, and the protocol log they keep open."""
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import os
 import re
 import signal
 import smtplib
 import ssl
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from certward.endpoints.logs import ProtocolLog, read_protocol_log
 from certward.model import Password
@@ -83,6 +88,30 @@ def test_the_protocol_log_opens_the_next_file_on_a_new_day_and_after_rotation(
     assert [r["sequence-number"] for r in rows] == ["1", "2"]  # *.LOG, oldest first
     assert (tmp_path / "RECV20261205-1.LOG").exists()
     log.close()
+
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(fields=st.tuples(_TEXT, _TEXT, st.integers(0, 10**6), _TEXT, _TEXT, _TEXT, _TEXT, _TEXT))
+def test_a_protocol_log_line_is_the_csv_modules_line(
+    fields: tuple[str, str, int, str, str, str, str, str],
+) -> None:
+    connector, session, sequence, local, remote, event, data, context = fields
+    with tempfile.TemporaryDirectory() as tmp:
+        log = ProtocolLog(Path(tmp), kind="SMTP Receive Protocol Log", prefix="RECV",
+                          now=Clock(), buffer_bytes=1 << 20)  # fmt: skip
+        for _ in range(2):  # the second line reuses the session's formatted fields
+            log.write(connector=connector, session=session, sequence=sequence, local=local,
+                      remote=remote, event=event, data=data, context=context)  # fmt: skip
+        log.close()
+        written = (Path(tmp) / "RECV20261204-1.LOG").read_bytes().decode("utf-8")
+    expected = io.StringIO()
+    row = ("2026-12-04T01:02:03.000Z", connector, session, sequence, local, remote, event,
+           data, context)  # fmt: skip
+    csv.writer(expected, lineterminator="\n").writerows([row, row])
+    assert written.split("#Fields: ", 1)[1].split("\n", 1)[1] == expected.getvalue()
 
 
 # -- worker processes ---------------------------------------------------------------------------
