@@ -44,6 +44,8 @@ def install_flush_fix() -> None:
             except SSL.WantReadError:
                 return
             self.transport.write(data)
+            if len(data) < 2**15:
+                return  # a memory BIO gives all it holds: drained (asking again would raise)
 
     if not hasattr(tls.TLSMemoryBIOProtocol, "_flushSendBIO"):
         raise RuntimeError("Twisted changed its TLS layer: review certward.endpoints.tls")
