@@ -15,6 +15,7 @@ from certward.config import Settings, load_settings, note_opened, prepare_databa
 
 if TYPE_CHECKING:
     from certward.services.access import AccessService
+    from certward.services.acme import AcmeService
     from certward.services.agents import AgentsService
     from certward.services.audit import AuditService
     from certward.services.auth import AuthService
@@ -136,6 +137,13 @@ class App:
         from certward.services.access import AccessService
 
         return AccessService(self.store, self.clock)
+
+    @cached_property
+    def acme(self) -> AcmeService:
+        """Certificates kept alive through ACME: accounts, orders, renewal (issue 15)."""
+        from certward.services.acme import acme_service
+
+        return acme_service(self.store, self.clock)
 
     @cached_property
     def deploy(self) -> DeployService:

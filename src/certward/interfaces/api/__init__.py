@@ -13,7 +13,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from certward.interfaces.api import agents, organisation, servers, watching
+from certward.interfaces.api import agents, automation, organisation, servers, watching
 from certward.interfaces.api.problems import install
 from certward.interfaces.api.security import PREFIX
 
@@ -26,6 +26,7 @@ router.include_router(servers.router)
 router.include_router(organisation.router)
 router.include_router(watching.router)
 router.include_router(agents.router)
+router.include_router(automation.router)
 
 
 def allowed_methods(path: str) -> list[str]:
@@ -37,7 +38,13 @@ def allowed_methods(path: str) -> list[str]:
         return []
     inner = path[len(PREFIX) :]
     methods: set[str] = set()
-    for sub in (servers.router, organisation.router, watching.router, agents.router):
+    for sub in (
+        servers.router,
+        organisation.router,
+        watching.router,
+        agents.router,
+        automation.router,
+    ):
         for route in sub.routes:
             if isinstance(route, APIRoute) and route.path_regex.match(inner):
                 methods |= route.methods or set()
