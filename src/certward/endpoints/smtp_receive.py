@@ -230,15 +230,6 @@ class ReceiveSession(StartTlsBarrier, smtp.ESMTP):
         )
         self.sequence += 1
 
-    def _read_clock(self) -> dt.datetime:
-        """The time for the lines logged until :meth:`_done_with_clock` (one reading for the
-        lines of one chunk received: the command, its reply, STARTTLS's certificate)."""
-        self._reading = self.state.now()
-        return self._reading
-
-    def _done_with_clock(self) -> None:
-        self._reading = None
-
     def sendCode(self, code: int, message: bytes = b"") -> None:
         """Twisted's reply, its lines (EHLO's are many) written to the transport at once."""
         self._reply = []
@@ -256,11 +247,13 @@ class ReceiveSession(StartTlsBarrier, smtp.ESMTP):
             self._reply += (line, self.delimiter)
 
     def dataReceived(self, data: bytes) -> Any:
-        self._read_clock()
+        # One reading of the clock for the lines logged for this chunk: the command, its
+        # reply, STARTTLS's certificate lines.
+        self._reading = self.state.now()
         try:
             return super().dataReceived(data)
         finally:
-            self._done_with_clock()
+            self._reading = None
 
     def lineReceived(self, line: bytes) -> Any:
         if self.mode == smtp.COMMAND:
@@ -282,12 +275,12 @@ class ReceiveSession(StartTlsBarrier, smtp.ESMTP):
         self._tls_state = state
         if AuthMechanism.TLS in connector.auth_mechanism and state.context is not None:
             self.ctx = state.context
-        self._read_clock()
+        self._reading = self.state.now()  # for "+" and the banner (its line and its date)
         try:
             self._log("+")
             super().connectionMade()
         finally:
-            self._done_with_clock()
+            self._reading = None
 
     def greeting(self) -> bytes:
         stamp = _rfc5322_date(self._reading or self.state.now())
