@@ -17,7 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from certward.compose import build_app
 from certward.health.engine import evaluate
 from certward.health.profiles import PROFILES
+from certward.model import ServiceSet
 from certward.model.acme import AcmeAccount, AcmeError, AcmeOrder
+from certward.model.deploy import DeployKind, Deployment, DeployOutcome, DeployPaths
 from certward.services.health import read_snapshot
 from certward.storage.sqlite_reads import NotReadHere, SqliteReadStore
 from tests.cli.test_observe_files import RECEIVE
@@ -52,6 +54,18 @@ def organisation(cli: Cli, isolated_store: Path, tmp_path: Path) -> Path:
                           {"port": "80"}, attempts=2, last_attempt=NOW, next_attempt=NOW,
                           error=AcmeError("acme.refused", "no", "urn:x"))
             )  # fmt: skip
+            repo.add_deployment(
+                Deployment("nginx", DeployKind.NGINX, "EXCH01", ServiceSet.parse("IIS"),
+                           DeployPaths.in_directory(DeployKind.NGINX, "/etc/nginx/certward"),
+                           "https://127.0.0.1:443", host="web1", reload=("nginx", "-s", "reload"))
+            )  # fmt: skip
+            for ok in (True, False):  # the newest, a failure, is the one health judges
+                repo.add_deploy_result(
+                    "nginx",
+                    DeployOutcome(ok, NOW, deployed="AB" * 20, served=None, rolled_back=not ok,
+                                  code=None if ok else "deploy.reload_failed", steps=("x",)),
+                    source="agent:web1",
+                )  # fmt: skip
     finally:
         application.store.close()
     return isolated_store
@@ -69,6 +83,7 @@ def test_the_reader_reads_the_snapshot_the_repository_reads(organisation: Path) 
             snapshot = read_snapshot(reads)
             assert reads.all_connectors() and reads.edge_subscriptions()
             assert reads.accepted_domains() and reads.acme_orders()
+            assert [r.last.code for r in snapshot.deployments if r.last] == ["deploy.reload_failed"]
     finally:
         reader.close()
         full.store.close()

@@ -24,6 +24,7 @@ from certward.model import (
     ServiceSet,
     Thumbprint,
 )
+from certward.model.deploy import DeployKind, Deployment, DeployOutcome, DeployPaths, DeployRecord
 from certward.pki import clientca
 from certward.pki.profile import CertProfile
 from certward.pki.tlsname import tls_certificate_name
@@ -321,6 +322,12 @@ CASES: list[tuple[str, Callable[[], OrgSnapshot], str, Severity, str | None]] = 
     ("self-signed presented by the hybrid send connector",
      lambda: change_connector(healthy(), HYBRID, tls_certificate_name=None),
      "CW-SELF-002", Severity.ERROR, "EXCH02"),
+    ("deploy failed, the old certificate still served",
+     lambda: _deployed(ok=False, served=thumb(issued())), "CW-DEPLOY-001", Severity.WARNING,
+     "EXCH01"),
+    ("an agent's deploy failed, nothing served",
+     lambda: _deployed(ok=False, served=None, host="mail1"), "CW-DEPLOY-001", Severity.ERROR,
+     "EXCH01"),
     ("355 roots sent (seed 001)", lambda: _roots(355), "CW-ROOT-001", Severity.CRITICAL, "EXCH01"),
     ("270 roots sent", lambda: _roots(270), "CW-ROOT-001", Severity.WARNING, "EXCH01"),
     ("renewed on one server only", _renewed_on_one_server, "CW-CONS-001", Severity.WARNING,
@@ -330,6 +337,30 @@ CASES: list[tuple[str, Callable[[], OrgSnapshot], str, Severity, str | None]] = 
     ("Edge lacks the Hub certificate's chain", lambda: _subscribed_edge(ca_issued=True),
      "CW-EDGE-002", Severity.ERROR, "EDGE01"),
 ]  # fmt: skip
+
+
+def _deployed(*, ok: bool, served: str | None, host: str | None = None) -> OrgSnapshot:
+    """A deployment of EXCH01's IMAP certificate to Dovecot, its newest outcome ``ok`` or a
+    failure rolled back, the port serving ``served``."""
+    deployment = Deployment(
+        name="dovecot",
+        kind=DeployKind.DOVECOT,
+        server="EXCH01",
+        services=ServiceSet.parse("IMAP"),
+        paths=DeployPaths.in_directory(DeployKind.DOVECOT, "/etc/dovecot/certward"),
+        verify="imaps://127.0.0.1:993",
+        host=host,
+    )
+    outcome = DeployOutcome(
+        ok=ok,
+        when=NOW - DAY,
+        deployed=thumb(default_smtp("EXCH01")),
+        served=served,
+        rolled_back=not ok,
+        code=None if ok else "deploy.not_served",
+        detail="" if ok else "the port kept serving the previous certificate",
+    )
+    return dataclasses.replace(healthy(), deployments=(DeployRecord(deployment, outcome),))
 
 
 def _old_auth() -> x509.Certificate:
@@ -380,6 +411,8 @@ TWINS: list[tuple[str, Callable[[], OrgSnapshot], str]] = [
     ("CAPI transport keys, Edge subscribed", _subscribed_edge, "CW-EDGE-001"),
     ("self-signed transport certificates need no chain on the Edge", _subscribed_edge,
      "CW-EDGE-002"),
+    ("deployed and served",
+     lambda: _deployed(ok=True, served=thumb(default_smtp("EXCH01"))), "CW-DEPLOY-001"),
     ("TLS 1.2 minimum",
      lambda: change_server(healthy(), "EXCH02", set_server(tls_min_version="1.2")), "CW-TLS-001"),
 ]  # fmt: skip

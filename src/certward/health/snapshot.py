@@ -40,6 +40,7 @@ from certward.model import (
     VirtualDirectory,
 )
 from certward.model.acme import AcmeOrder
+from certward.model.deploy import DeployRecord
 from certward.pki import hostnames, tlsname
 from certward.pki.names import dotnet_x500
 from certward.pki.profile import CertProfile
@@ -313,6 +314,8 @@ class OrgSnapshot:
     observed_organisation: ObservedOrganisationFacts | None = None
     # Certificates kept by ACME with their last attempt (issue 15; rule CW-ACME-001).
     acme_orders: tuple[AcmeOrder, ...] = ()
+    # Deployments to Linux daemons with their newest outcome (issue 15; rule CW-DEPLOY-001).
+    deployments: tuple[DeployRecord, ...] = ()
 
     @property
     def observed(self) -> bool:

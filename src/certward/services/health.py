@@ -34,6 +34,7 @@ from certward.model import (
     VirtualDirectory,
 )
 from certward.model.certfacts import CertFacts
+from certward.model.deploy import DeployRecord
 from certward.pki import certinfo
 from certward.pki.profile import CertProfile, described
 from certward.services.ports import Repository, UnitOfWork
@@ -121,7 +122,13 @@ def _snapshot(
         edge_subscriptions=tuple(repo.edge_subscriptions()),
         observed_organisation=repo.observed_organisation(),
         acme_orders=tuple(repo.acme_orders()),
+        deployments=_deployments(repo),
     )
+
+
+def _deployments(repo: Repository) -> tuple[DeployRecord, ...]:
+    last = repo.last_deploy_results()
+    return tuple(DeployRecord(d, last.get(d.name)) for d in repo.deployments())
 
 
 def _read_at_once(

@@ -25,6 +25,7 @@ from certward.model import (
 from certward.model.acme import AcmeOrder
 from certward.model.audit import AuditEntry
 from certward.model.certfacts import CertFacts
+from certward.model.deploy import Deployment, DeployOutcome
 
 
 class Repository(Protocol):
@@ -102,6 +103,8 @@ class Repository(Protocol):
     def add_mailbox(self, mailbox: Mailbox) -> None: ...
     def acme_challenges(self) -> dict[str, str]: ...  # pending HTTP-01 answers (issue 15)
     def acme_orders(self) -> list[AcmeOrder]: ...  # certificates kept by ACME (issue 15)
+    def deployments(self) -> list[Deployment]: ...  # to Linux daemons (issue 15)
+    def last_deploy_results(self) -> dict[str, DeployOutcome]: ...
 
 
 class UnitOfWork(Protocol):

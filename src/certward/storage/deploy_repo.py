@@ -3,58 +3,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from certward.codes.deploy import DEPLOY_EXISTS, DEPLOY_NOT_FOUND
-from certward.model.certificates import Service, ServiceSet
-from certward.model.deploy import DeployKind, Deployment, DeployOutcome, DeployPaths
+from certward.model.deploy import Deployment, DeployOutcome
 from certward.storage import audit_capture
 from certward.storage.schema_deploy import DeploymentRow, DeployResultRow
+from certward.storage.snapshot_rows import deploy_outcome_of as _outcome
+from certward.storage.snapshot_rows import deployment_of as _deployment
 
 # Deployments are configuration, audited; results are the executor's own record.
 audit_capture.register_kind("deployments", "deployment", lambda _s, row: str(row.name))
 audit_capture.SKIPPED_TABLES.add("deploy_results")
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
-def _deployment(row: DeploymentRow) -> Deployment:
-    return Deployment(
-        name=row.name,
-        kind=DeployKind(row.kind),
-        server=row.server,
-        services=ServiceSet(Service(row.services)),
-        paths=DeployPaths(row.cert_path, row.key_path, row.chain_path),
-        verify=row.verify,
-        host=row.host,
-        reload=tuple(json.loads(row.reload or "[]")),
-        sni=row.sni,
-        owner=row.owner,
-        group=row.group_name,
-        key_mode=row.key_mode,
-        cert_mode=row.cert_mode,
-        wait=row.wait,
-    )
-
-
-def _outcome(row: DeployResultRow) -> DeployOutcome:
-    return DeployOutcome(
-        ok=row.ok,
-        when=_utc(row.at),
-        deployed=row.deployed,
-        served=row.served,
-        previous=row.previous,
-        rolled_back=row.rolled_back,
-        code=row.code,
-        detail=row.detail,
-        steps=tuple(json.loads(row.steps or "[]")),
-    )
 
 
 class DeployRepository:

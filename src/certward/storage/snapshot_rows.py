@@ -24,6 +24,7 @@ from certward.model import (
 )
 from certward.model.acme import AcmeError, AcmeOrder
 from certward.model.certfacts import FACTS_FORMAT, CertFacts
+from certward.model.deploy import DeployKind, Deployment, DeployOutcome, DeployPaths
 from certward.storage.rows import utc
 
 
@@ -218,6 +219,41 @@ def stored_utc(value: dt.datetime | str) -> dt.datetime:
             return dt.datetime.fromisoformat(value + "+00:00")
         value = dt.datetime.fromisoformat(value)
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def deployment_of(row: Any) -> Deployment:
+    """A ``deployments`` row."""
+    return Deployment(
+        name=row.name,
+        kind=DeployKind(row.kind),
+        server=row.server,
+        services=ServiceSet(Service(row.services)),
+        paths=DeployPaths(row.cert_path, row.key_path, row.chain_path),
+        verify=row.verify,
+        host=row.host,
+        reload=tuple(json.loads(row.reload or "[]")),
+        sni=row.sni,
+        owner=row.owner,
+        group=row.group_name,
+        key_mode=row.key_mode,
+        cert_mode=row.cert_mode,
+        wait=row.wait,
+    )
+
+
+def deploy_outcome_of(row: Any) -> DeployOutcome:
+    """A ``deploy_results`` row."""
+    return DeployOutcome(
+        ok=bool(row.ok),
+        when=stored_utc(row.at),
+        deployed=row.deployed,
+        served=row.served,
+        previous=row.previous,
+        rolled_back=bool(row.rolled_back),
+        code=row.code,
+        detail=row.detail,
+        steps=tuple(json.loads(row.steps or "[]")),
+    )
 
 
 def acme_order_of(row: Any) -> AcmeOrder:

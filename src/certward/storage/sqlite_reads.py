@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # health's reads import what they make when they run (cert li
     from certward.model import Connector, EdgeSubscription, ObservedOrganisationFacts
     from certward.model.acme import AcmeOrder
     from certward.model.certfacts import CertFacts
+    from certward.model.deploy import Deployment, DeployOutcome
     from certward.storage.snapshot_rows import HeldRow
 
 _BUSY_TIMEOUT_S = 60.0
@@ -67,10 +68,13 @@ _BOOLEANS = frozenset(
         "last_sync_ok",
         "has_private_key",
         "archived",
+        "ok",
+        "rolled_back",
     }
 )
 _TIMES = frozenset(
     {
+        "at",
         "created_at",
         "next_auth_effective",
         "last_sync_at",
@@ -377,6 +381,26 @@ class SqliteReads:
             snapshot_rows.acme_order_of(row)
             for row in self._rows("SELECT * FROM acme_orders ORDER BY id")
         ]
+
+    def deployments(self) -> list[Deployment]:
+        from certward.storage import snapshot_rows  # health's reads only
+
+        return [
+            snapshot_rows.deployment_of(row)
+            for row in self._rows("SELECT * FROM deployments ORDER BY name")
+        ]
+
+    def last_deploy_results(self) -> dict[str, DeployOutcome]:
+        """Each deployment's newest outcome (the last received), by name."""
+        from certward.storage import snapshot_rows  # health's reads only
+
+        return {
+            row.deployment: snapshot_rows.deploy_outcome_of(row)
+            for row in self._rows(
+                "SELECT r.* FROM deploy_results AS r JOIN (SELECT max(id) AS id "
+                "FROM deploy_results GROUP BY deployment) AS newest ON r.id = newest.id"
+            )
+        }
 
 
 class SqliteReadStore:

@@ -12,6 +12,7 @@ from certward.health.rules import (  # noqa: F401 - importing registers the rule
     certificates,
     connectors,
     consistency,
+    deploy,
     edge,
     iis,
     names,
