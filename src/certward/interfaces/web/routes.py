@@ -630,6 +630,17 @@ def _matrix(runs: list[Any]) -> dict[str, Any] | None:
     return {"run": runs[0], "stages": stages, "endpoints": endpoints}
 
 
+# -- ACME and deployments -------------------------------------------------------------------
+@router.get("/automation", response_class=HTMLResponse)
+def automation(request: Request, visit: Signed) -> Response:
+    """What keeps certificates alive without a person: ACME orders with their last error and
+    next attempt, deployments to Linux daemons with their newest outcome."""
+    with visit.acting():
+        orders = visit.app.acme.orders()
+        deployments = visit.app.deploy.deployments()
+    return _page(request, "automation.html", visit, orders=orders, deployments=deployments)
+
+
 # -- the audit log --------------------------------------------------------------------------
 @router.get("/audit", response_class=HTMLResponse)
 def audit(request: Request, visit: Signed, actor: str = "", action: str = "") -> Response:
