@@ -3,6 +3,8 @@ a broken deploy rolled back with the old certificate still served."""
 
 from __future__ import annotations
 
+import datetime as dt
+import socket
 import stat
 from collections.abc import Iterator
 from dataclasses import replace
@@ -14,7 +16,9 @@ from certward.compose import App
 from certward.deploy.executor import apply
 from certward.deploy.material import DeployMaterial
 from certward.model import ServiceSet
+from certward.model.checks import CheckStatus
 from certward.model.deploy import DeployKind, Deployment, DeployPaths
+from certward.model.watch import Job, JobKind
 from tests.deploy.conftest import Pem, new_certificate
 from tests.deploy.daemons import Daemon, daemon_dir, served_thumbprint, start_nginx
 
@@ -81,3 +85,62 @@ def test_a_key_that_does_not_match_is_rolled_back(
     assert Path(paths.certificate).read_bytes() == old_pem.cert
     assert paths.key is not None and Path(paths.key).read_bytes() == old_pem.key
     assert "key values mismatch" in nginx.log_text()
+
+
+def test_the_scheduler_deploys_a_renewed_certificate_without_a_person(
+    app: App, nginx: Daemon, old_pem: Pem
+) -> None:
+    """The scheduler's ``deploy`` job (``certward web``, ``certward watch``): a certificate
+    never deployed is deployed; a served one is left alone; its renewal is deployed on the
+    next run, as the host agents do for their hosts."""
+    job = Job(JobKind.DEPLOY, dt.timedelta(minutes=10))
+    assert job not in app.watch.jobs()  # no deployment of this machine: no job
+    first = new_certificate(app, "IIS")
+    app.deploy.add(_deployment(nginx))
+    assert job in app.watch.jobs()
+
+    run = app.watch.run_job(job)
+
+    assert run.status is CheckStatus.OK and run.summary["deployed"] == 1, run.summary
+    assert served_thumbprint(nginx.url) == first
+    again = app.watch.run_job(job)
+    assert again.status is CheckStatus.OK
+    assert again.summary == {"current": 1, "deployments": []}
+    assert len(app.deploy.results("web")) == 1  # nothing run the second time
+
+    app.certificates.remove("EXCH01", first, force=True)
+    renewed = new_certificate(app, "IIS", name="mail2.contoso.com")
+    run = app.watch.run_job(job)
+
+    assert run.summary["deployed"] == 1, run.summary
+    (deployed,) = run.summary["deployments"]
+    assert deployed["reason"] == f"new certificate {renewed} (last deployed: {first})"
+    assert served_thumbprint(nginx.url) == renewed
+
+
+def test_a_scheduled_deploy_that_fails_is_a_finding_and_waits_an_hour(
+    app: App, tmp_path: Path
+) -> None:
+    """Nothing listens on the deployment's port: the deploy is rolled back, the run is a
+    warning with finding CW-DEPLOY-001, and the next run within the hour does not try again."""
+    new_certificate(app, "IIS")
+    directory = tmp_path / "tls"
+    directory.mkdir()
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    app.deploy.add(
+        Deployment("files", DeployKind.FILES, "EXCH01", ServiceSet.parse("IIS"),
+                   DeployPaths.in_directory(DeployKind.FILES, str(directory)),
+                   f"https://127.0.0.1:{closed}", wait=0.5)
+    )  # fmt: skip
+    job = Job(JobKind.DEPLOY, dt.timedelta(minutes=10))
+
+    run = app.watch.run_job(job)
+
+    assert run.status is CheckStatus.WARNING and run.summary["failed"] == 1, run.summary
+    (history,) = app.watch.findings_history(open_only=True)
+    assert history.rule == "CW-DEPLOY-001" and history.server == "EXCH01"
+    assert not any(directory.iterdir())  # rolled back: no files left
+    again = app.watch.run_job(job)
+    assert again.summary["waiting"] == 1 and len(app.deploy.results("files")) == 1

@@ -25,6 +25,7 @@ class JobKind(enum.StrEnum):
     AUTH = "auth"  # the auth certificate monitor (MonitorExchangeAuthCertificate.ps1)
     PROBE = "probe"  # one configured probe target
     ACME = "acme"  # ACME renewal of due certificates (issue 15), when any is kept by ACME
+    DEPLOY = "deploy"  # this machine's deployments that are due (issue 15), when it has any
 
 
 @dataclass(frozen=True, slots=True)

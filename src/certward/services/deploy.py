@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import types
@@ -35,6 +35,7 @@ from certward.deploy.executor import Reloader, Verifier
 from certward.deploy.material import DeployMaterial
 from certward.errors import CertwardError
 from certward.model import CertificateRecord, Server, Service, StoreName
+from certward.model.agents import CLOCK_SKEW, RETRY_FAILED, deploy_reason
 from certward.model.audit import AuditEntry
 from certward.model.deploy import (
     DEFAULT_RELOAD,
@@ -47,7 +48,7 @@ from certward.pki import certinfo, chain
 from certward.services.audit import record_in
 from certward.services.views import TrustStores
 
-__all__ = ["DeployService", "DeployStore", "ReleasedMaterial"]
+__all__ = ["DeployService", "DeployStore", "ReleasedMaterial", "ScheduledDeploy"]
 
 
 class DeployRepository(Protocol):
@@ -133,6 +134,11 @@ class DeployService:
         with self._store.transaction() as repo:
             d = repo.deployment(name)
             return d, repo.deploy_results(d.name)
+
+    def has_local(self) -> bool:
+        """Whether this machine carries out any deployment (one without a host)."""
+        with self._store.reading() as repo:
+            return any(d.host is None for d in repo.deployments())
 
     def for_host(self, host: str) -> list[Deployment]:
         """The deployments an agent on ``host`` carries out (host names compare without
@@ -245,6 +251,43 @@ class DeployService:
                 results.append((name, self._refused(exc)))
         return results
 
+    def run_due(self) -> list[ScheduledDeploy]:
+        """Every deployment of this machine whose certificate is not yet deployed and
+        served, run now; the others left (the scheduler's ``deploy`` job). Due, by the
+        policy the host agents follow (:func:`certward.model.agents.deploy_reason`): a
+        certificate never deployed, a new one (a renewal), a port that served another, or a
+        failure an hour old. A run refused before anything was written (a key that is not
+        exportable) is tried again after an hour too; a server with no certificate for the
+        deployment's services is reported and not recorded (health finds it)."""
+        now = self._clock.now()
+        wanted: dict[str, str | CertwardError] = {}
+        with self._store.reading() as repo:
+            local = [d for d in repo.deployments() if d.host is None]
+            last = repo.last_deploy_results()
+            for d in local:
+                try:
+                    wanted[d.name] = current_certificate(repo, d, now).thumbprint
+                except CertwardError as exc:
+                    wanted[d.name] = exc
+        done: list[ScheduledDeploy] = []
+        for d in local:
+            desired, previous = wanted[d.name], last.get(d.name)
+            if isinstance(desired, CertwardError):
+                done.append(ScheduledDeploy(d.name, d.server, "no-certificate", desired.message))
+                continue
+            reason = _due(desired, previous, now)
+            if reason is None:
+                action = "current" if previous is not None and previous.ok else "waiting"
+                done.append(ScheduledDeploy(d.name, d.server, action, _why_not(previous)))
+                continue
+            try:
+                outcome = self.run(d.name)
+            except CertwardError as exc:  # recorded by run, but for a busy lock
+                outcome = self._refused(exc)
+            action = "deployed" if outcome.ok else "failed"
+            done.append(ScheduledDeploy(d.name, d.server, action, reason, outcome))
+        return done
+
     def record_result(self, name: str, outcome: DeployOutcome, *, source: str = "local") -> None:
         """Keep a run's outcome (``source``: ``local`` or ``agent:HOST``)."""
         with self._store.transaction() as repo:
@@ -305,6 +348,52 @@ def _releasable(repo: DeployRepository, d: Deployment, now: dt.datetime) -> Cert
             deployment=d.name,
         )
     return record
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduledDeploy:
+    """What :meth:`DeployService.run_due` did with one deployment: ``deployed`` or
+    ``failed`` (run, with its outcome), ``current`` (deployed and served), ``waiting`` (a
+    failure less than an hour old) or ``no-certificate``; and why."""
+
+    name: str
+    server: str
+    action: str
+    reason: str
+    outcome: DeployOutcome | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "server": self.server,
+            "action": self.action,
+            "reason": self.reason,
+            "outcome": None if self.outcome is None else self.outcome.to_json(),
+        }
+
+
+def _due(desired: str, last: DeployOutcome | None, now: dt.datetime) -> str | None:
+    """Why ``desired`` must be deployed now (None: not yet), after ``last``."""
+    if last is not None and not last.ok and last.deployed is None:  # refused before writing
+        if now - RETRY_FAILED < last.when <= now + CLOCK_SKEW:
+            return None
+        return f"trying the refused deploy of {desired} again ({last.code})"
+    return deploy_reason(
+        desired,
+        last_thumbprint=None if last is None else last.deployed,
+        last_ok=last is not None and last.ok,
+        last_when=None if last is None else last.when,
+        pending=None,
+        served=None if last is None else last.served,
+        now=now,
+    )
+
+
+def _why_not(last: DeployOutcome | None) -> str:
+    if last is not None and last.ok:
+        return f"{last.deployed} is deployed and served"
+    when = "" if last is None else f" on {last.when:%Y-%m-%d %H:%M} UTC"
+    return f"the last deploy failed{when}: tried again an hour after it"
 
 
 def _check_host(d: Deployment, host: str | None) -> None:

@@ -38,7 +38,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from certward.clock import Clock
 from certward.codes.probe import PROBE_TARGET_INVALID
@@ -74,6 +74,7 @@ if TYPE_CHECKING:
     from certward.health.engine import HealthReport
     from certward.services.acme import AcmeService
     from certward.services.auth import AuthService
+    from certward.services.deploy import DeployService
     from certward.services.health import HealthService
 
 log = logging.getLogger("certward.watch")
@@ -81,6 +82,7 @@ log = logging.getLogger("certward.watch")
 HEALTH_EVERY = dt.timedelta(hours=1)
 AUTH_EVERY = dt.timedelta(hours=12)
 ACME_EVERY = dt.timedelta(hours=1)  # a due renewal waits at most this; failures back off
+DEPLOY_EVERY = dt.timedelta(minutes=10)  # a renewed certificate reaches the daemons within this
 MAX_SLEEP = 60.0  # seconds: the loop looks again at least this often (targets added)
 LEASE = "watch.scheduler_lease"  # meta: "<holder> <until, ISO 8601>"
 LEASE_FOR = dt.timedelta(minutes=5)  # renewed before each job and each round
@@ -103,6 +105,7 @@ class Schedule:
     health: dt.timedelta = HEALTH_EVERY
     auth: dt.timedelta = AUTH_EVERY
     acme: dt.timedelta = ACME_EVERY
+    deploy: dt.timedelta = DEPLOY_EVERY
     retention: Retention = field(default_factory=Retention)
     thresholds: tuple[int, ...] = DEFAULT_THRESHOLDS
 
@@ -167,7 +170,14 @@ class WatchService:
         jobs = [Job(JobKind.HEALTH, self.schedule.health), Job(JobKind.AUTH, self.schedule.auth)]
         if self._acme().has_orders():  # issue 15: only where a certificate is kept by ACME
             jobs.append(Job(JobKind.ACME, self.schedule.acme))
+        if self._deploy().has_local():  # issue 15: only where this machine deploys
+            jobs.append(Job(JobKind.DEPLOY, self.schedule.deploy))
         return jobs + [Job(JobKind.PROBE, t.every, t.url) for t in self.targets()]
+
+    def _deploy(self) -> DeployService:
+        from certward.services.deploy import DeployService, DeployStore
+
+        return DeployService(cast("DeployStore", self._store), self._clock)  # the same store
 
     def _acme(self) -> AcmeService:
         from certward.services.acme import acme_service
@@ -338,6 +348,8 @@ class WatchService:
             return self._run_auth(now)
         if job.kind is JobKind.ACME:
             return self._run_acme()
+        if job.kind is JobKind.DEPLOY:
+            return self._run_deploy()
         return self._run_probe(job)
 
     def _run_acme(self) -> tuple[CheckStatus, dict[str, Any], list[Observation], list[Notice]]:
@@ -358,6 +370,29 @@ class WatchService:
         ]
         summary = dict(sorted(Counter(o.action for o in report.outcomes).items()))
         return (CheckStatus.WARNING if seen else CheckStatus.OK), summary, seen, []
+
+    def _run_deploy(self) -> tuple[CheckStatus, dict[str, Any], list[Observation], list[Notice]]:
+        """This machine's deployments that are due, run (issue 15): a renewal reaches the
+        daemons without a person. A failed deploy (rolled back: the port keeps serving the
+        certificate it had) is a finding, notified as findings are."""
+        done = self._deploy().run_due()
+        seen = [
+            Observation(
+                key=f"CW-DEPLOY-001|{d.name}",
+                source="deploy",
+                rule="CW-DEPLOY-001",
+                severity="error",
+                message=f"deployment {d.name} failed: {d.outcome.detail} ({d.outcome.code})",
+                server=d.server,
+                thumbprint=d.outcome.deployed,
+            )
+            for d in done
+            if d.outcome is not None and not d.outcome.ok
+        ]
+        summary: dict[str, Any] = dict(sorted(Counter(d.action for d in done).items()))
+        summary["deployments"] = [d.to_json() for d in done if d.action != "current"]
+        failing = seen or any(d.action in ("waiting", "no-certificate") for d in done)
+        return (CheckStatus.WARNING if failing else CheckStatus.OK), summary, seen, []
 
     def _run_health(
         self, now: dt.datetime

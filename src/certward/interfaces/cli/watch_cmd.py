@@ -312,8 +312,9 @@ def watch(
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """The scheduler without the web service: health, the auth monitor and the probe
-    targets at their intervals, each run kept, notifications sent. Stops on Ctrl-C or
+    """The scheduler without the web service: health, the auth monitor, the probe targets,
+    ACME renewal and this machine's deployments at their intervals, each run kept,
+    notifications sent. Stops on Ctrl-C or
     SIGTERM after the job running."""
     from certward.model.watch import Retention
     from certward.services.watch import Schedule, every
