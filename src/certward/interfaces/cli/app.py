@@ -72,8 +72,9 @@ COMMANDS: dict[str, LazyCommand] = {
         {
             "watch": (
                 "watch",
-                "The scheduler without the web service: health, the auth monitor and the probe "
-                "targets at their intervals, each run kept, notifications sent.",
+                "The scheduler without the web service: health, the auth monitor, the probe "
+                "targets, ACME renewal and this machine's deployments at their intervals, each "
+                "run kept, notifications sent.",
             )
         },
     ),
