@@ -426,18 +426,22 @@ class OrgSnapshot:
         auth = self.organisation.auth.current_thumbprint if self.organisation else None
         result: dict[str, list[tuple[HeldCertificate, list[str]]]] = {}
         # Each service set's words, by the set's identity (servers share the objects).
-        services: ByIdentity[ServiceSet, list[str]] = ByIdentity(
-            lambda held: [f"{s.name} service" for s in Service if s in held and s.name]
-        )
+        words: dict[int, tuple[ServiceSet, list[str]]] = {}
         naming_by_server = self._naming_by_server
-        subject_of = self._subject_compared
         for state in self.servers:
             used = result.setdefault(state.name, [])
             smtp = state.server.default_smtp_thumbprint
             naming = naming_by_server.get(state.name)
             subjects = {text[1] for _, text in naming} if naming else set()
             for cert in state.certificates:
-                named = services(cert.services)
+                found = words.get(id(cert.services))
+                if found is None:
+                    held = cert.services
+                    found = words[id(held)] = (
+                        held,  # kept: its id names it alone meanwhile
+                        [f"{s.name} service" for s in Service if s in held and s.name],
+                    )
+                named = found[1]
                 tp = cert.thumbprint
                 if not (named or tp in (smtp, auth) or naming):
                     continue
@@ -446,7 +450,7 @@ class OrgSnapshot:
                     uses.append("default SMTP certificate")
                 if tp == auth:
                     uses.append("auth certificate")
-                if naming and subject_of(cert.profile) in subjects:  # the subject first
+                if naming and cert.profile.subject_text.casefold() in subjects:  # subject first
                     names = self.compared(cert.profile)
                     uses += [f"connector {c.identity}" for c, text in naming if text == names]
                 if uses:
@@ -472,11 +476,11 @@ class OrgSnapshot:
         if named is None:
             assert status is not None
             return status, []
-        subject, compared = self._subject_compared, self._compared
+        compared = self.compared
         found = [
             c.candidate()
             for c in state.certificates
-            if subject(c.profile) == named[1] and compared(c.profile) == named  # subject first
+            if c.profile.subject_text.casefold() == named[1] and compared(c.profile) == named
         ]
         found.sort(
             key=lambda c: (
@@ -506,20 +510,13 @@ class OrgSnapshot:
     def _tls_names(self) -> dict[str | None, tuple[TlsNameStatus | None, tuple[str, str] | None]]:
         return {}
 
+    @staticmethod
+    def compared(profile: CertProfile) -> tuple[str, str]:
+        """Issuer and subject as :func:`certward.pki.names.same_name` compares them."""
+        return profile.issuer_text.casefold(), profile.subject_text.casefold()
+
     # What rules ask of each certificate (each server), once per certificate (server) and
     # snapshot: servers holding the same certificate share its profile.
-    def compared(self, profile: CertProfile) -> tuple[str, str]:
-        """Issuer and subject as :func:`certward.pki.names.same_name` compares them."""
-        return self._compared(profile)
-
-    @cached_property
-    def _subject_compared(self) -> ByIdentity[CertProfile, str]:
-        return ByIdentity(lambda p: p.subject_text.casefold())
-
-    @cached_property
-    def _compared(self) -> ByIdentity[CertProfile, tuple[str, str]]:
-        subject = self._subject_compared
-        return ByIdentity(lambda p: (p.issuer_text.casefold(), subject(p)))
 
     def host_names(self, profile: CertProfile) -> HostNames:
         """The host names ``profile`` covers."""

@@ -22,14 +22,12 @@ compares them); what differs is the work done for a bundle of thousands:
 
 from __future__ import annotations
 
-import dataclasses
 import mmap
 import os
 import pickle
 import signal
 import threading
 from collections.abc import Container, Iterator, Sequence
-from operator import attrgetter
 from types import TracebackType
 from typing import Any
 
@@ -250,7 +248,6 @@ def _tbs_parts(der: bytes) -> _TbsParts | None:
 
 # -- a bundle's facts, shared with a helper process ----------------------------------------------
 
-_FIELDS = attrgetter(*(f.name for f in dataclasses.fields(CertFacts)))  # CertFacts as a tuple
 _CHUNK = 64  # certificates the helper takes at a time
 
 # One byte per certificate in shared memory: untouched, taken by this process, or by the helper.
@@ -425,7 +422,7 @@ def _help(
             chunk: list[tuple[int, tuple[Any, ...]]] = []
             for index in range(start, end):
                 try:
-                    chunk.append((index, _FIELDS(certificate_facts(ders[index], certs[index],
+                    chunk.append((index, tuple(certificate_facts(ders[index], certs[index],
                                                                     keys=keys))))  # fmt: skip
                 except Exception:  # noqa: S112 - a damaged one: the other process reports it
                     continue

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
@@ -51,12 +50,12 @@ def _name(der: bytes) -> x509.Name:
     return x509.Name.from_bytes(der)
 
 
-@dataclass(frozen=True, slots=True)
-class CertProfile:
+class CertProfile(NamedTuple):
     """What selection and the rules read of a certificate. Its names are kept as their DER
     and their .NET text (what rules compare and print), and parsed only when asked for as
     :class:`x509.Name` (:attr:`subject`, :attr:`issuer`): an organisation's 20,000
-    certificates need their names' text, seldom their parts (issue 16)."""
+    certificates need their names' text, seldom their parts. A named tuple, as
+    :class:`CertFacts` is: health makes one per certificate (issue 16)."""
 
     subject_der: bytes
     issuer_der: bytes

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime as dt
 import gc
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
@@ -223,7 +222,7 @@ def observed_profile(cert: ObservedCertificate) -> CertProfile:
     profile = described(cert, is_ca=cert.store is not StoreName.MY)
     algorithm = (cert.public_key_algorithm or "").upper()
     if algorithm in _KEY_TYPES:
-        profile = dataclasses.replace(profile, key_type=_KEY_TYPES[algorithm])
+        profile = profile._replace(key_type=_KEY_TYPES[algorithm])
     return profile
 
 
