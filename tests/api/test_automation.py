@@ -11,12 +11,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from certward.model import ServiceSet
 from certward.model.access import AccessRole
-from certward.model.acme import AcmeAccount, AcmeError, AcmeOrder
+from certward.model.acme import AcmeError
 from certward.model.deploy import DeployKind, Deployment, DeployPaths
+from tests.acme_records import add_failing_order
 from tests.api.conftest import ApiServer, start_api
 from tests.api.test_flows import V1, problem
 
@@ -40,22 +40,15 @@ def test_acme_accounts_and_orders_are_listed_and_a_dry_run_changes_nothing(
     own_api: ApiServer,
 ) -> None:
     with own_api.app.store.transaction() as repo:
-        account = repo.add_acme_account(
-            AcmeAccount("https://acme.test/dir", "admin@contoso.com",
-                        "https://acme.test/acct/7", "t" * 43, "{}", NOW),
-            ec.generate_private_key(ec.SECP256R1()),
-        )  # fmt: skip
-        assert account.account_id is not None
-        repo.save_acme_order(
-            AcmeOrder(account.account_id, "EXCH01", ("mail.contoso.com",), "http-01",
-                      {"port": "80"}, attempts=2, last_attempt=NOW, next_attempt=NOW,
-                      error=AcmeError("acme.refused", "rate limited", "urn:x"))
+        add_failing_order(
+            repo, NOW, account_url="https://acme.test/acct/7",
+            error=AcmeError("acme.refused", "rate limited", "urn:x"),
         )  # fmt: skip
     reader = own_api.client(AccessRole.READER)
 
     accounts = reader.get(f"{V1}/acme/accounts").json()
     assert [(a["email"], a["key_thumbprint"]) for a in accounts] == [
-        ("admin@contoso.com", "t" * 43)
+        ("admin@contoso.com", "x" * 43)
     ]
     assert not any("private" in key or "pem" in key for key in accounts[0])  # never the key
     orders = reader.get(f"{V1}/acme/orders").json()

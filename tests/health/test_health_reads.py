@@ -12,16 +12,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from certward.compose import build_app
 from certward.health.engine import evaluate
 from certward.health.profiles import PROFILES
 from certward.model import ServiceSet
-from certward.model.acme import AcmeAccount, AcmeError, AcmeOrder
 from certward.model.deploy import DeployKind, Deployment, DeployOutcome, DeployPaths
 from certward.services.health import read_snapshot
 from certward.storage.sqlite_reads import NotReadHere, SqliteReadStore
+from tests.acme_records import add_failing_order
 from tests.cli.test_observe_files import RECEIVE
 from tests.conftest import Cli
 from tests.health.builders import NOW
@@ -43,17 +42,7 @@ def organisation(cli: Cli, isolated_store: Path, tmp_path: Path) -> Path:
     application = build_app(str(isolated_store))
     try:
         with application.store.transaction() as repo:
-            account = repo.add_acme_account(
-                AcmeAccount("https://acme.test/dir", "admin@contoso.com",
-                            "https://acme.test/acct/1", "x" * 43, "{}", NOW),
-                ec.generate_private_key(ec.SECP256R1()),
-            )  # fmt: skip
-            assert account.account_id is not None
-            repo.save_acme_order(
-                AcmeOrder(account.account_id, "EXCH01", ("mail.contoso.com",), "http-01",
-                          {"port": "80"}, attempts=2, last_attempt=NOW, next_attempt=NOW,
-                          error=AcmeError("acme.refused", "no", "urn:x"))
-            )  # fmt: skip
+            add_failing_order(repo, NOW)
             repo.add_deployment(
                 Deployment("nginx", DeployKind.NGINX, "EXCH01", ServiceSet.parse("IIS"),
                            DeployPaths.in_directory(DeployKind.NGINX, "/etc/nginx/certward"),

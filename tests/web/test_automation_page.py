@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cryptography.hazmat.primitives.asymmetric import ec
 from playwright.sync_api import expect
 
 from certward.model import ServiceSet
-from certward.model.acme import AcmeAccount, AcmeError, AcmeOrder
+from certward.model.acme import AcmeError
 from certward.model.deploy import DeployKind, Deployment, DeployOutcome, DeployPaths
+from tests.acme_records import add_failing_order
 from tests.web.conftest import Console
 from tests.web.test_console import UNNAMED, SignedIn
 
@@ -27,16 +27,9 @@ def test_acme_orders_and_deployments_with_their_last_outcome(
     expect(page.get_by_text("No deployments.")).to_be_visible()
 
     with console.app.store.transaction() as repo:
-        account = repo.add_acme_account(
-            AcmeAccount("https://acme.test/dir", "admin@contoso.com",
-                        "https://acme.test/acct/1", "x" * 43, "{}", NOW),
-            ec.generate_private_key(ec.SECP256R1()),
-        )  # fmt: skip
-        assert account.account_id is not None
-        repo.save_acme_order(
-            AcmeOrder(account.account_id, "EXCH01", ("mail.contoso.com",), "dns-01",
-                      attempts=3, last_attempt=NOW, next_attempt=NOW + dt.timedelta(hours=1),
-                      error=AcmeError("acme.rate_limited", "too many orders", "urn:x"))
+        add_failing_order(
+            repo, NOW, challenge="dns-01", attempts=3,
+            error=AcmeError("acme.rate_limited", "too many orders", "urn:x"),
         )  # fmt: skip
     console.app.deploy.add(
         Deployment("mx", DeployKind.POSTFIX, "EXCH01", ServiceSet.parse("SMTP"),

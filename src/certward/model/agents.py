@@ -12,7 +12,10 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from certward.model.deploy import DeployOutcome
 
 HOST_PATTERN = re.compile(r"[A-Za-z0-9_]([A-Za-z0-9._-]{0,252})")
 """A host's name as agents and deployments give it: letters, digits, dot, dash, underscore."""
@@ -145,3 +148,19 @@ def deploy_reason(
     if served is None or served.upper() != desired.upper():
         return f"the port serves {served or 'no certificate'}, not {desired}: deploying again"
     return None
+
+
+def reason_after(
+    desired: str, last: DeployOutcome | None, *, served: str | None, now: dt.datetime
+) -> str | None:
+    """:func:`deploy_reason` after ``last``, the newest outcome the service recorded (no
+    deploy pending: an interrupted one is the agent's own to know)."""
+    return deploy_reason(
+        desired,
+        last_thumbprint=None if last is None else last.deployed,
+        last_ok=last is not None and last.ok,
+        last_when=None if last is None else last.when,
+        pending=None,
+        served=served,
+        now=now,
+    )

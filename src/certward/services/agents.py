@@ -32,7 +32,7 @@ from certward.codes.agents import AGENT_HOST_INVALID, AGENT_REPORT_INVALID
 from certward.deploy.material import DeployMaterial
 from certward.errors import CertwardError
 from certward.model.access import AccessRole, Principal
-from certward.model.agents import AgentCheckin, PortServed, check_host, deploy_reason
+from certward.model.agents import AgentCheckin, PortServed, check_host, reason_after
 from certward.model.deploy import Deployment, DeployOutcome
 from certward.services.access import AccessService
 from certward.services.deploy import DeployRepository, DeployService
@@ -145,15 +145,7 @@ class AgentsService:
             if current is not None:
                 results = self._deploy.results(d.name, limit=1)
                 last = results[0] if results else None
-                due = deploy_reason(
-                    current,
-                    last_thumbprint=None if last is None else last.deployed,
-                    last_ok=last is not None and last.ok,
-                    last_when=None if last is None else last.when,
-                    pending=None,
-                    served=serving.get(d.name.lower()),
-                    now=now,
-                )
+                due = reason_after(current, last, served=serving.get(d.name.lower()), now=now)
                 if due is None:
                     found.append(HostDeployment(d, current, detail=_why_not(current, last)))
                     continue

@@ -35,7 +35,7 @@ from certward.deploy.executor import Reloader, Verifier
 from certward.deploy.material import DeployMaterial
 from certward.errors import CertwardError
 from certward.model import CertificateRecord, Server, Service, StoreName
-from certward.model.agents import CLOCK_SKEW, RETRY_FAILED, deploy_reason
+from certward.model.agents import CLOCK_SKEW, RETRY_FAILED, reason_after
 from certward.model.audit import AuditEntry
 from certward.model.deploy import (
     DEFAULT_RELOAD,
@@ -378,15 +378,7 @@ def _due(desired: str, last: DeployOutcome | None, now: dt.datetime) -> str | No
         if now - RETRY_FAILED < last.when <= now + CLOCK_SKEW:
             return None
         return f"trying the refused deploy of {desired} again ({last.code})"
-    return deploy_reason(
-        desired,
-        last_thumbprint=None if last is None else last.deployed,
-        last_ok=last is not None and last.ok,
-        last_when=None if last is None else last.when,
-        pending=None,
-        served=None if last is None else last.served,
-        now=now,
-    )
+    return reason_after(desired, last, served=None if last is None else last.served, now=now)
 
 
 def _why_not(last: DeployOutcome | None) -> str:
