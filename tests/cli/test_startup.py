@@ -7,6 +7,7 @@ load only for commands that use them. Measured by the interpreter's own import l
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -186,3 +187,31 @@ def test_the_command_lines_objects_are_left_out_of_the_exit_collections(
     with pytest.raises(type(ending)):
         cli_app.main()
     assert frozen == [True]
+
+
+def test_a_command_runs_with_the_collector_off_and_one_that_runs_on_turns_it_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command loads with the collector off (a collection in the middle of its imports
+    only walks objects that all live); ``serve``, ``web``, ``watch``, ``agent`` and the
+    prober call ``long_running`` once loaded, and then collect what they leave in cycles.
+    A caller in the same process gets the collector back as it was."""
+    from certward.collector import long_running
+    from certward.interfaces.cli import app as cli_app
+
+    seen: list[bool] = []
+
+    def run() -> None:
+        seen.append(gc.isenabled())
+        long_running()
+        seen.append(gc.isenabled())
+        gc.disable()  # a short command's own state, whatever it was, does not outlive main
+
+    monkeypatch.setattr(cli_app, "app", run)
+    assert gc.isenabled()
+    try:
+        cli_app.main()
+    finally:
+        gc.unfreeze()  # the test process's objects back into the collections
+    assert seen == [False, True]
+    assert gc.isenabled()

@@ -16,7 +16,6 @@ The protocol log is kept open and written once per session (and once a second).
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import signal
 import socket
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from certward.collector import long_running
 from certward.endpoints.reactor import get_reactor, install_asyncio_reactor
 
 install_asyncio_reactor()  # before the protocol modules import the default reactor
@@ -135,8 +135,8 @@ class Runtime:
         self._state(f"{name}: ready")
         # What start-up made (modules, the snapshot, TLS contexts) lives as long as the
         # process: frozen, it is left out of every collection, which otherwise walked it all
-        # again while connections come and go.
-        gc.freeze()
+        # again while connections come and go; the collector runs for those.
+        long_running()
         reactor.run(installSignalHandlers=False)
         self.receive.protocol_log.close()
         self._state(f"{name}: stopped")

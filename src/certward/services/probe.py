@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copyreg
-import gc
 import os
 import pickle
 import sys
@@ -25,6 +24,7 @@ from certward.codes.probe import (
     PROBE_ROOTS_INVALID,
     PROBE_TARGETS_UNREADABLE,
 )
+from certward.collector import long_running
 from certward.probe.report import EndpointReport
 from certward.probe.targets import (
     DnsOptions,
@@ -293,7 +293,7 @@ def _run_here(
         defer.DeferredList(runs, consumeErrors=True).addBoth(lambda _: reactor.stop())
 
     reactor.callWhenRunning(start)
-    gc.freeze()  # start-up's objects (modules, roots) are left out of the run's collections
+    long_running()  # start-up's objects (modules, roots) left out of the run's collections
     reactor.run(installSignalHandlers=False)
     return _Run(reports, mx_reports, [d for d in domain_reports if d is not None], faults)
 

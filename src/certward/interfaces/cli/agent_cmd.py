@@ -62,6 +62,7 @@ def agent(
     HTTPS, to this host's own agent token; an unreachable API is retried, the deployed files
     kept. Stops on SIGTERM or Ctrl+C."""
     from certward.codes.general import INPUT_INVALID
+    from certward.collector import long_running
     from certward.interfaces.agent import AgentSettings, run_agent
     from certward.interfaces.agent.client import check_api_url, load_ca_bundle
     from certward.interfaces.cli import inputs
@@ -88,4 +89,5 @@ def agent(
         ca_pems=tuple(load_ca_bundle(ca_bundle)) if ca_bundle is not None else (),
         token_file=token_file,
     )
+    long_running()
     raise typer.Exit(run_agent(settings))

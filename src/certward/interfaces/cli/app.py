@@ -883,8 +883,11 @@ def store_remove(
 
 
 def main() -> None:
-    """The ``certward`` command: run the command line, then leave the process's objects out
-    of the garbage collections at interpreter exit."""
+    """The ``certward`` command: run the command line with the collector off (a command
+    that runs on turns it on: :mod:`certward.collector`), then leave the process's objects
+    out of the garbage collections at interpreter exit."""
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         app()
     finally:
@@ -895,3 +898,5 @@ def main() -> None:
         # command left behind go unfreed, and Python does not promise their finalizers at
         # exit anyway.
         gc.freeze()
+        if collecting:  # a caller in the same process (a test) gets it back as it was
+            gc.enable()

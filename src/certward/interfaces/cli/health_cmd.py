@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -66,9 +65,6 @@ def health(
     inputs.check_output(html_file, force=force_out)
     when = parse(parse_date, as_of) if as_of else None
     level = parse(Severity.parse, min_severity)
-    # One check and the process ends: the collector, resumed after it, would only walk the
-    # snapshot's objects (some 10^6 at 1,000 servers) to find them alive (issue 16).
-    gc.disable()
     report = read_with(
         db, lambda app: app.health.check(server=server, as_of=when, min_severity=level)
     )

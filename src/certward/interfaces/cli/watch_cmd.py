@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from certward.collector import long_running
 from certward.interfaces.cli import render
 from certward.interfaces.cli.common import DbOpt, JsonOpt, console, new_typer, open_app
 
@@ -339,6 +340,7 @@ def watch(
         for run in service.run_due():
             show(run)
         return
+    long_running()
     stop = threading.Event()
     previous = {
         sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from certward.collector import long_running
 from certward.interfaces.cli.common import DbOpt, console, open_app
 
 if TYPE_CHECKING:
@@ -70,6 +71,7 @@ def web(
         for text in lines:
             out.print(text.replace("{url}", base.rstrip("/")), markup=False, soft_wrap=True)
 
+    long_running()
     raise typer.Exit(serve(application, settings, say=ready))
 
 
