@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Generic, TypeVar
@@ -49,6 +49,7 @@ from certward.pki.selection import Candidate, select_iis
 _MAX_DEPTH = 10
 K = TypeVar("K")
 V = TypeVar("V")
+C = TypeVar("C", "HeldCertificate", Candidate)  # what a connector may present
 _RECEIVE = ConnectorKind.RECEIVE
 
 
@@ -426,7 +427,9 @@ class OrgSnapshot:
         auth = self.organisation.auth.current_thumbprint if self.organisation else None
         result: dict[str, list[tuple[HeldCertificate, list[str]]]] = {}
         # Each service set's words, by the set's identity (servers share the objects).
-        words: dict[int, tuple[ServiceSet, list[str]]] = {}
+        services: ByIdentity[ServiceSet, list[str]] = ByIdentity(
+            lambda held: [f"{s.name} service" for s in Service if s in held and s.name]
+        )
         naming_by_server = self._naming_by_server
         for state in self.servers:
             used = result.setdefault(state.name, [])
@@ -434,14 +437,7 @@ class OrgSnapshot:
             naming = naming_by_server.get(state.name)
             subjects = {text[1] for _, text in naming} if naming else set()
             for cert in state.certificates:
-                found = words.get(id(cert.services))
-                if found is None:
-                    held = cert.services
-                    found = words[id(held)] = (
-                        held,  # kept: its id names it alone meanwhile
-                        [f"{s.name} service" for s in Service if s in held and s.name],
-                    )
-                named = found[1]
+                named = services(cert.services)
                 tp = cert.thumbprint
                 if not (named or tp in (smtp, auth) or naming):
                     continue
@@ -517,7 +513,6 @@ class OrgSnapshot:
 
     # What rules ask of each certificate (each server), once per certificate (server) and
     # snapshot: servers holding the same certificate share its profile.
-
     def host_names(self, profile: CertProfile) -> HostNames:
         """The host names ``profile`` covers."""
         return self._host_names(profile)
@@ -540,16 +535,7 @@ class OrgSnapshot:
         and name for SMTP by the connector's TlsCertificateName, else its FQDN, else the
         server's (the choice does not depend on the date, only the events do), with each
         certificate's names and each TlsCertificateName's text made once per snapshot."""
-        value = connector.tls_certificate_name
-        host = connector.fqdn or state.server.fqdn
-        named = self.tls_name(value)[1] if value else None
-        ready = self._smtp_ready(state)
-        if named is not None:
-            name = value or host
-            pool = [c for c in ready if self.compared(c.profile) == named]
-        else:
-            name = host
-            pool = [c for c in ready if self.host_names(c.profile).covers(host)]
+        pool, name = self._naming(state, connector, self._smtp_ready(state))
         if not pool:
             return None, name
         ranked = sorted(pool, key=lambda c: c.profile.not_before, reverse=True)
@@ -559,14 +545,21 @@ class OrgSnapshot:
         """The server's certificate that would serve the connector once enabled for SMTP:
         the one its TlsCertificateName names (whatever it is enabled for), else the first
         carrying its FQDN (the server's)."""
+        pool, _ = self._naming(state, connector, state.certificates)
+        return pool[0] if pool else None
+
+    def _naming(
+        self, state: ServerState, connector: Connector, certificates: Iterable[C]
+    ) -> tuple[list[C], str]:
+        """Those of ``certificates`` the connector's TlsCertificateName names, when it is
+        well formed, else those carrying its FQDN (else the server's); and that name."""
         value = connector.tls_certificate_name
+        host = connector.fqdn or state.server.fqdn
         named = self.tls_name(value)[1] if value else None
         if named is not None:
-            return next((c for c in state.certificates if self.compared(c.profile) == named), None)
-        host = connector.fqdn or state.server.fqdn
-        return next(
-            (c for c in state.certificates if self.host_names(c.profile).covers(host)), None
-        )
+            return [c for c in certificates if self.compared(c.profile) == named], value or host
+        covers = [c for c in certificates if self.host_names(c.profile).covers(host)]
+        return covers, host
 
     @cached_property
     def _smtp_ready(self) -> ByIdentity[ServerState, list[Candidate]]:
