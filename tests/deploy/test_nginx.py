@@ -144,3 +144,8 @@ def test_a_scheduled_deploy_that_fails_is_a_finding_and_waits_an_hour(
     assert not any(directory.iterdir())  # rolled back: no files left
     again = app.watch.run_job(job)
     assert again.summary["waiting"] == 1 and len(app.deploy.results("files")) == 1
+    # Waiting its hour, the failure is still the deployment's state: the finding stays open
+    # (not resolved by the run that waits, then notified anew when it fails again).
+    assert again.status is CheckStatus.WARNING
+    (still,) = app.watch.findings_history(open_only=True)
+    assert still.key == history.key and still.resolved is None

@@ -276,9 +276,9 @@ class DeployService:
                 done.append(ScheduledDeploy(d.name, d.server, "no-certificate", desired.message))
                 continue
             reason = _due(desired, previous, now)
-            if reason is None:
+            if reason is None:  # ``previous`` stands: served, or a failure not an hour old
                 action = "current" if previous is not None and previous.ok else "waiting"
-                done.append(ScheduledDeploy(d.name, d.server, action, _why_not(previous)))
+                done.append(ScheduledDeploy(d.name, d.server, action, _why_not(previous), previous))
                 continue
             try:
                 outcome = self.run(d.name)
@@ -353,8 +353,9 @@ def _releasable(repo: DeployRepository, d: Deployment, now: dt.datetime) -> Cert
 @dataclass(frozen=True, slots=True)
 class ScheduledDeploy:
     """What :meth:`DeployService.run_due` did with one deployment: ``deployed`` or
-    ``failed`` (run, with its outcome), ``current`` (deployed and served), ``waiting`` (a
-    failure less than an hour old) or ``no-certificate``; and why."""
+    ``failed`` (run, with its outcome), ``current`` (deployed and served) or ``waiting`` (a
+    failure less than an hour old), with the newest outcome that stands, or
+    ``no-certificate``; and why."""
 
     name: str
     server: str

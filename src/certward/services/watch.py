@@ -374,7 +374,8 @@ class WatchService:
     def _run_deploy(self) -> tuple[CheckStatus, dict[str, Any], list[Observation], list[Notice]]:
         """This machine's deployments that are due, run (issue 15): a renewal reaches the
         daemons without a person. A failed deploy (rolled back: the port keeps serving the
-        certificate it had) is a finding, notified as findings are."""
+        certificate it had) is a finding, notified as findings are, and stays one while it
+        waits its hour to be tried again."""
         done = self._deploy().run_due()
         seen = [
             Observation(
@@ -391,7 +392,7 @@ class WatchService:
         ]
         summary: dict[str, Any] = dict(sorted(Counter(d.action for d in done).items()))
         summary["deployments"] = [d.to_json() for d in done if d.action != "current"]
-        failing = seen or any(d.action in ("waiting", "no-certificate") for d in done)
+        failing = seen or any(d.action == "no-certificate" for d in done)
         return (CheckStatus.WARNING if failing else CheckStatus.OK), summary, seen, []
 
     def _run_health(
