@@ -8,13 +8,14 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.ports import free_port
 
 
 def _pg_bin(name: str) -> str | None:
@@ -25,12 +26,6 @@ def _pg_bin(name: str) -> str | None:
     return candidates[-1] if candidates else None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def postgresql_url() -> Iterator[str]:
     initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
@@ -39,7 +34,7 @@ def postgresql_url() -> Iterator[str]:
     # Not under pytest's 0700 temporary root: the server's account must reach it.
     base = Path(tempfile.mkdtemp(prefix="certward-pg-"))
     data = base / "data"
-    port = _free_port()
+    port = free_port()
     prefix: list[str] = []
     if os.geteuid() == 0:  # the server refuses to run as root: use the postgres account
         if shutil.which("runuser") is None:

@@ -38,7 +38,7 @@ from acme import challenges, crypto_util, messages
 from acme import client as acme_client
 from certward.acme.dns01 import DnsServer, TsigKey, load_tsig_key
 from certward.acme.solvers import ChallengeSolver
-from tests.acme.pebble import free_udp_tcp_port
+from tests.ports import free_udp_tcp_port
 
 START_DEADLINE = 20.0
 ZONE = "contoso.test"

@@ -39,7 +39,8 @@ from certward.compose import App, build_app
 from certward.model import ServiceSet
 from certward.model.access import AccessRole
 from certward.model.deploy import DeployKind, Deployment, DeployPaths
-from tests.deploy.daemons import Daemon, daemon_dir, free_port, start_nginx
+from tests.deploy.daemons import Daemon, daemon_dir, start_nginx
+from tests.ports import free_port
 from tests.server.conftest import WebProcess
 
 MASTER_KEY = "ab" * 32

@@ -39,10 +39,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from tests.ports import free_port
+
 __all__ = [
     "Daemon",
     "daemon_dir",
-    "free_port",
     "served_thumbprint",
     "start_dovecot",
     "start_nginx",
@@ -50,13 +51,6 @@ __all__ = [
 ]
 
 START_DEADLINE = 20.0
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on now (the OS's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def served_thumbprint(url: str, *, timeout: float = 10.0) -> str | None:

@@ -7,7 +7,6 @@ import re
 import select
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -25,12 +24,6 @@ from certward.services.connectors import ConnectorSettings
 from tests.conftest import OpenSslCa, openssl
 
 READY_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def certward_command() -> list[str]:

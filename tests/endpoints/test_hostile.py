@@ -27,7 +27,8 @@ from typer.testing import CliRunner
 
 from certward.model import Password, ServiceSet
 from tests.conftest import Cli
-from tests.endpoints.conftest import Served, bind, copy_store, free_port, serving, store_app
+from tests.endpoints.conftest import Served, bind, copy_store, serving, store_app
+from tests.ports import free_port
 
 TIMEOUT = 20.0
 _sources = (

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from certward.model import ServiceSet
 from tests.conftest import Cli, OpenSslCa
-from tests.endpoints.conftest import free_port, issue, serving, store_app
+from tests.endpoints.conftest import issue, serving, store_app
+from tests.ports import free_port
 
 
 def get(port: int, path: str, *, tls: ssl.SSLContext | None, host: str) -> str:

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from certward.model import Password
 from tests.conftest import Cli
-from tests.endpoints.conftest import bind, free_port, serving, store_app
+from tests.endpoints.conftest import bind, serving, store_app
+from tests.ports import free_port
 
 
 def test_mail_delivered_by_smtp_is_read_over_imap_and_pop3(org: Cli, isolated_store: Path) -> None:

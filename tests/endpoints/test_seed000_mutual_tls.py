@@ -12,7 +12,8 @@ from certward.endpoints.mailstore import MailStore
 from certward.model import ConnectorKind, Password, ServiceSet, SmartHost, StoreName
 from certward.services.connectors import ConnectorSettings
 from tests.conftest import Cli, OpenSslCa
-from tests.endpoints.conftest import bind, free_port, issue, run_certward, serving, store_app
+from tests.endpoints.conftest import bind, issue, run_certward, serving, store_app
+from tests.ports import free_port
 
 
 def test_mutual_tls_matches_the_domain_in_the_san_and_refuses_other_domains(

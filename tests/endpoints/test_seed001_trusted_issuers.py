@@ -32,7 +32,8 @@ from certward.model import (
 from certward.pki import clientca
 from certward.services.connectors import ConnectorSettings
 from tests.conftest import Cli, OpenSslCa, find_openssl
-from tests.endpoints.conftest import bind, free_port, issue, run_certward, serving, store_app
+from tests.endpoints.conftest import bind, issue, run_certward, serving, store_app
+from tests.ports import free_port
 
 NOW = dt.datetime.now(dt.UTC)
 

@@ -23,13 +23,13 @@ from tests.endpoints.conftest import (
     Served,
     bind,
     copy_store,
-    free_port,
     issue,
     make_ca,
     serving,
     store_app,
     wait_until,
 )
+from tests.ports import free_port
 
 SUBJECT = "c=NL, O=Contoso, CN=webmail.contoso.com"
 

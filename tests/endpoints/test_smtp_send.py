@@ -14,7 +14,8 @@ from certward.compose import App
 from certward.endpoints.mailstore import MailStore
 from certward.model import Password
 from tests.conftest import Cli, find_openssl
-from tests.endpoints.conftest import bind, free_port, run_certward, serving, store_app
+from tests.endpoints.conftest import bind, run_certward, serving, store_app
+from tests.ports import free_port
 
 OTHER_CONNECTORS = ("Client Frontend", "Outbound Proxy Frontend", "Default", "Client Proxy")
 

@@ -26,11 +26,11 @@ from tests.endpoints.conftest import (
     Served,
     bind,
     copy_store,
-    free_port,
     serving,
     store_app,
     wait_until,
 )
+from tests.ports import free_port
 
 DAY = dt.datetime(2026, 12, 4, 1, 2, 3, tzinfo=dt.UTC)
 

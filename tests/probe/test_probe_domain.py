@@ -21,8 +21,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from tests.conftest import Cli, OpenSslCa, openssl, thumbprints
-from tests.endpoints.conftest import free_port, run_certward, serving
+from tests.endpoints.conftest import run_certward, serving
 from tests.loopback_tls import https_server
+from tests.ports import free_port
 from tests.probe.conftest import valid
 
 DOMAIN = "example.test"

@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import Cli, OpenSslCa, find_openssl, thumbprints
-from tests.endpoints.conftest import free_port, run_certward, serving
+from tests.endpoints.conftest import run_certward, serving
 from tests.endpoints.test_tls_layer import roots as public_roots
+from tests.ports import free_port
 from tests.probe.conftest import valid
 
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3  # the monitoring-plugins exit statuses

@@ -5,7 +5,6 @@ alerting rules in docs/ pass ``promtool check rules`` and their unit tests."""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -17,6 +16,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from certward.compose import build_app
 from certward.model import StoreName
+from tests.ports import free_port
 from tests.server.conftest import WebProcess
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,12 +27,6 @@ def _tool(name: str) -> str:
     found = shutil.which(name) or shutil.which(name, path="/usr/bin")
     assert found, f"{name} is not installed (apt-get install prometheus)"
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _roots_pem(db: Path, server: str) -> bytes:
@@ -67,7 +61,7 @@ scrape_configs:
 """,
         encoding="utf-8",
     )
-    port = _free_port()
+    port = free_port()
     with (tmp_path / "prometheus.log").open("wb") as log:
         process = subprocess.Popen(
             [

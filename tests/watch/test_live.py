@@ -26,7 +26,8 @@ from certward.endpoints.mailstore import MailStore
 from certward.model import CheckStatus
 from certward.model.watch import JobKind, JobRun
 from tests.conftest import Cli
-from tests.endpoints.conftest import Served, certward_command, free_port, serving
+from tests.endpoints.conftest import Served, certward_command, serving
+from tests.ports import free_port
 
 NAME = "exch01.contoso.com"  # the name EXCH01's self-signed certificate carries
 
