@@ -6,6 +6,7 @@ away keeps its files and catches up when the API returns."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import subprocess
@@ -142,6 +143,44 @@ def test_a_token_fetches_only_its_own_hosts_keys(
             assert posted.status_code == 403 and posted.json()["code"] == "access.denied"
     with service.client(None) as nobody:
         assert nobody.get(f"{V1}/agents/{one.name}/deployments").status_code == 401
+
+
+def test_a_reported_failure_that_wrote_nothing_holds_the_key_back_for_its_hour(
+    service: Service, hosts: Callable[..., Host]
+) -> None:
+    """An agent's failure with no certificate written (its files could not be written) is
+    the current certificate's failed attempt: the next fetches carry no key, and release
+    none, until the hour is out. (They released it at every fetch, each release audited.)"""
+    host = hosts("mail5")
+    mine = service.token(f"{host.name}-agent", AccessRole.AGENT, host=host.name)
+
+    def released() -> int:
+        entries = service.app.audit.entries(action="key.export", limit=1000)
+        return sum(1 for e in entries if e.detail.get("deployment") == host.deployment)
+
+    with service.client(mine) as agent:
+        url = f"{V1}/agents/{host.name}/deployments"
+        (first,) = agent.get(url).json()
+        assert first["material"] is not None and released() == 1
+        outcome = {
+            "ok": False,
+            "when": dt.datetime.now(dt.UTC).isoformat(),
+            "code": "deploy.write_failed",
+            "detail": "cannot write /etc/nginx/tls/cert.pem: permission denied",
+        }
+        posted = agent.post(
+            f"{V1}/agents/{host.name}/results",
+            json={"results": [{"deployment": host.deployment, "outcome": outcome}]},
+        )
+        assert posted.status_code == 200, posted.text
+        for _ in range(2):
+            (again,) = agent.get(url).json()
+            key_sent = again["material"] is not None  # (an assertion would print the key)
+            assert not key_sent
+            assert again["thumbprint"] == host.thumbprint
+            assert "deploy.write_failed" in again["detail"]
+            assert "tried again an hour after" in again["detail"]
+        assert released() == 1
 
 
 def test_an_agent_killed_mid_deploy_converges_when_restarted(

@@ -21,7 +21,7 @@ from certward.interfaces.agent.state import (
     StateFile,
     locked,
 )
-from certward.model.agents import check_host, deploy_reason, retry_wait
+from certward.model.agents import check_host, deploy_reason, reason_after, retry_wait
 from certward.model.deploy import DeployOutcome
 from tests.conftest import Cli, error_line
 
@@ -54,6 +54,27 @@ def test_what_makes_an_agent_deploy() -> None:
     assert "again" in (reason(last_ok=False, served=B) or "")
     # Thumbprints compare without case.
     assert reason(last_thumbprint=A.lower(), served=A.lower()) is None
+
+
+def test_a_failure_that_wrote_nothing_waits_its_hour_like_any_failure() -> None:
+    """The service's view (:func:`reason_after`): an outcome that names no certificate
+    (refused before the first write, e.g. a key that is not exportable) is an attempt at the
+    current one. Read as "never deployed", it had the key released again at every fetch."""
+    wrote_nothing = DeployOutcome(
+        ok=False, when=NOW - dt.timedelta(minutes=5), code="deploy.key_not_exportable"
+    )
+    assert reason_after(A, wrote_nothing, served=None, now=NOW) is None
+    later = NOW + dt.timedelta(hours=1)
+    assert "again" in (reason_after(A, wrote_nothing, served=None, now=later) or "")
+    # Nothing recorded, or a success: as before.
+    assert "never deployed" in (reason_after(A, None, served=None, now=NOW) or "")
+    deployed = DeployOutcome(ok=True, when=NOW, deployed=A, served=A)
+    assert reason_after(A, deployed, served=A, now=NOW) is None
+    assert "new certificate" in (reason_after(B, deployed, served=A, now=NOW) or "")
+    # A failure that wrote a certificate is judged by that certificate: a newer one goes now.
+    failed = DeployOutcome(ok=False, when=NOW, deployed=A, code="deploy.not_served")
+    assert reason_after(A, failed, served=None, now=NOW) is None
+    assert "new certificate" in (reason_after(B, failed, served=None, now=NOW) or "")
 
 
 @given(

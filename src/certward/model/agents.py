@@ -154,10 +154,19 @@ def reason_after(
     desired: str, last: DeployOutcome | None, *, served: str | None, now: dt.datetime
 ) -> str | None:
     """:func:`deploy_reason` after ``last``, the newest outcome the service recorded (no
-    deploy pending: an interrupted one is the agent's own to know)."""
+    deploy pending: an interrupted one is the agent's own to know).
+
+    A failure that wrote nothing (``deployed`` None: a key that is not exportable, files
+    that could not be written) names no certificate. It counts as an attempt at
+    ``desired``, tried again an hour after it like any failure: otherwise it would read as
+    "never deployed", and the key would be released again at every agent fetch and every
+    scheduled run."""
+    attempted = None if last is None else last.deployed
+    if last is not None and not last.ok and attempted is None:
+        attempted = desired
     return deploy_reason(
         desired,
-        last_thumbprint=None if last is None else last.deployed,
+        last_thumbprint=attempted,
         last_ok=last is not None and last.ok,
         last_when=None if last is None else last.when,
         pending=None,

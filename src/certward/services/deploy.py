@@ -35,7 +35,7 @@ from certward.deploy.executor import Reloader, Verifier
 from certward.deploy.material import DeployMaterial
 from certward.errors import CertwardError
 from certward.model import CertificateRecord, Server, Service, StoreName
-from certward.model.agents import CLOCK_SKEW, RETRY_FAILED, reason_after
+from certward.model.agents import reason_after
 from certward.model.audit import AuditEntry
 from certward.model.deploy import (
     DEFAULT_RELOAD,
@@ -256,9 +256,9 @@ class DeployService:
         served, run now; the others left (the scheduler's ``deploy`` job). Due, by the
         policy the host agents follow (:func:`certward.model.agents.deploy_reason`): a
         certificate never deployed, a new one (a renewal), a port that served another, or a
-        failure an hour old. A run refused before anything was written (a key that is not
-        exportable) is tried again after an hour too; a server with no certificate for the
-        deployment's services is reported and not recorded (health finds it)."""
+        failure an hour old, a run refused before anything was written (a key that is not
+        exportable) included; a server with no certificate for the deployment's services
+        is reported and not recorded (health finds it)."""
         now = self._clock.now()
         wanted: dict[str, str | CertwardError] = {}
         with self._store.reading() as repo:
@@ -275,7 +275,9 @@ class DeployService:
             if isinstance(desired, CertwardError):
                 done.append(ScheduledDeploy(d.name, d.server, "no-certificate", desired.message))
                 continue
-            reason = _due(desired, previous, now)
+            reason = reason_after(
+                desired, previous, served=None if previous is None else previous.served, now=now
+            )
             if reason is None:  # ``previous`` stands: served, or a failure not an hour old
                 action = "current" if previous is not None and previous.ok else "waiting"
                 done.append(ScheduledDeploy(d.name, d.server, action, _why_not(previous), previous))
@@ -371,15 +373,6 @@ class ScheduledDeploy:
             "reason": self.reason,
             "outcome": None if self.outcome is None else self.outcome.to_json(),
         }
-
-
-def _due(desired: str, last: DeployOutcome | None, now: dt.datetime) -> str | None:
-    """Why ``desired`` must be deployed now (None: not yet), after ``last``."""
-    if last is not None and not last.ok and last.deployed is None:  # refused before writing
-        if now - RETRY_FAILED < last.when <= now + CLOCK_SKEW:
-            return None
-        return f"trying the refused deploy of {desired} again ({last.code})"
-    return reason_after(desired, last, served=None if last is None else last.served, now=now)
 
 
 def _why_not(last: DeployOutcome | None) -> str:
