@@ -54,6 +54,7 @@ __all__ = [
 ALPN_PROTOCOL = b"acme-tls/1"
 ACME_IDENTIFIER_OID = ObjectIdentifier("1.3.6.1.5.5.7.1.31")  # id-pe-acmeIdentifier
 HANDSHAKE_TIMEOUT = 10  # seconds a validator may take over one handshake
+STOP_POLL = 0.02  # seconds between the listener's checks for a stop (socketserver: 0.5)
 
 
 class TLSALPN01Response(challenges.KeyAuthorizationChallengeResponse):
@@ -163,6 +164,11 @@ class _AlpnServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
         self.base_context = _context()
         self.base_context.set_tlsext_servername_callback(self._switch)
         super().__init__(server_address, _Handler)
+
+    def serve_forever(self, poll_interval: float = STOP_POLL) -> None:
+        """socketserver's loop, checking for a stop every ``STOP_POLL`` seconds rather than
+        its default half-second: the listener stops within that after the last cleanup."""
+        super().serve_forever(poll_interval)
 
     def _switch(self, connection: SSL.Connection) -> None:
         """Give the handshake the certificate of the name it asks for (SNI), if pending."""
