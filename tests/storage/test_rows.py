@@ -32,3 +32,7 @@ def test_times_read_back_as_sqlite_stored_them(when: dt.datetime) -> None:
     )
     assert snapshot_rows.stored_utc(when.replace(tzinfo=None)) == when.replace(tzinfo=dt.UTC)
     assert snapshot_rows.stored_utc(when.isoformat()) == when  # text with a zone
+    # the facts' direct reading of SQLite's text: the same time, whatever the form
+    for text in (stored, stored[:19], when.isoformat(), when.isoformat(" ")):
+        assert snapshot_rows._sqlite_utc(text) == snapshot_rows.stored_utc(text)
+        assert snapshot_rows._sqlite_utc(text).tzinfo is dt.UTC
