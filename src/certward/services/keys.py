@@ -29,10 +29,9 @@ import os
 import re
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
@@ -69,8 +68,10 @@ _LABEL = b"certward master key check v1"
 _HEX_KEY = re.compile(rb"[0-9a-fA-F]{64}")
 
 
-@dataclass(frozen=True, slots=True)
-class ScryptCost:
+class ScryptCost(NamedTuple):
+    """scrypt's work factors (RFC 7914): CPU/memory cost ``n``, block size ``r``,
+    parallelisation ``p``."""
+
     n: int
     r: int
     p: int
@@ -90,8 +91,7 @@ def is_key_format(text: bytes) -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True)
-class KeyRecord:
+class KeyRecord(NamedTuple):
     """The ``master_key`` meta record: derivation, sealing mode and check value."""
 
     kdf: str  # "none" (a key) or "scrypt" (a passphrase)
@@ -168,26 +168,32 @@ def _new_record(key: MasterKey, cost: ScryptCost, *, legacy: bool) -> tuple[KeyR
     return KeyRecord(shape.kdf, shape.seal, check.hex(), shape.salt, shape.cost), secret
 
 
-@dataclass(frozen=True, slots=True)
-class Unlocked:
+class Unlocked(NamedTuple):
     """A master key that matched the database: its record and sealing secret."""
 
     key: MasterKey
     record: KeyRecord
-    secret: bytes = field(repr=False)
+    secret: bytes
     created: str | None = None  # "key file" / "check value" made on this opening
 
+    def __repr__(self) -> str:  # the sealing secret is never shown
+        return f"Unlocked(key={self.key!r}, record={self.record!r}, created={self.created!r})"
 
-@dataclass(frozen=True, slots=True)
-class KeyCheck:
+
+class KeyCheck(NamedTuple):
+    """What ``key check`` found: where the key came from, its derivation, and how many
+    stored private keys it opens (``keys`` in all, ``unreadable`` not)."""
+
     source: str
     kdf: str
     keys: int
     unreadable: int
 
 
-@dataclass(frozen=True, slots=True)
-class Rotation:
+class Rotation(NamedTuple):
+    """What ``key rotate`` did: keys re-sealed, where the old key came from, the new
+    derivation, and the key file written."""
+
     resealed: int
     old_source: str
     kdf: str
