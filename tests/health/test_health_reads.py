@@ -16,14 +16,15 @@ import pytest
 from certward.compose import build_app
 from certward.health.engine import evaluate
 from certward.health.profiles import PROFILES
-from certward.model import ServiceSet
+from certward.model import ServiceSet, StoreName
 from certward.model.deploy import DeployKind, Deployment, DeployOutcome, DeployPaths
-from certward.services.health import read_snapshot
-from certward.storage.sqlite_reads import NotReadHere, SqliteReadStore
+from certward.services.health import read_snapshot, read_snapshot_per_server
+from certward.storage.sqlite_reads import STORE_ORDER, NotReadHere, SqliteReadStore
 from tests.acme_records import add_failing_order
 from tests.cli.test_observe_files import RECEIVE
 from tests.conftest import Cli
 from tests.health.builders import NOW
+from tests.health.test_snapshot_scale import store_organisation
 from tests.interop.test_observe import BUILT
 
 
@@ -81,6 +82,48 @@ def test_the_reader_reads_the_snapshot_the_repository_reads(organisation: Path) 
     assert {"TESTSRV", "OBS01"} <= observed
     assert snapshot.edge_subscriptions and snapshot.acme_orders and snapshot.auth_certificates
     assert evaluate(snapshot, NOW).to_json() == evaluate(expected, NOW).to_json()
+
+
+def test_the_reader_keeps_each_trusted_store_in_the_order_it_was_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Root and CA stores in other orders than their thumbprints' (shuffled, partial, a
+    pending request among the roots), and a root taken out of the middle of a store and put
+    back (now its last): the reader, which takes each store's order from the store-order
+    index instead of reading the ids, gives the stores the repository gives (sorted by the
+    ids it reads), and the snapshot read server by server. Its plan is that index alone,
+    in its order (no sort: SQLite's aggregate sees each store's rows in id order)."""
+    monkeypatch.setenv("CERTWARD_MASTER_KEY", "ab" * 32)
+    path = tmp_path / "scale.db"
+    store_organisation(f"sqlite:///{path}", 12, seed=12)
+    full = build_app(str(path))
+    try:
+        with full.store.transaction() as repo:
+            roots = repo.certificates("EXCH03", StoreName.ROOT)
+            moved = roots[len(roots) // 2]
+            repo.delete_certificate(moved)
+            repo.add_certificate(moved)
+        with full.store.reading() as repo:
+            expected_stores = repo.trusted_thumbprints()
+            PROFILES.clear()
+            expected = read_snapshot_per_server(repo)
+    finally:
+        full.store.close()
+    reader = SqliteReadStore(path)
+    try:
+        with reader.reading() as reads:
+            stores = reads.trusted_thumbprints()
+            PROFILES.clear()
+            snapshot = read_snapshot(reads)
+            steps = reads._plain(f"EXPLAIN QUERY PLAN {STORE_ORDER}", "Root", "CA")
+    finally:
+        reader.close()
+    assert stores == expected_stores
+    assert stores[("EXCH03", StoreName.ROOT)][-1] == moved.thumbprint
+    assert any(list(tps) != sorted(tps) for tps in stores.values())  # not thumbprint order
+    assert snapshot == expected
+    plan = " ".join(str(step[-1]) for step in steps)
+    assert "COVERING INDEX ix_certificates_store_order" in plan and "TEMP B-TREE" not in plan
 
 
 def test_health_prints_what_the_full_store_prints(

@@ -72,6 +72,7 @@ def test_a_store_made_before_alembic_is_upgraded(database_url: str) -> None:
             conn.execute(text(f"DROP TABLE {table}"))
         for column in ("archived", "exportable", "status", "public_key_algorithm", "der"):
             conn.execute(text(f"ALTER TABLE observed_certificates DROP COLUMN {column}"))
+        conn.execute(text("DROP INDEX ix_certificates_store_order"))  # 0010
         conn.execute(text("DROP INDEX uq_organisations_singleton"))
         conn.execute(text("ALTER TABLE organisations DROP COLUMN singleton"))
         conn.execute(text("ALTER TABLE servers DROP COLUMN observed"))

@@ -67,7 +67,12 @@ class ServerRow(Base):
 
 class CertificateRow(Base):
     __tablename__ = "certificates"
-    __table_args__ = (UniqueConstraint("server_id", "store", "thumbprint"),)
+    __table_args__ = (
+        UniqueConstraint("server_id", "store", "thumbprint"),
+        # A store's thumbprints in the order they were stored, from the index alone (health's
+        # Root and CA stores: storage.sqlite_reads.STORE_ORDER; revision 0010).
+        Index("ix_certificates_store_order", "server_id", "store", "id", "thumbprint"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     server_id: Mapped[int] = mapped_column(ForeignKey("servers.id", ondelete="CASCADE"))

@@ -72,6 +72,25 @@ def trusted_stores(
     return stores
 
 
+def trusted_stores_in_order(
+    found: Iterable[Sequence[Any]], names: dict[int, str]
+) -> dict[tuple[str, StoreName], tuple[Thumbprint, ...]]:
+    """Root/CA store rows (server id, store, thumbprints comma-separated in id order) as
+    :func:`trusted_stores` gives them; stores listing the same thumbprints in the same
+    order share one tuple."""
+    stores: dict[tuple[str, StoreName], tuple[Thumbprint, ...]] = {}
+    same: dict[str, tuple[Thumbprint, ...]] = {}
+    for server_id, store, thumbprints in found:
+        name = names.get(server_id)
+        if name is None:
+            continue
+        listed = same.get(thumbprints)
+        if listed is None:
+            listed = same[thumbprints] = tuple(thumbprints.split(","))
+        stores[(name, StoreName(store))] = listed
+    return stores
+
+
 def _in_id_order(
     thumbprints: str, ids: str, first: dict[str, tuple[list[int], tuple[Thumbprint, ...]]]
 ) -> tuple[Thumbprint, ...]:

@@ -87,6 +87,20 @@ _TIMES = frozenset(
 )
 
 
+STORE_ORDER = (
+    "SELECT server_id, store, group_concat(thumbprint, ',') FROM certificates "
+    "INDEXED BY ix_certificates_store_order WHERE store IN (?, ?) GROUP BY server_id, store"
+)
+"""The Root and CA stores' thumbprints, each store's comma-separated in id order (the order
+they were stored). SQLite feeds an aggregate the rows in the order its loop visits them;
+over ``ix_certificates_store_order`` (server id, store, id, thumbprint: revision 0010) that
+is each store's rows in id order, one store after another, so the groups need no sort and
+the ids need not be read (300,000 rows at 1,000 servers: 0.12 s to 0.05 s). ``INDEXED BY``
+holds the plan to that index (without it, the query is an error, and the full store reads);
+the SQLite of 3.44 on could say ``ORDER BY id`` in the aggregate instead. The tests check
+the plan and compare the stores with the repository's, which sorts by the ids it reads."""
+
+
 class NotReadHere(Exception):
     """This reader cannot answer; read through the full store instead. Deliberately not an
     ``AttributeError``: ``hasattr`` (and a runtime protocol check) lets it through, so a
@@ -248,17 +262,13 @@ class SqliteReads:
         return snapshot_rows.held_rows(found, names)
 
     def trusted_thumbprints(self) -> dict[tuple[str, StoreName], tuple[Thumbprint, ...]]:
+        """As the repository reads them, from the store-order index alone: see
+        :data:`STORE_ORDER`."""
         from certward.storage import snapshot_rows  # health's reads only
 
         names = self._run_servers()
-        found = self._rows(
-            "SELECT server_id, store, group_concat(thumbprint, ',') AS thumbprints, "
-            "group_concat(CAST(id AS VARCHAR), ',') AS ids FROM certificates "
-            "WHERE store IN (?, ?) GROUP BY server_id, store",
-            StoreName.ROOT.value,
-            StoreName.CA.value,
-        )
-        return snapshot_rows.trusted_stores(found, names)
+        found = self._plain(STORE_ORDER, StoreName.ROOT.value, StoreName.CA.value)
+        return snapshot_rows.trusted_stores_in_order(found, names)
 
     def distinct_ders(self, thumbprints: Collection[str]) -> dict[Thumbprint, bytes]:
         wanted = sorted(set(thumbprints))

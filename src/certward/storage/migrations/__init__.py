@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # SQLAlchemy loads with the store; HEAD is read without it (s
     from alembic.config import Config
     from sqlalchemy import Connection, Engine
 
-HEAD = "0009"
+HEAD = "0010"
 """The revision this code's models are; stores are upgraded to it on opening."""
 
 READ_ONLY = "certward_read_only"
