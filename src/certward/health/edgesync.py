@@ -8,7 +8,7 @@ and the intermediates in its Intermediate (CA) store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from certward.health.snapshot import OrgSnapshot, ServerState
 from certward.model import EdgeSubscription, Role, Thumbprint, is_cng_provider
@@ -28,15 +28,17 @@ def event_1035_message(thumbprint: str) -> str:
     )
 
 
-@dataclass(frozen=True)
-class MissingChain:
+class MissingChain(NamedTuple):
+    """A certificate of a Hub's chain that the Edge lacks."""
+
     store: str  # "Root" or "CA": where the Edge needs it
     subject: str
     thumbprint: Thumbprint | None  # None: the Hub's own stores lack it too
 
 
-@dataclass(frozen=True)
-class HubCheck:
+class HubCheck(NamedTuple):
+    """Whether EdgeSync can use one subscribed Hub, and if not, why."""
+
     server: str
     thumbprint: Thumbprint | None
     key_provider: str | None

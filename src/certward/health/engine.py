@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from certward.health import rules as _rules  # noqa: F401 - importing registers the rules
@@ -33,8 +32,10 @@ class TimelineEntry(NamedTuple):
     in_use: bool
 
 
-@dataclass(frozen=True)
-class HealthReport:
+class HealthReport(NamedTuple):
+    """The rules' findings over an organisation as of a date (worst first), the servers
+    judged, how many rules ran, and each certificate's lifetime for the timeline."""
+
     as_of: dt.datetime
     findings: tuple[Finding, ...]
     servers: tuple[str, ...]

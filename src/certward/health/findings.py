@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from certward.health import evidence as shown
 from certward.health.snapshot import OrgSnapshot, ServerState
@@ -33,8 +33,7 @@ class Severity(enum.IntEnum):
             raise ValueError(f"unknown severity {text!r}; valid: {valid}") from None
 
 
-@dataclass(frozen=True, slots=True)
-class Remediation:
+class Remediation(NamedTuple):
     """What to run: in certward, and in the Exchange Management Shell (built with
     :mod:`certward.interop.powershell`, so names are quoted and files sit in one directory)."""
 
@@ -54,14 +53,15 @@ class Remediation:
 Evidence = Mapping[str, str | int | float | bool | None]
 
 
-@dataclass(frozen=True)
-class Finding:
+class Finding(NamedTuple):
+    """What one rule found on one server (or organisation-wide), and its fix."""
+
     rule_id: str
     severity: Severity
     server: str | None  # None: organisation-wide
     message: str
     remediation: Remediation
-    evidence: Evidence = field(default_factory=dict)
+    evidence: Evidence = {}  # noqa: RUF012 - read, never changed: one default is shared
     thumbprint: Thumbprint | None = None
     connector: str | None = None
 
@@ -86,15 +86,22 @@ Check = Callable[[OrgSnapshot, dt.datetime], Iterable[Finding]]
 Scope = Callable[[OrgSnapshot, ServerState], bool]
 
 
-@dataclass(frozen=True)
-class Rule:
+class Rule(NamedTuple):
+    """A registered health rule (see :func:`rule`)."""
+
     id: str
     title: str
     severities: tuple[Severity, ...]  # what its findings can be
     prevents: str  # the seed story or Exchange event it prevents
     description: str
-    check: Check = field(repr=False)  # judges only what was shown (see :func:`judged`)
+    check: Check  # judges only what was shown (see :func:`judged`); not in the repr
     needs: tuple[Dump, ...] = ()
+
+    def __repr__(self) -> str:
+        return (
+            f"Rule(id={self.id!r}, title={self.title!r}, severities={self.severities!r}, "
+            f"prevents={self.prevents!r}, description={self.description!r}, needs={self.needs!r})"
+        )
 
 
 def not_judged(rule_id: str, server: str | None, missing: list[Dump]) -> Finding:

@@ -19,7 +19,7 @@ import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from cryptography import x509
 
@@ -194,8 +194,7 @@ class ByIdentity(Generic[K, V]):
         return found[1]
 
 
-@dataclass(frozen=True, slots=True)
-class ChainGap:
+class ChainGap(NamedTuple):
     """Where a certificate's chain stops short of the server's Root store."""
 
     issuer_missing: bool  # the leaf's own issuer is in no store: the server cannot send a chain

@@ -9,7 +9,7 @@ server disagree (Exchange is both a TLS client and a TLS server).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from certward.model import NetTlsSetting, SchannelSetting, TlsRegistry
 
@@ -17,8 +17,9 @@ TLS_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 NET_V4 = "v4.0.30319"
 
 
-@dataclass(frozen=True, slots=True)
-class TlsVersion:
+class TlsVersion(NamedTuple):
+    """One TLS version's SCHANNEL settings, server and client side."""
+
     version: str
     server: SchannelSetting
     client: SchannelSetting
