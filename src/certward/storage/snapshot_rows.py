@@ -42,19 +42,18 @@ def held_rows(found: Iterable[Sequence[Any]], names: dict[int, str]) -> dict[str
     """Personal-store rows (server id, thumbprint, services, key provider, key id or None)
     by server name; a server not in ``names`` (added since they were read) left out. Equal
     service flags share one :class:`ServiceSet`."""
-    held: dict[str, list[HeldRow]] = {}
+    held: dict[int, list[HeldRow]] = {}
     service_sets: dict[int, ServiceSet] = {}
+    make, my = tuple.__new__, StoreName.MY  # (a health run's 20,000 rows: no keywords)
     for server_id, thumb, services, provider, key_id in found:
-        name = names.get(server_id)
-        if name is None:
-            continue
         service_set = service_sets.get(services)
         if service_set is None:
             service_set = service_sets[services] = ServiceSet(Service(services))
-        held.setdefault(name, []).append(
-            HeldRow(StoreName.MY, Thumbprint(thumb), service_set, key_id is not None, provider)
-        )
-    return held
+        entries = held.get(server_id)
+        if entries is None:
+            entries = held[server_id] = []
+        entries.append(make(HeldRow, (my, thumb, service_set, key_id is not None, provider)))
+    return {names[server]: entries for server, entries in held.items() if server in names}
 
 
 def trusted_stores(

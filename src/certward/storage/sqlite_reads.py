@@ -115,15 +115,18 @@ def _time(value: Any) -> dt.datetime | None:
     return None if value is None else dt.datetime.fromisoformat(value)
 
 
-_SHAPES: dict[tuple[str, ...], tuple[type, tuple[Any, ...]]] = {}
+_SHAPES: dict[tuple[str, ...], tuple[type, tuple[tuple[int, Any], ...]]] = {}
 
 
-def _shape(names: tuple[str, ...]) -> tuple[type, tuple[Any, ...]]:
-    """A row class with these attribute names, and each column's conversion (or None)."""
+def _shape(names: tuple[str, ...]) -> tuple[type, tuple[tuple[int, Any], ...]]:
+    """A row class with these attribute names, and the columns to convert: (index,
+    conversion) of each."""
     found = _SHAPES.get(names)
     if found is None:
         converters = tuple(
-            _boolean if name in _BOOLEANS else _time if name in _TIMES else None for name in names
+            (at, _boolean if name in _BOOLEANS else _time)
+            for at, name in enumerate(names)
+            if name in _BOOLEANS or name in _TIMES
         )
         found = _SHAPES[names] = (namedtuple("Row", names), converters)
     return found
@@ -148,12 +151,16 @@ class SqliteReads:
         except sqlite3.Error as exc:
             raise NotReadHere(f"SQLite: {exc}") from exc
         row_class, converters = _shape(names)  # (SQLite names an unnamed column by its text)
-        if not any(converters):
-            return [row_class(*values) for values in found]
-        return [
-            row_class(*(v if c is None else c(v) for v, c in zip(values, converters, strict=True)))
-            for values in found
-        ]
+        make = row_class._make  # type: ignore[attr-defined]
+        if not converters:
+            return list(map(make, found))
+        converted = []
+        for row in found:
+            values = list(row)  # converted in place
+            for at, convert in converters:
+                values[at] = convert(values[at])
+            converted.append(make(values))
+        return converted
 
     # -- the store itself -------------------------------------------------------------------
     def meta(self, name: str) -> str | None:
@@ -252,7 +259,7 @@ class SqliteReads:
         from certward.storage import snapshot_rows  # health's reads only
 
         names = self._run_servers()
-        found = self._rows(
+        found = self._plain(
             "SELECT c.server_id, c.thumbprint, c.services, c.key_provider, k.id AS key_id "
             "FROM certificates AS c LEFT OUTER JOIN private_keys AS k ON k.certificate_id = c.id "
             "WHERE c.server_id IN (SELECT id FROM servers WHERE observed = 0) "
