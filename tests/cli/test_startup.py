@@ -131,6 +131,29 @@ def test_cert_list_loads_no_connectors_users_or_emoji_names(
     assert not modules & unused
 
 
+def test_a_healthy_organisation_is_judged_without_loading_rich(
+    cli: Cli, isolated_store: Path, tmp_path: Path
+) -> None:
+    """``health`` on a healthy organisation (a monitor's usual run) prints its summary line
+    without rich; findings print their tables with it, after the same line."""
+    cli("quickstart")
+    modules = _loaded(isolated_store, tmp_path / "healthy.txt", "health")
+    assert "certward.health.engine" in modules
+    assert not {m for m in modules if m.split(".")[0] == "rich"}
+    env = {**os.environ, "CERTWARD_DB": str(isolated_store), "COLUMNS": "120"}
+    env["CERTWARD_TEST_MODULES"] = str(tmp_path / "findings.txt")
+    later = subprocess.run(
+        [sys.executable, "-c", MAIN_LISTING_MODULES, "health", "--as-of", "2040-01-01"],
+        capture_output=True, text=True, env=env, check=False,
+    )  # fmt: skip
+    assert later.returncode == 2, later.stderr[-2000:]  # CRITICAL: certificates expired
+    first, header, *rows = later.stdout.splitlines()
+    assert first.startswith("Health as of 2040-01-01 00:00 UTC: 3 servers,"), first
+    assert header.split("\t") == ["Server", "Severity", "Rule", "Finding", "Fix"]
+    assert rows and all(row.count("\t") == 4 for row in rows)
+    assert "rich.table" in (tmp_path / "findings.txt").read_text(encoding="utf-8").split()
+
+
 def test_a_group_makes_only_the_command_that_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     """Making a command reads its function's signature and evaluates its annotations: a
     group makes the one that runs (and, for its help, all), listed in typer's order (the

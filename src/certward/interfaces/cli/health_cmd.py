@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from certward.interfaces.cli import inputs, render
 from certward.interfaces.cli.common import (
@@ -82,13 +81,20 @@ def health(
 
 
 def _print(report: HealthReport) -> None:
-    out = console()
+    """The summary line, then a table of findings per server. The summary is one line,
+    never wrapped (a monitor reads its first line), written without rich: a healthy
+    organisation, checked every few minutes, prints only it and does not load rich."""
     counts = ", ".join(f"{n} {label}" for label, n in report.counts().items() if n)
-    out.print(
+    sys.stdout.write(
         f"Health as of {report.as_of:%Y-%m-%d %H:%M} UTC: {len(report.servers)} servers, "
-        f"{report.rules_run} rules, {counts or 'no findings'}",
-        markup=False,
+        f"{report.rules_run} rules, {counts or 'no findings'}\n"
     )
+    if not report.findings:
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
     groups: dict[str, list[int]] = {}
     for i, finding in enumerate(report.findings):
         groups.setdefault(finding.server or "(organisation)", []).append(i)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
 from typer.core import TyperArgument, TyperOption
 
 # One or more examples per command, keyed by the command's path below ``certward``.
@@ -286,8 +285,19 @@ def polish(command: Any, path: str, ctx: Any) -> None:
             param.metavar = "" if param.is_flag else metavar(param)
     examples = EXAMPLES.get(path)
     if examples and not hasattr(command, "commands"):
-        lines = "\n".join(f"  {escape(example)}" for example in examples)
+        lines = "\n".join(f"  {_markup_escaped(example)}" for example in examples)
         command.epilog = f"Examples:\n\n{lines}"
+
+
+def _markup_escaped(text: str) -> str:
+    """``text`` as rich markup that prints it as written. rich loads only for a text that
+    needs escaping (a ``[`` or a trailing backslash): every command resolves its examples,
+    and most need none."""
+    if "[" not in text and not text.endswith("\\"):
+        return text
+    from rich.markup import escape
+
+    return escape(text)
 
 
 def metavar(param: Any) -> str:

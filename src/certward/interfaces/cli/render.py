@@ -1,19 +1,24 @@
-"""Console rendering: Exchange-like tables and Format-List blocks, and JSON."""
+"""Console rendering: Exchange-like tables and Format-List blocks, and JSON.
+
+rich loads when something is rendered with it (a table, a console), not with this module:
+a command that prints a line or JSON (``health`` on a healthy organisation, as a monitor
+runs it every few minutes) does not pay its 20 ms of imports.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.control import strip_control_codes
-from rich.table import Table
-from rich.text import Text
-
 if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
     from certward.services.views import CertificateView
 
 
@@ -28,41 +33,71 @@ def _width(tty: bool) -> int | None:
     return int(columns) if columns.isdigit() and int(columns) >= 40 else _WIDE
 
 
-class _Console(Console):
-    """A console that prints tables as tab-separated lines when it is not a terminal.
+@functools.cache
+def _rich_made() -> tuple[type[Console], Callable[[object], str]]:
+    """The console class and the cell flattener, made with rich when first needed (their
+    names bound here once: a table's cells are flattened by the ten thousand)."""
+    from rich.console import Console
+    from rich.control import strip_control_codes
+    from rich.table import Table
+    from rich.text import Text
 
-    Off a terminal (a pipe, a file, a script) a table carries no box drawing, no wrapping
-    and no truncation: a header line, then one line per row with the cells separated by
-    tabs, as ``kubectl`` prints them, so ``cut -f`` and ``awk -F'\t'`` read it. A titled
-    table (e.g. one per server) gets its title as a first column named by ``GROUP`` (set on
-    the table, default ``Group``), and the header is printed once for tables alike.
-    ``--json`` stays the contract for anything more.
-    """
+    def _plain(cell: object) -> str:
+        """A cell as one line of plain text: markup rendered away, tabs and newlines folded."""
+        if isinstance(cell, Text):
+            text = cell.plain
+        elif isinstance(cell, str) and "[" not in cell:
+            # No markup: rich would only drop control codes (emoji codes are not read: a
+            # subject's ":name:" is printed as written).
+            text = strip_control_codes(cell)
+        elif isinstance(cell, str):
+            text = Text.from_markup(cell, emoji=False).plain
+        else:
+            text = str(cell)
+        return " ".join(text.replace("\t", " ").splitlines())
 
-    def print(self, *objects: Any, **kwargs: Any) -> None:
-        if self.is_terminal or not any(isinstance(o, Table) for o in objects):
-            super().print(*objects, **kwargs)
-            return
-        for item in objects:
-            if isinstance(item, Table):
-                self.file.write(self._tsv(item))
-            else:
-                super().print(item, **kwargs)
+    class _Console(Console):
+        """A console that prints tables as tab-separated lines when it is not a terminal.
 
-    def _tsv(self, table: Table) -> str:
-        headers = [_plain(column.header) for column in table.columns]
-        # Column._cells holds the cells as added (rich has no public accessor for them).
-        columns = [[_plain(cell) for cell in column._cells] for column in table.columns]
-        group = _plain(table.title) if table.title else None
-        if group is not None:
-            headers.insert(0, str(getattr(table, GROUP, "Group")))
-        lines = []
-        if tuple(headers) not in _HEADERS_PRINTED:
-            _HEADERS_PRINTED.add(tuple(headers))
-            lines.append("\t".join(headers))
-        for row in zip(*columns, strict=True) if columns else ():
-            lines.append("\t".join(([group] if group is not None else []) + list(row)))
-        return "".join(line + "\n" for line in lines)
+        Off a terminal (a pipe, a file, a script) a table carries no box drawing, no wrapping
+        and no truncation: a header line, then one line per row with the cells separated by
+        tabs, as ``kubectl`` prints them, so ``cut -f`` and ``awk -F'\t'`` read it. A titled
+        table (e.g. one per server) gets its title as a first column named by ``GROUP`` (set on
+        the table, default ``Group``), and the header is printed once for tables alike.
+        ``--json`` stays the contract for anything more.
+        """
+
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            if self.is_terminal or not any(isinstance(o, Table) for o in objects):
+                super().print(*objects, **kwargs)
+                return
+            for item in objects:
+                if isinstance(item, Table):
+                    self.file.write(self._tsv(item))
+                else:
+                    super().print(item, **kwargs)
+
+        def _tsv(self, table: Table) -> str:
+            headers = [_plain(column.header) for column in table.columns]
+            # Column._cells holds the cells as added (rich has no public accessor for them).
+            columns = [[_plain(cell) for cell in column._cells] for column in table.columns]
+            group = _plain(table.title) if table.title else None
+            if group is not None:
+                headers.insert(0, str(getattr(table, GROUP, "Group")))
+            lines = []
+            if tuple(headers) not in _HEADERS_PRINTED:
+                _HEADERS_PRINTED.add(tuple(headers))
+                lines.append("\t".join(headers))
+            for row in zip(*columns, strict=True) if columns else ():
+                lines.append("\t".join(([group] if group is not None else []) + list(row)))
+            return "".join(line + "\n" for line in lines)
+
+    return _Console, _plain
+
+
+def _plain(cell: object) -> str:
+    """A cell as one line of plain text: markup rendered away, tabs and newlines folded."""
+    return _rich_made()[1](cell)
 
 
 GROUP = "certward_group"
@@ -76,27 +111,14 @@ def reset() -> None:
     _HEADERS_PRINTED.clear()
 
 
-def _plain(cell: object) -> str:
-    """A cell as one line of plain text: markup rendered away, tabs and newlines folded."""
-    if isinstance(cell, Text):
-        text = cell.plain
-    elif isinstance(cell, str) and "[" not in cell:
-        # No markup: rich would only drop control codes (emoji codes are not read: a
-        # subject's ":name:" is printed as written).
-        text = strip_control_codes(cell)
-    elif isinstance(cell, str):
-        text = Text.from_markup(cell, emoji=False).plain
-    else:
-        text = str(cell)
-    return " ".join(text.replace("\t", " ").splitlines())
-
-
 def console() -> Console:
     # No emoji codes: a subject or a friendly name showing ":name:" is printed as written.
-    return _Console(width=_width(sys.stdout.isatty()), highlight=False, emoji=False)
+    return _rich_made()[0](width=_width(sys.stdout.isatty()), highlight=False, emoji=False)
 
 
 def error_console() -> Console:
+    from rich.console import Console
+
     return Console(stderr=True, width=_width(sys.stderr.isatty()), highlight=False, emoji=False)
 
 
@@ -120,6 +142,9 @@ def certificate_table(
 
     ``detailed`` adds Status and NotAfter (the inventory view).
     """
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(title=title, box=None, header_style="bold", pad_edge=False)
     table.add_column("Thumbprint", no_wrap=True)
     table.add_column("Services", no_wrap=True)
@@ -133,14 +158,14 @@ def certificate_table(
             if detailed
             else []
         )
-        table.add_row(*_cells(view.thumbprint, view.services.flags, *middle, view.subject))
+        table.add_row(*_cells(Text, view.thumbprint, view.services.flags, *middle, view.subject))
     return table
 
 
-def _cells(*values: str) -> list[Text]:
-    """Data as table cells: text as written, never read as markup (a subject may hold
-    ``[bold]`` or ``:name:``)."""
-    return [Text(value) for value in values]
+def _cells(text: type[Text], *values: str) -> list[Text]:
+    """Data as table cells (``text`` is rich's ``Text``): text as written, never read as
+    markup (a subject may hold ``[bold]`` or ``:name:``)."""
+    return [text(value) for value in values]
 
 
 def format_list(view: CertificateView) -> str:
@@ -221,9 +246,12 @@ def _bool(value: bool) -> str:
 
 
 def simple_table(headers: Iterable[str], rows: Iterable[Sequence[str]]) -> Table:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, header_style="bold", pad_edge=False)
     for header in headers:
         table.add_column(header, overflow="fold")
     for row in rows:
-        table.add_row(*_cells(*row))
+        table.add_row(*_cells(Text, *row))
     return table
