@@ -8,7 +8,10 @@ and the target (``--help``/``--version`` 2x, read commands 3x), the share of the
 spent importing modules (``python -X importtime``, top-level imports) and the load average
 before and after. Bytecode is cached and warmed first, as an installed package has it (a
 ``PYTHONDONTWRITEBYTECODE`` environment would otherwise compile certward on every start).
-Prints figures; asserts nothing.
+``health`` judges the demo organisation, which is healthy (a monitor's usual run: one
+summary line, printed without rich); ``health 2040`` judges it as of 2040, when every
+certificate has expired, and prints the findings as tables (exit status 2). Prints figures;
+asserts nothing.
 
     python benchmarks/cli_startup.py [--runs 7]
 """
@@ -33,6 +36,7 @@ COMMANDS: list[tuple[str, list[str], float]] = [  # name, arguments, target rati
     ("server list", ["server", "list"], 3.0),
     ("cert list", ["cert", "list", "--server", "EXCH01"], 3.0),
     ("health", ["health"], 3.0),
+    ("health 2040", ["health", "--as-of", "2040-01-01"], 3.0),
 ]
 
 
