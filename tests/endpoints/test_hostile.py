@@ -243,11 +243,13 @@ def test_unknown_users_take_as_long_to_refuse_as_known_ones(site: Site) -> None:
     imaps_login(site, "warm-up@contoso.com", "x")  # the dummy hash is made on first use
     known: list[float] = []
     unknown: list[float] = []
-    for i in (1, 2, 3):  # interleaved: a busy moment of the machine slows both alike
+    for i in range(1, 6):  # interleaved: a busy moment of the machine slows both alike
         known.append(imaps_login(site, f"known{i}@contoso.com", "wrong")[1])
         unknown.append(imaps_login(site, f"nobody{i}@contoso.com", "wrong")[1])
-    assert statistics.median(known) > 0.02  # scrypt, not a shortcut
-    assert statistics.median(unknown) > 0.5 * statistics.median(known), (known, unknown)
+    # The quickest of each: load only ever adds time, so the minimum is each refusal's own
+    # cost (the medians failed under a load of 3-5 when the known ones happened to be hit).
+    assert min(known) > 0.02, known  # scrypt, not a shortcut
+    assert min(unknown) > 0.5 * min(known), (known, unknown)
 
 
 def test_repeated_failures_lock_the_mailbox_out_and_log_event_4740(site: Site) -> None:
