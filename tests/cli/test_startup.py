@@ -131,6 +131,20 @@ def test_cert_list_loads_no_connectors_users_or_emoji_names(
     assert not modules & unused
 
 
+def test_server_list_loads_no_automation_observed_or_connector_model(
+    org: Cli, isolated_store: Path, tmp_path: Path
+) -> None:
+    """Listing servers reads servers: not ACME, deployments, Edge subscriptions, observed
+    servers' facts or the connectors' rules (a new server's defaults load with ``server
+    add``; the storage ports name the rest in annotations only)."""
+    modules = _loaded(isolated_store, tmp_path / "modules.txt", "server", "list")
+    assert "certward.services.organisation" in modules
+    unused = {"certward.model.acme", "certward.model.deploy", "certward.model.edge",
+              "certward.model.observed", "certward.storage.facts",
+              "certward.services.connectors", "certward.pki.selection"}  # fmt: skip
+    assert not modules & unused, modules & unused
+
+
 def test_a_healthy_organisation_is_judged_without_loading_rich(
     cli: Cli, isolated_store: Path, tmp_path: Path
 ) -> None:

@@ -27,7 +27,6 @@ from certward.model import (
     StoreName,
 )
 from certward.model.organisation import validate_tls_range
-from certward.model.vdirs import default_vdirs
 from certward.pki import build, certinfo
 from certward.services._names import server_name
 from certward.services._records import (
@@ -40,7 +39,6 @@ from certward.services._records import (
     thumb,
     years_after,
 )
-from certward.services.connectors import default_receive_connectors
 from certward.services.ports import UnitOfWork
 
 
@@ -151,6 +149,10 @@ class OrganisationService:
                 server = replace(server, default_smtp_thumbprint=record.thumbprint)
                 repo.save_server(server)
             publish_existing_auth(repo, org, name, now)
+            # What a new server starts with; loaded here, not by every command that reads.
+            from certward.model.vdirs import default_vdirs
+            from certward.services.connectors import default_receive_connectors
+
             for connector in default_receive_connectors(server):
                 repo.save_connector(connector)
             if not server.is_edge and server.roles & {Role.MAILBOX, Role.CLIENT_ACCESS}:

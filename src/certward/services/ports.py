@@ -2,30 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from cryptography.hazmat.primitives.asymmetric import types
+from certward.model import StoreName
 
-from certward.model import (
-    CertificateRecord,
-    Connector,
-    EdgeSubscription,
-    Mailbox,
-    ObservedCertificate,
-    ObservedFacts,
-    ObservedOrganisationFacts,
-    Organisation,
-    Server,
-    StoreName,
-    Thumbprint,
-    VirtualDirectory,
-)
-from certward.model.acme import AcmeOrder
-from certward.model.audit import AuditEntry
-from certward.model.certfacts import CertFacts
-from certward.model.deploy import Deployment, DeployOutcome
+if TYPE_CHECKING:  # annotations only: a command loads only the model it uses
+    from collections.abc import Collection, Iterable, Iterator
+
+    from cryptography.hazmat.primitives.asymmetric import types
+
+    from certward.model import (
+        CertificateRecord,
+        Connector,
+        EdgeSubscription,
+        Mailbox,
+        ObservedCertificate,
+        ObservedFacts,
+        ObservedOrganisationFacts,
+        Organisation,
+        Server,
+        Thumbprint,
+        VirtualDirectory,
+    )
+    from certward.model.acme import AcmeOrder
+    from certward.model.audit import AuditEntry
+    from certward.model.certfacts import CertFacts
+    from certward.model.deploy import Deployment, DeployOutcome
 
 
 class Repository(Protocol):

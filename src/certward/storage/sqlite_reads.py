@@ -29,21 +29,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from certward.codes.general import SERVER_NOT_FOUND
-from certward.model import (
-    CertificateRecord,
-    ObservedCertificate,
-    ObservedFacts,
-    Organisation,
-    Server,
-    StoreName,
-    Thumbprint,
-    VirtualDirectory,
-)
-from certward.storage import facts, rows
+from certward.model import CertificateRecord, Organisation, Server, StoreName, Thumbprint
+from certward.storage import rows
 from certward.storage.migrations import HEAD
 
 if TYPE_CHECKING:  # health's reads import what they make when they run (cert list never)
-    from certward.model import Connector, EdgeSubscription, ObservedOrganisationFacts
+    from certward.model import (
+        Connector,
+        EdgeSubscription,
+        ObservedCertificate,
+        ObservedFacts,
+        ObservedOrganisationFacts,
+        VirtualDirectory,
+    )
     from certward.model.acme import AcmeOrder
     from certward.model.certfacts import CertFacts
     from certward.model.deploy import Deployment, DeployOutcome
@@ -220,6 +218,8 @@ class SqliteReads:
 
     # -- what an observed server's certificates need (cert list, observed) ---------------------
     def virtual_directories(self, server: str) -> list[VirtualDirectory]:
+        from certward.model import VirtualDirectory  # observed servers' reads only
+
         server_row = self._server_row(server)
         return [
             VirtualDirectory(
@@ -231,6 +231,8 @@ class SqliteReads:
         ]
 
     def observed_facts(self, server: str) -> ObservedFacts | None:
+        from certward.storage import facts  # observed servers' reads only
+
         server_row = self._server_row(server)
         found = self._rows(
             "SELECT document FROM observed_facts WHERE server_id = ? LIMIT 1", server_row.id
@@ -294,6 +296,8 @@ class SqliteReads:
         return found
 
     def all_virtual_directories(self) -> dict[str, list[VirtualDirectory]]:
+        from certward.model import VirtualDirectory  # health's reads only
+
         found: dict[str, list[VirtualDirectory]] = {}
         for v in self._rows(
             "SELECT servers.name AS server_name, v.name, v.path, v.internal_url, "
@@ -328,6 +332,8 @@ class SqliteReads:
         return found
 
     def all_observed_facts(self) -> dict[str, ObservedFacts]:
+        from certward.storage import facts  # health's reads only
+
         return {
             row.server_name: facts.read_facts(row.server_name, row.document)
             for row in self._rows(
@@ -388,6 +394,8 @@ class SqliteReads:
         ]
 
     def observed_organisation(self) -> ObservedOrganisationFacts | None:
+        from certward.storage import facts  # health's reads only
+
         document = self.meta(facts.OBSERVED_ORGANISATION)
         return None if document is None else facts.read_organisation(document)
 
