@@ -6,6 +6,7 @@ self-signature verified by the helper process)."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import subprocess
 import sys
@@ -17,12 +18,13 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from certward.errors import CertwardError
-from certward.pki import certfacts, certinfo, names
+from certward.pki import certfacts, certinfo, formats, names
 from certward.pki.profile import checked_facts
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
@@ -431,3 +433,88 @@ def test_a_name_of_different_string_types_is_the_same_name() -> None:
     )
     assert utf8.public_bytes() != printable.public_bytes()
     assert names.plain_name(utf8.public_bytes()) == names.plain_name(printable.public_bytes())
+
+
+# -- a plain PEM bundle, read directly -----------------------------------------------------------
+
+
+def _pem_of(*certs: x509.Certificate) -> bytes:
+    return b"".join(c.public_bytes(Encoding.PEM) for c in certs)
+
+
+def _general(data: bytes) -> list[bytes] | str:
+    """What formats.load_certificates gives (each certificate's DER), or its error."""
+    try:
+        loaded = formats.load_certificates(data, source="bundle.pem", check=False)
+    except CertwardError as exc:
+        return str(exc)
+    return [certinfo.to_der(c) for c in loaded]
+
+
+PLAIN_PEMS = {
+    "variety": _pem_of(*VARIETY),
+    "one": _pem_of(VARIETY[0]),
+    "crlf": _pem_of(*VARIETY[:3]).replace(b"\n", b"\r\n"),
+    "text between": b"subject=CN = rsa\n"
+    + _pem_of(VARIETY[1])
+    + b"\n# and a comment\n-----END CERTIFICATE-----\n"
+    + _pem_of(VARIETY[2]),
+    "damaged inside": b"-----BEGIN CERTIFICATE-----\n"  # read as formats reads it: facts judge
+    + base64.encodebytes((CORPUS / "extension-duplicate.der").read_bytes())
+    + b"-----END CERTIFICATE-----\n",
+    "one line": b"-----BEGIN CERTIFICATE-----\n"
+    + base64.b64encode(VARIETY[0].public_bytes(Encoding.DER))
+    + b"\n-----END CERTIFICATE-----\n",
+}
+
+
+@pytest.mark.parametrize("name", PLAIN_PEMS)
+def test_a_plain_pem_bundle_reads_as_formats_reads_it(name: str) -> None:
+    data = PLAIN_PEMS[name]
+    plain = certfacts.plain_pem_certificates(data)
+    assert plain is not None
+    ders, certs = plain
+    assert ders == _general(data)
+    assert [certinfo.to_der(c) for c in certs] == ders
+
+
+def _damaged_body(pem: bytes, old: bytes, new: bytes) -> bytes:
+    """``pem`` (one certificate) with the first ``old`` of its body made ``new``."""
+    begin, body = pem.split(b"\n", 1)
+    return begin + b"\n" + body.replace(old, new, 1)
+
+
+def _untrimmed_bits() -> bytes:
+    """A body whose last group sets bits its bytes do not use (not canonical base64)."""
+    der = VARIETY[0].public_bytes(Encoding.DER)
+    while len(der) % 3 == 0:  # a DER of a length that leaves a partial group
+        der = VARIETY[1].public_bytes(Encoding.DER)
+    text = base64.b64encode(der)
+    at = text.index(b"=") - 1
+    wrong = text[:at] + bytes([text[at] + 1]) + text[at + 1 :]
+    assert base64.b64decode(wrong) == der
+    return b"-----BEGIN CERTIFICATE-----\n" + wrong + b"\n-----END CERTIFICATE-----\n"
+
+
+KEY_PEM = EC_KEY.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())
+NOT_PLAIN_PEMS = {
+    "a key": _pem_of(VARIETY[0]) + KEY_PEM,
+    "another label": _pem_of(VARIETY[0]).replace(b"CERTIFICATE", b"X509 CERTIFICATE"),
+    "no end": _pem_of(VARIETY[0])[:-26],
+    "a header": _pem_of(VARIETY[0]).replace(b"-----\n", b"-----\nProc-Type: 4,ENCRYPTED\n", 1),
+    "a space": _damaged_body(_pem_of(VARIETY[0]), b"A", b" A"),
+    "not base64": _damaged_body(_pem_of(VARIETY[0]), b"A", b"*"),
+    "no padding": _untrimmed_bits().replace(b"=", b""),
+    "untrimmed bits": _untrimmed_bits(),
+    "not DER": b"-----BEGIN CERTIFICATE-----\nMAMCAQE=\n-----END CERTIFICATE-----\n",
+    "no newline": _pem_of(VARIETY[0]).replace(b"-----\n", b"-----", 1),
+    "nested": _pem_of(VARIETY[0]).replace(b"-----\n", b"-----\n" + _pem_of(VARIETY[1]), 1),
+    "no block": b"-----BEGIN nothing",
+}
+
+
+@pytest.mark.parametrize("name", NOT_PLAIN_PEMS)
+def test_anything_but_a_plain_pem_bundle_is_left_to_formats(name: str) -> None:
+    data = NOT_PLAIN_PEMS[name]
+    assert certfacts.plain_pem_certificates(data) is None
+    _general(data)  # formats reads it, or refuses it with its own error

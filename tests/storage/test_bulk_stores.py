@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from certward.errors import CertwardError
 from certward.model import CertificateRecord, CertStatus, StoreName, Thumbprint
 from certward.pki import certfacts, certinfo
 from certward.services._records import views_of
+from certward.services.stores import TrustBundle
 from certward.storage import audit_capture
 
 NOW = dt.datetime.now(dt.UTC)
@@ -121,6 +122,29 @@ def test_bulk_records_and_listing_equal_the_one_at_a_time_paths(app: App) -> Non
     assert statuses["CN=Bulk Orphan CA"] is CertStatus.UNTRUSTED
     roots = {v.subject: v.status for v in app.stores.store_list("EXCH01", StoreName.ROOT)}
     assert roots["CN=Bulk Expired Root"] is CertStatus.DATE_INVALID
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        pytest.param(lambda pem: pem, id="plain PEM"),  # read by certfacts.plain_pem_certificates
+        pytest.param(lambda pem: pem.replace(b"CERTIFICATE", b"X509 CERTIFICATE"), id="label"),
+        pytest.param(lambda pem: pem.replace(b"-----\nMI", b"-----\n MI"), id="spaces"),
+    ],
+)
+def test_a_bundle_in_any_pem_form_is_stored_the_same(
+    app: App, form: Callable[[bytes], bytes]
+) -> None:
+    certs = [_cert(f"Form Root {n}") for n in range(3)]
+    ders = [certinfo.to_der(c) for c in certs]
+    bundle = TrustBundle(form(_pem(*certs)), source="forms.pem")
+    assert bundle.ders == ders
+    with bundle:
+        added = app.stores.store_add_bundle("EXCH01", StoreName.ROOT, bundle).added
+    assert added == [(certinfo.thumbprint(d), f"CN=Form Root {n}") for n, d in enumerate(ders)]
+    with app.store.transaction() as repo:
+        stored = repo.certificate_records("EXCH01", StoreName.ROOT)
+    assert [r.der for r in stored] == ders
 
 
 def test_keys_never_go_in_by_the_bulk_path(app: App) -> None:
@@ -240,6 +264,7 @@ FORKED = textwrap.dedent(
     from certward.model import StoreName
     from certward.pki import certfacts, certinfo
     from certward.services._records import views_of
+from certward.services.stores import TrustBundle
     from tests.storage.test_bulk_stores import NOW, _cert, _pem
     from cryptography.hazmat.primitives.asymmetric import ec
 

@@ -22,6 +22,7 @@ compares them); what differs is the work done for a bundle of thousands:
 
 from __future__ import annotations
 
+import binascii
 import mmap
 import os
 import pickle
@@ -200,6 +201,61 @@ def verify_self_signature(cert: x509.Certificate, parts: _TbsParts | None, keys:
         except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
             pass
     return certinfo.signed_by(cert, cert)
+
+
+# -- a PEM bundle's certificates, read directly -------------------------------------------------
+
+_BEGIN = b"-----BEGIN "
+_BEGIN_CERTIFICATE = b"-----BEGIN CERTIFICATE-----"
+_END_CERTIFICATE = b"-----END CERTIFICATE-----"
+
+
+def plain_pem_certificates(data: bytes) -> tuple[list[bytes], list[x509.Certificate]] | None:
+    """The DER and the parsed certificate of each block of ``data``, in order, when
+    ``data`` is a plain PEM bundle: nothing but ``CERTIFICATE`` blocks (whatever text lies
+    between them), each body its certificate's DER in canonical base64 (lines of any
+    length) that cryptography reads; None for anything else (another label, headers, a
+    block without its end, a body that does not decode or parse), which is
+    :func:`formats.load_certificates`' to read (or refuse, with its own error).
+
+    What :func:`formats.load_certificates` gives such a file, certificate for certificate
+    (a test holds them equal), without a regular expression over the file or each
+    certificate encoded again: its DER is the block's bytes (cryptography parses DER only,
+    so encoding it again gives the same bytes)."""
+    ders: list[bytes] = []
+    certs: list[x509.Certificate] = []
+    at = data.find(_BEGIN)
+    if at < 0:
+        return None
+    load = x509.load_der_x509_certificate
+    with certinfo.quietly():
+        while at >= 0:
+            if not data.startswith(_BEGIN_CERTIFICATE, at):
+                return None
+            start = at + len(_BEGIN_CERTIFICATE)
+            if data.startswith(b"\n", start):
+                start += 1
+            elif data.startswith(b"\r\n", start):
+                start += 2
+            else:
+                return None
+            end = data.find(_END_CERTIFICATE, start)
+            if end < 0:
+                return None
+            body = data[start:end].translate(None, b"\r\n")
+            try:
+                der = binascii.a2b_base64(body, strict_mode=True)
+                # Strict: the alphabet and padding checked; canonical if the last group
+                # leaves no bits set that its bytes do not use.
+                tail = der[len(der) - (len(der) % 3 or 3) :]
+                if binascii.b2a_base64(tail, newline=False) != body[-4:]:
+                    return None
+                certs.append(load(der))
+            except (binascii.Error, ValueError, x509.InvalidVersion):
+                return None
+            ders.append(der)
+            at = data.find(_BEGIN, end + len(_END_CERTIFICATE))
+    return ders, certs
 
 
 # -- the DER of a certificate, walked just far enough -------------------------------------------

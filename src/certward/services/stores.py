@@ -47,12 +47,16 @@ class TrustBundle:
     def __init__(self, data: bytes, *, source: str) -> None:
         # Not checked part by part here: each new certificate's facts read every part once,
         # and one that cannot be read is checked then, its error naming ``source``.
-        loaded = formats.load_certificates(data, source=source, check=False)
+        plain = certfacts.plain_pem_certificates(data)
+        if plain is None:
+            loaded = formats.load_certificates(data, source=source, check=False)
+            plain = [certinfo.to_der(c) for c in loaded], loaded
+            del loaded
         self.source = source
-        self.ders = [certinfo.to_der(c) for c in loaded]
+        self.ders = plain[0]
         """Each certificate's DER, in the file's order."""
-        certs: list[x509.Certificate | None] = list(loaded)
-        del loaded
+        certs: list[x509.Certificate | None] = list(plain[1])
+        del plain
         self._facts = certfacts.BundleFacts(self.ders, certs, source=source)
 
     def __enter__(self) -> TrustBundle:
