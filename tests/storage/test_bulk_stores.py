@@ -264,7 +264,6 @@ FORKED = textwrap.dedent(
     from certward.model import StoreName
     from certward.pki import certfacts, certinfo
     from certward.services._records import views_of
-from certward.services.stores import TrustBundle
     from tests.storage.test_bulk_stores import NOW, _cert, _pem
     from cryptography.hazmat.primitives.asymmetric import ec
 
