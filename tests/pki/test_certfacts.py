@@ -256,7 +256,7 @@ def test_a_damaged_certificate_is_named_with_the_file() -> None:
 # the test runner's may not be.
 HELPED = textwrap.dedent(
     """
-    import os, sys, time
+    import os, select, sys, time
     from certward.pki import certfacts
     from tests.pki.test_certfacts import _bundle, _one_at_a_time
 
@@ -304,6 +304,32 @@ HELPED = textwrap.dedent(
     ):
         made, _ = helped(damaged, wanted, claimed=64)
         assert made == [_one_at_a_time([damaged[at]])[0] for at in sorted(wanted)], wanted
+    # As made: each wanted index once, the same facts, what the helper sent meanwhile given
+    # between this process's own (waited for on the pipe: some has come before the first).
+    def as_made(ders, wanted):
+        made = []
+        bundle = certfacts.BundleFacts(ders, [None] * len(ders), source="bundle.pem",
+                                       parallel_from=1)
+        with bundle:
+            select.select([bundle._pipe], [], [])
+            try:
+                made.extend(bundle.facts_as_made(wanted))
+            except certfacts.CertwardError as exc:
+                made.append((None, str(exc)))
+        assert reaped(), "the helper process was not reaped"
+        return made, bundle.from_helper
+
+    big = _bundle() * 4
+    for wanted in (range(len(big)), {at for at in range(len(big)) if at % 3}):
+        made, from_helper = as_made(big, wanted)
+        order = [at for at, _ in made]
+        assert order[0] != min(wanted) and from_helper > 0, "nothing came before the first"
+        assert sorted(order) == sorted(wanted)
+        assert [facts for _, facts in sorted(made, key=lambda m: m[0])] == _one_at_a_time(
+            [big[at] for at in sorted(wanted)])
+    damaged = _bundle(damaged_at=len(ders) - 3) * 4  # the first where this process works
+    made, _ = as_made(damaged, range(len(damaged)))
+    assert made[-1] == (None, _one_at_a_time(damaged)[-1]), made[-1]
     # Leaving the block on an error ends the helper too.
     try:
         with certfacts.BundleFacts(ders, [None] * len(ders), source="b", parallel_from=1):

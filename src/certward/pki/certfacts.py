@@ -27,6 +27,7 @@ import mmap
 import os
 import pickle
 import signal
+import struct
 import threading
 from collections.abc import Container, Iterator, Sequence
 from types import TracebackType
@@ -306,6 +307,8 @@ def _tbs_parts(der: bytes) -> _TbsParts | None:
 
 _CHUNK = 64  # certificates the helper takes at a time
 
+_SIZE = struct.Struct(">I")  # a frame's size, before its pickle
+
 # One byte per certificate in shared memory: untouched, taken by this process, or by the helper.
 _FREE, _TAKEN, _CLAIMED = 0, 1, 2
 
@@ -325,9 +328,10 @@ class BundleFacts:
     never be released in the copy), a helper process forked on entering the block works out
     facts from the end of the bundle, :data:`_CHUNK` at a time, claiming each chunk in memory
     both processes share, while this one works from the start, marking each certificate it
-    takes. The helper stops at the first chunk whose last certificate this process has
-    taken, and sends what it worked out through a pipe; this process, on reaching a claimed
-    certificate, reads them and uses those from there on. Both may work out the same
+    takes. The helper sends each chunk's facts through a pipe as it makes them, and stops
+    at the first chunk whose last certificate this process has taken; this process, on
+    reaching a claimed certificate, reads the rest and uses those from there on
+    (:meth:`facts_as_made` also reads what has come, between its own). Both may work out the same
     certificate at the meeting point (this process keeps its own); whatever the helper did
     not send (a certificate it could not read, or a helper that died) is worked out here.
     Leaving the block ends the helper, whatever state it is in: it owns nothing (no lock, no
@@ -348,6 +352,7 @@ class BundleFacts:
         self._keys = KeyCache()
         self._shared: mmap.mmap | None = None
         self._pipe: int | None = None
+        self._inbox = bytearray()  # read from the pipe, not yet a whole frame
         self._helper: int | None = None
         self.from_helper = 0
         """How many facts were taken from the helper (for tests and figures)."""
@@ -379,9 +384,7 @@ class BundleFacts:
             os.kill(self._helper, signal.SIGKILL)
             os.waitpid(self._helper, 0)
             self._helper = None
-        if self._pipe is not None:
-            os.close(self._pipe)
-            self._pipe = None
+        self._close_pipe()
         if self._shared is not None:
             self._shared.close()
             self._shared = None
@@ -416,6 +419,47 @@ class BundleFacts:
             else:
                 self._certs[index] = None
 
+    def facts_as_made(self, wanted: Container[int]) -> Iterator[tuple[int, CertFacts]]:
+        """As :meth:`facts`, each with its index, but in the order they are made: this
+        process's in the bundle's order, and between them (every :data:`_CHUNK`
+        certificates) what the helper has sent meanwhile, so that a caller that writes them
+        does so while the helper works, not after. Each wanted index comes once; the
+        errors are :meth:`facts`' (what the helper did not send is worked out here, in the
+        bundle's order, at the end)."""
+        shared = self._shared
+        count = len(self._ders)
+        given = bytearray(count)  # 1: given from the helper
+        for index in range(count):
+            if shared is not None:
+                if index % _CHUNK == 0:
+                    # Sent for ``index`` on: claimed by the helper before it sent them, so
+                    # this process stops at them (those before it, it worked out itself).
+                    yield from self._sent(index, wanted, given, wait=False)
+                if shared[index] == _CLAIMED:  # the helper's from here on
+                    yield from self._sent(index, wanted, given, wait=True)
+                    for at in range(index, count):
+                        if not given[at]:
+                            if at in wanted:
+                                yield at, self._facts(at)
+                            else:
+                                self._certs[at] = None
+                    return
+                shared[index] = _TAKEN
+            if index in wanted:
+                yield index, self._facts(index)
+            else:
+                self._certs[index] = None
+
+    def _sent(
+        self, start: int, wanted: Container[int], given: bytearray, *, wait: bool
+    ) -> Iterator[tuple[int, CertFacts]]:
+        for index, made in self._receive(wait=wait):
+            if index >= start and not given[index] and index in wanted:
+                given[index] = 1
+                self._certs[index] = None
+                self.from_helper += 1
+                yield index, CertFacts(*made)
+
     def _facts(self, index: int) -> CertFacts:
         der, cert = self._ders[index], self._certs[index]
         self._certs[index] = None
@@ -427,7 +471,7 @@ class BundleFacts:
             raise
 
     def _helped_from(self, indices: list[int]) -> Iterator[CertFacts]:
-        sent = self._receive() if indices else {}
+        sent = dict(self._receive(wait=True)) if indices else {}
         for index in indices:
             made = sent.pop(index, None)
             if made is None:
@@ -437,23 +481,40 @@ class BundleFacts:
                 self.from_helper += 1
                 yield CertFacts(*made)
 
-    def _receive(self) -> dict[int, tuple[Any, ...]]:
-        """What the helper sent: facts (as tuples) by index, until it ends or dies."""
-        sent: dict[int, tuple[Any, ...]] = {}
-        if self._pipe is None:
+    def _receive(self, *, wait: bool) -> list[tuple[int, tuple[Any, ...]]]:
+        """What the helper has sent since the last call: facts (as tuples) with their
+        index; ``wait``: all it sends, until it ends or dies (then the pipe is closed)."""
+        sent: list[tuple[int, tuple[Any, ...]]] = []
+        pipe = self._pipe
+        if pipe is None:
             return sent
-        stream = os.fdopen(self._pipe, "rb")
-        self._pipe = None  # closed with the stream
-        with stream:
-            while True:
-                try:
-                    # Our own fork's pickles: nothing else writes to this pipe.
-                    chunk = pickle.load(stream)  # noqa: S301
-                except (EOFError, pickle.UnpicklingError):  # the helper died: the rest is ours
+        inbox = self._inbox
+        os.set_blocking(pipe, wait)
+        while True:
+            while len(inbox) >= _SIZE.size:  # the whole frames read so far
+                (size,) = _SIZE.unpack_from(inbox)
+                if size == 0:  # the helper's last
+                    self._close_pipe()
                     return sent
-                if chunk is None:
-                    return sent
-                sent.update(chunk)
+                if len(inbox) < _SIZE.size + size:
+                    break
+                # Our own fork's pickles: nothing else writes to this pipe.
+                sent.extend(pickle.loads(inbox[_SIZE.size : _SIZE.size + size]))  # noqa: S301
+                del inbox[: _SIZE.size + size]
+            try:
+                data = os.read(pipe, 1 << 20)
+            except BlockingIOError:  # nothing more yet
+                return sent
+            if not data:  # the helper died: the rest is this process's
+                self._close_pipe()
+                return sent
+            inbox += data
+
+    def _close_pipe(self) -> None:
+        if self._pipe is not None:
+            os.close(self._pipe)
+            self._pipe = None
+        self._inbox.clear()
 
 
 def _may_fork() -> bool:
@@ -463,14 +524,15 @@ def _may_fork() -> bool:
 def _help(
     ders: Sequence[bytes], certs: Sequence[x509.Certificate | None], shared: mmap.mmap, pipe: int
 ) -> None:
-    """The helper: chunks claimed from the end until the other process has got there, their
-    facts held, then all sent (held, not sent as made: a full pipe would stop the helper
-    until the other process reads it, which it does only once it reaches the helper).
-    Each chunk is pickled as it is made, so that sending is only writing: the other
-    process waits for the send, not for the pickling."""
+    """The helper: chunks claimed from the end until the other process has got there, each
+    chunk's facts sent as a frame (its size, then its pickle) once made. The pipe is written
+    without waiting: what does not fit (the other process reads it only between its own
+    certificates) is held and sent after the next chunk, and the rest at the end, with an
+    empty frame: this process never stops for the other one while there is work."""
     keys = KeyCache()
-    made: list[bytes] = []
+    held = bytearray()
     end = len(ders)
+    os.set_blocking(pipe, False)
     with certinfo.quietly():
         while end > 0 and shared[end - 1] == _FREE:
             start = max(0, end - _CHUNK)
@@ -482,8 +544,21 @@ def _help(
                                                                     keys=keys))))  # fmt: skip
                 except Exception:  # noqa: S112 - a damaged one: the other process reports it
                     continue
-            made.append(pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL))
+            frame = pickle.dumps(chunk, protocol=pickle.HIGHEST_PROTOCOL)
+            held += _SIZE.pack(len(frame))
+            held += frame
+            _write(pipe, held)
             end = start
-    with os.fdopen(pipe, "wb") as out:
-        out.writelines(made)
-        pickle.dump(None, out)
+    held += _SIZE.pack(0)
+    os.set_blocking(pipe, True)
+    _write(pipe, held)
+    os.close(pipe)
+
+
+def _write(pipe: int, held: bytearray) -> None:
+    """As much of ``held`` as the pipe takes (all of it, if the pipe blocks), taken off it."""
+    try:
+        while held:
+            del held[: os.write(pipe, held)]
+    except BlockingIOError:
+        pass  # full: the rest later

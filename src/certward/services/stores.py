@@ -75,6 +75,11 @@ class TrustBundle:
         """The facts of the certificates at the indices ``wanted``, in the file's order."""
         return self._facts.facts(wanted)
 
+    def facts_as_made(self, wanted: Container[int]) -> Iterator[tuple[int, CertFacts]]:
+        """The facts of the certificates at the indices ``wanted``, each with its index, in
+        the order they are worked out (:meth:`certfacts.BundleFacts.facts_as_made`)."""
+        return self._facts.facts_as_made(wanted)
+
 
 class TrustStoreService:
     """List, add and remove certificates of a server's Root and CA stores.
@@ -180,15 +185,17 @@ class TrustStoreService:
                     repo.add_certificates(chunk)
                     chunk = []
             repo.add_certificates(chunk)
-            added: list[tuple[Thumbprint, str]] = []
+            # Written as they are made: the helper's while it still works, not after.
+            subjects: dict[int, str] = {}
             made: list[CertFacts] = []
-            for thumbprint, facts in zip(new.values(), bundle.facts(new), strict=True):
+            for at, facts in bundle.facts_as_made(new):
                 made.append(facts)
-                added.append((thumbprint, facts.subject_text))
+                subjects[at] = facts.subject_text
                 if len(made) == _CHUNK:
                     repo.record_certificate_facts(made)
                     made = []
             repo.record_certificate_facts(made)
+            added = [(thumbprint, subjects[at]) for at, thumbprint in new.items()]
             return StoreAddResult(added, present)
 
     def store_remove(self, server: str, store: StoreName, *thumbprints: Thumbprint) -> None:
