@@ -130,6 +130,23 @@ def test_the_facts_are_the_one_at_a_time_facts(index: int) -> None:
     assert certfacts.certificate_facts(der, keys=keys) == expected  # the key remembered
 
 
+def test_one_cache_for_every_kind_of_key_and_signature_gives_the_same_facts() -> None:
+    """A bundle's keys and signature algorithms remembered across its certificates (those
+    of one kind met before another's), twice over."""
+    keys = certfacts.KeyCache()
+    for cert in [*VARIETY, *reversed(VARIETY)]:
+        der = certinfo.to_der(cert)
+        assert certfacts.certificate_facts(der, keys=keys) == checked_facts(der)
+
+
+@pytest.mark.parametrize("index", range(len(VARIETY)))
+def test_the_to_be_signed_part_is_the_bytes_cryptography_verifies(index: int) -> None:
+    cert = VARIETY[index]
+    parts = certfacts._tbs_parts(certinfo.to_der(cert))
+    assert parts is not None
+    assert parts.tbs == cert.tbs_certificate_bytes
+
+
 @pytest.fixture(scope="module")
 def sha1_self_signed(tmp_path_factory: pytest.TempPathFactory) -> x509.Certificate:
     """Exchange 2010-2016's own default (cryptography no longer signs with SHA-1)."""

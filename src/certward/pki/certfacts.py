@@ -31,10 +31,11 @@ import struct
 import threading
 from collections.abc import Container, Iterator, Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
@@ -60,19 +61,26 @@ _KEYS_KEPT = 64  # distinct keys remembered per bundle (a bundle of many keys ga
 class _Key:
     """A public key loaded once, with what the facts say about it."""
 
-    __slots__ = ("key", "size", "type")
+    __slots__ = ("ec", "key", "rsa", "size", "type")
 
     def __init__(self, spki: bytes) -> None:
         self.key = load_der_public_key(spki)
         self.type = key_type(self.key)
         self.size = certinfo.key_size(self.key)
+        self.ec = isinstance(self.key, ec.EllipticCurvePublicKey)
+        self.rsa = isinstance(self.key, rsa.RSAPublicKey)
+
+
+_Algorithm = tuple[Any, hashes.HashAlgorithm | None]
 
 
 class KeyCache:
-    """Public keys by their SubjectPublicKeyInfo bytes, at most :data:`_KEYS_KEPT`."""
+    """Public keys by their SubjectPublicKeyInfo bytes, at most :data:`_KEYS_KEPT`; and the
+    signature algorithms met, by their OID."""
 
     def __init__(self) -> None:
         self._keys: dict[bytes, _Key] = {}
+        self._algorithms: dict[x509.ObjectIdentifier, _Algorithm] = {}
 
     def get(self, spki: bytes) -> _Key:
         found = self._keys.get(spki)
@@ -80,6 +88,18 @@ class KeyCache:
             if len(self._keys) >= _KEYS_KEPT:
                 self._keys.clear()
             found = self._keys[spki] = _Key(spki)
+        return found
+
+    def algorithm(self, cert: x509.Certificate) -> _Algorithm:
+        """``cert``'s signature_algorithm_parameters and signature_hash_algorithm: kept for
+        ECDSA and RSA PKCS#1 v1.5, which their OID alone decides (RSA-PSS's parameters are
+        the certificate's own)."""
+        oid = cert.signature_algorithm_oid
+        found = self._algorithms.get(oid)
+        if found is None:
+            found = cert.signature_algorithm_parameters, cert.signature_hash_algorithm
+            if isinstance(found[0], ec.ECDSA | padding.PKCS1v15):
+                self._algorithms[oid] = found
         return found
 
 
@@ -127,15 +147,16 @@ def _facts(der: bytes, cert: x509.Certificate, keys: KeyCache) -> CertFacts:
     if parts is not None:
         key = keys.get(parts.spki)
         kind, size = key.type, key.size
+        signed = self_issued and verify_self_signature(cert, parts, keys, key)
     else:
         public_key = cert.public_key()
         kind, size = key_type(public_key), certinfo.key_size(public_key)
+        signed = self_issued and certinfo.signed_by(cert, cert)
     signature = certinfo.signature_algorithm(cert)
     if constraints is not None:
         is_ca = bool(constraints.ca)
     else:  # a v1 self-signed certificate is a root by convention
         is_ca = version is x509.Version.v1 and self_issued
-    signed = self_issued and verify_self_signature(cert, parts, keys)
     return CertFacts(
         thumbprint=certinfo.thumbprint(der),
         subject=subject_der,
@@ -178,29 +199,30 @@ def _plain_names(parts: _TbsParts) -> tuple[bytes, bytes, str, str, str | None, 
     )
 
 
-def verify_self_signature(cert: x509.Certificate, parts: _TbsParts | None, keys: KeyCache) -> bool:
+def verify_self_signature(
+    cert: x509.Certificate, parts: _TbsParts, keys: KeyCache, key: _Key | None = None
+) -> bool:
     """:func:`certinfo.signed_by` (``cert``, ``cert``): its own key verifies its signature.
 
-    ECDSA and RSA PKCS#1 v1.5 signatures are verified here with the key loaded once; a
-    signature that verifies that way verifies in signed_by too (the same key, algorithm and
-    bytes). Everything else, a failed signature included, is signed_by's to judge."""
-    if parts is not None:
-        try:
-            key = keys.get(parts.spki).key
-            algorithm = cert.signature_algorithm_parameters
-            if isinstance(key, ec.EllipticCurvePublicKey) and isinstance(algorithm, ec.ECDSA):
-                key.verify(cert.signature, cert.tbs_certificate_bytes, algorithm)
-                return True
-            digest = cert.signature_hash_algorithm
-            if (
-                isinstance(key, rsa.RSAPublicKey)
-                and isinstance(algorithm, padding.PKCS1v15)
-                and digest is not None
-            ):
-                key.verify(cert.signature, cert.tbs_certificate_bytes, algorithm, digest)
-                return True
-        except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
-            pass
+    ECDSA and RSA PKCS#1 v1.5 signatures are verified here with the key loaded once (``key``:
+    ``parts.spki``'s, if already looked up), over the certificate's own to-be-signed bytes
+    (``parts.tbs``: what cryptography encodes again for signed_by, the same bytes, as it
+    parses DER only); a signature that verifies that way verifies in signed_by too (the same
+    key, algorithm and bytes). Everything else, a failed signature included, is signed_by's
+    to judge."""
+    try:
+        if key is None:
+            key = keys.get(parts.spki)
+        algorithm, digest = keys.algorithm(cert)
+        if key.ec and isinstance(algorithm, ec.ECDSA):
+            cast(ec.EllipticCurvePublicKey, key.key).verify(cert.signature, parts.tbs, algorithm)
+            return True
+        if key.rsa and isinstance(algorithm, padding.PKCS1v15) and digest is not None:
+            public = cast(rsa.RSAPublicKey, key.key)
+            public.verify(cert.signature, parts.tbs, algorithm, digest)
+            return True
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        pass
     return certinfo.signed_by(cert, cert)
 
 
@@ -263,23 +285,28 @@ def plain_pem_certificates(data: bytes) -> tuple[list[bytes], list[x509.Certific
 
 
 class _TbsParts:
-    """Slices of a certificate's DER: its issuer and subject names and its key, each whole
-    (tag, length and content), as the certificate encodes them."""
+    """Slices of a certificate's DER: its to-be-signed part, its issuer and subject names and
+    its key, each whole (tag, length and content), as the certificate encodes them."""
 
-    __slots__ = ("issuer", "spki", "subject")
+    __slots__ = ("issuer", "spki", "subject", "tbs")
 
-    def __init__(self, issuer: bytes, subject: bytes, spki: bytes) -> None:
+    def __init__(self, tbs: bytes, issuer: bytes, subject: bytes, spki: bytes) -> None:
+        self.tbs = tbs
         self.issuer = issuer
         self.subject = subject
         self.spki = spki
 
 
 def _tbs_parts(der: bytes) -> _TbsParts | None:
-    """The issuer, subject and key of the certificate ``der`` (whose parser accepted it);
-    None when its layout is not the one expected, and the slower way is taken."""
+    """The to-be-signed part, issuer, subject and key of the certificate ``der`` (whose
+    parser accepted it); None when its layout is not the one expected, and the slower way is
+    taken."""
     # Certificate ::= SEQUENCE { tbsCertificate TBSCertificate, ... }
     cert = _der.tlv(der, 0, len(der))
-    tbs = None if cert is None else _der.tlv(der, cert[1], cert[2])
+    if cert is None:
+        return None
+    tbs_at = cert[1]
+    tbs = _der.tlv(der, tbs_at, cert[2])
     if tbs is None or tbs[0] != 0x30:
         return None
     # TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer,
@@ -300,7 +327,12 @@ def _tbs_parts(der: bytes) -> _TbsParts | None:
         fields[4],
         fields[5],
     )
-    return _TbsParts(der[issuer_at:issuer_end], der[subject_at:subject_end], der[spki_at:spki_end])
+    return _TbsParts(
+        der[tbs_at : tbs[2]],
+        der[issuer_at:issuer_end],
+        der[subject_at:subject_end],
+        der[spki_at:spki_end],
+    )
 
 
 # -- a bundle's facts, shared with a helper process ----------------------------------------------
