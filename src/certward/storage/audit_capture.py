@@ -11,6 +11,7 @@ as ``"(set)"``/``"(changed)"`` or, for certificates' DER, their SHA-1 thumbprint
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -174,9 +175,7 @@ def shown(column: str, value: Any) -> Any:
     if isinstance(value, dt.datetime):
         return value.isoformat()
     if column == "services" and isinstance(value, int):
-        from certward.model import Service, ServiceSet
-
-        return str(ServiceSet(Service(value))) or "None"
+        return _services_text(value)
     if column in SECRET_COLUMNS:
         return "(set)"
     if isinstance(value, bytes | bytearray | memoryview):
@@ -189,6 +188,13 @@ def shown(column: str, value: Any) -> Any:
     if isinstance(value, bool | int | float | str):
         return value
     return str(value)
+
+
+@functools.lru_cache(maxsize=256)  # a set of flags: one text each, of few
+def _services_text(value: int) -> str:
+    from certward.model import Service, ServiceSet
+
+    return str(ServiceSet(Service(value))) or "None"
 
 
 def _changed(column: str, old: Any, new: Any) -> tuple[Any, Any]:
@@ -303,6 +309,8 @@ def note_new(session: Session, table: str, identity: str, values: dict[str, Any]
 def take(session: Session) -> list[AuditChange]:
     """The transaction's changes, merged per object (created then changed: one creation)."""
     pending: list[AuditChange | _NewRow] = session.info.pop(_CHANGES, [])
+    if _only_creations(pending):  # e.g. a bundle of thousands: nothing to merge
+        return _capped(pending)
     merged: dict[tuple[str, str], AuditChange | _NewRow] = {}
     order: list[tuple[str, str]] = []
     for noted in pending:
@@ -346,6 +354,14 @@ def take(session: Session) -> list[AuditChange]:
             )
         changes.append(change)
     return _capped(changes)
+
+
+def _only_creations(pending: list[AuditChange | _NewRow]) -> bool:
+    """Whether ``pending`` is only rows created, each once: what :func:`take` would give as
+    they are, in their order."""
+    if not all(type(noted) is _NewRow for noted in pending):
+        return False
+    return len({(noted.kind, noted.identity) for noted in pending}) == len(pending)
 
 
 MAX_CHANGES = 1000
