@@ -337,12 +337,14 @@ def _tbs_parts(der: bytes) -> _TbsParts | None:
 
 # -- a bundle's facts, shared with a helper process ----------------------------------------------
 
-_CHUNK = 64  # certificates the helper takes at a time
+_CHUNK = 64  # certificates the helper takes at a time (at most)
+_LAST_CHUNK = 8  # ... and at least, when the two processes are near each other
 
 _SIZE = struct.Struct(">I")  # a frame's size, before its pickle
 
 # One byte per certificate in shared memory: untouched, taken by this process, or by the helper.
 _FREE, _TAKEN, _CLAIMED = 0, 1, 2
+_TAKEN_MARK = bytes([_TAKEN])
 
 
 class BundleFacts:
@@ -358,16 +360,17 @@ class BundleFacts:
     With at least ``parallel_from`` certificates, and when this process may fork (one
     thread: a fork copies only the calling thread, and a lock another thread held would
     never be released in the copy), a helper process forked on entering the block works out
-    facts from the end of the bundle, :data:`_CHUNK` at a time, claiming each chunk in memory
-    both processes share, while this one works from the start, marking each certificate it
-    takes. The helper sends each chunk's facts through a pipe as it makes them, and stops
-    at the first chunk whose last certificate this process has taken; this process, on
-    reaching a claimed certificate, reads the rest and uses those from there on
-    (:meth:`facts_as_made` also reads what has come, between its own). Both may work out the same
-    certificate at the meeting point (this process keeps its own); whatever the helper did
-    not send (a certificate it could not read, or a helper that died) is worked out here.
-    Leaving the block ends the helper, whatever state it is in: it owns nothing (no lock, no
-    file it writes) and what it had not sent was not needed."""
+    facts from the end of the bundle, at most :data:`_CHUNK` at a time (fewer as the two
+    near each other), claiming each chunk in memory both processes share, while this one
+    works from the start, marking each certificate it takes. The helper sends each chunk's
+    facts through a pipe as it makes them, and stops at the first chunk whose last
+    certificate this process has taken; this process, on reaching a claimed certificate,
+    reads the rest and uses those from there on (:meth:`facts_as_made` also reads what has
+    come, between its own). Both may work out the same certificate at the meeting point
+    (this process keeps its own); whatever the helper did not send (a certificate it could
+    not read, or a helper that died) is worked out here. Leaving the block ends the helper,
+    whatever state it is in: it owns nothing (no lock, no file it writes) and what it had
+    not sent was not needed."""
 
     def __init__(
         self,
@@ -567,7 +570,10 @@ def _help(
     os.set_blocking(pipe, False)
     with certinfo.quietly():
         while end > 0 and shared[end - 1] == _FREE:
-            start = max(0, end - _CHUNK)
+            # Smaller as the two near each other, so that the other process, on reaching
+            # this chunk, waits for a few certificates, not for up to a whole chunk.
+            free = end - 1 - shared.rfind(_TAKEN_MARK, 0, end)
+            start = max(0, end - min(_CHUNK, max(_LAST_CHUNK, free // 4)))
             shared[start:end] = bytes([_CLAIMED]) * (end - start)
             chunk: list[tuple[int, tuple[Any, ...]]] = []
             for index in range(start, end):
