@@ -247,25 +247,26 @@ def plain_pem_certificates(data: bytes) -> tuple[list[bytes], list[x509.Certific
     so encoding it again gives the same bytes)."""
     ders: list[bytes] = []
     certs: list[x509.Certificate] = []
-    at = data.find(_BEGIN)
-    if at < 0:
+    *blocks, rest = data.split(_END_CERTIFICATE)  # each up to its end line: a block at its end
+    if _BEGIN in rest:  # a block without its end
         return None
     load = x509.load_der_x509_certificate
     with certinfo.quietly():
-        while at >= 0:
-            if not data.startswith(_BEGIN_CERTIFICATE, at):
+        for block in blocks:
+            at = block.find(_BEGIN)
+            if at < 0:  # an end line in the text between blocks
+                continue
+            if not block.startswith(_BEGIN_CERTIFICATE, at):
                 return None
             start = at + len(_BEGIN_CERTIFICATE)
-            if data.startswith(b"\n", start):
+            if block.startswith(b"\n", start):
                 start += 1
-            elif data.startswith(b"\r\n", start):
+            elif block.startswith(b"\r\n", start):
                 start += 2
             else:
                 return None
-            end = data.find(_END_CERTIFICATE, start)
-            if end < 0:
-                return None
-            body = data[start:end].translate(None, b"\r\n")
+            # The rest up to the end line: base64 alone (another begin line is refused here)
+            body = block[start:].translate(None, b"\r\n")
             try:
                 der = binascii.a2b_base64(body, strict_mode=True)
                 # Strict: the alphabet and padding checked; canonical if the last group
@@ -277,7 +278,8 @@ def plain_pem_certificates(data: bytes) -> tuple[list[bytes], list[x509.Certific
             except (binascii.Error, ValueError, x509.InvalidVersion):
                 return None
             ders.append(der)
-            at = data.find(_BEGIN, end + len(_END_CERTIFICATE))
+    if not ders:
+        return None
     return ders, certs
 
 
