@@ -502,6 +502,7 @@ PLAIN_PEMS = {
     + _pem_of(VARIETY[1])
     + b"\n# and a comment\n-----END CERTIFICATE-----\n"
     + _pem_of(VARIETY[2]),
+    "an end line first": b"-----END CERTIFICATE-----\n" + _pem_of(*VARIETY[:2]),
     "damaged inside": b"-----BEGIN CERTIFICATE-----\n"  # read as formats reads it: facts judge
     + base64.encodebytes((CORPUS / "extension-duplicate.der").read_bytes())
     + b"-----END CERTIFICATE-----\n",
@@ -544,6 +545,7 @@ NOT_PLAIN_PEMS = {
     "a key": _pem_of(VARIETY[0]) + KEY_PEM,
     "another label": _pem_of(VARIETY[0]).replace(b"CERTIFICATE", b"X509 CERTIFICATE"),
     "no end": _pem_of(VARIETY[0])[:-26],
+    "the last without its end": _pem_of(*VARIETY[:2])[:-26],
     "a header": _pem_of(VARIETY[0]).replace(b"-----\n", b"-----\nProc-Type: 4,ENCRYPTED\n", 1),
     "a space": _damaged_body(_pem_of(VARIETY[0]), b"A", b" A"),
     "not base64": _damaged_body(_pem_of(VARIETY[0]), b"A", b"*"),
