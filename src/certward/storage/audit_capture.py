@@ -13,9 +13,9 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import inspect
 from sqlalchemy.orm import Session
@@ -272,9 +272,9 @@ def note_bulk(session: Session, table: str) -> None:
     pending.append(AuditChange(_kind(table).word, "(bulk change)", None, {"table": table}))
 
 
-@dataclass(frozen=True, slots=True)
-class _NewRow:
-    """A creation noted by :func:`note_new`, its values not shown yet."""
+class _NewRow(NamedTuple):
+    """A creation noted by :func:`note_new`, its values not shown yet (a named tuple: a
+    bulk write notes thousands, and a frozen dataclass takes twice as long to make)."""
 
     kind: str
     identity: str
@@ -299,11 +299,17 @@ def note_new(session: Session, table: str, identity: str, values: dict[str, Any]
     shown as :func:`collect` shows a new object. Its values are shown only if the entry
     lists it (:data:`MAX_CHANGES`): of a bulk write of thousands, the rest are only counted,
     and showing them all cost more than the write. ``values`` must not change afterwards."""
+    note_new_rows(session, table, [(identity, values)])
+
+
+def note_new_rows(session: Session, table: str, rows: Iterable[tuple[str, dict[str, Any]]]) -> None:
+    """:func:`note_new` for each (identity, values) of ``rows``, in order."""
     if table in SKIPPED_TABLES:
         return
     kind = _kind(table)
+    word, hidden = kind.word, kind.hidden
     pending: list[AuditChange | _NewRow] = session.info.setdefault(_CHANGES, [])
-    pending.append(_NewRow(kind.word, identity, values, kind.hidden))
+    pending.extend([_NewRow(word, identity, values, hidden) for identity, values in rows])
 
 
 def take(session: Session) -> list[AuditChange]:

@@ -11,6 +11,7 @@ certificates without keys go in with one INSERT (executemany), audited row by ro
 from __future__ import annotations
 
 import datetime as dt
+import operator
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -136,9 +137,14 @@ class InventoryRepository:
             else:
                 connection.execute(insert(CertificateRow), rows)
             self._session.info[_WROTE] = True
-            for record, row in zip(chunk, rows, strict=True):
-                identity = f"{servers[record.server].name}/{row['store']}/{row['thumbprint']}"
-                audit_capture.note_new(self._session, "certificates", identity, row)
+            audit_capture.note_new_rows(
+                self._session,
+                "certificates",
+                [
+                    (f"{servers[record.server].name}/{row['store']}/{row['thumbprint']}", row)
+                    for record, row in zip(chunk, rows, strict=True)
+                ],
+            )
 
     def _certificate_row(
         self, record: CertificateRecord, servers: dict[str, ServerRow]
@@ -256,13 +262,15 @@ def _sqlite_insert(connection: Connection) -> Callable[[list[dict[str, Any]]], N
         f"VALUES ({', '.join('?' * len(names))})"
     )
 
+    row_values = operator.itemgetter(*names)
+
     def write(rows: list[dict[str, Any]]) -> None:
         values = []
         # The last value each processor was given, and what it gave: the rows of a bulk
         # write mostly share them (one creation time), processed once.
         last: list[tuple[Any, Any]] = [(_NOT_GIVEN, None)] * len(processors)
         for row in rows:
-            value = [row[name] for name in names]
+            value = list(row_values(row))
             for n, (at, processor) in enumerate(processors):
                 given = value[at]
                 before, made = last[n]
