@@ -145,27 +145,46 @@ def test_server_list_loads_no_automation_observed_or_connector_model(
     assert not modules & unused, modules & unused
 
 
-def test_a_healthy_organisation_is_judged_without_loading_rich(
+def test_health_prints_its_summary_and_findings_off_a_terminal_without_rich(
     cli: Cli, isolated_store: Path, tmp_path: Path
 ) -> None:
-    """``health`` on a healthy organisation (a monitor's usual run) prints its summary line
-    without rich; findings print their tables with it, after the same line."""
+    """``health`` off a terminal (a monitor, a pipe) writes its summary line and its
+    findings' tab-separated lines itself: what rich's console prints there (made to print
+    them with ``TTY_COMPATIBLE=0``, which leaves rich the decision), without loading it."""
     cli("quickstart")
     modules = _loaded(isolated_store, tmp_path / "healthy.txt", "health")
     assert "certward.health.engine" in modules
     assert not {m for m in modules if m.split(".")[0] == "rich"}
-    env = {**os.environ, "CERTWARD_DB": str(isolated_store), "COLUMNS": "120"}
-    env["CERTWARD_TEST_MODULES"] = str(tmp_path / "findings.txt")
-    later = subprocess.run(
-        [sys.executable, "-c", MAIN_LISTING_MODULES, "health", "--as-of", "2040-01-01"],
-        capture_output=True, text=True, env=env, check=False,
-    )  # fmt: skip
-    assert later.returncode == 2, later.stderr[-2000:]  # CRITICAL: certificates expired
-    first, header, *rows = later.stdout.splitlines()
+
+    def later(listing: str, **env: str) -> tuple[str, set[str]]:
+        environ = {**os.environ, "CERTWARD_DB": str(isolated_store), "COLUMNS": "120", **env}
+        environ["CERTWARD_TEST_MODULES"] = str(tmp_path / listing)
+        done = subprocess.run(
+            [sys.executable, "-c", MAIN_LISTING_MODULES, "health", "--as-of", "2040-01-01"],
+            capture_output=True, text=True, env=environ, check=False,
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr[-2000:]  # CRITICAL: certificates expired
+        return done.stdout, set((tmp_path / listing).read_text(encoding="utf-8").split())
+
+    ours, loaded = later("ours.txt")
+    riches, rich_loaded = later("rich.txt", TTY_COMPATIBLE="0")
+    assert ours == riches
+    assert not {m for m in loaded if m.split(".")[0] == "rich"}
+    assert "rich.table" in rich_loaded
+    first, header, *rows = ours.splitlines()
     assert first.startswith("Health as of 2040-01-01 00:00 UTC: 3 servers,"), first
     assert header.split("\t") == ["Server", "Severity", "Rule", "Finding", "Fix"]
     assert rows and all(row.count("\t") == 4 for row in rows)
-    assert "rich.table" in (tmp_path / "findings.txt").read_text(encoding="utf-8").split()
+    assert any("\tEMS: " not in row and " EMS: " in row for row in rows)  # fix folded
+
+
+@given(st.text(alphabet=st.sampled_from("ab \t\n\r\x07\x08\x0b\x0c\x1c\x1b\x85\u2028\\é")))
+def test_a_flat_cell_drops_the_control_codes_rich_drops(text: str) -> None:
+    """:func:`render.flat` (no rich) against rich's own ``strip_control_codes``."""
+    from rich.control import strip_control_codes
+
+    expected = " ".join(strip_control_codes(text).replace("\t", " ").splitlines())
+    assert render.flat(text) == expected
 
 
 def test_a_group_makes_only_the_command_that_runs(monkeypatch: pytest.MonkeyPatch) -> None:

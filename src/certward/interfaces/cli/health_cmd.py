@@ -23,6 +23,7 @@ from certward.interop.powershell import DEFAULT_SCRIPT_DIR
 if TYPE_CHECKING:
     from certward.health.engine import HealthReport
 
+_HEADERS = ("Severity", "Rule", "Finding", "Fix")
 _STYLES = {  # by Severity.label
     "critical": "bold white on red",
     "error": "bold red",
@@ -91,20 +92,35 @@ def _print(report: HealthReport) -> None:
     )
     if not report.findings:
         return
+    groups: dict[str, list[int]] = {}
+    for i, finding in enumerate(report.findings):
+        groups.setdefault(finding.server or "(organisation)", []).append(i)
+    ordered = sorted(groups, key=lambda g: (g != "(organisation)", g))
+    if render.tables_as_lines():  # what the console would print, without loading rich
+        for where in ordered:
+            rows = [
+                (
+                    f.severity.label,
+                    f.rule_id,
+                    render.flat(f.message),
+                    render.flat(f"{f.remediation.certward}\nEMS: {f.remediation.shell}"),
+                )
+                for f in (report.findings[i] for i in groups[where])
+            ]
+            group = render.flat(where)
+            sys.stdout.write(render.tsv(_HEADERS, rows, group=group, group_label="Server"))
+        return
     from rich.markup import escape
     from rich.table import Table
 
     out = console()
-    groups: dict[str, list[int]] = {}
-    for i, finding in enumerate(report.findings):
-        groups.setdefault(finding.server or "(organisation)", []).append(i)
-    for where in sorted(groups, key=lambda g: (g != "(organisation)", g)):
+    for where in ordered:
         table = Table(title=where, title_justify="left", show_lines=True, expand=True)
         setattr(table, render.GROUP, "Server")
-        table.add_column("Severity", no_wrap=True)
-        table.add_column("Rule", no_wrap=True)
-        table.add_column("Finding", ratio=3, overflow="fold")
-        table.add_column("Fix", ratio=3, overflow="fold")
+        for header in _HEADERS[:2]:  # severity and rule: short, never wrapped
+            table.add_column(header, no_wrap=True)
+        for header in _HEADERS[2:]:  # the finding and its fix share the rest
+            table.add_column(header, ratio=3, overflow="fold")
         for i in groups[where]:
             f = report.findings[i]
             table.add_row(

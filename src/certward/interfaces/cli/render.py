@@ -38,7 +38,6 @@ def _rich_made() -> tuple[type[Console], Callable[[object], str]]:
     """The console class and the cell flattener, made with rich when first needed (their
     names bound here once: a table's cells are flattened by the ten thousand)."""
     from rich.console import Console
-    from rich.control import strip_control_codes
     from rich.table import Table
     from rich.text import Text
 
@@ -49,7 +48,7 @@ def _rich_made() -> tuple[type[Console], Callable[[object], str]]:
         elif isinstance(cell, str) and "[" not in cell:
             # No markup: rich would only drop control codes (emoji codes are not read: a
             # subject's ":name:" is printed as written).
-            text = strip_control_codes(cell)
+            return flat(cell)
         elif isinstance(cell, str):
             text = Text.from_markup(cell, emoji=False).plain
         else:
@@ -81,16 +80,9 @@ def _rich_made() -> tuple[type[Console], Callable[[object], str]]:
             headers = [_plain(column.header) for column in table.columns]
             # Column._cells holds the cells as added (rich has no public accessor for them).
             columns = [[_plain(cell) for cell in column._cells] for column in table.columns]
+            rows = zip(*columns, strict=True) if columns else iter(())
             group = _plain(table.title) if table.title else None
-            if group is not None:
-                headers.insert(0, str(getattr(table, GROUP, "Group")))
-            lines = []
-            if tuple(headers) not in _HEADERS_PRINTED:
-                _HEADERS_PRINTED.add(tuple(headers))
-                lines.append("\t".join(headers))
-            for row in zip(*columns, strict=True) if columns else ():
-                lines.append("\t".join(([group] if group is not None else []) + list(row)))
-            return "".join(line + "\n" for line in lines)
+            return tsv(headers, rows, group=group, group_label=str(getattr(table, GROUP, "Group")))
 
     return _Console, _plain
 
@@ -109,6 +101,55 @@ _HEADERS_PRINTED: set[tuple[str, ...]] = set()
 def reset() -> None:
     """Forget printed headers (at the start of each command)."""
     _HEADERS_PRINTED.clear()
+
+
+def tsv(
+    headers: Sequence[str],
+    rows: Iterable[Sequence[str]],
+    *,
+    group: str | None = None,
+    group_label: str = "Group",
+) -> str:
+    """A table as the console prints it off a terminal: the header line (once per process
+    for tables alike), then a line per row, cells tab-separated; a ``group`` (a titled
+    table's title) goes first on every line, under ``group_label``. Cells are one line of
+    plain text already (:func:`flat`)."""
+    head = (group_label, *headers) if group is not None else tuple(headers)
+    lines = []
+    if head not in _HEADERS_PRINTED:
+        _HEADERS_PRINTED.add(head)
+        lines.append("\t".join(head))
+    first = [group] if group is not None else []
+    lines.extend("\t".join(first + list(row)) for row in rows)
+    return "".join(line + "\n" for line in lines)
+
+
+# The control codes rich drops from text (rich.control.strip_control_codes: BEL, BS, VT, FF,
+# CR); a test holds :func:`flat` to rich's own rendering of plain text.
+_CONTROL_CODES = dict.fromkeys((7, 8, 11, 12, 13))
+
+
+def flat(text: str) -> str:
+    """Plain text (no markup) as one cell of a tab-separated line: control codes dropped as
+    rich drops them, tabs and line breaks folded into spaces."""
+    return " ".join(text.translate(_CONTROL_CODES).replace("\t", " ").splitlines())
+
+
+# Variables that make rich treat (or not) the output as a terminal whatever it is.
+_RICH_DECIDES = ("TTY_COMPATIBLE", "FORCE_COLOR", "FORCE_TERMINAL", "TTY_INTERACTIVE")
+
+
+def tables_as_lines() -> bool:
+    """Whether the console would print tables as tab-separated lines: standard output is
+    not a terminal and no variable asks rich to decide otherwise. A command may then write
+    them itself with :func:`tsv` and :func:`flat`, without loading rich (with such a
+    variable set, rich decides, as for every other table)."""
+    if any(name in os.environ for name in _RICH_DECIDES):
+        return False
+    try:
+        return not sys.stdout.isatty()
+    except ValueError:  # a closed stream
+        return False
 
 
 def console() -> Console:
