@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -240,6 +240,13 @@ class DeployRecord:
             **self.deployment.to_json(),
             "last": None if self.last is None else self.last.to_json(),
         }
+
+
+def deploy_records(
+    deployments: Iterable[Deployment], last: Mapping[str, DeployOutcome]
+) -> list[DeployRecord]:
+    """Each deployment with its newest outcome (``last``: by deployment name)."""
+    return [DeployRecord(d, last.get(d.name)) for d in deployments]
 
 
 def problems(d: Deployment) -> list[str]:

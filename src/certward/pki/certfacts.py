@@ -367,12 +367,12 @@ class BundleFacts:
     works from the start, marking each certificate it takes. The helper sends each chunk's
     facts through a pipe as it makes them, and stops at the first chunk whose last
     certificate this process has taken; this process, on reaching a claimed certificate,
-    reads the rest and uses those from there on (:meth:`facts_as_made` also reads what has
-    come, between its own). Both may work out the same certificate at the meeting point
-    (this process keeps its own); whatever the helper did not send (a certificate it could
-    not read, or a helper that died) is worked out here. Leaving the block ends the helper,
-    whatever state it is in: it owns nothing (no lock, no file it writes) and what it had
-    not sent was not needed."""
+    reads the rest and uses those from there on; it also reads what has come between its
+    own (:meth:`facts_as_made`; :meth:`facts` puts them in the bundle's order). Both may
+    work out the same certificate at the meeting point (this process keeps its own);
+    whatever the helper did not send (a certificate it could not read, or a helper that
+    died) is worked out here. Leaving the block ends the helper, whatever state it is in: it
+    owns nothing (no lock, no file it writes) and what it had not sent was not needed."""
 
     def __init__(
         self,
@@ -440,29 +440,30 @@ class BundleFacts:
 
     def facts(self, wanted: Container[int]) -> Iterator[CertFacts]:
         """The facts of the certificates whose index is in ``wanted``, in the bundle's
-        order; the others are passed over (marked taken, as the helper must not go on to
-        them, and let go), e.g. those a store already holds."""
-        shared = self._shared
+        order: :meth:`facts_as_made`'s, put in order; the others are passed over (marked
+        taken, as the helper must not go on to them, and let go), e.g. those a store
+        already holds. A certificate that cannot be read raises where it stands, after the
+        facts of those before it (:meth:`facts_as_made` works out every one before it
+        first)."""
+        made = self.facts_as_made(wanted)
+        ready: dict[int, CertFacts] = {}
         for index in range(len(self._ders)):
-            if shared is not None:
-                if shared[index] == _CLAIMED:  # the helper's from here on
-                    yield from self._helped_from(
-                        [at for at in range(index, len(self._ders)) if at in wanted]
-                    )
-                    return
-                shared[index] = _TAKEN
-            if index in wanted:
-                yield self._facts(index)
-            else:
-                self._certs[index] = None
+            if index not in wanted:
+                continue
+            while index not in ready:
+                at, facts = next(made)
+                ready[at] = facts
+            yield ready.pop(index)
 
     def facts_as_made(self, wanted: Container[int]) -> Iterator[tuple[int, CertFacts]]:
-        """As :meth:`facts`, each with its index, but in the order they are made: this
+        """The facts of the certificates whose index is in ``wanted`` (the others passed
+        over and let go), each with its index, in the order they are made: this
         process's in the bundle's order, and between them (every :data:`_CHUNK`
         certificates) what the helper has sent meanwhile, so that a caller that writes them
-        does so while the helper works, not after. Each wanted index comes once; the
-        errors are :meth:`facts`' (what the helper did not send is worked out here, in the
-        bundle's order, at the end)."""
+        does so while the helper works, not after. Each wanted index comes once. A
+        certificate that cannot be read raises its coded error (naming the file) once every
+        wanted one before it has come: what the helper did not send is worked out here, in
+        the bundle's order, at the end."""
         shared = self._shared
         count = len(self._ders)
         given = bytearray(count)  # 1: given from the helper
@@ -506,17 +507,6 @@ class BundleFacts:
             certinfo.check_readable(certinfo.load_der(der) if cert is None else cert,
                                     source=self._source)  # fmt: skip
             raise
-
-    def _helped_from(self, indices: list[int]) -> Iterator[CertFacts]:
-        sent = dict(self._receive(wait=True)) if indices else {}
-        for index in indices:
-            made = sent.pop(index, None)
-            if made is None:
-                yield self._facts(index)
-            else:
-                self._certs[index] = None
-                self.from_helper += 1
-                yield CertFacts(*made)
 
     def _receive(self, *, wait: bool) -> list[tuple[int, tuple[Any, ...]]]:
         """What the helper has sent since the last call: facts (as tuples) with their

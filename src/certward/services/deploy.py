@@ -42,6 +42,7 @@ from certward.model.deploy import (
     Deployment,
     DeployOutcome,
     DeployRecord,
+    deploy_records,
     problems,
 )
 from certward.pki import certinfo, chain
@@ -125,13 +126,14 @@ class DeployService:
             return repo.remove_deployment(name)
 
     def deployments(self) -> list[DeployRecord]:
-        with self._store.transaction() as repo:
+        """Every deployment with its newest outcome (a read: no write lock)."""
+        with self._store.reading() as repo:
             last = repo.last_deploy_results()
-            return [DeployRecord(d, last.get(d.name)) for d in repo.deployments()]
+            return deploy_records(repo.deployments(), last)
 
     def show(self, name: str) -> tuple[Deployment, list[DeployOutcome]]:
         """A deployment and its newest outcomes (newest first)."""
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             d = repo.deployment(name)
             return d, repo.deploy_results(d.name)
 
@@ -297,7 +299,7 @@ class DeployService:
             repo.add_deploy_result(d.name, outcome, source=source)
 
     def results(self, name: str, *, limit: int = 20) -> Sequence[DeployOutcome]:
-        with self._store.transaction() as repo:
+        with self._store.reading() as repo:
             return repo.deploy_results(repo.deployment(name).name, limit=limit)
 
     def _refused(self, exc: CertwardError) -> DeployOutcome:

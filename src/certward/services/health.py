@@ -33,7 +33,7 @@ from certward.model import (
     VirtualDirectory,
 )
 from certward.model.certfacts import CertFacts
-from certward.model.deploy import DeployRecord
+from certward.model.deploy import DeployRecord, deploy_records
 from certward.pki import certinfo
 from certward.pki.profile import CertProfile, described
 from certward.services.ports import Repository, UnitOfWork
@@ -126,8 +126,7 @@ def _snapshot(
 
 
 def _deployments(repo: Repository) -> tuple[DeployRecord, ...]:
-    last = repo.last_deploy_results()
-    return tuple(DeployRecord(d, last.get(d.name)) for d in repo.deployments())
+    return tuple(deploy_records(repo.deployments(), repo.last_deploy_results()))
 
 
 def _read_at_once(

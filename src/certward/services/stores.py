@@ -71,10 +71,6 @@ class TrustBundle:
     ) -> None:
         self._facts.__exit__(kind, value, traceback)
 
-    def facts(self, wanted: Container[int]) -> Iterator[CertFacts]:
-        """The facts of the certificates at the indices ``wanted``, in the file's order."""
-        return self._facts.facts(wanted)
-
     def facts_as_made(self, wanted: Container[int]) -> Iterator[tuple[int, CertFacts]]:
         """The facts of the certificates at the indices ``wanted``, each with its index, in
         the order they are worked out (:meth:`certfacts.BundleFacts.facts_as_made`)."""

@@ -315,8 +315,6 @@ def note_new_rows(session: Session, table: str, rows: Iterable[tuple[str, dict[s
 def take(session: Session) -> list[AuditChange]:
     """The transaction's changes, merged per object (created then changed: one creation)."""
     pending: list[AuditChange | _NewRow] = session.info.pop(_CHANGES, [])
-    if _only_creations(pending):  # e.g. a bundle of thousands: nothing to merge
-        return _capped(pending)
     merged: dict[tuple[str, str], AuditChange | _NewRow] = {}
     order: list[tuple[str, str]] = []
     for noted in pending:
@@ -360,14 +358,6 @@ def take(session: Session) -> list[AuditChange]:
             )
         changes.append(change)
     return _capped(changes)
-
-
-def _only_creations(pending: list[AuditChange | _NewRow]) -> bool:
-    """Whether ``pending`` is only rows created, each once: what :func:`take` would give as
-    they are, in their order."""
-    if not all(type(noted) is _NewRow for noted in pending):
-        return False
-    return len({(noted.kind, noted.identity) for noted in pending}) == len(pending)
 
 
 MAX_CHANGES = 1000

@@ -344,7 +344,8 @@ class SqliteReads:
 
     def certificate_facts(self, thumbprints: Collection[str]) -> dict[Thumbprint, CertFacts]:
         """As :meth:`FactsRepository.certificate_facts` reads them (the driver's rows,
-        converted by :func:`snapshot_rows.certificate_facts_of`: SQLite's text times too)."""
+        converted by :func:`snapshot_rows.sqlite_certificate_facts`: SQLite's text times
+        too)."""
         from certward.storage import snapshot_rows  # health's reads only
 
         return snapshot_rows.sqlite_certificate_facts(
